@@ -1,0 +1,210 @@
+// The lab: a tethered Sovereign's world made of real peers on 127.0.0.1.
+// `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { seedCorpus } from './corpus/seed.ts';
+import type { CorpusSize, UpstreamName } from './corpus/spec.ts';
+import { ensureGitopsRepo } from './git/gitops-repo.ts';
+import type { HarborDoubleConfig } from './harbor/server.ts';
+import { nodePaths, NODE_NAMESPACE, startNode, stopNode, type LabNode } from './nodes/containerd.ts';
+import { ensurePackages } from './packages.ts';
+import { daemonPid, httpOk, startDaemon, stopDaemon, waitUntil } from './processes.ts';
+import { registryUrl, startRegistry, stopRegistry, type RegistryInstance } from './registry.ts';
+import {
+  ENDPOINTS_FILE,
+  GITOPS,
+  HARBOR_ADMIN,
+  HARBOR_SWAGGER,
+  LAB_DIR,
+  MOTHERSHIP_ADMIN,
+  MOTHERSHIP_PROXY_PROJECTS,
+  NODES,
+  PORTS,
+  UPSTREAMS,
+  type Endpoints,
+} from './topology.ts';
+
+type Log = (line: string) => void;
+
+const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
+const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
+
+function upstreamRegistry(name: UpstreamName): RegistryInstance {
+  return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
+}
+
+const host = (port: number): string => `127.0.0.1:${port}`;
+const GIT_ROOT = join(LAB_DIR, 'git', 'repos');
+const gitDaemon = { pidFile: join(LAB_DIR, 'git', 'git.pid'), logFile: join(LAB_DIR, 'git', 'git.log') };
+const harbors = {
+  mothership: { name: 'mothership', port: PORTS.mothership, storePort: PORTS.mothershipStore, admin: MOTHERSHIP_ADMIN },
+  local: { name: 'local-harbor', port: PORTS.localHarbor, storePort: PORTS.localHarborStore, admin: HARBOR_ADMIN },
+};
+type HarborName = keyof typeof harbors;
+
+function harborDir(name: HarborName): string {
+  return join(LAB_DIR, 'harbor', harbors[name].name);
+}
+
+export function labNodes(): LabNode[] {
+  return NODES.map((name) => ({ name, dir: join(LAB_DIR, 'nodes', name) }));
+}
+
+export function endpoints(): Endpoints {
+  const upstreams = Object.fromEntries(
+    UPSTREAM_NAMES.map((n) => [n, { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor }]),
+  ) as Endpoints['upstreams'];
+  const gitUrl = `http://${host(PORTS.git)}`;
+  return {
+    upstreams,
+    git: { url: gitUrl, repoURL: `${gitUrl}/${GITOPS.org}/${GITOPS.repo}.git`, branch: GITOPS.branch, secondBranch: GITOPS.secondBranch, tag: GITOPS.tag },
+    mothership: { url: `http://${host(PORTS.mothership)}`, host: host(PORTS.mothership), ...MOTHERSHIP_ADMIN, proxyProjects: MOTHERSHIP_PROXY_PROJECTS },
+    localHarbor: { url: `http://${host(PORTS.localHarbor)}`, host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
+    nodes: Object.fromEntries(
+      labNodes().map((node) => {
+        const p = nodePaths(node);
+        return [node.name, { address: p.address, namespace: NODE_NAMESPACE, certsDir: p.certsDir, root: p.root }];
+      }),
+    ) as Endpoints['nodes'],
+    upstreamCut: existsSync(CUT_MARKER),
+  };
+}
+
+async function timed(log: Log, what: string, work: () => Promise<string | void>): Promise<void> {
+  const started = performance.now();
+  const detail = await work();
+  log(`  ${what}: ${detail ?? 'ok'} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+// ------------------------------------------------------------------ upstream peers
+
+async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
+  for (const name of UPSTREAM_NAMES) {
+    await timed(log, `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${host(UPSTREAMS[name].port)}`, () => startRegistry(upstreamRegistry(name)));
+  }
+  const registries = Object.fromEntries(UPSTREAM_NAMES.map((n) => [n, registryUrl(upstreamRegistry(n))])) as Record<UpstreamName, string>;
+  await seedCorpus(corpus, registries, join(LAB_DIR, `corpus-${corpus}.json`), log);
+  const e = endpoints();
+  await timed(log, 'upstream GitOps repo', async () =>
+    ensureGitopsRepo({ bareDir: join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`), ghcrHost: e.upstreams.ghcr.host, repoURL: e.git.repoURL }),
+  );
+  await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, async () => {
+    const state = startDaemon({ name: 'upstream git', command: process.execPath, args: [join(import.meta.dirname, 'git', 'main.ts'), GIT_ROOT, String(PORTS.git)], ...gitDaemon });
+    await waitUntil('upstream git', () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), 10_000, gitDaemon.logFile);
+    return state;
+  });
+  await startHarbor('mothership', log);
+  await provisionMothership(log);
+}
+
+async function stopUpstreams(): Promise<void> {
+  await stopHarbor('mothership');
+  await stopDaemon(gitDaemon.pidFile);
+  for (const name of UPSTREAM_NAMES) await stopRegistry(upstreamRegistry(name));
+}
+
+// ------------------------------------------------------------------ Harbor doubles
+
+async function startHarbor(name: HarborName, log: Log): Promise<void> {
+  const h = harbors[name];
+  const dir = harborDir(name);
+  mkdirSync(dir, { recursive: true });
+  const config: HarborDoubleConfig = { name: h.name, port: h.port, stateDir: dir, storePort: h.storePort, admin: h.admin, swaggerPath: HARBOR_SWAGGER };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  const logFile = join(dir, 'harbor.log');
+  await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
+    const state = startDaemon({ name: h.name, command: process.execPath, args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')], pidFile: join(dir, 'harbor.pid'), logFile });
+    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, logFile);
+    return state;
+  });
+}
+
+async function stopHarbor(name: HarborName): Promise<void> {
+  await stopDaemon(join(harborDir(name), 'harbor.pid'));
+}
+
+/** The vendor Harbor every tethered node pulls through: one proxy-cache project per upstream. */
+async function provisionMothership(log: Log): Promise<void> {
+  const e = endpoints();
+  const api = `${e.mothership.url}/api/v2.0`;
+  const auth = { authorization: `Basic ${Buffer.from(`${MOTHERSHIP_ADMIN.username}:${MOTHERSHIP_ADMIN.password}`).toString('base64')}`, 'content-type': 'application/json' };
+  for (const upstream of UPSTREAM_NAMES) {
+    const project = MOTHERSHIP_PROXY_PROJECTS[upstream];
+    const registryName = `${project}-upstream`;
+    const created = await fetch(`${api}/registries`, { method: 'POST', headers: auth, body: JSON.stringify({ name: registryName, type: 'docker-registry', url: e.upstreams[upstream].url, insecure: true }) });
+    if (created.status !== 201 && created.status !== 409) throw new Error(`mothership: creating registry ${registryName} → ${created.status} ${await created.text()}`);
+    const found = (await (await fetch(`${api}/registries?q=name%3D${registryName}`, { headers: auth })).json()) as Array<{ id: number }>;
+    const id = found[0]?.id;
+    if (!id) throw new Error(`mothership: registry ${registryName} not found after create`);
+    const res = await fetch(`${api}/projects`, { method: 'POST', headers: auth, body: JSON.stringify({ project_name: project, public: true, registry_id: id, metadata: { public: 'true' } }) });
+    if (res.status !== 201 && res.status !== 409) throw new Error(`mothership: creating project ${project} → ${res.status} ${await res.text()}`);
+  }
+  log(`  mothership proxy projects: ${Object.values(MOTHERSHIP_PROXY_PROJECTS).join(', ')}`);
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
+  const started = performance.now();
+  log(`lab up → ${LAB_DIR}`);
+  ensurePackages(undefined, log);
+  mkdirSync(LAB_DIR, { recursive: true });
+  rmSync(CUT_MARKER, { force: true });
+  await startUpstreams(log, corpus);
+  await startHarbor('local', log);
+  const e = endpoints();
+  const routes = UPSTREAM_NAMES.map((u) => ({
+    upstreamHost: e.upstreams[u].host,
+    upstreamUrl: e.upstreams[u].url,
+    mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
+  }));
+  for (const node of labNodes()) await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
+  writeFileSync(ENDPOINTS_FILE, JSON.stringify(e, null, 2));
+  log(`lab is up in ${((performance.now() - started) / 1000).toFixed(1)} s; endpoints in ${ENDPOINTS_FILE}`);
+  return e;
+}
+
+export async function down(log: Log = console.log): Promise<void> {
+  for (const node of labNodes()) await stopNode(node);
+  await stopHarbor('local');
+  await stopUpstreams();
+  rmSync(CUT_MARKER, { force: true });
+  log('lab is down (state kept in .lab; delete it for a fresh lab)');
+}
+
+/** Makes every upstream peer (registries, Git, mothership) unreachable; local peers stay up. */
+export async function cutUpstream(log: Log = console.log): Promise<void> {
+  writeFileSync(CUT_MARKER, new Date().toISOString());
+  await stopUpstreams();
+  writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  log('upstream cut: ghcr/docker/quay stand-ins, upstream git and the mothership Harbor are unreachable');
+}
+
+export async function restoreUpstream(log: Log = console.log): Promise<void> {
+  await startUpstreams(log, 'small');
+  rmSync(CUT_MARKER, { force: true });
+  writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  log('upstream restored');
+}
+
+export interface PeerStatus {
+  peer: string;
+  url: string;
+  up: boolean;
+  role: 'upstream' | 'local';
+}
+
+export async function status(): Promise<PeerStatus[]> {
+  const e = endpoints();
+  const peers: PeerStatus[] = [];
+  for (const name of UPSTREAM_NAMES) {
+    peers.push({ peer: `upstream registry ${name} (${e.upstreams[name].standsFor})`, url: e.upstreams[name].url, up: await httpOk(`${e.upstreams[name].url}/v2/`, (s) => s === 200), role: 'upstream' });
+  }
+  peers.push({ peer: 'upstream git', url: e.git.repoURL, up: await httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), role: 'upstream' });
+  peers.push({ peer: 'mothership Harbor (double)', url: e.mothership.url, up: await httpOk(`${e.mothership.url}/api/v2.0/ping`, (s) => s === 200), role: 'upstream' });
+  peers.push({ peer: 'local Harbor (double)', url: e.localHarbor.url, up: await httpOk(`${e.localHarbor.url}/api/v2.0/ping`, (s) => s === 200), role: 'local' });
+  for (const node of labNodes()) {
+    peers.push({ peer: `${node.name} containerd`, url: `unix://${nodePaths(node).address}`, up: daemonPid(nodePaths(node).pidFile) !== undefined, role: 'local' });
+  }
+  return peers;
+}

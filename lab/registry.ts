@@ -1,0 +1,44 @@
+// One Debian `docker-registry` (CNCF distribution 2.8) instance: a plain store, or a
+// pull-through cache in front of a remote (distribution's proxy mode).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { httpOk, startDaemon, stopDaemon, waitUntil } from './processes.ts';
+
+export interface RegistryInstance {
+  name: string;
+  port: number;
+  /** Directory holding config.yml, storage/, the pid file and the log. */
+  dir: string;
+  proxy?: { remoteUrl: string; username?: string; password?: string };
+}
+
+export function registryUrl(r: RegistryInstance): string {
+  return `http://127.0.0.1:${r.port}`;
+}
+
+export async function startRegistry(r: RegistryInstance): Promise<'started' | 'running'> {
+  mkdirSync(join(r.dir, 'storage'), { recursive: true });
+  const config = {
+    version: 0.1,
+    log: { level: 'warn', accesslog: { disabled: true } },
+    storage: { filesystem: { rootdirectory: join(r.dir, 'storage') }, delete: { enabled: true }, cache: { blobdescriptor: 'inmemory' } },
+    http: { addr: `127.0.0.1:${r.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    ...(r.proxy ? { proxy: { remoteurl: r.proxy.remoteUrl, ...(r.proxy.username ? { username: r.proxy.username, password: r.proxy.password } : {}) } } : {}),
+  };
+  writeFileSync(join(r.dir, 'config.yml'), stringify(config));
+  const logFile = join(r.dir, 'registry.log');
+  const state = startDaemon({
+    name: `registry ${r.name}`,
+    command: 'docker-registry',
+    args: ['serve', join(r.dir, 'config.yml')],
+    pidFile: join(r.dir, 'registry.pid'),
+    logFile,
+  });
+  await waitUntil(`registry ${r.name} on port ${r.port}`, () => httpOk(`${registryUrl(r)}/v2/`, (s) => s === 200), 15_000, logFile);
+  return state;
+}
+
+export async function stopRegistry(r: Pick<RegistryInstance, 'dir'>): Promise<boolean> {
+  return await stopDaemon(join(r.dir, 'registry.pid'));
+}

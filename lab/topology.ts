@@ -1,0 +1,59 @@
+// Where every lab peer lives: ports on 127.0.0.1, directories under .lab/, credentials.
+// One table, read by `lab up`, the tests, the demo and (later) the benchmarks.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { UpstreamName } from './corpus/spec.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const LAB_DIR = process.env.SOVEREIGN_LAB_DIR ?? join(REPO_ROOT, '.lab');
+export const SHARED_DIR = resolve(REPO_ROOT, '..', 'shared');
+export const HARBOR_SWAGGER = join(SHARED_DIR, 'specs', 'harbor', 'swagger.yaml');
+
+const BASE = Number(process.env.SOVEREIGN_LAB_PORT_BASE ?? 15000);
+
+export const UPSTREAMS: Record<UpstreamName, { port: number; standsFor: string }> = {
+  ghcr: { port: BASE + 1, standsFor: 'ghcr.io' },
+  docker: { port: BASE + 2, standsFor: 'docker.io' },
+  quay: { port: BASE + 3, standsFor: 'quay.io' },
+};
+
+export const PORTS = {
+  git: BASE + 4,
+  mothership: BASE + 10,
+  mothershipStore: BASE + 11,
+  localHarbor: BASE + 20,
+  localHarborStore: BASE + 21,
+};
+
+export const NODES = ['node-a', 'node-b'] as const;
+export type NodeName = (typeof NODES)[number];
+
+/** The mothership's pre-provisioned proxy-cache projects, one per upstream (names as the seed's). */
+export const MOTHERSHIP_PROXY_PROJECTS: Record<UpstreamName, string> = {
+  ghcr: 'proxy-ghcr',
+  docker: 'proxy-docker',
+  quay: 'proxy-quay',
+};
+
+export const GITOPS = { org: 'openova-io', repo: 'openova', branch: 'main', secondBranch: 'release-0.1', tag: 'v0.1.0' };
+
+export interface Endpoints {
+  upstreams: Record<UpstreamName, { url: string; host: string; standsFor: string }>;
+  git: { url: string; repoURL: string; branch: string; secondBranch: string; tag: string };
+  mothership: { url: string; host: string; username: string; password: string; proxyProjects: Record<UpstreamName, string> };
+  localHarbor: { url: string; host: string; username: string; password: string };
+  nodes: Record<NodeName, { address: string; namespace: string; certsDir: string; root: string }>;
+  upstreamCut: boolean;
+}
+
+export const ENDPOINTS_FILE = join(LAB_DIR, 'endpoints.json');
+
+/** The endpoints of a lab that `lab up` brought up; a clear error when there is none. */
+export function readEndpoints(): Endpoints {
+  if (!existsSync(ENDPOINTS_FILE)) throw new Error(`no lab at ${LAB_DIR}: run \`npm run lab -- up\` first`);
+  return JSON.parse(readFileSync(ENDPOINTS_FILE, 'utf8')) as Endpoints;
+}
+
+export const HARBOR_ADMIN = { username: 'admin', password: 'Harbor12345-lab' };
+export const MOTHERSHIP_ADMIN = { username: 'admin', password: 'Mothership-lab-secret' };

@@ -1,0 +1,208 @@
+// A small OCI distribution-spec client: manifests and blobs by digest, the registry token
+// flow (Bearer challenge → token endpoint, with basic credentials when we have them) and
+// plain Basic auth. Used by the lab to seed registries and by the product to copy artifacts.
+import { PeerError } from '../../core/errors.ts';
+import { sha256Digest } from './digest.ts';
+import { MANIFEST_ACCEPT } from './media-types.ts';
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export interface ManifestRef {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface FetchedManifest extends ManifestRef {
+  bytes: Uint8Array;
+}
+
+type Action = 'pull' | 'push';
+
+export class DistributionClient {
+  readonly baseUrl: string;
+  readonly #credentials: RegistryCredentials | undefined;
+  /** Bearer tokens by scope; Basic needs no cache. */
+  readonly #tokens = new Map<string, string>();
+  #basicChallenge = false;
+
+  /** `baseUrl` is the registry root, e.g. `http://127.0.0.1:15001`. */
+  constructor(baseUrl: string, credentials?: RegistryCredentials) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#credentials = credentials;
+  }
+
+  async ping(): Promise<void> {
+    const res = await this.#request('GET', '/v2/', undefined, {});
+    await expectStatus(res, 'GET', `${this.baseUrl}/v2/`, [200]);
+  }
+
+  async headManifest(repo: string, reference: string): Promise<ManifestRef | undefined> {
+    const url = `/v2/${repo}/manifests/${reference}`;
+    const res = await this.#request('HEAD', url, { repo, action: 'pull' }, { accept: MANIFEST_ACCEPT });
+    if (res.status === 404) return undefined;
+    await expectStatus(res, 'HEAD', this.baseUrl + url, [200]);
+    return {
+      digest: res.headers.get('docker-content-digest') ?? '',
+      mediaType: (res.headers.get('content-type') ?? '').split(';')[0] ?? '',
+      size: Number(res.headers.get('content-length') ?? '0'),
+    };
+  }
+
+  async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
+    const url = `/v2/${repo}/manifests/${reference}`;
+    const res = await this.#request('GET', url, { repo, action: 'pull' }, { accept: MANIFEST_ACCEPT });
+    await expectStatus(res, 'GET', this.baseUrl + url, [200]);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const digest = sha256Digest(bytes);
+    const declared = res.headers.get('docker-content-digest');
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new PeerError('GET', this.baseUrl + url, res.status, `manifest digest ${digest} does not match the requested ${reference}`);
+    }
+    if (declared && declared !== digest) {
+      throw new PeerError('GET', this.baseUrl + url, res.status, `manifest digest ${digest} does not match Docker-Content-Digest ${declared}`);
+    }
+    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0] ?? '';
+    return { digest, mediaType, size: bytes.byteLength, bytes };
+  }
+
+  async putManifest(repo: string, reference: string, mediaType: string, bytes: Uint8Array): Promise<string> {
+    const url = `/v2/${repo}/manifests/${reference}`;
+    const res = await this.#request('PUT', url, { repo, action: 'push' }, { 'content-type': mediaType }, bytes);
+    await expectStatus(res, 'PUT', this.baseUrl + url, [201]);
+    const digest = sha256Digest(bytes);
+    const declared = res.headers.get('docker-content-digest');
+    if (declared && declared !== digest) {
+      throw new PeerError('PUT', this.baseUrl + url, res.status, `registry stored ${declared}, expected ${digest}`);
+    }
+    return digest;
+  }
+
+  async hasBlob(repo: string, digest: string): Promise<boolean> {
+    const url = `/v2/${repo}/blobs/${digest}`;
+    const res = await this.#request('HEAD', url, { repo, action: 'pull' }, {});
+    if (res.status === 404) return false;
+    await expectStatus(res, 'HEAD', this.baseUrl + url, [200]);
+    return true;
+  }
+
+  async getBlob(repo: string, digest: string): Promise<Uint8Array> {
+    const url = `/v2/${repo}/blobs/${digest}`;
+    const res = await this.#request('GET', url, { repo, action: 'pull' }, {});
+    await expectStatus(res, 'GET', this.baseUrl + url, [200]);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const actual = sha256Digest(bytes);
+    if (actual !== digest) throw new PeerError('GET', this.baseUrl + url, res.status, `blob digest ${actual} does not match ${digest}`);
+    return bytes;
+  }
+
+  /** Monolithic upload (POST then PUT with the digest); a blob already present is skipped. */
+  async pushBlob(repo: string, digest: string, data: Uint8Array): Promise<'pushed' | 'present'> {
+    if (await this.hasBlob(repo, digest)) return 'present';
+    const start = `/v2/${repo}/blobs/uploads/`;
+    const res = await this.#request('POST', start, { repo, action: 'push' }, { 'content-length': '0' });
+    await expectStatus(res, 'POST', this.baseUrl + start, [202]);
+    const location = res.headers.get('location');
+    if (!location) throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
+    const target = new URL(location, this.baseUrl + start);
+    target.searchParams.set('digest', digest);
+    const put = await this.#request('PUT', target.toString(), { repo, action: 'push' }, { 'content-type': 'application/octet-stream' }, data);
+    await expectStatus(put, 'PUT', target.origin + target.pathname, [201]);
+    return 'pushed';
+  }
+
+  async listTags(repo: string): Promise<string[]> {
+    const url = `/v2/${repo}/tags/list`;
+    const res = await this.#request('GET', url, { repo, action: 'pull' }, {});
+    if (res.status === 404) return [];
+    await expectStatus(res, 'GET', this.baseUrl + url, [200]);
+    const body = (await res.json()) as { tags?: string[] | null };
+    return body.tags ?? [];
+  }
+
+  async #request(
+    method: string,
+    pathOrUrl: string,
+    scope: { repo: string; action: Action } | undefined,
+    headers: Record<string, string>,
+    body?: Uint8Array,
+  ): Promise<Response> {
+    const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.baseUrl + pathOrUrl;
+    const scopeKey = scope ? `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}` : 'registry';
+    for (let attempt = 0; ; attempt++) {
+      const auth = this.#authorization(scopeKey);
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
+          ...(body ? { body } : {}),
+          redirect: 'follow',
+        });
+      } catch (error) {
+        throw new PeerError(method, url, 0, error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error), { cause: error });
+      }
+      if (res.status !== 401 || attempt > 0) return res;
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      await res.body?.cancel();
+      if (!(await this.#answerChallenge(challenge, scopeKey, method, url))) return res;
+    }
+  }
+
+  #authorization(scopeKey: string): string | undefined {
+    const token = this.#tokens.get(scopeKey);
+    if (token) return `Bearer ${token}`;
+    if (this.#basicChallenge && this.#credentials) return basicAuth(this.#credentials);
+    return undefined;
+  }
+
+  /** Returns true when a retry with new credentials makes sense. */
+  async #answerChallenge(challenge: string, scopeKey: string, method: string, url: string): Promise<boolean> {
+    const scheme = challenge.split(' ', 1)[0]?.toLowerCase();
+    if (scheme === 'basic') {
+      if (!this.#credentials || this.#basicChallenge) return false;
+      this.#basicChallenge = true;
+      return true;
+    }
+    if (scheme !== 'bearer') return false;
+    const params = parseChallenge(challenge);
+    const realm = params.get('realm');
+    if (!realm) throw new PeerError(method, url, 401, `Bearer challenge without realm: ${challenge}`);
+    const tokenUrl = new URL(realm);
+    const service = params.get('service');
+    if (service) tokenUrl.searchParams.set('service', service);
+    if (scopeKey !== 'registry') tokenUrl.searchParams.set('scope', scopeKey);
+    let res: Response;
+    try {
+      res = await fetch(tokenUrl, { headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {} });
+    } catch (error) {
+      throw new PeerError('GET', tokenUrl.toString(), 0, error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    await expectStatus(res, 'GET', tokenUrl.toString(), [200]);
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new PeerError('GET', tokenUrl.toString(), res.status, 'token endpoint returned no token');
+    this.#tokens.set(scopeKey, token);
+    return true;
+  }
+}
+
+function basicAuth(credentials: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
+export function parseChallenge(header: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const match of header.matchAll(/(\w+)="([^"]*)"/g)) params.set(match[1] as string, match[2] as string);
+  return params;
+}
+
+async function expectStatus(res: Response, method: string, url: string, ok: number[]): Promise<void> {
+  if (ok.includes(res.status)) return;
+  const text = method === 'HEAD' ? '' : await res.text().catch(() => '');
+  throw new PeerError(method, url, res.status, text);
+}

@@ -1,0 +1,51 @@
+// One error family for the whole product. `code` is machine-readable and stable;
+// HTTP status and CLI exit code are each derived from it in exactly one place.
+
+export class CutoverError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CutoverError';
+    this.code = code;
+  }
+}
+
+/** A peer (registry, Gitea, Harbor, Kubernetes…) answered something we did not expect. */
+export class PeerError extends CutoverError {
+  readonly method: string;
+  readonly url: string;
+  readonly status: number;
+  readonly body: string;
+  constructor(method: string, url: string, status: number, body: string, options?: { cause?: unknown }) {
+    const safeUrl = redactUrl(url);
+    const safeBody = redact(body).slice(0, 2000);
+    super('peer-error', `${method} ${safeUrl} → ${status === 0 ? 'no answer' : status}${safeBody ? `: ${safeBody}` : ''}`, options);
+    this.name = 'PeerError';
+    this.method = method;
+    this.url = safeUrl;
+    this.status = status;
+    this.body = safeBody;
+  }
+
+  /** 5xx, 429 and "no answer at all" are worth retrying; everything else is a verdict. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+const SECRET_PATTERNS: RegExp[] = [
+  /("(?:password|access_secret|secret|token|access_token|auth|refresh_token)"\s*:\s*")[^"]*(")/gi,
+  /((?:Basic|Bearer)\s+)[A-Za-z0-9+/=._~-]+/g,
+];
+
+/** Removes credentials from free text (bodies, messages) before it reaches a log, status or event. */
+export function redact(text: string): string {
+  let out = text;
+  for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, (_m, a: string, b?: string) => `${a}***${b ?? ''}`);
+  return redactUrl(out);
+}
+
+/** Strips `user:password@` from every URL in the text. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(?::[^/@\s]*)?@/gi, '$1***@');
+}
