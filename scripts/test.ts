@@ -1,0 +1,66 @@
+// `npm test`: type-check, bring the lab up once (shared by every test), run the tests — the
+// ones that cut the shared upstream alone, after the rest — then put the lab back as found.
+// Prints where the time went.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { down, status, up } from '../lab/lab.ts';
+import { REPO_ROOT } from '../lab/topology.ts';
+
+const timings: Array<[string, number]> = [];
+async function phase<T>(name: string, work: () => Promise<T>): Promise<T> {
+  console.log(`\n==> ${name}`);
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    timings.push([name, (performance.now() - started) / 1000]);
+  }
+}
+
+function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      output += chunk.toString();
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+const testFiles = (dir: string): string[] =>
+  readdirSync(join(REPO_ROOT, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+
+const counts = { pass: 0, fail: 0, skipped: 0 };
+function tally(output: string): void {
+  for (const key of Object.keys(counts) as Array<keyof typeof counts>) {
+    const m = new RegExp(`^ℹ ${key} (\\d+)$`, 'm').exec(output);
+    counts[key] += Number(m?.[1] ?? 0);
+  }
+}
+
+let failed = false;
+const typecheck = await phase('typecheck (tsc --noEmit)', () => run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']));
+if (typecheck.code !== 0) failed = true;
+
+const labWasUp = (await status().catch(() => [])).every((p) => p.up) && (await status().catch(() => [])).length > 0;
+await phase('lab up', () => up());
+try {
+  const node = process.execPath;
+  const flags = ['--test', '--test-reporter=spec'];
+  const parallel = await phase('tests', () => run(node, [...flags, ...testFiles('test')]));
+  tally(parallel.output);
+  // These cut the shared lab's upstream, so nothing else may run beside them.
+  const serial = await phase('tests that cut the upstream (one at a time)', () => run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]));
+  tally(serial.output);
+  if (parallel.code !== 0 || serial.code !== 0) failed = true;
+} finally {
+  if (!labWasUp) await phase('lab down', () => down());
+}
+
+console.log('\nwhere the time went:');
+for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(6)} s  ${name}`);
+console.log(`\n${counts.pass} passed, ${counts.fail} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`);
+process.exit(failed || counts.fail > 0 || counts.pass === 0 ? 1 : 0);
