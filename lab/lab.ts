@@ -1,10 +1,17 @@
 // The lab: a tethered Sovereign's world made of real peers on 127.0.0.1.
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedCorpus } from './corpus/seed.ts';
-import type { CorpusSize, UpstreamName } from './corpus/spec.ts';
+import { PROJECT_IMAGE, type CorpusSize, type UpstreamName } from './corpus/spec.ts';
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
+import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
+import { apply, objectApi } from './kube/apply.ts';
+import { ADMIN_KUBECONFIG, APISERVER_URL, apiserverGet, startControlPlane, stopControlPlane } from './kube/control-plane.ts';
+import { startFlux, stopFlux } from './kube/flux.ts';
+import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
+import type { KubeletConfig } from './kubelet/kubelet.ts';
+import { ensurePeerBinaries } from './peers/build.ts';
 import type { HarborDoubleConfig } from './harbor/server.ts';
 import { nodePaths, NODE_NAMESPACE, startNode, stopNode, type LabNode } from './nodes/containerd.ts';
 import { ensurePackages } from './packages.ts';
@@ -20,6 +27,7 @@ import {
   MOTHERSHIP_PROXY_PROJECTS,
   NODES,
   PORTS,
+  REPO_ROOT,
   UPSTREAMS,
   type Endpoints,
 } from './topology.ts';
@@ -28,6 +36,9 @@ type Log = (line: string) => void;
 
 const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
 const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
+const VALUES_FILE = join(LAB_DIR, 'values.yaml');
+const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
+const kubeletDaemon = { dir: join(LAB_DIR, 'kubelet'), pidFile: join(LAB_DIR, 'kubelet', 'kubelet.pid'), logFile: join(LAB_DIR, 'kubelet', 'kubelet.log') };
 
 function upstreamRegistry(name: UpstreamName): RegistryInstance {
   return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
@@ -66,6 +77,9 @@ export function endpoints(): Endpoints {
         return [node.name, { address: p.address, namespace: NODE_NAMESPACE, certsDir: p.certsDir, root: p.root }];
       }),
     ) as Endpoints['nodes'],
+    kube: { apiserver: APISERVER_URL, kubeconfig: ADMIN_KUBECONFIG },
+    gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password, token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '' },
+    valuesFile: VALUES_FILE,
     upstreamCut: existsSync(CUT_MARKER),
   };
 }
@@ -90,7 +104,7 @@ async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
   );
   await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, async () => {
     const state = startDaemon({ name: 'upstream git', command: process.execPath, args: [join(import.meta.dirname, 'git', 'main.ts'), GIT_ROOT, String(PORTS.git)], ...gitDaemon });
-    await waitUntil('upstream git', () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), 10_000, gitDaemon.logFile);
+    await waitUntil('upstream git', () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), 10_000, gitDaemon);
     return state;
   });
   await startHarbor('mothership', log);
@@ -114,7 +128,7 @@ async function startHarbor(name: HarborName, log: Log): Promise<void> {
   const logFile = join(dir, 'harbor.log');
   await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
     const state = startDaemon({ name: h.name, command: process.execPath, args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')], pidFile: join(dir, 'harbor.pid'), logFile });
-    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, logFile);
+    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, { logFile, pidFile: join(dir, 'harbor.pid') });
     return state;
   });
 }
@@ -142,6 +156,36 @@ async function provisionMothership(log: Log): Promise<void> {
   log(`  mothership proxy projects: ${Object.values(MOTHERSHIP_PROXY_PROJECTS).join(', ')}`);
 }
 
+// ------------------------------------------------------------------ lab kubelet
+
+export async function startKubelet(log: Log): Promise<void> {
+  const config: KubeletConfig = {
+    kubeconfig: ADMIN_KUBECONFIG,
+    apiserverPort: PORTS.apiserver,
+    nodes: labNodes().map((node) => {
+      const p = nodePaths(node);
+      return {
+        ...node,
+        hostRoot: join(node.dir, 'hostfs'),
+        // The paths the node agent's DaemonSet mounts, served by this node's own directories.
+        hostPathMap: {
+          '/etc/containerd/certs.d': p.certsDir,
+          '/var/lib/rancher/k3s/agent/etc/containerd/certs.d': p.certsDir,
+          '/etc/rancher/k3s': join(node.dir, 'k3s'),
+        },
+      };
+    }),
+    projectImageRepos: [PROJECT_IMAGE.repo.split('/').at(-1) as string],
+    cliPath: join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+    runDir: kubeletDaemon.dir,
+  };
+  mkdirSync(kubeletDaemon.dir, { recursive: true });
+  writeFileSync(join(kubeletDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
+  const state = startDaemon({ name: 'lab kubelet', command: process.execPath, args: [join(import.meta.dirname, 'kubelet', 'main.ts'), join(kubeletDaemon.dir, 'config.json')], ...kubeletDaemon });
+  await waitUntil('lab kubelet nodes Ready', async () => (await apiserverGet('/api/v1/nodes/node-b')) === 200, 30_000, kubeletDaemon);
+  log(`  lab kubelet (node-a, node-b): ${state}`);
+}
+
 // ------------------------------------------------------------------ lifecycle
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
@@ -159,12 +203,28 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
     mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
   }));
   for (const node of labNodes()) await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
-  writeFileSync(ENDPOINTS_FILE, JSON.stringify(e, null, 2));
+  await ensurePeerBinaries(log);
+  await startControlPlane(log);
+  await startKubelet(log);
+  await startFlux(log);
+  await startGitea(log);
+  await timed(log, 'seeded tethered Sovereign (namespaces, Flux sources, workloads, secrets)', async () => {
+    const ready = endpoints();
+    const input = { e: ready, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
+    await apply(objectApi(ADMIN_KUBECONFIG), sovereignObjects(input));
+    writeFileSync(VALUES_FILE, sovereignValues(input));
+    return `applied; values in ${VALUES_FILE}`;
+  });
+  writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
   log(`lab is up in ${((performance.now() - started) / 1000).toFixed(1)} s; endpoints in ${ENDPOINTS_FILE}`);
   return e;
 }
 
 export async function down(log: Log = console.log): Promise<void> {
+  await stopGitea();
+  await stopFlux();
+  await stopDaemon(kubeletDaemon.pidFile);
+  await stopControlPlane();
   for (const node of labNodes()) await stopNode(node);
   await stopHarbor('local');
   await stopUpstreams();
@@ -203,6 +263,10 @@ export async function status(): Promise<PeerStatus[]> {
   peers.push({ peer: 'upstream git', url: e.git.repoURL, up: await httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), role: 'upstream' });
   peers.push({ peer: 'mothership Harbor (double)', url: e.mothership.url, up: await httpOk(`${e.mothership.url}/api/v2.0/ping`, (s) => s === 200), role: 'upstream' });
   peers.push({ peer: 'local Harbor (double)', url: e.localHarbor.url, up: await httpOk(`${e.localHarbor.url}/api/v2.0/ping`, (s) => s === 200), role: 'local' });
+  peers.push({ peer: 'kube-apiserver', url: APISERVER_URL, up: (await apiserverGet('/readyz')) === 200, role: 'local' });
+  peers.push({ peer: 'lab kubelet (node-a, node-b)', url: kubeletDaemon.logFile, up: daemonPid(kubeletDaemon.pidFile) !== undefined, role: 'local' });
+  peers.push({ peer: 'Flux source-controller', url: `http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, up: await httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200), role: 'local' });
+  peers.push({ peer: 'Gitea', url: GITEA_URL, up: await httpOk(`${GITEA_URL}/api/v1/version`, (s) => s === 200), role: 'local' });
   for (const node of labNodes()) {
     peers.push({ peer: `${node.name} containerd`, url: `unix://${nodePaths(node).address}`, up: daemonPid(nodePaths(node).pidFile) !== undefined, role: 'local' });
   }

@@ -8,6 +8,9 @@ export const LAB_PACKAGES: Record<string, string> = {
   containerd: 'containerd',
   ctr: 'containerd',
   git: 'git',
+  etcd: 'etcd-server',
+  openssl: 'openssl',
+  unshare: 'util-linux',
 };
 
 export function missingPackages(programs: Record<string, string> = LAB_PACKAGES): string[] {

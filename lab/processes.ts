@@ -85,15 +85,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Polls `check` until it returns true; the error names what never came up and where its log is. */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+/**
+ * Polls `check` until it returns true; the error names what never came up and shows its log.
+ * Given the daemon's files, a daemon that died fails at once instead of at the deadline.
+ */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, daemon?: { logFile: string; pidFile: string }): Promise<void> {
+  const { logFile, pidFile } = daemon ?? {};
   const deadline = Date.now() + timeoutMs;
+  const tail = (): string => (logFile && existsSync(logFile) ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}` : '');
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
+    if (pidFile && !daemonPid(pidFile)) throw new Error(`${what} exited while starting${tail()}`);
     await sleep(100);
   }
-  const tail = logFile && existsSync(logFile) ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}` : '';
-  throw new Error(`${what} did not come up within ${Math.round(timeoutMs / 1000)} s${tail}`);
+  throw new Error(`${what} did not come up within ${Math.round(timeoutMs / 1000)} s${tail()}`);
 }
 
 export async function httpOk(url: string, accept: (status: number) => boolean = (s) => s < 500): Promise<boolean> {

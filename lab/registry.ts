@@ -35,7 +35,7 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
     pidFile: join(r.dir, 'registry.pid'),
     logFile,
   });
-  await waitUntil(`registry ${r.name} on port ${r.port}`, () => httpOk(`${registryUrl(r)}/v2/`, (s) => s === 200), 15_000, logFile);
+  await waitUntil(`registry ${r.name} on port ${r.port}`, () => httpOk(`${registryUrl(r)}/v2/`, (s) => s === 200), 15_000, { logFile, pidFile: join(r.dir, 'registry.pid') });
   return state;
 }
 

@@ -24,6 +24,14 @@ export const PORTS = {
   mothershipStore: BASE + 11,
   localHarbor: BASE + 20,
   localHarborStore: BASE + 21,
+  gitea: BASE + 30,
+  etcdClient: BASE + 79,
+  etcdPeer: BASE + 80,
+  apiserver: BASE + 443,
+  controllerManager: BASE + 257,
+  sourceControllerStorage: BASE + 90,
+  sourceControllerMetrics: BASE + 91,
+  sourceControllerHealth: BASE + 92,
 };
 
 export const NODES = ['node-a', 'node-b'] as const;
@@ -44,6 +52,10 @@ export interface Endpoints {
   mothership: { url: string; host: string; username: string; password: string; proxyProjects: Record<UpstreamName, string> };
   localHarbor: { url: string; host: string; username: string; password: string };
   nodes: Record<NodeName, { address: string; namespace: string; certsDir: string; root: string }>;
+  kube: { apiserver: string; kubeconfig: string };
+  gitea: { url: string; username: string; password: string; token: string };
+  /** The cutover values for the seeded Sovereign. */
+  valuesFile: string;
   upstreamCut: boolean;
 }
 

@@ -45,7 +45,8 @@ let failed = false;
 const typecheck = await phase('typecheck (tsc --noEmit)', () => run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']));
 if (typecheck.code !== 0) failed = true;
 
-const labWasUp = (await status().catch(() => [])).every((p) => p.up) && (await status().catch(() => [])).length > 0;
+const before = await status().catch(() => []);
+const labWasUp = before.length > 0 && before.every((p) => p.up);
 await phase('lab up', () => up());
 try {
   const node = process.execPath;

@@ -1,5 +1,6 @@
 // Pushes the corpus into the upstream registries, idempotently: a record of what was pushed
 // (top-level digests) is checked against the registries first, and only a miss regenerates.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { artifactTag, CorpusGenerator, topManifest, type BuiltArtifact } from './generate.ts';
@@ -17,10 +18,13 @@ export interface SeededArtifact {
 
 export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamName, string>, recordFile: string, log: (line: string) => void): Promise<SeededArtifact[]> {
   const clients = Object.fromEntries(Object.entries(registries).map(([k, url]) => [k, new DistributionClient(url)])) as Record<UpstreamName, DistributionClient>;
+  const specs = corpusSpec(size);
+  const fingerprint = createHash('sha256').update(JSON.stringify(specs)).digest('hex');
   if (existsSync(recordFile)) {
-    const record = JSON.parse(readFileSync(recordFile, 'utf8')) as SeededArtifact[];
+    const saved = JSON.parse(readFileSync(recordFile, 'utf8')) as { fingerprint: string; artifacts: SeededArtifact[] };
+    const record = saved.fingerprint === fingerprint ? saved.artifacts : [];
     const present = await Promise.all(record.map(async (a) => (await clients[a.upstream].headManifest(a.repo, a.tag))?.digest === a.digest));
-    if (present.every(Boolean)) {
+    if (record.length && present.every(Boolean)) {
       log(`  corpus (${size}): ${record.length} artifacts already in the upstream registries`);
       return record;
     }
@@ -28,7 +32,7 @@ export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamNa
   const generator = new CorpusGenerator();
   const seeded: SeededArtifact[] = [];
   let bytes = 0;
-  for (const spec of corpusSpec(size)) {
+  for (const spec of specs) {
     const built = generator.build(spec);
     bytes += await push(clients[spec.upstream], built);
     const top = topManifest(built);
@@ -43,7 +47,7 @@ export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamNa
     });
     log(`  corpus (${size}): ${spec.upstream}/${spec.repo}:${artifactTag(spec)} ${top.digest.slice(0, 19)}…`);
   }
-  writeFileSync(recordFile, JSON.stringify(seeded, null, 2));
+  writeFileSync(recordFile, JSON.stringify({ fingerprint, artifacts: seeded }, null, 2));
   log(`  corpus (${size}): ${seeded.length} artifacts, ${(bytes / 1e6).toFixed(1)} MB pushed`);
   return seeded;
 }

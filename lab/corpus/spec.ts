@@ -45,6 +45,9 @@ export const CHARTS: Array<{ name: string; version: string }> = [
   { name: 'bp-self-sovereign-cutover', version: '0.1.14' },
 ];
 
+/** The project's own image on the ghcr stand-in; the lab kubelet runs it as the local CLI. */
+export const PROJECT_IMAGE = { repo: 'openova-io/sovereign-cutover', tag: '0.1.0' };
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -60,6 +63,7 @@ export function corpusSpec(size: CorpusSize): ArtifactSpec[] {
     img('ghcr', 'openova-io/catalyst-ui', '1.0.0', 'oci', ['amd64'], [debian, u('catalyst-ui', unique)]),
     img('ghcr', 'openova-io/node-agent', '0.3.0', 'oci', ['amd64', 'arm64'], [alpine, u('node-agent', unique)]),
     img('ghcr', 'fluxcd/source-controller', 'v1.4.1', 'oci', ['amd64', 'arm64'], [distroless, u('source-controller', unique)]),
+    img('ghcr', PROJECT_IMAGE.repo, PROJECT_IMAGE.tag, 'oci', ['amd64', 'arm64'], [alpine, u('sovereign-cutover', unique)]),
     img('ghcr', 'fluxcd/helm-controller', 'v1.1.0', 'oci', ['amd64'], [distroless, u('helm-controller', unique)]),
     img('docker', 'library/alpine', '3.20', 'docker', ['amd64'], [alpine]),
     img('docker', 'library/redis', '7', 'docker', ['amd64'], [debian, u('redis', unique)]),

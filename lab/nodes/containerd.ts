@@ -74,7 +74,7 @@ export async function startNode(node: LabNode, routes: MirrorRoute[]): Promise<'
     }),
   );
   const state = startDaemon({ name: `containerd ${node.name}`, command: 'containerd', args: ['--config', p.config], pidFile: p.pidFile, logFile: p.logFile });
-  await waitUntil(`containerd ${node.name}`, async () => (await ctr(node, ['version'])).code === 0, 20_000, p.logFile);
+  await waitUntil(`containerd ${node.name}`, async () => (await ctr(node, ['version'])).code === 0, 20_000, p);
   return state;
 }
 

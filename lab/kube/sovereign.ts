@@ -1,0 +1,179 @@
+// The seeded tethered Sovereign: namespaces, Flux sources on upstream Git and the ghcr stand-in,
+// workloads of every kind on upstream images, the pull secret and the admin Secrets the cutover's
+// values point at — plus .lab/values.yaml, the cutover values for this Sovereign.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { CHART_ORG, CHARTS, PROJECT_IMAGE } from '../corpus/spec.ts';
+import { GITOPS, type Endpoints } from '../topology.ts';
+
+export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
+export const GHCR_PULL = { username: 'openova-robot', password: 'ghcr-lab-token' };
+
+export interface SovereignInput {
+  e: Endpoints;
+  gitea: { url: string; username: string; password: string };
+}
+
+const ns = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'catalyst.openova.io/sovereign': 'sovereign.lab' } } });
+
+function container(name: string, image: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, image, ...extra };
+}
+
+function podTemplate(app: string, containers: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { metadata: { labels: { app } }, spec: { containers, ...extra } };
+}
+
+export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject[] {
+  const ghcr = e.upstreams.ghcr.host;
+  const docker = e.upstreams.docker.host;
+  const quay = e.upstreams.quay.host;
+  const dockerconfig = JSON.stringify({ auths: { [ghcr]: { username: GHCR_PULL.username, password: GHCR_PULL.password, auth: Buffer.from(`${GHCR_PULL.username}:${GHCR_PULL.password}`).toString('base64') } } });
+  const objects: Array<Record<string, unknown>> = [
+    ...SOVEREIGN_NAMESPACES.map(ns),
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ghcr-pull', namespace: 'flux-system' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerconfig } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gitea-admin-secret', namespace: 'gitea' }, type: 'Opaque', stringData: { username: gitea.username, password: gitea.password } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'harbor-admin', namespace: 'harbor' },
+      type: 'Opaque',
+      stringData: { HARBOR_ADMIN_USERNAME: e.localHarbor.username, HARBOR_ADMIN_PASSWORD: e.localHarbor.password },
+    },
+    {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      metadata: { name: GITOPS.repo, namespace: 'flux-system' },
+      spec: { interval: '1m0s', url: e.git.repoURL, ref: { branch: GITOPS.branch }, timeout: '60s' },
+    },
+    ...CHARTS.flatMap((chart) => [
+      {
+        apiVersion: 'source.toolkit.fluxcd.io/v1',
+        kind: 'HelmRepository',
+        metadata: { name: chart.name, namespace: 'flux-system' },
+        spec: { type: 'oci', interval: '10m0s', url: `oci://${ghcr}/${CHART_ORG}`, insecure: true, secretRef: { name: 'ghcr-pull' } },
+      },
+      {
+        apiVersion: 'source.toolkit.fluxcd.io/v1',
+        kind: 'HelmChart',
+        metadata: { name: chart.name, namespace: 'flux-system' },
+        spec: { chart: chart.name, version: chart.version, interval: '10m0s', sourceRef: { kind: 'HelmRepository', name: chart.name } },
+      },
+    ]),
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'catalyst-api', namespace: 'catalyst-system', labels: { app: 'catalyst-api' } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'catalyst-api' } },
+        template: podTemplate('catalyst-api', [container('catalyst-api', `${ghcr}/openova-io/catalyst-api:1.0.0`, { env: [{ name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL }] })]),
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'catalyst-ui', namespace: 'catalyst-system' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'catalyst-ui' } },
+        template: podTemplate('catalyst-ui', [container('ui', `${ghcr}/openova-io/catalyst-ui:1.0.0`)], {
+          initContainers: [container('wait-for-api', `${docker}/library/alpine:3.20`)],
+        }),
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'postgres', namespace: 'catalyst' },
+      spec: { serviceName: 'postgres', replicas: 1, selector: { matchLabels: { app: 'postgres' } }, template: podTemplate('postgres', [container('postgres', `${docker}/library/postgres:16`)]) },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'cilium-agent', namespace: 'kube-system' },
+      spec: {
+        selector: { matchLabels: { app: 'cilium-agent' } },
+        template: podTemplate('cilium-agent', [container('agent', `${quay}/cilium/cilium:v1.16.5`)], { tolerations: [{ operator: 'Exists' }] }),
+      },
+    },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'redis-backup', namespace: 'catalyst' },
+      spec: {
+        schedule: '0 3 * * *',
+        suspend: true,
+        jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [container('backup', `${docker}/library/redis:7`)] } } } },
+      },
+    },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'schema-version', namespace: 'catalyst' },
+      spec: {
+        backoffLimit: 0,
+        template: { spec: { restartPolicy: 'Never', containers: [container('version', `${ghcr}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}`, { args: ['--version'] })] } },
+      },
+    },
+  ];
+  return objects as unknown as KubernetesObject[];
+}
+
+/** The cutover values for this Sovereign, in the seed chart's values schema. */
+export function sovereignValues({ e, gitea }: SovereignInput): string {
+  const values = {
+    global: { imageRegistry: '' },
+    sovereign: {
+      fqdn: 'sovereign.lab',
+      harborInternalURL: e.localHarbor.url,
+      harborPublicURL: e.localHarbor.url,
+      giteaInternalURL: gitea.url,
+      giteaPublicURL: gitea.url,
+    },
+    upstream: { repoURL: e.git.repoURL, branch: GITOPS.branch, mirrorInterval: '10m0s', mothershipHarborURL: e.mothership.url },
+    gitea: {
+      org: 'openova',
+      repo: 'openova',
+      adminSecretRef: { name: 'gitea-admin-secret', namespace: 'gitea', usernameKey: 'username', passwordKey: 'password' },
+    },
+    harbor: {
+      adminSecretRef: { name: 'harbor-admin', namespace: 'harbor', usernameKey: 'HARBOR_ADMIN_USERNAME', passwordKey: 'HARBOR_ADMIN_PASSWORD' },
+      ghcrSecretRef: { name: 'ghcr-pull', namespace: 'flux-system', dockerConfigKey: '.dockerconfigjson' },
+      proxyProjects: [
+        { name: 'proxy-ghcr', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' },
+        { name: 'proxy-docker', upstreamURL: e.upstreams.docker.url, registryType: 'docker-hub', authMode: 'anonymous' },
+        { name: 'proxy-quay', upstreamURL: e.upstreams.quay.url, registryType: 'docker-registry', authMode: 'anonymous' },
+      ],
+    },
+    prewarm: {
+      images: [
+        'proxy-docker/library/redis:7',
+        'proxy-docker/library/postgres:16',
+        'proxy-quay/cilium/cilium:v1.16.5',
+        'proxy-quay/jetstack/cert-manager-controller:v1.16.1',
+        'proxy-quay/kyverno/kyverno:v1.13.4',
+        'proxy-docker/grafana/loki:3.3.2',
+        'proxy-docker/grafana/grafana:11.4.0',
+        'proxy-ghcr/fluxcd/source-controller:v1.4.1',
+        'proxy-ghcr/fluxcd/helm-controller:v1.1.0',
+      ],
+    },
+    gitopsRepository: { name: GITOPS.repo, namespace: 'flux-system' },
+    helmRepositories: { namespace: 'flux-system', upstreamPrefix: `oci://${e.upstreams.ghcr.host}/${CHART_ORG}`, names: CHARTS.map((c) => c.name) },
+    catalystAPI: { deploymentName: 'catalyst-api', namespace: 'catalyst-system', envVar: 'CATALYST_GITOPS_REPO_URL' },
+    egressTest: { durationSeconds: 30, blockedDomains: [e.upstreams.ghcr.host, e.upstreams.docker.host, e.upstreams.quay.host, new URL(e.git.url).host, e.mothership.host] },
+    status: { configMapName: 'self-sovereign-cutover-status' },
+    stepTimeouts: {
+      giteaMirrorSeconds: 1200,
+      harborProjectsSeconds: 600,
+      harborPrewarmSeconds: 1800,
+      fluxGitRepositoryPatchSeconds: 600,
+      helmRepositoryPatchesSeconds: 600,
+      catalystAPIEnvPatchSeconds: 600,
+      egressBlockTestSeconds: 900,
+    },
+    trigger: { auto: false },
+  };
+  return `# Cutover values for the lab's Sovereign (seed chart values schema), written by \`lab up\`.\n${stringify(values)}`;
+}
