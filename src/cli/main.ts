@@ -1,56 +1,98 @@
 #!/usr/bin/env node
-// `cutover` — the product's command line. Commands arrive with the issues that build them;
-// this entry decides help, version, and the exit code for every failure, in one place.
+// `cutover` — the product's command line. This entry parses arguments, dispatches, and decides
+// the exit code for every failure, in one place.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CutoverError } from '../core/errors.ts';
+import { CutoverError, redact } from '../core/errors.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
 
 export const HELP = `cutover ${pkg.version} — ${pkg.description}
 
 Usage:
-  cutover --help       show this help
-  cutover --version    print the version
+  cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; skips what passed)
+  cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
+  cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
+  cutover --help | --version
+
+Options:
+  -f, --values FILE      cutover values (the seed chart's keys); validated before anything touches the cluster
+  --kubeconfig FILE      cluster to act on (default: in-cluster identity, then $KUBECONFIG, ~/.kube/config)
+  -n, --namespace NS     namespace of the install: status ConfigMap and Lease (default: catalyst)
+  --executor local       run each step in this process (the only executor of this build)
+  --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
+  -o, --output FORMAT    table (default) or json
 
 A Sovereign is handed over still tethered: Flux pulls Git from GitHub and Helm charts from
 oci://ghcr.io/…, and nodes pull images through a vendor Harbor. The cutover mirrors Git into the
 cluster's own Gitea, fills its own Harbor with every artifact in use, pivots containerd on every
 node and every Flux source, then proves the cluster keeps working with upstream egress blocked.
 
+Exit codes: 0 done, 1 a step or peer failed, 2 bad usage or invalid values, 3 a cutover is already in progress.
+
 Try it on the embedded lab:  npm run demo
 Run the tests:               npm test
 `;
 
-/** Exit codes: 0 ok, 1 the cutover or a peer failed, 2 bad usage or bad input. */
+/** Exit codes, decided here only. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof CutoverError && (error.code === 'usage' || error.code === 'invalid-values')) return 2;
+  if (error instanceof CutoverError && error.code === 'in-progress') return 3;
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) return 2;
   return 1;
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      values: { type: 'string', short: 'f' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string', short: 'n', default: 'catalyst' },
+      executor: { type: 'string', default: 'local' },
+      'status-configmap': { type: 'string', default: 'self-sovereign-cutover-status' },
+      output: { type: 'string', short: 'o', default: 'table' },
+    },
   });
   if (values.version) {
     console.log(pkg.version);
     return;
   }
-  if (values.help || positionals.length === 0) {
+  const command = positionals[0];
+  if (values.help || !command) {
     console.log(HELP);
     return;
   }
-  throw new CutoverError('usage', `unknown command "${positionals[0]}" (see cutover --help)`);
+  const needValues = (): string => {
+    if (!values.values) throw new CutoverError('usage', `cutover ${command} needs -f values.yaml`);
+    return values.values;
+  };
+  switch (command) {
+    case 'run': {
+      const { runCommand } = await import('./commands/run.ts');
+      return await runCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace, executor: values.executor });
+    }
+    case 'plan': {
+      const { planCommand } = await import('./commands/run.ts');
+      return await planCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
+    }
+    case 'status': {
+      if (values.output !== 'table' && values.output !== 'json') throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);
+      const { statusCommand } = await import('./commands/status.ts');
+      return await statusCommand({ kubeconfig: values.kubeconfig, namespace: values.namespace, configMap: values['status-configmap'], output: values.output });
+    }
+    default:
+      throw new CutoverError('usage', `unknown command "${command}" (see cutover --help)`);
+  }
 }
 
 try {
-  main(process.argv.slice(2));
+  await main(process.argv.slice(2));
 } catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  console.error(`cutover: ${message}`);
+  console.error(`cutover: ${redact(error instanceof Error ? error.message : String(error))}`);
   process.exitCode = exitCodeFor(error);
 }

@@ -1,0 +1,113 @@
+// The Sovereign's Git forge as the cutover uses it: Gitea's REST API (v1, shapes per Gitea's
+// swagger). Request bodies are built by exported pure functions so tests can hold them against
+// the spec.
+import { PeerError } from '../../core/errors.ts';
+import { basicAuth, callJson } from '../http-json.ts';
+
+export interface ForgeRepo {
+  name: string;
+  mirror: boolean;
+  empty: boolean;
+  mirror_interval: string;
+  clone_url: string;
+  default_branch: string;
+}
+
+export interface Forge {
+  orgExists(org: string): Promise<boolean>;
+  createOrg(org: string): Promise<void>;
+  repo(owner: string, name: string): Promise<ForgeRepo | undefined>;
+  migrateMirror(input: MirrorInput, timeoutMs: number): Promise<'created' | 'timed-out'>;
+  setMirrorInterval(owner: string, name: string, interval: string): Promise<void>;
+  mirrorSync(owner: string, name: string): Promise<void>;
+  branchHead(owner: string, name: string, branch: string): Promise<string | undefined>;
+}
+
+export interface MirrorInput {
+  cloneAddr: string;
+  owner: string;
+  name: string;
+  interval: string;
+}
+
+export function createOrgBody(org: string): Record<string, unknown> {
+  return { username: org, visibility: 'public' };
+}
+
+/** A pull mirror of branches and tags only: no issues, PRs, wiki, releases or LFS. */
+export function migrateBody(input: MirrorInput): Record<string, unknown> {
+  return {
+    clone_addr: input.cloneAddr,
+    repo_owner: input.owner,
+    repo_name: input.name,
+    mirror: true,
+    mirror_interval: input.interval,
+    service: 'git',
+    private: false,
+    issues: false,
+    pull_requests: false,
+    wiki: false,
+    labels: false,
+    milestones: false,
+    releases: false,
+    lfs: false,
+  };
+}
+
+export function editMirrorIntervalBody(interval: string): Record<string, unknown> {
+  return { mirror_interval: interval };
+}
+
+export class GiteaForge implements Forge {
+  readonly #api: string;
+  readonly #auth: string;
+
+  constructor(baseUrl: string, credentials: { username: string; password: string }) {
+    this.#api = `${baseUrl.replace(/\/+$/, '')}/api/v1`;
+    this.#auth = basicAuth(credentials);
+  }
+
+  async orgExists(org: string): Promise<boolean> {
+    return (await this.#call('GET', `/orgs/${enc(org)}`, undefined, [200, 404])).status === 200;
+  }
+
+  async createOrg(org: string): Promise<void> {
+    // 422 = it exists already (a concurrent creator won); both are success.
+    await this.#call('POST', '/orgs', createOrgBody(org), [201, 422]);
+  }
+
+  async repo(owner: string, name: string): Promise<ForgeRepo | undefined> {
+    const res = await this.#call('GET', `/repos/${enc(owner)}/${enc(name)}`, undefined, [200, 404]);
+    return res.status === 200 ? (res.body as ForgeRepo) : undefined;
+  }
+
+  /** Gitea clones before it answers; a big repo outlasts any sane client timeout, so a timeout is not a failure. */
+  async migrateMirror(input: MirrorInput, timeoutMs: number): Promise<'created' | 'timed-out'> {
+    try {
+      await this.#call('POST', '/repos/migrate', migrateBody(input), [201, 409], timeoutMs);
+      return 'created';
+    } catch (error) {
+      if (error instanceof PeerError && error.status === 0 && /timeout|aborted/i.test(error.body)) return 'timed-out';
+      throw error;
+    }
+  }
+
+  async setMirrorInterval(owner: string, name: string, interval: string): Promise<void> {
+    await this.#call('PATCH', `/repos/${enc(owner)}/${enc(name)}`, editMirrorIntervalBody(interval), [200]);
+  }
+
+  async mirrorSync(owner: string, name: string): Promise<void> {
+    await this.#call('POST', `/repos/${enc(owner)}/${enc(name)}/mirror-sync`, undefined, [200]);
+  }
+
+  async branchHead(owner: string, name: string, branch: string): Promise<string | undefined> {
+    const res = await this.#call('GET', `/repos/${enc(owner)}/${enc(name)}/branches/${enc(branch)}`, undefined, [200, 404]);
+    return res.status === 200 ? (res.body as { commit: { id: string } }).commit.id : undefined;
+  }
+
+  #call(method: string, path: string, body: unknown, ok: number[], timeoutMs?: number) {
+    return callJson(method, this.#api + path, { authorization: this.#auth, body, ok, ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+}
+
+const enc = encodeURIComponent;

@@ -1,0 +1,76 @@
+// The Kubernetes adapter: one KubeConfig (in-cluster ServiceAccount, $KUBECONFIG or --kubeconfig)
+// and the typed clients of @kubernetes/client-node, plus the few helpers every caller needs.
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { PeerError } from '../../core/errors.ts';
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export class KubeCluster {
+  readonly config: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly batch: BatchV1Api;
+  readonly coordination: CoordinationV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly networking: NetworkingV1Api;
+
+  constructor(config: KubeConfig) {
+    this.config = config;
+    this.core = config.makeApiClient(CoreV1Api);
+    this.apps = config.makeApiClient(AppsV1Api);
+    this.batch = config.makeApiClient(BatchV1Api);
+    this.coordination = config.makeApiClient(CoordinationV1Api);
+    this.custom = config.makeApiClient(CustomObjectsApi);
+    this.networking = config.makeApiClient(NetworkingV1Api);
+  }
+
+  /** In-cluster identity when running in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config. */
+  static connect(kubeconfig?: string): KubeCluster {
+    const config = new KubeConfig();
+    if (kubeconfig) config.loadFromFile(kubeconfig);
+    else config.loadFromDefault();
+    return new KubeCluster(config);
+  }
+
+  get server(): string {
+    return this.config.getCurrentCluster()?.server ?? '';
+  }
+
+  /** Secret data, decoded. */
+  async secretData(namespace: string, name: string): Promise<Record<string, string>> {
+    const secret = await this.core.readNamespacedSecret({ name, namespace }).catch((error: unknown) => {
+      throw kubeError('GET', `secrets/${namespace}/${name}`, error);
+    });
+    return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  }
+}
+
+/** The HTTP status of a client-node error (0 when there was no HTTP answer). */
+export function kubeStatus(error: unknown): number {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : 0;
+}
+
+/** A client-node failure as a PeerError (method, resource, status, server message — never a token). */
+export function kubeError(method: string, resource: string, error: unknown): PeerError {
+  const body = (error as { body?: unknown }).body;
+  let message = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+  if (typeof body === 'string') {
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? message;
+    } catch {
+      message = body;
+    }
+  }
+  return new PeerError(method, resource, kubeStatus(error), message, { cause: error });
+}

@@ -1,0 +1,54 @@
+// The status ConfigMap contract (`self-sovereign-cutover-status`): keys, initial values and how
+// progress is computed. Pure: the engine decides what to write, the store writes it.
+
+export const STEP_IDS = [
+  'gitea-mirror',
+  'harbor-projects',
+  'harbor-prewarm',
+  'registry-pivot',
+  'flux-gitrepository-patch',
+  'helmrepository-patches',
+  'catalyst-api-env-patch',
+  'egress-block-test',
+] as const;
+export type StepId = (typeof STEP_IDS)[number];
+
+export type StepResult = '' | 'running' | 'success' | 'failed';
+export type RegistriesYaml = 'v1' | 'v2' | 'rollback';
+
+export type StatusData = Record<string, string>;
+
+export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string => `step.${step}.${field}`;
+export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
+
+/** The data a status ConfigMap is created with — once; later writes are merge-patches. */
+export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {
+  const data: StatusData = {
+    cutoverComplete: 'false',
+    cutoverStartedAt: '',
+    cutoverFinishedAt: '',
+    currentStep: '',
+    currentStepIndex: '0',
+    totalSteps: String(steps.length),
+    progressPercent: '0',
+    failedStep: '',
+    lastError: '',
+    registriesYamlActive: 'v1',
+  };
+  for (const step of steps) for (const field of ['startedAt', 'finishedAt', 'result', 'jobName'] as const) data[stepKey(step, field)] = '';
+  return data;
+}
+
+/** floor(100·i/N) before step i (0-based), 100 when all are done. */
+export function progressPercent(index: number, total: number): string {
+  return String(total === 0 ? 100 : Math.floor((100 * index) / total));
+}
+
+export function stepResult(data: StatusData, step: string): StepResult {
+  return (data[stepKey(step, 'result')] ?? '') as StepResult;
+}
+
+/** `state` as the API reports it: `sovereign` only when the whole chain passed. */
+export function cutoverState(data: StatusData): 'tethered' | 'sovereign' {
+  return data.cutoverComplete === 'true' ? 'sovereign' : 'tethered';
+}

@@ -1,0 +1,171 @@
+// The cutover's values: the seed chart's keys, validated by one schema. Unknown keys and wrong
+// types are errors that name the key; nothing touches a cluster before values parse.
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { CutoverError } from './errors.ts';
+
+export type HostMode = 'mirror' | 'proxy';
+
+export interface SecretRef {
+  name: string;
+  namespace: string;
+}
+
+export interface ProxyProject {
+  name: string;
+  upstreamURL: string;
+  registryType: string;
+  authMode: 'credential' | 'anonymous';
+}
+
+/** One row of the host → local project table shared by prewarm, node pivot and inventory. */
+export interface HostProject {
+  /** The registry host as image references name it (`ghcr.io`, `docker.io`, `127.0.0.1:15001`). */
+  host: string;
+  project: string;
+  mode: HostMode;
+  upstreamURL: string;
+  registryType: string;
+  authMode: 'credential' | 'anonymous';
+}
+
+export interface Values {
+  global: { imageRegistry: string };
+  sovereign: { fqdn: string; harborInternalURL: string; harborPublicURL: string; giteaInternalURL: string; giteaPublicURL: string };
+  upstream: { repoURL: string; branch: string; mirrorInterval: string; mothershipHarborURL: string };
+  gitea: { org: string; repo: string; adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string } };
+  harbor: {
+    adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
+    ghcrSecretRef: SecretRef & { dockerConfigKey: string };
+    proxyProjects: ProxyProject[];
+    /** Mode for hosts of `proxyProjects` that `hostProjects` does not list. */
+    defaultMode: HostMode;
+    hostProjects: HostProject[];
+  };
+  prewarm: { images: string[] };
+  gitopsRepository: { name: string; namespace: string };
+  helmRepositories: { namespace: string; upstreamPrefix: string; names: string[] };
+  catalystAPI: { deploymentName: string; namespace: string; envVar: string };
+  egressTest: { durationSeconds: number; blockedDomains: string[] };
+  status: { configMapName: string };
+  stepTimeouts: Record<StepTimeoutKey, number>;
+  trigger: { auto: boolean; autoDelaySeconds: number };
+}
+
+export const STEP_TIMEOUT_KEYS = [
+  'giteaMirrorSeconds',
+  'harborProjectsSeconds',
+  'harborPrewarmSeconds',
+  'registryPivotSeconds',
+  'fluxGitRepositoryPatchSeconds',
+  'helmRepositoryPatchesSeconds',
+  'catalystAPIEnvPatchSeconds',
+  'egressBlockTestSeconds',
+] as const;
+export type StepTimeoutKey = (typeof STEP_TIMEOUT_KEYS)[number];
+
+const str = (def?: string) => ({ type: 'string', ...(def === undefined ? {} : { default: def }) });
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, default: {}, properties, required });
+const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s/]+' };
+const optionalUrl = { type: 'string', pattern: `^$|${url.pattern}`, default: '' };
+const secretRef = (name: string, namespace: string, keys: Record<string, string>) =>
+  obj({ name: str(name), namespace: str(namespace), ...Object.fromEntries(Object.entries(keys).map(([k, d]) => [k, str(d)])) });
+const authMode = { enum: ['credential', 'anonymous'], default: 'anonymous' };
+
+export const VALUES_SCHEMA = obj({
+  global: obj({ imageRegistry: str('') }),
+  sovereign: obj(
+    { fqdn: str('example.local'), harborInternalURL: url, harborPublicURL: url, giteaInternalURL: url, giteaPublicURL: optionalUrl },
+    ['harborInternalURL', 'harborPublicURL', 'giteaInternalURL'],
+  ),
+  upstream: obj({ repoURL: url, branch: str('main'), mirrorInterval: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2, default: '10m0s' }, mothershipHarborURL: optionalUrl }, ['repoURL']),
+  gitea: obj({ org: str('openova'), repo: str('openova'), adminSecretRef: secretRef('gitea-admin-secret', 'gitea', { usernameKey: 'username', passwordKey: 'password' }) }),
+  harbor: obj(
+    {
+      adminSecretRef: secretRef('harbor-admin', 'harbor', { usernameKey: 'HARBOR_ADMIN_USERNAME', passwordKey: 'HARBOR_ADMIN_PASSWORD' }),
+      ghcrSecretRef: secretRef('ghcr-pull', 'flux-system', { dockerConfigKey: '.dockerconfigjson' }),
+      proxyProjects: {
+        type: 'array',
+        default: [],
+        items: obj({ name: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' }, upstreamURL: url, registryType: str('docker-registry'), authMode }, ['name', 'upstreamURL']),
+      },
+      defaultMode: { enum: ['mirror', 'proxy'], default: 'mirror' },
+      hostProjects: {
+        type: 'array',
+        default: [],
+        items: obj(
+          { host: { type: 'string', minLength: 1 }, project: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' }, mode: { enum: ['mirror', 'proxy'], default: 'mirror' }, upstreamURL: url, registryType: str('docker-registry'), authMode },
+          ['host', 'project', 'upstreamURL'],
+        ),
+      },
+    },
+  ),
+  prewarm: obj({ images: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] } }),
+  gitopsRepository: obj({ name: str('openova'), namespace: str('flux-system') }),
+  helmRepositories: obj({ namespace: str('flux-system'), upstreamPrefix: { type: 'string', pattern: '^oci://', default: 'oci://ghcr.io/openova-io' }, names: { type: 'array', items: { type: 'string' }, default: [] } }),
+  catalystAPI: obj({ deploymentName: str('catalyst-api'), namespace: str('catalyst-system'), envVar: str('CATALYST_GITOPS_REPO_URL') }),
+  egressTest: obj({ durationSeconds: { type: 'integer', minimum: 0, default: 600 }, blockedDomains: { type: 'array', items: { type: 'string' }, default: [] } }),
+  status: obj({ configMapName: str('self-sovereign-cutover-status') }),
+  stepTimeouts: obj(
+    Object.fromEntries(
+      STEP_TIMEOUT_KEYS.map((k) => [k, { type: 'integer', minimum: 30, default: { giteaMirrorSeconds: 1200, harborPrewarmSeconds: 1800, egressBlockTestSeconds: 900 }[k as string] ?? 600 }]),
+    ),
+  ),
+  trigger: obj({ auto: { type: 'boolean', default: false }, autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 } }),
+}, ['sovereign', 'upstream']);
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validate = ajv.compile(VALUES_SCHEMA);
+
+/** `/harbor/proxyProjects/0/authMode` → `harbor.proxyProjects[0].authMode` */
+function keyOf(error: ErrorObject): string {
+  const parts = error.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
+  if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
+  return parts.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : key ? `${key}.${part}` : part), '') || '(root)';
+}
+
+function describe(error: ErrorObject): string {
+  if (error.keyword === 'additionalProperties') return 'is not a known key';
+  if (error.keyword === 'required') return 'is required';
+  if (error.keyword === 'enum') return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+  if (error.keyword === 'pattern' && String(error.params.pattern).endsWith(url.pattern)) return 'must be a URL (scheme://host…)';
+  return error.message ?? 'is invalid';
+}
+
+/** Parses and validates values YAML; throws CutoverError('invalid-values') listing every bad key. */
+export function parseValues(text: string, source = 'values'): Values {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (error) {
+    throw new CutoverError('invalid-values', `${source}: not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!validate(raw)) {
+    const problems = [...new Set((validate.errors ?? []).map((e) => `${keyOf(e)} ${describe(e)}`))];
+    throw new CutoverError('invalid-values', `${source} is invalid:\n  ${problems.join('\n  ')}`);
+  }
+  const values = raw as unknown as Values;
+  values.harbor.hostProjects = hostTable(values);
+  const hosts = values.harbor.hostProjects.map((h) => h.host);
+  const duplicate = hosts.find((h, i) => hosts.indexOf(h) !== i);
+  if (duplicate) throw new CutoverError('invalid-values', `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`);
+  return values;
+}
+
+/** Docker Hub's registry endpoint names images `docker.io/…`. */
+export function imageHostOf(upstreamURL: string): string {
+  const host = new URL(upstreamURL).host;
+  return host === 'registry-1.docker.io' || host === 'index.docker.io' || host === 'hub.docker.com' ? 'docker.io' : host;
+}
+
+/** The host table: explicit `harbor.hostProjects` rows, then one row per seed `proxyProjects` entry. */
+function hostTable(values: Values): HostProject[] {
+  const rows = [...values.harbor.hostProjects];
+  for (const p of values.harbor.proxyProjects) {
+    const host = imageHostOf(p.upstreamURL);
+    if (rows.some((r) => r.host === host)) continue;
+    rows.push({ host, project: p.name, mode: values.harbor.defaultMode, upstreamURL: p.upstreamURL, registryType: p.registryType, authMode: p.authMode });
+  }
+  return rows;
+}

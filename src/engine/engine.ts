@@ -1,0 +1,181 @@
+// The cutover engine: runs the chain in order under a single-flight Lease, records every step in
+// the status ConfigMap, skips what already succeeded, resumes its own interrupted rows, retries
+// transient failures a bounded number of times and stops at the first genuine failure.
+import { EventEmitter } from 'node:events';
+import { CutoverError, PeerError, redact } from '../core/errors.ts';
+import { progressPercent, stepKey, stepResult, type StatusData } from '../core/status.ts';
+import type { Step, StepContext } from '../core/step.ts';
+import type { Values } from '../core/values.ts';
+import type { SingleFlight } from './single-flight.ts';
+import type { StatusStore } from './status-store.ts';
+
+export type EnginePhase =
+  | 'cutover-started'
+  | 'cutover-step-started'
+  | 'cutover-step-finished'
+  | 'cutover-step-failed'
+  | 'cutover-completed'
+  | 'cutover-already-complete'
+  | 'cutover-status';
+
+export interface EngineEvent {
+  phase: EnginePhase;
+  step?: string;
+  index?: number;
+  total?: number;
+  error?: string;
+  at: string;
+}
+
+export interface RunOutcome {
+  result: 'completed' | 'already-complete' | 'failed';
+  failedStep?: string;
+  error?: string;
+}
+
+/** How one step is carried out: in this process (local) or as a Job in the cluster (jobs). */
+export interface Executor<Env> {
+  readonly name: string;
+  execute(step: Step<Env>, ctx: StepContext<Env>): Promise<{ jobName: string }>;
+}
+
+export interface EngineOptions<Env> {
+  values: Values;
+  env: Env;
+  steps: Step<Env>[];
+  store: StatusStore;
+  lease: SingleFlight;
+  executor: Executor<Env>;
+  log: (line: string) => void;
+  /** The whole chain: completion is refused unless every one of these ran. */
+  requiredSteps?: readonly string[];
+  /** Attempts per step for transient failures (deadline, 5xx, reset). */
+  attempts?: number;
+  retryDelayMs?: number;
+}
+
+export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
+  readonly #o: EngineOptions<Env>;
+
+  constructor(options: EngineOptions<Env>) {
+    super();
+    this.#o = options;
+  }
+
+  #emit(phase: EnginePhase, fields: Omit<EngineEvent, 'phase' | 'at'> = {}): void {
+    this.emit('event', { phase, at: new Date().toISOString(), ...fields });
+  }
+
+  async run(): Promise<RunOutcome> {
+    const { store, lease, steps, log } = this.#o;
+    await lease.acquire();
+    try {
+      let status = await store.ensure();
+      if (status.cutoverComplete === 'true') {
+        this.#emit('cutover-already-complete');
+        return { result: 'already-complete' };
+      }
+      // We hold the lease, so any `running` row is ours from an engine that died: run it again.
+      const stale = Object.fromEntries(steps.filter((s) => stepResult(status, s.id) === 'running').map((s) => [stepKey(s.id, 'result'), '']));
+      const now = new Date().toISOString();
+      status = await store.patch({
+        ...stale,
+        ...(status.cutoverStartedAt ? {} : { cutoverStartedAt: now }),
+        cutoverLastAttemptStartedAt: now,
+        failedStep: '',
+        lastError: '',
+        totalSteps: String(steps.length),
+      });
+      this.#emit('cutover-started', { total: steps.length });
+      for (const [index, step] of steps.entries()) {
+        if (stepResult(status, step.id) === 'success') {
+          log(`✔ ${step.id} (already done)`);
+          continue;
+        }
+        if (step.id === 'registry-pivot' && status.registriesYamlActive !== 'v2') {
+          // Nodes may only pivot once every artifact is in the local registry (03 passed).
+          status = await store.patch({ registriesYamlActive: 'v2' });
+        }
+        const failure = await this.#runStep(step, index);
+        status = (await store.read()) ?? status;
+        if (failure) {
+          this.#emit('cutover-step-failed', { step: step.id, index, error: failure });
+          return { result: 'failed', failedStep: step.id, error: failure };
+        }
+      }
+      const present = new Set(steps.map((s) => s.id as string));
+      const absent = (this.#o.requiredSteps ?? []).filter((id) => !present.has(id));
+      if (absent.length) {
+        const error = `this build of the cutover lacks step(s) ${absent.join(', ')}; the chain cannot complete`;
+        await store.patch({ failedStep: absent[0] ?? '', lastError: error });
+        return { result: 'failed', failedStep: absent[0] ?? '', error };
+      }
+      if (status.registriesYamlActive !== 'v2') {
+        const error = 'every step passed but registriesYamlActive is not v2: the nodes were never pivoted';
+        await store.patch({ failedStep: 'registry-pivot', lastError: error });
+        return { result: 'failed', failedStep: 'registry-pivot', error };
+      }
+      await store.patch({ cutoverComplete: 'true', cutoverFinishedAt: new Date().toISOString(), currentStep: '', currentStepIndex: String(steps.length), progressPercent: '100' });
+      this.#emit('cutover-completed', { total: steps.length });
+      return { result: 'completed' };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** Runs one step with bounded retries of transient failures; returns the error text or undefined. */
+  async #runStep(step: Step<Env>, index: number): Promise<string | undefined> {
+    const { store, executor, values, env, log, steps } = this.#o;
+    const attempts = this.#o.attempts ?? 3;
+    await store.patch({
+      currentStep: step.id,
+      currentStepIndex: String(index),
+      progressPercent: progressPercent(index, steps.length),
+      [stepKey(step.id, 'result')]: 'running',
+      [stepKey(step.id, 'startedAt')]: new Date().toISOString(),
+      [stepKey(step.id, 'finishedAt')]: '',
+    });
+    this.#emit('cutover-step-started', { step: step.id, index, total: steps.length });
+    log(`▶ ${step.id}`);
+    for (let attempt = 1; ; attempt++) {
+      const timeoutMs = values.stepTimeouts[step.timeoutKey] * 1000;
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const { jobName } = await executor.execute(step, { values, env, log: (line) => log(`  ${step.id}: ${line}`), signal });
+        await store.patch({ [stepKey(step.id, 'result')]: 'success', [stepKey(step.id, 'finishedAt')]: new Date().toISOString(), [stepKey(step.id, 'jobName')]: jobName });
+        this.#emit('cutover-step-finished', { step: step.id, index, total: steps.length });
+        log(`✔ ${step.id}`);
+        return undefined;
+      } catch (error) {
+        const message = redact(describeError(error));
+        if (isTransient(error) && attempt < attempts) {
+          log(`  ${step.id}: transient failure (attempt ${attempt}/${attempts}), retrying: ${message}`);
+          await new Promise((r) => setTimeout(r, (this.#o.retryDelayMs ?? 2000) * attempt));
+          continue;
+        }
+        const data: StatusData = {
+          [stepKey(step.id, 'result')]: 'failed',
+          [stepKey(step.id, 'finishedAt')]: new Date().toISOString(),
+          failedStep: step.id,
+          lastError: message.slice(0, 4000),
+        };
+        await store.patch(data);
+        log(`✖ ${step.id}: ${message}`);
+        return message;
+      }
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return `step deadline exceeded: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Deadline exceeded, 5xx, 429, connection reset/refused: worth another attempt. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof PeerError) return error.transient;
+  if (error instanceof CutoverError) return error.code === 'transient';
+  if (error instanceof Error) return error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|socket hang up/i.test(error.message);
+  return false;
+}

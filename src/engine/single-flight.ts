@@ -1,0 +1,76 @@
+// Single flight across processes and replicas: a coordination.k8s.io Lease. A live holder other
+// than us means "in progress"; an expired one is taken over (the API's resourceVersion decides
+// a race). The holder renews while it runs and releases when done.
+import { CutoverError } from '../core/errors.ts';
+import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+
+export const LEASE_NAME = 'self-sovereign-cutover';
+const DURATION_SECONDS = 30;
+
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class SingleFlight {
+  readonly #cluster: KubeCluster;
+  readonly #namespace: string;
+  readonly holder: string;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(cluster: KubeCluster, namespace: string, holder: string) {
+    this.#cluster = cluster;
+    this.#namespace = namespace;
+    this.holder = holder;
+  }
+
+  /** Takes the Lease or throws CutoverError('in-progress') naming who holds it. */
+  async acquire(): Promise<void> {
+    const { coordination } = this.#cluster;
+    const now = new Date();
+    // Lease times are MicroTime; a plain object body is sent as written.
+    const spec = { holderIdentity: this.holder, leaseDurationSeconds: DURATION_SECONDS, acquireTime: microTime(now), renewTime: microTime(now) };
+    let lease;
+    try {
+      lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
+    } catch (error) {
+      if (kubeStatus(error) !== 404) throw kubeError('GET', `leases/${this.#namespace}/${LEASE_NAME}`, error);
+    }
+    try {
+      if (!lease) {
+        await coordination.createNamespacedLease({ namespace: this.#namespace, body: { metadata: { name: LEASE_NAME }, spec: {} } });
+        lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
+      }
+      const holder = lease.spec?.holderIdentity ?? '';
+      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      const live = holder !== '' && holder !== this.holder && Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? DURATION_SECONDS) * 1000;
+      if (live) throw new CutoverError('in-progress', `a cutover is already in progress (held by ${holder})`);
+      // A merge patch carrying the resourceVersion we read is a compare-and-swap: a racer gets 409.
+      await coordination.patchNamespacedLease(
+        { name: LEASE_NAME, namespace: this.#namespace, body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec } },
+        mergePatch,
+      );
+    } catch (error) {
+      if (error instanceof CutoverError) throw error;
+      if (kubeStatus(error) === 409) throw new CutoverError('in-progress', 'a cutover is already in progress (another engine took the lease first)');
+      throw kubeError('PATCH', `leases/${this.#namespace}/${LEASE_NAME}`, error);
+    }
+    this.#timer = setInterval(() => void this.#renew(), (DURATION_SECONDS * 1000) / 3);
+    this.#timer.unref();
+  }
+
+  async #renew(): Promise<void> {
+    await this.#cluster.coordination
+      .patchNamespacedLease(
+        { name: LEASE_NAME, namespace: this.#namespace, body: { spec: { renewTime: microTime(new Date()) } } },
+        mergePatch,
+      )
+      .catch(() => undefined);
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#cluster.coordination
+      .patchNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace, body: { spec: { holderIdentity: '', renewTime: null } } }, mergePatch)
+      .catch(() => undefined);
+  }
+}

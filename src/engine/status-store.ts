@@ -1,0 +1,54 @@
+// The status ConfigMap: created once with the contract's initial data, then only ever
+// merge-patched on `.data` — an upgrade or a second engine never resets live status.
+import { initialStatus, type StatusData } from '../core/status.ts';
+import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+
+export class StatusStore {
+  readonly #cluster: KubeCluster;
+  readonly namespace: string;
+  readonly name: string;
+
+  constructor(cluster: KubeCluster, namespace: string, name: string) {
+    this.#cluster = cluster;
+    this.namespace = namespace;
+    this.name = name;
+  }
+
+  /** Reads the status; creates it with the initial data when it does not exist yet. */
+  async ensure(): Promise<StatusData> {
+    const existing = await this.read();
+    if (existing) return existing;
+    try {
+      await this.#cluster.core.createNamespacedConfigMap({
+        namespace: this.namespace,
+        body: {
+          metadata: { name: this.name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-status' } },
+          data: initialStatus(),
+        },
+      });
+    } catch (error) {
+      // Someone else created it first: theirs stands.
+      if (kubeStatus(error) !== 409) throw kubeError('POST', `configmaps/${this.namespace}/${this.name}`, error);
+    }
+    return (await this.read()) ?? initialStatus();
+  }
+
+  async read(): Promise<StatusData | undefined> {
+    try {
+      return (await this.#cluster.core.readNamespacedConfigMap({ name: this.name, namespace: this.namespace })).data ?? {};
+    } catch (error) {
+      if (kubeStatus(error) === 404) return undefined;
+      throw kubeError('GET', `configmaps/${this.namespace}/${this.name}`, error);
+    }
+  }
+
+  /** Merge-patches the given keys of `.data` and reads the result back. */
+  async patch(data: StatusData): Promise<StatusData> {
+    try {
+      const cm = await this.#cluster.core.patchNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: { data } }, mergePatch);
+      return cm.data ?? {};
+    } catch (error) {
+      throw kubeError('PATCH', `configmaps/${this.namespace}/${this.name}`, error);
+    }
+  }
+}

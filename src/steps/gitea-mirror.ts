@@ -1,0 +1,83 @@
+// 01 gitea-mirror: the Sovereign's Gitea holds a pull mirror of the upstream GitOps repo.
+// Ensure the org; migrate as a mirror (Gitea sets the mirror flag only at creation); an existing
+// mirror gets the configured interval and an immediate sync. Verify: a non-empty mirror whose
+// branch head equals upstream's.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { remoteRefs } from '../adapters/git/upstream-refs.ts';
+import { CutoverError } from '../core/errors.ts';
+import type { Change, Step, StepContext } from '../core/step.ts';
+import type { StepEnv } from './env.ts';
+
+type Ctx = StepContext<StepEnv>;
+
+const MIGRATE_CLIENT_TIMEOUT_MS = 120_000;
+
+function target(ctx: Ctx): { org: string; repo: string; label: string } {
+  const { org, repo } = ctx.values.gitea;
+  return { org, repo, label: `gitea repo ${org}/${repo}` };
+}
+
+async function plan(ctx: Ctx): Promise<Change[]> {
+  const { forge } = ctx.env;
+  const { org, repo, label } = target(ctx);
+  const changes: Change[] = [];
+  if (!(await forge.orgExists(org))) changes.push({ action: 'create', target: `gitea org ${org}` });
+  const existing = await forge.repo(org, repo);
+  const interval = ctx.values.upstream.mirrorInterval;
+  if (!existing) changes.push({ action: 'create', target: label, detail: `pull mirror of ${ctx.values.upstream.repoURL} every ${interval}` });
+  else if (!existing.mirror) changes.push({ action: 'fail', target: label, detail: 'exists but is not a mirror; Gitea cannot convert it' });
+  else {
+    if (existing.mirror_interval !== interval) changes.push({ action: 'update', target: label, detail: `mirror_interval ${existing.mirror_interval} → ${interval}` });
+    changes.push({ action: 'sync', target: label, detail: 'mirror-sync from upstream' });
+  }
+  return changes;
+}
+
+async function apply(ctx: Ctx): Promise<void> {
+  const { forge } = ctx.env;
+  const { org, repo, label } = target(ctx);
+  const interval = ctx.values.upstream.mirrorInterval;
+  if (!(await forge.orgExists(org))) {
+    await forge.createOrg(org);
+    ctx.log(`created org ${org}`);
+  }
+  const existing = await forge.repo(org, repo);
+  if (!existing) {
+    ctx.log(`migrating ${ctx.values.upstream.repoURL} → ${label} as a pull mirror (every ${interval})`);
+    const outcome = await forge.migrateMirror({ cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval }, MIGRATE_CLIENT_TIMEOUT_MS);
+    if (outcome === 'timed-out') ctx.log('migration still cloning after the client timeout; waiting for the mirror to fill');
+    return;
+  }
+  if (!existing.mirror) {
+    throw new CutoverError('not-a-mirror', `${label} exists but is not a pull mirror; Gitea cannot turn a regular repository into a mirror. Rename or delete it, then run the cutover again.`);
+  }
+  if (existing.mirror_interval !== interval) await forge.setMirrorInterval(org, repo, interval);
+  await forge.mirrorSync(org, repo);
+  ctx.log(`${label}: mirror_interval ${interval}, sync requested`);
+}
+
+/** Polls (mirror sync is asynchronous) until the mirror holds upstream's head, or the step deadline. */
+async function verify(ctx: Ctx): Promise<void> {
+  const { forge } = ctx.env;
+  const { org, repo, label } = target(ctx);
+  const branch = ctx.values.upstream.branch;
+  const upstreamHead = (await remoteRefs(ctx.values.upstream.repoURL)).get(`refs/heads/${branch}`);
+  if (!upstreamHead) throw new CutoverError('upstream-branch-missing', `upstream ${ctx.values.upstream.repoURL} has no branch ${branch}`);
+  let last = 'not created yet';
+  for (let delay = 500; !ctx.signal.aborted; delay = Math.min(delay * 2, 5000)) {
+    const current = await forge.repo(org, repo);
+    if (current && !current.mirror) throw new CutoverError('not-a-mirror', `${label} is not a mirror`);
+    if (current && !current.empty) {
+      const head = await forge.branchHead(org, repo, branch);
+      if (head === upstreamHead) {
+        ctx.log(`${label} ${branch} at ${head.slice(0, 12)}, same as upstream`);
+        return;
+      }
+      last = `${branch} at ${head ?? 'missing'}, upstream at ${upstreamHead}`;
+    } else if (current) last = 'mirror still empty';
+    await sleep(delay, undefined, { signal: ctx.signal }).catch(() => undefined);
+  }
+  throw new CutoverError('mirror-behind', `${label} never caught up with upstream (${last})`);
+}
+
+export const giteaMirror: Step<StepEnv> = { id: 'gitea-mirror', phase: 'pre', timeoutKey: 'giteaMirrorSeconds', plan, apply, verify };

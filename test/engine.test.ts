@@ -1,0 +1,136 @@
+// The engine against the real apiserver: status ConfigMap contract, single flight by Lease,
+// resume of its own `running` rows, skip of passed steps, bounded retries of transient failures,
+// and completion only when every required step ran and the nodes were pivoted.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { CutoverError, PeerError } from '../src/core/errors.ts';
+import { STEP_IDS, stepKey, type StepId } from '../src/core/status.ts';
+import type { Step } from '../src/core/step.ts';
+import { parseValues } from '../src/core/values.ts';
+import { Engine, type EngineEvent } from '../src/engine/engine.ts';
+import { LocalExecutor } from '../src/engine/local-executor.ts';
+import { SingleFlight } from '../src/engine/single-flight.ts';
+import { StatusStore } from '../src/engine/status-store.ts';
+import { testNamespace } from './support/kube.ts';
+import { lab } from './support/lab.ts';
+import { readFileSync } from 'node:fs';
+
+const e = lab();
+const cluster = KubeCluster.connect(e.kube.kubeconfig);
+const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** A step that records its applies; `fail` decides per attempt. */
+function recordingStep(id: StepId, runs: string[], fail?: (attempt: number) => Error | undefined): Step<object> {
+  let attempt = 0;
+  return {
+    id,
+    phase: 'pre',
+    timeoutKey: 'harborProjectsSeconds',
+    plan: async () => [],
+    apply: async () => {
+      attempt++;
+      runs.push(id);
+      const error = fail?.(attempt);
+      if (error) throw error;
+    },
+    verify: async () => {},
+  };
+}
+
+function engine(namespace: string, steps: Step<object>[], required: readonly string[] = steps.map((s) => s.id)) {
+  const store = new StatusStore(cluster, namespace, values.status.configMapName);
+  const eng = new Engine<object>({ values, env: {}, steps, requiredSteps: required, store, lease: new SingleFlight(cluster, namespace, `test-${Math.random().toString(16).slice(2)}`), executor: new LocalExecutor(), log: () => {}, retryDelayMs: 10 });
+  return { eng, store };
+}
+
+test('a full chain records every step per the status contract and completes only with registriesYamlActive=v2', async () => {
+  const namespace = await testNamespace('engine', cleanups);
+  const runs: string[] = [];
+  const { eng, store } = engine(namespace, STEP_IDS.map((id) => recordingStep(id, runs)));
+  const events: EngineEvent[] = [];
+  eng.on('event', (ev) => events.push(ev));
+  assert.equal((await eng.run()).result, 'completed');
+  assert.deepEqual(runs, [...STEP_IDS]);
+  const data = (await store.read())!;
+  assert.equal(data.cutoverComplete, 'true');
+  assert.equal(data.registriesYamlActive, 'v2', 'flipped before registry-pivot');
+  assert.equal(data.progressPercent, '100');
+  assert.equal(data.totalSteps, '8');
+  assert.match(data.cutoverStartedAt ?? '', /^\d{4}-/);
+  for (const id of STEP_IDS) {
+    assert.equal(data[stepKey(id, 'result')], 'success', id);
+    assert.ok(data[stepKey(id, 'finishedAt')], id);
+  }
+  assert.deepEqual(events.map((ev) => ev.phase).filter((p, i, a) => a.indexOf(p) === i), ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-completed']);
+  // Every value is a string (a ConfigMap's data is strings only).
+  assert.ok(Object.values(data).every((v) => typeof v === 'string'));
+
+  const again = await engine(namespace, STEP_IDS.map((id) => recordingStep(id, runs))).eng.run();
+  assert.equal(again.result, 'already-complete');
+  assert.equal(runs.length, STEP_IDS.length, 'nothing ran again');
+});
+
+test('a genuine failure stops the chain with failedStep and a redacted lastError; a rerun skips what passed', async () => {
+  const namespace = await testNamespace('engine-fail', cleanups);
+  const runs: string[] = [];
+  const secretUrl = 'http://robot:hunter2@harbor.local/api';
+  const steps = [recordingStep('gitea-mirror', runs), recordingStep('harbor-projects', runs, () => new PeerError('POST', secretUrl, 403, '{"password":"hunter2"}')), recordingStep('harbor-prewarm', runs)];
+  const { eng, store } = engine(namespace, steps);
+  const outcome = await eng.run();
+  assert.equal(outcome.result, 'failed');
+  assert.equal(outcome.failedStep, 'harbor-projects');
+  assert.deepEqual(runs, ['gitea-mirror', 'harbor-projects'], 'a 403 is not retried and the chain stops');
+  const data = (await store.read())!;
+  assert.equal(data.failedStep, 'harbor-projects');
+  assert.equal(data[stepKey('harbor-projects', 'result')], 'failed');
+  assert.equal(data.cutoverComplete, 'false');
+  assert.ok(!data.lastError?.includes('hunter2'), `no secret in lastError: ${data.lastError}`);
+  assert.match(data.lastError ?? '', /403/);
+
+  const fixed = [recordingStep('gitea-mirror', runs), recordingStep('harbor-projects', runs), recordingStep('harbor-prewarm', runs)];
+  const rerun = await engine(namespace, fixed, STEP_IDS).eng.run();
+  assert.deepEqual(runs.slice(2), ['harbor-projects', 'harbor-prewarm'], 'gitea-mirror was already success');
+  assert.equal(rerun.result, 'failed', 'the chain is incomplete without the other five steps');
+  assert.match(rerun.error ?? '', /lacks step\(s\) registry-pivot/);
+  assert.equal((await store.read())!.cutoverComplete, 'false');
+});
+
+test('transient failures are retried with a bound', async () => {
+  const namespace = await testNamespace('engine-retry', cleanups);
+  const runs: string[] = [];
+  const flaky = recordingStep('gitea-mirror', runs, (attempt) => (attempt < 3 ? new PeerError('GET', 'http://gitea', 503, 'unavailable') : undefined));
+  const { eng } = engine(namespace, [flaky]);
+  await eng.run();
+  assert.equal(runs.length, 3, 'two 503s, then success');
+  const always = recordingStep('gitea-mirror', [], () => new PeerError('GET', 'http://gitea', 0, 'ECONNRESET'));
+  const namespace2 = await testNamespace('engine-retry2', cleanups);
+  const outcome = await engine(namespace2, [always]).eng.run();
+  assert.equal(outcome.result, 'failed');
+});
+
+test('single flight: a second engine while one runs is refused as in progress; running rows of a dead engine are resumed', async () => {
+  const namespace = await testNamespace('engine-lease', cleanups);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow: Step<object> = { ...recordingStep('gitea-mirror', []), apply: async () => gate };
+  const first = engine(namespace, [slow]).eng.run();
+  await new Promise((r) => setTimeout(r, 300));
+  await assert.rejects(engine(namespace, [recordingStep('gitea-mirror', [])]).eng.run(), (err: unknown) => err instanceof CutoverError && err.code === 'in-progress');
+  release();
+  await first;
+
+  // A dead engine leaves a `running` row and an expired lease; the next engine resets and reruns it.
+  const namespace2 = await testNamespace('engine-resume', cleanups);
+  const store = new StatusStore(cluster, namespace2, values.status.configMapName);
+  await store.ensure();
+  await store.patch({ [stepKey('gitea-mirror', 'result')]: 'running', currentStep: 'gitea-mirror' });
+  const runs: string[] = [];
+  await engine(namespace2, [recordingStep('gitea-mirror', runs)]).eng.run();
+  assert.deepEqual(runs, ['gitea-mirror']);
+  assert.equal((await store.read())![stepKey('gitea-mirror', 'result')], 'success');
+});

@@ -1,0 +1,126 @@
+// Steps 01 gitea-mirror and 02 harbor-projects against the real Gitea and the Harbor double:
+// plan → apply → verify, then a second run that changes nothing. Each test uses names of its own.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createOrgBody, editMirrorIntervalBody, migrateBody } from '../src/adapters/gitea/gitea-forge.ts';
+import { projectBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { buildStepEnv } from '../src/composition.ts';
+import type { StepContext } from '../src/core/step.ts';
+import { parseValues, type Values } from '../src/core/values.ts';
+import type { StepEnv } from '../src/steps/env.ts';
+import { giteaMirror } from '../src/steps/gitea-mirror.ts';
+import { harborProjects } from '../src/steps/harbor-projects.ts';
+import { SwaggerValidator } from '../lab/swagger-validator.ts';
+import { HARBOR_SWAGGER, SHARED_DIR } from '../lab/topology.ts';
+import { harborApi, lab, uniqueName } from './support/lab.ts';
+
+const e = lab();
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+function testValues(mutate: (v: Values) => void): Values {
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  mutate(values);
+  return values;
+}
+
+async function context(values: Values): Promise<StepContext<StepEnv> & { lines: string[] }> {
+  const lines: string[] = [];
+  const env = await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst');
+  return { values, env, log: (l) => lines.push(l), signal: AbortSignal.timeout(120_000), lines };
+}
+
+describe('request bodies match the peers\' specs', () => {
+  test('Gitea bodies validate against swagger.v1.22.json', () => {
+    const gitea = new SwaggerValidator(join(SHARED_DIR, 'specs', 'gitea', 'swagger.v1.22.json'));
+    const check = (method: string, path: string, body: unknown) => gitea.validateRequest(gitea.match(method, path)!, new URLSearchParams(), {}, body);
+    check('POST', '/orgs', createOrgBody('openova'));
+    check('POST', '/repos/migrate', migrateBody({ cloneAddr: 'https://github.com/openova-io/openova', owner: 'openova', name: 'openova', interval: '10m0s' }));
+    check('PATCH', '/repos/openova/openova', editMirrorIntervalBody('10m0s'));
+  });
+
+  test('Harbor bodies validate against swagger.yaml', () => {
+    const harbor = new SwaggerValidator(HARBOR_SWAGGER);
+    const check = (method: string, path: string, body: unknown) => harbor.validateRequest(harbor.match(method, path)!, new URLSearchParams(), {}, body);
+    check('POST', '/projects', projectBody('proxy-ghcr'));
+    check('POST', '/projects', projectBody('proxy-ghcr', 3));
+    check('POST', '/registries', registryBody({ name: 'proxy-ghcr-upstream', type: 'github-ghcr', url: 'https://ghcr.io', credential: { username: 'u', password: 'p' } }));
+  });
+});
+
+test('01 gitea-mirror: creates a pull mirror at upstream\'s head; a second run only re-syncs', async () => {
+  const org = uniqueName('org');
+  const values = testValues((v) => {
+    v.gitea.org = org;
+    v.gitea.repo = 'openova';
+  });
+  const headers = { authorization: `token ${e.gitea.token}` };
+  cleanups.push(async () => {
+    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
+    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
+  });
+  const ctx = await context(values);
+  assert.deepEqual((await giteaMirror.plan(ctx)).map((c) => c.action), ['create', 'create']);
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { id: number; mirror: boolean; mirror_interval: string };
+  assert.equal(repo.mirror, true);
+  assert.equal(repo.mirror_interval, '10m0s');
+
+  assert.deepEqual((await giteaMirror.plan(ctx)).map((c) => c.action), ['sync'], 'converged: only a sync remains');
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  const again = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { id: number };
+  assert.equal(again.id, repo.id, 'the same repository, not a new one');
+});
+
+test('01 gitea-mirror: an existing non-mirror repository is a clear failure, not a silent success', async () => {
+  const org = uniqueName('org');
+  const headers = { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' };
+  cleanups.push(async () => {
+    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
+    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
+  });
+  await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers, body: JSON.stringify({ username: org }) });
+  await fetch(`${e.gitea.url}/api/v1/orgs/${org}/repos`, { method: 'POST', headers, body: JSON.stringify({ name: 'openova' }) });
+  const ctx = await context(testValues((v) => (v.gitea.org = org)));
+  await assert.rejects(giteaMirror.apply(ctx), /not a pull mirror/);
+});
+
+test('02 harbor-projects: mirror and proxy projects exist in their modes; a second run changes nothing', async () => {
+  const api = harborApi(e.localHarbor.url, e.localHarbor);
+  const mirror = uniqueName('mirror');
+  const proxy = uniqueName('proxy');
+  const values = testValues((v) => {
+    v.harbor.hostProjects = [
+      { host: e.upstreams.docker.host, project: mirror, mode: 'mirror', upstreamURL: e.upstreams.docker.url, registryType: 'docker-hub', authMode: 'anonymous' },
+      { host: e.upstreams.ghcr.host, project: proxy, mode: 'proxy', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' },
+    ];
+  });
+  cleanups.push(async () => {
+    await api('DELETE', `/projects/${mirror}`);
+    await api('DELETE', `/projects/${proxy}`);
+    const endpoint = (await api('GET', `/registries?q=name%3D${proxy}-upstream`)).body[0];
+    if (endpoint) await api('DELETE', `/registries/${endpoint.id}`);
+  });
+  const ctx = await context(values);
+  assert.equal((await harborProjects.plan(ctx)).length, 3, 'endpoint + two projects');
+  await harborProjects.apply(ctx);
+  await harborProjects.verify(ctx);
+  const proxyProject = await api('GET', `/projects/${proxy}`);
+  assert.ok(proxyProject.body.registry_id > 0);
+  const endpoint = await api('GET', `/registries/${proxyProject.body.registry_id}`);
+  assert.equal(endpoint.body.url, e.upstreams.ghcr.url);
+  assert.equal(endpoint.body.credential.access_key, 'openova-robot', 'credential taken from the ghcr-pull dockerconfigjson');
+  assert.equal((await api('GET', `/projects/${mirror}`)).body.registry_id, 0);
+
+  assert.deepEqual(await harborProjects.plan(ctx), [], 'converged');
+  await harborProjects.apply(ctx);
+  await harborProjects.verify(ctx);
+  assert.equal((await api('GET', `/projects/${proxy}`)).body.project_id, proxyProject.body.project_id);
+});
