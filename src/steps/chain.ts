@@ -3,6 +3,7 @@
 import type { Step } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import { giteaMirror } from './gitea-mirror.ts';
+import { harborPrewarm } from './harbor-prewarm.ts';
 import { harborProjects } from './harbor-projects.ts';
 
-export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects];
+export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm];

@@ -1,0 +1,93 @@
+// 03 harbor-prewarm: every artifact the Sovereign pulls from upstream today is in the local
+// Harbor — every platform of an index, every blob, the same digest. Mirror-mode hosts are copied;
+// proxy-mode hosts are pulled through their proxy-cache project. Any miss fails the step while
+// egress is still open; a tether to a host the table does not map fails it before anything.
+import { DistributionClient } from '../adapters/oci/distribution-client.ts';
+import { copyArtifact, presentByDigest, pullThrough } from '../adapters/oci/copier.ts';
+import { CutoverError } from '../core/errors.ts';
+import type { Change, Step, StepContext } from '../core/step.ts';
+import type { HostProject } from '../core/values.ts';
+import { collectArtifacts, type MappedArtifact } from '../inventory/artifacts.ts';
+import { formatImageRef, reference } from '../inventory/image-ref.ts';
+import type { StepEnv } from './env.ts';
+
+type Ctx = StepContext<StepEnv>;
+const PARALLEL_ARTIFACTS = 4;
+
+function clients(ctx: Ctx) {
+  const upstream = new Map<string, DistributionClient>();
+  const local = new DistributionClient(ctx.values.sovereign.harborInternalURL, ctx.env.harborCredentials);
+  return {
+    local,
+    upstream(row: HostProject): DistributionClient {
+      let client = upstream.get(row.host);
+      if (!client) {
+        const auth = ctx.env.upstreamAuths.get(row.host);
+        client = new DistributionClient(row.upstreamURL, auth);
+        upstream.set(row.host, client);
+      }
+      return client;
+    },
+  };
+}
+
+async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
+  const { mapped, unmapped } = await collectArtifacts(ctx.env.cluster, ctx.values);
+  if (unmapped.length) {
+    const list = unmapped.map((a) => `${formatImageRef(a.ref)} (${a.foundIn[0]})`).join(', ');
+    throw new CutoverError('unmapped-host', `these references point at hosts harbor.hostProjects does not map, so nothing would serve them after the pivot: ${list}`);
+  }
+  return mapped;
+}
+
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+}
+
+async function plan(ctx: Ctx): Promise<Change[]> {
+  const c = clients(ctx);
+  const changes: Change[] = [];
+  for (const a of await inventory(ctx)) {
+    const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));
+    const present = upstream ? await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest) : false;
+    if (!present) changes.push({ action: a.row.mode === 'mirror' ? 'copy' : 'pull', target: `${a.kind} ${formatImageRef(a.ref)}`, detail: `→ ${a.localRepo}:${reference(a.ref)}` });
+  }
+  return changes;
+}
+
+async function apply(ctx: Ctx): Promise<void> {
+  const c = clients(ctx);
+  const artifacts = await inventory(ctx);
+  ctx.log(`${artifacts.length} artifacts to have locally`);
+  let done = 0;
+  await inParallel(artifacts, PARALLEL_ARTIFACTS, async (a) => {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const ref = reference(a.ref);
+    if (a.row.mode === 'mirror') {
+      const r = await copyArtifact(c.upstream(a.row), a.ref.path, ref, c.local, a.localRepo);
+      ctx.log(`[${++done}/${artifacts.length}] copied ${formatImageRef(a.ref)} → ${a.localRepo}:${ref} (${r.manifests} manifests, ${r.blobsCopied} blobs copied, ${r.blobsPresent} present)`);
+    } else {
+      await pullThrough(c.local, a.localRepo, ref);
+      ctx.log(`[${++done}/${artifacts.length}] pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
+    }
+  });
+}
+
+async function verify(ctx: Ctx): Promise<void> {
+  const c = clients(ctx);
+  const missing: string[] = [];
+  for (const a of await inventory(ctx)) {
+    const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));
+    if (!upstream) {
+      missing.push(`${formatImageRef(a.ref)} (not found upstream either)`);
+      continue;
+    }
+    if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest))) missing.push(`${formatImageRef(a.ref)} → ${a.localRepo}@${upstream.digest}`);
+  }
+  if (missing.length) throw new CutoverError('prewarm-incomplete', `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join(', ')}`);
+}
+
+export const harborPrewarm: Step<StepEnv> = { id: 'harbor-prewarm', phase: 'pre', timeoutKey: 'harborPrewarmSeconds', plan, apply, verify };
