@@ -1,9 +1,12 @@
 // The chain in seed order. Only steps this build implements are here; the engine refuses to call
 // the cutover complete unless all eight ran (STEP_IDS).
 import type { Step } from '../core/step.ts';
+import { catalystApiEnvPatch } from './catalyst-api-env-patch.ts';
 import type { StepEnv } from './env.ts';
+import { fluxGitRepositoryPatch } from './flux-gitrepository-patch.ts';
 import { giteaMirror } from './gitea-mirror.ts';
 import { harborPrewarm } from './harbor-prewarm.ts';
 import { harborProjects } from './harbor-projects.ts';
+import { helmRepositoryPatches } from './helmrepository-patches.ts';
 
-export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm];
+export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch];

@@ -1,0 +1,98 @@
+// 05 flux-gitrepository-patch: the Flux GitRepository follows the Sovereign's Gitea. The revision
+// Flux had before the flip is recorded on the object first, so the step (and a resumed step) can
+// prove Flux is Ready on the same commit from the new URL. If Gitea refuses anonymous clones, a
+// basic-auth Secret is written and referenced before the URL changes.
+import { remoteRefs } from '../adapters/git/upstream-refs.ts';
+import { kubeError, kubeStatus } from '../adapters/kube/cluster.ts';
+import { CutoverError } from '../core/errors.ts';
+import type { Change, Step, StepContext } from '../core/step.ts';
+import type { StepEnv } from './env.ts';
+import { getFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux } from './flux-objects.ts';
+
+type Ctx = StepContext<StepEnv>;
+export const PRE_PIVOT_REVISION = 'cutover.openova.io/pre-pivot-revision';
+
+export function localRepoURL(ctx: Ctx): string {
+  return `${ctx.values.sovereign.giteaInternalURL.replace(/\/+$/, '')}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`;
+}
+
+const ref = (ctx: Ctx) => ({ namespace: ctx.values.gitopsRepository.namespace, name: ctx.values.gitopsRepository.name });
+
+async function plan(ctx: Ctx): Promise<Change[]> {
+  const { namespace, name } = ref(ctx);
+  const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
+  const url = localRepoURL(ctx);
+  return repo.spec.url === url ? [] : [{ action: 'patch', target: `GitRepository ${namespace}/${name}`, detail: `spec.url ${repo.spec.url} → ${url}` }];
+}
+
+async function anonymousCloneWorks(url: string): Promise<boolean> {
+  try {
+    await remoteRefs(url);
+    return true;
+  } catch (error) {
+    if ((error as { status?: number }).status === 401 || (error as { status?: number }).status === 403) return false;
+    throw error;
+  }
+}
+
+async function apply(ctx: Ctx): Promise<void> {
+  const { cluster } = ctx.env;
+  const { namespace, name } = ref(ctx);
+  const url = localRepoURL(ctx);
+  let repo = await getFlux(cluster, 'gitrepositories', namespace, name);
+  if (!repo.metadata.annotations?.[PRE_PIVOT_REVISION]) {
+    const revision = repo.status?.artifact?.revision;
+    if (!revision || readyCondition(repo)?.status !== 'True') {
+      throw new CutoverError('flux-not-ready', `GitRepository ${namespace}/${name} is not Ready on upstream (${readyCondition(repo)?.message ?? 'no artifact'}); the pivot needs a revision to prove against`);
+    }
+    repo = await patchFlux(cluster, 'gitrepositories', namespace, name, { metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } } });
+    ctx.log(`recorded pre-pivot revision ${revision}`);
+  }
+  const spec: Record<string, unknown> = { url };
+  if (!(await anonymousCloneWorks(url))) {
+    const secretName = `${name}-gitea-auth`;
+    await writeAuthSecret(ctx, namespace, secretName);
+    spec.secretRef = { name: secretName };
+    ctx.log(`Gitea needs auth: Secret ${namespace}/${secretName} referenced`);
+  }
+  if (repo.spec.url !== url || (spec.secretRef && repo.spec.secretRef?.name !== (spec.secretRef as { name: string }).name)) {
+    await patchFlux(cluster, 'gitrepositories', namespace, name, { spec, metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } });
+    ctx.log(`GitRepository ${namespace}/${name} → ${url}`);
+  }
+}
+
+async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string): Promise<void> {
+  const { cluster } = ctx.env;
+  const gitea = await cluster.secretData(ctx.values.gitea.adminSecretRef.namespace, ctx.values.gitea.adminSecretRef.name);
+  const body = {
+    metadata: { name: secretName, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
+    type: 'Opaque',
+    stringData: { username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '', password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '' },
+  };
+  try {
+    await cluster.core.createNamespacedSecret({ namespace, body });
+  } catch (error) {
+    if (kubeStatus(error) !== 409) throw kubeError('POST', `secrets/${namespace}/${secretName}`, error);
+    await cluster.core.replaceNamespacedSecret({ name: secretName, namespace, body });
+  }
+}
+
+async function verify(ctx: Ctx): Promise<void> {
+  const { namespace, name } = ref(ctx);
+  const url = localRepoURL(ctx);
+  const current = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
+  const expected = current.metadata.annotations?.[PRE_PIVOT_REVISION];
+  if (current.spec.url !== url) throw new CutoverError('not-pivoted', `GitRepository ${namespace}/${name} still points at ${current.spec.url}`);
+  const ready = await waitFlux(
+    ctx.env.cluster,
+    'gitrepositories',
+    namespace,
+    name,
+    ctx.signal,
+    (o) => readyCondition(o)?.status === 'True' && (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0) && o.status?.artifact?.revision === expected,
+    `became Ready on ${expected} from ${url}`,
+  );
+  ctx.log(`GitRepository ${namespace}/${name} Ready at ${ready.status?.artifact?.revision} from the Sovereign's Gitea`);
+}
+
+export const fluxGitRepositoryPatch: Step<StepEnv> = { id: 'flux-gitrepository-patch', phase: 'post', timeoutKey: 'fluxGitRepositoryPatchSeconds', plan, apply, verify };
