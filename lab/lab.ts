@@ -6,7 +6,7 @@ import { seedCorpus } from './corpus/seed.ts';
 import { PROJECT_IMAGE, type CorpusSize, type UpstreamName } from './corpus/spec.ts';
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
 import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
-import { apply, objectApi } from './kube/apply.ts';
+import { apply } from './kube/apply.ts';
 import { ADMIN_KUBECONFIG, APISERVER_URL, apiserverGet, startControlPlane, stopControlPlane } from './kube/control-plane.ts';
 import { startFlux, stopFlux } from './kube/flux.ts';
 import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
@@ -211,7 +211,7 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   await timed(log, 'seeded tethered Sovereign (namespaces, Flux sources, workloads, secrets)', async () => {
     const ready = endpoints();
     const input = { e: ready, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
-    await apply(objectApi(ADMIN_KUBECONFIG), sovereignObjects(input));
+    await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
     writeFileSync(VALUES_FILE, sovereignValues(input));
     return `applied; values in ${VALUES_FILE}`;
   });

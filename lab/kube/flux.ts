@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { peerBinary } from '../peers/build.ts';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import { LAB_DIR, PORTS } from '../topology.ts';
-import { apply, objectApi, readManifests } from './apply.ts';
+import { apply, readManifests } from './apply.ts';
 import { ADMIN_KUBECONFIG } from './control-plane.ts';
 
 export const FLUX_DIR = join(LAB_DIR, 'flux');
@@ -20,7 +20,7 @@ export function fluxCrdFiles(): string[] {
 }
 
 export async function startFlux(log: (line: string) => void): Promise<void> {
-  await apply(objectApi(ADMIN_KUBECONFIG), fluxCrdFiles().flatMap((f) => readManifests(f)));
+  await apply(ADMIN_KUBECONFIG, fluxCrdFiles().flatMap((f) => readManifests(f)));
   mkdirSync(join(FLUX_DIR, 'storage'), { recursive: true });
   const state = startDaemon({
     name: 'source-controller',

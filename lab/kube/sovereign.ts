@@ -174,6 +174,7 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       egressBlockTestSeconds: 900,
     },
     trigger: { auto: false },
+    images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };
   return `# Cutover values for the lab's Sovereign (seed chart values schema), written by \`lab up\`.\n${stringify(values)}`;
 }

@@ -13,6 +13,7 @@ Usage:
   cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; skips what passed)
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
+  cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover --help | --version
 
 Options:
@@ -22,6 +23,7 @@ Options:
   --executor local       run each step in this process (the only executor of this build)
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
   -o, --output FORMAT    table (default) or json
+  --config FILE          node agent config (written by registry-pivot into its ConfigMap)
 
 A Sovereign is handed over still tethered: Flux pulls Git from GitHub and Helm charts from
 oci://ghcr.io/…, and nodes pull images through a vendor Harbor. The cutover mirrors Git into the
@@ -56,6 +58,7 @@ async function main(argv: string[]): Promise<void> {
       executor: { type: 'string', default: 'local' },
       'status-configmap': { type: 'string', default: 'self-sovereign-cutover-status' },
       output: { type: 'string', short: 'o', default: 'table' },
+      config: { type: 'string' },
     },
   });
   if (values.version) {
@@ -84,6 +87,17 @@ async function main(argv: string[]): Promise<void> {
       if (values.output !== 'table' && values.output !== 'json') throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);
       const { statusCommand } = await import('./commands/status.ts');
       return await statusCommand({ kubeconfig: values.kubeconfig, namespace: values.namespace, configMap: values['status-configmap'], output: values.output });
+    }
+    case 'agent': {
+      if (!values.config) throw new CutoverError('usage', 'cutover agent needs --config agent.json');
+      const nodeName = process.env.NODE_NAME;
+      const namespace = process.env.POD_NAMESPACE;
+      if (!nodeName || !namespace) throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME and POD_NAMESPACE must be set (downward API)');
+      const { runAgent } = await import('../agent/agent.ts');
+      const config = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<import('../agent/agent.ts').AgentConfig, 'nodeName' | 'namespace'>;
+      const stop = new AbortController();
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+      return await runAgent({ ...config, nodeName, namespace }, (line) => console.log(line), stop.signal);
     }
     default:
       throw new CutoverError('usage', `unknown command "${command}" (see cutover --help)`);

@@ -50,6 +50,8 @@ export interface Values {
   status: { configMapName: string };
   stepTimeouts: Record<StepTimeoutKey, number>;
   trigger: { auto: boolean; autoDelaySeconds: number };
+  images: { cutover: string };
+  registryPivot: { certsDir: string; k3sConfigDir: string };
 }
 
 export const STEP_TIMEOUT_KEYS = [
@@ -112,6 +114,9 @@ export const VALUES_SCHEMA = obj({
     ),
   ),
   trigger: obj({ auto: { type: 'boolean', default: false }, autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 } }),
+  images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
+  // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
+  registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
 }, ['sovereign', 'upstream']);
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });

@@ -87,6 +87,8 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
     const row = rows.find((r) => r.project === project);
     add('image', row ? `${row.host}/${rest.join('/')}` : path, 'values prewarm.images');
   }
+  // The cutover's own image runs the node agent and canaries after the pivot: it must be local too.
+  add('image', values.images.cutover, 'values images.cutover');
   for (const [image, where] of await workloadImages(cluster)) add('image', image, where);
   for (const [chart, where] of await ociCharts(cluster)) add('chart', chart, where);
   const mapped: MappedArtifact[] = [];

@@ -8,5 +8,6 @@ import { giteaMirror } from './gitea-mirror.ts';
 import { harborPrewarm } from './harbor-prewarm.ts';
 import { harborProjects } from './harbor-projects.ts';
 import { helmRepositoryPatches } from './helmrepository-patches.ts';
+import { registryPivot } from './registry-pivot.ts';
 
-export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch];
+export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, registryPivot, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch];

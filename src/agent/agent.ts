@@ -1,0 +1,81 @@
+// The node agent (`cutover agent`, one per node via the registry-pivot DaemonSet). Level-triggered:
+// every few seconds it reads `registriesYamlActive` from the status ConfigMap, makes the node's
+// containerd certs.d (and k3s registries.yaml where the node is k3s) match it, and acks
+// `node.<NODE_NAME>.registriesYaml`. v2 pivots every mapped host to the local Harbor; v1/rollback
+// restores the node's original files, which it keeps beside them before the first change.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeCluster } from '../adapters/kube/cluster.ts';
+import { pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
+import { nodeAckKey, type RegistriesYaml } from '../core/status.ts';
+import type { HostProject } from '../core/values.ts';
+import { StatusStore } from '../engine/status-store.ts';
+
+export interface AgentConfig {
+  nodeName: string;
+  namespace: string;
+  statusConfigMap: string;
+  certsDir: string;
+  k3sConfigDir: string;
+  harborURL: string;
+  hostProjects: HostProject[];
+}
+
+const BACKUP = '.pre-cutover';
+
+function writeAtomically(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text, { mode: 0o644 });
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Makes the node's files match `desired`; idempotent. */
+export function converge(config: AgentConfig, desired: RegistriesYaml): void {
+  for (const row of config.hostProjects) {
+    const dir = join(config.certsDir, row.host);
+    const file = join(dir, 'hosts.toml');
+    if (desired === 'v2') {
+      mkdirSync(dir, { recursive: true });
+      // Keep the node's own file once (or a marker that there was none) so rollback is exact.
+      if (!existsSync(file + BACKUP) && !existsSync(`${file}${BACKUP}.none`)) {
+        if (existsSync(file)) copyFileSync(file, file + BACKUP);
+        else writeFileSync(`${file}${BACKUP}.none`, '');
+      }
+      const want = pivotedHostsToml(row, config.harborURL);
+      if (!existsSync(file) || readFileSync(file, 'utf8') !== want) writeAtomically(file, want);
+    } else if (existsSync(file + BACKUP)) {
+      renameSync(file + BACKUP, file);
+    } else if (existsSync(`${file}${BACKUP}.none`)) {
+      rmSync(file, { force: true });
+      rmSync(`${file}${BACKUP}.none`, { force: true });
+    }
+  }
+  // k3s renders registries.yaml into containerd config at start; keep it consistent for the next restart.
+  const registries = join(config.k3sConfigDir, 'registries.yaml');
+  if (existsSync(registries) || existsSync(registries + BACKUP)) {
+    if (desired === 'v2') {
+      if (!existsSync(registries + BACKUP)) copyFileSync(registries, registries + BACKUP);
+      writeAtomically(registries, pivotedRegistriesYaml(config.hostProjects, config.harborURL));
+    } else if (existsSync(registries + BACKUP)) renameSync(registries + BACKUP, registries);
+  }
+}
+
+export async function runAgent(config: AgentConfig, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
+  const store = new StatusStore(KubeCluster.connect(), config.namespace, config.statusConfigMap);
+  let last = '';
+  while (!signal?.aborted) {
+    try {
+      const status = await store.read();
+      const desired = (status?.registriesYamlActive || 'v1') as RegistriesYaml;
+      converge(config, desired);
+      if (status && status[nodeAckKey(config.nodeName)] !== desired) {
+        await store.patch({ [nodeAckKey(config.nodeName)]: desired });
+      }
+      if (desired !== last) log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
+      last = desired;
+    } catch (error) {
+      log(`node ${config.nodeName}: ${error instanceof Error ? error.message : String(error)} (retrying)`);
+    }
+    await sleep(2000, undefined, { signal }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,81 @@
+// Runs alone (it pivots the shared lab nodes, then rolls them back): step 04 starts the node
+// agent DaemonSet, every node acks v2 with hosts.toml pointing at the local Harbor, and a canary
+// that exists only in the local Harbor starts on every node under its upstream name.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { copyArtifact } from '../../src/adapters/oci/copier.ts';
+import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
+import { buildStepEnv } from '../../src/composition.ts';
+import { nodeAckKey } from '../../src/core/status.ts';
+import { parseValues } from '../../src/core/values.ts';
+import { StatusStore } from '../../src/engine/status-store.ts';
+import { harborProjects } from '../../src/steps/harbor-projects.ts';
+import { AGENT, registryPivot } from '../../src/steps/registry-pivot.ts';
+import { PROJECT_IMAGE } from '../../lab/corpus/spec.ts';
+import { eventually, kube, testNamespace } from '../support/kube.ts';
+import { harborApi, lab, uniqueName } from '../support/lab.ts';
+
+const e = lab();
+const k = kube();
+const cluster = KubeCluster.connect(e.kube.kubeconfig);
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the local Harbor, canaries start; rollback restores the tether', async () => {
+  const namespace = await testNamespace('pivot', cleanups);
+  const api = harborApi(e.localHarbor.url, e.localHarbor);
+  const projects = { ghcr: uniqueName('ghcr'), docker: uniqueName('docker'), quay: uniqueName('quay') };
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  values.harbor.hostProjects = (['ghcr', 'docker', 'quay'] as const).map((u) => ({ host: e.upstreams[u].host, project: projects[u], mode: 'mirror' as const, upstreamURL: e.upstreams[u].url, registryType: 'docker-registry', authMode: 'anonymous' as const }));
+  const store = new StatusStore(cluster, namespace, values.status.configMapName);
+  const nodes = ['node-a', 'node-b'];
+  const ghcrToml = (node: string) => readFileSync(join(e.nodes[node as 'node-a'].certsDir, e.upstreams.ghcr.host, 'hosts.toml'), 'utf8');
+  const tethered = ghcrToml('node-a');
+  cleanups.push(async () => {
+    for (const p of Object.values(projects)) {
+      const repos = (await api('GET', `/projects/${p}/repositories?page_size=100`)).body ?? [];
+      for (const r of repos as Array<{ name: string }>) await api('DELETE', `/projects/${p}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(p.length + 1)))}`);
+      await api('DELETE', `/projects/${p}`);
+    }
+  });
+  // Roll back first (the namespace, and the agents in it, go after): the shared nodes must end tethered.
+  cleanups.push(async () => {
+    await store.patch({ registriesYamlActive: 'rollback' }).catch(() => undefined);
+    await eventually('every node acked rollback', async () => {
+      const data = (await store.read()) ?? {};
+      return nodes.every((n) => data[nodeAckKey(n)] === 'rollback');
+    }, 60_000).catch(() => undefined);
+    await k.apps.deleteNamespacedDaemonSet({ name: AGENT.daemonSet, namespace }).catch(() => undefined);
+  });
+
+  const ctx = { values, env: await buildStepEnv(values, cluster, namespace), log: () => {}, signal: AbortSignal.timeout(180_000) };
+  await harborProjects.apply(ctx);
+  const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
+  await copyArtifact(new DistributionClient(e.upstreams.ghcr.url), PROJECT_IMAGE.repo, PROJECT_IMAGE.tag, local, `${projects.ghcr}/${PROJECT_IMAGE.repo}`);
+  await store.ensure();
+  await store.patch({ registriesYamlActive: 'v2' });
+
+  await registryPivot.apply(ctx);
+  await registryPivot.verify(ctx);
+  const data = (await store.read())!;
+  for (const node of nodes) {
+    assert.equal(data[nodeAckKey(node)], 'v2', `${node} acked`);
+    const toml = ghcrToml(node);
+    assert.ok(toml.includes(`[host."${e.localHarbor.url}/v2/${projects.ghcr}"]`), `${node} hosts.toml → local Harbor`);
+    assert.ok(toml.includes(`server = "${e.localHarbor.url}"`), 'no upstream fallback');
+  }
+  const canaries = (await k.core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary' })).items;
+  assert.equal(canaries.filter((p) => !p.metadata?.deletionTimestamp).length, 0, 'canary pods are cleaned up');
+
+  await store.patch({ registriesYamlActive: 'rollback' });
+  await eventually('rollback acked', async () => {
+    const acks = (await store.read()) ?? {};
+    return nodes.every((n) => acks[nodeAckKey(n)] === 'rollback');
+  }, 60_000);
+  assert.equal(ghcrToml('node-a'), tethered, 'the tethered hosts.toml is back exactly');
+});
