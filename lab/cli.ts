@@ -1,7 +1,7 @@
 // `npm run lab -- up | down | status | cut-upstream | restore-upstream`
 import { parseArgs } from 'node:util';
 import type { CorpusSize } from './corpus/spec.ts';
-import { cutUpstream, down, restoreUpstream, status, up } from './lab.ts';
+import { cutUpstream, down, resetSovereign, restoreUpstream, status, up } from './lab.ts';
 import { ENDPOINTS_FILE } from './topology.ts';
 
 const HELP = `Usage: npm run lab -- <command> [--corpus small|bench]
@@ -17,6 +17,7 @@ Commands:
   status             show each peer and whether it answers
   cut-upstream       make every upstream peer unreachable (registries, Git, mothership)
   restore-upstream   bring the upstream peers back
+  reset              put the Sovereign back to tethered after a cutover ran on the lab
 
 Options:
   --corpus small|bench   corpus size for up: small (tests, default) or bench (~500 MB unique)
@@ -50,6 +51,9 @@ try {
       break;
     case 'restore-upstream':
       await restoreUpstream(log);
+      break;
+    case 'reset':
+      await resetSovereign(log);
       break;
     default:
       console.error(`unknown command "${command}"\n\n${HELP}`);

@@ -13,9 +13,9 @@ import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
 import type { KubeletConfig } from './kubelet/kubelet.ts';
 import { ensurePeerBinaries } from './peers/build.ts';
 import type { HarborDoubleConfig } from './harbor/server.ts';
-import { nodePaths, NODE_NAMESPACE, startNode, stopNode, type LabNode } from './nodes/containerd.ts';
+import { nodePaths, NODE_NAMESPACE, startNode, stopNode, tetheredHostsToml, type LabNode } from './nodes/containerd.ts';
 import { ensurePackages } from './packages.ts';
-import { daemonPid, httpOk, startDaemon, stopDaemon, waitUntil } from './processes.ts';
+import { daemonPid, httpOk, startDaemon, stopDaemon, waitUntil, withLock } from './processes.ts';
 import { registryUrl, startRegistry, stopRegistry, type RegistryInstance } from './registry.ts';
 import {
   ENDPOINTS_FILE,
@@ -46,7 +46,13 @@ function upstreamRegistry(name: UpstreamName): RegistryInstance {
 
 const host = (port: number): string => `127.0.0.1:${port}`;
 const GIT_ROOT = join(LAB_DIR, 'git', 'repos');
-const gitDaemon = { pidFile: join(LAB_DIR, 'git', 'git.pid'), logFile: join(LAB_DIR, 'git', 'git.log') };
+const gitDaemon = {
+  name: 'upstream git',
+  command: process.execPath,
+  args: [join(import.meta.dirname, 'git', 'main.ts'), GIT_ROOT, String(PORTS.git)],
+  pidFile: join(LAB_DIR, 'git', 'git.pid'),
+  logFile: join(LAB_DIR, 'git', 'git.log'),
+};
 const harbors = {
   mothership: { name: 'mothership', port: PORTS.mothership, storePort: PORTS.mothershipStore, admin: MOTHERSHIP_ADMIN },
   local: { name: 'local-harbor', port: PORTS.localHarbor, storePort: PORTS.localHarborStore, admin: HARBOR_ADMIN },
@@ -103,7 +109,7 @@ async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
     ensureGitopsRepo({ bareDir: join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`), ghcrHost: e.upstreams.ghcr.host, repoURL: e.git.repoURL }),
   );
   await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, async () => {
-    const state = startDaemon({ name: 'upstream git', command: process.execPath, args: [join(import.meta.dirname, 'git', 'main.ts'), GIT_ROOT, String(PORTS.git)], ...gitDaemon });
+    const state = startDaemon(gitDaemon);
     await waitUntil('upstream git', () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), 10_000, gitDaemon);
     return state;
   });
@@ -113,7 +119,7 @@ async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
 
 async function stopUpstreams(): Promise<void> {
   await stopHarbor('mothership');
-  await stopDaemon(gitDaemon.pidFile);
+  await stopDaemon(gitDaemon.pidFile, gitDaemon);
   for (const name of UPSTREAM_NAMES) await stopRegistry(upstreamRegistry(name));
 }
 
@@ -125,16 +131,22 @@ async function startHarbor(name: HarborName, log: Log): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const config: HarborDoubleConfig = { name: h.name, port: h.port, stateDir: dir, storePort: h.storePort, admin: h.admin, swaggerPath: HARBOR_SWAGGER };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  const logFile = join(dir, 'harbor.log');
+  const daemon = harborDaemon(name);
   await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
-    const state = startDaemon({ name: h.name, command: process.execPath, args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')], pidFile: join(dir, 'harbor.pid'), logFile });
-    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, { logFile, pidFile: join(dir, 'harbor.pid') });
+    const state = startDaemon(daemon);
+    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, daemon);
     return state;
   });
 }
 
+function harborDaemon(name: HarborName) {
+  const dir = harborDir(name);
+  return { name: harbors[name].name, command: process.execPath, args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')], pidFile: join(dir, 'harbor.pid'), logFile: join(dir, 'harbor.log') };
+}
+
 async function stopHarbor(name: HarborName): Promise<void> {
-  await stopDaemon(join(harborDir(name), 'harbor.pid'));
+  const daemon = harborDaemon(name);
+  await stopDaemon(daemon.pidFile, daemon);
 }
 
 /** The vendor Harbor every tethered node pulls through: one proxy-cache project per upstream. */
@@ -193,8 +205,10 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   log(`lab up → ${LAB_DIR}`);
   ensurePackages(undefined, log);
   mkdirSync(LAB_DIR, { recursive: true });
-  rmSync(CUT_MARKER, { force: true });
-  await startUpstreams(log, corpus);
+  await withLock(UPSTREAM_LOCK, async () => {
+    rmSync(CUT_MARKER, { force: true });
+    await startUpstreams(log, corpus);
+  });
   await startHarbor('local', log);
   const e = endpoints();
   const routes = UPSTREAM_NAMES.map((u) => ({
@@ -233,18 +247,55 @@ export async function down(log: Log = console.log): Promise<void> {
 }
 
 /** Makes every upstream peer (registries, Git, mothership) unreachable; local peers stay up. */
+// Tests, the lab kubelet (egress enforcement) and `lab` commands may cut or restore at once.
+const UPSTREAM_LOCK = join(LAB_DIR, 'run', 'upstream.lock');
+
 export async function cutUpstream(log: Log = console.log): Promise<void> {
-  writeFileSync(CUT_MARKER, new Date().toISOString());
-  await stopUpstreams();
-  writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  await withLock(UPSTREAM_LOCK, async () => {
+    writeFileSync(CUT_MARKER, new Date().toISOString());
+    await stopUpstreams();
+    writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  });
   log('upstream cut: ghcr/docker/quay stand-ins, upstream git and the mothership Harbor are unreachable');
 }
 
 export async function restoreUpstream(log: Log = console.log): Promise<void> {
-  await startUpstreams(log, 'small');
-  rmSync(CUT_MARKER, { force: true });
-  writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  await withLock(UPSTREAM_LOCK, async () => {
+    await startUpstreams(log, 'small');
+    rmSync(CUT_MARKER, { force: true });
+    writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
+  });
   log('upstream restored');
+}
+
+/**
+ * Puts the lab's Sovereign back to tethered after a cutover ran on it: seeded objects re-applied
+ * (the lab's field manager takes its values back), the cutover's own objects in `catalyst` removed,
+ * and every node's certs.d tethered to the mothership again.
+ */
+export async function resetSovereign(log: Log = console.log): Promise<void> {
+  const e = endpoints();
+  const input = { e, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
+  const { KubeCluster } = await import('../src/adapters/kube/cluster.ts');
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
+  const ns = 'catalyst';
+  const quiet = () => undefined;
+  await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace: ns }).catch(quiet);
+  for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config']) await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
+  await cluster.coordination.deleteNamespacedLease({ name: 'self-sovereign-cutover', namespace: ns }).catch(quiet);
+  for (const h of (await cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items) {
+    await cluster.networking.deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' }).catch(quiet);
+  }
+  await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
+  for (const node of labNodes()) {
+    for (const u of UPSTREAM_NAMES) {
+      const dir = join(nodePaths(node).certsDir, e.upstreams[u].host);
+      rmSync(join(dir, 'hosts.toml.pre-cutover'), { force: true });
+      rmSync(join(dir, 'hosts.toml.pre-cutover.none'), { force: true });
+      writeFileSync(join(dir, 'hosts.toml'), tetheredHostsToml({ upstreamHost: e.upstreams[u].host, upstreamUrl: e.upstreams[u].url, mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}` }));
+    }
+  }
+  log('lab Sovereign reset to tethered');
 }
 
 export interface PeerStatus {

@@ -1,7 +1,7 @@
 // Lab daemons: started detached (they outlive `lab up`), tracked by pid files under .lab/run,
 // logging to .lab/logs. Every start is idempotent: a live daemon is left alone.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,9 +35,34 @@ export function daemonPid(pidFile: string): number | undefined {
   return pid;
 }
 
-/** Starts the daemon unless its pid file names a live process; returns 'started' or 'running'. */
+/**
+ * Live processes whose command line is exactly `command args…` — the daemon, even when its pid file
+ * is stale (a racing start, a crashed writer). Unique because every daemon has its own config path.
+ */
+export function processesRunning(command: string, args: string[]): number[] {
+  const want = [command, ...args].join('\0');
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0$/, '');
+      if (cmdline === want && !/\) Z /.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) found.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+/** Starts the daemon unless it runs already (by pid file or command line); returns 'started' or 'running'. */
 export function startDaemon(spec: DaemonSpec): 'started' | 'running' {
   if (daemonPid(spec.pidFile)) return 'running';
+  const orphan = processesRunning(spec.command, spec.args)[0];
+  if (orphan) {
+    mkdirSync(dirname(spec.pidFile), { recursive: true });
+    writeFileSync(spec.pidFile, `${orphan}\n`);
+    return 'running';
+  }
   mkdirSync(dirname(spec.pidFile), { recursive: true });
   mkdirSync(dirname(spec.logFile), { recursive: true });
   const log = openSync(spec.logFile, 'a');
@@ -54,25 +79,26 @@ export function startDaemon(spec: DaemonSpec): 'started' | 'running' {
   return 'started';
 }
 
-export async function stopDaemon(pidFile: string): Promise<boolean> {
-  const pid = daemonPid(pidFile);
+/** Stops the daemon named by the pid file and, given its command line, any stray copy of it. */
+export async function stopDaemon(pidFile: string, commandLine?: { command: string; args: string[] }): Promise<boolean> {
+  const pids = new Set([daemonPid(pidFile), ...(commandLine ? processesRunning(commandLine.command, commandLine.args) : [])].filter((p): p is number => p !== undefined));
   rmSync(pidFile, { force: true });
-  if (!pid) return false;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return false;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      pids.delete(pid);
+    }
   }
-  for (let i = 0; i < 50; i++) {
-    await sleep(100);
-    if (!alive(pid)) return true;
+  for (let i = 0; i < 50 && [...pids].some(alive); i++) await sleep(100);
+  for (const pid of pids) {
+    try {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-  return true;
+  return pids.size > 0;
 }
 
 function alive(pid: number): boolean {
@@ -122,4 +148,30 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Serialises lab operations across processes (tests, the lab kubelet's egress enforcement, the
+ * CLI): a lock directory, created atomically; one older than `staleMs` is from a dead holder.
+ */
+export async function withLock<T>(dir: string, work: () => Promise<T>, staleMs = 120_000): Promise<T> {
+  mkdirSync(dirname(dir), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      break;
+    } catch {
+      try {
+        if (Date.now() - statSync(dir).mtimeMs > staleMs) rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* released meanwhile */
+      }
+      await sleep(100);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -40,5 +40,5 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
 }
 
 export async function stopRegistry(r: Pick<RegistryInstance, 'dir'>): Promise<boolean> {
-  return await stopDaemon(join(r.dir, 'registry.pid'));
+  return await stopDaemon(join(r.dir, 'registry.pid'), { command: 'docker-registry', args: ['serve', join(r.dir, 'config.yml')] });
 }

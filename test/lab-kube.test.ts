@@ -186,7 +186,7 @@ describe('the seeded tethered Sovereign', () => {
     };
     for (const [kind, count] of Object.entries(kinds)) assert.ok(count > 0, `a ${kind} exists`);
     await eventually('catalyst-api, catalyst-ui (init container), postgres and both cilium-agent pods Running', async () => {
-      const pods = (await k.core.listPodForAllNamespaces()).items.filter((p) => ['catalyst-system', 'catalyst', 'kube-system'].includes(p.metadata?.namespace ?? '') && !p.metadata?.labels?.['job-name']);
+      const pods = (await k.core.listPodForAllNamespaces()).items.filter((p) => ['catalyst-api', 'catalyst-ui', 'postgres', 'cilium-agent'].includes(p.metadata?.labels?.app ?? '') && !p.metadata?.deletionTimestamp);
       return pods.length >= 5 && pods.every((p) => p.status?.phase === 'Running');
     }, 90_000);
     const ui = (await k.core.listNamespacedPod({ namespace: 'catalyst-system', labelSelector: 'app=catalyst-ui' })).items[0];

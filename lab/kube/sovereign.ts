@@ -162,7 +162,11 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     gitopsRepository: { name: GITOPS.repo, namespace: 'flux-system' },
     helmRepositories: { namespace: 'flux-system', upstreamPrefix: `oci://${e.upstreams.ghcr.host}/${CHART_ORG}`, names: CHARTS.map((c) => c.name) },
     catalystAPI: { deploymentName: 'catalyst-api', namespace: 'catalyst-system', envVar: 'CATALYST_GITOPS_REPO_URL' },
-    egressTest: { durationSeconds: 30, blockedDomains: [e.upstreams.ghcr.host, e.upstreams.docker.host, e.upstreams.quay.host, new URL(e.git.url).host, e.mothership.host] },
+    egressTest: {
+      durationSeconds: 20,
+      blockedDomains: [e.upstreams.ghcr.host, e.upstreams.docker.host, e.upstreams.quay.host, new URL(e.git.url).host, e.mothership.host],
+      callHomeURLs: [`${e.upstreams.ghcr.url}/v2/`, `${e.upstreams.docker.url}/v2/`, `${e.upstreams.quay.url}/v2/`, e.git.repoURL, `${e.mothership.url}/api/v2.0/ping`],
+    },
     status: { configMapName: 'self-sovereign-cutover-status' },
     stepTimeouts: {
       giteaMirrorSeconds: 1200,

@@ -62,6 +62,7 @@ export class LabKubelet {
   async start(): Promise<void> {
     for (const node of this.#config.nodes) await registerNode(this.#kube, node.name);
     void this.#heartbeats();
+    void this.#enforceEgress();
     void this.#watchPods();
     void this.#resync();
   }
@@ -87,6 +88,32 @@ export class LabKubelet {
           .catch(() => resolve());
       });
       await sleep(500);
+    }
+  }
+
+  /**
+   * What a CNI would do: while any default-deny egress NetworkPolicy exists (empty podSelector,
+   * Egress, no rule reaching outside), the lab's upstream peers are unreachable; when the last one
+   * goes, they come back. Only this loop's own cuts are undone.
+   */
+  async #enforceEgress(): Promise<void> {
+    const { cutUpstream, restoreUpstream } = await import('../lab.ts');
+    let cutByHold = false;
+    while (!this.#stopping) {
+      try {
+        const policies = (await this.#kube.networking.listNetworkPolicyForAllNamespaces()).items;
+        const hold = policies.some((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 && !(p.spec?.podSelector?.matchExpressions?.length) && (p.spec?.policyTypes ?? []).includes('Egress'));
+        if (hold && !cutByHold) {
+          await cutUpstream((line) => log(`egress hold: ${line}`));
+          cutByHold = true;
+        } else if (!hold && cutByHold) {
+          await restoreUpstream((line) => log(`egress hold lifted: ${line}`));
+          cutByHold = false;
+        }
+      } catch (error) {
+        log(`egress enforcement: ${String(error)}`);
+      }
+      await sleep(1_000);
     }
   }
 

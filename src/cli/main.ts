@@ -14,6 +14,7 @@ Usage:
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
+  cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
   cutover --help | --version
 
 Options:
@@ -59,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
       'status-configmap': { type: 'string', default: 'self-sovereign-cutover-status' },
       output: { type: 'string', short: 'o', default: 'table' },
       config: { type: 'string' },
+      within: { type: 'string', default: '30' },
     },
   });
   if (values.version) {
@@ -87,6 +89,12 @@ async function main(argv: string[]): Promise<void> {
       if (values.output !== 'table' && values.output !== 'json') throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);
       const { statusCommand } = await import('./commands/status.ts');
       return await statusCommand({ kubeconfig: values.kubeconfig, namespace: values.namespace, configMap: values['status-configmap'], output: values.output });
+    }
+    case 'probe': {
+      const within = Number(values.within);
+      if (!Number.isFinite(within) || within < 0) throw new CutoverError('usage', `--within must be a number of seconds, not "${values.within}"`);
+      const { probeCommand } = await import('./commands/probe.ts');
+      return await probeCommand(positionals.slice(1), within);
     }
     case 'agent': {
       if (!values.config) throw new CutoverError('usage', 'cutover agent needs --config agent.json');

@@ -28,4 +28,6 @@ export interface Step<Env> {
   plan(ctx: StepContext<Env>): Promise<Change[]>;
   apply(ctx: StepContext<Env>): Promise<void>;
   verify(ctx: StepContext<Env>): Promise<void>;
+  /** Removes what a killed run of this step may have left behind (the engine calls it on start). */
+  reap?(ctx: StepContext<Env>): Promise<void>;
 }

@@ -46,7 +46,7 @@ export interface Values {
   gitopsRepository: { name: string; namespace: string };
   helmRepositories: { namespace: string; upstreamPrefix: string; names: string[] };
   catalystAPI: { deploymentName: string; namespace: string; envVar: string };
-  egressTest: { durationSeconds: number; blockedDomains: string[] };
+  egressTest: { durationSeconds: number; blockedDomains: string[]; callHomeURLs: string[]; allowCIDRs: string[] };
   status: { configMapName: string };
   stepTimeouts: Record<StepTimeoutKey, number>;
   trigger: { auto: boolean; autoDelaySeconds: number };
@@ -106,7 +106,14 @@ export const VALUES_SCHEMA = obj({
   gitopsRepository: obj({ name: str('openova'), namespace: str('flux-system') }),
   helmRepositories: obj({ namespace: str('flux-system'), upstreamPrefix: { type: 'string', pattern: '^oci://', default: 'oci://ghcr.io/openova-io' }, names: { type: 'array', items: { type: 'string' }, default: [] } }),
   catalystAPI: obj({ deploymentName: str('catalyst-api'), namespace: str('catalyst-system'), envVar: str('CATALYST_GITOPS_REPO_URL') }),
-  egressTest: obj({ durationSeconds: { type: 'integer', minimum: 0, default: 600 }, blockedDomains: { type: 'array', items: { type: 'string' }, default: [] } }),
+  egressTest: obj({
+    durationSeconds: { type: 'integer', minimum: 0, default: 600 },
+    blockedDomains: { type: 'array', items: { type: 'string' }, default: [] },
+    // Probed from a pod under the hold; every one must be unreachable. Default: https://<each blocked domain>/.
+    callHomeURLs: { type: 'array', items: url, default: [] },
+    // Where pods may still go under the hold (cluster pod/service networks, the local Harbor and Gitea).
+    allowCIDRs: { type: 'array', items: { type: 'string' }, default: ['10.42.0.0/16', '10.43.0.0/16', '10.96.0.0/12'] },
+  }),
   status: obj({ configMapName: str('self-sovereign-cutover-status') }),
   stepTimeouts: obj(
     Object.fromEntries(
@@ -152,6 +159,7 @@ export function parseValues(text: string, source = 'values'): Values {
   }
   const values = raw as unknown as Values;
   values.harbor.hostProjects = hostTable(values);
+  if (!values.egressTest.callHomeURLs.length) values.egressTest.callHomeURLs = values.egressTest.blockedDomains.map((d) => `https://${d}/`);
   const hosts = values.harbor.hostProjects.map((h) => h.host);
   const duplicate = hosts.find((h, i) => hosts.indexOf(h) !== i);
   if (duplicate) throw new CutoverError('invalid-values', `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`);

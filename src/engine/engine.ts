@@ -75,7 +75,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
         this.#emit('cutover-already-complete');
         return { result: 'already-complete' };
       }
-      // We hold the lease, so any `running` row is ours from an engine that died: run it again.
+      // We hold the lease, so nothing else runs: whatever a killed step left behind (an egress hold) goes now.
+      for (const step of steps) {
+        if (step.reap) await step.reap({ values: this.#o.values, env: this.#o.env, log: (line) => log(`  ${step.id}: ${line}`), signal: AbortSignal.timeout(60_000) });
+      }
+      // …and any `running` row is ours from an engine that died: run it again.
       const stale = Object.fromEntries(steps.filter((s) => stepResult(status, s.id) === 'running').map((s) => [stepKey(s.id, 'result'), '']));
       const now = new Date().toISOString();
       status = await store.patch({

@@ -2,6 +2,7 @@
 // the cutover complete unless all eight ran (STEP_IDS).
 import type { Step } from '../core/step.ts';
 import { catalystApiEnvPatch } from './catalyst-api-env-patch.ts';
+import { egressBlockTest } from './egress-block-test.ts';
 import type { StepEnv } from './env.ts';
 import { fluxGitRepositoryPatch } from './flux-gitrepository-patch.ts';
 import { giteaMirror } from './gitea-mirror.ts';
@@ -10,4 +11,4 @@ import { harborProjects } from './harbor-projects.ts';
 import { helmRepositoryPatches } from './helmrepository-patches.ts';
 import { registryPivot } from './registry-pivot.ts';
 
-export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, registryPivot, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch];
+export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, registryPivot, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch, egressBlockTest];

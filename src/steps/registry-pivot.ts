@@ -184,4 +184,9 @@ async function verify(ctx: Ctx): Promise<void> {
   if (!progress.ok) throw new CutoverError('acks-missing', progress.detail);
 }
 
-export const registryPivot: Step<StepEnv> = { id: 'registry-pivot', phase: 'pivot', timeoutKey: 'registryPivotSeconds', plan, apply, verify };
+/** Canary pods of a killed run. */
+async function reap(ctx: Ctx): Promise<void> {
+  await ctx.env.cluster.core.deleteCollectionNamespacedPod({ namespace: ctx.env.namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary', gracePeriodSeconds: 0 });
+}
+
+export const registryPivot: Step<StepEnv> = { id: 'registry-pivot', phase: 'pivot', timeoutKey: 'registryPivotSeconds', plan, apply, verify, reap };

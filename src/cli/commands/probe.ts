@@ -1,0 +1,30 @@
+// `cutover probe --within S URL…`: run inside a pod under the egress hold. Exit 0 when every URL is
+// unreachable; a URL that still answers (any HTTP status) after S seconds is a LEAK (exit 1). The
+// wait covers a network policy that is still being programmed.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CutoverError } from '../../core/errors.ts';
+
+async function reachable(url: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000), redirect: 'manual' });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function probeCommand(urls: string[], withinSeconds: number): Promise<void> {
+  if (!urls.length) throw new CutoverError('usage', 'cutover probe needs at least one URL');
+  const deadline = Date.now() + withinSeconds * 1000;
+  for (;;) {
+    const answers = await Promise.all(urls.map(async (url) => ({ url, status: await reachable(url) })));
+    const leaks = answers.filter((a) => a.status !== undefined);
+    if (!leaks.length) {
+      console.log(`blocked: ${urls.join(', ')}`);
+      return;
+    }
+    if (Date.now() > deadline) throw new CutoverError('egress-leak', `LEAK: still reachable under the egress hold: ${leaks.map((l) => `${l.url} (HTTP ${l.status})`).join(', ')}`);
+    await sleep(1000);
+  }
+}

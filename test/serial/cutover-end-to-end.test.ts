@@ -1,0 +1,100 @@
+// Runs alone: the whole chain on the lab's tethered Sovereign through the CLI, then a second run,
+// then the lab is reset to tethered. Also: an engine killed during harbor-prewarm and again during
+// the egress window is resumed by the next run, which completes with no leaked hold.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { STEP_IDS, stepKey } from '../../src/core/status.ts';
+import { parseValues } from '../../src/core/values.ts';
+import { StatusStore } from '../../src/engine/status-store.ts';
+import { getFlux, readyCondition } from '../../src/steps/flux-objects.ts';
+import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
+import { eventually, kube, testNamespace } from '../support/kube.ts';
+import { lab } from '../support/lab.ts';
+
+const e = lab();
+const k = kube();
+const cluster = KubeCluster.connect(e.kube.kubeconfig);
+const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+const store = new StatusStore(cluster, 'catalyst', values.status.configMapName);
+const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const args = ['run', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'];
+const quiet = (): void => {};
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  await restoreUpstream(quiet);
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await resetSovereign(quiet);
+});
+
+const holds = async () => (await k.config.makeApiClient((await import('@kubernetes/client-node')).NetworkingV1Api).listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items.length;
+
+test('cutover run: all eight steps succeed, every tether is local, fresh pods pull through the local Harbor with upstream cut; a second run changes nothing', async () => {
+  await resetSovereign(quiet);
+  const started = performance.now();
+  const first = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(first.status, 0, `${first.stdout}\n${first.stderr}`);
+  console.log(`# end-to-end cutover: ${seconds.toFixed(1)} s, of which the egress window ${values.egressTest.durationSeconds} s`);
+  const data = (await store.read())!;
+  for (const id of STEP_IDS) assert.equal(data[stepKey(id, 'result')], 'success', id);
+  assert.equal(data.cutoverComplete, 'true');
+  assert.equal(data.registriesYamlActive, 'v2');
+
+  const repo = await getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+  assert.equal(repo.spec.url, `${e.gitea.url}/${values.gitea.org}/${values.gitea.repo}`);
+  assert.equal(readyCondition(repo)?.status, 'True');
+  assert.equal(repo.status?.artifact?.revision, repo.metadata.annotations?.['cutover.openova.io/pre-pivot-revision']);
+  const helmRepos = (await k.custom.listNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'helmrepositories' })) as { items: Array<{ spec: { url: string } }> };
+  for (const r of helmRepos.items) assert.ok(r.spec.url.startsWith(`oci://${e.localHarbor.host}/`), r.spec.url);
+  const api = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' });
+  assert.ok(api.spec?.template.spec?.containers[0]?.env?.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value?.startsWith(e.gitea.url));
+  assert.equal(await holds(), 0, 'no hold left');
+
+  // With upstream cut, a fresh pod on each node pulls an upstream-named image through the local Harbor.
+  const namespace = await testNamespace('sovereign', cleanups);
+  await cutUpstream(quiet);
+  for (const node of ['node-a', 'node-b']) {
+    await k.core.createNamespacedPod({ namespace, body: { metadata: { name: `fresh-${node}` }, spec: { nodeName: node, restartPolicy: 'Never', containers: [{ name: 'app', image: `${e.upstreams.docker.host}/library/postgres:16`, imagePullPolicy: 'Always' }] } } });
+  }
+  for (const node of ['node-a', 'node-b']) {
+    await eventually(`fresh pod on ${node} running with upstream cut`, async () => (await k.core.readNamespacedPod({ name: `fresh-${node}`, namespace })).status?.phase === 'Running', 60_000);
+  }
+  await restoreUpstream(quiet);
+
+  const second = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /already complete/);
+});
+
+/** Starts `cutover run`, kills it with SIGKILL once `when` holds, returns after it died. */
+async function killDuring(what: string, when: () => Promise<boolean>): Promise<void> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore' });
+  try {
+    await eventually(what, async () => (await when()) || child.exitCode !== null, 120_000);
+    assert.equal(child.exitCode, null, `the run ended before ${what}`);
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+test('an engine killed during harbor-prewarm and again during the egress window is resumed; the run completes with no leaked hold', async () => {
+  await resetSovereign(quiet);
+  await killDuring('harbor-prewarm running', async () => (await store.read())?.[stepKey('harbor-prewarm', 'result')] === 'running');
+  assert.equal((await store.read())?.[stepKey('harbor-prewarm', 'result')], 'running', 'left mid-step');
+  // The dead engine's Lease must expire before another may run (single flight).
+  await sleep(31_000);
+  await killDuring('the egress hold in place', async () => (await holds()) > 0);
+  assert.ok((await holds()) > 0, 'a hold was left behind by the kill');
+  await sleep(31_000);
+  const rerun = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  assert.equal(rerun.status, 0, `${rerun.stdout}\n${rerun.stderr}`);
+  assert.match(rerun.stdout, /reaped \d+ egress hold/);
+  assert.match(rerun.stdout, /✔ harbor-prewarm \(already done\)/);
+  assert.equal(await holds(), 0);
+  assert.equal((await store.read())?.cutoverComplete, 'true');
+});
