@@ -1,7 +1,9 @@
-// `npm run demo`: bring the embedded lab up and show what is there and how to reach it.
-// (Later issues make it run a full cutover on this lab.)
-import { status, up } from '../lab/lab.ts';
-import { ENDPOINTS_FILE } from '../lab/topology.ts';
+// `npm run demo`: bring the embedded lab up (a tethered Sovereign of real peers), then press
+// "Achieve True Sovereignty" on it: `cutover run` against the lab, live, and its status after.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { resetSovereign, status, up } from '../lab/lab.ts';
+import { ENDPOINTS_FILE, REPO_ROOT } from '../lab/topology.ts';
 
 const e = await up();
 console.log(`
@@ -19,15 +21,24 @@ The lab is a tethered Sovereign on 127.0.0.1:
   cutover values        ${e.valuesFile}
 
 Credentials and every URL: ${ENDPOINTS_FILE}
-
-Try:
-  curl -s ${e.localHarbor.url}/api/v2.0/systeminfo
-  git ls-remote ${e.git.repoURL}
-  ctr --address ${e.nodes['node-a'].address} -n k8s.io images pull --hosts-dir ${e.nodes['node-a'].certsDir} ${e.upstreams.ghcr.host}/openova-io/catalyst-api:1.0.0
-  npm run lab -- cut-upstream      # then the pull above fails for images the node never had
-  npm run lab -- restore-upstream
-  npm run lab -- down
 `);
 const peers = await status();
 for (const p of peers) console.log(`  ${p.up ? 'up  ' : 'DOWN'}  ${p.role.padEnd(8)}  ${p.peer}`);
-process.exitCode = peers.every((p) => p.up) ? 0 : 1;
+if (!peers.every((p) => p.up)) process.exit(1);
+
+await resetSovereign((line) => console.log(`\n${line} — now: Achieve True Sovereignty\n`));
+const cli = join(REPO_ROOT, 'src', 'cli', 'main.ts');
+const cluster = ['--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'];
+const started = performance.now();
+const run = spawnSync(process.execPath, [cli, 'run', '-f', e.valuesFile, ...cluster], { stdio: 'inherit' });
+console.log(`\ncutover run finished in ${((performance.now() - started) / 1000).toFixed(1)} s (exit ${run.status})\n`);
+spawnSync(process.execPath, [cli, 'status', ...cluster], { stdio: 'inherit' });
+console.log(`
+Try:
+  node_modules/.bin/node src/cli/main.ts status --kubeconfig ${e.kube.kubeconfig} -n catalyst
+  node_modules/.bin/node src/cli/main.ts run -f ${e.valuesFile} --kubeconfig ${e.kube.kubeconfig} -n catalyst   # again: nothing to do
+  npm run lab -- cut-upstream      # the Sovereign no longer needs its upstreams
+  npm run lab -- reset             # back to tethered, to run the cutover again
+  npm run lab -- down
+`);
+process.exitCode = run.status ?? 1;

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { down, status, up } from '../lab/lab.ts';
+import { down, resetSovereign, status, up } from '../lab/lab.ts';
 import { REPO_ROOT } from '../lab/topology.ts';
 
 const timings: Array<[string, number]> = [];
@@ -47,7 +47,11 @@ if (typecheck.code !== 0) failed = true;
 
 const before = await status().catch(() => []);
 const labWasUp = before.length > 0 && before.every((p) => p.up);
-await phase('lab up', () => up());
+await phase('lab up', async () => {
+  await up();
+  // The tests start from a tethered Sovereign, whatever ran on the lab before (npm run demo pivots it).
+  await resetSovereign();
+});
 try {
   const node = process.execPath;
   const flags = ['--test', '--test-reporter=spec'];
