@@ -13,6 +13,7 @@ Usage:
   cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; skips what passed)
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
+  cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
   cutover --help | --version
@@ -21,7 +22,8 @@ Options:
   -f, --values FILE      cutover values (the seed chart's keys); validated before anything touches the cluster
   --kubeconfig FILE      cluster to act on (default: in-cluster identity, then $KUBECONFIG, ~/.kube/config)
   -n, --namespace NS     namespace of the install: status ConfigMap and Lease (default: catalyst)
-  --executor local       run each step in this process (the only executor of this build)
+  --executor local|jobs  local (default): each step in this process; jobs: discover the step
+                         ConfigMaps in the namespace and run each job-mode step as a Job
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
   -o, --output FORMAT    table (default) or json
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
@@ -84,6 +86,12 @@ async function main(argv: string[]): Promise<void> {
     case 'plan': {
       const { planCommand } = await import('./commands/run.ts');
       return await planCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
+    }
+    case 'step': {
+      const name = positionals[1];
+      if (!name) throw new CutoverError('usage', 'cutover step needs a step name');
+      const { stepCommand } = await import('./commands/run.ts');
+      return await stepCommand(name, { values: needValues(), kubeconfig: values.kubeconfig, namespace: process.env.POD_NAMESPACE ?? values.namespace });
     }
     case 'status': {
       if (values.output !== 'table' && values.output !== 'json') throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);

@@ -6,7 +6,10 @@ import { CutoverError } from '../../core/errors.ts';
 import { STEP_IDS } from '../../core/status.ts';
 import { parseValues, type Values } from '../../core/values.ts';
 import { Engine } from '../../engine/engine.ts';
+import { discoverSteps } from '../../engine/discovery.ts';
+import { JobsExecutor } from '../../engine/jobs-executor.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
+import type { StepEnv } from '../../steps/env.ts';
 import { SingleFlight } from '../../engine/single-flight.ts';
 import { CHAIN } from '../../steps/chain.ts';
 
@@ -28,25 +31,48 @@ export function loadValues(path: string): Values {
 }
 
 export async function runCommand(options: ClusterOptions & { executor: string }): Promise<void> {
-  if (options.executor !== 'local') throw new CutoverError('usage', `--executor ${options.executor} is not available in this build (local only)`);
+  if (options.executor !== 'local' && options.executor !== 'jobs') throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const values = loadValues(options.values);
   const cluster = KubeCluster.connect(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
+  // jobs: the chain is what the step ConfigMaps declare, in their order; each runs as a Job.
+  const discovered = options.executor === 'jobs' ? await discoverSteps(cluster, options.namespace) : undefined;
+  const steps = discovered
+    ? discovered.map((d) => {
+        const step = CHAIN.find((s) => s.id === d.stepName);
+        if (!step) throw new CutoverError('invalid-step-configmap', `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`);
+        return step;
+      })
+    : CHAIN;
+  const executor = discovered ? new JobsExecutor<StepEnv>(cluster, options.namespace, discovered, Math.floor(Date.now() / 1000)) : new LocalExecutor<StepEnv>();
   const lease = new SingleFlight(cluster, options.namespace, `cutover-cli-${process.pid}@${(await import('node:os')).hostname()}`);
   const engine = new Engine({
     values,
     env,
-    steps: CHAIN,
+    steps,
     requiredSteps: STEP_IDS,
     store: statusStore(values, cluster, options.namespace),
     lease,
-    executor: new LocalExecutor(),
+    executor,
     log: (line) => console.log(line),
   });
   const outcome = await engine.run();
   if (outcome.result === 'already-complete') console.log('the cutover is already complete: the Sovereign is sovereign');
   else if (outcome.result === 'completed') console.log('cutover complete: the Sovereign is sovereign');
   else throw new CutoverError('cutover-failed', `step ${outcome.failedStep} failed: ${outcome.error}`);
+}
+
+/** `cutover step <name>`: one step, in this process — the entrypoint of a step Job. */
+export async function stepCommand(name: string, options: ClusterOptions): Promise<void> {
+  const step = CHAIN.find((s) => s.id === name);
+  if (!step) throw new CutoverError('usage', `unknown step "${name}"; steps: ${CHAIN.map((s) => s.id).join(', ')}`);
+  const values = loadValues(options.values);
+  const cluster = KubeCluster.connect(options.kubeconfig);
+  const env = await buildStepEnv(values, cluster, options.namespace);
+  const ctx = { values, env, log: (line: string) => console.log(line), signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000) };
+  await step.apply(ctx);
+  await step.verify(ctx);
+  console.log(`${name}: success`);
 }
 
 export async function planCommand(options: ClusterOptions): Promise<void> {

@@ -1,0 +1,65 @@
+// Step discovery by the seed's label contract: ConfigMaps labelled part-of=self-sovereign-cutover,
+// component=cutover-step, ordered by `bp.openova.io/cutover-order`, run as `cutover-mode` job
+// (data.podSpec) or daemonset-wait (`bp.openova.io/cutover-daemonset`). Anything malformed fails
+// discovery loudly, naming the ConfigMap and what is wrong with it.
+import type { V1PodSpec } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { kubeError, type KubeCluster } from '../adapters/kube/cluster.ts';
+import { CutoverError } from '../core/errors.ts';
+
+export const STEP_SELECTOR = 'app.kubernetes.io/part-of=self-sovereign-cutover,app.kubernetes.io/component=cutover-step';
+export const LABELS = { order: 'bp.openova.io/cutover-order', mode: 'bp.openova.io/cutover-mode', daemonSet: 'bp.openova.io/cutover-daemonset' };
+
+export interface DiscoveredStep {
+  stepName: string;
+  configMap: string;
+  order: number;
+  mode: 'job' | 'daemonset-wait';
+  podSpec?: V1PodSpec;
+  daemonSet?: string;
+}
+
+export async function discoverSteps(cluster: KubeCluster, namespace: string): Promise<DiscoveredStep[]> {
+  let items;
+  try {
+    items = (await cluster.core.listNamespacedConfigMap({ namespace, labelSelector: STEP_SELECTOR })).items;
+  } catch (error) {
+    throw kubeError('GET', `configmaps/${namespace}?labelSelector=${STEP_SELECTOR}`, error);
+  }
+  if (!items.length) throw new CutoverError('no-steps-found', `no step ConfigMaps (${STEP_SELECTOR}) in namespace ${namespace}`);
+  const steps = items.map((cm) => {
+    const name = cm.metadata?.name ?? '?';
+    const labels = cm.metadata?.labels ?? {};
+    const bad = (why: string) => new CutoverError('invalid-step-configmap', `step ConfigMap ${namespace}/${name}: ${why}`);
+    const orderText = labels[LABELS.order];
+    if (orderText === undefined) throw bad(`missing required label ${LABELS.order}`);
+    if (!/^\d+$/.test(orderText)) throw bad(`label ${LABELS.order} "${orderText}" is not an integer`);
+    const mode = labels[LABELS.mode];
+    if (mode !== 'job' && mode !== 'daemonset-wait') throw bad(`label ${LABELS.mode} must be job or daemonset-wait, not "${mode ?? ''}"`);
+    const stepName = cm.data?.stepName?.trim();
+    if (!stepName) throw bad('data.stepName is missing');
+    const step: DiscoveredStep = { stepName, configMap: name, order: Number(orderText), mode };
+    if (mode === 'job') {
+      let podSpec: unknown;
+      try {
+        podSpec = parseYaml(cm.data?.podSpec ?? '');
+      } catch (error) {
+        throw bad(`data.podSpec is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (!podSpec || typeof podSpec !== 'object' || !Array.isArray((podSpec as V1PodSpec).containers) || !(podSpec as V1PodSpec).containers.length) {
+        throw bad('data.podSpec must be a PodSpec with at least one container');
+      }
+      step.podSpec = podSpec as V1PodSpec;
+    } else {
+      const ds = labels[LABELS.daemonSet];
+      if (!ds) throw bad(`daemonset-wait mode needs label ${LABELS.daemonSet}`);
+      step.daemonSet = ds;
+    }
+    return step;
+  });
+  steps.sort((a, b) => a.order - b.order);
+  for (let i = 1; i < steps.length; i++) {
+    if (steps[i]?.order === steps[i - 1]?.order) throw new CutoverError('invalid-step-configmap', `step ConfigMaps ${steps[i - 1]?.configMap} and ${steps[i]?.configMap} share order ${steps[i]?.order}`);
+  }
+  return steps;
+}

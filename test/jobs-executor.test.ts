@@ -1,0 +1,86 @@
+// The jobs executor against the lab: step ConfigMaps in the seed label contract are discovered
+// (malformed ones fail loudly), and a job-mode step runs as a Job of the project's image under its
+// own ServiceAccount — the lab kubelet runs `cutover step …` with the pod's in-cluster identity.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { stringify } from 'yaml';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { buildStepEnv } from '../src/composition.ts';
+import { CutoverError } from '../src/core/errors.ts';
+import { parseValues } from '../src/core/values.ts';
+import { discoverSteps, LABELS } from '../src/engine/discovery.ts';
+import { JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
+import { giteaMirror } from '../src/steps/gitea-mirror.ts';
+import { harborProjects } from '../src/steps/harbor-projects.ts';
+import { kube, testNamespace } from './support/kube.ts';
+import { lab, uniqueName } from './support/lab.ts';
+
+const e = lab();
+const k = kube();
+const cluster = KubeCluster.connect(e.kube.kubeconfig);
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+function stepConfigMap(name: string, order: string, stepName: string, podSpec?: unknown, mode = 'job') {
+  return {
+    metadata: { name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: order, [LABELS.mode]: mode } },
+    data: { stepName, ...(podSpec ? { podSpec: stringify(podSpec) } : {}) },
+  };
+}
+
+test('discovery orders step ConfigMaps by label and fails loudly on a malformed one', async () => {
+  const namespace = await testNamespace('discover', cleanups);
+  await assert.rejects(discoverSteps(cluster, namespace), (err: unknown) => err instanceof CutoverError && err.code === 'no-steps-found');
+  const pod = { containers: [{ name: 'step', image: 'x' }] };
+  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-02-harbor-projects', '2', 'harbor-projects', pod) });
+  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', pod) });
+  assert.deepEqual((await discoverSteps(cluster, namespace)).map((s) => s.stepName), ['gitea-mirror', 'harbor-projects']);
+  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-xx-broken', 'three', 'harbor-prewarm', pod) });
+  await assert.rejects(discoverSteps(cluster, namespace), /cutover-step-xx-broken: label bp\.openova\.io\/cutover-order "three" is not an integer/);
+});
+
+test('a job-mode step runs as a Job named, labelled and bounded per the contract; a failing one reports the container\'s words', async () => {
+  const namespace = await testNamespace('jobs', cleanups);
+  const org = uniqueName('org');
+  const headers = { authorization: `token ${e.gitea.token}` };
+  cleanups.push(async () => {
+    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
+    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
+  });
+  // The runner reads the admin Secrets its values name (gitea, harbor, flux-system) — and nothing else here.
+  const role = `${namespace}-secrets-reader`;
+  await k.rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] } });
+  await k.rbac.createClusterRoleBinding({ body: { metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace }] } });
+  cleanups.push(async () => {
+    await k.rbac.deleteClusterRoleBinding({ name: role }).catch(() => undefined);
+    await k.rbac.deleteClusterRole({ name: role }).catch(() => undefined);
+  });
+  await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'runner' } } });
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  values.gitea.org = org;
+  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'cutover-values' }, data: { 'values.yaml': stringify(values) } } });
+  const podSpec = (step: string, valuesPath: string) => ({
+    serviceAccountName: 'runner',
+    containers: [{ name: 'step', image: values.images.cutover, args: ['step', step, '-f', valuesPath], env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }], volumeMounts: [{ name: 'values', mountPath: '/etc/cutover-values', readOnly: true }] }],
+    volumes: [{ name: 'values', configMap: { name: 'cutover-values' } }],
+  });
+  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', podSpec('gitea-mirror', '/etc/cutover-values/values.yaml')) });
+  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-02-harbor-projects', '2', 'harbor-projects', podSpec('harbor-projects', '/etc/cutover-values/missing.yaml')) });
+
+  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace), 1700000000);
+  const ctx = { values, env: await buildStepEnv(values, cluster, namespace), log: () => {}, signal: AbortSignal.timeout(120_000) };
+  const { jobName } = await executor.execute(giteaMirror, ctx);
+  assert.equal(jobName, 'cutover-gitea-mirror-1700000000');
+  const job = await k.batch.readNamespacedJob({ name: jobName, namespace });
+  assert.equal(job.metadata?.labels?.['app.kubernetes.io/component'], 'cutover-job');
+  assert.equal(job.metadata?.labels?.['cutover.openova.io/step'], 'gitea-mirror');
+  assert.equal(job.spec?.ttlSecondsAfterFinished, JOB_TTL_SECONDS);
+  assert.equal(job.spec?.activeDeadlineSeconds, values.stepTimeouts.giteaMirrorSeconds);
+  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { mirror: boolean };
+  assert.equal(repo.mirror, true, 'the Job really mirrored the repo, as its own ServiceAccount');
+
+  await assert.rejects(executor.execute(harborProjects, ctx), (err: unknown) => err instanceof CutoverError && err.code === 'step-job-failed' && /cannot read values file/.test(err.message));
+});
