@@ -4,17 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { kube, testNamespace } from './support/kube.ts';
-import { lab } from './support/lab.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
 
 const e = lab();
 const cli = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 test('invalid values: exit 2, every bad key named, and the cluster untouched', async () => {
   const namespace = await testNamespace('badvalues', cleanups);

@@ -2,7 +2,7 @@
 // resume of its own `running` rows, skip of passed steps, bounded retries of transient failures,
 // and completion only when every required step ran and the nodes were pivoted.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
 import { STEP_IDS, stepKey, type StepId } from '../src/core/status.ts';
@@ -13,16 +13,13 @@ import { LocalExecutor } from '../src/engine/local-executor.ts';
 import { SingleFlight } from '../src/engine/single-flight.ts';
 import { StatusStore } from '../src/engine/status-store.ts';
 import { testNamespace } from './support/kube.ts';
-import { lab } from './support/lab.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
 import { readFileSync } from 'node:fs';
 
 const e = lab();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
 const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 /** A step that records its applies; `fail` decides per attempt. */
 function recordingStep(id: StepId, runs: string[], fail?: (attempt: number) => Error | undefined): Step<object> {

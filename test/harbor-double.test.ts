@@ -4,19 +4,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { PeerError } from '../src/core/errors.ts';
 import { freePort } from '../lab/processes.ts';
 import { registryUrl, startRegistry, stopRegistry } from '../lab/registry.ts';
-import { harborApi, lab, pushFreshImage, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, harborApi, lab, pushFreshImage, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const api = harborApi(e.localHarbor.url, e.localHarbor);
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 async function createRegistry(url: string): Promise<number> {
   const name = uniqueName('reg');

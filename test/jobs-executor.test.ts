@@ -3,7 +3,7 @@
 // own ServiceAccount — the lab kubelet runs `cutover step …` with the pod's in-cluster identity.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../src/composition.ts';
@@ -14,15 +14,12 @@ import { JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { kube, testNamespace } from './support/kube.ts';
-import { lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropGiteaOrg, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 function stepConfigMap(name: string, order: string, stepName: string, podSpec?: unknown, mode = 'job') {
   return {
@@ -46,10 +43,7 @@ test('a job-mode step runs as a Job named, labelled and bounded per the contract
   const namespace = await testNamespace('jobs', cleanups);
   const org = uniqueName('org');
   const headers = { authorization: `token ${e.gitea.token}` };
-  cleanups.push(async () => {
-    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
-    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
-  });
+  cleanups.push(() => dropGiteaOrg(org));
   // The runner reads the admin Secrets its values name (gitea, harbor, flux-system) — and nothing else here.
   const role = `${namespace}-secrets-reader`;
   await k.rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] } });

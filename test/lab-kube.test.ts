@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
@@ -14,14 +14,11 @@ import { labNodes } from '../lab/lab.ts';
 import { SHARED_DIR } from '../lab/topology.ts';
 import { ctr } from '../lab/nodes/containerd.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
-import { lab, pushFreshImage, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, lab, pushFreshImage, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const k = kube();
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 type Condition = { type: string; status: string; reason?: string; message?: string };
 const ready = (obj: { status?: { conditions?: Condition[] } }): boolean => obj.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

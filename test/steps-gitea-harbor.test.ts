@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createOrgBody, editMirrorIntervalBody, migrateBody } from '../src/adapters/gitea/gitea-forge.ts';
 import { projectBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
@@ -15,13 +15,10 @@ import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { SwaggerValidator } from '../lab/swagger-validator.ts';
 import { HARBOR_SWAGGER, SHARED_DIR } from '../lab/topology.ts';
-import { harborApi, lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropGiteaOrg, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 function testValues(mutate: (v: Values) => void): Values {
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
@@ -60,10 +57,7 @@ test('01 gitea-mirror: creates a pull mirror at upstream\'s head; a second run o
     v.gitea.repo = 'openova';
   });
   const headers = { authorization: `token ${e.gitea.token}` };
-  cleanups.push(async () => {
-    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
-    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
-  });
+  cleanups.push(() => dropGiteaOrg(org));
   const ctx = await context(values);
   assert.deepEqual((await giteaMirror.plan(ctx)).map((c) => c.action), ['create', 'create']);
   await giteaMirror.apply(ctx);
@@ -82,10 +76,7 @@ test('01 gitea-mirror: creates a pull mirror at upstream\'s head; a second run o
 test('01 gitea-mirror: an existing non-mirror repository is a clear failure, not a silent success', async () => {
   const org = uniqueName('org');
   const headers = { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' };
-  cleanups.push(async () => {
-    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
-    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
-  });
+  cleanups.push(() => dropGiteaOrg(org));
   await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers, body: JSON.stringify({ username: org }) });
   await fetch(`${e.gitea.url}/api/v1/orgs/${org}/repos`, { method: 'POST', headers, body: JSON.stringify({ name: 'openova' }) });
   const ctx = await context(testValues((v) => (v.gitea.org = org)));

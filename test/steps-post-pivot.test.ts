@@ -3,7 +3,7 @@
 // local Harbor (a HelmChart reconciles from it), and a Deployment env var with its rollout.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { copyArtifact } from '../src/adapters/oci/copier.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
@@ -17,15 +17,12 @@ import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { helmRepositoryPatches } from '../src/steps/helmrepository-patches.ts';
 import { CHARTS } from '../lab/corpus/spec.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
-import { harborApi, lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropGiteaOrg, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 async function ctxFor(mutate: (v: Values) => void) {
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
@@ -38,11 +35,7 @@ const SOURCE = { group: 'source.toolkit.fluxcd.io', version: 'v1' };
 test('05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign\'s Gitea on the same revision; a second run changes nothing', async () => {
   const namespace = await testNamespace('flux-git', cleanups);
   const org = uniqueName('org');
-  const headers = { authorization: `token ${e.gitea.token}` };
-  cleanups.push(async () => {
-    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { method: 'DELETE', headers });
-    await fetch(`${e.gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
-  });
+  cleanups.push(() => dropGiteaOrg(org));
   await k.custom.createNamespacedCustomObject({ ...SOURCE, plural: 'gitrepositories', namespace, body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'openova' }, spec: { interval: '1m0s', timeout: '60s', url: e.git.repoURL, ref: { branch: e.git.branch } } } });
   const before = await eventually('GitRepository Ready on upstream', async () => {
     const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');

@@ -3,7 +3,7 @@
 // through), same digests, every platform; a second run has nothing left to do.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { presentByDigest } from '../src/adapters/oci/copier.ts';
@@ -11,22 +11,11 @@ import { buildStepEnv } from '../src/composition.ts';
 import { parseValues } from '../src/core/values.ts';
 import { harborPrewarm } from '../src/steps/harbor-prewarm.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
-import { harborApi, lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropHarborProject, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const api = harborApi(e.localHarbor.url, e.localHarbor);
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function dropProject(name: string): Promise<void> {
-  const repos = await api('GET', `/projects/${name}/repositories?page_size=100`);
-  for (const r of (repos.body ?? []) as Array<{ name: string }>) {
-    await api('DELETE', `/projects/${name}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(name.length + 1)))}`);
-  }
-  await api('DELETE', `/projects/${name}`);
-}
+const cleanups = cleanupsAfterAll();
 
 test('03 harbor-prewarm copies every in-use artifact (all platforms, same digest) and a second run has nothing to do', async () => {
   const ghcr = uniqueName('ghcr');
@@ -40,7 +29,7 @@ test('03 harbor-prewarm copies every in-use artifact (all platforms, same digest
   ];
   values.prewarm.images = [`${quay}/kyverno/kyverno:v1.13.4`, `${docker}/grafana/loki:3.3.2`];
   cleanups.push(async () => {
-    for (const p of [ghcr, docker, quay]) await dropProject(p);
+    for (const p of [ghcr, docker, quay]) await dropHarborProject(p);
     const endpoint = (await api('GET', `/registries?q=name%3D${quay}-upstream`)).body[0];
     if (endpoint) await api('DELETE', `/registries/${endpoint.id}`);
   });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { copyArtifact } from '../../src/adapters/oci/copier.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
@@ -16,19 +16,15 @@ import { harborProjects } from '../../src/steps/harbor-projects.ts';
 import { AGENT, registryPivot } from '../../src/steps/registry-pivot.ts';
 import { PROJECT_IMAGE } from '../../lab/corpus/spec.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
-import { harborApi, lab, uniqueName } from '../support/lab.ts';
+import { cleanupsAfterAll, dropHarborProject, lab, uniqueName } from '../support/lab.ts';
 
 const e = lab();
 const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
-const cleanups: Array<() => Promise<unknown>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the local Harbor, canaries start; rollback restores the tether', async () => {
   const namespace = await testNamespace('pivot', cleanups);
-  const api = harborApi(e.localHarbor.url, e.localHarbor);
   const projects = { ghcr: uniqueName('ghcr'), docker: uniqueName('docker'), quay: uniqueName('quay') };
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   values.harbor.hostProjects = (['ghcr', 'docker', 'quay'] as const).map((u) => ({ host: e.upstreams[u].host, project: projects[u], mode: 'mirror' as const, upstreamURL: e.upstreams[u].url, registryType: 'docker-registry', authMode: 'anonymous' as const }));
@@ -37,11 +33,7 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   const ghcrToml = (node: string) => readFileSync(join(e.nodes[node as 'node-a'].certsDir, e.upstreams.ghcr.host, 'hosts.toml'), 'utf8');
   const tethered = ghcrToml('node-a');
   cleanups.push(async () => {
-    for (const p of Object.values(projects)) {
-      const repos = (await api('GET', `/projects/${p}/repositories?page_size=100`)).body ?? [];
-      for (const r of repos as Array<{ name: string }>) await api('DELETE', `/projects/${p}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(p.length + 1)))}`);
-      await api('DELETE', `/projects/${p}`);
-    }
+    for (const p of Object.values(projects)) await dropHarborProject(p);
   });
   // Roll back first (the namespace, and the agents in it, go after): the shared nodes must end tethered.
   cleanups.push(async () => {

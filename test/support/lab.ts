@@ -1,6 +1,7 @@
 // Test helpers over the shared lab: its endpoints, unique names per test, a Harbor API caller,
 // and fresh images nobody has pulled before (unique content, so caches cannot answer for them).
 import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { CorpusGenerator, topManifest } from '../../lab/corpus/generate.ts';
 import { readEndpoints, type Endpoints } from '../../lab/topology.ts';
@@ -51,4 +52,32 @@ export async function pushFreshImage(client: DistributionClient, repo: string, t
   for (const blob of built.blobs) await client.pushBlob(repo, blob.digest, blob.data);
   const top = topManifest(built);
   return await client.putManifest(repo, tag, top.mediaType, top.bytes);
+}
+
+/** Cleanups registered by a test file, run in reverse order after all its tests, whatever happened. */
+export function cleanupsAfterAll(): Array<() => Promise<unknown>> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  return cleanups;
+}
+
+/** Deletes a Gitea org of a test and its repository (as the lab's Gitea admin). */
+export async function dropGiteaOrg(org: string, repo = 'openova'): Promise<void> {
+  const { gitea } = lab();
+  const headers = { authorization: `token ${gitea.token}` };
+  await fetch(`${gitea.url}/api/v1/repos/${org}/${repo}`, { method: 'DELETE', headers });
+  await fetch(`${gitea.url}/api/v1/orgs/${org}`, { method: 'DELETE', headers });
+}
+
+/** Deletes a local Harbor project of a test with every repository in it. */
+export async function dropHarborProject(name: string): Promise<void> {
+  const { localHarbor } = lab();
+  const api = harborApi(localHarbor.url, localHarbor);
+  const repos = (await api('GET', `/projects/${name}/repositories?page_size=100`)).body ?? [];
+  for (const r of repos as Array<{ name: string }>) {
+    await api('DELETE', `/projects/${name}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(name.length + 1)))}`);
+  }
+  await api('DELETE', `/projects/${name}`);
 }
