@@ -32,19 +32,65 @@ function holdPolicy(ctx: Ctx, namespace: string): KubernetesObject {
   } as unknown as KubernetesObject;
 }
 
+const CCNP = { group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies', name: 'cutover-egress-block' };
+
+/** Cilium enforces its own cluster-wide policy where it runs: default-deny egress with the same allow-list. */
+function ciliumHold(ctx: Ctx): KubernetesObject {
+  return {
+    apiVersion: `${CCNP.group}/${CCNP.version}`,
+    kind: 'CiliumClusterwideNetworkPolicy',
+    metadata: { name: CCNP.name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': HOLD.label } },
+    spec: {
+      endpointSelector: {},
+      enableDefaultDeny: { egress: true, ingress: false },
+      egress: [
+        { toEntities: ['kube-apiserver', 'cluster', 'host', 'remote-node'] },
+        { toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }] }] },
+        ...(ctx.values.egressTest.allowCIDRs.length ? [{ toCIDR: ctx.values.egressTest.allowCIDRs }] : []),
+      ],
+    },
+  } as unknown as KubernetesObject;
+}
+
+async function ciliumInstalled(ctx: Ctx): Promise<boolean> {
+  try {
+    await ctx.env.cluster.custom.listClusterCustomObject({ group: CCNP.group, version: CCNP.version, plural: CCNP.plural, limit: 1 });
+    return true;
+  } catch (error) {
+    if (kubeStatus(error) === 404) return false;
+    throw kubeError('GET', `${CCNP.plural}.${CCNP.group}`, error);
+  }
+}
+
+/** The hold: a NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where Cilium's CRD exists. */
+export async function applyHolds(ctx: Ctx): Promise<void> {
+  const objects = (await namespaces(ctx)).map((ns) => holdPolicy(ctx, ns));
+  if (await ciliumInstalled(ctx)) objects.push(ciliumHold(ctx));
+  await serverSideApply(ctx.env.cluster.config, objects, 'sovereign-cutover');
+}
+
 async function namespaces(ctx: Ctx): Promise<string[]> {
   return (await ctx.env.cluster.core.listNamespace()).items.filter((n) => n.status?.phase !== 'Terminating').map((n) => n.metadata?.name ?? '').filter(Boolean);
 }
 
-async function removeHolds(ctx: Ctx): Promise<number> {
-  const { networking } = ctx.env.cluster;
+export async function removeHolds(ctx: Ctx): Promise<number> {
+  const { networking, custom } = ctx.env.cluster;
+  let removed = 0;
+  if (await ciliumInstalled(ctx)) {
+    await custom.deleteClusterCustomObject({ group: CCNP.group, version: CCNP.version, plural: CCNP.plural, name: CCNP.name }).then(
+      () => removed++,
+      (error: unknown) => {
+        if (kubeStatus(error) !== 404) throw kubeError('DELETE', `${CCNP.plural}/${CCNP.name}`, error);
+      },
+    );
+  }
   const holds = (await networking.listNetworkPolicyForAllNamespaces({ labelSelector: HOLD_SELECTOR })).items;
   for (const h of holds) {
     await networking.deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' }).catch((error: unknown) => {
       if (kubeStatus(error) !== 404) throw kubeError('DELETE', `networkpolicies/${h.metadata?.namespace}/${h.metadata?.name}`, error);
     });
   }
-  return holds.length;
+  return removed + holds.length;
 }
 
 /** Names of things that are not Ready now: Flux sources/charts and workloads. */
@@ -101,7 +147,7 @@ async function apply(ctx: Ctx): Promise<void> {
   const baseline = await notReady(ctx);
   ctx.log(`baseline: ${baseline.size} object(s) already NotReady (they do not count)`);
   try {
-    await serverSideApply(ctx.env.cluster.config, (await namespaces(ctx)).map((ns) => holdPolicy(ctx, ns)), 'sovereign-cutover');
+    await applyHolds(ctx);
     ctx.log('egress hold applied in every namespace');
 
     const probe = await runPod(ctx, `cutover-probe-${runId}`, { restartPolicy: 'Never', containers: [{ name: 'probe', image: ctx.values.images.cutover, args: ['probe', '--within', '60', ...ctx.values.egressTest.callHomeURLs] }] }, 'finished');
@@ -138,8 +184,11 @@ async function apply(ctx: Ctx): Promise<void> {
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const left = (await ctx.env.cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: HOLD_SELECTOR })).items;
-  if (left.length) throw new CutoverError('hold-leaked', `${left.length} egress hold policies are still present`);
+  const left = (await ctx.env.cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: HOLD_SELECTOR })).items.length;
+  const cilium = (await ciliumInstalled(ctx))
+    ? ((await ctx.env.cluster.custom.listClusterCustomObject({ group: CCNP.group, version: CCNP.version, plural: CCNP.plural, labelSelector: HOLD_SELECTOR })) as { items: unknown[] }).items.length
+    : 0;
+  if (left + cilium) throw new CutoverError('hold-leaked', `${left + cilium} egress hold policies are still present`);
 }
 
 async function reap(ctx: Ctx): Promise<void> {
