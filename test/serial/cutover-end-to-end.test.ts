@@ -70,25 +70,31 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   assert.match(second.stdout, /already complete/);
 });
 
-/** Starts `cutover run`, kills it with SIGKILL once `when` holds, returns after it died. */
-async function killDuring(what: string, when: () => Promise<boolean>): Promise<void> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore' });
-  try {
-    await eventually(what, async () => (await when()) || child.exitCode !== null, 120_000);
-    assert.equal(child.exitCode, null, `the run ended before ${what}`);
-  } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-  }
+/** Starts `cutover run` and SIGKILLs it the moment it prints `marker`; returns after it died. */
+async function killAt(marker: string): Promise<void> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  const seen = await new Promise<boolean>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(marker)) {
+        child.kill('SIGKILL');
+        resolve(true);
+      }
+    });
+    child.on('exit', () => resolve(false));
+  });
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  assert.ok(seen, `the run ended before printing "${marker}":\n${output}`);
 }
 
 test('an engine killed during harbor-prewarm and again during the egress window is resumed; the run completes with no leaked hold', async () => {
   await resetSovereign(quiet);
-  await killDuring('harbor-prewarm running', async () => (await store.read())?.[stepKey('harbor-prewarm', 'result')] === 'running');
+  await killAt('▶ harbor-prewarm');
   assert.equal((await store.read())?.[stepKey('harbor-prewarm', 'result')], 'running', 'left mid-step');
   // The dead engine's Lease must expire before another may run (single flight).
   await sleep(31_000);
-  await killDuring('the egress hold in place', async () => (await holds()) > 0);
+  await killAt('egress hold applied');
   assert.ok((await holds()) > 0, 'a hold was left behind by the kill');
   await sleep(31_000);
   const rerun = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
