@@ -106,6 +106,3 @@ export async function stopControlPlane(): Promise<void> {
   await stopDaemon(daemons.etcd.pidFile);
 }
 
-export function controlPlaneDaemons(): typeof daemons {
-  return daemons;
-}
