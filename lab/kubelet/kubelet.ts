@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type V1Container, type V1ContainerStatus, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
 import { ctr, nodePaths, pullOnNode, type LabNode } from '../nodes/containerd.ts';
-import { connect, mergePatch, statusOf, type Kube } from './kube.ts';
+import { KubeCluster, kubeStatus as statusOf, mergePatch } from '../../src/adapters/kube/cluster.ts';
 import { heartbeat, registerNode } from './nodes.ts';
 import { containerEnv, materialiseVolume, PodSpecError, type NodeHost } from './pod-spec.ts';
 
@@ -49,14 +49,14 @@ const IMAGE_PULL_BACKOFF = [2_000, 5_000, 10_000, 20_000];
 
 export class LabKubelet {
   readonly #config: KubeletConfig;
-  readonly #kube: Kube;
+  readonly #kube: KubeCluster;
   readonly #pods = new Map<string, PodRuntime>();
   #roundRobin = 0;
   #stopping = false;
 
   constructor(config: KubeletConfig) {
     this.#config = config;
-    this.#kube = connect(config.kubeconfig);
+    this.#kube = KubeCluster.connect(config.kubeconfig);
   }
 
   async start(): Promise<void> {

@@ -1,7 +1,7 @@
 // Node registration and heartbeats: a Node object per lab node, Ready, with its Lease renewed
 // every 10 s and its status every 30 s, so the real node-lifecycle controller keeps it Ready.
 import type { V1Node } from '@kubernetes/client-node';
-import { mergePatch, statusOf, type Kube } from './kube.ts';
+import { kubeStatus as statusOf, mergePatch, microTime, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
 
 const NODE_LEASE_NS = 'kube-node-lease';
 
@@ -33,7 +33,7 @@ function nodeStatus(now: Date): NonNullable<V1Node['status']> {
   };
 }
 
-export async function registerNode(kube: Kube, name: string): Promise<void> {
+export async function registerNode(kube: KubeCluster, name: string): Promise<void> {
   try {
     await kube.core.createNode({
       body: {
@@ -47,12 +47,7 @@ export async function registerNode(kube: Kube, name: string): Promise<void> {
   await heartbeat(kube, name, true);
 }
 
-/** Lease times are MicroTime: RFC 3339 with exactly six fractional digits. */
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-export async function heartbeat(kube: Kube, name: string, withStatus: boolean): Promise<void> {
+export async function heartbeat(kube: KubeCluster, name: string, withStatus: boolean): Promise<void> {
   const now = new Date();
   if (withStatus) await kube.core.patchNodeStatus({ name, body: { status: nodeStatus(now) } }, mergePatch);
   // Patch bodies go out as written, so the MicroTime string survives (a typed Date would not).

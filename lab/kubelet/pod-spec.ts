@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { V1Container, V1EnvVar, V1KeyToPath, V1ObjectFieldSelector, V1Pod, V1Volume } from '@kubernetes/client-node';
-import type { Kube } from './kube.ts';
+import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 
 export class PodSpecError extends Error {
   readonly reason: string;
@@ -35,7 +35,7 @@ function fieldValue(pod: V1Pod, selector: V1ObjectFieldSelector): string {
   throw new PodSpecError('CreateContainerConfigError', `unsupported fieldRef ${path}`);
 }
 
-async function configMapData(kube: Kube, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
+async function configMapData(kube: KubeCluster, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
   try {
     return (await kube.core.readNamespacedConfigMap({ name, namespace })).data ?? {};
   } catch {
@@ -44,7 +44,7 @@ async function configMapData(kube: Kube, namespace: string, name: string, option
   }
 }
 
-async function secretData(kube: Kube, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
+async function secretData(kube: KubeCluster, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
   try {
     const data = (await kube.core.readNamespacedSecret({ name, namespace })).data ?? {};
     return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
@@ -54,7 +54,7 @@ async function secretData(kube: Kube, namespace: string, name: string, optional:
   }
 }
 
-export async function containerEnv(kube: Kube, pod: V1Pod, container: V1Container): Promise<Record<string, string>> {
+export async function containerEnv(kube: KubeCluster, pod: V1Pod, container: V1Container): Promise<Record<string, string>> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {
@@ -72,7 +72,7 @@ export async function containerEnv(kube: Kube, pod: V1Pod, container: V1Containe
   return env;
 }
 
-async function envValue(kube: Kube, pod: V1Pod, namespace: string, variable: V1EnvVar, sofar: Record<string, string>): Promise<string | undefined> {
+async function envValue(kube: KubeCluster, pod: V1Pod, namespace: string, variable: V1EnvVar, sofar: Record<string, string>): Promise<string | undefined> {
   if (variable.value !== undefined) return variable.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => sofar[name] ?? m);
   const from = variable.valueFrom;
   if (!from) return '';
@@ -121,7 +121,7 @@ function writeItems(dir: string, data: Record<string, string>, items: V1KeyToPat
 }
 
 /** Materialises one volume; returns the directory (or file) to bind into the container. */
-export async function materialiseVolume(kube: Kube, pod: V1Pod, volume: V1Volume, podDir: string, node: NodeHost): Promise<string> {
+export async function materialiseVolume(kube: KubeCluster, pod: V1Pod, volume: V1Volume, podDir: string, node: NodeHost): Promise<string> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const dir = join(podDir, 'volumes', volume.name);
   if (volume.hostPath) {

@@ -2,14 +2,11 @@
 // than us means "in progress"; an expired one is taken over (the API's resourceVersion decides
 // a race). The holder renews while it runs and releases when done.
 import { CutoverError } from '../core/errors.ts';
-import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+import { kubeError, kubeStatus, mergePatch, microTime, type KubeCluster } from '../adapters/kube/cluster.ts';
 
 export const LEASE_NAME = 'self-sovereign-cutover';
 const DURATION_SECONDS = 30;
 
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 export class SingleFlight {
   readonly #cluster: KubeCluster;

@@ -55,6 +55,14 @@ export class KubeCluster {
   }
 }
 
+/**
+ * Lease times are MicroTime: RFC 3339 with exactly six fractional digits. client-node would send a
+ * Date with three, which the API server rejects, so leases are written with merge patches carrying this.
+ */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 /** The HTTP status of a client-node error (0 when there was no HTTP answer). */
 export function kubeStatus(error: unknown): number {
   const code = (error as { code?: unknown }).code;
