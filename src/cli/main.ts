@@ -27,6 +27,7 @@ Options:
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
   -o, --output FORMAT    table (default) or json
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
+  --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
 
 A Sovereign is handed over still tethered: Flux pulls Git from GitHub and Helm charts from
 oci://ghcr.io/…, and nodes pull images through a vendor Harbor. The cutover mirrors Git into the
