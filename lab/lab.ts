@@ -2,6 +2,7 @@
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { seedCorpus } from './corpus/seed.ts';
 import { PROJECT_IMAGE, type CorpusSize, type UpstreamName } from './corpus/spec.ts';
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
@@ -152,18 +153,14 @@ async function stopHarbor(name: HarborName): Promise<void> {
 /** The vendor Harbor every tethered node pulls through: one proxy-cache project per upstream. */
 async function provisionMothership(log: Log): Promise<void> {
   const e = endpoints();
-  const api = `${e.mothership.url}/api/v2.0`;
-  const auth = { authorization: `Basic ${Buffer.from(`${MOTHERSHIP_ADMIN.username}:${MOTHERSHIP_ADMIN.password}`).toString('base64')}`, 'content-type': 'application/json' };
+  const harbor = new HarborApi(e.mothership.url, MOTHERSHIP_ADMIN);
   for (const upstream of UPSTREAM_NAMES) {
     const project = MOTHERSHIP_PROXY_PROJECTS[upstream];
     const registryName = `${project}-upstream`;
-    const created = await fetch(`${api}/registries`, { method: 'POST', headers: auth, body: JSON.stringify({ name: registryName, type: 'docker-registry', url: e.upstreams[upstream].url, insecure: true }) });
-    if (created.status !== 201 && created.status !== 409) throw new Error(`mothership: creating registry ${registryName} → ${created.status} ${await created.text()}`);
-    const found = (await (await fetch(`${api}/registries?q=name%3D${registryName}`, { headers: auth })).json()) as Array<{ id: number }>;
-    const id = found[0]?.id;
-    if (!id) throw new Error(`mothership: registry ${registryName} not found after create`);
-    const res = await fetch(`${api}/projects`, { method: 'POST', headers: auth, body: JSON.stringify({ project_name: project, public: true, registry_id: id, metadata: { public: 'true' } }) });
-    if (res.status !== 201 && res.status !== 409) throw new Error(`mothership: creating project ${project} → ${res.status} ${await res.text()}`);
+    await harbor.createRegistry({ name: registryName, type: 'docker-registry', url: e.upstreams[upstream].url });
+    const registry = await harbor.registryByName(registryName);
+    if (!registry) throw new Error(`mothership: registry ${registryName} not found after create`);
+    await harbor.createProject(project, registry.id);
   }
   log(`  mothership proxy projects: ${Object.values(MOTHERSHIP_PROXY_PROJECTS).join(', ')}`);
 }

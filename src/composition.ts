@@ -36,11 +36,20 @@ async function secretKeys(cluster: KubeCluster, ref: { name: string; namespace: 
 /** Upstream registry credentials by host, from the dockerconfigjson Secret; absent Secret = none. */
 async function dockerAuths(cluster: KubeCluster, values: Values): Promise<Map<string, Credentials>> {
   const ref = values.harbor.ghcrSecretRef;
-  const data = await cluster.secretData(ref.namespace, ref.name).catch(() => ({}) as Record<string, string>);
+  const data = await cluster.secretData(ref.namespace, ref.name).catch((error: unknown) => {
+    // No pull Secret means anonymous upstreams; any other failure (403, 5xx) must not pass as that.
+    if ((error as { status?: number }).status === 404) return {} as Record<string, string>;
+    throw error;
+  });
   const auths = new Map<string, Credentials>();
   const text = data[ref.dockerConfigKey];
   if (!text) return auths;
-  const parsed = JSON.parse(text) as { auths?: Record<string, { username?: string; password?: string; auth?: string }> };
+  let parsed: { auths?: Record<string, { username?: string; password?: string; auth?: string }> };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    throw new CutoverError('invalid-secret', `Secret ${ref.namespace}/${ref.name}: ${ref.dockerConfigKey} is not JSON`);
+  }
   for (const [host, entry] of Object.entries(parsed.auths ?? {})) {
     const [user, ...rest] = entry.auth ? Buffer.from(entry.auth, 'base64').toString().split(':') : [entry.username ?? '', entry.password ?? ''];
     auths.set(host.replace(/^https?:\/\//, '').replace(/\/.*$/, ''), { username: entry.username ?? user ?? '', password: entry.password ?? rest.join(':') });

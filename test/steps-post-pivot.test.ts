@@ -11,7 +11,7 @@ import { buildStepEnv } from '../src/composition.ts';
 import { parseValues, type Values } from '../src/core/values.ts';
 import { catalystApiEnvPatch } from '../src/steps/catalyst-api-env-patch.ts';
 import { fluxGitRepositoryPatch } from '../src/steps/flux-gitrepository-patch.ts';
-import { getFlux, readyCondition } from '../src/steps/flux-objects.ts';
+import { getFlux, readyCondition } from '../src/adapters/kube/flux.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { helmRepositoryPatches } from '../src/steps/helmrepository-patches.ts';

@@ -9,7 +9,8 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync, existsSync } from '
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type V1Container, type V1ContainerStatus, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
-import { ctr, nodePaths, pullOnNode, type LabNode } from '../nodes/containerd.ts';
+import { formatImageRef, parseImageRef } from '../../src/inventory/image-ref.ts';
+import { ctr, pullOnNode, type LabNode } from '../nodes/containerd.ts';
 import { KubeCluster, kubeStatus as statusOf, mergePatch } from '../../src/adapters/kube/cluster.ts';
 import { heartbeat, registerNode } from './nodes.ts';
 import { containerEnv, materialiseVolume, PodSpecError, type NodeHost } from './pod-spec.ts';
@@ -354,7 +355,8 @@ export class LabKubelet {
       child.on('error', () => resolve(127));
       child.on('close', (exit, signal) => resolve(exit ?? (signal ? 137 : 1)));
     });
-    logStream.end();
+    // Flush the log before reading its tail into the termination message.
+    await new Promise<void>((resolve) => logStream.end(resolve));
     runtime.process = undefined;
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n').trim() : '';
     runtime.status = {
@@ -419,13 +421,7 @@ function waiting(c: V1Container, reason: string): V1ContainerStatus {
 
 /** `nginx` → `docker.io/library/nginx:latest`, as the kubelet and containerd name images. */
 export function normaliseImage(image: string): string {
-  let ref = image;
-  const first = ref.split('/')[0] ?? '';
-  if (!ref.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost')) {
-    ref = `docker.io/${ref.includes('/') ? ref : `library/${ref}`}`;
-  }
-  if (!ref.includes('@') && !/:[^/]+$/.test(ref)) ref = `${ref}:latest`;
-  return ref;
+  return formatImageRef(parseImageRef(image));
 }
 
 function log(line: string): void {

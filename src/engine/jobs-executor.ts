@@ -42,16 +42,24 @@ export class JobsExecutor<Env> implements Executor<Env> {
       await this.#local.execute(step, ctx);
       return { jobName: found.daemonSet ?? '' };
     }
-    const name = jobName(step.id, this.#runEpoch);
+    // A resumed engine adopts the step's Job still running from before, instead of starting a second one.
+    const name = (await this.#activeJob(step.id)) ?? jobName(step.id, this.#runEpoch);
     const deadline = ctx.values.stepTimeouts[step.timeoutKey];
     const existing = await this.#read(name);
-    if (existing && this.#outcome(existing)?.done === 'Failed') await this.#delete(name);
+    if (existing && this.#outcome(existing)?.done === 'Failed') await this.#delete(name, ctx.signal);
     if (!existing || this.#outcome(existing)?.done === 'Failed') await this.#create(name, step.id, found, deadline);
     ctx.log(`Job ${this.#namespace}/${name} (deadline ${deadline} s)`);
     const outcome = await this.#wait(name, ctx.signal);
     if (outcome.done === 'Complete') return { jobName: name };
     if (outcome.reason === 'DeadlineExceeded') throw new CutoverError('transient', `Job ${name} exceeded its ${deadline} s deadline`);
     throw new CutoverError('step-job-failed', `Job ${name} failed (${outcome.reason}): ${outcome.message}`);
+  }
+
+  async #activeJob(step: string): Promise<string | undefined> {
+    const jobs = await this.#cluster.batch.listNamespacedJob({ namespace: this.#namespace, labelSelector: `cutover.openova.io/step=${step}` }).catch((error: unknown) => {
+      throw kubeError('GET', `jobs/${this.#namespace}?step=${step}`, error);
+    });
+    return jobs.items.find((j) => !this.#outcome(j) && !j.metadata?.deletionTimestamp)?.metadata?.name;
   }
 
   async #read(name: string): Promise<V1Job | undefined> {
@@ -84,9 +92,14 @@ export class JobsExecutor<Env> implements Executor<Env> {
     }
   }
 
-  async #delete(name: string): Promise<void> {
-    await this.#cluster.batch.deleteNamespacedJob({ name, namespace: this.#namespace, propagationPolicy: 'Foreground' }).catch(() => undefined);
-    while (await this.#read(name)) await sleep(500);
+  async #delete(name: string, signal: AbortSignal): Promise<void> {
+    await this.#cluster.batch.deleteNamespacedJob({ name, namespace: this.#namespace, propagationPolicy: 'Foreground' }).catch((error: unknown) => {
+      if (kubeStatus(error) !== 404) throw kubeError('DELETE', `jobs/${this.#namespace}/${name}`, error);
+    });
+    while (await this.#read(name)) {
+      if (signal.aborted) throw new CutoverError('transient', `Job ${name} is still being deleted`);
+      await sleep(500, undefined, { signal }).catch(() => undefined);
+    }
   }
 
   #outcome(job: V1Job): JobOutcome | undefined {
@@ -105,7 +118,11 @@ export class JobsExecutor<Env> implements Executor<Env> {
       if (outcome) return outcome.done === 'Failed' ? { ...outcome, message: `${outcome.message} ${await this.#podMessage(name)}`.trim() } : outcome;
       await new Promise<void>((resolve) => {
         let request: { abort(): void } | undefined;
+        let finished = false;
         const finish = () => {
+          finished = true;
+          clearTimeout(timer);
+          signal.removeEventListener('abort', finish);
           request?.abort();
           resolve();
         };
@@ -113,15 +130,15 @@ export class JobsExecutor<Env> implements Executor<Env> {
         signal.addEventListener('abort', finish, { once: true });
         watch
           .watch(`/apis/batch/v1/namespaces/${this.#namespace}/jobs`, { fieldSelector: `metadata.name=${name}`, resourceVersion: job.metadata?.resourceVersion ?? '' }, (_type: string, obj: V1Job) => {
-            if (this.#outcome(obj)) {
-              clearTimeout(timer);
-              finish();
-            }
-          }, () => {
-            clearTimeout(timer);
-            resolve();
-          })
-          .then((r) => (request = r), () => resolve());
+            if (this.#outcome(obj)) finish();
+          }, () => finish())
+          .then(
+            (r) => {
+              request = r;
+              if (finished) r.abort(); // it ended before the watch was up
+            },
+            () => finish(),
+          );
       });
     }
     throw new CutoverError('transient', `step deadline passed while waiting for Job ${name}`);

@@ -55,19 +55,20 @@ export class SingleFlight {
     this.#timer.unref();
   }
 
+  /** Patches the Lease only while we hold it (compare-and-swap on the resourceVersion we read). */
+  async #ifHeld(spec: Record<string, unknown>): Promise<void> {
+    const { coordination } = this.#cluster;
+    const lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
+    if (lease.spec?.holderIdentity !== this.holder) return;
+    await coordination.patchNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace, body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec } }, mergePatch);
+  }
+
   async #renew(): Promise<void> {
-    await this.#cluster.coordination
-      .patchNamespacedLease(
-        { name: LEASE_NAME, namespace: this.#namespace, body: { spec: { renewTime: microTime(new Date()) } } },
-        mergePatch,
-      )
-      .catch(() => undefined);
+    await this.#ifHeld({ renewTime: microTime(new Date()) }).catch(() => undefined);
   }
 
   async release(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#cluster.coordination
-      .patchNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace, body: { spec: { holderIdentity: '', renewTime: null } } }, mergePatch)
-      .catch(() => undefined);
+    await this.#ifHeld({ holderIdentity: '', renewTime: null }).catch(() => undefined);
   }
 }

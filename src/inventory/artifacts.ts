@@ -2,7 +2,8 @@
 // (templates too, so scaled-to-zero and suspended ones count), `prewarm.images`, and the charts of
 // OCI HelmRepositories. Each is mapped to its local Harbor project through the host table.
 import type { V1PodSpec } from '@kubernetes/client-node';
-import { kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
+import type { KubeCluster } from '../adapters/kube/cluster.ts';
+import { listFluxAll } from '../adapters/kube/flux.ts';
 import type { HostProject, Values } from '../core/values.ts';
 import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.ts';
 
@@ -43,25 +44,13 @@ async function workloadImages(cluster: KubeCluster): Promise<Array<[string, stri
   return found;
 }
 
-interface FluxObject {
-  metadata: { name: string; namespace: string };
-  spec: { url?: string; type?: string; chart?: string; version?: string; sourceRef?: { kind: string; name: string } };
-}
 
-async function listFlux(cluster: KubeCluster, plural: string): Promise<FluxObject[]> {
-  try {
-    return ((await cluster.custom.listClusterCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural })) as { items: FluxObject[] }).items;
-  } catch (error) {
-    if (kubeStatus(error) === 404) return []; // CRD not installed: no such tethers
-    throw error;
-  }
-}
 
 /** Charts named by HelmCharts whose source is an OCI HelmRepository. */
 async function ociCharts(cluster: KubeCluster): Promise<Array<[string, string]>> {
-  const repos = await listFlux(cluster, 'helmrepositories');
+  const repos = await listFluxAll(cluster, 'helmrepositories');
   const found: Array<[string, string]> = [];
-  for (const chart of await listFlux(cluster, 'helmcharts')) {
+  for (const chart of await listFluxAll(cluster, 'helmcharts')) {
     if (chart.spec.sourceRef?.kind !== 'HelmRepository') continue;
     const repo = repos.find((r) => r.metadata.namespace === chart.metadata.namespace && r.metadata.name === chart.spec.sourceRef?.name);
     if (repo?.spec.type !== 'oci' || !repo.spec.url?.startsWith('oci://') || !chart.spec.chart || !chart.spec.version) continue;

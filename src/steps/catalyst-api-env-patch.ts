@@ -50,7 +50,7 @@ async function apply(ctx: Ctx): Promise<void> {
   try {
     // Strategic merge keys containers and env by name: other variables and containers stay as they are.
     await ctx.env.cluster.apps.patchNamespacedDeployment(
-      { name, namespace, body: { spec: { template: { spec: { containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value }] })) } } } } },
+      { name, namespace, body: { spec: { template: { spec: { containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value, valueFrom: null }] })) } } } } },
       strategicMerge,
     );
   } catch (error) {

@@ -10,7 +10,7 @@ import { kubeError, kubeStatus } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { listFlux, patchFlux, readyCondition, REQUESTED_AT, type FluxPlural } from './flux-objects.ts';
+import { listFluxAll, patchFlux, readyCondition, REQUESTED_AT, type FluxPlural } from '../adapters/kube/flux.ts';
 
 type Ctx = StepContext<StepEnv>;
 export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' };
@@ -98,9 +98,7 @@ async function notReady(ctx: Ctx): Promise<Set<string>> {
   const { cluster } = ctx.env;
   const bad = new Set<string>();
   for (const plural of ['gitrepositories', 'helmcharts', 'ocirepositories'] as FluxPlural[]) {
-    for (const ns of await namespaces(ctx)) {
-      for (const o of await listFlux(cluster, plural, ns)) if (readyCondition(o)?.status === 'False') bad.add(`${plural} ${ns}/${o.metadata.name}`);
-    }
+    for (const o of await listFluxAll(cluster, plural)) if (readyCondition(o)?.status === 'False') bad.add(`${plural} ${o.metadata.namespace}/${o.metadata.name}`);
   }
   for (const d of (await cluster.apps.listDeploymentForAllNamespaces()).items) {
     if ((d.status?.availableReplicas ?? 0) < (d.spec?.replicas ?? 1)) bad.add(`Deployment ${d.metadata?.namespace}/${d.metadata?.name}`);
@@ -165,16 +163,15 @@ async function apply(ctx: Ctx): Promise<void> {
 
     // Make Flux fetch under the hold too: sources must come from inside the Sovereign now.
     const token = new Date().toISOString();
-    for (const ns of await namespaces(ctx)) {
-      for (const plural of ['gitrepositories', 'helmcharts'] as FluxPlural[]) {
-        for (const o of await listFlux(ctx.env.cluster, plural, ns)) await patchFlux(ctx.env.cluster, plural, ns, o.metadata.name, { metadata: { annotations: { [REQUESTED_AT]: token } } });
-      }
+    for (const plural of ['gitrepositories', 'helmcharts'] as FluxPlural[]) {
+      for (const o of await listFluxAll(ctx.env.cluster, plural)) await patchFlux(ctx.env.cluster, plural, o.metadata.namespace, o.metadata.name, { metadata: { annotations: { [REQUESTED_AT]: token } } });
     }
     const until = Date.now() + ctx.values.egressTest.durationSeconds * 1000;
     for (;;) {
       const fresh = [...(await notReady(ctx))].filter((x) => !baseline.has(x));
       if (fresh.length) throw new CutoverError('new-not-ready', `under the egress hold these became NotReady: ${fresh.join(', ')}`);
-      if (Date.now() >= until || ctx.signal.aborted) break;
+      if (ctx.signal.aborted) throw new CutoverError('probe-timeout', 'the step deadline passed before the egress window ended');
+      if (Date.now() >= until) break;
       await sleep(Math.min(5000, Math.max(0, until - Date.now())), undefined, { signal: ctx.signal }).catch(() => undefined);
     }
     ctx.log(`nothing became NotReady in ${ctx.values.egressTest.durationSeconds} s under the hold`);

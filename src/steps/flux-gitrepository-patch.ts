@@ -7,7 +7,7 @@ import { kubeError, kubeStatus } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { getFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux } from './flux-objects.ts';
+import { getFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux } from '../adapters/kube/flux.ts';
 
 type Ctx = StepContext<StepEnv>;
 export const PRE_PIVOT_REVISION = 'cutover.openova.io/pre-pivot-revision';
@@ -48,6 +48,8 @@ async function apply(ctx: Ctx): Promise<void> {
     repo = await patchFlux(cluster, 'gitrepositories', namespace, name, { metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } } });
     ctx.log(`recorded pre-pivot revision ${revision}`);
   }
+  // The mirror syncs on its own interval; make it current now so Flux finds the recorded revision.
+  await ctx.env.forge.mirrorSync(ctx.values.gitea.org, ctx.values.gitea.repo);
   const spec: Record<string, unknown> = { url };
   if (!(await anonymousCloneWorks(url))) {
     const secretName = `${name}-gitea-auth`;

@@ -43,7 +43,14 @@ async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
   await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      try {
+        await work(item);
+      } catch (error) {
+        queue.length = 0; // the step failed: the other workers stop taking work
+        throw error;
+      }
+    }
   }));
 }
 

@@ -6,7 +6,7 @@ import { kubeError, mergePatch } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { listFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux, type FluxPlural, type FluxSource } from './flux-objects.ts';
+import { listFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux, type FluxPlural, type FluxSource } from '../adapters/kube/flux.ts';
 
 type Ctx = StepContext<StepEnv>;
 const KINDS: Array<{ plural: FluxPlural; kind: string }> = [

@@ -10,7 +10,7 @@ import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { STEP_IDS, stepKey } from '../../src/core/status.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { StatusStore } from '../../src/engine/status-store.ts';
-import { getFlux, readyCondition } from '../../src/steps/flux-objects.ts';
+import { getFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
 import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
 import { lab } from '../support/lab.ts';

@@ -1,7 +1,6 @@
 // Copies one artifact between registries by digest: an index with every platform manifest, or a
 // single manifest, with every blob — blobs and manifests already present are skipped, and the
 // top-level reference (tag) is written last so a reader never sees a tag without its content.
-import { PeerError } from '../../core/errors.ts';
 import type { DistributionClient } from './distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from './media-types.ts';
 
@@ -16,7 +15,7 @@ export interface CopyResult {
 export async function copyArtifact(src: DistributionClient, srcRepo: string, ref: string, dst: DistributionClient, dstRepo: string): Promise<CopyResult> {
   const top = await src.getManifest(srcRepo, ref);
   const result: CopyResult = { digest: top.digest, mediaType: top.mediaType, manifests: 1, blobsCopied: 0, blobsPresent: 0 };
-  const copyManifest = async (bytes: Uint8Array, mediaType: string, digest: string, target: string): Promise<void> => {
+  const copyManifest = async (bytes: Uint8Array, mediaType: string, target: string): Promise<void> => {
     const manifest = JSON.parse(Buffer.from(bytes).toString('utf8')) as ImageManifest;
     for (const blob of [manifest.config, ...(manifest.layers ?? [])].filter(Boolean)) {
       if (await dst.hasBlob(dstRepo, blob.digest)) {
@@ -26,8 +25,8 @@ export async function copyArtifact(src: DistributionClient, srcRepo: string, ref
       await dst.pushBlob(dstRepo, blob.digest, await src.getBlob(srcRepo, blob.digest));
       result.blobsCopied++;
     }
-    const stored = await dst.putManifest(dstRepo, target, mediaType, bytes);
-    if (stored !== digest) throw new PeerError('PUT', `${dst.baseUrl}/v2/${dstRepo}/manifests/${target}`, 201, `stored ${stored}, expected ${digest}`);
+    // putManifest checks the registry's Docker-Content-Digest against the bytes' digest.
+    await dst.putManifest(dstRepo, target, mediaType, bytes);
   };
   if (isIndex(top.mediaType)) {
     const index = JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex;
@@ -36,12 +35,11 @@ export async function copyArtifact(src: DistributionClient, srcRepo: string, ref
       const present = await dst.headManifest(dstRepo, child.digest);
       if (present?.digest === child.digest) continue;
       const m = await src.getManifest(srcRepo, child.digest);
-      await copyManifest(m.bytes, m.mediaType, m.digest, m.digest);
+      await copyManifest(m.bytes, m.mediaType, m.digest);
     }
-    const stored = await dst.putManifest(dstRepo, ref, top.mediaType, top.bytes);
-    if (stored !== top.digest) throw new PeerError('PUT', `${dst.baseUrl}/v2/${dstRepo}/manifests/${ref}`, 201, `stored ${stored}, expected ${top.digest}`);
+    await dst.putManifest(dstRepo, ref, top.mediaType, top.bytes);
   } else {
-    await copyManifest(top.bytes, top.mediaType, top.digest, ref);
+    await copyManifest(top.bytes, top.mediaType, ref);
   }
   return result;
 }

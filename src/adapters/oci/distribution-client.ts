@@ -2,6 +2,7 @@
 // flow (Bearer challenge → token endpoint, with basic credentials when we have them) and
 // plain Basic auth. Used by the lab to seed registries and by the product to copy artifacts.
 import { PeerError } from '../../core/errors.ts';
+import { basicAuth } from '../http-json.ts';
 import { sha256Digest } from './digest.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
 
@@ -21,6 +22,8 @@ export interface FetchedManifest extends ManifestRef {
 }
 
 type Action = 'pull' | 'push';
+
+const REQUEST_TIMEOUT_MS = 120_000;
 
 export class DistributionClient {
   readonly baseUrl: string;
@@ -141,6 +144,8 @@ export class DistributionClient {
           headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
           ...(body ? { body } : {}),
           redirect: 'follow',
+          // A registry that stops answering must not hang a step past any deadline.
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
       } catch (error) {
         throw new PeerError(method, url, 0, error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error), { cause: error });
@@ -177,7 +182,7 @@ export class DistributionClient {
     if (scopeKey !== 'registry') tokenUrl.searchParams.set('scope', scopeKey);
     let res: Response;
     try {
-      res = await fetch(tokenUrl, { headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {} });
+      res = await fetch(tokenUrl, { headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (error) {
       throw new PeerError('GET', tokenUrl.toString(), 0, error instanceof Error ? error.message : String(error), { cause: error });
     }
@@ -190,9 +195,6 @@ export class DistributionClient {
   }
 }
 
-function basicAuth(credentials: RegistryCredentials): string {
-  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
-}
 
 /** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
 export function parseChallenge(header: string): Map<string, string> {

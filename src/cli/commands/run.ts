@@ -70,8 +70,7 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
   const cluster = KubeCluster.connect(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const ctx = { values, env, log: (line: string) => console.log(line), signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000) };
-  await step.apply(ctx);
-  await step.verify(ctx);
+  await new LocalExecutor<StepEnv>().execute(step, ctx);
   console.log(`${name}: success`);
 }
 

@@ -1,7 +1,7 @@
-// Flux source objects as the post-pivot steps read and patch them (source.toolkit.fluxcd.io/v1).
+// Flux source objects (source.toolkit.fluxcd.io/v1) as the inventory reads them and the steps patch them.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { kubeError, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
-import { CutoverError } from '../core/errors.ts';
+import { kubeError, mergePatch, type KubeCluster } from './cluster.ts';
+import { CutoverError } from '../../core/errors.ts';
 
 export interface FluxCondition {
   type: string;
@@ -36,6 +36,16 @@ export async function listFlux(cluster: KubeCluster, plural: FluxPlural, namespa
   } catch (error) {
     if ((error as { code?: number }).code === 404) return [];
     throw kubeError('GET', `${plural}/${namespace}`, error);
+  }
+}
+
+/** Every object of a kind in the cluster; none when its CRD is not installed. */
+export async function listFluxAll(cluster: KubeCluster, plural: FluxPlural): Promise<FluxSource[]> {
+  try {
+    return ((await cluster.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as { items: FluxSource[] }).items;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return [];
+    throw kubeError('GET', plural, error);
   }
 }
 
