@@ -3,7 +3,7 @@
 // and completion only when every required step ran and the nodes were pivoted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { KubeCluster, mergePatch, microTime } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
 import { STEP_IDS, stepKey, type StepId } from '../src/core/status.ts';
 import type { Step } from '../src/core/step.ts';
@@ -130,4 +130,18 @@ test('single flight: a second engine while one runs is refused as in progress; r
   await engine(namespace2, [recordingStep('gitea-mirror', runs)]).eng.run();
   assert.deepEqual(runs, ['gitea-mirror']);
   assert.equal((await store.read())![stepKey('gitea-mirror', 'result')], 'success');
+});
+
+test('an engine that loses its Lease to another stops its step at once and writes no verdict', async () => {
+  const namespace = await testNamespace('engine-lost', cleanups);
+  const step: Step<object> = { ...recordingStep('gitea-mirror', []), apply: () => new Promise(() => {}) };
+  const { eng, store } = engine(namespace, [step]);
+  const run = eng.run();
+  await new Promise((r) => setTimeout(r, 1000));
+  // Another engine takes the Lease over (as after an outage longer than the lease).
+  await cluster.coordination.patchNamespacedLease({ name: 'self-sovereign-cutover', namespace, body: { spec: { holderIdentity: 'intruder', renewTime: microTime(new Date()) } } }, mergePatch);
+  await assert.rejects(run, (err: unknown) => err instanceof CutoverError && err.code === 'lease-lost');
+  const data = (await store.read())!;
+  assert.equal(data[stepKey('gitea-mirror', 'result')], 'running', 'no failure written over the new holder\'s run');
+  assert.equal(data.failedStep, '');
 });

@@ -143,7 +143,8 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     log(`▶ ${step.id}`);
     for (let attempt = 1; ; attempt++) {
       const timeoutMs = values.stepTimeouts[step.timeoutKey] * 1000;
-      const signal = AbortSignal.timeout(timeoutMs);
+      // The step ends at its deadline, or at once if this engine lost the single-flight Lease.
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#o.lease.signal]);
       try {
         const { jobName } = await executor.execute(step, { values, env, log: (line) => log(`  ${step.id}: ${line}`), signal });
         await store.patch({ [stepKey(step.id, 'result')]: 'success', [stepKey(step.id, 'finishedAt')]: new Date().toISOString(), [stepKey(step.id, 'jobName')]: jobName });
@@ -151,8 +152,10 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
         log(`✔ ${step.id}`);
         return undefined;
       } catch (error) {
+        // Another engine owns the run now: leave the status to it.
+        if (this.#o.lease.signal.aborted) throw this.#o.lease.signal.reason;
         const message = redact(describeError(error));
-        if (isTransient(error) && attempt < attempts) {
+        if (isTransient(error) && attempt < attempts && !this.#o.lease.signal.aborted) {
           log(`  ${step.id}: transient failure (attempt ${attempt}/${attempts}), retrying: ${message}`);
           await new Promise((r) => setTimeout(r, (this.#o.retryDelayMs ?? 2000) * attempt));
           continue;

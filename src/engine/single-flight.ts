@@ -13,6 +13,13 @@ export class SingleFlight {
   readonly #namespace: string;
   readonly holder: string;
   #timer: NodeJS.Timeout | undefined;
+  readonly #lost = new AbortController();
+  #lastRenewed = 0;
+
+  /** Aborted when we no longer hold the Lease (taken over, or not renewed for its whole duration). */
+  get signal(): AbortSignal {
+    return this.#lost.signal;
+  }
 
   constructor(cluster: KubeCluster, namespace: string, holder: string) {
     this.#cluster = cluster;
@@ -51,20 +58,28 @@ export class SingleFlight {
       if (kubeStatus(error) === 409) throw new CutoverError('in-progress', 'a cutover is already in progress (another engine took the lease first)');
       throw kubeError('PATCH', `leases/${this.#namespace}/${LEASE_NAME}`, error);
     }
+    this.#lastRenewed = Date.now();
     this.#timer = setInterval(() => void this.#renew(), (DURATION_SECONDS * 1000) / 3);
     this.#timer.unref();
   }
 
-  /** Patches the Lease only while we hold it (compare-and-swap on the resourceVersion we read). */
-  async #ifHeld(spec: Record<string, unknown>): Promise<void> {
+  /** Patches the Lease only while we hold it (compare-and-swap on the resourceVersion we read); false when we do not. */
+  async #ifHeld(spec: Record<string, unknown>): Promise<boolean> {
     const { coordination } = this.#cluster;
     const lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
-    if (lease.spec?.holderIdentity !== this.holder) return;
+    if (lease.spec?.holderIdentity !== this.holder) return false;
     await coordination.patchNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace, body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec } }, mergePatch);
+    return true;
   }
 
   async #renew(): Promise<void> {
-    await this.#ifHeld({ renewTime: microTime(new Date()) }).catch(() => undefined);
+    const held = await this.#ifHeld({ renewTime: microTime(new Date()) }).catch(() => undefined);
+    if (held) this.#lastRenewed = Date.now();
+    // Someone else holds it now, or we could not renew for a whole lease: stop before two engines run.
+    if (held === false || Date.now() - this.#lastRenewed > DURATION_SECONDS * 1000) {
+      clearInterval(this.#timer);
+      this.#lost.abort(new CutoverError('lease-lost', 'this engine lost the single-flight Lease; another run may have started'));
+    }
   }
 
   async release(): Promise<void> {
