@@ -175,3 +175,30 @@ export async function withLock<T>(dir: string, work: () => Promise<T>, staleMs =
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The entry of a lab daemon started with one JSON config file: reads it, starts the daemon, and
+ * stops it (once) on SIGTERM/SIGINT before exiting.
+ */
+export async function runConfiguredDaemon<C>(entry: string, start: (config: C) => Promise<{ stop(): Promise<void> | void }>): Promise<void> {
+  const configPath = process.argv[2];
+  if (!configPath) {
+    console.error(`usage: node ${entry} <config.json>`);
+    process.exit(2);
+  }
+  const daemon = await start(JSON.parse(readFileSync(configPath, 'utf8')) as C);
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      Promise.resolve(daemon.stop()).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
