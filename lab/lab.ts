@@ -14,6 +14,7 @@ import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
 import type { KubeletConfig } from './kubelet/kubelet.ts';
 import { ensurePeerBinaries } from './peers/build.ts';
 import type { HarborDoubleConfig } from './harbor/server.ts';
+import type { LabOidcConfig } from './oidc/provider.ts';
 import { nodePaths, NODE_NAMESPACE, startNode, stopNode, tetheredHostsToml, type LabNode } from './nodes/containerd.ts';
 import { ensurePackages } from './packages.ts';
 import { daemonPid, httpOk, startDaemon, stopDaemon, waitUntil, withLock } from './processes.ts';
@@ -27,6 +28,9 @@ import {
   MOTHERSHIP_ADMIN,
   MOTHERSHIP_PROXY_PROJECTS,
   NODES,
+  OIDC_CLIENT,
+  OIDC_USERS,
+  API_PORTS,
   PORTS,
   REPO_ROOT,
   UPSTREAMS,
@@ -86,6 +90,7 @@ export function endpoints(): Endpoints {
     ) as Endpoints['nodes'],
     kube: { apiserver: APISERVER_URL, kubeconfig: ADMIN_KUBECONFIG },
     gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password, token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '' },
+    oidc: { issuer: OIDC_ISSUER, ...OIDC_CLIENT, users: OIDC_USERS },
     valuesFile: VALUES_FILE,
     upstreamCut: existsSync(CUT_MARKER),
   };
@@ -195,6 +200,26 @@ export async function startKubelet(log: Log): Promise<void> {
   log(`  lab kubelet (node-a, node-b): ${state}`);
 }
 
+// ------------------------------------------------------------------ identity provider
+
+const oidcDaemon = { name: 'lab OIDC provider', dir: join(LAB_DIR, 'oidc'), pidFile: join(LAB_DIR, 'oidc', 'oidc.pid'), logFile: join(LAB_DIR, 'oidc', 'oidc.log') };
+const OIDC_ISSUER = `http://127.0.0.1:${PORTS.oidc}`;
+
+async function startOidc(log: Log): Promise<void> {
+  const config: LabOidcConfig = {
+    port: PORTS.oidc,
+    ...OIDC_CLIENT,
+    redirectURIs: API_PORTS.flatMap((port) => [`http://127.0.0.1:${port}/auth/callback`, `http://localhost:${port}/auth/callback`]),
+    users: OIDC_USERS,
+    cookieKey: 'lab-oidc-cookie-key',
+  };
+  mkdirSync(oidcDaemon.dir, { recursive: true });
+  writeFileSync(join(oidcDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
+  const state = startDaemon({ ...oidcDaemon, command: process.execPath, args: [join(import.meta.dirname, 'oidc', 'main.ts'), join(oidcDaemon.dir, 'config.json')] });
+  await waitUntil('lab OIDC provider', () => httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200), 20_000, oidcDaemon);
+  log(`  lab OIDC provider ${OIDC_ISSUER}: ${state}`);
+}
+
 // ------------------------------------------------------------------ lifecycle
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
@@ -219,6 +244,7 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   await startKubelet(log);
   await startFlux(log);
   await startGitea(log);
+  await startOidc(log);
   await timed(log, 'seeded tethered Sovereign (namespaces, Flux sources, workloads, secrets)', async () => {
     const ready = endpoints();
     const input = { e: ready, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
@@ -232,6 +258,7 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
 }
 
 export async function down(log: Log = console.log): Promise<void> {
+  await stopDaemon(oidcDaemon.pidFile);
   await stopGitea();
   await stopFlux();
   await stopDaemon(kubeletDaemon.pidFile);
@@ -314,6 +341,7 @@ export async function status(): Promise<PeerStatus[]> {
   peers.push({ peer: 'kube-apiserver', url: APISERVER_URL, up: (await apiserverGet('/readyz')) === 200, role: 'local' });
   peers.push({ peer: 'lab kubelet (node-a, node-b)', url: kubeletDaemon.logFile, up: daemonPid(kubeletDaemon.pidFile) !== undefined, role: 'local' });
   peers.push({ peer: 'Flux source-controller', url: `http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, up: await httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200), role: 'local' });
+  peers.push({ peer: 'lab OIDC provider', url: OIDC_ISSUER, up: await httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200), role: 'local' });
   peers.push({ peer: 'Gitea', url: GITEA_URL, up: await httpOk(`${GITEA_URL}/api/v1/version`, (s) => s === 200), role: 'local' });
   for (const node of labNodes()) {
     peers.push({ peer: `${node.name} containerd`, url: `unix://${nodePaths(node).address}`, up: daemonPid(nodePaths(node).pidFile) !== undefined, role: 'local' });

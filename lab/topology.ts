@@ -25,6 +25,9 @@ export const PORTS = {
   localHarbor: BASE + 20,
   localHarborStore: BASE + 21,
   gitea: BASE + 30,
+  oidc: BASE + 40,
+  /** `cutover serve` in the lab: the in-cluster API (and the demo's console) on the first, tests on the rest. */
+  api: BASE + 50,
   etcdClient: BASE + 79,
   etcdPeer: BASE + 80,
   apiserver: BASE + 443,
@@ -54,6 +57,7 @@ export interface Endpoints {
   nodes: Record<NodeName, { address: string; namespace: string; certsDir: string; root: string }>;
   kube: { apiserver: string; kubeconfig: string };
   gitea: { url: string; username: string; password: string; token: string };
+  oidc: { issuer: string; clientID: string; clientSecret: string; users: typeof OIDC_USERS };
   /** The cutover values for the seeded Sovereign. */
   valuesFile: string;
   upstreamCut: boolean;
@@ -66,6 +70,15 @@ export function readEndpoints(): Endpoints {
   if (!existsSync(ENDPOINTS_FILE)) throw new Error(`no lab at ${LAB_DIR}: run \`npm run lab -- up\` first`);
   return JSON.parse(readFileSync(ENDPOINTS_FILE, 'utf8')) as Endpoints;
 }
+
+/** Lab identity provider users: `admin` is a sovereign-admin, `viewer` only signs in. */
+export const OIDC_USERS = {
+  admin: { password: 'admin-lab-pass', groups: ['sovereign-admins'] },
+  viewer: { password: 'viewer-lab-pass', groups: ['observers'] },
+};
+export const OIDC_CLIENT = { clientID: 'sovereign-cutover', clientSecret: 'lab-oidc-client-secret' };
+/** The API ports the identity provider accepts redirects to (api … api+9, as 127.0.0.1 and localhost). */
+export const API_PORTS = Array.from({ length: 10 }, (_, i) => BASE + 50 + i);
 
 export const HARBOR_ADMIN = { username: 'admin', password: 'Harbor12345-lab' };
 export const MOTHERSHIP_ADMIN = { username: 'admin', password: 'Mothership-lab-secret' };

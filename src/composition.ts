@@ -5,8 +5,57 @@ import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
 import { CutoverError } from './core/errors.ts';
 import type { Values } from './core/values.ts';
+import { STEP_IDS } from './core/status.ts';
+import { Engine } from './engine/engine.ts';
+import { discoverSteps } from './engine/discovery.ts';
+import { JobsExecutor } from './engine/jobs-executor.ts';
+import { LocalExecutor } from './engine/local-executor.ts';
+import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './engine/status-store.ts';
+import { CHAIN } from './steps/chain.ts';
 import type { Credentials, StepEnv } from './steps/env.ts';
+
+export interface EngineSetup {
+  values: Values;
+  cluster: KubeCluster;
+  namespace: string;
+  /** local: every step in this process; jobs: the chain the step ConfigMaps declare, job-mode steps as Jobs. */
+  executor: 'local' | 'jobs';
+  /** Who holds the single-flight Lease while this engine runs. */
+  holder: string;
+  log: (line: string) => void;
+}
+
+/** The engine for one run: discovery (jobs), the steps' adapters, the status store and a fresh Lease. */
+export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> {
+  const { values, cluster, namespace } = setup;
+  const discovered = setup.executor === 'jobs' ? await discoverSteps(cluster, namespace) : undefined;
+  const steps = discovered
+    ? discovered.map((d) => {
+        const step = CHAIN.find((s) => s.id === d.stepName);
+        if (!step) throw new CutoverError('invalid-step-configmap', `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`);
+        return step;
+      })
+    : CHAIN;
+  const lease = new SingleFlight(cluster, namespace, setup.holder);
+  // Nothing runs twice at once: a live holder is reported before any Secret is read.
+  await lease.acquire();
+  try {
+    return new Engine({
+      values,
+      env: await buildStepEnv(values, cluster, namespace),
+      steps,
+      requiredSteps: STEP_IDS,
+      store: statusStore(values, cluster, namespace),
+      lease,
+      executor: discovered ? new JobsExecutor<StepEnv>(cluster, namespace, discovered, Math.floor(Date.now() / 1000)) : new LocalExecutor<StepEnv>(),
+      log: setup.log,
+    });
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
 
 export async function buildStepEnv(values: Values, cluster: KubeCluster, namespace: string): Promise<StepEnv> {
   const gitea = await secretKeys(cluster, values.gitea.adminSecretRef, [values.gitea.adminSecretRef.usernameKey, values.gitea.adminSecretRef.passwordKey]);

@@ -1,6 +1,6 @@
 // The lab's Kubernetes control plane: etcd (Debian), kube-apiserver and kube-controller-manager
 // (built from k8s.io/kubernetes). TLS everywhere, RBAC on, TokenRequest/TokenReview working.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { peerBinary } from '../peers/build.ts';
@@ -12,6 +12,28 @@ export const KUBE_DIR = join(LAB_DIR, 'kube');
 export const ADMIN_KUBECONFIG = join(LAB_DIR, 'kubeconfig');
 export const APISERVER_URL = `https://127.0.0.1:${PORTS.apiserver}`;
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+/** The apiserver's audit log (JSON lines, Metadata level, ServiceAccounts only). */
+export const AUDIT_LOG = join(KUBE_DIR, 'audit.log');
+
+function auditPolicy(): string {
+  const path = join(KUBE_DIR, 'audit-policy.yaml');
+  writeFileSync(
+    path,
+    [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived]',
+      'rules:',
+      '  - level: None',
+      '    userGroups: ["system:serviceaccounts:kube-system"]',
+      '  - level: Metadata',
+      '    userGroups: ["system:serviceaccounts"]',
+      '  - level: None',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
 
 const daemons = {
   etcd: { pidFile: join(KUBE_DIR, 'etcd.pid'), logFile: join(KUBE_DIR, 'etcd.log') },
@@ -76,6 +98,8 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
       '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
       // Loopback addresses are not valid Endpoints; the lab has no Service network anyway.
       '--endpoint-reconciler-type=none',
+      // Who did what, for least-privilege proofs: every ServiceAccount request outside kube-system.
+      `--audit-policy-file=${auditPolicy()}`, `--audit-log-path=${AUDIT_LOG}`, '--audit-log-maxsize=200', '--audit-log-maxbackup=1', '--audit-log-format=json',
       '--profiling=false', '--v=0',
     ],
     ...daemons.apiserver,

@@ -4,7 +4,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CHART_ORG, CHARTS, PROJECT_IMAGE } from '../corpus/spec.ts';
-import { GITOPS, type Endpoints } from '../topology.ts';
+import { GITOPS, PORTS, type Endpoints } from '../topology.ts';
 
 export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
 export const GHCR_PULL = { username: 'openova-robot', password: 'ghcr-lab-token' };
@@ -31,8 +31,23 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
   const dockerconfig = JSON.stringify({ auths: { [ghcr]: { username: GHCR_PULL.username, password: GHCR_PULL.password, auth: Buffer.from(`${GHCR_PULL.username}:${GHCR_PULL.password}`).toString('base64') } } });
   const objects: Array<Record<string, unknown>> = [
     ...SOVEREIGN_NAMESPACES.map(ns),
+    // A stand-in for catalyst's Blueprint CRD (any spec): the dormant install ships a Blueprint document.
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'blueprints.catalyst.openova.io', labels: { 'lab.sovereign-cutover/stand-in': 'true' } },
+      spec: {
+        group: 'catalyst.openova.io',
+        scope: 'Cluster',
+        names: { plural: 'blueprints', singular: 'blueprint', kind: 'Blueprint' },
+        versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ghcr-pull', namespace: 'flux-system' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerconfig } },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gitea-admin-secret', namespace: 'gitea' }, type: 'Opaque', stringData: { username: gitea.username, password: gitea.password } },
+    // What the cutover API needs in its install namespace: its OIDC client secret and the key that seals sessions.
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sovereign-cutover-oidc', namespace: 'catalyst' }, type: 'Opaque', stringData: { clientSecret: e.oidc.clientSecret } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sovereign-cutover-session', namespace: 'catalyst' }, type: 'Opaque', stringData: { key: 'lab-session-key-0123456789abcdef0123456789abcdef' } },
     {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -178,6 +193,8 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       egressBlockTestSeconds: 900,
     },
     trigger: { auto: false },
+    api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://localhost:${PORTS.api}` },
+    auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
     images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };
   return `# Cutover values for the lab's Sovereign (seed chart values schema), written by \`lab up\`.\n${stringify(values)}`;

@@ -13,6 +13,8 @@ Usage:
   cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; skips what passed)
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
+  cutover render -f values.yaml [-n NS]                               the dormant install as Kubernetes YAML (kubectl apply -f -)
+  cutover serve  -f values.yaml [-n NS] [--listen HOST:PORT]         the API, the console and the in-process engine
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
@@ -27,6 +29,7 @@ Options:
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
   -o, --output FORMAT    table (default) or json
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
+  --listen HOST:PORT     serve: where to listen (default: values api.bindAddress:api.port)
   --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
 
 A Sovereign is handed over still tethered: Flux pulls Git from GitHub and Helm charts from
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
       output: { type: 'string', short: 'o', default: 'table' },
       config: { type: 'string' },
       within: { type: 'string', default: '30' },
+      listen: { type: 'string' },
     },
   });
   if (values.version) {
@@ -87,6 +91,14 @@ async function main(argv: string[]): Promise<void> {
     case 'plan': {
       const { planCommand } = await import('./commands/run.ts');
       return await planCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
+    }
+    case 'render': {
+      const { renderCommand } = await import('./commands/render.ts');
+      return renderCommand({ values: needValues(), namespace: values.namespace, version: pkg.version });
+    }
+    case 'serve': {
+      const { serveCommand } = await import('./commands/serve.ts');
+      return await serveCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: process.env.POD_NAMESPACE ?? values.namespace, listen: values.listen });
     }
     case 'step': {
       const name = positionals[1];

@@ -52,3 +52,53 @@ export function stepResult(data: StatusData, step: string): StepResult {
 export function cutoverState(data: StatusData): 'tethered' | 'sovereign' {
   return data.cutoverComplete === 'true' ? 'sovereign' : 'tethered';
 }
+
+export interface StepReport {
+  name: string;
+  result: StepResult;
+  startedAt?: string;
+  finishedAt?: string;
+  jobName?: string;
+}
+
+/** The status as the API (`GET …/cutover/status`) and `cutover status -o json` report it. */
+export interface StatusReport {
+  state: 'tethered' | 'sovereign';
+  cutoverComplete: boolean;
+  cutoverStartedAt?: string;
+  cutoverFinishedAt?: string;
+  currentStep?: string;
+  currentStepIndex: number;
+  totalSteps: number;
+  progressPercent: number;
+  failedStep?: string;
+  lastError?: string;
+  registriesYamlActive: string;
+  steps: StepReport[];
+  raw: StatusData;
+}
+
+export function statusReport(data: StatusData, steps: readonly string[] = STEP_IDS): StatusReport {
+  const opt = (key: string, value: string | undefined): Record<string, string> => (value ? { [key]: value } : {});
+  return {
+    state: cutoverState(data),
+    cutoverComplete: data.cutoverComplete === 'true',
+    ...opt('cutoverStartedAt', data.cutoverStartedAt),
+    ...opt('cutoverFinishedAt', data.cutoverFinishedAt),
+    ...opt('currentStep', data.currentStep),
+    currentStepIndex: Number(data.currentStepIndex ?? 0) || 0,
+    totalSteps: Number(data.totalSteps ?? steps.length) || steps.length,
+    progressPercent: Number(data.progressPercent ?? 0) || 0,
+    ...opt('failedStep', data.failedStep),
+    ...opt('lastError', data.lastError),
+    registriesYamlActive: data.registriesYamlActive || 'v1',
+    steps: steps.map((name) => ({
+      name,
+      result: stepResult(data, name),
+      ...opt('startedAt', data[stepKey(name, 'startedAt')]),
+      ...opt('finishedAt', data[stepKey(name, 'finishedAt')]),
+      ...opt('jobName', data[stepKey(name, 'jobName')]),
+    })),
+    raw: data,
+  };
+}

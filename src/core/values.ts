@@ -49,8 +49,13 @@ export interface Values {
   egressTest: { durationSeconds: number; blockedDomains: string[]; callHomeURLs: string[]; allowCIDRs: string[] };
   status: { configMapName: string };
   stepTimeouts: Record<StepTimeoutKey, number>;
-  trigger: { auto: boolean; autoDelaySeconds: number };
+  trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   images: { cutover: string };
+  api: { port: number; bindAddress: string; replicas: number; publicURL: string };
+  auth: {
+    oidc: { issuerURL: string; clientID: string; clientSecretRef: SecretRef & { key: string }; adminGroup: string; groupsClaim: string };
+    sessionKeySecretRef: SecretRef & { key: string };
+  };
   registryPivot: { certsDir: string; k3sConfigDir: string };
 }
 
@@ -120,7 +125,26 @@ export const VALUES_SCHEMA = obj({
       STEP_TIMEOUT_KEYS.map((k) => [k, { type: 'integer', minimum: 30, default: { giteaMirrorSeconds: 1200, harborPrewarmSeconds: 1800, egressBlockTestSeconds: 900 }[k as string] ?? 600 }]),
     ),
   ),
-  trigger: obj({ auto: { type: 'boolean', default: false }, autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 } }),
+  trigger: obj({
+    auto: { type: 'boolean', default: false },
+    autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 },
+    // ServiceAccount usernames allowed to POST the internal trigger; empty = the runner's.
+    internalServiceAccounts: { type: 'array', items: { type: 'string', pattern: '^system:serviceaccount:[^:]+:[^:]+$' }, default: [] },
+  }),
+  // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
+  api: obj({ port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 }, bindAddress: str('0.0.0.0'), replicas: { type: 'integer', minimum: 1, default: 2 }, publicURL: optionalUrl }),
+  // Operators sign in with the Sovereign's identity provider; members of adminGroup may start the cutover.
+  auth: obj({
+    oidc: obj({
+      issuerURL: optionalUrl,
+      clientID: str('sovereign-cutover'),
+      clientSecretRef: secretRef('sovereign-cutover-oidc', '', { key: 'clientSecret' }),
+      adminGroup: str('sovereign-admins'),
+      groupsClaim: str('groups'),
+    }),
+    // Seals session cookies; shared by every replica. Absent: a per-process key (sessions end on restart).
+    sessionKeySecretRef: secretRef('sovereign-cutover-session', '', { key: 'key' }),
+  }),
   images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
   // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
   registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),

@@ -59,6 +59,8 @@ export class SingleFlight {
       throw kubeError('PATCH', `leases/${this.#namespace}/${LEASE_NAME}`, error);
     }
     this.#lastRenewed = Date.now();
+    // Acquiring again while held (the engine re-acquires what its caller took) keeps one renewer.
+    clearInterval(this.#timer);
     this.#timer = setInterval(() => void this.#renew(), (DURATION_SECONDS * 1000) / 3);
     this.#timer.unref();
   }

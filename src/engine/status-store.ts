@@ -14,10 +14,17 @@ export class StatusStore {
     this.name = name;
   }
 
-  /** Reads the status; creates it with the initial data when it does not exist yet. */
+  /**
+   * Reads the status; creates it with the initial data when it does not exist yet, and adds any
+   * initial key it lacks (the dormant install ships it without data, so re-applying the install
+   * can never reset live status). Keys already present are never touched.
+   */
   async ensure(): Promise<StatusData> {
     const existing = await this.read();
-    if (existing) return existing;
+    if (existing) {
+      const missing = Object.fromEntries(Object.entries(initialStatus()).filter(([key]) => !(key in existing)));
+      return Object.keys(missing).length ? await this.patch(missing) : existing;
+    }
     try {
       await this.#cluster.core.createNamespacedConfigMap({
         namespace: this.namespace,

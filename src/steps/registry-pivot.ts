@@ -13,6 +13,7 @@ import type { AgentConfig } from '../agent/agent.ts';
 import { CutoverError } from '../core/errors.ts';
 import { nodeAckKey } from '../core/status.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
+import type { Values } from '../core/values.ts';
 import { parseImageRef, reference } from '../inventory/image-ref.ts';
 import type { StepEnv } from './env.ts';
 
@@ -21,16 +22,16 @@ export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-age
 const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
 const CANARY_PATH = 'sovereign-cutover/canary';
 
-export function agentObjects(ctx: Ctx): KubernetesObject[] {
-  const { namespace } = ctx.env;
-  const status = ctx.values.status.configMapName;
+/** The node agent and what it needs; also part of the dormant install (`cutover render`). */
+export function agentObjects(values: Values, namespace: string): KubernetesObject[] {
+  const status = values.status.configMapName;
   const labels = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'registry-pivot' };
   const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
     statusConfigMap: status,
     certsDir: MOUNT.certs,
     k3sConfigDir: MOUNT.k3s,
-    harborURL: ctx.values.sovereign.harborPublicURL,
-    hostProjects: ctx.values.harbor.hostProjects,
+    harborURL: values.sovereign.harborPublicURL,
+    hostProjects: values.harbor.hostProjects,
   };
   const objects: Array<Record<string, unknown>> = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: AGENT.serviceAccount, namespace, labels } },
@@ -63,7 +64,8 @@ export function agentObjects(ctx: Ctx): KubernetesObject[] {
             containers: [
               {
                 name: 'agent',
-                image: ctx.values.images.cutover,
+                // Pre-pivot: the agent is what pivots the nodes, so it comes from upstream.
+                image: values.images.cutover,
                 args: ['agent', '--config', `${MOUNT.config}/agent.json`],
                 env: [
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
@@ -79,8 +81,8 @@ export function agentObjects(ctx: Ctx): KubernetesObject[] {
               },
             ],
             volumes: [
-              { name: 'certs', hostPath: { path: ctx.values.registryPivot.certsDir, type: 'DirectoryOrCreate' } },
-              { name: 'k3s', hostPath: { path: ctx.values.registryPivot.k3sConfigDir, type: 'DirectoryOrCreate' } },
+              { name: 'certs', hostPath: { path: values.registryPivot.certsDir, type: 'DirectoryOrCreate' } },
+              { name: 'k3s', hostPath: { path: values.registryPivot.k3sConfigDir, type: 'DirectoryOrCreate' } },
               { name: 'config', configMap: { name: AGENT.config } },
             ],
           },
@@ -120,7 +122,7 @@ async function apply(ctx: Ctx): Promise<void> {
   if (status.registriesYamlActive !== 'v2') {
     throw new CutoverError('not-flipped', `registriesYamlActive is ${status.registriesYamlActive ?? 'unset'}; the engine flips it to v2 once harbor-prewarm has passed`);
   }
-  await serverSideApply(cluster.config, agentObjects(ctx), 'sovereign-cutover');
+  await serverSideApply(cluster.config, agentObjects(ctx.values, namespace), 'sovereign-cutover');
   let progress = await acked(ctx, 'v2');
   while (!progress.ok) {
     if (ctx.signal.aborted) throw new CutoverError('acks-missing', `the node agents never all acked v2: ${progress.detail}`);

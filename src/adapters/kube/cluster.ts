@@ -1,6 +1,7 @@
 // The Kubernetes adapter: one KubeConfig (in-cluster ServiceAccount, $KUBECONFIG or --kubeconfig)
 // and the typed clients of @kubernetes/client-node, plus the few helpers every caller needs.
 import {
+  AuthenticationV1Api,
   AppsV1Api,
   BatchV1Api,
   CoordinationV1Api,
@@ -23,6 +24,7 @@ export class KubeCluster {
   readonly coordination: CoordinationV1Api;
   readonly custom: CustomObjectsApi;
   readonly networking: NetworkingV1Api;
+  readonly authentication: AuthenticationV1Api;
 
   constructor(config: KubeConfig) {
     this.config = config;
@@ -32,6 +34,7 @@ export class KubeCluster {
     this.coordination = config.makeApiClient(CoordinationV1Api);
     this.custom = config.makeApiClient(CustomObjectsApi);
     this.networking = config.makeApiClient(NetworkingV1Api);
+    this.authentication = config.makeApiClient(AuthenticationV1Api);
   }
 
   /** In-cluster identity when running in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config. */

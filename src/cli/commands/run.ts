@@ -1,16 +1,13 @@
 // `cutover run` and `cutover plan`: the in-process engine against a cluster.
 import { readFileSync } from 'node:fs';
 import { KubeCluster } from '../../adapters/kube/cluster.ts';
-import { buildStepEnv, statusStore } from '../../composition.ts';
+import { hostname } from 'node:os';
+import { buildEngine, buildStepEnv } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { STEP_IDS } from '../../core/status.ts';
 import { parseValues, type Values } from '../../core/values.ts';
-import { Engine } from '../../engine/engine.ts';
-import { discoverSteps } from '../../engine/discovery.ts';
-import { JobsExecutor } from '../../engine/jobs-executor.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
-import { SingleFlight } from '../../engine/single-flight.ts';
 import { CHAIN } from '../../steps/chain.ts';
 
 export interface ClusterOptions {
@@ -34,28 +31,8 @@ export async function runCommand(options: ClusterOptions & { executor: string })
   if (options.executor !== 'local' && options.executor !== 'jobs') throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const values = loadValues(options.values);
   const cluster = KubeCluster.connect(options.kubeconfig);
-  const env = await buildStepEnv(values, cluster, options.namespace);
-  // jobs: the chain is what the step ConfigMaps declare, in their order; each runs as a Job.
-  const discovered = options.executor === 'jobs' ? await discoverSteps(cluster, options.namespace) : undefined;
-  const steps = discovered
-    ? discovered.map((d) => {
-        const step = CHAIN.find((s) => s.id === d.stepName);
-        if (!step) throw new CutoverError('invalid-step-configmap', `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`);
-        return step;
-      })
-    : CHAIN;
-  const executor = discovered ? new JobsExecutor<StepEnv>(cluster, options.namespace, discovered, Math.floor(Date.now() / 1000)) : new LocalExecutor<StepEnv>();
-  const lease = new SingleFlight(cluster, options.namespace, `cutover-cli-${process.pid}@${(await import('node:os')).hostname()}`);
-  const engine = new Engine({
-    values,
-    env,
-    steps,
-    requiredSteps: STEP_IDS,
-    store: statusStore(values, cluster, options.namespace),
-    lease,
-    executor,
-    log: (line) => console.log(line),
-  });
+  const holder = `cutover-cli-${process.pid}@${hostname()}`;
+  const engine = await buildEngine({ values, cluster, namespace: options.namespace, executor: options.executor, holder, log: (line) => console.log(line) });
   const outcome = await engine.run();
   if (outcome.result === 'already-complete') console.log('the cutover is already complete: the Sovereign is sovereign');
   else if (outcome.result === 'completed') console.log('cutover complete: the Sovereign is sovereign');

@@ -1,0 +1,80 @@
+// `cutover serve`: the API, the console and the in-process engine (jobs executor). Runs as the
+// dormant install's Deployment; safe with several replicas (Lease) and resumes after a restart.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { serve } from '@hono/node-server';
+import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
+import { statusStore } from '../../composition.ts';
+import { CutoverError } from '../../core/errors.ts';
+import type { Values } from '../../core/values.ts';
+import { CutoverService } from '../../http/cutover-service.ts';
+import { CutoverMetrics } from '../../http/metrics.ts';
+import { OidcLogin } from '../../http/oidc-login.ts';
+import { buildApp } from '../../http/server.ts';
+import { SessionSealer } from '../../http/session.ts';
+import { StatusFeed } from '../../http/status-feed.ts';
+import { loadValues } from './run.ts';
+
+export interface ServeOptions {
+  values: string;
+  kubeconfig?: string | undefined;
+  namespace: string;
+  listen?: string | undefined;
+}
+
+/** A secret from the environment (the Deployment maps it from a Secret), else read from the Secret itself. */
+async function secretValue(cluster: KubeCluster, env: string, ref: { name: string; namespace: string; key: string }, namespace: string): Promise<string | undefined> {
+  if (process.env[env]) return process.env[env];
+  const data = await cluster.secretData(ref.namespace || namespace, ref.name).catch((error: unknown) => {
+    if (kubeStatus(error) === 404 || kubeStatus(error) === 403) return {} as Record<string, string>;
+    throw error;
+  });
+  return data[ref.key] || undefined;
+}
+
+function listenAddress(values: Values, listen: string | undefined): { hostname: string; port: number } {
+  if (!listen) return { hostname: values.api.bindAddress, port: values.api.port };
+  const match = /^(.*):(\d+)$/.exec(listen);
+  if (!match) throw new CutoverError('usage', `--listen must be HOST:PORT, not "${listen}"`);
+  return { hostname: match[1] || '0.0.0.0', port: Number(match[2]) };
+}
+
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const values = loadValues(options.values);
+  const address = listenAddress(values, options.listen);
+  const cluster = KubeCluster.connect(options.kubeconfig);
+  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
+  const store = statusStore(values, cluster, options.namespace);
+  const feed = new StatusFeed(store);
+  let service: CutoverService | undefined;
+  const metrics = new CutoverMetrics(() => feed.snapshot, () => service?.running ?? false);
+  service = new CutoverService({ values, cluster, namespace: options.namespace, store, holder, log, publish: (e) => feed.publish(e), onOutcome: (outcome) => metrics.runs.inc({ outcome }) });
+  let sessionKey = await secretValue(cluster, 'CUTOVER_SESSION_KEY', values.auth.sessionKeySecretRef, options.namespace);
+  if (!sessionKey) {
+    log(`no session key (Secret ${values.auth.sessionKeySecretRef.name}/${values.auth.sessionKeySecretRef.key}): sessions last until this process restarts and are not shared by replicas`);
+    sessionKey = randomBytes(32).toString('base64');
+  }
+  const login = new OidcLogin({
+    ...values.auth.oidc,
+    clientSecret: (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, options.namespace)) ?? '',
+  });
+  if (!values.auth.oidc.issuerURL) log('auth.oidc.issuerURL is not set: operators cannot sign in (the internal trigger still works)');
+  const app = buildApp({ values, service, feed, metrics, login, sealer: new SessionSealer(sessionKey), log });
+  await feed.start();
+  const server = serve({ fetch: app.fetch, hostname: address.hostname, port: address.port });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  log(`cutover serve on http://${address.hostname}:${address.port} (namespace ${options.namespace}, holder ${holder})`);
+  service.startReconciling(5_000);
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
+  });
+  log('shutting down: the Lease expires and another replica (or this one, restarted) resumes the run');
+  service.stop();
+  feed.stop();
+  server.close();
+  process.exit(0);
+}

@@ -1,0 +1,155 @@
+// The cutover console: session, status, live steps over SSE, the button. Plain browser JS.
+const STEPS = [
+  ['gitea-mirror', 'Mirror the GitOps repository into Gitea'],
+  ['harbor-projects', 'Create the Harbor projects'],
+  ['harbor-prewarm', 'Copy every image and chart into Harbor'],
+  ['registry-pivot', 'Pivot containerd on every node'],
+  ['flux-gitrepository-patch', 'Point Flux at the local Git'],
+  ['helmrepository-patches', 'Point Helm repositories at Harbor'],
+  ['catalyst-api-env-patch', 'Repoint the platform API'],
+  ['egress-block-test', 'Prove it with upstream egress blocked'],
+];
+const LABEL = { pending: 'pending', running: 'running…', done: 'done', failed: 'failed' };
+const ICON = { pending: '○', running: '◐', done: '✓', failed: '✕' };
+const $ = (id) => document.getElementById(id);
+let session = { authenticated: false };
+let status;
+let events;
+let ticker;
+
+const stepState = (result) => (result === 'success' || result === 'skipped' ? 'done' : result === 'running' ? 'running' : result === 'failed' ? 'failed' : 'pending');
+
+function renderSteps() {
+  const list = $('steps');
+  if (!list.children.length) {
+    for (const [name, label] of STEPS) {
+      const li = document.createElement('li');
+      li.dataset.step = name;
+      li.innerHTML = `<span class="icon" aria-hidden="true"></span><span class="label"></span><span class="state"></span>`;
+      li.querySelector('.label').textContent = label;
+      list.append(li);
+    }
+  }
+  for (const li of list.children) {
+    const row = status?.steps?.find((s) => s.name === li.dataset.step);
+    const state = stepState(row?.result ?? '');
+    li.dataset.state = state;
+    li.querySelector('.icon').textContent = ICON[state];
+    li.querySelector('.state').textContent = LABEL[state];
+  }
+}
+
+function renderStatus() {
+  const sovereign = status?.state === 'sovereign';
+  const badge = $('badge');
+  badge.textContent = status ? (sovereign ? 'Sovereign — tethers severed' : 'Tethered') : '…';
+  badge.className = `badge ${status ? status.state : ''}`;
+  if (!status) return;
+  $('percent').textContent = `${status.progressPercent}%`;
+  $('progress').value = status.progressPercent;
+  renderSteps();
+  const running = status.steps.some((s) => s.result === 'running');
+  const achieve = $('achieve');
+  achieve.hidden = sovereign;
+  achieve.disabled = running || !session.admin;
+  achieve.textContent = status.failedStep ? 'Resume the cutover' : 'Achieve True Sovereignty';
+  $('not-admin').hidden = session.admin || sovereign;
+  $('summary').textContent = sovereign
+    ? 'The Sovereign runs on its own Gitea and Harbor; upstream egress was blocked and it kept working.'
+    : 'This Sovereign still depends on its upstreams. The cutover moves every tether to the Sovereign\'s own Gitea and Harbor, then proves it keeps working with upstream egress blocked.';
+  const auto = status.autoTrigger;
+  $('auto').hidden = !(auto?.enabled && auto.dueAt && !auto.firedAt);
+  if (auto?.dueAt) $('auto').textContent = `Auto trigger armed: the cutover starts at ${new Date(auto.dueAt).toLocaleTimeString()}.`;
+  $('error').hidden = !status.failedStep;
+  $('failed-step').textContent = status.failedStep ?? '';
+  $('last-error').textContent = status.lastError ?? '';
+  renderCountdown();
+}
+
+function renderCountdown() {
+  const el = $('countdown');
+  const w = status?.egressWindow;
+  clearInterval(ticker);
+  if (!w) {
+    el.hidden = true;
+    return;
+  }
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((Date.parse(w.startedAt) + w.durationSeconds * 1000 - Date.now()) / 1000));
+    el.hidden = false;
+    el.textContent = left > 0 ? `Upstream egress blocked — ${left} s left in the proof window` : 'Egress window over — checking the results…';
+  };
+  tick();
+  ticker = setInterval(tick, 1000);
+}
+
+async function api(path, init = {}) {
+  const res = await fetch(path, { credentials: 'same-origin', ...init, headers: { accept: 'application/json', ...(init.headers ?? {}) } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.detail ?? `${res.status}`);
+  return body;
+}
+
+async function refresh() {
+  status = await api('/api/v1/sovereign/cutover/status');
+  renderStatus();
+}
+
+function listen() {
+  events?.close();
+  events = new EventSource('/api/v1/sovereign/cutover/events');
+  const onEvent = () => void refresh().catch(() => undefined);
+  for (const phase of ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-step-failed', 'cutover-completed', 'cutover-already-complete']) events.addEventListener(phase, onEvent);
+  events.addEventListener('cutover-status', onEvent);
+  // The server closes the stream after the run ends; reconnect quietly for the next one.
+  events.onerror = () => {
+    events.close();
+    setTimeout(listen, 3000);
+  };
+}
+
+async function start() {
+  $('changes').replaceChildren(...(status?.changes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
+  const dialog = $('confirm');
+  dialog.showModal();
+  dialog.addEventListener(
+    'close',
+    async () => {
+      if (dialog.returnValue !== 'go') return;
+      $('achieve').disabled = true;
+      try {
+        status = await api('/api/v1/sovereign/cutover/start', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } });
+        renderStatus();
+      } catch (error) {
+        $('error').hidden = false;
+        $('failed-step').textContent = '(start)';
+        $('last-error').textContent = String(error.message ?? error);
+        $('achieve').disabled = false;
+      }
+    },
+    { once: true },
+  );
+}
+
+async function main() {
+  session = await api('/api/v1/session');
+  $('signed-out').hidden = session.authenticated;
+  $('signed-in').hidden = !session.authenticated;
+  const who = $('who');
+  if (!session.authenticated) {
+    $('sign-in').href = `/auth/login?returnTo=${encodeURIComponent(location.pathname)}`;
+    $('badge').textContent = 'Signed out';
+    return;
+  }
+  const out = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Sign out' });
+  out.addEventListener('click', async () => {
+    await api('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } }).catch(() => undefined);
+    location.reload();
+  });
+  who.replaceChildren(Object.assign(document.createElement('span'), { textContent: `${session.user}${session.admin ? ' · sovereign-admin' : ''}` }), out);
+  $('achieve').addEventListener('click', () => void start());
+  await refresh();
+  listen();
+}
+
+void main();

@@ -1,0 +1,193 @@
+// What the API does, without HTTP: start a run (operator, internal trigger, auto trigger, resume),
+// check ServiceAccount tokens, and a reconcile loop that resumes an interrupted run and fires an
+// armed auto trigger when it is due. The engine runs in this process with the jobs executor; the
+// Lease makes replicas safe, and the state lives in the status ConfigMap, so any replica — or a
+// restarted one — carries on.
+import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+import { buildEngine } from '../composition.ts';
+import { CutoverError, redact } from '../core/errors.ts';
+import { STEP_IDS, stepResult, type StatusData } from '../core/status.ts';
+import type { Values } from '../core/values.ts';
+import type { RunOutcome } from '../engine/engine.ts';
+import type { StatusStore } from '../engine/status-store.ts';
+import type { FeedEvent } from './status-feed.ts';
+
+export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
+
+export const AUTO_KEYS = { armedAt: 'autoTriggerArmedAt', armedBy: 'autoTriggerArmedBy', dueAt: 'autoTriggerDueAt', firedAt: 'autoTriggerFiredAt' } as const;
+
+export interface ServiceOptions {
+  values: Values;
+  cluster: KubeCluster;
+  namespace: string;
+  store: StatusStore;
+  holder: string;
+  log: (line: string) => void;
+  /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
+  publish: (event: FeedEvent) => void;
+  onOutcome?: (outcome: RunOutcome['result'] | 'crashed') => void;
+}
+
+export class CutoverService {
+  readonly #o: ServiceOptions;
+  #run: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: ServiceOptions) {
+    this.#o = options;
+  }
+
+  /** True while this replica runs the engine. */
+  get running(): boolean {
+    return this.#run !== undefined;
+  }
+
+  /** Waits for this replica's run, if any (tests, shutdown). */
+  async settled(): Promise<void> {
+    await this.#run;
+  }
+
+  /**
+   * Starts the cutover unless it is complete (→ 'already-complete') or running anywhere
+   * (CutoverError 'in-progress'). Discovery, the Lease and the Secrets are settled before this
+   * returns, so a caller learns about those failures; the chain itself runs in the background.
+   */
+  async start(source: RunSource): Promise<'started' | 'already-complete'> {
+    const { store, values, cluster, namespace, holder, log } = this.#o;
+    let status: StatusData;
+    try {
+      status = await store.ensure();
+    } catch (error) {
+      throw new CutoverError('status-read-failed', `cannot read the status ConfigMap: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (status.cutoverComplete === 'true') {
+      this.#o.publish({ time: new Date().toISOString(), phase: 'cutover-already-complete', level: 'info', message: 'the cutover is already complete' });
+      return 'already-complete';
+    }
+    if (this.#run) throw new CutoverError('in-progress', 'a cutover is already in progress on this replica');
+    const engine = await buildEngine({ values, cluster, namespace, executor: 'jobs', holder, log: (line) => log(line) });
+    log(`cutover started (${source}) by ${holder}`);
+    this.#run = engine
+      .run()
+      .then(
+        (outcome) => {
+          log(`cutover ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`);
+          this.#o.onOutcome?.(outcome.result);
+        },
+        (error: unknown) => {
+          // A lost Lease or a status write that failed: the next reconcile (here or elsewhere) resumes.
+          log(`cutover run stopped: ${redact(error instanceof Error ? error.message : String(error))}`);
+          this.#o.onOutcome?.('crashed');
+        },
+      )
+      .finally(() => {
+        this.#run = undefined;
+      });
+    return 'started';
+  }
+
+  /** The ServiceAccount username behind a bearer token, if the allow-list admits it. */
+  async reviewToken(token: string): Promise<{ username: string; allowed: boolean }> {
+    let review;
+    try {
+      review = await this.#o.cluster.authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+    } catch (error) {
+      throw new CutoverError('token-review-failed', `TokenReview failed: ${kubeError('POST', 'tokenreviews', error).message}`, { cause: error });
+    }
+    const username = review.status?.authenticated ? (review.status.user?.username ?? '') : '';
+    return { username, allowed: username !== '' && this.allowedServiceAccounts().includes(username) };
+  }
+
+  allowedServiceAccounts(): string[] {
+    const configured = this.#o.values.trigger.internalServiceAccounts;
+    return configured.length ? configured : [`system:serviceaccount:${this.#o.namespace}:bp-self-sovereign-cutover-runner`];
+  }
+
+  /**
+   * After a sovereign-admin's sign-in: when `trigger.auto` is on, arm the auto trigger — once ever,
+   * recorded in the status ConfigMap with a compare-and-swap, so two replicas cannot both arm it.
+   */
+  async armAutoTrigger(username: string): Promise<boolean> {
+    const { values, cluster, namespace, store, log } = this.#o;
+    if (!values.trigger.auto) return false;
+    await store.ensure();
+    const cm = await cluster.core.readNamespacedConfigMap({ name: store.name, namespace });
+    const data = cm.data ?? {};
+    if (data[AUTO_KEYS.armedAt] || data.cutoverStartedAt || data.cutoverComplete === 'true') return false;
+    const now = Date.now();
+    const patch = { [AUTO_KEYS.armedAt]: new Date(now).toISOString(), [AUTO_KEYS.armedBy]: username, [AUTO_KEYS.dueAt]: new Date(now + values.trigger.autoDelaySeconds * 1000).toISOString() };
+    if (!(await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', patch))) return false;
+    log(`auto trigger armed by ${username}'s sign-in; fires at ${patch[AUTO_KEYS.dueAt]}`);
+    this.#timerSoon(values.trigger.autoDelaySeconds * 1000);
+    return true;
+  }
+
+  /** Merge patch guarded by the resourceVersion read: false when someone else wrote first. */
+  async #compareAndPatch(resourceVersion: string, data: StatusData): Promise<boolean> {
+    const { cluster, namespace, store } = this.#o;
+    try {
+      await cluster.core.patchNamespacedConfigMap({ name: store.name, namespace, body: { metadata: { resourceVersion }, data } }, mergePatch);
+      return true;
+    } catch (error) {
+      if (kubeStatus(error) === 409) return false;
+      throw kubeError('PATCH', `configmaps/${namespace}/${store.name}`, error);
+    }
+  }
+
+  /** One reconcile: fire a due auto trigger, resume an interrupted run. Errors are logged, never thrown. */
+  async reconcile(): Promise<void> {
+    const { cluster, namespace, store, log } = this.#o;
+    try {
+      const cm = await cluster.core.readNamespacedConfigMap({ name: store.name, namespace }).catch((error: unknown) => {
+        if (kubeStatus(error) === 404) return undefined;
+        throw error;
+      });
+      const data = cm?.data ?? {};
+      if (!cm || data.cutoverComplete === 'true' || this.#run) return;
+      const due = data[AUTO_KEYS.dueAt];
+      if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
+        if (await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', { [AUTO_KEYS.firedAt]: new Date().toISOString() })) {
+          if (data.cutoverStartedAt) log('auto trigger due, but the cutover was already started; not firing');
+          else await this.#startQuietly('auto');
+        }
+        return;
+      }
+      const interrupted = data.cutoverStartedAt && !data.failedStep && (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
+      if (interrupted) await this.#startQuietly('resume');
+    } catch (error) {
+      log(`reconcile: ${redact(error instanceof Error ? error.message : String(error))}`);
+    }
+  }
+
+  async #startQuietly(source: RunSource): Promise<void> {
+    try {
+      await this.start(source);
+    } catch (error) {
+      // Another replica runs it: that is the point of the Lease.
+      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      this.#o.log(`${source}: ${redact(error instanceof Error ? error.message : String(error))}`);
+    }
+  }
+
+  /** Reconciles now and every `intervalMs`. */
+  startReconciling(intervalMs: number): void {
+    const loop = (): void => {
+      void this.reconcile().finally(() => {
+        if (this.#stopped) return;
+        this.#timer = setTimeout(loop, intervalMs);
+        this.#timer.unref();
+      });
+    };
+    loop();
+  }
+
+  #timerSoon(delayMs: number): void {
+    setTimeout(() => void this.reconcile(), delayMs + 50).unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+}

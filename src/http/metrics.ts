@@ -1,0 +1,71 @@
+// Prometheus metrics, read from the status ConfigMap at scrape time (level-triggered: every
+// replica reports the same run), plus this process's own engine runs and HTTP requests.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { cutoverState, STEP_IDS, stepKey, stepResult, type StatusData } from '../core/status.ts';
+
+export class CutoverMetrics {
+  readonly registry = new Registry();
+  readonly runs: Counter<'outcome'>;
+  readonly requests: Counter<'route' | 'code'>;
+
+  constructor(snapshot: () => StatusData | undefined, engineRunning: () => boolean) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'cutover_' });
+    new Gauge({
+      name: 'cutover_state',
+      help: 'Cutover state: 1 for the current state (tethered or sovereign)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const data = snapshot();
+        if (data) this.set({ state: cutoverState(data) }, 1);
+      },
+    });
+    new Gauge({
+      name: 'cutover_progress_percent',
+      help: 'progressPercent of the status ConfigMap',
+      registers,
+      collect() {
+        this.set(Number(snapshot()?.progressPercent ?? 0) || 0);
+      },
+    });
+    new Gauge({
+      name: 'cutover_step_result',
+      help: 'Per step: 1 for its current result (pending, running, success, failed)',
+      labelNames: ['step', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        const data = snapshot();
+        if (data) for (const step of STEP_IDS) this.set({ step, result: stepResult(data, step) || 'pending' }, 1);
+      },
+    });
+    new Gauge({
+      name: 'cutover_step_duration_seconds',
+      help: 'Per step: finishedAt - startedAt of its last run (running: so far)',
+      labelNames: ['step'],
+      registers,
+      collect() {
+        this.reset();
+        const data = snapshot();
+        for (const step of STEP_IDS) {
+          const started = Date.parse(data?.[stepKey(step, 'startedAt')] ?? '');
+          if (!Number.isFinite(started)) continue;
+          const finished = Date.parse(data?.[stepKey(step, 'finishedAt')] ?? '');
+          this.set({ step }, ((Number.isFinite(finished) ? finished : Date.now()) - started) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'cutover_engine_running',
+      help: '1 while this replica runs the engine',
+      registers,
+      collect() {
+        this.set(engineRunning() ? 1 : 0);
+      },
+    });
+    this.runs = new Counter({ name: 'cutover_engine_runs_total', help: 'Engine runs on this replica by outcome', labelNames: ['outcome'], registers });
+    this.requests = new Counter({ name: 'cutover_http_requests_total', help: 'HTTP requests by route and status code', labelNames: ['route', 'code'], registers });
+  }
+}

@@ -1,0 +1,70 @@
+// What the runner ServiceAccount may do — the API (engine, triggers), every step Job and the
+// in-process daemonset-wait step all run as it. One grant per resource, scoped to the namespace it
+// is used in wherever the API allows, Secrets by name. `create` never sits in a rule with
+// `resourceNames` (the apiserver cannot name an object that does not exist yet: every POST would
+// be 403). The in-cluster test proves from the apiserver's audit log that every verb of every
+// grant is used, so none can be dropped.
+import type { Values } from '../core/values.ts';
+
+export interface Grant {
+  /** Undefined: cluster-wide (ClusterRole). */
+  namespace?: string;
+  apiGroup: string;
+  resource: string;
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+const FLUX = 'source.toolkit.fluxcd.io';
+
+export function runnerGrants(values: Values, namespace: string): Grant[] {
+  const flux = values.gitopsRepository.namespace;
+  const helm = values.helmRepositories.namespace;
+  const secretNs = (ref: { namespace: string }) => ref.namespace || namespace;
+  const secretsByNamespace = new Map<string, Set<string>>();
+  for (const ref of [values.gitea.adminSecretRef, values.harbor.adminSecretRef, values.harbor.ghcrSecretRef]) {
+    const ns = secretNs(ref);
+    secretsByNamespace.set(ns, (secretsByNamespace.get(ns) ?? new Set()).add(ref.name));
+  }
+  const grants: Grant[] = [
+    // The install namespace: status ConfigMap, step ConfigMaps, the Lease, Jobs, step pods.
+    { namespace, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch', 'create'] },
+    { namespace, apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'] },
+    { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+    { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
+    // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when absent).
+    { namespace, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
+    { namespace, apiGroup: '', resource: 'serviceaccounts', verbs: ['patch'] },
+    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['patch'] },
+    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['patch'] },
+    // Secrets: read the admin and pull credentials by name; 05 writes Flux's Gitea credential.
+    ...[...secretsByNamespace].map(([ns, names]): Grant => ({ namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['get'], resourceNames: [...names].sort() })),
+    // 05 gives Flux a credential for Gitea; 06 adds the local Harbor to the pull Secrets HelmRepositories name.
+    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['create'] },
+    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['update'], resourceNames: [`${values.gitopsRepository.name}-gitea-auth`] },
+    { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
+    // Flux sources: 05 and 06 patch them where they live; inventory and verification list them everywhere.
+    { namespace: flux, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'patch'] },
+    { namespace: helm, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['get', 'patch'] },
+    { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['list'] },
+    { apiGroup: FLUX, resource: 'helmrepositories', verbs: ['list'] },
+    { apiGroup: FLUX, resource: 'ocirepositories', verbs: ['list'] },
+    // 07: the configured Deployment only.
+    { namespace: values.catalystAPI.namespace, apiGroup: 'apps', resource: 'deployments', verbs: ['get', 'patch'], resourceNames: [values.catalystAPI.deploymentName] },
+    // 03 inventory: every image in use, in every workload kind.
+    { apiGroup: '', resource: 'pods', verbs: ['list'] },
+    { apiGroup: 'apps', resource: 'deployments', verbs: ['list'] },
+    { apiGroup: 'apps', resource: 'daemonsets', verbs: ['list'] },
+    { apiGroup: 'apps', resource: 'statefulsets', verbs: ['list'] },
+    { apiGroup: 'batch', resource: 'jobs', verbs: ['list'] },
+    { apiGroup: 'batch', resource: 'cronjobs', verbs: ['list'] },
+    // 08: the egress hold in every namespace (and Cilium's cluster-wide policy where Cilium runs).
+    { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
+    { apiGroup: '', resource: 'nodes', verbs: ['list'] },
+    { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'] },
+    { apiGroup: 'cilium.io', resource: 'ciliumclusterwidenetworkpolicies', verbs: ['list', 'create', 'patch', 'delete'] },
+    // The internal trigger checks callers' ServiceAccount tokens.
+    { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
+  ];
+  return grants;
+}

@@ -1,0 +1,199 @@
+// `cutover render`: the dormant install as plain Kubernetes YAML — nothing runs until an operator
+// (or the auto trigger) starts the cutover through the API. No Helm hooks: every object is
+// declarative and re-applying the render is safe (the status ConfigMap carries no data, so an
+// upgrade can never reset live status; the engine fills in missing keys).
+import type { KubernetesObject, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { STEP_IDS } from '../core/status.ts';
+import type { Phase } from '../core/step.ts';
+import type { Values } from '../core/values.ts';
+import { LABELS } from '../engine/discovery.ts';
+import { parseImageRef } from '../inventory/image-ref.ts';
+import { AGENT, agentObjects } from '../steps/registry-pivot.ts';
+import { runnerGrants, type Grant } from './rbac.ts';
+
+export const RUNNER = 'bp-self-sovereign-cutover-runner';
+export const API_NAME = 'self-sovereign-cutover-api';
+export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
+const VALUES_MOUNT = '/etc/cutover';
+const PART_OF = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' };
+
+/** Seed order and phase of each step (01–03 and 04's agent pull from upstream; 05–08 may use the local registry). */
+const PHASES: Record<(typeof STEP_IDS)[number], Phase> = {
+  'gitea-mirror': 'pre',
+  'harbor-projects': 'pre',
+  'harbor-prewarm': 'pre',
+  'registry-pivot': 'pivot',
+  'flux-gitrepository-patch': 'post',
+  'helmrepository-patches': 'post',
+  'catalyst-api-env-patch': 'post',
+  'egress-block-test': 'post',
+};
+
+export interface RenderOptions {
+  namespace: string;
+  /** The values file as the operator wrote it: shipped to every pod in a ConfigMap. */
+  valuesText: string;
+  version: string;
+}
+
+type Obj = KubernetesObject & Record<string, unknown>;
+type Meta = (name: string, extra?: Record<string, string>) => V1ObjectMeta;
+
+/** The project image for a phase: post-pivot steps pull from `global.imageRegistry` when it is set. */
+export function imageFor(values: Values, phase: Phase): string {
+  if (phase !== 'post' || !values.global.imageRegistry) return values.images.cutover;
+  const ref = parseImageRef(values.images.cutover);
+  return `${values.global.imageRegistry.replace(/\/+$/, '')}/${ref.path}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+}
+
+export function render(values: Values, options: RenderOptions): Obj[] {
+  const { namespace } = options;
+  const labels = { ...PART_OF, 'app.kubernetes.io/name': 'self-sovereign-cutover', 'app.kubernetes.io/managed-by': 'sovereign-cutover', 'app.kubernetes.io/version': options.version, 'catalyst.openova.io/blueprint': 'bp-self-sovereign-cutover', 'catalyst.openova.io/sovereign-fqdn': values.sovereign.fqdn };
+  const meta: Meta = (name, extra = {}) => ({ name, namespace, labels: { ...labels, ...extra } });
+  const objects: Obj[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(RUNNER) },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(VALUES_CONFIGMAP, { 'app.kubernetes.io/component': 'cutover-values' }), data: { 'values.yaml': options.valuesText } },
+    ...rbacObjects(runnerGrants(values, namespace), namespace, labels),
+    ...STEP_IDS.map((step, i) => stepConfigMap(values, step, i + 1, meta)),
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        ...meta(values.status.configMapName, { 'app.kubernetes.io/component': 'cutover-status' }),
+        // No data here on purpose: re-applying the install must never reset live status. The engine
+        // creates every key it lacks. Flux: create once, never re-assert.
+        annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
+      },
+    },
+    ...(agentObjects(values, namespace) as Obj[]).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...labels, ...o.metadata?.labels } } })),
+    apiDeployment(values, namespace, meta),
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(API_NAME, { 'app.kubernetes.io/component': 'cutover-api' }),
+      spec: { selector: { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+    },
+    blueprint(options.version),
+  ];
+  return objects;
+}
+
+export function renderYaml(values: Values, options: RenderOptions): string {
+  return render(values, options).map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+}
+
+function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
+  return {
+    serviceAccountName: RUNNER,
+    restartPolicy: 'Never',
+    containers: [
+      {
+        name: 'step',
+        image: imageFor(values, phase),
+        args: ['step', step, '-f', `${VALUES_MOUNT}/values.yaml`],
+        env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+        resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
+      },
+    ],
+    volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
+  };
+}
+
+function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: number, meta: Meta): Obj {
+  const phase = PHASES[step];
+  const daemonSet = phase === 'pivot';
+  const name = `cutover-step-${String(order).padStart(2, '0')}-${step}`;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(name, {
+      'app.kubernetes.io/component': 'cutover-step',
+      [LABELS.order]: String(order),
+      [LABELS.mode]: daemonSet ? 'daemonset-wait' : 'job',
+      ...(daemonSet ? { [LABELS.daemonSet]: AGENT.daemonSet } : {}),
+    }),
+    data: daemonSet ? { stepName: step } : { stepName: step, podSpec: stringify(stepPodSpec(values, step, phase), { lineWidth: 0 }) },
+  };
+}
+
+/** ClusterRole for cluster-wide grants, one Role per namespace for the rest; each bound to the runner. */
+export function rbacObjects(grants: Grant[], namespace: string, labels: Record<string, string>): Obj[] {
+  const subjects = [{ kind: 'ServiceAccount', name: RUNNER, namespace }];
+  const rule = (g: Grant) => ({ apiGroups: [g.apiGroup], resources: [g.resource], verbs: g.verbs, ...(g.resourceNames ? { resourceNames: g.resourceNames } : {}) });
+  const cluster = grants.filter((g) => g.namespace === undefined);
+  const namespaces = [...new Set(grants.map((g) => g.namespace).filter((n): n is string => n !== undefined))];
+  const rbac = 'rbac.authorization.k8s.io/v1';
+  return [
+    { apiVersion: rbac, kind: 'ClusterRole', metadata: { name: RUNNER, labels }, rules: cluster.map(rule) },
+    { apiVersion: rbac, kind: 'ClusterRoleBinding', metadata: { name: RUNNER, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RUNNER }, subjects },
+    ...namespaces.flatMap((ns): Obj[] => [
+      { apiVersion: rbac, kind: 'Role', metadata: { name: RUNNER, namespace: ns, labels }, rules: grants.filter((g) => g.namespace === ns).map(rule) },
+      { apiVersion: rbac, kind: 'RoleBinding', metadata: { name: RUNNER, namespace: ns, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: RUNNER }, subjects },
+    ]),
+  ];
+}
+
+function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
+  const podLabels = { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' };
+  const secretEnv = (name: string, ref: { name: string; namespace: string; key: string }) => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key, optional: true } } });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(API_NAME, { 'app.kubernetes.io/component': 'cutover-api' }),
+    spec: {
+      replicas: values.api.replicas,
+      selector: { matchLabels: podLabels },
+      // Never two generations of the engine at once during an upgrade; the Lease guards replicas.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+      template: {
+        metadata: { labels: podLabels },
+        spec: {
+          serviceAccountName: RUNNER,
+          containers: [
+            {
+              name: 'api',
+              // The API carries the engine through the pivot: it must start from upstream.
+              image: values.images.cutover,
+              args: ['serve', '-f', `${VALUES_MOUNT}/values.yaml`],
+              ports: [{ name: 'http', containerPort: values.api.port }],
+              env: [
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                secretEnv('CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef),
+                secretEnv('CUTOVER_SESSION_KEY', values.auth.sessionKeySecretRef),
+              ],
+              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
+              resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
+            },
+          ],
+          volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
+        },
+      },
+    },
+  };
+}
+
+/** The catalyst catalogue entry, as the original ships it. */
+function blueprint(version: string): Obj {
+  return {
+    apiVersion: 'catalyst.openova.io/v1alpha1',
+    kind: 'Blueprint',
+    metadata: { name: 'bp-self-sovereign-cutover', labels: { 'catalyst.openova.io/section': 'pts-2-3-per-sovereign-supporting-services' } },
+    spec: {
+      version,
+      card: {
+        title: 'self-sovereignty-cutover',
+        summary: 'Post-handover Self-Sovereignty Cutover. Installs DORMANT once bp-gitea and bp-harbor are Ready; the operator (or the opt-in auto trigger) starts it, and it pivots every upstream reference to the Sovereign\'s own Gitea and Harbor, proven with upstream egress blocked.',
+      },
+      visibility: 'unlisted',
+      manifests: { render: 'cutover render -f values.yaml' },
+      depends: ['bp-gitea', 'bp-harbor'],
+    },
+  };
+}

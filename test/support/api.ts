@@ -1,0 +1,122 @@
+// Test helpers for `cutover serve`: run it as a process against the lab, and sign in through the
+// lab's real OpenID Connect provider the way a browser does (redirects, cookies, the login form).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { REPO_ROOT } from '../../lab/topology.ts';
+import { eventually } from './kube.ts';
+import { lab, uniqueName } from './lab.ts';
+
+export interface ServeProcess {
+  url: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Lab values with overrides merged in (deep for objects), written to a temporary file. */
+export function labValuesFile(overrides: Record<string, unknown>): string {
+  const values = parse(readFileSync(lab().valuesFile, 'utf8')) as Record<string, unknown>;
+  const merge = (into: Record<string, unknown>, from: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(from)) {
+      if (v && typeof v === 'object' && !Array.isArray(v) && into[k] && typeof into[k] === 'object') merge(into[k] as Record<string, unknown>, v as Record<string, unknown>);
+      else into[k] = v;
+    }
+  };
+  merge(values, overrides);
+  const file = join(tmpdir(), `${uniqueName('values')}.yaml`);
+  writeFileSync(file, stringify(values));
+  return file;
+}
+
+/** Starts `cutover serve` on `port` for `namespace` (as the lab admin); resolves once /healthz answers. */
+export async function startServe(port: number, namespace: string, overrides: Record<string, unknown> = {}): Promise<ServeProcess> {
+  const e = lab();
+  const url = `http://127.0.0.1:${port}`;
+  const valuesFile = labValuesFile({ api: { port, bindAddress: '127.0.0.1', publicURL: url }, ...overrides });
+  const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '-f', valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', namespace], {
+    env: { ...process.env, CUTOVER_OIDC_CLIENT_SECRET: e.oidc.clientSecret, CUTOVER_SESSION_KEY: `test-session-key-${port}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  await eventually(`cutover serve on ${url}`, async () => {
+    if (child.exitCode !== null) throw new Error(`cutover serve exited ${child.exitCode}: ${output}`);
+    return (await fetch(`${url}/healthz`)).ok;
+  }, 30_000);
+  return {
+    url,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const closed = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGTERM');
+      await closed;
+    },
+  };
+}
+
+/** A cookie jar per origin, enough for one sign-in. */
+class Jar {
+  readonly #cookies = new Map<string, Map<string, string>>();
+  store(url: string, res: Response): void {
+    const origin = new URL(url).host;
+    const jar = this.#cookies.get(origin) ?? new Map<string, string>();
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair?.indexOf('=') ?? -1;
+      if (!pair || eq < 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === '' || /max-age=0/i.test(line)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    this.#cookies.set(origin, jar);
+  }
+  header(url: string): string {
+    return [...(this.#cookies.get(new URL(url).host) ?? new Map<string, string>())].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  get(url: string, name: string): string | undefined {
+    return this.#cookies.get(new URL(url).host)?.get(name);
+  }
+}
+
+export interface SignedIn {
+  /** `Cookie` header value for the API. */
+  cookie: string;
+  csrfToken: string;
+}
+
+/** Signs in at `apiURL` as a lab user through the lab identity provider; returns the session. */
+export async function signIn(apiURL: string, user: 'admin' | 'viewer'): Promise<SignedIn> {
+  const jar = new Jar();
+  let url = `${apiURL}/auth/login`;
+  let form: { action: string } | undefined;
+  for (let hop = 0; hop < 12; hop++) {
+    const res = form
+      ? await fetch(url, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(url), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: user, password: lab().oidc.users[user].password }) })
+      : await fetch(url, { redirect: 'manual', headers: { cookie: jar.header(url) } });
+    jar.store(url, res);
+    form = undefined;
+    const location = res.headers.get('location');
+    if (location) {
+      await res.body?.cancel();
+      url = new URL(location, url).href;
+      if (url === `${apiURL}/` || url.startsWith(`${apiURL}/?`)) break;
+      continue;
+    }
+    const html = await res.text();
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    if (res.status !== 200 || !action) throw new Error(`sign-in stopped at ${url}: ${res.status} ${html.slice(0, 300)}`);
+    url = new URL(action, url).href;
+    form = { action };
+  }
+  const session = jar.get(apiURL, 'cutover_session');
+  if (!session) throw new Error(`sign-in as ${user} produced no session cookie`);
+  const cookie = `cutover_session=${session}`;
+  const me = (await (await fetch(`${apiURL}/api/v1/session`, { headers: { cookie } })).json()) as { csrfToken: string };
+  return { cookie, csrfToken: me.csrfToken };
+}
