@@ -61,6 +61,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
   if (!values.auth.oidc.issuerURL) log('auth.oidc.issuerURL is not set: operators cannot sign in (the internal trigger still works)');
   const app = buildApp({ values, service, feed, metrics, login, sealer: new SessionSealer(sessionKey), log });
+  // The install ships the status ConfigMap without data (so upgrades never reset it): fill in what it lacks.
+  await store.ensure().catch((error: unknown) => log(`status ConfigMap: ${error instanceof Error ? error.message : String(error)}`));
   await feed.start();
   const server = serve({ fetch: app.fetch, hostname: address.hostname, port: address.port });
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,55 @@
+// The auto trigger: with `trigger.auto` on, the first sovereign-admin sign-in arms it (recorded in
+// the status ConfigMap), it starts the cutover after `trigger.autoDelaySeconds` — once, ever.
+// A viewer's sign-in arms nothing. The chain here is one harmless job-mode step.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import { PORTS } from '../lab/topology.ts';
+import { LABELS } from '../src/engine/discovery.ts';
+import { signIn, startServe } from './support/api.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
+
+const k = kube();
+const cleanups = cleanupsAfterAll();
+
+test('the first sovereign-admin sign-in arms the auto trigger; it fires once after the delay', async () => {
+  const namespace = await testNamespace('auto', cleanups);
+  const image = `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`;
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: 'cutover-step-01-gitea-mirror', labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: '1', [LABELS.mode]: 'job' } },
+      data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image, args: ['--version'] }] }) },
+    },
+  });
+  const api = await startServe(PORTS.api + 2, namespace, { trigger: { auto: true, autoDelaySeconds: 2 } });
+  cleanups.push(() => api.stop());
+  const status = async () => (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+
+  await signIn(api.url, 'viewer');
+  assert.equal((await status()).autoTriggerArmedAt, undefined, "a viewer's sign-in arms nothing");
+
+  await signIn(api.url, 'admin');
+  const armed = await status();
+  assert.ok(armed.autoTriggerArmedAt, 'armed by the admin sign-in');
+  assert.equal(armed.autoTriggerArmedBy, 'admin');
+  assert.equal(armed.cutoverStartedAt, '', 'not before the delay');
+
+  const fired = await eventually('the auto trigger to start the cutover', async () => {
+    const s = await status();
+    return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
+  }, 60_000);
+  assert.ok(Date.parse(fired.autoTriggerFiredAt ?? '') >= Date.parse(armed.autoTriggerDueAt ?? ''), 'fired at or after the due time');
+  assert.ok(fired.cutoverStartedAt);
+  // This one-step chain cannot complete; what matters is that the trigger started it.
+  assert.match(fired.lastError ?? '', /lacks step/);
+
+  await signIn(api.url, 'admin');
+  await sleep(6_000); // more than one reconcile interval
+  const later = await status();
+  assert.equal(later.autoTriggerArmedAt, armed.autoTriggerArmedAt, 'never armed twice');
+  assert.equal(later.cutoverLastAttemptStartedAt, fired.cutoverLastAttemptStartedAt, 'never fired twice');
+  assert.match(api.output(), /auto trigger armed by admin/);
+});
