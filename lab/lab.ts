@@ -305,12 +305,19 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   const ns = 'catalyst';
   const quiet = () => undefined;
   await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace: ns }).catch(quiet);
+  // A dormant install (`cutover render` applied by the demo or a test): its API, step ConfigMaps and Jobs.
+  await cluster.apps.deleteNamespacedDeployment({ name: 'self-sovereign-cutover-api', namespace: ns, propagationPolicy: 'Background' }).catch(quiet);
+  await cluster.batch.deleteCollectionNamespacedJob({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-job', propagationPolicy: 'Background' }).catch(quiet);
+  await cluster.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-step' }).catch(quiet);
+  await cluster.core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover', gracePeriodSeconds: 0 }).catch(quiet);
   for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config']) await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
   await cluster.coordination.deleteNamespacedLease({ name: 'self-sovereign-cutover', namespace: ns }).catch(quiet);
   for (const h of (await cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items) {
     await cluster.networking.deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' }).catch(quiet);
   }
   await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
+  // The API of an install binds the lab's API port: wait until its pod is gone.
+  await waitUntil('the cutover API pod to go', async () => (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-api' })).items.length === 0, 60_000);
   for (const node of labNodes()) {
     for (const u of UPSTREAM_NAMES) {
       const dir = join(nodePaths(node).certsDir, e.upstreams[u].host);

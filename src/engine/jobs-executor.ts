@@ -2,7 +2,8 @@
 // ConfigMap's podSpec — `cutover-<step>-<runEpoch>`, seed labels, ttlSecondsAfterFinished, a
 // per-step activeDeadlineSeconds — watched to completion with a watch that is re-established when
 // it closes. daemonset-wait steps run in this process (they create and wait for the DaemonSet).
-// A Job that hit its deadline is a transient failure: deleted, and the engine may run it again.
+// A Job that hit its deadline is a transient failure: the engine may run the step again, as a new
+// Job (a fresh epoch in its name); the failed one stays for its TTL, for the operator to read.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type V1Job } from '@kubernetes/client-node';
 import { kubeError, kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
@@ -43,11 +44,19 @@ export class JobsExecutor<Env> implements Executor<Env> {
       return { jobName: found.daemonSet ?? '' };
     }
     // A resumed engine adopts the step's Job still running from before, instead of starting a second one.
-    const name = (await this.#activeJob(step.id)) ?? jobName(step.id, this.#runEpoch);
+    let name = await this.#activeJob(step.id);
     const deadline = ctx.values.stepTimeouts[step.timeoutKey];
-    const existing = await this.#read(name);
-    if (existing && this.#outcome(existing)?.done === 'Failed') await this.#delete(name, ctx.signal);
-    if (!existing || this.#outcome(existing)?.done === 'Failed') await this.#create(name, step.id, found, deadline);
+    if (!name) {
+      // This run's Job, unless it already exists and failed (a retry): then the next free epoch.
+      let epoch = this.#runEpoch;
+      let existing = await this.#read(jobName(step.id, epoch));
+      while (existing && this.#outcome(existing)?.done === 'Failed') {
+        epoch = Math.max(epoch + 1, Math.floor(Date.now() / 1000));
+        existing = await this.#read(jobName(step.id, epoch));
+      }
+      name = jobName(step.id, epoch);
+      if (!existing) await this.#create(name, step.id, found, deadline);
+    }
     ctx.log(`Job ${this.#namespace}/${name} (deadline ${deadline} s)`);
     const outcome = await this.#wait(name, ctx.signal);
     if (outcome.done === 'Complete') return { jobName: name };
@@ -89,16 +98,6 @@ export class JobsExecutor<Env> implements Executor<Env> {
     } catch (error) {
       // A resumed engine finds the Job of its run already there: adopt it.
       if (kubeStatus(error) !== 409) throw kubeError('POST', `jobs/${this.#namespace}/${name}`, error);
-    }
-  }
-
-  async #delete(name: string, signal: AbortSignal): Promise<void> {
-    await this.#cluster.batch.deleteNamespacedJob({ name, namespace: this.#namespace, propagationPolicy: 'Foreground' }).catch((error: unknown) => {
-      if (kubeStatus(error) !== 404) throw kubeError('DELETE', `jobs/${this.#namespace}/${name}`, error);
-    });
-    while (await this.#read(name)) {
-      if (signal.aborted) throw new CutoverError('transient', `Job ${name} is still being deleted`);
-      await sleep(500, undefined, { signal }).catch(() => undefined);
     }
   }
 

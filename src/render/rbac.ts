@@ -28,9 +28,11 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
   }
   const grants: Grant[] = [
     // The install namespace: status ConfigMap, step ConfigMaps, the Lease, Jobs, step pods.
-    { namespace, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch', 'create'] },
+    // The install ships the status ConfigMap, so no create: the engine only reads and merge-patches it.
+    { namespace, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch'] },
     { namespace, apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'] },
-    { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+    // A failed Job is left for its TTL (a retry stamps a new one): no delete.
+    { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create'] },
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
     // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when absent).
     { namespace, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
@@ -41,14 +43,17 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     ...[...secretsByNamespace].map(([ns, names]): Grant => ({ namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['get'], resourceNames: [...names].sort() })),
     // 05 gives Flux a credential for Gitea; 06 adds the local Harbor to the pull Secrets HelmRepositories name.
     { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['create'] },
-    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['update'], resourceNames: [`${values.gitopsRepository.name}-gitea-auth`] },
+    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['patch'], resourceNames: [`${values.gitopsRepository.name}-gitea-auth`] },
     { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
     // Flux sources: 05 and 06 patch them where they live; inventory and verification list them everywhere.
     { namespace: flux, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'patch'] },
-    { namespace: helm, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['get', 'patch'] },
+    { namespace: helm, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'] },
+    // 06 asks each HelmChart of a pivoted repository to pull again (and waits for it).
+    { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get', 'patch'] },
     { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['list'] },
     { apiGroup: FLUX, resource: 'helmrepositories', verbs: ['list'] },
     { apiGroup: FLUX, resource: 'ocirepositories', verbs: ['list'] },
+    { apiGroup: FLUX, resource: 'helmcharts', verbs: ['list'] },
     // 07: the configured Deployment only.
     { namespace: values.catalystAPI.namespace, apiGroup: 'apps', resource: 'deployments', verbs: ['get', 'patch'], resourceNames: [values.catalystAPI.deploymentName] },
     // 03 inventory: every image in use, in every workload kind.
@@ -66,5 +71,25 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // The internal trigger checks callers' ServiceAccount tokens.
     { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
   ];
-  return grants;
+  return withoutRedundancy(grants);
+}
+
+/**
+ * Drops every verb another grant already gives more broadly — a cluster-wide grant covers the same
+ * verb in any namespace, an unnamed grant covers a named one — so each remaining verb is needed.
+ */
+export function withoutRedundancy(grants: Grant[]): Grant[] {
+  const covers = (broad: Grant, narrow: Grant, verb: string) =>
+    broad !== narrow &&
+    broad.apiGroup === narrow.apiGroup &&
+    broad.resource === narrow.resource &&
+    broad.verbs.includes(verb) &&
+    !broad.resourceNames &&
+    (broad.namespace === undefined ? narrow.namespace !== undefined || Boolean(narrow.resourceNames) : broad.namespace === narrow.namespace && Boolean(narrow.resourceNames));
+  const kept: Grant[] = [];
+  for (const grant of grants) {
+    const verbs = grant.verbs.filter((verb) => !grants.some((other) => covers(other, grant, verb)));
+    if (verbs.length) kept.push({ ...grant, verbs });
+  }
+  return kept;
 }

@@ -3,7 +3,8 @@
 // prove Flux is Ready on the same commit from the new URL. If Gitea refuses anonymous clones, a
 // basic-auth Secret is written and referenced before the URL changes.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
-import { kubeError, kubeStatus } from '../adapters/kube/cluster.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { serverSideApply } from '../adapters/kube/apply.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
@@ -66,17 +67,15 @@ async function apply(ctx: Ctx): Promise<void> {
 async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string): Promise<void> {
   const { cluster } = ctx.env;
   const gitea = await cluster.secretData(ctx.values.gitea.adminSecretRef.namespace, ctx.values.gitea.adminSecretRef.name);
-  const body = {
-    metadata: { name: secretName, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
     type: 'Opaque',
     stringData: { username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '', password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '' },
   };
-  try {
-    await cluster.core.createNamespacedSecret({ namespace, body });
-  } catch (error) {
-    if (kubeStatus(error) !== 409) throw kubeError('POST', `secrets/${namespace}/${secretName}`, error);
-    await cluster.core.replaceNamespacedSecret({ name: secretName, namespace, body });
-  }
+  // Server-side apply: one request whether it exists or not, so the runner needs create + patch on this name only.
+  await serverSideApply(cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
 }
 
 async function verify(ctx: Ctx): Promise<void> {

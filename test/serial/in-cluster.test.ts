@@ -1,0 +1,154 @@
+// Runs alone: the dormant install (`cutover render`) applied to the lab, the cutover started
+// through the in-cluster API's internal trigger, every step Job run by the lab kubelet as the runner
+// ServiceAccount. Then least privilege, from the apiserver's audit log: no request of the runner or
+// the node agent was denied, and every verb of every rule served a request no other rule covers —
+// so removing any rule makes some step fail with 403 (shown for one rule, for real).
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { after, test } from 'node:test';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { resetSovereign } from '../../lab/lab.ts';
+import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
+import { PORTS } from '../../lab/topology.ts';
+import { serverSideApply } from '../../src/adapters/kube/apply.ts';
+import { parseValues } from '../../src/core/values.ts';
+import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
+import { render, RUNNER } from '../../src/render/render.ts';
+import { AGENT } from '../../src/steps/registry-pivot.ts';
+import { eventually, kube } from '../support/kube.ts';
+import { labValuesFile } from '../support/api.ts';
+import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
+
+const e = lab();
+const k = kube();
+const NS = 'catalyst';
+// The mirror goes into a private Gitea org, so Flux needs a credential (05 writes it) as on a real Sovereign.
+const privateOrg = uniqueName('private');
+const valuesText = readFileSync(labValuesFile({ gitea: { org: privateOrg } }), 'utf8');
+const values = parseValues(valuesText);
+const quiet = (): void => {};
+const CCNP_CRD = 'ciliumclusterwidenetworkpolicies.cilium.io';
+after(async () => {
+  await dropGiteaOrg(privateOrg);
+  await k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api).deleteCustomResourceDefinition({ name: CCNP_CRD }).catch(() => undefined);
+  await resetSovereign(quiet);
+});
+
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
+  responseStatus?: { code?: number };
+}
+
+function auditSince(offset: number): AuditEvent[] {
+  return readFileSync(AUDIT_LOG, 'utf8')
+    .slice(offset)
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as AuditEvent)
+    .filter((ev) => ev.stage === 'ResponseComplete' || (ev.stage === 'ResponseStarted' && ev.verb === 'watch'));
+}
+
+/** The verbs a request was authorized for: an apply that created the object needed create too. */
+function verbsOf(ev: AuditEvent): string[] {
+  return ev.verb === 'patch' && ev.responseStatus?.code === 201 ? ['patch', 'create'] : [ev.verb];
+}
+
+function matches(grant: Grant, ev: AuditEvent, verb: string): boolean {
+  const ref = ev.objectRef;
+  if (!ref || ref.subresource || !grant.verbs.includes(verb) || !verbsOf(ev).includes(verb)) return false;
+  if ((ref.apiGroup ?? '') !== grant.apiGroup || ref.resource !== grant.resource) return false;
+  if (grant.namespace !== undefined && ref.namespace !== grant.namespace) return false;
+  return !grant.resourceNames || grant.resourceNames.includes(ref.name ?? '');
+}
+
+/** Every (rule, verb) that served no request which only it covers. */
+function unneeded(grants: Grant[], events: AuditEvent[]): string[] {
+  const allowed = events.filter((ev) => (ev.responseStatus?.code ?? 0) < 400);
+  const missing: string[] = [];
+  for (const grant of grants) {
+    for (const verb of grant.verbs) {
+      const needed = allowed.some((ev) => matches(grant, ev, verb) && !grants.some((other) => other !== grant && matches(other, ev, verb)));
+      if (!needed) missing.push(`${verb} ${grant.apiGroup || 'core'}/${grant.resource}${grant.namespace ? ` in ${grant.namespace}` : ' (cluster)'}${grant.resourceNames ? ` [${grant.resourceNames.join(',')}]` : ''}`);
+    }
+  }
+  return missing;
+}
+
+test('in-cluster: the dormant install runs the whole cutover from the internal trigger with zero 403s, and every RBAC rule is needed', { timeout: 600_000 }, async () => {
+  await resetSovereign(quiet);
+  const gitea = await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers: { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ username: privateOrg, visibility: 'private' }) });
+  assert.equal(gitea.status, 201, await gitea.text());
+  // Exercise the Cilium path too: with its CRD present the egress hold is also a CiliumClusterwideNetworkPolicy.
+  const crds = k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api);
+  await crds.createCustomResourceDefinition({
+    body: {
+      metadata: { name: CCNP_CRD, labels: { 'lab.sovereign-cutover/stand-in': 'true' } },
+      spec: {
+        group: 'cilium.io',
+        scope: 'Cluster',
+        names: { plural: 'ciliumclusterwidenetworkpolicies', singular: 'ciliumclusterwidenetworkpolicy', kind: 'CiliumClusterwideNetworkPolicy' },
+        versions: [{ name: 'v2', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
+      },
+    },
+  }).catch(() => undefined);
+  await eventually('the CCNP CRD served', async () => k.custom.listClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies' }).then(() => true, () => false), 30_000);
+
+  const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
+  await serverSideApply(k.config, objects as KubernetesObject[], 'operator');
+  const apiURL = `http://127.0.0.1:${PORTS.api}`;
+  await eventually('the in-cluster API (run by the lab kubelet) to answer', async () => (await fetch(`${apiURL}/healthz`).catch(() => undefined))?.ok, 90_000);
+
+  const auditFrom = statSync(AUDIT_LOG).size;
+  const token = (await k.core.createNamespacedServiceAccountToken({ name: RUNNER, namespace: NS, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status?.token ?? '';
+  const started = performance.now();
+  const trigger = await fetch(`${apiURL}/api/v1/internal/cutover/trigger`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(trigger.status, 200, await trigger.text());
+  const status = await eventually('the cutover to complete or fail', async () => {
+    const data = (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+    return data.cutoverComplete === 'true' || data.failedStep ? data : undefined;
+  }, 420_000);
+  console.log(`# in-cluster cutover: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  assert.equal(status.failedStep, '', `failed: ${status.failedStep}: ${status.lastError}`);
+  assert.equal(status.cutoverComplete, 'true');
+  const jobs = (await k.batch.listNamespacedJob({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-job' })).items;
+  assert.equal(jobs.length, 7, 'one Job per job-mode step');
+  const repo = (await k.custom.getNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural: 'gitrepositories', namespace: values.gitopsRepository.namespace, name: values.gitopsRepository.name })) as { spec: { url: string; secretRef?: { name: string } } };
+  assert.equal(repo.spec.url, `${e.gitea.url}/${privateOrg}/${values.gitea.repo}`);
+  assert.ok(repo.spec.secretRef, 'the private mirror is read with a credential');
+  for (const job of jobs) assert.equal(job.spec?.template.spec?.serviceAccountName, RUNNER);
+
+  const events = auditSince(auditFrom);
+  const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
+  const agent = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${AGENT.serviceAccount}`);
+  console.log(`# audit: ${runner.length} runner requests, ${agent.length} node-agent requests`);
+  assert.ok(runner.length > 50 && agent.length > 0);
+  const denied = [...runner, ...agent].filter((ev) => ev.responseStatus?.code === 403).map((ev) => `${ev.user.username} ${ev.verb} ${JSON.stringify(ev.objectRef)}`);
+  assert.deepEqual(denied, [], 'no request was denied');
+  assert.deepEqual(unneeded(runnerGrants(values, NS), runner), [], 'every runner rule served a request only it allows');
+  const agentRole = objects.find((o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount) as unknown as { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
+  const agentGrants = agentRole.rules.map((r): Grant => ({ namespace: NS, apiGroup: r.apiGroups[0] ?? '', resource: r.resources[0] ?? '', verbs: r.verbs, ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}) }));
+  assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
+});
+
+test('in-cluster: without one rule (read the Gitea admin Secret), the step that needs it fails with 403', { timeout: 120_000 }, async () => {
+  const rbac = k.rbac;
+  await rbac.deleteNamespacedRole({ name: RUNNER, namespace: values.gitea.adminSecretRef.namespace });
+  try {
+    const cm = await k.core.readNamespacedConfigMap({ name: 'cutover-step-01-gitea-mirror', namespace: NS });
+    const podSpec = (await import('yaml')).parse(cm.data?.podSpec ?? '');
+    const name = `cutover-gitea-mirror-without-rule-${Date.now() % 100000}`;
+    await k.batch.createNamespacedJob({ namespace: NS, body: { metadata: { name }, spec: { backoffLimit: 0, ttlSecondsAfterFinished: 600, template: { spec: podSpec } } } });
+    const message = await eventually('the step Job to fail', async () => {
+      const pods = (await k.core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${name}` })).items;
+      const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+      return terminated && terminated.exitCode !== 0 ? (terminated.message ?? '') : undefined;
+    }, 90_000);
+    assert.match(message, /403/);
+    assert.match(message, /secrets/);
+  } finally {
+    await serverSideApply(k.config, render(values, { namespace: NS, valuesText, version: '0.1.0' }).filter((o) => o.kind === 'Role') as KubernetesObject[], 'operator');
+  }
+});
