@@ -11,6 +11,8 @@ export const LAB_PACKAGES: Record<string, string> = {
   etcd: 'etcd-server',
   openssl: 'openssl',
   unshare: 'util-linux',
+  // The console test drives a real headless browser (playwright-core over Debian's Chromium).
+  chromium: 'chromium',
 };
 
 export function missingPackages(programs: Record<string, string> = LAB_PACKAGES): string[] {

@@ -193,7 +193,7 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       egressBlockTestSeconds: 900,
     },
     trigger: { auto: false },
-    api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://localhost:${PORTS.api}` },
+    api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
     auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
     images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };

@@ -1,0 +1,65 @@
+// Runs alone: the console in real headless Chromium (Debian's, driven by playwright-core). The
+// dormant install is applied to the lab; an operator signs in through the lab's OIDC provider,
+// presses Achieve True Sovereignty, confirms, and watches all eight steps go green over SSE.
+// Screenshots go to test-artifacts/.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { chromium, type Browser } from 'playwright-core';
+import { resetSovereign } from '../../lab/lab.ts';
+import { PORTS, REPO_ROOT } from '../../lab/topology.ts';
+import { serverSideApply } from '../../src/adapters/kube/apply.ts';
+import { parseValues } from '../../src/core/values.ts';
+import { render } from '../../src/render/render.ts';
+import { eventually, kube } from '../support/kube.ts';
+import { lab } from '../support/lab.ts';
+
+const e = lab();
+const k = kube();
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+let browser: Browser | undefined;
+after(async () => {
+  await browser?.close();
+  await resetSovereign(() => undefined);
+});
+
+test('console: sign in, press Achieve True Sovereignty, watch the eight steps go green', { timeout: 600_000 }, async () => {
+  await resetSovereign(() => undefined);
+  const valuesText = readFileSync(e.valuesFile, 'utf8');
+  await serverSideApply(k.config, render(parseValues(valuesText), { namespace: 'catalyst', valuesText, version: '0.1.0' }) as KubernetesObject[], 'operator');
+  // Loopback is a secure context for Chromium, so the Secure session cookie works over plain http here.
+  const consoleURL = `http://127.0.0.1:${PORTS.api}/`;
+  await eventually('the in-cluster console to answer', async () => (await fetch(`http://127.0.0.1:${PORTS.api}/healthz`).catch(() => undefined))?.ok, 90_000);
+
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.goto(consoleURL);
+  await page.getByRole('link', { name: 'Sign in' }).click();
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(e.oidc.users.admin.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(consoleURL);
+  await page.getByText('admin · sovereign-admin').waitFor();
+  assert.equal(await page.locator('#badge').textContent(), 'Tethered');
+  assert.equal(await page.locator('#steps li[data-state="pending"]').count(), 8);
+
+  await page.getByRole('button', { name: 'Achieve True Sovereignty' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Achieve True Sovereignty?' });
+  await dialog.waitFor();
+  assert.match((await dialog.textContent()) ?? '', /Gitea[\s\S]*Harbor[\s\S]*egress blocked for \d+ s/);
+  await page.screenshot({ path: join(ARTIFACTS, 'console-confirm.png') });
+  await dialog.getByRole('button', { name: 'Start the cutover' }).click();
+
+  await page.locator('#steps li[data-state="running"]').first().waitFor({ timeout: 60_000 });
+  await page.locator('#countdown').waitFor({ state: 'visible', timeout: 300_000 });
+  assert.match((await page.locator('#countdown').textContent()) ?? '', /egress/i);
+  await page.screenshot({ path: join(ARTIFACTS, 'console-egress-window.png') });
+  await page.waitForFunction('document.querySelectorAll(\'#steps li[data-state="done"]\').length === 8', undefined, { timeout: 300_000 });
+  await page.getByText('Sovereign — tethers severed').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Achieve True Sovereignty' }).isVisible(), false, 'no button once sovereign');
+  await page.screenshot({ path: join(ARTIFACTS, 'console-sovereign.png'), fullPage: true });
+  console.log(`# screenshots in ${ARTIFACTS}`);
+});
