@@ -329,6 +329,26 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   log('lab Sovereign reset to tethered');
 }
 
+/**
+ * Applies the dormant install (`cutover render` of the lab's values, or `valuesText`) to the lab's
+ * `catalyst` namespace, as an operator would, and waits for its API — run by the lab kubelet —
+ * to answer. Returns the console's URL.
+ */
+export async function installCutover(log: Log = console.log, valuesText = readFileSync(VALUES_FILE, 'utf8')): Promise<string> {
+  const { parseValues } = await import('../src/core/values.ts');
+  const { render } = await import('../src/render/render.ts');
+  const { serverSideApply } = await import('../src/adapters/kube/apply.ts');
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const config = new KubeConfig();
+  config.loadFromFile(ADMIN_KUBECONFIG);
+  const values = parseValues(valuesText);
+  await serverSideApply(config, render(values, { namespace: 'catalyst', valuesText, version: '0.1.0' }), 'operator');
+  const url = `http://127.0.0.1:${values.api.port}`;
+  await waitUntil('the in-cluster cutover API', () => httpOk(`${url}/healthz`, (s) => s === 200), 90_000);
+  log(`dormant install applied to catalyst; its API and console answer on ${url}/`);
+  return `${url}/`;
+}
+
 export interface PeerStatus {
   peer: string;
   url: string;

@@ -1,9 +1,8 @@
-// `npm run demo`: bring the embedded lab up (a tethered Sovereign of real peers), then press
-// "Achieve True Sovereignty" on it: `cutover run` against the lab, live, and its status after.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { resetSovereign, status, up } from '../lab/lab.ts';
-import { ENDPOINTS_FILE, REPO_ROOT } from '../lab/topology.ts';
+// `npm run demo`: bring the embedded lab up (a tethered Sovereign of real peers), install the
+// cutover dormant into it (`cutover render`, applied), and hand over to the console: sign in and
+// press "Achieve True Sovereignty".
+import { installCutover, resetSovereign, status, up } from '../lab/lab.ts';
+import { ENDPOINTS_FILE } from '../lab/topology.ts';
 
 const e = await up();
 console.log(`
@@ -18,6 +17,7 @@ The lab is a tethered Sovereign on 127.0.0.1:
   nodes                 ${Object.entries(e.nodes).map(([n, v]) => `${n}: ${v.address}`).join('\n                        ')}
   Kubernetes            ${e.kube.apiserver} (kubeconfig ${e.kube.kubeconfig})
   Gitea                 ${e.gitea.url} (admin ${e.gitea.username})
+  identity provider     ${e.oidc.issuer} (OpenID Connect)
   cutover values        ${e.valuesFile}
 
 Credentials and every URL: ${ENDPOINTS_FILE}
@@ -26,19 +26,18 @@ const peers = await status();
 for (const p of peers) console.log(`  ${p.up ? 'up  ' : 'DOWN'}  ${p.role.padEnd(8)}  ${p.peer}`);
 if (!peers.every((p) => p.up)) process.exit(1);
 
-await resetSovereign((line) => console.log(`\n${line} — now: Achieve True Sovereignty\n`));
-const cli = join(REPO_ROOT, 'src', 'cli', 'main.ts');
-const cluster = ['--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'];
-const started = performance.now();
-const run = spawnSync(process.execPath, [cli, 'run', '-f', e.valuesFile, ...cluster], { stdio: 'inherit' });
-console.log(`\ncutover run finished in ${((performance.now() - started) / 1000).toFixed(1)} s (exit ${run.status})\n`);
-spawnSync(process.execPath, [cli, 'status', ...cluster], { stdio: 'inherit' });
+await resetSovereign((line) => console.log(`\n${line}`));
+const url = await installCutover((line) => console.log(line));
 console.log(`
-Try:
+Open the console:  ${url}
+  sign in as  admin / ${e.oidc.users.admin.password}   (a sovereign-admin; viewer / ${e.oidc.users.viewer.password} can only watch)
+  press "Achieve True Sovereignty", confirm, and watch the eight steps (about a minute, 20 s of it with upstream egress blocked).
+
+Or from a terminal:
   node_modules/.bin/node src/cli/main.ts status --kubeconfig ${e.kube.kubeconfig} -n catalyst
-  node_modules/.bin/node src/cli/main.ts run -f ${e.valuesFile} --kubeconfig ${e.kube.kubeconfig} -n catalyst   # again: nothing to do
+  node_modules/.bin/node src/cli/main.ts run -f ${e.valuesFile} --kubeconfig ${e.kube.kubeconfig} -n catalyst
+Then:
   npm run lab -- cut-upstream      # the Sovereign no longer needs its upstreams
-  npm run lab -- reset             # back to tethered, to run the cutover again
+  npm run lab -- reset             # back to tethered (removes the install), to run it again
   npm run lab -- down
 `);
-process.exitCode = run.status ?? 1;

@@ -3,21 +3,15 @@
 // presses Achieve True Sovereignty, confirms, and watches all eight steps go green over SSE.
 // Screenshots go to test-artifacts/.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { chromium, type Browser } from 'playwright-core';
-import { resetSovereign } from '../../lab/lab.ts';
-import { PORTS, REPO_ROOT } from '../../lab/topology.ts';
-import { serverSideApply } from '../../src/adapters/kube/apply.ts';
-import { parseValues } from '../../src/core/values.ts';
-import { render } from '../../src/render/render.ts';
-import { eventually, kube } from '../support/kube.ts';
+import { installCutover, resetSovereign } from '../../lab/lab.ts';
+import { REPO_ROOT } from '../../lab/topology.ts';
 import { lab } from '../support/lab.ts';
 
 const e = lab();
-const k = kube();
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 let browser: Browser | undefined;
 after(async () => {
@@ -27,11 +21,8 @@ after(async () => {
 
 test('console: sign in, press Achieve True Sovereignty, watch the eight steps go green', { timeout: 600_000 }, async () => {
   await resetSovereign(() => undefined);
-  const valuesText = readFileSync(e.valuesFile, 'utf8');
-  await serverSideApply(k.config, render(parseValues(valuesText), { namespace: 'catalyst', valuesText, version: '0.1.0' }) as KubernetesObject[], 'operator');
   // Loopback is a secure context for Chromium, so the Secure session cookie works over plain http here.
-  const consoleURL = `http://127.0.0.1:${PORTS.api}/`;
-  await eventually('the in-cluster console to answer', async () => (await fetch(`http://127.0.0.1:${PORTS.api}/healthz`).catch(() => undefined))?.ok, 90_000);
+  const consoleURL = await installCutover(() => undefined);
 
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });

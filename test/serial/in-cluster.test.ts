@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { resetSovereign } from '../../lab/lab.ts';
+import { installCutover, resetSovereign } from '../../lab/lab.ts';
 import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
-import { PORTS } from '../../lab/topology.ts';
 import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
@@ -96,10 +95,8 @@ test('in-cluster: the dormant install runs the whole cutover from the internal t
   }).catch(() => undefined);
   await eventually('the CCNP CRD served', async () => k.custom.listClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies' }).then(() => true, () => false), 30_000);
 
+  const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
   const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
-  await serverSideApply(k.config, objects as KubernetesObject[], 'operator');
-  const apiURL = `http://127.0.0.1:${PORTS.api}`;
-  await eventually('the in-cluster API (run by the lab kubelet) to answer', async () => (await fetch(`${apiURL}/healthz`).catch(() => undefined))?.ok, 90_000);
 
   const auditFrom = statSync(AUDIT_LOG).size;
   const token = (await k.core.createNamespacedServiceAccountToken({ name: RUNNER, namespace: NS, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status?.token ?? '';
