@@ -1,6 +1,8 @@
-// The auto trigger: with `trigger.auto` on, the first sovereign-admin sign-in arms it (recorded in
-// the status ConfigMap), it starts the cutover after `trigger.autoDelaySeconds` — once, ever.
-// A viewer's sign-in arms nothing. The chain here is one harmless job-mode step.
+// Runs that start without an operator pressing the button. The auto trigger: with `trigger.auto`
+// on, the first sovereign-admin sign-in arms it (recorded in the status ConfigMap), it starts the
+// cutover after `trigger.autoDelaySeconds` — once, ever; a viewer's sign-in arms nothing. Resume: a
+// replica that finds a run interrupted (its engine died mid-step, the Lease expired) carries it on.
+// The chain here is one harmless job-mode step.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -14,8 +16,7 @@ import { cleanupsAfterAll, lab } from './support/lab.ts';
 const k = kube();
 const cleanups = cleanupsAfterAll();
 
-test('the first sovereign-admin sign-in arms the auto trigger; it fires once after the delay', async () => {
-  const namespace = await testNamespace('auto', cleanups);
+async function oneStepChain(namespace: string): Promise<void> {
   const image = `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`;
   await k.core.createNamespacedConfigMap({
     namespace,
@@ -24,6 +25,11 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
       data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image, args: ['--version'] }] }) },
     },
   });
+}
+
+test('the first sovereign-admin sign-in arms the auto trigger; it fires once after the delay', async () => {
+  const namespace = await testNamespace('auto', cleanups);
+  await oneStepChain(namespace);
   const api = await startServe(PORTS.api + 2, namespace, { trigger: { auto: true, autoDelaySeconds: 2 } });
   cleanups.push(() => api.stop());
   const status = async () => (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
@@ -52,4 +58,25 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
   assert.equal(later.autoTriggerArmedAt, armed.autoTriggerArmedAt, 'never armed twice');
   assert.equal(later.cutoverLastAttemptStartedAt, fired.cutoverLastAttemptStartedAt, 'never fired twice');
   assert.match(api.output(), /auto trigger armed by admin/);
+});
+
+test('a replica resumes a run whose engine died mid-step once the Lease has expired', async () => {
+  const namespace = await testNamespace('resume', cleanups);
+  await oneStepChain(namespace);
+  // What a replica killed during step 01 leaves: a running row, currentStep, and a Lease nobody renews.
+  const long = new Date(Date.now() - 120_000);
+  const micro = long.toISOString().replace('Z', '000Z');
+  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { cutoverComplete: 'false', cutoverStartedAt: long.toISOString(), currentStep: 'gitea-mirror', 'step.gitea-mirror.result': 'running', failedStep: '' } } });
+  const coordination = k.config.makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api);
+  await coordination.createNamespacedLease({ namespace, body: { metadata: { name: 'self-sovereign-cutover' }, spec: { holderIdentity: 'replica-that-died', leaseDurationSeconds: 30, acquireTime: micro as unknown as Date, renewTime: micro as unknown as Date } } });
+
+  const api = await startServe(PORTS.api + 3, namespace);
+  cleanups.push(() => api.stop());
+  const resumed = await eventually('the new replica to resume and finish step 01', async () => {
+    const s = (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+    return s['step.gitea-mirror.result'] === 'success' ? s : undefined;
+  }, 60_000);
+  assert.ok(resumed['step.gitea-mirror.jobName']?.startsWith('cutover-gitea-mirror-'));
+  assert.equal(resumed.cutoverStartedAt, long.toISOString(), 'the original start time is kept');
+  assert.match(api.output(), /cutover started \(resume\)/);
 });
