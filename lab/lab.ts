@@ -300,7 +300,7 @@ export async function restoreUpstream(log: Log = console.log): Promise<void> {
 export async function resetSovereign(log: Log = console.log): Promise<void> {
   const e = endpoints();
   const input = { e, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
-  const { KubeCluster } = await import('../src/adapters/kube/cluster.ts');
+  const { KubeCluster, mergePatch } = await import('../src/adapters/kube/cluster.ts');
   const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const ns = 'catalyst';
   const quiet = () => undefined;
@@ -315,6 +315,11 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   for (const h of (await cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items) {
     await cluster.networking.deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' }).catch(quiet);
   }
+  // What step 05 adds for a Gitea that needs auth: the credential Secret and the GitRepository's reference to it.
+  await cluster.core.deleteCollectionNamespacedSecret({ namespace: 'flux-system', labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover' }).catch(quiet);
+  await cluster.custom
+    .patchNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural: 'gitrepositories', namespace: 'flux-system', name: GITOPS.repo, body: { spec: { secretRef: null } } }, mergePatch)
+    .catch(quiet);
   await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
   // The API of an install binds the lab's API port: wait until its pod is gone.
   await waitUntil('the cutover API pod to go', async () => (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-api' })).items.length === 0, 60_000);

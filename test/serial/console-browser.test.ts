@@ -34,7 +34,7 @@ test('console: sign in, press Achieve True Sovereignty, watch the eight steps go
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(consoleURL);
   await page.getByText('admin · sovereign-admin').waitFor();
-  assert.equal(await page.locator('#badge').textContent(), 'Tethered');
+  await page.locator('#badge', { hasText: 'Tethered' }).waitFor();
   assert.equal(await page.locator('#steps li[data-state="pending"]').count(), 8);
 
   await page.getByRole('button', { name: 'Achieve True Sovereignty' }).click();
