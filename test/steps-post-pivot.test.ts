@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
-import { copyArtifact } from '../src/adapters/oci/copier.ts';
+import { copyArtifact } from '../src/prewarm/prewarm.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { buildStepEnv } from '../src/composition.ts';
 import { parseValues, type Values } from '../src/core/values.ts';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeCluster } from '../adapters/kube/cluster.ts';
 import { pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
-import { nodeAckKey, type RegistriesYaml } from '../core/status.ts';
+import { nodeAckKey, nodeRegistryKey, type RegistriesYaml } from '../core/status.ts';
+import { parse as parseToml } from 'smol-toml';
 import type { HostProject } from '../core/values.ts';
 import { StatusStore } from '../engine/status-store.ts';
 
@@ -60,6 +61,28 @@ export function converge(config: AgentConfig, desired: RegistriesYaml): void {
   }
 }
 
+/**
+ * What this node's containerd resolves each mapped host through, as its hosts.toml says: the first
+ * mirror endpoint (`[host."…"]`), else `server`, else "" (no file: the host itself).
+ */
+export function registryReport(config: AgentConfig): Record<string, string> {
+  const report: Record<string, string> = {};
+  for (const row of config.hostProjects) {
+    const file = join(config.certsDir, row.host, 'hosts.toml');
+    if (!existsSync(file)) {
+      report[row.host] = '';
+      continue;
+    }
+    try {
+      const parsed = parseToml(readFileSync(file, 'utf8')) as { server?: string; host?: Record<string, unknown> };
+      report[row.host] = Object.keys(parsed.host ?? {})[0] ?? parsed.server ?? '';
+    } catch {
+      report[row.host] = 'unreadable';
+    }
+  }
+  return report;
+}
+
 export async function runAgent(config: AgentConfig, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
   const store = new StatusStore(KubeCluster.connect(), config.namespace, config.statusConfigMap);
   let last = '';
@@ -68,8 +91,10 @@ export async function runAgent(config: AgentConfig, log: (line: string) => void,
       const status = await store.read();
       const desired = (status?.registriesYamlActive || 'v1') as RegistriesYaml;
       converge(config, desired);
-      if (status && status[nodeAckKey(config.nodeName)] !== desired) {
-        await store.patch({ [nodeAckKey(config.nodeName)]: desired });
+      // The node's actual registry routes, for the tether inventory.
+      const report = JSON.stringify(registryReport(config));
+      if (status && (status[nodeAckKey(config.nodeName)] !== desired || status[nodeRegistryKey(config.nodeName)] !== report)) {
+        await store.patch({ [nodeAckKey(config.nodeName)]: desired, [nodeRegistryKey(config.nodeName)]: report });
       }
       if (desired !== last) log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
       last = desired;

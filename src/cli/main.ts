@@ -15,6 +15,8 @@ Usage:
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
   cutover render -f values.yaml [-n NS]                               the dormant install as Kubernetes YAML (kubectl apply -f -)
   cutover serve  -f values.yaml [-n NS] [--listen HOST:PORT]         the API, the console and the in-process engine
+  cutover tethers [-f values.yaml] [-o table|json|yaml] [--all]      every reference to an upstream host in the cluster, and where it should point
+  cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
@@ -27,7 +29,8 @@ Options:
   --executor local|jobs  local (default): each step in this process; jobs: discover the step
                          ConfigMaps in the namespace and run each job-mode step as a Job
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
-  -o, --output FORMAT    table (default) or json
+  -o, --output FORMAT    table (default), json (or yaml for tethers)
+  --all                  tethers: also list what is already pivoted
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
   --listen HOST:PORT     serve: where to listen (default: values api.bindAddress:api.port)
   --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
@@ -68,6 +71,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       within: { type: 'string', default: '30' },
       listen: { type: 'string' },
+      all: { type: 'boolean', default: false },
     },
   });
   if (values.version) {
@@ -99,6 +103,14 @@ async function main(argv: string[]): Promise<void> {
     case 'serve': {
       const { serveCommand } = await import('./commands/serve.ts');
       return await serveCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: process.env.POD_NAMESPACE ?? values.namespace, listen: values.listen });
+    }
+    case 'tethers': {
+      const { tethersCommand } = await import('./commands/tethers.ts');
+      return await tethersCommand({ values: values.values, kubeconfig: values.kubeconfig, namespace: values.namespace, output: values.output, all: values.all });
+    }
+    case 'prewarm': {
+      const { prewarmCommand } = await import('./commands/prewarm.ts');
+      return await prewarmCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
     }
     case 'step': {
       const name = positionals[1];

@@ -20,6 +20,8 @@ export type StatusData = Record<string, string>;
 
 export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string => `step.${step}.${field}`;
 export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
+/** JSON {upstream host: the endpoint the node's containerd resolves it through}, reported by the node agent. */
+export const nodeRegistryKey = (node: string): string => `node.${node}.registryHosts`;
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
 export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {

@@ -57,6 +57,15 @@ export interface Values {
     sessionKeySecretRef: SecretRef & { key: string };
   };
   registryPivot: { certsDir: string; k3sConfigDir: string };
+  tethers: { exempt: TetherExemption[] };
+}
+
+/** A tether the operator keeps on purpose: every field given must match (`*` is a wildcard); the reason is shown. */
+export interface TetherExemption {
+  kind?: string;
+  object?: string;
+  upstream?: string;
+  reason: string;
 }
 
 export const STEP_TIMEOUT_KEYS = [
@@ -148,6 +157,10 @@ export const VALUES_SCHEMA = obj({
   images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
   // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
   registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
+  // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
+  tethers: obj({
+    exempt: { type: 'array', default: [], items: obj({ kind: { type: 'string' }, object: { type: 'string' }, upstream: { type: 'string' }, reason: { type: 'string', minLength: 1 } }, ['reason']) },
+  }),
 }, ['sovereign', 'upstream']);
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });

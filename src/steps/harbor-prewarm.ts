@@ -1,9 +1,11 @@
 // 03 harbor-prewarm: every artifact the Sovereign pulls from upstream today is in the local
-// Harbor — every platform of an index, every blob, the same digest. Mirror-mode hosts are copied;
+// Harbor — every platform of an index, every blob, the same digest. Mirror-mode hosts are copied
+// by the streaming prewarmer (src/prewarm);
 // proxy-mode hosts are pulled through their proxy-cache project. Any miss fails the step while
 // egress is still open; a tether to a host the table does not map fails it before anything.
 import { DistributionClient } from '../adapters/oci/distribution-client.ts';
-import { copyArtifact, presentByDigest, pullThrough } from '../adapters/oci/copier.ts';
+import { presentByDigest, pullThrough } from '../adapters/oci/copier.ts';
+import { Prewarmer, type PrewarmItem, type PrewarmProgress, type PrewarmReport } from '../prewarm/prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { HostProject } from '../core/values.ts';
@@ -65,22 +67,39 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   return changes;
 }
 
-async function apply(ctx: Ctx): Promise<void> {
+/** Mirror-mode artifacts as prewarm items: upstream repository → `<project>/<path>` in the local Harbor. */
+function mirrorItems(ctx: Ctx, c: ReturnType<typeof clients>, artifacts: MappedArtifact[]): PrewarmItem[] {
+  return artifacts
+    .filter((a) => a.row.mode === 'mirror')
+    .map((a) => ({ label: formatImageRef(a.ref), source: c.upstream(a.row), sourceRepo: a.ref.path, ref: reference(a.ref), target: c.local, targetRepo: a.localRepo }));
+}
+
+/**
+ * Copies every mirror-mode artifact (and pulls every proxy-mode one through its cache), then
+ * checks each by digest. `onProgress` sees the copy as it goes (the CLI draws a bar from it).
+ */
+export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => void): Promise<PrewarmReport> {
   const c = clients(ctx);
   const artifacts = await inventory(ctx);
-  ctx.log(`${artifacts.length} artifacts to have locally`);
-  let done = 0;
-  await inParallel(artifacts, PARALLEL_ARTIFACTS, async (a) => {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    const ref = reference(a.ref);
-    if (a.row.mode === 'mirror') {
-      const r = await copyArtifact(c.upstream(a.row), a.ref.path, ref, c.local, a.localRepo);
-      ctx.log(`[${++done}/${artifacts.length}] copied ${formatImageRef(a.ref)} → ${a.localRepo}:${ref} (${r.manifests} manifests, ${r.blobsCopied} blobs copied, ${r.blobsPresent} present)`);
-    } else {
-      await pullThrough(c.local, a.localRepo, ref);
-      ctx.log(`[${++done}/${artifacts.length}] pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
-    }
+  const items = mirrorItems(ctx, c, artifacts);
+  const proxied = artifacts.filter((a) => a.row.mode === 'proxy');
+  ctx.log(`${artifacts.length} artifacts to have locally (${items.length} copied into mirror projects, ${proxied.length} pulled through proxy caches)`);
+  const prewarmer = new Prewarmer({ signal: ctx.signal, log: ctx.log, ...(onProgress ? { onProgress } : {}) });
+  const report = await prewarmer.run(items);
+  const fresh = report.artifacts.filter((a) => !a.present).length;
+  ctx.log(`copied ${fresh} artifacts (${report.artifacts.length - fresh} already complete): ${report.blobsCopied} blobs / ${(report.bytesCopied / 1e6).toFixed(1)} MB streamed, ${report.blobsMounted} mounted, ${report.blobsPresent} present, ${report.retries} retries, ${report.seconds.toFixed(1)} s`);
+  await inParallel(proxied, PARALLEL_ARTIFACTS, async (a) => {
+    ctx.signal.throwIfAborted();
+    await pullThrough(c.local, a.localRepo, reference(a.ref));
+    ctx.log(`pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
   });
+  const missing = await prewarmer.verify(items, report);
+  if (missing.length) throw new CutoverError('prewarm-incomplete', `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join('; ')}`);
+  return report;
+}
+
+async function apply(ctx: Ctx): Promise<void> {
+  await prewarmAll(ctx);
 }
 
 async function verify(ctx: Ctx): Promise<void> {

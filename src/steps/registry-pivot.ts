@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
 import { kubeError } from '../adapters/kube/cluster.ts';
-import { copyArtifact } from '../adapters/oci/copier.ts';
+import { copyArtifact } from '../prewarm/prewarm.ts';
 import { DistributionClient } from '../adapters/oci/distribution-client.ts';
 import type { AgentConfig } from '../agent/agent.ts';
 import { CutoverError } from '../core/errors.ts';

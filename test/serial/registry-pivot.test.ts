@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
-import { copyArtifact } from '../../src/adapters/oci/copier.ts';
+import { copyArtifact } from '../../src/prewarm/prewarm.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { buildStepEnv } from '../../src/composition.ts';
 import { nodeAckKey } from '../../src/core/status.ts';

@@ -24,6 +24,8 @@ export interface FetchedManifest extends ManifestRef {
 type Action = 'pull' | 'push';
 
 const REQUEST_TIMEOUT_MS = 120_000;
+/** Blob bodies stream for as long as they need (a 2 GB layer on a slow link); a stalled peer still ends. */
+const BLOB_TIMEOUT_MS = 3_600_000;
 
 export class DistributionClient {
   readonly baseUrl: string;
@@ -117,6 +119,41 @@ export class DistributionClient {
     return 'pushed';
   }
 
+  /** A blob as a stream (memory independent of its size); the caller consumes or cancels it. */
+  async openBlob(repo: string, digest: string): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {
+    const url = `/v2/${repo}/blobs/${digest}`;
+    const res = await this.#request('GET', url, { repo, action: 'pull' }, {}, undefined, BLOB_TIMEOUT_MS);
+    await expectStatus(res, 'GET', this.baseUrl + url, [200]);
+    if (!res.body) throw new PeerError('GET', this.baseUrl + url, res.status, 'blob response without a body');
+    return { body: res.body, size: Number(res.headers.get('content-length') ?? '-1') };
+  }
+
+  /**
+   * Starts a blob upload, first trying to mount `digest` from `fromRepo` of this registry (no bytes
+   * move). Returns 'mounted', or the upload location to stream the blob to.
+   */
+  async startUpload(repo: string, mount?: { digest: string; fromRepo: string }): Promise<{ mounted: true } | { mounted: false; location: string }> {
+    const query = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.fromRepo)}` : '';
+    const start = `/v2/${repo}/blobs/uploads/${query}`;
+    const res = await this.#request('POST', start, { repo, action: 'push' }, { 'content-length': '0' });
+    await expectStatus(res, 'POST', this.baseUrl + start, mount ? [201, 202] : [202]);
+    await res.body?.cancel();
+    if (res.status === 201) return { mounted: true };
+    const location = res.headers.get('location');
+    if (!location) throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
+    return { mounted: false, location: new URL(location, this.baseUrl + start).toString() };
+  }
+
+  /** Finishes an upload in one streamed PUT; the registry checks the bytes against `digest`. */
+  async putUploadStream(repo: string, location: string, digest: string, size: number, body: ReadableStream<Uint8Array>): Promise<void> {
+    const target = new URL(location);
+    target.searchParams.set('digest', digest);
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };
+    const res = await this.#request('PUT', target.toString(), { repo, action: 'push' }, headers, body, BLOB_TIMEOUT_MS);
+    await expectStatus(res, 'PUT', target.origin + target.pathname, [201]);
+    await res.body?.cancel();
+  }
+
   async listTags(repo: string): Promise<string[]> {
     const url = `/v2/${repo}/tags/list`;
     const res = await this.#request('GET', url, { repo, action: 'pull' }, {});
@@ -131,7 +168,8 @@ export class DistributionClient {
     pathOrUrl: string,
     scope: { repo: string; action: Action } | undefined,
     headers: Record<string, string>,
-    body?: Uint8Array,
+    body?: Uint8Array | ReadableStream<Uint8Array>,
+    timeoutMs = REQUEST_TIMEOUT_MS,
   ): Promise<Response> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.baseUrl + pathOrUrl;
     const scopeKey = scope ? `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}` : 'registry';
@@ -142,15 +180,16 @@ export class DistributionClient {
         res = await fetch(url, {
           method,
           headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
-          ...(body ? { body } : {}),
+          // A stream goes out as it arrives (half duplex); it cannot be replayed, so callers hold a token first.
+          ...(body ? { body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } : {}),
           redirect: 'follow',
           // A registry that stops answering must not hang a step past any deadline.
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
         throw new PeerError(method, url, 0, error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error), { cause: error });
       }
-      if (res.status !== 401 || attempt > 0) return res;
+      if (res.status !== 401 || attempt > 0 || body instanceof ReadableStream) return res;
       const challenge = res.headers.get('www-authenticate') ?? '';
       await res.body?.cancel();
       if (!(await this.#answerChallenge(challenge, scopeKey, method, url))) return res;

@@ -1,0 +1,30 @@
+// `cutover prewarm -f values.yaml`: step 03 on its own — every artifact in use copied into the
+// local Harbor by digest and verified — with a progress bar when stderr is a terminal.
+import { KubeCluster } from '../../adapters/kube/cluster.ts';
+import { buildStepEnv } from '../../composition.ts';
+import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
+import { prewarmAll } from '../../steps/harbor-prewarm.ts';
+import { loadValues, type ClusterOptions } from './run.ts';
+
+function bar(p: PrewarmProgress): string {
+  const width = 28;
+  const filled = p.artifactsTotal ? Math.round((width * p.artifactsDone) / p.artifactsTotal) : width;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.artifactsDone}/${p.artifactsTotal} artifacts  ${(p.bytesCopied / 1e6).toFixed(1)} MB  ${p.blobsCopied} copied · ${p.blobsMounted} mounted · ${p.blobsPresent} present${p.retries ? ` · ${p.retries} retries` : ''}`;
+}
+
+export async function prewarmCommand(options: ClusterOptions): Promise<void> {
+  const values = loadValues(options.values);
+  const cluster = KubeCluster.connect(options.kubeconfig);
+  const env = await buildStepEnv(values, cluster, options.namespace);
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  const onProgress = (p: PrewarmProgress) => {
+    if (!tty || Date.now() - last < 100) return;
+    last = Date.now();
+    process.stderr.write(`\r${bar(p)}\x1b[K`);
+  };
+  const log = (line: string) => (tty ? process.stderr.write(`\r\x1b[K${line}\n`) : console.log(line));
+  const report = await prewarmAll({ values, env, log, signal: AbortSignal.timeout(values.stepTimeouts.harborPrewarmSeconds * 1000) }, onProgress);
+  if (tty) process.stderr.write(`\r${bar(report)}\x1b[K\n`);
+  console.log(`prewarm complete: ${report.artifacts.length} artifacts verified by digest in the local Harbor`);
+}

@@ -1,0 +1,68 @@
+// `cutover tethers`: the tether inventory of the live cluster — every reference to an upstream
+// host, where it is, where it should point, and whether it already does.
+import { stringify } from 'yaml';
+import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
+import { DistributionClient } from '../../adapters/oci/distribution-client.ts';
+import { buildStepEnv } from '../../composition.ts';
+import { CutoverError } from '../../core/errors.ts';
+import { parseValues, type HostProject, type Values } from '../../core/values.ts';
+import { presentByDigest } from '../../adapters/oci/copier.ts';
+import { digestResolver, TetherInventory, type Tether, type TetherSummary } from '../../inventory/tethers.ts';
+import { VALUES_CONFIGMAP } from '../../render/render.ts';
+import { loadValues } from './run.ts';
+
+export interface TethersOptions {
+  values?: string | undefined;
+  kubeconfig?: string | undefined;
+  namespace: string;
+  output: string;
+  all: boolean;
+}
+
+/** Values from -f, else from the dormant install's values ConfigMap. */
+async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise<Values> {
+  if (options.values) return loadValues(options.values);
+  const cm = await cluster.core.readNamespacedConfigMap({ name: VALUES_CONFIGMAP, namespace: options.namespace }).catch((error: unknown) => {
+    if (kubeStatus(error) === 404) throw new CutoverError('usage', `no -f values.yaml and no ConfigMap ${options.namespace}/${VALUES_CONFIGMAP} (is the cutover installed there?)`);
+    throw error;
+  });
+  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
+}
+
+/** The inventory with digests resolved and local presence checked through the registries. */
+export async function takeInventory(cluster: KubeCluster, values: Values, namespace: string, secrets: boolean): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
+  const env = await buildStepEnv(values, cluster, namespace);
+  const local = new DistributionClient(values.sovereign.harborInternalURL, env.harborCredentials);
+  const upstreams = new Map<string, DistributionClient>();
+  const upstream = (row: HostProject) => {
+    let c = upstreams.get(row.host);
+    if (!c) upstreams.set(row.host, (c = new DistributionClient(row.upstreamURL, env.upstreamAuths.get(row.host))));
+    return c;
+  };
+  const resolve = digestResolver(local, upstream);
+  const inventory = new TetherInventory(cluster, values, {
+    secrets,
+    resolveDigest: resolve,
+    presentLocally: async (ref, repo) => {
+      const digest = await local.headManifest(repo, ref).then((h) => h?.digest);
+      return digest ? presentByDigest(local, repo, ref, digest) : false;
+    },
+  });
+  const tethers = await inventory.collect(namespace);
+  return { tethers, summary: inventory.summary() };
+}
+
+export async function tethersCommand(options: TethersOptions): Promise<void> {
+  if (!['table', 'json', 'yaml'].includes(options.output)) throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
+  const cluster = KubeCluster.connect(options.kubeconfig);
+  const values = await valuesFor(cluster, options);
+  const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
+  const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
+  if (options.output === 'json') return void console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
+  if (options.output === 'yaml') return void process.stdout.write(stringify({ summary, tethers: shown }));
+  const rows = [['STATE', 'KIND', 'OBJECT', 'FIELD', 'UPSTREAM', 'LOCAL'], ...shown.map((t) => [t.state, t.kind, t.object, t.field, `${t.upstream}${t.digest ? `@${t.digest.slice(0, 19)}` : ''}`, t.state === 'exempt' ? `(exempt: ${t.reason})` : t.local || '-'])];
+  const widths = rows[0]!.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] ?? '').length))));
+  for (const r of rows) console.log(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+  console.log(`\n${summary.tethered} tethered, ${summary.unmapped} unmapped (no host row), ${summary.exempt} exempt, ${summary.pivoted} pivoted${options.all ? '' : ' (not listed; --all lists them)'}`);
+  for (const u of summary.unreadable) console.log(`could not read ${u}`);
+}

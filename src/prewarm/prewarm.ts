@@ -1,0 +1,301 @@
+// Prewarm: copies artifacts (every platform of an index, every blob) from upstream registries into
+// the local one by digest, fast and resumable.
+// - Concurrency across artifacts (manifests) and across blobs, each bounded; every byte of a blob
+//   streams GET → PUT (memory does not grow with blob size); the destination registry checks
+//   each blob against its digest before it accepts it.
+// - A blob is copied once per run: the first repository that needs it gets the bytes, every
+//   other repository mounts it (cross-repository mount, no bytes move); blobs and manifests already
+//   present are skipped, and a tag is written only after everything under it — so a killed run
+//   leaves nothing half-visible and the next run carries on where it stopped.
+// - Transient failures (5xx, 429, resets, timeouts) are retried with backoff; anything else fails
+//   the artifact. At the end every artifact is verified by digest.
+import { PeerError } from '../core/errors.ts';
+import type { DistributionClient, FetchedManifest } from '../adapters/oci/distribution-client.ts';
+import { isIndex, type ImageIndex, type ImageManifest } from '../adapters/oci/media-types.ts';
+
+export interface PrewarmItem {
+  /** What the operator calls it, e.g. `ghcr.io/fluxcd/source-controller:v1.4.1`. */
+  label: string;
+  source: DistributionClient;
+  sourceRepo: string;
+  /** Tag or digest. */
+  ref: string;
+  target: DistributionClient;
+  targetRepo: string;
+}
+
+export interface PrewarmProgress {
+  artifactsDone: number;
+  artifactsTotal: number;
+  bytesCopied: number;
+  blobsCopied: number;
+  blobsMounted: number;
+  blobsPresent: number;
+  retries: number;
+}
+
+export interface ArtifactResult {
+  label: string;
+  digest: string;
+  manifests: number;
+  /** Already complete in the target before this run. */
+  present: boolean;
+}
+
+export interface PrewarmReport extends PrewarmProgress {
+  artifacts: ArtifactResult[];
+  seconds: number;
+}
+
+export interface PrewarmOptions {
+  /** Artifacts whose manifests are worked on at once (default 16). */
+  artifactConcurrency?: number;
+  /** Blob transfers at once — the bound on streaming connections (default 8). */
+  blobConcurrency?: number;
+  /** Attempts per request for transient failures (default 6). */
+  attempts?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: PrewarmProgress) => void;
+  log?: (line: string) => void;
+}
+
+/** A counting semaphore. */
+class Limit {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+function transient(error: unknown): boolean {
+  if (error instanceof PeerError) return error.transient;
+  return error instanceof Error && (error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(`${error.message} ${String(error.cause ?? '')}`));
+}
+
+interface Descriptor {
+  digest: string;
+  size: number;
+}
+
+export class Prewarmer {
+  readonly #o: Required<Pick<PrewarmOptions, 'artifactConcurrency' | 'blobConcurrency' | 'attempts'>> & PrewarmOptions;
+  readonly #blobs: Limit;
+  readonly #progress: PrewarmProgress = { artifactsDone: 0, artifactsTotal: 0, bytesCopied: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, retries: 0 };
+  /** target repo + digest → the blob is there (once settled). */
+  readonly #ensured = new Map<string, Promise<void>>();
+  /** digest → a repository of the target that has it (to mount from). */
+  readonly #located = new Map<string, string>();
+  /** digest → the copy of its bytes in flight, resolving to the repository it lands in. */
+  readonly #copying = new Map<string, Promise<string>>();
+
+  constructor(options: PrewarmOptions = {}) {
+    this.#o = { artifactConcurrency: 16, blobConcurrency: 8, attempts: 6, ...options };
+    this.#blobs = new Limit(this.#o.blobConcurrency);
+  }
+
+  async run(items: PrewarmItem[]): Promise<PrewarmReport> {
+    const started = performance.now();
+    this.#progress.artifactsTotal = items.length;
+    const artifacts = new Limit(this.#o.artifactConcurrency);
+    const results: ArtifactResult[] = new Array<ArtifactResult>(items.length);
+    let firstError: unknown;
+    await Promise.all(
+      items.map((item, i) =>
+        artifacts.run(async () => {
+          if (firstError !== undefined) return; // a failed run stops taking work
+          try {
+            results[i] = await this.#artifact(item);
+            this.#progress.artifactsDone++;
+            this.#report();
+          } catch (error) {
+            firstError ??= error;
+          }
+        }),
+      ),
+    );
+    if (firstError !== undefined) throw firstError;
+    return { ...this.#progress, artifacts: results, seconds: (performance.now() - started) / 1000 };
+  }
+
+  #report(): void {
+    this.#o.onProgress?.({ ...this.#progress });
+  }
+
+  /** Retries transient failures with exponential backoff (and jitter); stops on abort. */
+  async #retry<T>(what: string, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      this.#o.signal?.throwIfAborted();
+      try {
+        return await work();
+      } catch (error) {
+        if (!transient(error) || attempt >= this.#o.attempts) throw error;
+        this.#progress.retries++;
+        const delay = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random());
+        this.#o.log?.(`retrying ${what} in ${Math.round(delay)} ms (attempt ${attempt}/${this.#o.attempts}): ${error instanceof Error ? error.message : String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async #artifact(item: PrewarmItem): Promise<ArtifactResult> {
+    const { source, sourceRepo, ref, target, targetRepo } = item;
+    const top = await this.#retry(`manifest ${item.label}`, () => source.getManifest(sourceRepo, ref));
+    const children = isIndex(top.mediaType) ? (JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex).manifests : [];
+    if (await this.#complete(target, targetRepo, ref, top.digest, children)) {
+      return { label: item.label, digest: top.digest, manifests: 1 + children.length, present: true };
+    }
+    if (children.length) {
+      await Promise.all(
+        children.map(async (child) => {
+          const present = await this.#retry(`HEAD ${targetRepo}@${child.digest}`, () => target.headManifest(targetRepo, child.digest));
+          if (present?.digest === child.digest) return;
+          const manifest = await this.#retry(`manifest ${item.label}@${child.digest}`, () => source.getManifest(sourceRepo, child.digest));
+          await this.#blobsOf(item, manifest);
+          await this.#retry(`PUT ${targetRepo}@${child.digest}`, () => target.putManifest(targetRepo, child.digest, manifest.mediaType, manifest.bytes));
+        }),
+      );
+    } else {
+      await this.#blobsOf(item, top);
+    }
+    // The tag last: a reader never sees it before everything it names.
+    await this.#retry(`PUT ${targetRepo}:${ref}`, () => target.putManifest(targetRepo, ref, top.mediaType, top.bytes));
+    return { label: item.label, digest: top.digest, manifests: 1 + children.length, present: false };
+  }
+
+  /** The tag resolves to `digest` and, for an index, every platform manifest is there. */
+  async #complete(target: DistributionClient, repo: string, ref: string, digest: string, children: Descriptor[]): Promise<boolean> {
+    const head = await this.#retry(`HEAD ${repo}:${ref}`, () => target.headManifest(repo, ref));
+    if (head?.digest !== digest) return false;
+    const heads = await Promise.all(children.map((c) => this.#retry(`HEAD ${repo}@${c.digest}`, () => target.headManifest(repo, c.digest))));
+    return heads.every((h, i) => h?.digest === children[i]?.digest);
+  }
+
+  async #blobsOf(item: PrewarmItem, manifest: FetchedManifest): Promise<void> {
+    const parsed = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as ImageManifest;
+    const blobs: Descriptor[] = [parsed.config, ...(parsed.layers ?? [])].filter((b) => Boolean(b?.digest));
+    await Promise.all(blobs.map((b) => this.#ensureBlob(item, b)));
+  }
+
+  #ensureBlob(item: PrewarmItem, blob: Descriptor): Promise<void> {
+    const key = `${item.targetRepo}@${blob.digest}`;
+    let done = this.#ensured.get(key);
+    if (!done) {
+      done = this.#placeBlob(item, blob);
+      this.#ensured.set(key, done);
+      // A failure is not remembered: a retry of the artifact tries again.
+      done.catch(() => this.#ensured.delete(key));
+    }
+    return done;
+  }
+
+  async #placeBlob(item: PrewarmItem, blob: Descriptor): Promise<void> {
+    const { target, targetRepo } = item;
+    const head = () => this.#retry(`HEAD blob ${targetRepo}@${blob.digest}`, () => target.hasBlob(targetRepo, blob.digest));
+    const known = this.#located.get(blob.digest);
+    const inFlight = this.#copying.get(blob.digest);
+    if (!known && !inFlight) {
+      // The first repository to need these bytes: it is there already, or it gets the copy.
+      const placed = (async () => {
+        if (await head()) this.#progress.blobsPresent++;
+        else await this.#copy(item, blob);
+        return targetRepo;
+      })();
+      this.#copying.set(blob.digest, placed);
+      try {
+        this.#located.set(blob.digest, (await placed) as string);
+      } finally {
+        this.#copying.delete(blob.digest);
+      }
+      return;
+    }
+    if (await head()) {
+      this.#progress.blobsPresent++;
+      return;
+    }
+    // The bytes are (or are about to be) in another repository of the target: mount them.
+    const from = known ?? (await inFlight?.catch(() => undefined));
+    if (from && from !== targetRepo) {
+      const upload = await this.#retry(`mount ${blob.digest} → ${targetRepo}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: from }));
+      if (upload.mounted) {
+        this.#progress.blobsMounted++;
+        this.#report();
+        return;
+      }
+      await this.#copy(item, blob, upload.location);
+      return;
+    }
+    await this.#copy(item, blob);
+  }
+
+  /** Streams one blob from the source into the target (a fresh upload per attempt). */
+  async #copy(item: PrewarmItem, blob: Descriptor, firstLocation?: string): Promise<void> {
+    const { source, sourceRepo, target, targetRepo } = item;
+    let location = firstLocation;
+    await this.#blobs.run(() =>
+      this.#retry(`copy ${sourceRepo}@${blob.digest}`, async () => {
+        const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
+        location = undefined; // an upload session is single-use
+        const { body, size } = await source.openBlob(sourceRepo, blob.digest);
+        let counted = 0;
+        const counting = body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform: (chunk, controller) => {
+              counted += chunk.byteLength;
+              controller.enqueue(chunk);
+            },
+          }),
+        );
+        try {
+          await target.putUploadStream(targetRepo, upload, blob.digest, size >= 0 ? size : blob.size, counting);
+        } catch (error) {
+          await body.cancel().catch(() => undefined);
+          throw error;
+        }
+        this.#progress.bytesCopied += counted;
+        this.#progress.blobsCopied++;
+        this.#located.set(blob.digest, targetRepo);
+        this.#report();
+      }),
+    );
+  }
+
+  /** Every item's tag resolves to its source digest with every platform present (the final check; `report` of run(items)). */
+  async verify(items: PrewarmItem[], report: PrewarmReport): Promise<string[]> {
+    const missing: string[] = [];
+    const checks = new Limit(this.#o.artifactConcurrency);
+    await Promise.all(
+      items.map((item, i) =>
+        checks.run(async () => {
+          const result = report.artifacts[i];
+          if (!result) return void missing.push(`${item.label}: never copied`);
+          const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () => item.target.headManifest(item.targetRepo, item.ref));
+          if (top?.digest !== result.digest) return void missing.push(`${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`);
+          if (!isIndex(top.mediaType)) return;
+          const index = JSON.parse(Buffer.from((await item.target.getManifest(item.targetRepo, result.digest)).bytes).toString('utf8')) as ImageIndex;
+          for (const child of index.manifests) {
+            if ((await item.target.headManifest(item.targetRepo, child.digest))?.digest !== child.digest) missing.push(`${item.label}: platform manifest ${child.digest} absent`);
+          }
+        }),
+      ),
+    );
+    return missing;
+  }
+}
+
+/** One artifact, by digest with every platform: the prewarmer for a single copy. */
+export async function copyArtifact(source: DistributionClient, sourceRepo: string, ref: string, target: DistributionClient, targetRepo: string): Promise<ArtifactResult> {
+  const report = await new Prewarmer().run([{ label: `${sourceRepo}:${ref}`, source, sourceRepo, ref, target, targetRepo }]);
+  return report.artifacts[0] as ArtifactResult;
+}

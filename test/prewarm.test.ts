@@ -1,0 +1,90 @@
+// The prewarmer against real registries (the lab's ghcr stand-in → the local Harbor): every
+// platform and blob by digest, through 10% injected upstream failures (a fault-injecting proxy in
+// front of the real registry), after a SIGKILL mid-copy, with shared blobs mounted instead of
+// copied twice; a second run only checks.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { corpusSpec, type ImageSpec } from '../lab/corpus/spec.ts';
+import { REPO_ROOT } from '../lab/topology.ts';
+import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
+import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { isIndex, type ImageIndex } from '../src/adapters/oci/media-types.ts';
+import { Prewarmer, type PrewarmItem } from '../src/prewarm/prewarm.ts';
+import { FaultProxy } from './support/fault-proxy.ts';
+import { cleanupsAfterAll, dropHarborProject, lab, uniqueName } from './support/lab.ts';
+
+const e = lab();
+const cleanups = cleanupsAfterAll();
+const ghcrImages = corpusSpec('small').filter((a): a is ImageSpec => a.kind === 'image' && a.upstream === 'ghcr');
+const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
+const upstream = new DistributionClient(e.upstreams.ghcr.url);
+
+async function freshProject(prefix: string): Promise<string> {
+  const project = uniqueName(prefix);
+  await new HarborApi(e.localHarbor.url, e.localHarbor).createProject(project);
+  cleanups.push(() => dropHarborProject(project));
+  return project;
+}
+
+function items(source: DistributionClient, project: string): PrewarmItem[] {
+  return ghcrImages.map((img) => ({ label: `${img.repo}:${img.tag}`, source, sourceRepo: img.repo, ref: img.tag, target: local, targetRepo: `${project}/${img.repo}` }));
+}
+
+/** Every image's tag in the project resolves to upstream's digest, with every platform manifest. */
+async function assertComplete(project: string): Promise<void> {
+  for (const img of ghcrImages) {
+    const want = await upstream.headManifest(img.repo, img.tag);
+    const got = await local.headManifest(`${project}/${img.repo}`, img.tag);
+    assert.equal(got?.digest, want?.digest, img.repo);
+    if (isIndex(got?.mediaType ?? '')) {
+      const index = JSON.parse(Buffer.from((await local.getManifest(`${project}/${img.repo}`, got!.digest)).bytes).toString()) as ImageIndex;
+      assert.equal(index.manifests.length, img.platforms.length);
+      for (const child of index.manifests) assert.equal((await local.headManifest(`${project}/${img.repo}`, child.digest))?.digest, child.digest);
+    }
+  }
+}
+
+test('prewarm survives 10% injected upstream failures and ends with every digest present; a rerun only checks', async () => {
+  const project = await freshProject('faults');
+  const proxy = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0.1, seed: 7 });
+  await proxy.start();
+  cleanups.push(() => proxy.stop());
+  const prewarmer = new Prewarmer({ attempts: 8 });
+  const list = items(new DistributionClient(proxy.url), project);
+  const report = await prewarmer.run(list);
+  assert.ok(proxy.faults > 0, 'faults were injected');
+  assert.ok(report.retries >= proxy.faults - 1, `every injected fault was retried (${report.retries} retries, ${proxy.faults} faults)`);
+  assert.deepEqual(await prewarmer.verify(list, report), []);
+  await assertComplete(project);
+  assert.ok(report.blobsMounted > 0, 'shared base layers were mounted, not copied again');
+
+  const again = await new Prewarmer().run(items(upstream, project));
+  assert.ok(again.artifacts.every((a) => a.present), 'everything was already there');
+  assert.equal(again.bytesCopied, 0);
+});
+
+test('prewarm killed mid-copy: the next run carries on from what landed and completes', async () => {
+  const project = await freshProject('killed');
+  const slow = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0, blobDelayMs: 150 });
+  await slow.start();
+  cleanups.push(() => slow.stop());
+  const job = { source: slow.url, target: e.localHarbor.url, credentials: { username: e.localHarbor.username, password: e.localHarbor.password }, items: ghcrImages.map((i) => ({ sourceRepo: i.repo, ref: i.tag, targetRepo: `${project}/${i.repo}` })) };
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'test/support/prewarm-worker.ts'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/copied [3-9]/.test(output)) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('close', () => reject(new Error(`the worker ended before it could be killed: ${output}`)));
+  });
+  assert.doesNotMatch(output, /done/, 'killed before it finished');
+  const resumed = await new Prewarmer().run(items(upstream, project));
+  assert.ok(resumed.blobsPresent > 0, 'blobs the killed run copied were not copied again');
+  await assertComplete(project);
+});
