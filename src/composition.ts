@@ -14,6 +14,10 @@ import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './engine/status-store.ts';
 import { CHAIN } from './steps/chain.ts';
 import type { Credentials, StepEnv } from './steps/env.ts';
+import { presentByDigest } from './adapters/oci/copier.ts';
+import { DistributionClient } from './adapters/oci/distribution-client.ts';
+import type { HostProject } from './core/values.ts';
+import { digestResolver, TetherInventory, type Tether, type TetherSummary } from './inventory/tethers.ts';
 
 export interface EngineSetup {
   values: Values;
@@ -104,4 +108,27 @@ async function dockerAuths(cluster: KubeCluster, values: Values): Promise<Map<st
     auths.set(host.replace(/^https?:\/\//, '').replace(/\/.*$/, ''), { username: entry.username ?? user ?? '', password: entry.password ?? rest.join(':') });
   }
   return auths;
+}
+
+/** The inventory with digests resolved and local presence checked through the registries. */
+export async function takeInventory(cluster: KubeCluster, values: Values, namespace: string, secrets: boolean): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
+  const env = await buildStepEnv(values, cluster, namespace);
+  const local = new DistributionClient(values.sovereign.harborInternalURL, env.harborCredentials);
+  const upstreams = new Map<string, DistributionClient>();
+  const upstream = (row: HostProject) => {
+    let c = upstreams.get(row.host);
+    if (!c) upstreams.set(row.host, (c = new DistributionClient(row.upstreamURL, env.upstreamAuths.get(row.host))));
+    return c;
+  };
+  const resolve = digestResolver(local, upstream);
+  const inventory = new TetherInventory(cluster, values, {
+    secrets,
+    resolveDigest: resolve,
+    presentLocally: async (ref, repo) => {
+      const digest = await local.headManifest(repo, ref).then((h) => h?.digest);
+      return digest ? presentByDigest(local, repo, ref, digest) : false;
+    },
+  });
+  const tethers = await inventory.collect(namespace);
+  return { tethers, summary: inventory.summary() };
 }

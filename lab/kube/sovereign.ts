@@ -195,6 +195,9 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     trigger: { auto: false },
     api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
     auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
+    tethers: {
+      exempt: [{ kind: 'pull-secret', reason: 'upstream pull credentials stay until they are stripped after a pull proof (the drift guard, not built yet)' }],
+    },
     images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };
   return `# Cutover values for the lab's Sovereign (seed chart values schema), written by \`lab up\`.\n${stringify(values)}`;

@@ -4,13 +4,20 @@
 // Lease makes replicas safe, and the state lives in the status ConfigMap, so any replica — or a
 // restarted one — carries on.
 import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
-import { buildEngine } from '../composition.ts';
+import { buildEngine, takeInventory } from '../composition.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { STEP_IDS, stepResult, type StatusData } from '../core/status.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
 import type { StatusStore } from '../engine/status-store.ts';
 import type { FeedEvent } from './status-feed.ts';
+import type { Tether, TetherSummary } from '../inventory/tethers.ts';
+
+export interface TetherSnapshot {
+  takenAt: string;
+  summary: TetherSummary;
+  tethers: Tether[];
+}
 
 export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
 
@@ -33,6 +40,8 @@ export class CutoverService {
   #run: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #tethers: TetherSnapshot | undefined;
+  #tetherWalk: Promise<TetherSnapshot> | undefined;
 
   constructor(options: ServiceOptions) {
     this.#o = options;
@@ -85,6 +94,23 @@ export class CutoverService {
         this.#run = undefined;
       });
     return 'started';
+  }
+
+  /**
+   * The tether inventory as the runner sees it (no Secrets), at most `maxAgeMs` old; concurrent
+   * callers share one walk of the cluster.
+   */
+  async tethers(maxAgeMs = 30_000): Promise<TetherSnapshot> {
+    if (this.#tethers && Date.now() - Date.parse(this.#tethers.takenAt) < maxAgeMs) return this.#tethers;
+    this.#tetherWalk ??= takeInventory(this.#o.cluster, this.#o.values, this.#o.namespace, false)
+      .then(({ tethers, summary }) => (this.#tethers = { takenAt: new Date().toISOString(), summary, tethers }))
+      .finally(() => (this.#tetherWalk = undefined));
+    return await this.#tetherWalk;
+  }
+
+  /** The last inventory taken, if any (never waits). */
+  get lastTethers(): TetherSnapshot | undefined {
+    return this.#tethers;
   }
 
   /** The ServiceAccount username behind a bearer token, if the allow-list admits it. */

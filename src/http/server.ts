@@ -127,11 +127,20 @@ export function buildApp(parts: ServerParts): Hono {
   const report = async () => {
     const data = (await feed.poll()) ?? {};
     if (feed.error) throw new CutoverError('status-read-failed', feed.error);
-    return { ...statusReport(data), ...extras(values, data) };
+    // The tether counts as last taken; a stale inventory is refreshed in the background, never waited for.
+    const last = service.lastTethers;
+    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000) void service.tethers().catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
+    return { ...statusReport(data), ...extras(values, data), tethers: last ? { ...last.summary, takenAt: last.takenAt } : null };
   };
   app.get('/api/v1/sovereign/cutover/status', async (c) => {
     requireSession(c);
     return c.json(await report());
+  });
+  app.get('/api/v1/sovereign/cutover/tethers', async (c) => {
+    requireSession(c);
+    const snapshot = await service.tethers(c.req.query('fresh') === 'true' ? 0 : 30_000);
+    const all = c.req.query('all') === 'true';
+    return c.json({ takenAt: snapshot.takenAt, summary: snapshot.summary, tethers: all ? snapshot.tethers : snapshot.tethers.filter((t) => t.state !== 'pivoted') });
   });
   app.post('/api/v1/sovereign/cutover/start', async (c) => {
     const s = requireChange(c);

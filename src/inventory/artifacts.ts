@@ -1,10 +1,11 @@
-// Every artifact the Sovereign pulls from an upstream host today: images of every workload kind
-// (templates too, so scaled-to-zero and suspended ones count), `prewarm.images`, and the charts of
-// OCI HelmRepositories. Each is mapped to its local Harbor project through the host table.
-import type { V1PodSpec } from '@kubernetes/client-node';
+// Every artifact the Sovereign pulls from an upstream host today — the tether inventory's
+// artifact rows (images of Pods and every workload template, so scaled-to-zero and suspended ones
+// count; provider packages; the charts of OCI HelmRepositories) plus `prewarm.images` and the
+// cutover's own image. Each is mapped to its local Harbor project through the host table.
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
-import { listFluxAll } from '../adapters/kube/flux.ts';
+import { CutoverError } from '../core/errors.ts';
 import type { HostProject, Values } from '../core/values.ts';
+import { TetherInventory } from './tethers.ts';
 import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.ts';
 
 export interface Artifact {
@@ -26,39 +27,6 @@ export interface ArtifactInventory {
   unmapped: Artifact[];
 }
 
-function podSpecImages(spec: V1PodSpec | undefined): string[] {
-  return [...(spec?.initContainers ?? []), ...(spec?.containers ?? []), ...(spec?.ephemeralContainers ?? [])].map((c) => c.image ?? '').filter(Boolean);
-}
-
-async function workloadImages(cluster: KubeCluster): Promise<Array<[string, string]>> {
-  const found: Array<[string, string]> = [];
-  const add = (kind: string, meta: { namespace?: string; name?: string } | undefined, spec: V1PodSpec | undefined) => {
-    for (const image of podSpecImages(spec)) found.push([image, `${kind} ${meta?.namespace}/${meta?.name}`]);
-  };
-  for (const d of (await cluster.apps.listDeploymentForAllNamespaces()).items) add('Deployment', d.metadata, d.spec?.template.spec);
-  for (const s of (await cluster.apps.listStatefulSetForAllNamespaces()).items) add('StatefulSet', s.metadata, s.spec?.template.spec);
-  for (const d of (await cluster.apps.listDaemonSetForAllNamespaces()).items) add('DaemonSet', d.metadata, d.spec?.template.spec);
-  for (const j of (await cluster.batch.listJobForAllNamespaces()).items) add('Job', j.metadata, j.spec?.template.spec);
-  for (const c of (await cluster.batch.listCronJobForAllNamespaces()).items) add('CronJob', c.metadata, c.spec?.jobTemplate.spec?.template.spec);
-  for (const p of (await cluster.core.listPodForAllNamespaces()).items) add('Pod', p.metadata, p.spec);
-  return found;
-}
-
-
-
-/** Charts named by HelmCharts whose source is an OCI HelmRepository. */
-async function ociCharts(cluster: KubeCluster): Promise<Array<[string, string]>> {
-  const repos = await listFluxAll(cluster, 'helmrepositories');
-  const found: Array<[string, string]> = [];
-  for (const chart of await listFluxAll(cluster, 'helmcharts')) {
-    if (chart.spec.sourceRef?.kind !== 'HelmRepository') continue;
-    const repo = repos.find((r) => r.metadata.namespace === chart.metadata.namespace && r.metadata.name === chart.spec.sourceRef?.name);
-    if (repo?.spec.type !== 'oci' || !repo.spec.url?.startsWith('oci://') || !chart.spec.chart || !chart.spec.version) continue;
-    found.push([`${repo.spec.url.slice('oci://'.length).replace(/\/+$/, '')}/${chart.spec.chart}:${chart.spec.version}`, `HelmChart ${chart.metadata.namespace}/${chart.metadata.name}`]);
-  }
-  return found;
-}
-
 export async function collectArtifacts(cluster: KubeCluster, values: Values): Promise<ArtifactInventory> {
   const rows = values.harbor.hostProjects;
   const localHosts = new Set([new URL(values.sovereign.harborInternalURL).host, new URL(values.sovereign.harborPublicURL).host]);
@@ -78,8 +46,13 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
   }
   // The cutover's own image runs the node agent and canaries after the pivot: it must be local too.
   add('image', values.images.cutover, 'values images.cutover');
-  for (const [image, where] of await workloadImages(cluster)) add('image', image, where);
-  for (const [chart, where] of await ociCharts(cluster)) add('chart', chart, where);
+  const inventory = new TetherInventory(cluster, values, { scope: 'artifacts', secrets: false });
+  for (const t of await inventory.collect('')) {
+    if (t.kind === 'helm-chart') add('chart', t.upstream.replace(/^oci:\/\//, ''), t.object);
+    else add('image', t.upstream, t.object);
+  }
+  // A source prewarm could not read may hold artifacts it would miss: fail now, while egress is open.
+  if (inventory.unreadable.length) throw new CutoverError('inventory-incomplete', `cannot list every artifact in use: ${inventory.unreadable.join('; ')}`);
   const mapped: MappedArtifact[] = [];
   const unmapped: Artifact[] = [];
   for (const artifact of byRef.values()) {

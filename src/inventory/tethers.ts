@@ -41,6 +41,8 @@ export interface TetherSummary {
 }
 
 export interface InventoryOptions {
+  /** `artifacts`: only what names an artifact to have locally (images, provider packages, charts) — prewarm's view. */
+  scope?: 'all' | 'artifacts';
   /** Read dockerconfigjson Secrets cluster-wide (an operator's CLI may; the API's runner does not). */
   secrets: boolean;
   /** Resolves an image tag to its digest (undefined when it cannot); cached by the inventory. */
@@ -85,6 +87,8 @@ export class TetherInventory {
   readonly #options: InventoryOptions;
   readonly #digests = new Map<string, Promise<string | undefined>>();
   readonly #nodeRoutes = new Map<string, Record<string, string>>();
+  /** ReplicaSets a Deployment keeps at zero replicas as rollout history → that Deployment. */
+  readonly #history = new Map<string, string>();
   readonly tethers: Tether[] = [];
   readonly unreadable: string[] = [];
 
@@ -96,9 +100,10 @@ export class TetherInventory {
   }
 
   async collect(statusNamespace: string): Promise<Tether[]> {
-    await this.#readNodeRoutes(statusNamespace);
-    await Promise.all([this.#workloads(), this.#configMaps(), this.#flux(), this.#crossplane(), this.#options.secrets ? this.#pullSecrets() : Promise.resolve()]);
-    this.#nodeRegistries();
+    const all = this.#options.scope !== 'artifacts';
+    if (all) await this.#readNodeRoutes(statusNamespace);
+    await Promise.all([this.#workloads(), all ? this.#configMaps() : undefined, this.#flux(), this.#crossplane(), all && this.#options.secrets ? this.#pullSecrets() : undefined]);
+    if (all) this.#nodeRegistries();
     for (const t of this.tethers) this.#exempt(t);
     this.tethers.sort((a, b) => a.kind.localeCompare(b.kind) || a.object.localeCompare(b.object) || a.field.localeCompare(b.field));
     return this.tethers;
@@ -156,6 +161,8 @@ export class TetherInventory {
         const object = `${kind} ${item.metadata?.namespace}/${item.metadata?.name}`;
         const spec = (kind === 'Pod' ? item.spec : kind === 'CronJob' ? item.spec?.jobTemplate?.spec?.template?.spec : item.spec?.template?.spec) as V1PodSpec | undefined;
         if (spec) work.push(this.#podSpec(object, prefix, spec));
+        const owner = (item.metadata as { ownerReferences?: Array<{ kind: string; name: string }> } | undefined)?.ownerReferences?.find((o) => o.kind === 'Deployment');
+        if (kind === 'ReplicaSet' && owner && item.spec?.replicas === 0) this.#history.set(object, `Deployment ${item.metadata?.namespace}/${owner.name}`);
       }
     }
     await Promise.all(work);
@@ -167,6 +174,7 @@ export class TetherInventory {
     for (const [group, containers] of groups) {
       for (const [i, c] of (containers ?? []).entries()) {
         if (c.image) work.push(this.#image(object, `${prefix}.${group}[${i}].image`, c.image, 'image'));
+        if (this.#options.scope === 'artifacts') continue;
         for (const [j, env] of (c.env ?? []).entries()) {
           for (const url of upstreamURLs(env.value ?? '', this.#hosts)) this.#url('env', object, `${prefix}.${group}[${i}].env[${j}].value`, url);
         }
@@ -242,15 +250,27 @@ export class TetherInventory {
   }
 
   async #flux(): Promise<void> {
-    const list = (plural: string, group = 'source.toolkit.fluxcd.io', version = 'v1') =>
-      this.#list<{ metadata: { namespace: string; name: string }; spec: Record<string, any> }>(`${plural}.${group}`, () => this.#cluster.custom.listClusterCustomObject({ group, version, plural }) as Promise<{ items: any[] }>);
+    // The GA version first; clusters on older Flux serve only the beta one.
+    const list = (plural: string, group = 'source.toolkit.fluxcd.io', versions = ['v1', 'v1beta2']) =>
+      this.#list<{ metadata: { namespace: string; name: string }; spec: Record<string, any> }>(`${plural}.${group}`, async () => {
+        for (const [i, version] of versions.entries()) {
+          try {
+            return (await this.#cluster.custom.listClusterCustomObject({ group, version, plural })) as { items: any[] };
+          } catch (error) {
+            if (kubeStatus(error) !== 404 || i === versions.length - 1) throw error;
+          }
+        }
+        return { items: [] };
+      });
+    const all = this.#options.scope !== 'artifacts';
+    const none = async () => [];
     const [git, helm, oci, buckets, charts, releases] = await Promise.all([
-      list('gitrepositories'),
+      all ? list('gitrepositories') : none(),
       list('helmrepositories'),
-      list('ocirepositories', 'source.toolkit.fluxcd.io', 'v1beta2'),
-      list('buckets', 'source.toolkit.fluxcd.io', 'v1beta2'),
+      all ? list('ocirepositories') : none(),
+      all ? list('buckets') : none(),
       list('helmcharts'),
-      list('helmreleases', 'helm.toolkit.fluxcd.io', 'v2'),
+      all ? list('helmreleases', 'helm.toolkit.fluxcd.io', ['v2', 'v2beta2']) : none(),
     ]);
     const tethered = new Map<string, string>();
     const source = (kind: TetherKind, k: string, items: typeof git, field: string, url: (s: Record<string, any>) => string | undefined) => {
@@ -259,7 +279,8 @@ export class TetherInventory {
         const host = /^[a-z]+:\/\/(?:[^@/]+@)?([^/]+)/.exec(u)?.[1] ?? (kind === 'bucket' ? u : '');
         if (!host || !this.#hosts.upstream.has(host) || o.spec.suspend === true) continue;
         tethered.set(`${k}/${o.metadata.namespace}/${o.metadata.name}`, u);
-        this.#url(kind, `${k} ${o.metadata.namespace}/${o.metadata.name}`, field, u);
+        // Prewarm's view has no use for the sources themselves, only for the charts they serve.
+        if (this.#options.scope !== 'artifacts') this.#url(kind, `${k} ${o.metadata.namespace}/${o.metadata.name}`, field, u);
       }
     };
     source('git-repository', 'GitRepository', git, 'spec.url', (s) => s.url);
@@ -268,8 +289,10 @@ export class TetherInventory {
     source('bucket', 'Bucket', buckets, 'spec.endpoint', (s) => s.endpoint);
     for (const c of charts) {
       const from = tethered.get(`${c.spec.sourceRef?.kind}/${c.metadata.namespace}/${c.spec.sourceRef?.name}`);
-      if (from) this.#url('helm-chart', `HelmChart ${c.metadata.namespace}/${c.metadata.name}`, 'spec.sourceRef', `${from.replace(/\/+$/, '')}/${c.spec.chart}:${c.spec.version ?? '*'}`);
+      if (!from || (this.#options.scope === 'artifacts' && (!from.startsWith('oci://') || !c.spec.version))) continue;
+      this.#url('helm-chart', `HelmChart ${c.metadata.namespace}/${c.metadata.name}`, 'spec.sourceRef', `${from.replace(/\/+$/, '')}/${c.spec.chart}:${c.spec.version ?? '*'}`);
     }
+    if (this.#options.scope === 'artifacts') return;
     for (const r of releases) {
       const ref = r.spec.chartRef ?? r.spec.chart?.spec?.sourceRef;
       const ns = ref?.namespace ?? r.metadata.namespace;
@@ -311,8 +334,17 @@ export class TetherInventory {
     }
   }
 
-  /** Explicit exemptions from values (`tethers.exempt`): every given field must match. */
+  /**
+   * Exemptions: a Deployment's rollout history (the live template is listed on its own), then the
+   * explicit ones from values (`tethers.exempt`), where every given field must match.
+   */
   #exempt(t: Tether): void {
+    const owner = this.#history.get(t.object);
+    if (owner && t.state !== 'pivoted') {
+      t.state = 'exempt';
+      t.reason = `rollout history of ${owner} (0 replicas; its live template is listed itself)`;
+      return;
+    }
     for (const rule of this.#values.tethers.exempt) {
       const glob = (pattern: string, text: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(text);
       if (rule.kind && rule.kind !== t.kind) continue;

@@ -56,13 +56,19 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { apiGroup: FLUX, resource: 'helmcharts', verbs: ['list'] },
     // 07: the configured Deployment only.
     { namespace: values.catalystAPI.namespace, apiGroup: 'apps', resource: 'deployments', verbs: ['get', 'patch'], resourceNames: [values.catalystAPI.deploymentName] },
-    // 03 inventory: every image in use, in every workload kind.
+    // The tether inventory (03's artifacts, the console's table): every image in use, in every
+    // workload kind; Crossplane provider packages; upstream URLs in ConfigMaps; Flux objects.
     { apiGroup: '', resource: 'pods', verbs: ['list'] },
     { apiGroup: 'apps', resource: 'deployments', verbs: ['list'] },
     { apiGroup: 'apps', resource: 'daemonsets', verbs: ['list'] },
     { apiGroup: 'apps', resource: 'statefulsets', verbs: ['list'] },
+    { apiGroup: 'apps', resource: 'replicasets', verbs: ['list'] },
     { apiGroup: 'batch', resource: 'jobs', verbs: ['list'] },
     { apiGroup: 'batch', resource: 'cronjobs', verbs: ['list'] },
+    { apiGroup: 'pkg.crossplane.io', resource: 'providers', verbs: ['list'] },
+    { apiGroup: '', resource: 'configmaps', verbs: ['list'] },
+    { apiGroup: FLUX, resource: 'buckets', verbs: ['list'] },
+    { apiGroup: 'helm.toolkit.fluxcd.io', resource: 'helmreleases', verbs: ['list'] },
     // 08: the egress hold in every namespace (and Cilium's cluster-wide policy where Cilium runs).
     { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
     { apiGroup: '', resource: 'nodes', verbs: ['list'] },

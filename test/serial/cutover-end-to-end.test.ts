@@ -54,6 +54,13 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   assert.ok(api.spec?.template.spec?.containers[0]?.env?.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value?.startsWith(e.gitea.url));
   assert.equal(await holds(), 0, 'no hold left');
 
+  // The tether inventory, as the operator sees it (pull Secrets too): nothing left but exempt rows.
+  const inventory = spawnSync(process.execPath, [cli, 'tethers', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst', '-o', 'json'], { encoding: 'utf8' });
+  assert.equal(inventory.status, 0, inventory.stderr);
+  const { summary, tethers } = JSON.parse(inventory.stdout) as { summary: { tethered: number; unmapped: number; exempt: number; pivoted: number }; tethers: Array<{ state: string; object: string; field: string; upstream: string }> };
+  assert.deepEqual(tethers.filter((t) => t.state !== 'exempt').map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`), [], 'only exempt tethers remain');
+  assert.ok(summary.pivoted > 10 && summary.exempt > 0);
+
   // With upstream cut, a fresh pod on each node pulls an upstream-named image through the local Harbor.
   const namespace = await testNamespace('sovereign', cleanups);
   await cutUpstream(quiet);

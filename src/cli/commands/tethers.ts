@@ -2,12 +2,9 @@
 // host, where it is, where it should point, and whether it already does.
 import { stringify } from 'yaml';
 import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
-import { DistributionClient } from '../../adapters/oci/distribution-client.ts';
-import { buildStepEnv } from '../../composition.ts';
+import { takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
-import { parseValues, type HostProject, type Values } from '../../core/values.ts';
-import { presentByDigest } from '../../adapters/oci/copier.ts';
-import { digestResolver, TetherInventory, type Tether, type TetherSummary } from '../../inventory/tethers.ts';
+import { parseValues, type Values } from '../../core/values.ts';
 import { VALUES_CONFIGMAP } from '../../render/render.ts';
 import { loadValues } from './run.ts';
 
@@ -27,29 +24,6 @@ async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise
     throw error;
   });
   return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
-}
-
-/** The inventory with digests resolved and local presence checked through the registries. */
-export async function takeInventory(cluster: KubeCluster, values: Values, namespace: string, secrets: boolean): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
-  const env = await buildStepEnv(values, cluster, namespace);
-  const local = new DistributionClient(values.sovereign.harborInternalURL, env.harborCredentials);
-  const upstreams = new Map<string, DistributionClient>();
-  const upstream = (row: HostProject) => {
-    let c = upstreams.get(row.host);
-    if (!c) upstreams.set(row.host, (c = new DistributionClient(row.upstreamURL, env.upstreamAuths.get(row.host))));
-    return c;
-  };
-  const resolve = digestResolver(local, upstream);
-  const inventory = new TetherInventory(cluster, values, {
-    secrets,
-    resolveDigest: resolve,
-    presentLocally: async (ref, repo) => {
-      const digest = await local.headManifest(repo, ref).then((h) => h?.digest);
-      return digest ? presentByDigest(local, repo, ref, digest) : false;
-    },
-  });
-  const tethers = await inventory.collect(namespace);
-  return { tethers, summary: inventory.summary() };
 }
 
 export async function tethersCommand(options: TethersOptions): Promise<void> {

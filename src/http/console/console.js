@@ -60,10 +60,28 @@ function renderStatus() {
   const auto = status.autoTrigger;
   $('auto').hidden = !(auto?.enabled && auto.dueAt && !auto.firedAt);
   if (auto?.dueAt) $('auto').textContent = `Auto trigger armed: the cutover starts at ${new Date(auto.dueAt).toLocaleTimeString()}.`;
+  renderTetherCounts();
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
   renderCountdown();
+}
+
+function renderTetherCounts() {
+  const t = status?.tethers;
+  $('tether-counts').textContent = t ? `${t.tethered} tethered · ${t.unmapped} unmapped · ${t.exempt} exempt · ${t.pivoted} pivoted` : 'counting…';
+}
+
+async function loadTethers() {
+  const body = await api('/api/v1/sovereign/cutover/tethers');
+  const rows = body.tethers.map((t) => {
+    const tr = document.createElement('tr');
+    for (const [text, cls] of [[t.state, `state-${t.state}`], [t.kind], [t.object], [t.field], [t.upstream], [t.state === 'exempt' ? `exempt: ${t.reason}` : t.local || '–']]) {
+      tr.append(Object.assign(document.createElement('td'), { textContent: text, className: cls ?? '' }));
+    }
+    return tr;
+  });
+  $('tether-table').tBodies[0].replaceChildren(...rows);
 }
 
 function renderCountdown() {
@@ -148,6 +166,9 @@ async function main() {
   });
   who.replaceChildren(Object.assign(document.createElement('span'), { textContent: `${session.user}${session.admin ? ' · sovereign-admin' : ''}` }), out);
   $('achieve').addEventListener('click', () => void start());
+  $('tethers').addEventListener('toggle', () => {
+    if ($('tethers').open) void loadTethers().catch(() => undefined);
+  });
   await refresh();
   listen();
 }

@@ -1,0 +1,123 @@
+// `cutover tethers` against the lab: a tether planted in each place the inventory must look —
+// every workload kind (scaled to zero, suspended, init containers, image volumes), env vars,
+// ConfigMaps, Flux Git/Helm/OCI/Bucket sources, HelmCharts and HelmReleases, a Crossplane
+// Provider, a pull Secret, a node's registry route — is found with its field path, normalised
+// reference, digest and local target; an explicit exemption is honoured.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { REPO_ROOT } from '../lab/topology.ts';
+import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import type { Tether, TetherSummary } from '../src/inventory/tethers.ts';
+import { labValuesFile } from './support/api.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
+
+const e = lab();
+const k = kube();
+const cleanups = cleanupsAfterAll();
+const ghcr = e.upstreams.ghcr.host;
+const git = e.git.repoURL;
+
+async function standInCrd(group: string, plural: string, kind: string, version: string, scope: 'Namespaced' | 'Cluster'): Promise<void> {
+  const crds = k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api);
+  const name = `${plural}.${group}`;
+  await crds.createCustomResourceDefinition({
+    body: { metadata: { name, labels: { 'lab.sovereign-cutover/stand-in': 'true' } }, spec: { group, scope, names: { plural, singular: kind.toLowerCase(), kind }, versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }] } },
+  }).catch((error: unknown) => {
+    if ((error as { code?: number }).code !== 409) throw error;
+  });
+  cleanups.push(() => crds.deleteCustomResourceDefinition({ name }).catch(() => undefined));
+  await eventually(`${name} served`, () => k.custom.listClusterCustomObject({ group, version, plural }).then(() => true, () => false), 30_000);
+}
+
+test('every planted tether is found where it is, with its reference, digest and local target', async () => {
+  const ns = await testNamespace('tethers', cleanups);
+  await standInCrd('helm.toolkit.fluxcd.io', 'helmreleases', 'HelmRelease', 'v2', 'Namespaced');
+  await standInCrd('pkg.crossplane.io', 'providers', 'Provider', 'v1', 'Cluster');
+  const nowhere = { nodeSelector: { 'sovereign.lab/no-such-node': 'true' } };
+  const template = (image: string, extra: Record<string, unknown> = {}) => ({ metadata: { labels: { app: 't' } }, spec: { ...nowhere, containers: [{ name: 'c', image }], ...extra } });
+  const selector = { matchLabels: { app: 't' } };
+  await k.apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name: 'zero' },
+      spec: {
+        replicas: 0,
+        selector,
+        template: { metadata: { labels: { app: 't' } }, spec: { initContainers: [{ name: 'init', image: `${ghcr}/openova-io/catalyst-api:1.0.0` }], containers: [{ name: 'c', image: 'nginx', env: [{ name: 'REPO', value: git }] }] } },
+      },
+    },
+  });
+  await k.apps.createNamespacedStatefulSet({ namespace: ns, body: { metadata: { name: 'sts' }, spec: { replicas: 0, serviceName: 'sts', selector, template: template(`${e.upstreams.docker.host}/library/postgres:16`) } } });
+  await k.apps.createNamespacedDaemonSet({ namespace: ns, body: { metadata: { name: 'ds' }, spec: { selector, template: template(`${e.upstreams.quay.host}/cilium/cilium:v1.16.5`) } } });
+  await k.apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'rs' }, spec: { replicas: 0, selector, template: template(`${ghcr}/fluxcd/helm-controller:v1.1.0`) } } });
+  await k.batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: 'job' }, spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: `${ghcr}/fluxcd/source-controller:v1.4.1` }] } } } } });
+  await k.batch.createNamespacedCronJob({ namespace: ns, body: { metadata: { name: 'cron' }, spec: { schedule: '0 0 1 1 *', suspend: true, jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: `${e.upstreams.docker.host}/library/redis:7` }] } } } } } } });
+  await k.core.createNamespacedPod({
+    namespace: ns,
+    body: { metadata: { name: 'pod' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: `${ghcr}/openova-io/node-agent:0.3.0` }], volumes: [{ name: 'data', image: { reference: `${ghcr}/openova-io/catalyst-ui:1.0.0` } } as never] } },
+  });
+  await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'settings' }, data: { 'chart-repo': `charts come from oci://${ghcr}/openova-io today` } } });
+  await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'kept' }, data: { url: `${git}` } } });
+  await k.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'pull' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [ghcr]: { auth: Buffer.from('u:never-shown').toString('base64') } } }) } } });
+  const flux = (plural: string, kind: string, name: string, spec: Record<string, unknown>, group = 'source.toolkit.fluxcd.io', version = 'v1') =>
+    k.custom.createNamespacedCustomObject({ group, version, namespace: ns, plural, body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec: { interval: '24h', ...spec } } });
+  await flux('gitrepositories', 'GitRepository', 'repo', { url: git, ref: { branch: 'main' } });
+  await flux('helmrepositories', 'HelmRepository', 'charts', { type: 'oci', url: `oci://${ghcr}/openova-io` });
+  await flux('ocirepositories', 'OCIRepository', 'manifests', { url: `oci://${ghcr}/openova-io/manifests`, ref: { tag: 'v1' } });
+  await flux('buckets', 'Bucket', 'bucket', { endpoint: ghcr, bucketName: 'b' });
+  await flux('helmcharts', 'HelmChart', 'chart', { chart: 'bp-cilium', version: '1.16.5', sourceRef: { kind: 'HelmRepository', name: 'charts' } });
+  await flux('helmreleases', 'HelmRelease', 'release', { chart: { spec: { chart: 'bp-cilium', sourceRef: { kind: 'HelmRepository', name: 'charts' } } } }, 'helm.toolkit.fluxcd.io', 'v2');
+  const provider = `provider-${ns}`;
+  await k.custom.createClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers', body: { apiVersion: 'pkg.crossplane.io/v1', kind: 'Provider', metadata: { name: provider }, spec: { package: 'xpkg.upbound.io/crossplane-contrib/provider-aws:v1.0.0' } } });
+  // A node whose agent reports it still resolves the ghcr stand-in through the mothership.
+  await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { 'node.node-x.registryHosts': JSON.stringify({ [ghcr]: `${e.mothership.url}/v2/proxy-ghcr` }) } } });
+
+  const values = labValuesFile({ tethers: { exempt: [{ object: `ConfigMap ${ns}/kept`, reason: 'kept for the test' }] } });
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'tethers', '-f', values, '--kubeconfig', e.kube.kubeconfig, '-n', ns, '-o', 'json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /never-shown|dTpuZXZlci1zaG93bg/, 'no credential in the output');
+  const { tethers } = JSON.parse(r.stdout) as { summary: TetherSummary; tethers: Tether[] };
+  const mine = tethers.filter((t) => t.object.includes(` ${ns}/`) || t.object === `Provider ${provider}` || t.object === 'Node node-x');
+  const find = (object: string, field: string) => {
+    const row = mine.find((t) => t.object === object && t.field === field);
+    assert.ok(row, `no row for ${object} ${field}; rows: ${mine.map((t) => `${t.object} ${t.field}`).join(' | ')}`);
+    return row;
+  };
+
+  const init = find(`Deployment ${ns}/zero`, 'spec.template.spec.initContainers[0].image');
+  assert.equal(init.upstream, `${ghcr}/openova-io/catalyst-api:1.0.0`);
+  assert.equal(init.digest, (await new DistributionClient(e.upstreams.ghcr.url).headManifest('openova-io/catalyst-api', '1.0.0'))?.digest, 'tag resolved to its digest');
+  assert.equal(init.local, `${e.localHarbor.host}/proxy-ghcr/openova-io/catalyst-api:1.0.0`);
+  const short = find(`Deployment ${ns}/zero`, 'spec.template.spec.containers[0].image');
+  assert.deepEqual([short.upstream, short.state, short.local], ['docker.io/library/nginx:latest', 'unmapped', ''], 'short names normalised; no host row → unmapped');
+  assert.equal(find(`Deployment ${ns}/zero`, 'spec.template.spec.containers[0].env[0].value').local, `${e.gitea.url}/openova/openova`);
+  find(`StatefulSet ${ns}/sts`, 'spec.template.spec.containers[0].image');
+  find(`DaemonSet ${ns}/ds`, 'spec.template.spec.containers[0].image');
+  find(`ReplicaSet ${ns}/rs`, 'spec.template.spec.containers[0].image');
+  find(`Job ${ns}/job`, 'spec.template.spec.containers[0].image');
+  find(`CronJob ${ns}/cron`, 'spec.jobTemplate.spec.template.spec.containers[0].image');
+  find(`Pod ${ns}/pod`, 'spec.containers[0].image');
+  assert.equal(find(`Pod ${ns}/pod`, 'spec.volumes[0].image.reference').upstream, `${ghcr}/openova-io/catalyst-ui:1.0.0`);
+  assert.equal(find(`ConfigMap ${ns}/settings`, 'data["chart-repo"]').upstream, `oci://${ghcr}/openova-io`);
+  const kept = find(`ConfigMap ${ns}/kept`, 'data["url"]');
+  assert.deepEqual([kept.state, kept.reason], ['exempt', 'kept for the test']);
+  assert.equal(find(`GitRepository ${ns}/repo`, 'spec.url').local, `${e.gitea.url}/openova/openova`);
+  assert.equal(find(`HelmRepository ${ns}/charts`, 'spec.url').local, `oci://${e.localHarbor.host}/proxy-ghcr/openova-io`);
+  find(`OCIRepository ${ns}/manifests`, 'spec.url');
+  find(`Bucket ${ns}/bucket`, 'spec.endpoint');
+  assert.equal(find(`HelmChart ${ns}/chart`, 'spec.sourceRef').upstream, `oci://${ghcr}/openova-io/bp-cilium:1.16.5`);
+  find(`HelmRelease ${ns}/release`, 'spec.chart.spec.sourceRef');
+  const pkg = find(`Provider ${provider}`, 'spec.package');
+  assert.deepEqual([pkg.kind, pkg.state], ['crossplane-package', 'unmapped']);
+  assert.equal(find(`Secret ${ns}/pull`, `.dockerconfigjson auths["${ghcr}"]`).upstream, ghcr);
+  assert.equal(find('Node node-x', `certs.d/${ghcr}/hosts.toml`).upstream, `${e.mothership.url}/v2/proxy-ghcr`);
+  await k.custom.deleteClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers', name: provider }).catch(() => undefined);
+
+  const table = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'tethers', '-f', values, '--kubeconfig', e.kube.kubeconfig, '-n', ns], { encoding: 'utf8' });
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /^STATE\s+KIND\s+OBJECT\s+FIELD\s+UPSTREAM\s+LOCAL/m);
+  assert.match(table.stdout, /\d+ tethered, \d+ unmapped \(no host row\), \d+ exempt, \d+ pivoted/);
+});
