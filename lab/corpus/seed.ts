@@ -34,7 +34,7 @@ export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamNa
   let bytes = 0;
   for (const spec of specs) {
     const built = generator.build(spec);
-    bytes += await push(clients[spec.upstream], built);
+    bytes += await pushArtifact(clients[spec.upstream], built);
     const top = topManifest(built);
     seeded.push({
       upstream: spec.upstream,
@@ -52,7 +52,7 @@ export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamNa
   return seeded;
 }
 
-async function push(client: DistributionClient, built: BuiltArtifact): Promise<number> {
+export async function pushArtifact(client: DistributionClient, built: BuiltArtifact): Promise<number> {
   let bytes = 0;
   for (const blob of built.blobs) {
     if ((await client.pushBlob(built.spec.repo, blob.digest, blob.data)) === 'pushed') bytes += blob.data.byteLength;

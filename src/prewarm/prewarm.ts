@@ -248,19 +248,12 @@ export class Prewarmer {
         const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
         location = undefined; // an upload session is single-use
         const { body, size } = await source.openBlob(sourceRepo, blob.digest);
-        let counted = 0;
-        const counting = body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform: (chunk, controller) => {
-              counted += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-          }),
-        );
+        // The registry accepts the upload only with every byte matching the digest: the size is what moved.
+        const counted = size >= 0 ? size : blob.size;
         try {
-          await target.putUploadStream(targetRepo, upload, blob.digest, size >= 0 ? size : blob.size, counting);
+          await target.putUploadStream(targetRepo, upload, blob.digest, counted, body);
         } catch (error) {
-          await body.cancel().catch(() => undefined);
+          body.destroy();
           throw error;
         }
         this.#progress.bytesCopied += counted;

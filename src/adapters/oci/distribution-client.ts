@@ -1,6 +1,9 @@
 // A small OCI distribution-spec client: manifests and blobs by digest, the registry token
 // flow (Bearer challenge → token endpoint, with basic credentials when we have them) and
 // plain Basic auth. Used by the lab to seed registries and by the product to copy artifacts.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { PeerError } from '../../core/errors.ts';
 import { basicAuth } from '../http-json.ts';
 import { sha256Digest } from './digest.ts';
@@ -24,8 +27,8 @@ export interface FetchedManifest extends ManifestRef {
 type Action = 'pull' | 'push';
 
 const REQUEST_TIMEOUT_MS = 120_000;
-/** Blob bodies stream for as long as they need (a 2 GB layer on a slow link); a stalled peer still ends. */
-const BLOB_TIMEOUT_MS = 3_600_000;
+/** A blob stream may take as long as it needs (a 2 GB layer on a slow link), but not stall this long. */
+const BLOB_TIMEOUT_MS = 120_000;
 
 export class DistributionClient {
   readonly baseUrl: string;
@@ -33,6 +36,10 @@ export class DistributionClient {
   /** Bearer tokens by scope; Basic needs no cache. */
   readonly #tokens = new Map<string, string>();
   #basicChallenge = false;
+  /** Scopes the registry serves without credentials. */
+  readonly #anonymous = new Set<string>();
+  /** Keep-alive connections for blob streams (bounded by the caller's concurrency). */
+  readonly #agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 
   /** `baseUrl` is the registry root, e.g. `http://127.0.0.1:15001`. */
   constructor(baseUrl: string, credentials?: RegistryCredentials) {
@@ -119,13 +126,35 @@ export class DistributionClient {
     return 'pushed';
   }
 
-  /** A blob as a stream (memory independent of its size); the caller consumes or cancels it. */
-  async openBlob(repo: string, digest: string): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {
-    const url = `/v2/${repo}/blobs/${digest}`;
-    const res = await this.#request('GET', url, { repo, action: 'pull' }, {}, undefined, BLOB_TIMEOUT_MS);
-    await expectStatus(res, 'GET', this.baseUrl + url, [200]);
-    if (!res.body) throw new PeerError('GET', this.baseUrl + url, res.status, 'blob response without a body');
-    return { body: res.body, size: Number(res.headers.get('content-length') ?? '-1') };
+  /**
+   * A blob as a stream — node:http, so bytes flow at the pace the consumer drains them (memory does
+   * not grow with blob size). Redirects to blob storage are followed, without our credentials when
+   * they lead to another host. The caller consumes or destroys the stream.
+   */
+  async openBlob(repo: string, digest: string): Promise<{ body: IncomingMessage; size: number }> {
+    const path = `/v2/${repo}/blobs/${digest}`;
+    const authorization = await this.#authorizationFor({ repo, action: 'pull' }, path);
+    let url = new URL(this.baseUrl + path);
+    for (let hop = 0; hop < 5; hop++) {
+      const res = await this.#raw('GET', url, url.origin === this.baseUrl && authorization ? { authorization } : {});
+      const location = res.headers.location;
+      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
+        res.resume();
+        url = new URL(location, url);
+        continue;
+      }
+      if (res.statusCode !== 200) {
+        const text = await new Promise<string>((resolve) => {
+          let t = '';
+          res.on('data', (c: Buffer) => (t += c.toString()));
+          res.on('end', () => resolve(t));
+          res.on('error', () => resolve(t));
+        });
+        throw new PeerError('GET', this.baseUrl + path, res.statusCode ?? 0, text);
+      }
+      return { body: res, size: Number(res.headers['content-length'] ?? '-1') };
+    }
+    throw new PeerError('GET', this.baseUrl + path, 0, 'too many redirects');
   }
 
   /**
@@ -145,13 +174,46 @@ export class DistributionClient {
   }
 
   /** Finishes an upload in one streamed PUT; the registry checks the bytes against `digest`. */
-  async putUploadStream(repo: string, location: string, digest: string, size: number, body: ReadableStream<Uint8Array>): Promise<void> {
+  async putUploadStream(repo: string, location: string, digest: string, size: number, body: Readable): Promise<void> {
     const target = new URL(location);
     target.searchParams.set('digest', digest);
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };
-    const res = await this.#request('PUT', target.toString(), { repo, action: 'push' }, headers, body, BLOB_TIMEOUT_MS);
-    await expectStatus(res, 'PUT', target.origin + target.pathname, [201]);
-    await res.body?.cancel();
+    const authorization = await this.#authorizationFor({ repo, action: 'push' }, `/v2/${repo}/blobs/uploads/`);
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}), ...(authorization ? { authorization } : {}) };
+    const res = await this.#raw('PUT', target, headers, body);
+    const text = await new Promise<string>((resolve) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c.toString()));
+      res.on('end', () => resolve(t));
+      res.on('error', () => resolve(t));
+    });
+    if (res.statusCode !== 201) throw new PeerError('PUT', target.origin + target.pathname, res.statusCode ?? 0, text);
+  }
+
+  /** The Authorization header for a scope, answering the registry's challenge first when we have none yet. */
+  async #authorizationFor(scope: { repo: string; action: Action }, path: string): Promise<string | undefined> {
+    const scopeKey = `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}`;
+    const known = this.#authorization(scopeKey);
+    if (known || this.#anonymous.has(scopeKey)) return known;
+    const probe = await this.#request(scope.action === 'push' ? 'POST' : 'HEAD', scope.action === 'push' ? `/v2/${scope.repo}/blobs/uploads/` : path, scope, scope.action === 'push' ? { 'content-length': '0' } : {});
+    await probe.body?.cancel();
+    const auth = this.#authorization(scopeKey);
+    if (!auth) this.#anonymous.add(scopeKey);
+    return auth;
+  }
+
+  /** One streaming request on a keep-alive agent; resolves when the response headers arrive. */
+  #raw(method: string, url: URL, headers: Record<string, string>, body?: Readable): Promise<IncomingMessage> {
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method, headers, agent: https ? this.#agents.https : this.#agents.http, timeout: BLOB_TIMEOUT_MS }, resolve);
+      const fail = (error: Error) => reject(new PeerError(method, url.origin + url.pathname, 0, error.message, { cause: error }));
+      req.on('error', fail);
+      req.on('timeout', () => req.destroy(new Error(`no progress for ${BLOB_TIMEOUT_MS / 1000} s`)));
+      if (!body) return void req.end();
+      body.on('error', (error) => req.destroy(error));
+      body.pipe(req);
+    });
   }
 
   async listTags(repo: string): Promise<string[]> {
@@ -168,8 +230,7 @@ export class DistributionClient {
     pathOrUrl: string,
     scope: { repo: string; action: Action } | undefined,
     headers: Record<string, string>,
-    body?: Uint8Array | ReadableStream<Uint8Array>,
-    timeoutMs = REQUEST_TIMEOUT_MS,
+    body?: Uint8Array,
   ): Promise<Response> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.baseUrl + pathOrUrl;
     const scopeKey = scope ? `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}` : 'registry';
@@ -180,16 +241,15 @@ export class DistributionClient {
         res = await fetch(url, {
           method,
           headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
-          // A stream goes out as it arrives (half duplex); it cannot be replayed, so callers hold a token first.
-          ...(body ? { body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } : {}),
+          ...(body ? { body } : {}),
           redirect: 'follow',
           // A registry that stops answering must not hang a step past any deadline.
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
       } catch (error) {
         throw new PeerError(method, url, 0, error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error), { cause: error });
       }
-      if (res.status !== 401 || attempt > 0 || body instanceof ReadableStream) return res;
+      if (res.status !== 401 || attempt > 0) return res;
       const challenge = res.headers.get('www-authenticate') ?? '';
       await res.body?.cancel();
       if (!(await this.#answerChallenge(challenge, scopeKey, method, url))) return res;

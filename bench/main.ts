@@ -1,0 +1,23 @@
+// `npm run bench -- prewarm | memory | inventory [options]`: benchmarks (never timed tests).
+import { benchPeakMemory, benchPrewarm } from './prewarm.ts';
+
+const [what, ...args] = process.argv.slice(2);
+const usage = `usage: npm run bench -- prewarm [--rounds N] [--corpus bandwidth|fleet]
+       npm run bench -- memory
+       npm run bench -- inventory [--workloads 10000]`;
+switch (what) {
+  case 'prewarm':
+    await benchPrewarm(args);
+    break;
+  case 'memory':
+    await benchPeakMemory();
+    break;
+  case 'inventory': {
+    const { benchInventory } = await import('./inventory.ts');
+    await benchInventory(args);
+    break;
+  }
+  default:
+    console.error(usage);
+    process.exitCode = 2;
+}

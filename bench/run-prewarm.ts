@@ -1,0 +1,15 @@
+// Child process of the prewarm benchmark: the project's prewarmer copying refs source → target.
+// Prints one JSON line: seconds, bytes copied, peak RSS.
+import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { Prewarmer } from '../src/prewarm/prewarm.ts';
+
+const job = JSON.parse(process.argv[2] ?? '{}') as { source: string; target: string; prefix: string; refs: Array<{ repo: string; tag: string }> };
+const source = new DistributionClient(job.source);
+const target = new DistributionClient(job.target);
+const started = performance.now();
+const prewarmer = new Prewarmer();
+const items = job.refs.map((r) => ({ label: `${r.repo}:${r.tag}`, source, sourceRepo: r.repo, ref: r.tag, target, targetRepo: `${job.prefix}/${r.repo}` }));
+const report = await prewarmer.run(items);
+const missing = await prewarmer.verify(items, report);
+if (missing.length) throw new Error(`incomplete: ${missing.join('; ')}`);
+console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: report.bytesCopied, mounted: report.blobsMounted, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
