@@ -273,6 +273,8 @@ export class Prewarmer {
         checks.run(async () => {
           const result = report.artifacts[i];
           if (!result) return void missing.push(`${item.label}: never copied`);
+          // Found complete by digest during this run (tag and every platform): already verified.
+          if (result.present) return;
           const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () => item.target.headManifest(item.targetRepo, item.ref));
           if (top?.digest !== result.digest) return void missing.push(`${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`);
           if (!isIndex(top.mediaType)) return;
