@@ -67,6 +67,11 @@ test('a signed-in operator sees the status in the original shape; sessions are s
   assert.equal(r.body.raw.registriesYamlActive, 'v1', 'the status ConfigMap was created with its initial data');
   const tampered = { ...viewer, cookie: viewer.cookie.slice(0, -4) + 'AAAA' };
   assert.equal((await call(STATUS, { as: tampered })).status, 401, 'a tampered cookie is no session');
+  // The tether counts arrive once the inventory (taken in the background) is done.
+  const counts = await eventually('tether counts in the status', async () => (await json(await call(STATUS, { as: viewer }))).body.tethers ?? undefined, 60_000);
+  assert.ok(counts.tethered > 0, 'the lab Sovereign is tethered');
+  const table = (await json(await call('/api/v1/sovereign/cutover/tethers', { as: viewer }))).body;
+  assert.equal(table.summary.tethered, table.tethers.filter((t: { state: string }) => t.state === 'tethered').length);
   const me = (await json(await call('/api/v1/session', { as: admin }))).body;
   assert.equal(me.admin, true);
   assert.deepEqual(me.groups, ['sovereign-admins']);
