@@ -1,6 +1,7 @@
 // Child process of the prewarm benchmark: the streaming ceiling — every unique blob streamed
 // GET → PUT between the same two registries with plain concurrent node:http requests (pipe, keep-
 // alive), no manifests, no checks. Prints one JSON line.
+import { readFileSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
 
 const job = JSON.parse(process.argv[2] ?? '{}') as { source: string; target: string; concurrency: number; blobs: Array<{ repo: string; digest: string }> };
@@ -31,4 +32,4 @@ await Promise.all(
     }
   }),
 );
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes, maxRssMB: Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024 }));

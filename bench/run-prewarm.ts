@@ -1,5 +1,6 @@
 // Child process of the prewarm benchmark: the project's prewarmer copying refs source → target.
 // Prints one JSON line: seconds, bytes copied, peak RSS.
+import { readFileSync } from 'node:fs';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { Prewarmer } from '../src/prewarm/prewarm.ts';
 
@@ -12,4 +13,6 @@ const items = job.refs.map((r) => ({ label: `${r.repo}:${r.tag}`, source, source
 const report = await prewarmer.run(items);
 const missing = await prewarmer.verify(items, report);
 if (missing.length) throw new Error(`incomplete: ${missing.join('; ')}`);
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: report.bytesCopied, mounted: report.blobsMounted, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+// VmHWM, not getrusage: ru_maxrss survives exec on Linux and would report the parent's peak at fork.
+const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
+console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: report.bytesCopied, mounted: report.blobsMounted, maxRssMB: hwm }));
