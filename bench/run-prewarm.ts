@@ -8,11 +8,12 @@ const job = JSON.parse(process.argv[2] ?? '{}') as { source: string; target: str
 const source = new DistributionClient(job.source);
 const target = new DistributionClient(job.target);
 const started = performance.now();
-const prewarmer = new Prewarmer();
+// BLOBS / ARTIFACTS override the concurrency, for exploring it (defaults: the product's).
+const prewarmer = new Prewarmer({ ...(process.env.BLOBS ? { blobConcurrency: Number(process.env.BLOBS) } : {}), ...(process.env.ARTIFACTS ? { artifactConcurrency: Number(process.env.ARTIFACTS) } : {}) });
 const items = job.refs.map((r) => ({ label: `${r.repo}:${r.tag}`, source, sourceRepo: r.repo, ref: r.tag, target, targetRepo: `${job.prefix}/${r.repo}` }));
 const report = await prewarmer.run(items);
 const missing = await prewarmer.verify(items, report);
 if (missing.length) throw new Error(`incomplete: ${missing.join('; ')}`);
 // VmHWM, not getrusage: ru_maxrss survives exec on Linux and would report the parent's peak at fork.
 const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: report.bytesCopied, mounted: report.blobsMounted, maxRssMB: hwm }));
+console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: report.bytesCopied, mounted: report.blobsMounted, maxRssMB: hwm, cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 }));

@@ -200,16 +200,21 @@ export class Prewarmer {
     return done;
   }
 
+  /**
+   * One POST decides it: a mount from a repository of the target known to hold the blob (or from
+   * this repository itself — a blob a killed run already put here) answers 201 and no byte moves;
+   * otherwise the registry opens an upload session, and the bytes stream into it.
+   */
   async #placeBlob(item: PrewarmItem, blob: Descriptor): Promise<void> {
     const { target, targetRepo } = item;
-    const head = () => this.#retry(`HEAD blob ${targetRepo}@${blob.digest}`, () => target.hasBlob(targetRepo, blob.digest));
     const known = this.#located.get(blob.digest);
     const inFlight = this.#copying.get(blob.digest);
     if (!known && !inFlight) {
-      // The first repository to need these bytes: it is there already, or it gets the copy.
+      // The first repository to need these bytes: already here, or it gets the copy.
       const placed = (async () => {
-        if (await head()) this.#progress.blobsPresent++;
-        else await this.#copy(item, blob);
+        const upload = await this.#retry(`upload ${targetRepo}@${blob.digest}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: targetRepo }));
+        if (upload.mounted) this.#progress.blobsPresent++;
+        else await this.#copy(item, blob, upload.location);
         return targetRepo;
       })();
       this.#copying.set(blob.digest, placed);
@@ -220,23 +225,15 @@ export class Prewarmer {
       }
       return;
     }
-    if (await head()) {
-      this.#progress.blobsPresent++;
+    const from = known ?? (await inFlight?.catch(() => undefined)) ?? targetRepo;
+    const upload = await this.#retry(`mount ${blob.digest} → ${targetRepo}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: from }));
+    if (upload.mounted) {
+      if (from === targetRepo) this.#progress.blobsPresent++;
+      else this.#progress.blobsMounted++;
+      this.#report();
       return;
     }
-    // The bytes are (or are about to be) in another repository of the target: mount them.
-    const from = known ?? (await inFlight?.catch(() => undefined));
-    if (from && from !== targetRepo) {
-      const upload = await this.#retry(`mount ${blob.digest} → ${targetRepo}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: from }));
-      if (upload.mounted) {
-        this.#progress.blobsMounted++;
-        this.#report();
-        return;
-      }
-      await this.#copy(item, blob, upload.location);
-      return;
-    }
-    await this.#copy(item, blob);
+    await this.#copy(item, blob, upload.location);
   }
 
   /** Streams one blob from the source into the target (a fresh upload per attempt). */

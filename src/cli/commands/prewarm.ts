@@ -3,13 +3,13 @@
 import { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { buildStepEnv } from '../../composition.ts';
 import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
-import { prewarmAll } from '../../steps/harbor-prewarm.ts';
+import { prewarmAll, progressText } from '../../steps/harbor-prewarm.ts';
 import { loadValues, type ClusterOptions } from './run.ts';
 
 function bar(p: PrewarmProgress): string {
   const width = 28;
   const filled = p.artifactsTotal ? Math.round((width * p.artifactsDone) / p.artifactsTotal) : width;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.artifactsDone}/${p.artifactsTotal} artifacts  ${(p.bytesCopied / 1e6).toFixed(1)} MB  ${p.blobsCopied} copied · ${p.blobsMounted} mounted · ${p.blobsPresent} present${p.retries ? ` · ${p.retries} retries` : ''}`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progressText(p)}`;
 }
 
 export async function prewarmCommand(options: ClusterOptions): Promise<void> {

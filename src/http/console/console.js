@@ -35,7 +35,8 @@ function renderSteps() {
     const state = stepState(row?.result ?? '');
     li.dataset.state = state;
     li.querySelector('.icon').textContent = ICON[state];
-    li.querySelector('.state').textContent = LABEL[state];
+    const progress = state === 'running' ? status.raw?.[`step.${li.dataset.step}.progress`] : '';
+    li.querySelector('.state').textContent = progress ? `${LABEL[state]} ${progress}` : LABEL[state];
   }
 }
 
@@ -117,7 +118,7 @@ function listen() {
   events?.close();
   events = new EventSource('/api/v1/sovereign/cutover/events');
   const onEvent = () => void refresh().catch(() => undefined);
-  for (const phase of ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-step-failed', 'cutover-completed', 'cutover-already-complete']) events.addEventListener(phase, onEvent);
+  for (const phase of ['cutover-started', 'cutover-step-progress', 'cutover-step-started', 'cutover-step-finished', 'cutover-step-failed', 'cutover-completed', 'cutover-already-complete']) events.addEventListener(phase, onEvent);
   events.addEventListener('cutover-status', onEvent);
   // The server closes the stream after the run ends; reconnect quietly for the next one.
   events.onerror = () => {
