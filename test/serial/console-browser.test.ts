@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { installCutover, resetSovereign } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/topology.ts';
+import { kube } from '../support/kube.ts';
 import { lab } from '../support/lab.ts';
 
 const e = lab();
@@ -44,8 +45,18 @@ test('console: sign in, press Achieve True Sovereignty, watch the eight steps go
   await page.screenshot({ path: join(ARTIFACTS, 'console-confirm.png') });
   await dialog.getByRole('button', { name: 'Start the cutover' }).click();
 
+  // On a failure, the page as it was and what the console said are the first things to look at.
+  page.on('console', (m) => console.log(`# browser console: ${m.text()}`));
+  page.on('pageerror', (error) => console.log(`# browser error: ${error.message}`));
+  const failed = page.locator('#error:not([hidden])');
+  void failed.waitFor({ timeout: 300_000 }).then(async () => console.log(`# console shows an error: ${await failed.textContent()}`), () => undefined);
   await page.locator('#steps li[data-state="running"]').first().waitFor({ timeout: 60_000 });
-  await page.locator('#countdown').waitFor({ state: 'visible', timeout: 300_000 });
+  await page.locator('#countdown').waitFor({ state: 'visible', timeout: 300_000 }).catch(async (error: unknown) => {
+    await page.screenshot({ path: join(ARTIFACTS, 'console-failure.png'), fullPage: true });
+    const status = await kube().core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace: 'catalyst' }).then((cm) => cm.data, (e: unknown) => String(e));
+    console.log(`# status ConfigMap when the egress window was not seen: ${JSON.stringify(status)}`);
+    throw error;
+  });
   assert.match((await page.locator('#countdown').textContent()) ?? '', /egress/i);
   await page.screenshot({ path: join(ARTIFACTS, 'console-egress-window.png') });
   await page.waitForFunction('document.querySelectorAll(\'#steps li[data-state="done"]\').length === 8', undefined, { timeout: 300_000 });
