@@ -41,6 +41,23 @@ function tally(output: string): void {
   }
 }
 
+/** Waits (up to 3 minutes) until no namespace labelled as a test's remains. */
+async function quietCluster(): Promise<void> {
+  const { KubeCluster } = await import('../src/adapters/kube/cluster.ts');
+  const { ADMIN_KUBECONFIG } = await import('../lab/kube/control-plane.ts');
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const left = (await cluster.core.listNamespace({ labelSelector: 'sovereign.lab/test=true' })).items.map((n) => n.metadata?.name ?? '');
+    if (!left.length) return;
+    if (Date.now() > deadline) {
+      console.log(`still terminating after 3 minutes: ${left.join(', ')}`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 let failed = false;
 const typecheck = await phase('typecheck (tsc --noEmit)', () => run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']));
 if (typecheck.code !== 0) failed = true;
@@ -57,6 +74,9 @@ try {
   const flags = ['--test', '--test-reporter=spec'];
   const parallel = await phase('tests', () => run(node, [...flags, ...testFiles('test')]));
   tally(parallel.output);
+  // The serial tests cut over the whole cluster: what the parallel tests left behind (namespaces
+  // still terminating, their workloads on unmapped images) must be gone first.
+  await phase('waiting for test namespaces to go', () => quietCluster());
   // These cut the shared lab's upstream, so nothing else may run beside them.
   const serial = await phase('tests that cut the upstream (one at a time)', () => run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]));
   tally(serial.output);

@@ -115,6 +115,8 @@ test('every planted tether is found where it is, with its reference, digest and 
   assert.equal(find(`Secret ${ns}/pull`, `.dockerconfigjson auths["${ghcr}"]`).upstream, ghcr);
   assert.equal(find('Node node-x', `certs.d/${ghcr}/hosts.toml`).upstream, `${e.mothership.url}/v2/proxy-ghcr`);
   await k.custom.deleteClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers', name: provider }).catch(() => undefined);
+  // No kubelet will ever confirm the unbound pod's end: remove it now so the namespace can go.
+  await k.core.deleteNamespacedPod({ name: 'pod', namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
 
   const table = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'tethers', '-f', values, '--kubeconfig', e.kube.kubeconfig, '-n', ns], { encoding: 'utf8' });
   assert.equal(table.status, 0, table.stderr);
