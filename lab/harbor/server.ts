@@ -540,6 +540,8 @@ export class HarborDouble {
       { host: target.hostname, port: target.port, method: req.method, path, headers, agent: this.#agent },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        // A client gone mid-answer must not leave the backend response paused on its socket.
+        res.on('close', () => answer.destroy());
         answer.pipe(res);
       },
     );

@@ -70,6 +70,9 @@ export class FaultProxy {
     const upstream = request(
       { host: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.#target.host } },
       (answer) => {
+        // A client that goes away mid-answer (a retry after a short read) must not leave the upstream
+        // response paused on a referenced socket: that would keep the test process alive.
+        res.on('close', () => answer.destroy());
         const send = () => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           if (!truncate) {
