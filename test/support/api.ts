@@ -1,11 +1,10 @@
 // Test helpers for `cutover serve`: run it as a process against the lab, and sign in through the
 // lab's real OpenID Connect provider the way a browser does (redirects, cookies, the login form).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { readFileSync } from 'node:fs';
 import { REPO_ROOT } from '../../lab/topology.ts';
 import { eventually } from './kube.ts';
 import { lab, uniqueName } from './lab.ts';
