@@ -6,26 +6,13 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { stringify } from 'yaml';
 import { PORTS } from '../lab/topology.ts';
-import { LABELS } from '../src/engine/discovery.ts';
-import { signIn, startServe } from './support/api.ts';
-import { eventually, kube, testNamespace } from './support/kube.ts';
-import { cleanupsAfterAll, lab } from './support/lab.ts';
+import { oneStepChain, signIn, startServe } from './support/api.ts';
+import { eventually, foreignLease, kube, testNamespace } from './support/kube.ts';
+import { cleanupsAfterAll } from './support/lab.ts';
 
 const k = kube();
 const cleanups = cleanupsAfterAll();
-
-async function oneStepChain(namespace: string): Promise<void> {
-  const image = `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`;
-  await k.core.createNamespacedConfigMap({
-    namespace,
-    body: {
-      metadata: { name: 'cutover-step-01-gitea-mirror', labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: '1', [LABELS.mode]: 'job' } },
-      data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image, args: ['--version'] }] }) },
-    },
-  });
-}
 
 test('the first sovereign-admin sign-in arms the auto trigger; it fires once after the delay', async () => {
   const namespace = await testNamespace('auto', cleanups);
@@ -65,10 +52,8 @@ test('a replica resumes a run whose engine died mid-step once the Lease has expi
   await oneStepChain(namespace);
   // What a replica killed during step 01 leaves: a running row, currentStep, and a Lease nobody renews.
   const long = new Date(Date.now() - 120_000);
-  const micro = long.toISOString().replace('Z', '000Z');
   await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { cutoverComplete: 'false', cutoverStartedAt: long.toISOString(), currentStep: 'gitea-mirror', 'step.gitea-mirror.result': 'running', failedStep: '' } } });
-  const coordination = k.config.makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api);
-  await coordination.createNamespacedLease({ namespace, body: { metadata: { name: 'self-sovereign-cutover' }, spec: { holderIdentity: 'replica-that-died', leaseDurationSeconds: 30, acquireTime: micro as unknown as Date, renewTime: micro as unknown as Date } } });
+  await foreignLease(namespace, 'replica-that-died', long, 30);
 
   const api = await startServe(PORTS.api + 3, namespace);
   cleanups.push(() => api.stop());

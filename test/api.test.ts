@@ -3,14 +3,11 @@
 // serve process works in a namespace of its own (status ConfigMap, Lease, step ConfigMaps).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { stringify } from 'yaml';
 import { PORTS } from '../lab/topology.ts';
 import { mergePatch } from '../src/adapters/kube/cluster.ts';
-import { LABELS } from '../src/engine/discovery.ts';
-import { LEASE_NAME } from '../src/engine/single-flight.ts';
-import { signIn, startServe, type ServeProcess, type SignedIn } from './support/api.ts';
-import { eventually, kube, testNamespace } from './support/kube.ts';
-import { cleanupsAfterAll, lab } from './support/lab.ts';
+import { oneStepChain, signIn, startServe, type ServeProcess, type SignedIn } from './support/api.ts';
+import { eventually, foreignLease, kube, testNamespace } from './support/kube.ts';
+import { cleanupsAfterAll } from './support/lab.ts';
 
 const k = kube();
 const cleanups = cleanupsAfterAll();
@@ -106,18 +103,15 @@ test('internal trigger: 405, 401 without a bearer, 403 for a ServiceAccount not 
 });
 
 test('409 cutover-in-progress while another engine holds the Lease', async () => {
-  const now = new Date();
-  const micro = now.toISOString().replace('Z', '000Z');
-  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'cutover-step-01-gitea-mirror', labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: '1', [LABELS.mode]: 'job' } }, data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image: lab().upstreams.ghcr.host + '/openova-io/sovereign-cutover:0.1.0', args: ['--version'] }] }) } } });
-  const coordination = k.config.makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api);
-  await coordination.createNamespacedLease({ namespace, body: { metadata: { name: LEASE_NAME }, spec: { holderIdentity: 'another-replica', leaseDurationSeconds: 300, acquireTime: micro as unknown as Date, renewTime: micro as unknown as Date } } });
+  const removeChain = await oneStepChain(namespace);
+  const removeLease = await foreignLease(namespace, 'another-replica', new Date(), 300);
   try {
     const r = await json(await call(START, { method: 'POST', as: admin }));
     assert.deepEqual([r.status, r.body.error], [409, 'cutover-in-progress']);
     assert.match(r.body.detail, /another-replica/);
   } finally {
-    await coordination.deleteNamespacedLease({ name: LEASE_NAME, namespace });
-    await k.core.deleteNamespacedConfigMap({ name: 'cutover-step-01-gitea-mirror', namespace });
+    await removeLease();
+    await removeChain();
   }
 });
 

@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../lab/topology.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import type { Tether, TetherSummary } from '../src/inventory/tethers.ts';
 import { labValuesFile } from './support/api.ts';
-import { eventually, kube, testNamespace } from './support/kube.ts';
+import { kube, standInCrd, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
 const e = lab();
@@ -20,22 +20,10 @@ const cleanups = cleanupsAfterAll();
 const ghcr = e.upstreams.ghcr.host;
 const git = e.git.repoURL;
 
-async function standInCrd(group: string, plural: string, kind: string, version: string, scope: 'Namespaced' | 'Cluster'): Promise<void> {
-  const crds = k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api);
-  const name = `${plural}.${group}`;
-  await crds.createCustomResourceDefinition({
-    body: { metadata: { name, labels: { 'lab.sovereign-cutover/stand-in': 'true' } }, spec: { group, scope, names: { plural, singular: kind.toLowerCase(), kind }, versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }] } },
-  }).catch((error: unknown) => {
-    if ((error as { code?: number }).code !== 409) throw error;
-  });
-  cleanups.push(() => crds.deleteCustomResourceDefinition({ name }).catch(() => undefined));
-  await eventually(`${name} served`, () => k.custom.listClusterCustomObject({ group, version, plural }).then(() => true, () => false), 30_000);
-}
-
 test('every planted tether is found where it is, with its reference, digest and local target', async () => {
   const ns = await testNamespace('tethers', cleanups);
-  await standInCrd('helm.toolkit.fluxcd.io', 'helmreleases', 'HelmRelease', 'v2', 'Namespaced');
-  await standInCrd('pkg.crossplane.io', 'providers', 'Provider', 'v1', 'Cluster');
+  cleanups.push(await standInCrd({ group: 'helm.toolkit.fluxcd.io', plural: 'helmreleases', kind: 'HelmRelease', version: 'v2', scope: 'Namespaced' }));
+  cleanups.push(await standInCrd({ group: 'pkg.crossplane.io', plural: 'providers', kind: 'Provider', version: 'v1', scope: 'Cluster' }));
   const nowhere = { nodeSelector: { 'sovereign.lab/no-such-node': 'true' } };
   const template = (image: string, extra: Record<string, unknown> = {}) => ({ metadata: { labels: { app: 't' } }, spec: { ...nowhere, containers: [{ name: 'c', image }], ...extra } });
   const selector = { matchLabels: { app: 't' } };

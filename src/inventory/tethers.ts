@@ -230,7 +230,7 @@ export class TetherInventory {
   }
 
   #localFor(url: string): string {
-    const { values } = { values: this.#values };
+    const values = this.#values;
     if (url.replace(/\.git$/, '') === values.upstream.repoURL.replace(/\.git$/, '')) return `${this.#hosts.gitea}/${values.gitea.org}/${values.gitea.repo}`;
     const m = /^(oci|https?):\/\/([^/]+)\/?(.*)$/.exec(url);
     const row = m ? this.#hosts.rows.find((r) => r.host === m[2]) : undefined;

@@ -4,36 +4,21 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../../src/composition.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { applyHolds, removeHolds } from '../../src/steps/egress-block-test.ts';
 import { status } from '../../lab/lab.ts';
-import { eventually, kube } from '../support/kube.ts';
+import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { cleanupsAfterAll, lab } from '../support/lab.ts';
 
 const e = lab();
 const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
 const cleanups = cleanupsAfterAll();
-const CRD = 'ciliumclusterwidenetworkpolicies.cilium.io';
 
 test('the hold covers every namespace (and Cilium cluster-wide when its CRD exists); removal leaves nothing and upstream returns', async () => {
-  const crds = k.config.makeApiClient(ApiextensionsV1Api);
-  await crds.createCustomResourceDefinition({
-    body: {
-      metadata: { name: CRD },
-      spec: {
-        group: 'cilium.io',
-        scope: 'Cluster',
-        names: { plural: 'ciliumclusterwidenetworkpolicies', singular: 'ciliumclusterwidenetworkpolicy', kind: 'CiliumClusterwideNetworkPolicy', shortNames: ['ccnp'] },
-        versions: [{ name: 'v2', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
-      },
-    },
-  });
-  cleanups.push(() => crds.deleteCustomResourceDefinition({ name: CRD }).catch(() => undefined));
-  await eventually('the CRD served', async () => (await k.custom.listClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies' }).then(() => true, () => false)), 30_000);
+  cleanups.push(await standInCrd(CCNP_STAND_IN));
 
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   const ctx = { values, env: await buildStepEnv(values, cluster, 'catalyst'), log: () => {}, signal: AbortSignal.timeout(60_000) };

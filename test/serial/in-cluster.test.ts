@@ -14,7 +14,7 @@ import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { render, RUNNER } from '../../src/render/render.ts';
 import { AGENT } from '../../src/steps/registry-pivot.ts';
-import { eventually, kube } from '../support/kube.ts';
+import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { labValuesFile, signIn } from '../support/api.ts';
 import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
 
@@ -26,10 +26,10 @@ const privateOrg = uniqueName('private');
 const valuesText = readFileSync(labValuesFile({ gitea: { org: privateOrg } }), 'utf8');
 const values = parseValues(valuesText);
 const quiet = (): void => {};
-const CCNP_CRD = 'ciliumclusterwidenetworkpolicies.cilium.io';
+let removeCcnp: (() => Promise<void>) | undefined;
 after(async () => {
   await dropGiteaOrg(privateOrg);
-  await k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api).deleteCustomResourceDefinition({ name: CCNP_CRD }).catch(() => undefined);
+  await removeCcnp?.();
   await resetSovereign(quiet);
 });
 
@@ -82,19 +82,7 @@ test('in-cluster: the dormant install runs the whole cutover from the internal t
   const gitea = await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers: { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ username: privateOrg, visibility: 'private' }) });
   assert.equal(gitea.status, 201, await gitea.text());
   // Exercise the Cilium path too: with its CRD present the egress hold is also a CiliumClusterwideNetworkPolicy.
-  const crds = k.config.makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api);
-  await crds.createCustomResourceDefinition({
-    body: {
-      metadata: { name: CCNP_CRD, labels: { 'lab.sovereign-cutover/stand-in': 'true' } },
-      spec: {
-        group: 'cilium.io',
-        scope: 'Cluster',
-        names: { plural: 'ciliumclusterwidenetworkpolicies', singular: 'ciliumclusterwidenetworkpolicy', kind: 'CiliumClusterwideNetworkPolicy' },
-        versions: [{ name: 'v2', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
-      },
-    },
-  }).catch(() => undefined);
-  await eventually('the CCNP CRD served', async () => k.custom.listClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies' }).then(() => true, () => false), 30_000);
+  removeCcnp = await standInCrd(CCNP_STAND_IN);
 
   const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
   const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });

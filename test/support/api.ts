@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { REPO_ROOT } from '../../lab/topology.ts';
-import { eventually } from './kube.ts';
+import { LABELS } from '../../src/engine/discovery.ts';
+import { eventually, kube } from './kube.ts';
 import { lab, uniqueName } from './lab.ts';
 
 export interface ServeProcess {
@@ -55,6 +56,22 @@ export async function startServe(port: number, namespace: string, overrides: Rec
       child.kill('SIGTERM');
       await closed;
     },
+  };
+}
+
+/** A one-step chain of the seed's label contract whose Job only prints the version: harmless anywhere. */
+export async function oneStepChain(namespace: string): Promise<() => Promise<void>> {
+  const { core } = kube();
+  const name = 'cutover-step-01-gitea-mirror';
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: '1', [LABELS.mode]: 'job' } },
+      data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image: `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`, args: ['--version'] }] }) },
+    },
+  });
+  return async () => {
+    await core.deleteNamespacedConfigMap({ name, namespace }).catch(() => undefined);
   };
 }
 
