@@ -9,7 +9,7 @@ const source = new DistributionClient(job.source);
 const target = new DistributionClient(job.target);
 const started = performance.now();
 // BLOBS / ARTIFACTS override the concurrency, for exploring it (defaults: the product's).
-const prewarmer = new Prewarmer({ ...(process.env.BLOBS ? { blobConcurrency: Number(process.env.BLOBS) } : {}), ...(process.env.ARTIFACTS ? { artifactConcurrency: Number(process.env.ARTIFACTS) } : {}) });
+const prewarmer = new Prewarmer({ log: (line) => console.error(line), ...(process.env.BLOBS ? { blobConcurrency: Number(process.env.BLOBS) } : {}), ...(process.env.ARTIFACTS ? { artifactConcurrency: Number(process.env.ARTIFACTS) } : {}) });
 const items = job.refs.map((r) => ({ label: `${r.repo}:${r.tag}`, source, sourceRepo: r.repo, ref: r.tag, target, targetRepo: `${job.prefix}/${r.repo}` }));
 const report = await prewarmer.run(items);
 const missing = await prewarmer.verify(items, report);

@@ -1,7 +1,8 @@
 // The prewarmer against real registries (the lab's ghcr stand-in → the local Harbor): every
 // platform and blob by digest, through 10% injected upstream failures (a fault-injecting proxy in
 // front of the real registry), after a SIGKILL mid-copy, with shared blobs mounted instead of
-// copied twice; a second run only checks.
+// copied twice; a second run only checks. The blob pump on its own: bytes land by digest, a wrong
+// digest is refused.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { test } from 'node:test';
 import { corpusSpec, type ImageSpec } from '../lab/corpus/spec.ts';
 import { REPO_ROOT } from '../lab/topology.ts';
 import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
+import { PeerError } from '../src/core/errors.ts';
+import { BlobPump } from '../src/adapters/oci/blob-pump.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { isIndex, type ImageIndex } from '../src/adapters/oci/media-types.ts';
 import { Prewarmer, type PrewarmItem } from '../src/prewarm/prewarm.ts';
@@ -87,4 +90,39 @@ test('prewarm killed mid-copy: the next run carries on from what landed and comp
   const resumed = await new Prewarmer().run(items(upstream, project));
   assert.ok(resumed.blobsPresent > 0, 'blobs the killed run copied were not copied again');
   await assertComplete(project);
+});
+
+test('the blob pump streams a blob into an upload session; a wrong digest is refused and reported without credentials', async () => {
+  const project = await freshProject('pump');
+  const img = ghcrImages[0]!;
+  const top = await upstream.getManifest(img.repo, img.tag);
+  const manifest = isIndex(top.mediaType)
+    ? await upstream.getManifest(img.repo, (JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests[0]!.digest)
+    : top;
+  const layer = (JSON.parse(Buffer.from(manifest.bytes).toString()) as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
+  const repo = `${project}/${img.repo}`;
+  const pump = new BlobPump();
+  try {
+    // A digest the bytes do not have: the registry refuses the upload, the error names the PUT, not the token.
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const refused = await local.startUpload(repo);
+    assert.equal(refused.mounted, false);
+    const put = await local.uploadClose(repo, (refused as { location: string }).location, wrong);
+    assert.match(put.headers.authorization ?? '', /^(Bearer|Basic) /);
+    await assert.rejects(pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put, size: layer.size }), (error: unknown) => {
+      assert.ok(error instanceof PeerError);
+      assert.equal(error.method, 'PUT');
+      assert.equal(error.status, 400);
+      assert.ok(!error.message.includes(put.headers.authorization!.split(' ')[1]!), 'no credentials in the error');
+      return true;
+    });
+    assert.equal(await local.hasBlob(repo, wrong), false);
+
+    const session = await local.startUpload(repo);
+    const bytes = await pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put: await local.uploadClose(repo, (session as { location: string }).location, layer.digest), size: layer.size });
+    assert.equal(bytes, layer.size);
+    assert.equal(await local.hasBlob(repo, layer.digest), true);
+  } finally {
+    await pump.close();
+  }
 });

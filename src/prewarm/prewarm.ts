@@ -1,8 +1,8 @@
 // Prewarm: copies artifacts (every platform of an index, every blob) from upstream registries into
 // the local one by digest, fast and resumable.
 // - Concurrency across artifacts (manifests) and across blobs, each bounded; every byte of a blob
-//   streams GET → PUT (memory does not grow with blob size); the destination registry checks
-//   each blob against its digest before it accepts it.
+//   streams GET → PUT (memory does not grow with blob size) in a worker of its own (blob-pump.ts);
+//   the destination registry checks each blob against its digest before it accepts it.
 // - A blob is copied once per run: the first repository that needs it gets the bytes, every
 //   other repository mounts it (cross-repository mount, no bytes move); blobs and manifests already
 //   present are skipped, and a tag is written only after everything under it — so a killed run
@@ -10,6 +10,7 @@
 // - Transient failures (5xx, 429, resets, timeouts) are retried with backoff; anything else fails
 //   the artifact. At the end every artifact is verified by digest.
 import { PeerError } from '../core/errors.ts';
+import { BlobPump } from '../adapters/oci/blob-pump.ts';
 import type { DistributionClient, FetchedManifest } from '../adapters/oci/distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from '../adapters/oci/media-types.ts';
 
@@ -59,21 +60,25 @@ export interface PrewarmOptions {
   log?: (line: string) => void;
 }
 
-/** A counting semaphore. */
+/** A counting semaphore; among waiting work, the highest priority goes first (equal: first come). */
 class Limit {
   #free: number;
-  readonly #waiting: Array<() => void> = [];
+  readonly #waiting: Array<{ priority: number; go: () => void }> = [];
   constructor(n: number) {
     this.#free = n;
   }
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  async run<T>(work: () => Promise<T>, priority = 0): Promise<T> {
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else
+      await new Promise<void>((go) => {
+        const at = this.#waiting.findIndex((w) => w.priority < priority);
+        this.#waiting.splice(at < 0 ? this.#waiting.length : at, 0, { priority, go });
+      });
     try {
       return await work();
     } finally {
       const next = this.#waiting.shift();
-      if (next) next();
+      if (next) next.go();
       else this.#free++;
     }
   }
@@ -99,6 +104,8 @@ export class Prewarmer {
   readonly #located = new Map<string, string>();
   /** digest → the copy of its bytes in flight, resolving to the repository it lands in. */
   readonly #copying = new Map<string, Promise<string>>();
+  /** Blob bytes stream in a worker of their own (see blob-pump.ts); one per run. */
+  #pump: BlobPump | undefined;
 
   constructor(options: PrewarmOptions = {}) {
     this.#o = { artifactConcurrency: 16, blobConcurrency: 8, attempts: 6, ...options };
@@ -111,20 +118,26 @@ export class Prewarmer {
     const artifacts = new Limit(this.#o.artifactConcurrency);
     const results: ArtifactResult[] = new Array<ArtifactResult>(items.length);
     let firstError: unknown;
-    await Promise.all(
-      items.map((item, i) =>
-        artifacts.run(async () => {
-          if (firstError !== undefined) return; // a failed run stops taking work
-          try {
-            results[i] = await this.#artifact(item);
-            this.#progress.artifactsDone++;
-            this.#report();
-          } catch (error) {
-            firstError ??= error;
-          }
-        }),
-      ),
-    );
+    this.#pump = new BlobPump();
+    try {
+      await Promise.all(
+        items.map((item, i) =>
+          artifacts.run(async () => {
+            if (firstError !== undefined) return; // a failed run stops taking work
+            try {
+              results[i] = await this.#artifact(item);
+              this.#progress.artifactsDone++;
+              this.#report();
+            } catch (error) {
+              firstError ??= error;
+            }
+          }),
+        ),
+      );
+    } finally {
+      await this.#pump.close();
+      this.#pump = undefined;
+    }
     if (firstError !== undefined) throw firstError;
     return { ...this.#progress, artifacts: results, seconds: (performance.now() - started) / 1000 };
   }
@@ -236,28 +249,36 @@ export class Prewarmer {
     await this.#copy(item, blob, upload.location);
   }
 
-  /** Streams one blob from the source into the target (a fresh upload per attempt). */
+  /** Streams one blob from the source into the target through the pump (a fresh upload per attempt). */
   async #copy(item: PrewarmItem, blob: Descriptor, firstLocation?: string): Promise<void> {
     const { source, sourceRepo, target, targetRepo } = item;
+    const pump = this.#pump;
+    if (!pump) throw new Error('a blob copy outside run()');
     let location = firstLocation;
     await this.#blobs.run(() =>
       this.#retry(`copy ${sourceRepo}@${blob.digest}`, async () => {
         const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
         location = undefined; // an upload session is single-use
-        const { body, size } = await source.openBlob(sourceRepo, blob.digest);
-        // The registry accepts the upload only with every byte matching the digest: the size is what moved.
-        const counted = size >= 0 ? size : blob.size;
-        try {
-          await target.putUploadStream(targetRepo, upload, blob.digest, counted, body);
-        } catch (error) {
-          body.destroy();
-          throw error;
+        if (upload) {
+          const stream = async () => pump.copy({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), size: blob.size });
+          let bytes: number;
+          try {
+            bytes = await stream();
+          } catch (error) {
+            // Registries issue tokens for minutes; a long run outlives them. Renew once, same session.
+            if (!(error instanceof PeerError && error.status === 401)) throw error;
+            source.forgetTokens();
+            target.forgetTokens();
+            bytes = await stream();
+          }
+          this.#progress.bytesCopied += bytes;
+          this.#progress.blobsCopied++;
         }
-        this.#progress.bytesCopied += counted;
-        this.#progress.blobsCopied++;
         this.#located.set(blob.digest, targetRepo);
         this.#report();
       }),
+      // Largest first: a big layer started last would stream alone at the end.
+      blob.size,
     );
   }
 

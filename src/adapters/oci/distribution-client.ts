@@ -3,8 +3,8 @@
 // plain Basic auth. Used by the lab to seed registries and by the product to copy artifacts.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
 import { PeerError } from '../../core/errors.ts';
+import type { HttpCall } from './blob-pump.ts';
 import { basicAuth } from '../http-json.ts';
 import { sha256Digest } from './digest.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
@@ -27,8 +27,6 @@ export interface FetchedManifest extends ManifestRef {
 type Action = 'pull' | 'push';
 
 const REQUEST_TIMEOUT_MS = 120_000;
-/** A blob stream may take as long as it needs (a 2 GB layer on a slow link), but not stall this long. */
-const BLOB_TIMEOUT_MS = 120_000;
 
 export class DistributionClient {
   readonly baseUrl: string;
@@ -38,7 +36,7 @@ export class DistributionClient {
   #basicChallenge = false;
   /** Scopes the registry serves without credentials. */
   readonly #anonymous = new Set<string>();
-  /** Keep-alive connections for blob streams (bounded by the caller's concurrency). */
+  /** Keep-alive connections (bounded by the caller's concurrency). */
   readonly #agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 
   /** `baseUrl` is the registry root, e.g. `http://127.0.0.1:15001`. */
@@ -126,35 +124,11 @@ export class DistributionClient {
     return 'pushed';
   }
 
-  /**
-   * A blob as a stream — node:http, so bytes flow at the pace the consumer drains them (memory does
-   * not grow with blob size). Redirects to blob storage are followed, without our credentials when
-   * they lead to another host. The caller consumes or destroys the stream.
-   */
-  async openBlob(repo: string, digest: string): Promise<{ body: IncomingMessage; size: number }> {
+  /** The request that reads a blob, for the blob pump (which follows redirects to blob storage). */
+  async blobRead(repo: string, digest: string): Promise<HttpCall> {
     const path = `/v2/${repo}/blobs/${digest}`;
     const authorization = await this.#authorizationFor({ repo, action: 'pull' }, path);
-    let url = new URL(this.baseUrl + path);
-    for (let hop = 0; hop < 5; hop++) {
-      const res = await this.#raw('GET', url, url.origin === this.baseUrl && authorization ? { authorization } : {});
-      const location = res.headers.location;
-      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
-        res.resume();
-        url = new URL(location, url);
-        continue;
-      }
-      if (res.statusCode !== 200) {
-        const text = await new Promise<string>((resolve) => {
-          let t = '';
-          res.on('data', (c: Buffer) => (t += c.toString()));
-          res.on('end', () => resolve(t));
-          res.on('error', () => resolve(t));
-        });
-        throw new PeerError('GET', this.baseUrl + path, res.statusCode ?? 0, text);
-      }
-      return { body: res, size: Number(res.headers['content-length'] ?? '-1') };
-    }
-    throw new PeerError('GET', this.baseUrl + path, 0, 'too many redirects');
+    return { url: this.baseUrl + path, headers: authorization ? { authorization } : {} };
   }
 
   /**
@@ -173,20 +147,18 @@ export class DistributionClient {
     return { mounted: false, location: new URL(location, this.baseUrl + start).toString() };
   }
 
-  /** Finishes an upload in one streamed PUT; the registry checks the bytes against `digest`. */
-  async putUploadStream(repo: string, location: string, digest: string, size: number, body: Readable): Promise<void> {
-    const target = new URL(location);
-    target.searchParams.set('digest', digest);
+  /** The PUT that closes an upload session with the blob's bytes, for the blob pump; the registry checks them against `digest`. */
+  async uploadClose(repo: string, location: string, digest: string): Promise<HttpCall> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
     const authorization = await this.#authorizationFor({ repo, action: 'push' }, `/v2/${repo}/blobs/uploads/`);
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}), ...(authorization ? { authorization } : {}) };
-    const res = await this.#raw('PUT', target, headers, body);
-    const text = await new Promise<string>((resolve) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c.toString()));
-      res.on('end', () => resolve(t));
-      res.on('error', () => resolve(t));
-    });
-    if (res.statusCode !== 201) throw new PeerError('PUT', target.origin + target.pathname, res.statusCode ?? 0, text);
+    return { url: url.toString(), headers: authorization ? { authorization } : {} };
+  }
+
+  /** Drops every cached token (after a 401: one expired; the next request answers a fresh challenge). */
+  forgetTokens(): void {
+    this.#tokens.clear();
+    this.#anonymous.clear();
   }
 
   /**
@@ -196,7 +168,7 @@ export class DistributionClient {
    */
   async #small(method: string, url: URL, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {
     for (let hop = 0; ; hop++) {
-      const res = await this.#raw(method, url, body ? { ...headers, 'content-length': String(body.byteLength) } : headers, undefined, body, REQUEST_TIMEOUT_MS);
+      const res = await this.#raw(method, url, body ? { ...headers, 'content-length': String(body.byteLength) } : headers, body, REQUEST_TIMEOUT_MS);
       const chunks: Buffer[] = [];
       try {
         for await (const chunk of res) chunks.push(chunk as Buffer);
@@ -231,8 +203,8 @@ export class DistributionClient {
     return auth;
   }
 
-  /** One streaming request on a keep-alive agent; resolves when the response headers arrive. */
-  #raw(method: string, url: URL, headers: Record<string, string>, body?: Readable, bytes?: Uint8Array, timeoutMs = BLOB_TIMEOUT_MS): Promise<IncomingMessage> {
+  /** One request on a keep-alive agent; resolves when the response headers arrive. */
+  #raw(method: string, url: URL, headers: Record<string, string>, bytes: Uint8Array | undefined, timeoutMs: number): Promise<IncomingMessage> {
     const https = url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
@@ -240,10 +212,7 @@ export class DistributionClient {
       const fail = (error: Error) => reject(new PeerError(method, url.origin + url.pathname, 0, error.message, { cause: error }));
       req.on('error', fail);
       req.on('timeout', () => req.destroy(new Error(`no progress for ${timeoutMs / 1000} s`)));
-      if (body) {
-        body.on('error', (error) => req.destroy(error));
-        body.pipe(req);
-      } else req.end(bytes);
+      req.end(bytes);
     });
   }
 

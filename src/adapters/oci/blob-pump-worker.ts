@@ -1,0 +1,87 @@
+// The blob pump's worker thread (see blob-pump.ts): one message per blob, streamed GET → PUT with
+// socket backpressure. It imports node: modules only, so this isolate's heap stays a few MB and
+// each of its frequent collections is cheap.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { parentPort } from 'node:worker_threads';
+import type { PumpFailure, PumpReply, PumpRequest } from './blob-pump.ts';
+
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+const MAX_REDIRECTS = 5;
+
+class Failure extends Error {
+  readonly failure: PumpFailure;
+  constructor(failure: PumpFailure) {
+    super(failure.body);
+    this.failure = failure;
+  }
+}
+
+/** One request; resolves when the answer's headers arrive. A connection idle for `idleMs` is cut. */
+function send(method: string, url: URL, headers: Record<string, string>, idleMs: number, body?: IncomingMessage): Promise<IncomingMessage> {
+  const https = url.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (https ? httpsRequest : httpRequest)(url, { method, headers, agent: https ? agents.https : agents.http, timeout: idleMs }, resolve);
+    req.on('error', (error) => reject(new Failure({ method, url: url.origin + url.pathname, status: 0, body: error.message })));
+    req.on('timeout', () => req.destroy(new Error(`no progress for ${idleMs / 1000} s`)));
+    if (body) {
+      body.on('error', (error) => req.destroy(error));
+      body.pipe(req);
+    } else req.end();
+  });
+}
+
+/** The start of an answer's body, for an error message. */
+function text(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let t = '';
+    res.on('data', (c: Buffer) => {
+      if (t.length < 2000) t += c.toString();
+    });
+    res.on('end', () => resolve(t));
+    res.on('error', () => resolve(t));
+  });
+}
+
+async function transfer(job: PumpRequest): Promise<number> {
+  const first = new URL(job.get.url);
+  let url = first;
+  let blob: IncomingMessage;
+  for (let hop = 0; ; hop++) {
+    // Credentials go to the registry only, never to the blob storage it redirects to.
+    blob = await send('GET', url, url.origin === first.origin ? job.get.headers : {}, job.idleMs);
+    const location = blob.headers.location;
+    if (blob.statusCode && blob.statusCode >= 300 && blob.statusCode < 400 && location && hop < MAX_REDIRECTS) {
+      blob.resume();
+      url = new URL(location, url);
+      continue;
+    }
+    if (blob.statusCode !== 200) throw new Failure({ method: 'GET', url: first.origin + first.pathname, status: blob.statusCode ?? 0, body: await text(blob) });
+    break;
+  }
+  const size = Number(blob.headers['content-length'] ?? '-1');
+  const put = new URL(job.put.url);
+  const headers = { ...job.put.headers, 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };
+  let stored: IncomingMessage;
+  try {
+    stored = await send('PUT', put, headers, job.idleMs, blob);
+  } catch (error) {
+    blob.destroy();
+    throw error;
+  }
+  const answer = await text(stored);
+  if (stored.statusCode !== 201) {
+    blob.destroy();
+    throw new Failure({ method: 'PUT', url: put.origin + put.pathname, status: stored.statusCode ?? 0, body: answer });
+  }
+  // The registry accepted every byte against the digest: the size is what moved.
+  return size >= 0 ? size : job.size;
+}
+
+parentPort?.on('message', (job: PumpRequest) => {
+  const reply = (message: PumpReply) => parentPort?.postMessage(message);
+  transfer(job).then(
+    (bytes) => reply({ id: job.id, bytes }),
+    (error: unknown) => reply({ id: job.id, failure: error instanceof Failure ? error.failure : { method: 'GET', url: job.get.url.split('?')[0] ?? '', status: 0, body: String(error) } }),
+  );
+});

@@ -1,0 +1,92 @@
+// Streams blobs from one registry into another's upload sessions, in a worker thread with a small
+// heap of its own (blob-pump-worker.ts).
+// Why a worker: every socket read allocates a fresh buffer, freed only when V8 collects. In the main
+// thread (a heap limit of gigabytes) V8 let ≈ 100 MB of spent buffers pile up between collections
+// while streaming at full speed; an isolate whose old generation is capped at a few dozen MB
+// collects them promptly, because V8 forces a collection once external memory passes half that cap.
+// The main thread keeps its heap for what needs it (inventories of 10 000 workloads, manifests).
+import { Worker } from 'node:worker_threads';
+import { PeerError } from '../../core/errors.ts';
+
+/** A request the worker makes: its URL and headers (credentials included; they never leave memory). */
+export interface HttpCall {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export interface BlobTransfer {
+  /** GET of the blob at the source registry (redirects followed; credentials only to its origin). */
+  get: HttpCall;
+  /** PUT closing the target's upload session, `digest` already in its query: the target checks every byte. */
+  put: HttpCall;
+  /** The descriptor's size, counted when the source does not say. */
+  size: number;
+}
+
+export interface PumpRequest extends BlobTransfer {
+  id: number;
+  idleMs: number;
+}
+
+export interface PumpFailure {
+  method: string;
+  url: string;
+  status: number;
+  body: string;
+}
+
+export type PumpReply = { id: number; bytes: number } | { id: number; failure: PumpFailure };
+
+/** A stream may take as long as it needs (a 2 GB layer on a slow link), but not stall this long. */
+const IDLE_MS = 120_000;
+/**
+ * The worker's old-generation cap. V8 collects once external memory passes half of it, so spent
+ * buffers stay around 16 MB; each such collection costs a few ms of the worker's CPU (bench/README.md:
+ * 32 → ≈ 140 MB peak on 5 GB; 64 → ≈ 165 MB, less CPU; the main thread alone: ≈ 215 MB).
+ */
+const WORKER_HEAP_MB = 32;
+
+export class BlobPump {
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, { resolve: (bytes: number) => void; reject: (error: Error) => void }>();
+  #nextId = 0;
+
+  /** Streams one blob; resolves to the bytes that moved, rejects with a PeerError (transient ones are the caller's to retry). */
+  copy(transfer: BlobTransfer): Promise<number> {
+    const worker = (this.#worker ??= this.#spawn());
+    const id = this.#nextId++;
+    return new Promise<number>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.ref(); // work in flight keeps the process alive; an idle pump does not
+      worker.postMessage({ ...transfer, id, idleMs: IDLE_MS } satisfies PumpRequest);
+    });
+  }
+
+  /** Stops the worker (streams in flight fail). */
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    await worker?.terminate();
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(new URL('./blob-pump-worker.ts', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    worker.unref();
+    worker.on('message', (reply: PumpReply) => {
+      const waiting = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) worker.unref();
+      if (!waiting) return;
+      if ('bytes' in reply) waiting.resolve(reply.bytes);
+      else waiting.reject(new PeerError(reply.failure.method, reply.failure.url, reply.failure.status, reply.failure.body));
+    });
+    const stopped = (why: string) => {
+      if (this.#worker === worker) this.#worker = undefined;
+      for (const waiting of this.#pending.values()) waiting.reject(new Error(`the blob pump stopped: ${why}`));
+      this.#pending.clear();
+    };
+    worker.on('error', (error) => stopped(error.message));
+    worker.on('exit', (code) => stopped(`worker exited with code ${code}`));
+    return worker;
+  }
+}
