@@ -4,8 +4,8 @@
 // bandwidth corpus also the streaming ceiling. Prints medians and the ratio lines.
 // `npm run bench -- memory`: peak RSS of the prewarmer copying a ≈5 GB corpus.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePackages } from '../lab/packages.ts';
@@ -29,6 +29,28 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** CPU-seconds of a process from /proc: its own, or (children) those of its reaped children. */
+function cpuSeconds(pid: number | 'self', children = false): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]];
+  return (Number(user) + Number(system)) / 100;
+}
+
+const registryPid = (r: RegistryInstance): number => Number(readFileSync(join(r.dir, 'registry.pid'), 'utf8').trim());
+
+/** Where the CPU went during one tool run: the tool (a reaped child of ours) and each registry. */
+interface CpuSplit {
+  tool: number;
+  source: number;
+  target: number;
+}
+
+async function withCpu<T>(source: RegistryInstance, target: RegistryInstance, work: () => Promise<T> | T): Promise<[T, CpuSplit]> {
+  const before = { tool: cpuSeconds('self', true), source: cpuSeconds(registryPid(source)), target: cpuSeconds(registryPid(target)) };
+  const result = await work();
+  return [result, { tool: cpuSeconds('self', true) - before.tool, source: cpuSeconds(registryPid(source)) - before.source, target: cpuSeconds(registryPid(target)) - before.target }];
 }
 
 function child(script: string, job: unknown): Promise<Sample> {
@@ -89,11 +111,11 @@ class Target {
   }
 }
 
-async function source(name: CorpusName): Promise<{ url: string; refs: SeededRef[]; stop: () => Promise<unknown> }> {
+async function source(name: CorpusName): Promise<{ url: string; refs: SeededRef[]; instance: RegistryInstance; stop: () => Promise<unknown> }> {
   const instance: RegistryInstance = { name: `bench-source-${name}`, port: await freePort(), dir: join(CACHE, `${name}-source`) };
   await startRegistry(instance);
   const refs = await seed(name, registryUrl(instance), join(CACHE, `${name}-seeded.json`), log);
-  return { url: registryUrl(instance), refs, stop: () => stopRegistry(instance) };
+  return { url: registryUrl(instance), refs, instance, stop: () => stopRegistry(instance) };
 }
 
 async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise<string[]> {
@@ -104,15 +126,19 @@ async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise
   const uniqueMB = blobs.reduce((n, b) => n + b.size, 0) / 1e6;
   log(`  ${src.refs.length} artifacts, ${blobs.length} unique blobs, ${uniqueMB.toFixed(0)} MB unique`);
   const results: Record<string, number[]> = { 'skopeo cold': [], 'skopeo warm': [], 'project cold': [], 'project warm': [], ceiling: [], 'project peak RSS MB': [] };
+  const cpu: Record<'skopeo' | 'project', CpuSplit[]> = { skopeo: [], project: [] };
   try {
     for (let round = 1; round <= rounds; round++) {
       await target.fresh();
-      results['skopeo cold']!.push(skopeo(src.url, target.url, src.refs).seconds);
+      const [skopeoCold, skopeoCpu] = await withCpu(src.instance, target.instance, () => skopeo(src.url, target.url, src.refs));
+      results['skopeo cold']!.push(skopeoCold.seconds);
+      cpu.skopeo.push(skopeoCpu);
       results['skopeo warm']!.push(skopeo(src.url, target.url, src.refs).seconds);
       await target.fresh();
       const job = { source: src.url, target: target.url, prefix: 'project', refs: src.refs };
-      const cold = await child('run-prewarm.ts', job);
+      const [cold, projectCpu] = await withCpu(src.instance, target.instance, () => child('run-prewarm.ts', job));
       results['project cold']!.push(cold.seconds);
+      cpu.project.push(projectCpu);
       results['project peak RSS MB']!.push(cold.maxRssMB ?? 0);
       results['project warm']!.push((await child('run-prewarm.ts', job)).seconds);
       if (name === 'bandwidth') {
@@ -127,6 +153,15 @@ async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise
   }
   const m = (k: string) => median(results[k] ?? []);
   log(`  medians (s): ${Object.keys(results).filter((k) => results[k]?.length).map((k) => `${k} ${m(k).toFixed(2)}`).join(' · ')}`);
+  // The machine's share: with every core busy, the registries' CPU alone bounds the wall time.
+  const cores = availableParallelism();
+  for (const tool of ['skopeo', 'project'] as const) {
+    const c = (k: keyof CpuSplit) => median(cpu[tool].map((x) => x[k]));
+    const wall = m(`${tool} cold`);
+    log(`  cold CPU-s (median): ${tool} ${c('tool').toFixed(1)} · source registry ${c('source').toFixed(1)} · target registry ${c('target').toFixed(1)} → ${((c('tool') + c('source') + c('target')) / wall).toFixed(2)} of ${cores} cores busy`);
+  }
+  const peersAlone = median(cpu.project.map((x) => x.source + x.target)) / cores;
+  log(`  the registries' own CPU for the project's copy needs ≥ ${peersAlone.toFixed(2)} s on ${cores} cores: no tool sharing this machine can go below ratio ${(peersAlone / m('skopeo cold')).toFixed(2)}`);
   const lines = [`${name} cold ratio project/skopeo: ${(m('project cold') / m('skopeo cold')).toFixed(2)}`, `${name} warm ratio project/skopeo: ${(m('project warm') / m('skopeo warm')).toFixed(2)}`];
   if (name === 'bandwidth') {
     lines.push(`${name} project ${(uniqueMB / m('project cold')).toFixed(0)} MB/s = ${((100 * m('ceiling')) / m('project cold')).toFixed(0)}% of the streaming ceiling (${(uniqueMB / m('ceiling')).toFixed(0)} MB/s)`);
@@ -151,7 +186,7 @@ async function benchMemory(): Promise<string[]> {
 export async function benchPrewarm(args: string[]): Promise<void> {
   ensurePackages({ 'docker-registry': 'docker-registry', skopeo: 'skopeo' }, log);
   mkdirSync(CACHE, { recursive: true });
-  const rounds = Number(args[args.indexOf('--rounds') + 1] ?? 3) || 3;
+  const rounds = Number(args[args.indexOf('--rounds') + 1] ?? 5) || 5;
   const only = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : undefined;
   const lines: string[] = [];
   for (const name of ['bandwidth', 'fleet'] as const) if (!only || only === name) lines.push(...(await benchCorpus(name, rounds)));
