@@ -68,6 +68,20 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   assert.equal(again.bytesCopied, 0);
 });
 
+test('a blob read answered 401 mid-run (an expired token) renews the tokens once and the copy completes', async () => {
+  const project = await freshProject('expired');
+  const proxy = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0, unauthorizedBlobGets: 1 });
+  await proxy.start();
+  cleanups.push(() => proxy.stop());
+  const prewarmer = new Prewarmer();
+  const list = items(new DistributionClient(proxy.url), project);
+  const report = await prewarmer.run(list);
+  assert.equal(proxy.injected.unauthorized, 1);
+  assert.equal(report.retries, 0, 'renewed in place, not retried as a transient failure');
+  assert.deepEqual(await prewarmer.verify(list, report), []);
+  await assertComplete(project);
+});
+
 test('prewarm killed mid-copy: the next run carries on from what landed and completes', async () => {
   const project = await freshProject('killed');
   const slow = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0, blobDelayMs: 150 });

@@ -1,7 +1,8 @@
 // A fault-injecting HTTP proxy in front of a real registry, for failures a real peer will not
 // produce on demand: a share of requests answers 503, resets the connection before answering, or
 // cuts a blob body off half-way. Seeded, so a failing run can be replayed. Optionally slows blob
-// bodies down so a test can kill a copy mid-way.
+// bodies down so a test can kill a copy mid-way, or answers the first blob reads 401 (a token that
+// expired mid-run).
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -11,6 +12,8 @@ export interface FaultProxyOptions {
   seed?: number;
   /** Delay before each blob body is sent (ms). */
   blobDelayMs?: number;
+  /** The first this many blob GETs answer 401 with a Bearer challenge, as for an expired token. */
+  unauthorizedBlobGets?: number;
 }
 
 export class FaultProxy {
@@ -18,7 +21,7 @@ export class FaultProxy {
   readonly #options: FaultProxyOptions;
   #server: Server | undefined;
   #state: number;
-  readonly injected = { status503: 0, reset: 0, truncated: 0 };
+  readonly injected = { status503: 0, reset: 0, truncated: 0, unauthorized: 0 };
   requests = 0;
 
   constructor(target: string, options: FaultProxyOptions) {
@@ -52,6 +55,12 @@ export class FaultProxy {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
     const isBlob = /\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET';
+    if (isBlob && this.injected.unauthorized < (this.#options.unauthorizedBlobGets ?? 0)) {
+      this.injected.unauthorized++;
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': `Bearer realm="${this.url}/token",service="fault-proxy"` });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"token expired (injected)"}]}');
+      return;
+    }
     const roll = this.#random();
     if (roll < this.#options.failureRate) {
       const kind = this.#random();
