@@ -1,13 +1,36 @@
 // The blob pump's worker thread (see blob-pump.ts): one message per blob, streamed GET → PUT with
 // socket backpressure. It imports node: modules only, so this isolate's heap stays a few MB and
-// each of its frequent collections is cheap.
+// each of its collections is cheap.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import type { PumpFailure, PumpReply, PumpRequest } from './blob-pump.ts';
 
 const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 const MAX_REDIRECTS = 5;
+
+/**
+ * Every socket read is a fresh buffer, dead a moment later. A young-generation collection every
+ * 4 MB streamed frees them while they are young, for a fraction of a millisecond; left alone, V8
+ * frees them only in full collections forced by the external-memory cap (blob-pump.ts), each
+ * marking the whole heap. Measured on 5 GB: 17–21 → 8–9 CPU-s, same peak RSS (bench/README.md).
+ * Node has no public call for this, hence the flag: it only puts `gc` into new contexts.
+ */
+setFlagsFromString('--expose-gc');
+const collectYoung = (runInNewContext('gc') as (options: { type: 'minor' }) => void).bind(undefined, { type: 'minor' });
+const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
+let streamedSinceCollection = 0;
+
+function countStreamed(blob: IncomingMessage): void {
+  blob.on('data', (chunk: Buffer) => {
+    streamedSinceCollection += chunk.length;
+    if (streamedSinceCollection < COLLECT_EVERY_BYTES) return;
+    streamedSinceCollection = 0;
+    collectYoung();
+  });
+}
 
 class Failure extends Error {
   readonly failure: PumpFailure;
@@ -59,6 +82,7 @@ async function transfer(job: PumpRequest): Promise<number> {
     if (blob.statusCode !== 200) throw new Failure({ method: 'GET', url: first.origin + first.pathname, status: blob.statusCode ?? 0, body: await text(blob) });
     break;
   }
+  countStreamed(blob);
   const size = Number(blob.headers['content-length'] ?? '-1');
   const put = new URL(job.put.url);
   const headers = { ...job.put.headers, 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };

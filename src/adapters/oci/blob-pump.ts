@@ -2,8 +2,9 @@
 // heap of its own (blob-pump-worker.ts).
 // Why a worker: every socket read allocates a fresh buffer, freed only when V8 collects. In the main
 // thread (a heap limit of gigabytes) V8 let ≈ 100 MB of spent buffers pile up between collections
-// while streaming at full speed; an isolate whose old generation is capped at a few dozen MB
-// collects them promptly, because V8 forces a collection once external memory passes half that cap.
+// while streaming at full speed. In the worker, a young-generation collection every few MB streamed
+// frees them cheaply, and an old generation capped at a few dozen MB bounds what escapes those,
+// because V8 forces a full collection once external memory passes half that cap.
 // The main thread keeps its heap for what needs it (inventories of 10 000 workloads, manifests).
 import { Worker } from 'node:worker_threads';
 import { PeerError } from '../../core/errors.ts';
@@ -40,11 +41,12 @@ export type PumpReply = { id: number; bytes: number } | { id: number; failure: P
 /** A stream may take as long as it needs (a 2 GB layer on a slow link), but not stall this long. */
 const IDLE_MS = 120_000;
 /**
- * The worker's old-generation cap. V8 collects once external memory passes half of it, so spent
- * buffers stay around 16 MB; each such collection costs a few ms of the worker's CPU (bench/README.md:
- * 32 → ≈ 140 MB peak on 5 GB; 64 → ≈ 165 MB, less CPU; the main thread alone: ≈ 215 MB).
+ * The worker's old-generation cap. V8 forces a full collection once external memory passes half of
+ * it, which bounds the spent socket buffers that outlive the worker's own young collections
+ * (blob-pump-worker.ts). Measured on 5 GB (bench/README.md): 40 → 137–141 MB peak; 64 → ≈ 149 MB;
+ * the main thread alone: ≈ 215 MB.
  */
-const WORKER_HEAP_MB = 32;
+const WORKER_HEAP_MB = 40;
 
 export class BlobPump {
   #worker: Worker | undefined;
