@@ -237,6 +237,9 @@ export class DistributionClient {
     for (let attempt = 0; ; attempt++) {
       const auth = this.#authorization(scopeKey);
       const res = await this.#small(method, new URL(url), { ...headers, ...(auth ? { authorization: auth } : {}) }, body);
+      // Answered without credentials and without a challenge: the scope is open, no probe needed later
+      // (a push probe would open an upload session nobody finishes).
+      if ((res.status < 400 || res.status === 404) && !auth && scope) this.#anonymous.add(scopeKey);
       if (res.status !== 401 || attempt > 0) return res;
       const challenge = res.headers.get('www-authenticate') ?? '';
       await res.body?.cancel();
