@@ -82,6 +82,7 @@ async function transfer(job: PumpRequest): Promise<number> {
     if (blob.statusCode !== 200) throw new Failure({ method: 'GET', url: first.origin + first.pathname, status: blob.statusCode ?? 0, body: await text(blob) });
     break;
   }
+  // Counting listens to the same chunks; the PUT's pipe is attached in this tick, before any flows.
   countStreamed(blob);
   const size = Number(blob.headers['content-length'] ?? '-1');
   const put = new URL(job.put.url);
