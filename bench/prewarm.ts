@@ -141,10 +141,8 @@ async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise
       cpu.project.push(projectCpu);
       results['project peak RSS MB']!.push(cold.maxRssMB ?? 0);
       results['project warm']!.push((await child('run-prewarm.ts', job)).seconds);
-      if (name === 'bandwidth') {
-        await target.fresh();
-        results.ceiling!.push((await child('run-ceiling.ts', { source: src.url, target: target.url, concurrency: 8, blobs })).seconds);
-      }
+      await target.fresh();
+      results.ceiling!.push((await child('run-ceiling.ts', { source: src.url, target: target.url, concurrency: 8, blobs })).seconds);
       log(`  round ${round}: ${Object.entries(results).filter(([, v]) => v.length === round).map(([k, v]) => `${k} ${(v.at(-1) as number).toFixed(2)}`).join(' · ')}`);
     }
   } finally {
@@ -163,7 +161,7 @@ async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise
   const peersAlone = median(cpu.project.map((x) => x.source + x.target)) / cores;
   log(`  the registries' own CPU for the project's copy needs ≥ ${peersAlone.toFixed(2)} s on ${cores} cores: no tool sharing this machine can go below ratio ${(peersAlone / m('skopeo cold')).toFixed(2)}`);
   const lines = [`${name} cold ratio project/skopeo: ${(m('project cold') / m('skopeo cold')).toFixed(2)}`, `${name} warm ratio project/skopeo: ${(m('project warm') / m('skopeo warm')).toFixed(2)}`];
-  if (name === 'bandwidth') {
+  {
     lines.push(`${name} project ${(uniqueMB / m('project cold')).toFixed(0)} MB/s = ${((100 * m('ceiling')) / m('project cold')).toFixed(0)}% of the streaming ceiling (${(uniqueMB / m('ceiling')).toFixed(0)} MB/s)`);
   }
   return lines;

@@ -63,6 +63,16 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   await assertComplete(project);
   assert.ok(report.blobsMounted > 0, 'shared base layers were mounted, not copied again');
 
+  // The final check reads the registry: a tag at another digest, a platform manifest that is not there.
+  const indexAt = report.artifacts.findIndex((a) => a.platforms.length > 1);
+  assert.ok(indexAt >= 0, 'the corpus has a multi-platform index');
+  const absent = `sha256:${'0'.repeat(64)}`;
+  const altered = report.artifacts.map((a, i) => (i === 0 ? { ...a, digest: absent } : i === indexAt ? { ...a, platforms: [...a.platforms, absent] } : a));
+  assert.deepEqual((await prewarmer.verify(list, { ...report, artifacts: altered })).sort(), [
+    `${list[0]!.label}: ${list[0]!.targetRepo}:${list[0]!.ref} is ${report.artifacts[0]!.digest}, expected ${absent}`,
+    `${list[indexAt]!.label}: platform manifest ${absent} absent`,
+  ].sort());
+
   const again = await new Prewarmer().run(items(upstream, project));
   assert.ok(again.artifacts.every((a) => a.present), 'everything was already there');
   assert.equal(again.bytesCopied, 0);

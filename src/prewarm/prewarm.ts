@@ -38,7 +38,8 @@ export interface PrewarmProgress {
 export interface ArtifactResult {
   label: string;
   digest: string;
-  manifests: number;
+  /** The digests of an index's platform manifests (none for a single manifest). */
+  platforms: string[];
   /** Already complete in the target before this run. */
   present: boolean;
 }
@@ -166,8 +167,9 @@ export class Prewarmer {
     const { source, sourceRepo, ref, target, targetRepo } = item;
     const top = await this.#retry(`manifest ${item.label}`, () => source.getManifest(sourceRepo, ref));
     const children = isIndex(top.mediaType) ? (JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex).manifests : [];
+    const platforms = children.map((c) => c.digest);
     if (await this.#complete(target, targetRepo, ref, top.digest, children)) {
-      return { label: item.label, digest: top.digest, manifests: 1 + children.length, present: true };
+      return { label: item.label, digest: top.digest, platforms, present: true };
     }
     if (children.length) {
       await Promise.all(
@@ -184,7 +186,7 @@ export class Prewarmer {
     }
     // The tag last: a reader never sees it before everything it names.
     await this.#retry(`PUT ${targetRepo}:${ref}`, () => target.putManifest(targetRepo, ref, top.mediaType, top.bytes));
-    return { label: item.label, digest: top.digest, manifests: 1 + children.length, present: false };
+    return { label: item.label, digest: top.digest, platforms, present: false };
   }
 
   /** The tag resolves to `digest` and, for an index, every platform manifest is there. */
@@ -295,11 +297,11 @@ export class Prewarmer {
           if (result.present) return;
           const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () => item.target.headManifest(item.targetRepo, item.ref));
           if (top?.digest !== result.digest) return void missing.push(`${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`);
-          if (!isIndex(top.mediaType)) return;
-          const index = JSON.parse(Buffer.from((await item.target.getManifest(item.targetRepo, result.digest)).bytes).toString('utf8')) as ImageIndex;
-          for (const child of index.manifests) {
-            if ((await item.target.headManifest(item.targetRepo, child.digest))?.digest !== child.digest) missing.push(`${item.label}: platform manifest ${child.digest} absent`);
-          }
+          // The tag's digest pins the index's bytes, so its platforms are the ones the run copied.
+          const heads = await Promise.all(result.platforms.map((p) => this.#retry(`HEAD ${item.targetRepo}@${p}`, () => item.target.headManifest(item.targetRepo, p))));
+          result.platforms.forEach((p, j) => {
+            if (heads[j]?.digest !== p) missing.push(`${item.label}: platform manifest ${p} absent`);
+          });
         }),
       ),
     );
