@@ -18,12 +18,13 @@ test('invalid values: exit 2, every bad key named, and the cluster untouched', a
   const dir = mkdtempSync(join(tmpdir(), 'values-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'values.yaml');
-  writeFileSync(file, 'sovereign:\n  harborInternalURL: not-a-url\nupstream:\n  repoURL: https://github.com/openova-io/openova\nharbor:\n  proxyProjectz: []\n');
+  writeFileSync(file, 'sovereign:\n  harborInternalURL: not-a-url\nupstream:\n  repoURL: https://github.com/openova-io/openova\nharbor:\n  proxyProjectz: []\ntethers:\n  exempt:\n    - kind: imag\n      reason: a typo must not silently match nothing\n');
   const r = run('run', '-f', file, '--kubeconfig', e.kube.kubeconfig, '-n', namespace);
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /sovereign\.harborInternalURL must be a URL/);
   assert.match(r.stderr, /harbor\.proxyProjectz is not a known key/);
   assert.match(r.stderr, /sovereign\.giteaInternalURL is required/);
+  assert.match(r.stderr, /tethers\.exempt\[0\]\.kind must be one of image, env, configmap/);
   const configMaps = (await kube().core.listNamespacedConfigMap({ namespace })).items.map((c) => c.metadata?.name);
   assert.ok(!configMaps.includes('self-sovereign-cutover-status'), 'no status ConfigMap was created');
   assert.equal(run('run', '--kubeconfig', e.kube.kubeconfig).status, 2, 'no -f is a usage error');

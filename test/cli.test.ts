@@ -21,6 +21,17 @@ test('cutover --help explains the product and how to start', () => {
   assert.match(r.stdout, /npm test/);
 });
 
+test('cutover tethers --help and cutover prewarm --help teach the command (states, exemptions, exit codes)', () => {
+  const tethers = run('tethers', '--help');
+  assert.equal(tethers.status, 0);
+  assert.match(tethers.stdout, /^cutover tethers /);
+  for (const word of ['tethered', 'unmapped', 'pivoted', 'exempt:', 'reason:', 'Exit codes']) assert.ok(tethers.stdout.includes(word), word);
+  const prewarm = run('prewarm', '--help');
+  assert.equal(prewarm.status, 0);
+  assert.match(prewarm.stdout, /^cutover prewarm -f values.yaml/);
+  assert.match(prewarm.stdout, /by digest/);
+});
+
 test('an unknown command or option is a usage error (exit 2) naming what was wrong', () => {
   const command = run('frobnicate');
   assert.equal(command.status, 2);

@@ -1,17 +1,23 @@
 // `cutover tethers` against the lab: a tether planted in each place the inventory must look —
-// every workload kind (scaled to zero, suspended, init containers, image volumes), env vars,
-// ConfigMaps, Flux Git/Helm/OCI/Bucket sources, HelmCharts and HelmReleases, a Crossplane
-// Provider, a pull Secret, a node's registry route — is found with its field path, normalised
-// reference, digest and local target; an explicit exemption is honoured.
+// every workload kind (scaled to zero, suspended, init and ephemeral containers, image volumes),
+// env vars, ConfigMaps, Flux Git/Helm/OCI/Bucket sources (suspended too), HelmCharts (a version
+// range as Flux resolved it) and HelmReleases (chart and chartRef), a Crossplane Provider, a pull
+// Secret, a node's registry route — is found with its field path, normalised reference, digest and
+// local target; credentials in a URL never show; an explicit exemption is honoured, and prewarm
+// leaves exempt artifacts alone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../lab/topology.ts';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { parseValues } from '../src/core/values.ts';
+import { collectArtifacts } from '../src/inventory/artifacts.ts';
 import type { Tether, TetherSummary } from '../src/inventory/tethers.ts';
 import { labValuesFile } from './support/api.ts';
-import { kube, standInCrd, testNamespace } from './support/kube.ts';
+import { eventually, kube, standInCrd, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
 const e = lab();
@@ -34,7 +40,7 @@ test('every planted tether is found where it is, with its reference, digest and 
       spec: {
         replicas: 0,
         selector,
-        template: { metadata: { labels: { app: 't' } }, spec: { initContainers: [{ name: 'init', image: `${ghcr}/openova-io/catalyst-api:1.0.0` }], containers: [{ name: 'c', image: 'nginx', env: [{ name: 'REPO', value: git }] }] } },
+        template: { metadata: { labels: { app: 't' } }, spec: { initContainers: [{ name: 'init', image: `${ghcr}/openova-io/catalyst-api:1.0.0` }], containers: [{ name: 'c', image: 'nginx', env: [{ name: 'REPO', value: git }, { name: 'TOKEN_URL', value: `https://x-access-token:tok-never-shown@${ghcr}/openova-io/private` }] }] } },
       },
     },
   });
@@ -47,26 +53,36 @@ test('every planted tether is found where it is, with its reference, digest and 
     namespace: ns,
     body: { metadata: { name: 'pod' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: `${ghcr}/openova-io/node-agent:0.3.0` }], volumes: [{ name: 'data', image: { reference: `${ghcr}/openova-io/catalyst-ui:1.0.0` } } as never] } },
   });
+  const pod = await k.core.readNamespacedPod({ name: 'pod', namespace: ns });
+  await k.core.replaceNamespacedPodEphemeralcontainers({ name: 'pod', namespace: ns, body: { ...pod, spec: { ...pod.spec!, ephemeralContainers: [{ name: 'debug', image: `${ghcr}/openova-io/debug:1.0.0` }] } } });
   await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'settings' }, data: { 'chart-repo': `charts come from oci://${ghcr}/openova-io today` } } });
   await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'kept' }, data: { url: `${git}` } } });
   await k.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'pull' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [ghcr]: { auth: Buffer.from('u:never-shown').toString('base64') } } }) } } });
   const flux = (plural: string, kind: string, name: string, spec: Record<string, unknown>, group = 'source.toolkit.fluxcd.io', version = 'v1') =>
     k.custom.createNamespacedCustomObject({ group, version, namespace: ns, plural, body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec: { interval: '24h', ...spec } } });
   await flux('gitrepositories', 'GitRepository', 'repo', { url: git, ref: { branch: 'main' } });
-  await flux('helmrepositories', 'HelmRepository', 'charts', { type: 'oci', url: `oci://${ghcr}/openova-io` });
+  await flux('helmrepositories', 'HelmRepository', 'charts', { type: 'oci', url: `oci://${ghcr}/openova-io`, insecure: true, interval: '1m' });
+  await flux('helmrepositories', 'HelmRepository', 'frozen', { type: 'oci', url: `oci://${ghcr}/openova-io/frozen`, suspend: true });
   await flux('ocirepositories', 'OCIRepository', 'manifests', { url: `oci://${ghcr}/openova-io/manifests`, ref: { tag: 'v1' } });
   await flux('buckets', 'Bucket', 'bucket', { endpoint: ghcr, bucketName: 'b' });
-  await flux('helmcharts', 'HelmChart', 'chart', { chart: 'bp-cilium', version: '1.16.5', sourceRef: { kind: 'HelmRepository', name: 'charts' } });
+  // A version range: the lab's source-controller resolves it against the ghcr stand-in's tags.
+  await flux('helmcharts', 'HelmChart', 'chart', { chart: 'bp-cilium', version: '1.16.x', interval: '1m', sourceRef: { kind: 'HelmRepository', name: 'charts' } });
   await flux('helmreleases', 'HelmRelease', 'release', { chart: { spec: { chart: 'bp-cilium', sourceRef: { kind: 'HelmRepository', name: 'charts' } } } }, 'helm.toolkit.fluxcd.io', 'v2');
+  await flux('helmreleases', 'HelmRelease', 'by-ref', { chartRef: { kind: 'OCIRepository', name: 'manifests' } }, 'helm.toolkit.fluxcd.io', 'v2');
   const provider = `provider-${ns}`;
   await k.custom.createClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers', body: { apiVersion: 'pkg.crossplane.io/v1', kind: 'Provider', metadata: { name: provider }, spec: { package: 'xpkg.upbound.io/crossplane-contrib/provider-aws:v1.0.0' } } });
   // A node whose agent reports it still resolves the ghcr stand-in through the mothership.
   await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { 'node.node-x.registryHosts': JSON.stringify({ [ghcr]: `${e.mothership.url}/v2/proxy-ghcr` }) } } });
 
+  await eventually('Flux resolved the HelmChart\'s range', async () => {
+    const chart = (await k.custom.getNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', namespace: ns, plural: 'helmcharts', name: 'chart' })) as { status?: { artifact?: { revision?: string } } };
+    return chart.status?.artifact?.revision;
+  });
+
   const values = labValuesFile({ tethers: { exempt: [{ object: `ConfigMap ${ns}/kept`, reason: 'kept for the test' }] } });
   const r = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'tethers', '-f', values, '--kubeconfig', e.kube.kubeconfig, '-n', ns, '-o', 'json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.doesNotMatch(r.stdout, /never-shown|dTpuZXZlci1zaG93bg/, 'no credential in the output');
+  assert.doesNotMatch(r.stdout, /never-shown|dTpuZXZlci1zaG93bg|x-access-token/, 'no credential in the output');
   const { tethers } = JSON.parse(r.stdout) as { summary: TetherSummary; tethers: Tether[] };
   const mine = tethers.filter((t) => t.object.includes(` ${ns}/`) || t.object === `Provider ${provider}` || t.object === 'Node node-x');
   const find = (object: string, field: string) => {
@@ -82,26 +98,39 @@ test('every planted tether is found where it is, with its reference, digest and 
   const short = find(`Deployment ${ns}/zero`, 'spec.template.spec.containers[0].image');
   assert.deepEqual([short.upstream, short.state, short.local], ['docker.io/library/nginx:latest', 'unmapped', ''], 'short names normalised; no host row → unmapped');
   assert.equal(find(`Deployment ${ns}/zero`, 'spec.template.spec.containers[0].env[0].value').local, `${e.gitea.url}/openova/openova`);
+  const withToken = find(`Deployment ${ns}/zero`, 'spec.template.spec.containers[0].env[1].value');
+  assert.deepEqual([withToken.upstream, withToken.local], [`https://***@${ghcr}/openova-io/private`, `oci://${e.localHarbor.host}/proxy-ghcr/openova-io/private`], 'credentials shown as ***, ignored for the map');
   find(`StatefulSet ${ns}/sts`, 'spec.template.spec.containers[0].image');
   find(`DaemonSet ${ns}/ds`, 'spec.template.spec.containers[0].image');
   find(`ReplicaSet ${ns}/rs`, 'spec.template.spec.containers[0].image');
   find(`Job ${ns}/job`, 'spec.template.spec.containers[0].image');
   find(`CronJob ${ns}/cron`, 'spec.jobTemplate.spec.template.spec.containers[0].image');
   find(`Pod ${ns}/pod`, 'spec.containers[0].image');
+  assert.equal(find(`Pod ${ns}/pod`, 'spec.ephemeralContainers[0].image').upstream, `${ghcr}/openova-io/debug:1.0.0`);
   assert.equal(find(`Pod ${ns}/pod`, 'spec.volumes[0].image.reference').upstream, `${ghcr}/openova-io/catalyst-ui:1.0.0`);
   assert.equal(find(`ConfigMap ${ns}/settings`, 'data["chart-repo"]').upstream, `oci://${ghcr}/openova-io`);
   const kept = find(`ConfigMap ${ns}/kept`, 'data["url"]');
   assert.deepEqual([kept.state, kept.reason], ['exempt', 'kept for the test']);
   assert.equal(find(`GitRepository ${ns}/repo`, 'spec.url').local, `${e.gitea.url}/openova/openova`);
   assert.equal(find(`HelmRepository ${ns}/charts`, 'spec.url').local, `oci://${e.localHarbor.host}/proxy-ghcr/openova-io`);
+  find(`HelmRepository ${ns}/frozen`, 'spec.url');
   find(`OCIRepository ${ns}/manifests`, 'spec.url');
   find(`Bucket ${ns}/bucket`, 'spec.endpoint');
-  assert.equal(find(`HelmChart ${ns}/chart`, 'spec.sourceRef').upstream, `oci://${ghcr}/openova-io/bp-cilium:1.16.5`);
+  assert.equal(find(`HelmChart ${ns}/chart`, 'spec.sourceRef').upstream, `oci://${ghcr}/openova-io/bp-cilium:1.16.5`, 'the range as Flux resolved it');
   find(`HelmRelease ${ns}/release`, 'spec.chart.spec.sourceRef');
+  assert.equal(find(`HelmRelease ${ns}/by-ref`, 'spec.chartRef').upstream, `oci://${ghcr}/openova-io/manifests`);
   const pkg = find(`Provider ${provider}`, 'spec.package');
   assert.deepEqual([pkg.kind, pkg.state], ['crossplane-package', 'unmapped']);
   assert.equal(find(`Secret ${ns}/pull`, `.dockerconfigjson auths["${ghcr}"]`).upstream, ghcr);
   assert.equal(find('Node node-x', `certs.d/${ghcr}/hosts.toml`).upstream, `${e.mothership.url}/v2/proxy-ghcr`);
+
+  // Prewarm copies what is tethered, not what is exempt: the unmapped `nginx` fails it until exempted.
+  const cluster = KubeCluster.connect(e.kube.kubeconfig);
+  const nginx = (inventory: Awaited<ReturnType<typeof collectArtifacts>>) => inventory.unmapped.some((a) => a.foundIn.includes(`Deployment ${ns}/zero`) && a.ref.path === 'library/nginx');
+  const labValues = parseValues(readFileSync(labValuesFile({}), 'utf8'));
+  assert.ok(nginx(await collectArtifacts(cluster, labValues)), 'unmapped nginx is an artifact prewarm cannot serve');
+  labValues.tethers.exempt = [{ kind: 'image', upstream: 'docker.io/library/nginx:*', reason: 'the test keeps it upstream' }];
+  assert.ok(!nginx(await collectArtifacts(cluster, labValues)), 'exempt: not an artifact to copy');
   await k.custom.deleteClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers', name: provider }).catch(() => undefined);
   // No kubelet will ever confirm the unbound pod's end: remove it now so the namespace can go.
   await k.core.deleteNamespacedPod({ name: 'pod', namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);

@@ -20,7 +20,7 @@ Usage:
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
-  cutover --help | --version
+  cutover --help | --version        cutover <command> --help (tethers, prewarm): that command in detail
 
 Options:
   -f, --values FILE      cutover values (the seed chart's keys); validated before anything touches the cluster
@@ -45,6 +45,63 @@ Exit codes: 0 done, 1 a step or peer failed, 2 bad usage or invalid values, 3 a 
 Try it on the embedded lab:  npm run demo
 Run the tests:               npm test
 `;
+
+/** `cutover <command> --help`: what a command does, its options and what its output means. */
+export const COMMAND_HELP: Record<string, string> = {
+  tethers: `cutover tethers [-f values.yaml] [-o table|json|yaml] [--all] [--kubeconfig K] [-n NS]
+
+Every reference to an upstream host in the live cluster: images of Pods and every workload
+template (scaled to zero and suspended ones too; init, ephemeral containers, image volumes), Flux
+Git/Helm/OCI/Bucket sources, HelmCharts and HelmReleases, Crossplane Provider packages,
+dockerconfigjson pull Secrets, env vars and ConfigMap values naming an upstream URL, and each
+node's registry routes as its node agent reports them. Images are normalised
+(nginx → docker.io/library/nginx:latest) and tags resolved to digests.
+
+Each row: STATE, KIND, OBJECT, FIELD (path in the object), UPSTREAM, LOCAL (where
+harbor.hostProjects sends it). States:
+  tethered   still points upstream; the cutover will pivot it
+  unmapped   points at a host harbor.hostProjects does not map: nothing would serve it after the
+             pivot (add a row for the host, or exempt it)
+  pivoted    already local (listed with --all only)
+  exempt     kept on purpose, with the reason — a Deployment's rollout history, or a rule in values:
+               tethers:
+                 exempt:
+                   - kind: pull-secret          # optional; one of the KIND values
+                     object: "Secret flux-system/*"   # optional; * is a wildcard
+                     upstream: "ghcr.io*"       # optional
+                     reason: upstream credentials stay until the operator retires them
+Before the cutover the table shows what is tethered; after it, only exempt rows remain.
+
+Options:
+  -f, --values FILE   cutover values (default: the install's values ConfigMap in -n)
+  -o, --output FMT    table (default), json or yaml (with a summary of the counts)
+  --all               also list pivoted rows
+  -n, --namespace NS  the install's namespace (status ConfigMap with the node reports; default catalyst)
+Credentials never appear: pull Secrets show their host only, URLs show user:password as ***.
+Exit codes: 0 listed; 1 a source could not be read (the list is printed but incomplete) or the
+cluster failed; 2 bad usage or invalid values.
+`,
+  prewarm: `cutover prewarm -f values.yaml [--kubeconfig K] [-n NS]
+
+Step 03 on its own: every artifact the cluster uses from an upstream host (images with every
+platform of an index, OCI Helm charts, Crossplane provider packages, values prewarm.images and the
+cutover's own image) copied into the local Harbor project its host maps to, digests preserved;
+proxy-mode hosts are pulled through their proxy-cache project. Exempt tethers are not copied.
+Blobs stream (memory does not grow with their size), shared blobs are mounted, what is present
+is skipped, transient failures are retried with backoff; a killed run is resumed by the next.
+At the end every artifact is checked by digest: any miss fails, while egress is still open.
+
+A progress bar is drawn on a terminal; otherwise one line per event. Runs until done or until
+stepTimeouts.harborPrewarmSeconds.
+
+Options:
+  -f, --values FILE   cutover values (required)
+  --kubeconfig FILE   the cluster whose workloads are inventoried
+  -n, --namespace NS  the install's namespace (default catalyst)
+Exit codes: 0 every artifact verified; 1 an artifact failed, a reference points at a host the
+table does not map, or the inventory could not read a source; 2 bad usage or invalid values.
+`,
+};
 
 /** Exit codes, decided here only. */
 export function exitCodeFor(error: unknown): number {
@@ -80,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const command = positionals[0];
   if (values.help || !command) {
-    console.log(HELP);
+    console.log((command && COMMAND_HELP[command]) || HELP);
     return;
   }
   const needValues = (): string => {

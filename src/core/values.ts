@@ -60,9 +60,13 @@ export interface Values {
   tethers: { exempt: TetherExemption[] };
 }
 
+/** Where the tether inventory finds references to upstream hosts (a row's `kind`). */
+export const TETHER_KINDS = ['image', 'env', 'configmap', 'git-repository', 'helm-repository', 'oci-repository', 'bucket', 'helm-chart', 'helm-release', 'crossplane-package', 'pull-secret', 'node-registry'] as const;
+export type TetherKind = (typeof TETHER_KINDS)[number];
+
 /** A tether the operator keeps on purpose: every field given must match (`*` is a wildcard); the reason is shown. */
 export interface TetherExemption {
-  kind?: string;
+  kind?: TetherKind;
   object?: string;
   upstream?: string;
   reason: string;
@@ -159,7 +163,7 @@ export const VALUES_SCHEMA = obj({
   registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
   // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
   tethers: obj({
-    exempt: { type: 'array', default: [], items: obj({ kind: { type: 'string' }, object: { type: 'string' }, upstream: { type: 'string' }, reason: { type: 'string', minLength: 1 } }, ['reason']) },
+    exempt: { type: 'array', default: [], items: obj({ kind: { type: 'string', enum: [...TETHER_KINDS] }, object: { type: 'string' }, upstream: { type: 'string' }, reason: { type: 'string', minLength: 1 } }, ['reason']) },
   }),
 }, ['sovereign', 'upstream']);
 

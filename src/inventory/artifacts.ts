@@ -1,6 +1,6 @@
 // Every artifact the Sovereign pulls from an upstream host today — the tether inventory's
-// artifact rows (images of Pods and every workload template, so scaled-to-zero and suspended ones
-// count; provider packages; the charts of OCI HelmRepositories) plus `prewarm.images` and the
+// artifact rows that are not exempt (images of Pods and every workload template, so scaled-to-zero
+// and suspended ones count; provider packages; the charts of OCI HelmRepositories) plus `prewarm.images` and the
 // cutover's own image. Each is mapped to its local Harbor project through the host table.
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
@@ -48,6 +48,8 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
   add('image', values.images.cutover, 'values images.cutover');
   const inventory = new TetherInventory(cluster, values, { scope: 'artifacts', secrets: false });
   for (const t of await inventory.collect('')) {
+    // Exempt: kept upstream on purpose (rollout history, the operator's rules) — nothing to have locally.
+    if (t.state === 'exempt') continue;
     if (t.kind === 'helm-chart') add('chart', t.upstream.replace(/^oci:\/\//, ''), t.object);
     else add('image', t.upstream, t.object);
   }

@@ -7,11 +7,12 @@
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
 import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
+import { redactUrl } from '../core/errors.ts';
 import { nodeRegistryKey } from '../core/status.ts';
-import type { HostProject, Values } from '../core/values.ts';
+import type { HostProject, TetherKind, Values } from '../core/values.ts';
 import { formatImageRef, parseImageRef, reference } from './image-ref.ts';
 
-export type TetherKind = 'image' | 'env' | 'configmap' | 'git-repository' | 'helm-repository' | 'oci-repository' | 'bucket' | 'helm-chart' | 'helm-release' | 'crossplane-package' | 'pull-secret' | 'node-registry';
+export type { TetherKind };
 export type TetherState = 'tethered' | 'unmapped' | 'pivoted' | 'exempt';
 
 export interface Tether {
@@ -119,14 +120,21 @@ export class TetherInventory {
     try {
       return (await list()).items;
     } catch (error) {
-      if (kubeStatus(error) === 404) return [];
-      this.unreadable.push(`${what}: ${kubeStatus(error) ? `HTTP ${kubeStatus(error)}` : error instanceof Error ? error.message : String(error)}`);
+      if (kubeStatus(error) !== 404) this.#cannotRead(what, error);
       return [];
     }
   }
 
+  #cannotRead(what: string, error: unknown): void {
+    this.unreadable.push(`${what}: ${kubeStatus(error) ? `HTTP ${kubeStatus(error)}` : error instanceof Error ? error.message : String(error)}`);
+  }
+
   async #readNodeRoutes(namespace: string): Promise<void> {
-    const cm = await this.#cluster.core.readNamespacedConfigMap({ name: this.#values.status.configMapName, namespace }).catch(() => undefined);
+    const cm = await this.#cluster.core.readNamespacedConfigMap({ name: this.#values.status.configMapName, namespace }).catch((error: unknown) => {
+      // No status ConfigMap yet: no agent has reported. Anything else leaves the node rows unknown.
+      if (kubeStatus(error) !== 404) this.#cannotRead(`ConfigMap ${namespace}/${this.#values.status.configMapName} (node registry reports)`, error);
+      return undefined;
+    });
     for (const [key, value] of Object.entries(cm?.data ?? {})) {
       const node = /^node\.(.+)\.registryHosts$/.exec(key)?.[1];
       if (!node || key !== nodeRegistryKey(node)) continue;
@@ -224,12 +232,16 @@ export class TetherInventory {
     return p;
   }
 
-  /** A URL field that names an upstream host; the local target when the table knows one. */
-  #url(kind: TetherKind, object: string, field: string, url: string): void {
-    this.tethers.push({ kind, object, field, upstream: url, local: this.#localFor(url), state: 'tethered' });
+  /**
+   * A URL that names an upstream host; the local target when the table knows one. Credentials in
+   * the URL (`https://user:token@github.com/…`) never reach a row: shown as `***`, ignored for the map.
+   */
+  #url(kind: TetherKind, object: string, field: string, url: string, exempt?: string): void {
+    this.tethers.push({ kind, object, field, upstream: redactUrl(url), local: this.#localFor(url), state: exempt ? 'exempt' : 'tethered', ...(exempt ? { reason: exempt } : {}) });
   }
 
-  #localFor(url: string): string {
+  #localFor(withCredentials: string): string {
+    const url = withCredentials.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1');
     const values = this.#values;
     if (url.replace(/\.git$/, '') === values.upstream.repoURL.replace(/\.git$/, '')) return `${this.#hosts.gitea}/${values.gitea.org}/${values.gitea.repo}`;
     const m = /^(oci|https?):\/\/([^/]+)\/?(.*)$/.exec(url);
@@ -242,9 +254,7 @@ export class TetherInventory {
       const object = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
       const own = cm.metadata?.labels?.['app.kubernetes.io/part-of'] === 'self-sovereign-cutover';
       for (const [key, value] of Object.entries(cm.data ?? {})) {
-        for (const url of upstreamURLs(value, this.#hosts)) {
-          this.tethers.push({ kind: 'configmap', object, field: `data[${JSON.stringify(key)}]`, upstream: url, local: this.#localFor(url), state: own ? 'exempt' : 'tethered', ...(own ? { reason: "the cutover's own configuration names its upstreams" } : {}) });
-        }
+        for (const url of upstreamURLs(value, this.#hosts)) this.#url('configmap', object, `data[${JSON.stringify(key)}]`, url, own ? "the cutover's own configuration names its upstreams" : undefined);
       }
     }
   }
@@ -252,7 +262,7 @@ export class TetherInventory {
   async #flux(): Promise<void> {
     // The GA version first; clusters on older Flux serve only the beta one.
     const list = (plural: string, group = 'source.toolkit.fluxcd.io', versions = ['v1', 'v1beta2']) =>
-      this.#list<{ metadata: { namespace: string; name: string }; spec: Record<string, any> }>(`${plural}.${group}`, async () => {
+      this.#list<{ metadata: { namespace: string; name: string; generation?: number }; spec: Record<string, any>; status?: Record<string, any> }>(`${plural}.${group}`, async () => {
         for (const [i, version] of versions.entries()) {
           try {
             return (await this.#cluster.custom.listClusterCustomObject({ group, version, plural })) as { items: any[] };
@@ -277,7 +287,8 @@ export class TetherInventory {
       for (const o of items) {
         const u = url(o.spec) ?? '';
         const host = /^[a-z]+:\/\/(?:[^@/]+@)?([^/]+)/.exec(u)?.[1] ?? (kind === 'bucket' ? u : '');
-        if (!host || !this.#hosts.upstream.has(host) || o.spec.suspend === true) continue;
+        // Suspended sources count: resumed after the cutover, they would pull from upstream again.
+        if (!host || !this.#hosts.upstream.has(host)) continue;
         tethered.set(`${k}/${o.metadata.namespace}/${o.metadata.name}`, u);
         // Prewarm's view has no use for the sources themselves, only for the charts they serve.
         if (this.#options.scope !== 'artifacts') this.#url(kind, `${k} ${o.metadata.namespace}/${o.metadata.name}`, field, u);
@@ -289,8 +300,18 @@ export class TetherInventory {
     source('bucket', 'Bucket', buckets, 'spec.endpoint', (s) => s.endpoint);
     for (const c of charts) {
       const from = tethered.get(`${c.spec.sourceRef?.kind}/${c.metadata.namespace}/${c.spec.sourceRef?.name}`);
-      if (!from || (this.#options.scope === 'artifacts' && (!from.startsWith('oci://') || !c.spec.version))) continue;
-      this.#url('helm-chart', `HelmChart ${c.metadata.namespace}/${c.metadata.name}`, 'spec.sourceRef', `${from.replace(/\/+$/, '')}/${c.spec.chart}:${c.spec.version ?? '*'}`);
+      if (!from) continue;
+      const object = `HelmChart ${c.metadata.namespace}/${c.metadata.name}`;
+      const version = chartVersion(c);
+      if (this.#options.scope === 'artifacts') {
+        // Only OCI charts are artifacts to copy (an HTTP Helm repository serves an index, not OCI).
+        if (!from.startsWith('oci://')) continue;
+        if (!version) {
+          this.#cannotRead(object, `version "${c.spec.version ?? '*'}" is a range Flux has not resolved yet (no current status.artifact.revision)`);
+          continue;
+        }
+      }
+      this.#url('helm-chart', object, 'spec.sourceRef', `${from.replace(/\/+$/, '')}/${c.spec.chart}:${version ?? c.spec.version ?? '*'}`);
     }
     if (this.#options.scope === 'artifacts') return;
     for (const r of releases) {
@@ -329,7 +350,7 @@ export class TetherInventory {
       for (const [host, endpoint] of Object.entries(routes)) {
         if (endpoint.includes(this.#hosts.harbor)) continue;
         const row = this.#hosts.rows.find((r) => r.host === host);
-        this.tethers.push({ kind: 'node-registry', object: `Node ${node}`, field: `certs.d/${host}/hosts.toml`, upstream: endpoint || host, local: row ? `${this.#values.sovereign.harborPublicURL}/v2/${row.project}` : '', state: 'tethered' });
+        this.tethers.push({ kind: 'node-registry', object: `Node ${node}`, field: `certs.d/${host}/hosts.toml`, upstream: redactUrl(endpoint || host), local: row ? `${this.#values.sovereign.harborPublicURL}/v2/${row.project}` : '', state: 'tethered' });
       }
     }
   }
@@ -355,6 +376,18 @@ export class TetherInventory {
       return;
     }
   }
+}
+
+/**
+ * The chart version a HelmChart pulls: `spec.version` when it names one exactly; for a range (or
+ * none: Flux's `*`) the version Flux resolved it to, from a status that is current.
+ */
+function chartVersion(chart: { metadata: { generation?: number }; spec: Record<string, any>; status?: { observedGeneration?: number; artifact?: { revision?: string } } }): string | undefined {
+  const wanted = chart.spec.version as string | undefined;
+  if (wanted && /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(wanted)) return wanted;
+  const revision = chart.status?.artifact?.revision;
+  if (!revision || chart.status?.observedGeneration !== chart.metadata.generation) return undefined;
+  return revision.split('@')[0];
 }
 
 /** Resolves tags through the registries: the local Harbor for what is already there, else upstream. */

@@ -57,7 +57,8 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   // The tether inventory, as the operator sees it (pull Secrets too): nothing left but exempt rows.
   const inventory = spawnSync(process.execPath, [cli, 'tethers', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst', '-o', 'json'], { encoding: 'utf8' });
   assert.equal(inventory.status, 0, inventory.stderr);
-  const { summary, tethers } = JSON.parse(inventory.stdout) as { summary: { tethered: number; unmapped: number; exempt: number; pivoted: number }; tethers: Array<{ state: string; object: string; field: string; upstream: string }> };
+  const { summary, tethers } = JSON.parse(inventory.stdout) as { summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] }; tethers: Array<{ state: string; object: string; field: string; upstream: string }> };
+  assert.deepEqual(summary.unreadable, [], 'every source was read');
   assert.deepEqual(tethers.filter((t) => t.state !== 'exempt').map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`), [], 'only exempt tethers remain');
   assert.ok(summary.pivoted > 10 && summary.exempt > 0);
 

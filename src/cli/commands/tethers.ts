@@ -5,6 +5,7 @@ import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
 import { takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { parseValues, type Values } from '../../core/values.ts';
+import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
 import { VALUES_CONFIGMAP } from '../../render/render.ts';
 import { loadValues } from './run.ts';
 
@@ -32,11 +33,16 @@ export async function tethersCommand(options: TethersOptions): Promise<void> {
   const values = await valuesFor(cluster, options);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
-  if (options.output === 'json') return void console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
-  if (options.output === 'yaml') return void process.stdout.write(stringify({ summary, tethers: shown }));
+  if (options.output === 'json') console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
+  else if (options.output === 'yaml') process.stdout.write(stringify({ summary, tethers: shown }));
+  else printTable(shown, summary, options.all);
+  // A source the inventory could not read may hold tethers: the list is printed, but it is not the whole truth.
+  if (summary.unreadable.length) throw new CutoverError('inventory-incomplete', `the inventory is incomplete; could not read: ${summary.unreadable.join('; ')}`);
+}
+
+function printTable(shown: Tether[], summary: TetherSummary, all: boolean): void {
   const rows = [['STATE', 'KIND', 'OBJECT', 'FIELD', 'UPSTREAM', 'LOCAL'], ...shown.map((t) => [t.state, t.kind, t.object, t.field, `${t.upstream}${t.digest ? `@${t.digest.slice(0, 19)}` : ''}`, t.state === 'exempt' ? `(exempt: ${t.reason})` : t.local || '-'])];
   const widths = rows[0]!.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] ?? '').length))));
   for (const r of rows) console.log(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
-  console.log(`\n${summary.tethered} tethered, ${summary.unmapped} unmapped (no host row), ${summary.exempt} exempt, ${summary.pivoted} pivoted${options.all ? '' : ' (not listed; --all lists them)'}`);
-  for (const u of summary.unreadable) console.log(`could not read ${u}`);
+  console.log(`\n${summary.tethered} tethered, ${summary.unmapped} unmapped (no host row), ${summary.exempt} exempt, ${summary.pivoted} pivoted${all ? '' : ' (not listed; --all lists them)'}`);
 }
