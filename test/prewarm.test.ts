@@ -2,7 +2,7 @@
 // platform and blob by digest, through 10% injected upstream failures (a fault-injecting proxy in
 // front of the real registry), after a SIGKILL mid-copy, with shared blobs mounted instead of
 // copied twice; a second run only checks. The blob pump on its own: bytes land by digest, a wrong
-// digest is refused.
+// digest is refused; a blob only read is checked against its digest.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,7 +12,9 @@ import { REPO_ROOT } from '../lab/topology.ts';
 import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { PeerError } from '../src/core/errors.ts';
 import { BlobPump } from '../src/adapters/oci/blob-pump.ts';
+import { pullThrough, type Retry } from '../src/adapters/oci/copier.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { withRetries } from '../src/core/retry.ts';
 import { isIndex, type ImageIndex } from '../src/adapters/oci/media-types.ts';
 import { Prewarmer, type PrewarmItem } from '../src/prewarm/prewarm.ts';
 import { FaultProxy } from './support/fault-proxy.ts';
@@ -116,6 +118,23 @@ test('prewarm killed mid-copy: the next run carries on from what landed and comp
   await assertComplete(project);
 });
 
+test('a pull-through (how proxy-mode hosts fill their cache) reads every platform and blob through 10% injected failures, bytes checked by digest', async () => {
+  const proxy = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0.1, seed: 11 });
+  await proxy.start();
+  cleanups.push(() => proxy.stop());
+  const client = new DistributionClient(proxy.url);
+  const pump = new BlobPump();
+  let retries = 0;
+  const retry: Retry = (what, work) => withRetries(what, work, { attempts: 8, onRetry: () => retries++ });
+  try {
+    for (const img of ghcrImages) assert.equal(await pullThrough(client, img.repo, img.tag, pump, retry), (await upstream.headManifest(img.repo, img.tag))?.digest, img.repo);
+  } finally {
+    await pump.close();
+  }
+  assert.ok(proxy.injected.truncated > 0, 'a blob was cut short mid-read (and read again)');
+  assert.ok(retries >= proxy.faults - 1, `every injected fault was retried (${retries} retries, ${proxy.faults} faults)`);
+});
+
 test('the blob pump streams a blob into an upload session; a wrong digest is refused and reported without credentials', async () => {
   const project = await freshProject('pump');
   const img = ghcrImages[0]!;
@@ -133,7 +152,7 @@ test('the blob pump streams a blob into an upload session; a wrong digest is ref
     assert.equal(refused.mounted, false);
     const put = await local.uploadClose(repo, (refused as { location: string }).location, wrong);
     assert.match(put.headers.authorization ?? '', /^(Bearer|Basic) /);
-    await assert.rejects(pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put, size: layer.size }), (error: unknown) => {
+    await assert.rejects(pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put, digest: wrong, size: layer.size }), (error: unknown) => {
       assert.ok(error instanceof PeerError);
       assert.equal(error.method, 'PUT');
       assert.equal(error.status, 400);
@@ -143,9 +162,18 @@ test('the blob pump streams a blob into an upload session; a wrong digest is ref
     assert.equal(await local.hasBlob(repo, wrong), false);
 
     const session = await local.startUpload(repo);
-    const bytes = await pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put: await local.uploadClose(repo, (session as { location: string }).location, layer.digest), size: layer.size });
+    const bytes = await pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put: await local.uploadClose(repo, (session as { location: string }).location, layer.digest), digest: layer.digest, size: layer.size });
     assert.equal(bytes, layer.size);
     assert.equal(await local.hasBlob(repo, layer.digest), true);
+
+    // Read only (a proxy cache fills itself): the pump checks the bytes against the digest itself.
+    assert.equal(await pump.copy({ get: await local.blobRead(repo, layer.digest), digest: layer.digest, size: layer.size }), layer.size);
+    await assert.rejects(pump.copy({ get: await local.blobRead(repo, layer.digest), digest: wrong, size: layer.size }), (error: unknown) => {
+      assert.ok(error instanceof PeerError);
+      assert.deepEqual([error.method, error.status], ['GET', 200]);
+      assert.match(error.message, /does not match sha256:0{64}/);
+      return true;
+    });
   } finally {
     await pump.close();
   }

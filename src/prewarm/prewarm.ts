@@ -10,6 +10,7 @@
 // - Transient failures (5xx, 429, resets, timeouts) are retried with backoff; anything else fails
 //   the artifact. At the end every artifact is verified by digest.
 import { PeerError } from '../core/errors.ts';
+import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
 import type { DistributionClient, FetchedManifest } from '../adapters/oci/distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from '../adapters/oci/media-types.ts';
@@ -85,11 +86,6 @@ class Limit {
   }
 }
 
-function transient(error: unknown): boolean {
-  if (error instanceof PeerError) return error.transient;
-  return error instanceof Error && (error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(`${error.message} ${String(error.cause ?? '')}`));
-}
-
 interface Descriptor {
   digest: string;
   size: number;
@@ -109,7 +105,7 @@ export class Prewarmer {
   #pump: BlobPump | undefined;
 
   constructor(options: PrewarmOptions = {}) {
-    this.#o = { artifactConcurrency: 16, blobConcurrency: 8, attempts: 6, ...options };
+    this.#o = { artifactConcurrency: 16, blobConcurrency: 8, attempts: DEFAULT_ATTEMPTS, ...options };
     this.#blobs = new Limit(this.#o.blobConcurrency);
   }
 
@@ -147,20 +143,9 @@ export class Prewarmer {
     this.#o.onProgress?.({ ...this.#progress });
   }
 
-  /** Retries transient failures with exponential backoff (and jitter); stops on abort. */
-  async #retry<T>(what: string, work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      this.#o.signal?.throwIfAborted();
-      try {
-        return await work();
-      } catch (error) {
-        if (!transient(error) || attempt >= this.#o.attempts) throw error;
-        this.#progress.retries++;
-        const delay = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random());
-        this.#o.log?.(`retrying ${what} in ${Math.round(delay)} ms (attempt ${attempt}/${this.#o.attempts}): ${error instanceof Error ? error.message : String(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+  /** Retries transient failures with backoff (core/retry.ts), counted in the progress. */
+  #retry<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return withRetries(what, work, { attempts: this.#o.attempts, signal: this.#o.signal, log: this.#o.log, onRetry: () => this.#progress.retries++ });
   }
 
   async #artifact(item: PrewarmItem): Promise<ArtifactResult> {
@@ -262,7 +247,7 @@ export class Prewarmer {
         const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
         location = undefined; // an upload session is single-use
         if (upload) {
-          const stream = async () => pump.copy({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), size: blob.size });
+          const stream = async () => pump.copy({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), digest: blob.digest, size: blob.size });
           let bytes: number;
           try {
             bytes = await stream();

@@ -1,10 +1,12 @@
 // 03 harbor-prewarm: every artifact the Sovereign pulls from upstream today is in the local
 // Harbor — every platform of an index, every blob, the same digest. Mirror-mode hosts are copied
 // by the streaming prewarmer (src/prewarm);
-// proxy-mode hosts are pulled through their proxy-cache project. Any miss fails the step while
-// egress is still open; a tether to a host the table does not map fails it before anything.
+// proxy-mode hosts are pulled through their proxy-cache project (streamed, checked by digest,
+// retried like the copy). Any miss fails the step while egress is still open; a tether to a host the table does not map fails it before anything.
 import { DistributionClient } from '../adapters/oci/distribution-client.ts';
-import { presentByDigest, pullThrough } from '../adapters/oci/copier.ts';
+import { BlobPump } from '../adapters/oci/blob-pump.ts';
+import { presentByDigest, pullThrough, type Retry } from '../adapters/oci/copier.ts';
+import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
 import { Prewarmer, type PrewarmItem, type PrewarmProgress, type PrewarmReport } from '../prewarm/prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
@@ -89,12 +91,20 @@ export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => 
   const report = await prewarmer.run(items);
   const fresh = report.artifacts.filter((a) => !a.present).length;
   ctx.log(`copied ${fresh} artifacts (${report.artifacts.length - fresh} already complete): ${report.blobsCopied} blobs / ${(report.bytesCopied / 1e6).toFixed(1)} MB streamed, ${report.blobsMounted} mounted, ${report.blobsPresent} present, ${report.retries} retries, ${report.seconds.toFixed(1)} s`);
-  await inParallel(proxied, PARALLEL_ARTIFACTS, async (a) => {
-    ctx.signal.throwIfAborted();
-    await pullThrough(c.local, a.localRepo, reference(a.ref));
-    ctx.log(`pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
-  });
-  const missing = await prewarmer.verify(items, report);
+  // Proxy-mode hosts: read everything through the proxy-cache project, which fills itself.
+  const pump = new BlobPump();
+  const retry: Retry = (what, work) => withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, signal: ctx.signal, log: ctx.log });
+  const notCached: string[] = [];
+  try {
+    await inParallel(proxied, PARALLEL_ARTIFACTS, async (a) => {
+      const digest = await pullThrough(c.local, a.localRepo, reference(a.ref), pump, retry);
+      if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), digest))) notCached.push(`${formatImageRef(a.ref)}: ${a.localRepo}:${reference(a.ref)} is not ${digest} after the pull`);
+      ctx.log(`pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
+    });
+  } finally {
+    await pump.close();
+  }
+  const missing = [...(await prewarmer.verify(items, report)), ...notCached];
   if (missing.length) throw new CutoverError('prewarm-incomplete', `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join('; ')}`);
   return report;
 }

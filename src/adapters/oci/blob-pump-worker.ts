@@ -1,6 +1,7 @@
 // The blob pump's worker thread (see blob-pump.ts): one message per blob, streamed GET → PUT with
 // socket backpressure. It imports node: modules only, so this isolate's heap stays a few MB and
 // each of its collections is cheap.
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setFlagsFromString } from 'node:v8';
@@ -66,6 +67,24 @@ function text(res: IncomingMessage): Promise<string> {
   });
 }
 
+/** A blob read to the end and checked against its digest (nothing written: a proxy cache fills itself). */
+function readOnly(blob: IncomingMessage, url: URL, digest: string): Promise<number> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  return new Promise((resolve, reject) => {
+    blob.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    });
+    blob.on('error', (error) => reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 0, body: error.message })));
+    blob.on('end', () => {
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual === digest) resolve(bytes);
+      else reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 200, body: `blob digest ${actual} does not match ${digest}` }));
+    });
+  });
+}
+
 async function transfer(job: PumpRequest): Promise<number> {
   const first = new URL(job.get.url);
   let url = first;
@@ -82,9 +101,10 @@ async function transfer(job: PumpRequest): Promise<number> {
     if (blob.statusCode !== 200) throw new Failure({ method: 'GET', url: first.origin + first.pathname, status: blob.statusCode ?? 0, body: await text(blob) });
     break;
   }
-  // Counting listens to the same chunks; the PUT's pipe is attached in this tick, before any flows.
+  // Counting listens to the same chunks; the PUT's pipe (or the hash) is attached in this tick, before any flows.
   countStreamed(blob);
   const size = Number(blob.headers['content-length'] ?? '-1');
+  if (!job.put) return await readOnly(blob, first, job.digest);
   const put = new URL(job.put.url);
   const headers = { ...job.put.headers, 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };
   let stored: IncomingMessage;

@@ -1,5 +1,5 @@
-// Streams blobs from one registry into another's upload sessions, in a worker thread with a small
-// heap of its own (blob-pump-worker.ts).
+// Streams blobs from one registry into another's upload sessions (or only reads them, to fill a
+// proxy cache), in a worker thread with a small heap of its own (blob-pump-worker.ts).
 // Why a worker: every socket read allocates a fresh buffer, freed only when V8 collects. In the main
 // thread (a heap limit of gigabytes) V8 let ≈ 100 MB of spent buffers pile up between collections
 // while streaming at full speed. In the worker, a young-generation collection every few MB streamed
@@ -18,8 +18,13 @@ export interface HttpCall {
 export interface BlobTransfer {
   /** GET of the blob at the source registry (redirects followed; credentials only to its origin). */
   get: HttpCall;
-  /** PUT closing the target's upload session, `digest` already in its query: the target checks every byte. */
-  put: HttpCall;
+  /**
+   * PUT closing the target's upload session, the digest already in its query: the target checks
+   * every byte. Without it the blob is only read — a proxy cache fills itself — and the pump checks
+   * the bytes against `digest` itself.
+   */
+  put?: HttpCall;
+  digest: string;
   /** The descriptor's size, counted when the source does not say. */
   size: number;
 }
@@ -53,7 +58,7 @@ export class BlobPump {
   readonly #pending = new Map<number, { resolve: (bytes: number) => void; reject: (error: Error) => void }>();
   #nextId = 0;
 
-  /** Streams one blob; resolves to the bytes that moved, rejects with a PeerError (transient ones are the caller's to retry). */
+  /** Streams one blob (GET → PUT, or GET alone); resolves to the bytes that moved, rejects with a PeerError (transient ones are the caller's to retry). */
   copy(transfer: BlobTransfer): Promise<number> {
     const worker = (this.#worker ??= this.#spawn());
     const id = this.#nextId++;

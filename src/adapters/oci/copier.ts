@@ -1,17 +1,39 @@
 // Reading artifacts through a registry and checking their presence by digest. (Copying is the
 // prewarmer's: src/prewarm.)
+import { PeerError } from '../../core/errors.ts';
+import type { BlobPump } from './blob-pump.ts';
 import type { DistributionClient } from './distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from './media-types.ts';
 
-/** Reads an artifact completely through a registry (a proxy cache fills itself doing so). */
-export async function pullThrough(client: DistributionClient, repo: string, ref: string): Promise<string> {
-  const top = await client.getManifest(repo, ref);
+export type Retry = <T>(what: string, work: () => Promise<T>) => Promise<T>;
+
+/**
+ * Reads an artifact completely through a registry — a proxy cache fills itself doing so: every
+ * platform of an index, every blob streamed through `pump` (memory does not grow with its size)
+ * and checked against its digest. Returns the artifact's digest.
+ */
+export async function pullThrough(client: DistributionClient, repo: string, ref: string, pump: BlobPump, retry: Retry): Promise<string> {
+  const top = await retry(`manifest ${repo}:${ref}`, () => client.getManifest(repo, ref));
   const manifests = isIndex(top.mediaType)
-    ? await Promise.all((JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests.map((m) => client.getManifest(repo, m.digest)))
+    ? await Promise.all((JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests.map((m) => retry(`manifest ${repo}@${m.digest}`, () => client.getManifest(repo, m.digest))))
     : [top];
+  const blobs = new Map<string, number>();
   for (const m of manifests) {
     const manifest = JSON.parse(Buffer.from(m.bytes).toString()) as ImageManifest;
-    for (const blob of [manifest.config, ...(manifest.layers ?? [])]) await client.getBlob(repo, blob.digest);
+    for (const blob of [manifest.config, ...(manifest.layers ?? [])]) if (blob?.digest) blobs.set(blob.digest, blob.size);
+  }
+  for (const [digest, size] of blobs) {
+    const read = async () => pump.copy({ get: await client.blobRead(repo, digest), digest, size });
+    await retry(`blob ${repo}@${digest}`, async () => {
+      try {
+        return await read();
+      } catch (error) {
+        // A token outlived by a long run: renew once.
+        if (!(error instanceof PeerError && error.status === 401)) throw error;
+        client.forgetTokens();
+        return await read();
+      }
+    });
   }
   return top.digest;
 }
