@@ -14,7 +14,7 @@ import { PeerError } from '../src/core/errors.ts';
 import { BlobPump } from '../src/adapters/oci/blob-pump.ts';
 import { pullThrough, type Retry } from '../src/adapters/oci/copier.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
-import { withRetries } from '../src/core/retry.ts';
+import { DEFAULT_ATTEMPTS, withRetries } from '../src/core/retry.ts';
 import { isIndex, type ImageIndex } from '../src/adapters/oci/media-types.ts';
 import { Prewarmer, type PrewarmItem } from '../src/prewarm/prewarm.ts';
 import { FaultProxy } from './support/fault-proxy.ts';
@@ -56,7 +56,7 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   const proxy = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0.1, seed: 7 });
   await proxy.start();
   cleanups.push(() => proxy.stop());
-  const prewarmer = new Prewarmer({ attempts: 8 });
+  const prewarmer = new Prewarmer() // the default attempts;
   const list = items(new DistributionClient(proxy.url), project);
   const report = await prewarmer.run(list);
   assert.ok(proxy.faults > 0, 'faults were injected');
@@ -125,7 +125,7 @@ test('a pull-through (how proxy-mode hosts fill their cache) reads every platfor
   const client = new DistributionClient(proxy.url);
   const pump = new BlobPump();
   let retries = 0;
-  const retry: Retry = (what, work) => withRetries(what, work, { attempts: 8, onRetry: () => retries++ });
+  const retry: Retry = (what, work) => withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, onRetry: () => retries++ });
   try {
     for (const img of ghcrImages) assert.equal(await pullThrough(client, img.repo, img.tag, pump, retry), (await upstream.headManifest(img.repo, img.tag))?.digest, img.repo);
   } finally {
