@@ -56,7 +56,7 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   const proxy = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0.1, seed: 7 });
   await proxy.start();
   cleanups.push(() => proxy.stop());
-  const prewarmer = new Prewarmer() // the default attempts;
+  const prewarmer = new Prewarmer(); // the default attempts
   const list = items(new DistributionClient(proxy.url), project);
   const report = await prewarmer.run(list);
   assert.ok(proxy.faults > 0, 'faults were injected');
