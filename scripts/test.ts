@@ -77,8 +77,9 @@ try {
   // The serial tests cut over the whole cluster: what the parallel tests left behind (namespaces
   // still terminating, their workloads on unmapped images) must be gone first.
   await phase('waiting for test namespaces to go', () => quietCluster());
-  // These cut the shared lab's upstream, so nothing else may run beside them.
-  const serial = await phase('tests that cut the upstream (one at a time)', () => run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]));
+  // These cut the shared lab's upstream or act on every workload in the cluster (step 03 refuses
+  // another test's planted unmapped tethers), so nothing else may run beside them.
+  const serial = await phase('tests that need the whole cluster (one at a time)', () => run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]));
   tally(serial.output);
   if (parallel.code !== 0 || serial.code !== 0) failed = true;
 } finally {

@@ -1,7 +1,8 @@
 // Every artifact the Sovereign pulls from an upstream host today — the tether inventory's
 // artifact rows that are not exempt (images of Pods and every workload template, so scaled-to-zero
-// and suspended ones count; provider packages; the charts of OCI HelmRepositories) plus `prewarm.images` and the
-// cutover's own image. Each is mapped to its local Harbor project through the host table.
+// and suspended ones count; provider packages; the charts of OCI HelmRepositories) plus
+// `prewarm.images` and the cutover's own image. Each is mapped to its local Harbor project through
+// the host table.
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { HostProject, Values } from '../core/values.ts';

@@ -1,17 +1,18 @@
 // Step 03 harbor-prewarm against the lab: every workload image, prewarm image and OCI chart of
 // the seeded Sovereign ends up complete in the local Harbor (mirror: copied; proxy: pulled
-// through), same digests, every platform; a second run has nothing left to do.
+// through), same digests, every platform; a second run has nothing left to do. Serial: step 03
+// reads every workload in the cluster, and a parallel test's planted unmapped tethers would fail it.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { KubeCluster } from '../src/adapters/kube/cluster.ts';
-import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
-import { presentByDigest } from '../src/adapters/oci/copier.ts';
-import { buildStepEnv } from '../src/composition.ts';
-import { parseValues } from '../src/core/values.ts';
-import { harborPrewarm } from '../src/steps/harbor-prewarm.ts';
-import { harborProjects } from '../src/steps/harbor-projects.ts';
-import { cleanupsAfterAll, dropHarborProject, harborApi, lab, uniqueName } from './support/lab.ts';
+import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
+import { presentByDigest } from '../../src/adapters/oci/copier.ts';
+import { buildStepEnv } from '../../src/composition.ts';
+import { parseValues } from '../../src/core/values.ts';
+import { harborPrewarm } from '../../src/steps/harbor-prewarm.ts';
+import { harborProjects } from '../../src/steps/harbor-projects.ts';
+import { cleanupsAfterAll, dropHarborProject, harborApi, lab, uniqueName } from '../support/lab.ts';
 
 const e = lab();
 const api = harborApi(e.localHarbor.url, e.localHarbor);
