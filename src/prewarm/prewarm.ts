@@ -9,9 +9,9 @@
 //   leaves nothing half-visible and the next run carries on where it stopped.
 // - Transient failures (5xx, 429, resets, timeouts) are retried with backoff; anything else fails
 //   the artifact. At the end every artifact is verified by digest.
-import { PeerError } from '../core/errors.ts';
 import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
+import { pumpRenewingTokens } from '../adapters/oci/copier.ts';
 import type { DistributionClient, FetchedManifest } from '../adapters/oci/distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from '../adapters/oci/media-types.ts';
 
@@ -247,17 +247,8 @@ export class Prewarmer {
         const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
         location = undefined; // an upload session is single-use
         if (upload) {
-          const stream = async () => pump.copy({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), digest: blob.digest, size: blob.size });
-          let bytes: number;
-          try {
-            bytes = await stream();
-          } catch (error) {
-            // Registries issue tokens for minutes; a long run outlives them. Renew once, same session.
-            if (!(error instanceof PeerError && error.status === 401)) throw error;
-            source.forgetTokens();
-            target.forgetTokens();
-            bytes = await stream();
-          }
+          const transfer = async () => ({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), digest: blob.digest, size: blob.size });
+          const bytes = await pumpRenewingTokens(pump, transfer, [source, target]);
           this.#progress.bytesCopied += bytes;
           this.#progress.blobsCopied++;
         }

@@ -1,7 +1,7 @@
-// Reading artifacts through a registry and checking their presence by digest. (Copying is the
-// prewarmer's: src/prewarm.)
+// Reading artifacts through a registry, checking their presence by digest, and moving one blob
+// through the blob pump with token renewal (shared with the prewarmer's copy, src/prewarm).
 import { PeerError } from '../../core/errors.ts';
-import type { BlobPump } from './blob-pump.ts';
+import type { BlobPump, BlobTransfer } from './blob-pump.ts';
 import type { DistributionClient } from './distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from './media-types.ts';
 
@@ -23,19 +23,23 @@ export async function pullThrough(client: DistributionClient, repo: string, ref:
     for (const blob of [manifest.config, ...(manifest.layers ?? [])]) if (blob?.digest) blobs.set(blob.digest, blob.size);
   }
   for (const [digest, size] of blobs) {
-    const read = async () => pump.copy({ get: await client.blobRead(repo, digest), digest, size });
-    await retry(`blob ${repo}@${digest}`, async () => {
-      try {
-        return await read();
-      } catch (error) {
-        // A token outlived by a long run: renew once.
-        if (!(error instanceof PeerError && error.status === 401)) throw error;
-        client.forgetTokens();
-        return await read();
-      }
-    });
+    await retry(`blob ${repo}@${digest}`, () => pumpRenewingTokens(pump, async () => ({ get: await client.blobRead(repo, digest), digest, size }), [client]));
   }
   return top.digest;
+}
+
+/**
+ * One blob through the pump. Registries issue tokens for minutes and a long run outlives them: a
+ * 401 renews the clients' tokens once and the transfer is built again (same upload session).
+ */
+export async function pumpRenewingTokens(pump: BlobPump, transfer: () => Promise<BlobTransfer>, clients: DistributionClient[]): Promise<number> {
+  try {
+    return await pump.copy(await transfer());
+  } catch (error) {
+    if (!(error instanceof PeerError && error.status === 401)) throw error;
+    for (const client of clients) client.forgetTokens();
+    return await pump.copy(await transfer());
+  }
 }
 
 /** True when the artifact and, for an index, every platform manifest are present under `ref`. */
