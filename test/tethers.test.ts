@@ -7,9 +7,11 @@
 // leaves exempt artifacts alone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { REPO_ROOT } from '../lab/topology.ts';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
@@ -139,4 +141,46 @@ test('every planted tether is found where it is, with its reference, digest and 
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /^STATE\s+KIND\s+OBJECT\s+FIELD\s+UPSTREAM\s+LOCAL/m);
   assert.match(table.stdout, /\d+ tethered, \d+ unmapped \(no host row\), \d+ exempt, \d+ pivoted/);
+});
+
+test('an identity that may not list Secrets: `cutover tethers` prints what it read, names what it could not, and exits 1', async () => {
+  const ns = await testNamespace('tethers-403', cleanups);
+  const name = `tethers-reader-${ns}`;
+  await k.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'reader' } } });
+  // Everything the inventory reads, except listing Secrets (reading the named credential Secrets stays allowed).
+  await k.rbac.createClusterRole({
+    body: {
+      metadata: { name },
+      rules: [
+        { apiGroups: [''], resources: ['pods', 'configmaps'], verbs: ['get', 'list'] },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['list'] },
+        { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['list'] },
+        { apiGroups: ['source.toolkit.fluxcd.io', 'helm.toolkit.fluxcd.io', 'pkg.crossplane.io'], resources: ['*'], verbs: ['list'] },
+      ],
+    },
+  });
+  cleanups.push(() => k.rbac.deleteClusterRole({ name }).catch(() => undefined));
+  await k.rbac.createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] } });
+  cleanups.push(() => k.rbac.deleteClusterRoleBinding({ name }).catch(() => undefined));
+  const token = (await k.core.createNamespacedServiceAccountToken({ name: 'reader', namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status?.token ?? '';
+  const config = parseYaml(readFileSync(e.kube.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, string> }> };
+  for (const u of config.users) u.user = { token };
+  const dir = mkdtempSync(join(tmpdir(), 'tethers-403-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, stringifyYaml(config));
+
+  const values = labValuesFile({});
+  // RBAC takes effect within moments of the binding: until then other sources are refused too.
+  const r = await eventually('only the Secrets list refused', async () => {
+    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'tethers', '-f', values, '--kubeconfig', kubeconfig, '-n', 'catalyst', '-o', 'json'], { encoding: 'utf8' });
+    return run.stdout && (JSON.parse(run.stdout) as { summary: TetherSummary }).summary.unreadable.length === 1 ? run : undefined;
+  }, 20_000);
+  assert.equal(r.status, 1, 'an incomplete inventory is not a success');
+  assert.match(r.stderr, /the inventory is incomplete; could not read: Secrets \(kubernetes\.io\/dockerconfigjson\): HTTP 403/);
+  const { summary, tethers } = JSON.parse(r.stdout) as { summary: TetherSummary; tethers: Tether[] };
+  assert.deepEqual(summary.unreadable, ['Secrets (kubernetes.io/dockerconfigjson): HTTP 403']);
+  assert.ok(tethers.some((t) => t.kind === 'image'), 'what could be read is listed');
+  assert.ok(!tethers.some((t) => t.kind === 'pull-secret'));
 });
