@@ -14,7 +14,7 @@ export interface RetryOptions {
   onRetry?: (() => void) | undefined;
 }
 
-export function transient(error: unknown): boolean {
+function transient(error: unknown): boolean {
   if (error instanceof PeerError) return error.transient;
   return error instanceof Error && (error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(`${error.message} ${String(error.cause ?? '')}`));
 }
