@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { PORTS } from '../lab/topology.ts';
-import { oneStepChain, signIn, startServe } from './support/api.ts';
+import { describeRun, oneStepChain, signIn, startServe } from './support/api.ts';
 import { eventually, foreignLease, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll } from './support/lab.ts';
 
@@ -33,7 +33,7 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
   const fired = await eventually('the auto trigger to start the cutover', async () => {
     const s = await status();
     return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
-  }, 60_000);
+  }, 60_000, () => describeRun(namespace, api));
   assert.ok(Date.parse(fired.autoTriggerFiredAt ?? '') >= Date.parse(armed.autoTriggerDueAt ?? ''), 'fired at or after the due time');
   assert.ok(fired.cutoverStartedAt);
   // This one-step chain cannot complete; what matters is that the trigger started it.
@@ -60,7 +60,7 @@ test('a replica resumes a run whose engine died mid-step once the Lease has expi
   const resumed = await eventually('the new replica to resume and finish step 01', async () => {
     const s = (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
     return s['step.gitea-mirror.result'] === 'success' ? s : undefined;
-  }, 60_000);
+  }, 60_000, () => describeRun(namespace, api));
   assert.ok(resumed['step.gitea-mirror.jobName']?.startsWith('cutover-gitea-mirror-'));
   assert.equal(resumed.cutoverStartedAt, long.toISOString(), 'the original start time is kept');
   assert.match(api.output(), /cutover started \(resume\)/);

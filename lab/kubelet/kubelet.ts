@@ -47,6 +47,12 @@ interface PodRuntime {
 }
 
 const IMAGE_PULL_BACKOFF = [2_000, 5_000, 10_000, 20_000];
+/**
+ * One pull attempt's limit. A pull-through cache can leave a pull hanging (distribution#3390);
+ * containerd's CRI cancels a pull that stops making progress, and so does this kubelet — the lab's
+ * images are a few MB, so 20 s means stuck, and the retry below goes on.
+ */
+const IMAGE_PULL_TIMEOUT_MS = 20_000;
 
 export class LabKubelet {
   readonly #config: KubeletConfig;
@@ -262,7 +268,7 @@ export class LabKubelet {
     const policy = c.imagePullPolicy ?? (image.endsWith(':latest') ? 'Always' : 'IfNotPresent');
     for (let attempt = 0; !rt.stopped; attempt++) {
       if (policy !== 'Always' && (await this.#present(rt.node, image))) break;
-      const pulled = await pullOnNode(rt.node, image);
+      const pulled = await pullOnNode(rt.node, image, IMAGE_PULL_TIMEOUT_MS);
       if (pulled.code === 0) break;
       const message = `Failed to pull image "${c.image}": ${pulled.stderr.trim().split('\n').at(-1) ?? ''}`;
       runtime.status.state = { waiting: { reason: 'ErrImagePull', message } };

@@ -89,12 +89,13 @@ export async function ctr(node: LabNode, args: string[], timeoutMs = 120_000): P
     const { stdout, stderr } = await run('ctr', ['--address', p.address, '--namespace', NODE_NAMESPACE, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string; message: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? e.message };
+    const e = error as { code?: number; killed?: boolean; stdout?: string; stderr?: string; message: string };
+    const stderr = e.killed ? `${e.stderr ?? ''}ctr ${args[0] ?? ''} ${args[1] ?? ''}: killed after ${timeoutMs / 1000} s` : (e.stderr ?? e.message);
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr };
   }
 }
 
 /** Pulls an image the way the node's kubelet would: resolved through the node's certs.d. */
-export async function pullOnNode(node: LabNode, reference: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return await ctr(node, ['images', 'pull', '--hosts-dir', nodePaths(node).certsDir, reference]);
+export async function pullOnNode(node: LabNode, reference: string, timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await ctr(node, ['images', 'pull', '--hosts-dir', nodePaths(node).certsDir, reference], timeoutMs);
 }

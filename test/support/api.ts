@@ -75,6 +75,24 @@ export async function oneStepChain(namespace: string): Promise<() => Promise<voi
   };
 }
 
+/**
+ * What a run in `namespace` looks like now — the status ConfigMap, each step Job's pods and their
+ * containers' states, and the tail of `cutover serve`'s log — for a test that timed out waiting on it.
+ */
+export async function describeRun(namespace: string, api: ServeProcess): Promise<string> {
+  const { core } = kube();
+  const status = (await core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace }).catch(() => undefined))?.data ?? {};
+  const pods = (await core.listNamespacedPod({ namespace })).items.map((p) => {
+    const containers = (p.status?.containerStatuses ?? []).map((c) => `${c.name}: ${JSON.stringify(c.state)}`).join('; ');
+    return `  ${p.metadata?.name} on ${p.spec?.nodeName ?? '(unscheduled)'}: ${p.status?.phase} ${containers}`;
+  });
+  return [
+    `status (set keys): ${JSON.stringify(Object.fromEntries(Object.entries(status).filter(([, v]) => v !== '')))}`,
+    `pods:${pods.length ? `\n${pods.join('\n')}` : ' none'}`,
+    `cutover serve (last 2 kB):\n${api.output().slice(-2048)}`,
+  ].join('\n');
+}
+
 /** A cookie jar per origin, enough for one sign-in. */
 class Jar {
   readonly #cookies = new Map<string, Map<string, string>>();

@@ -20,8 +20,11 @@ export function kube() {
   };
 }
 
-/** Polls until `check` returns a value (not undefined/false); fails naming what never happened. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+/**
+ * Polls until `check` returns a value (not undefined/false); fails naming what never happened and,
+ * with `explain`, what the cluster looked like then (a flake in CI is then a diagnosis, not a guess).
+ */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, explain?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -33,7 +36,8 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     }
     await sleep(500);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+  const details = explain ? await explain().catch((error: unknown) => `(could not explain: ${String(error)})`) : '';
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${details ? `\n${details}` : ''}`);
 }
 
 /** A namespace for one test; deleting it (and all it holds) is registered with `cleanups`. */
