@@ -271,6 +271,7 @@ export class LabKubelet {
       const pulled = await pullOnNode(rt.node, image, IMAGE_PULL_TIMEOUT_MS);
       if (pulled.code === 0) break;
       const message = `Failed to pull image "${c.image}": ${pulled.stderr.trim().split('\n').at(-1) ?? ''}`;
+      log(`pod ${rt.key} on ${rt.node.name}: ${message}`);
       runtime.status.state = { waiting: { reason: 'ErrImagePull', message } };
       await this.#publish(rt);
       await sleep(1_000);
