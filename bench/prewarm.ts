@@ -160,11 +160,11 @@ async function benchCorpus(name: 'bandwidth' | 'fleet', rounds: number): Promise
   }
   const peersAlone = median(cpu.project.map((x) => x.source + x.target)) / cores;
   log(`  the registries' own CPU for the project's copy needs ≥ ${peersAlone.toFixed(2)} s on ${cores} cores: no tool sharing this machine can go below ratio ${(peersAlone / m('skopeo cold')).toFixed(2)}`);
-  const lines = [`${name} cold ratio project/skopeo: ${(m('project cold') / m('skopeo cold')).toFixed(2)}`, `${name} warm ratio project/skopeo: ${(m('project warm') / m('skopeo warm')).toFixed(2)}`];
-  {
-    lines.push(`${name} project ${(uniqueMB / m('project cold')).toFixed(0)} MB/s = ${((100 * m('ceiling')) / m('project cold')).toFixed(0)}% of the streaming ceiling (${(uniqueMB / m('ceiling')).toFixed(0)} MB/s)`);
-  }
-  return lines;
+  return [
+    `${name} cold ratio project/skopeo: ${(m('project cold') / m('skopeo cold')).toFixed(2)}`,
+    `${name} warm ratio project/skopeo: ${(m('project warm') / m('skopeo warm')).toFixed(2)}`,
+    `${name} project ${(uniqueMB / m('project cold')).toFixed(0)} MB/s = ${((100 * m('ceiling')) / m('project cold')).toFixed(0)}% of the streaming ceiling (${(uniqueMB / m('ceiling')).toFixed(0)} MB/s)`,
+  ];
 }
 
 async function benchMemory(): Promise<string[]> {

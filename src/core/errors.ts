@@ -45,7 +45,15 @@ export function redact(text: string): string {
   return redactUrl(out);
 }
 
-/** Strips `user:password@` from every URL in the text. */
+/** `scheme://user:password@`: credentials written into a URL. */
+const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi;
+
+/** Masks `user:password@` in every URL in the text (for what is shown). */
 export function redactUrl(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(?::[^/@\s]*)?@/gi, '$1***@');
+  return text.replace(URL_CREDENTIALS, '$1***@');
+}
+
+/** Drops `user:password@` from every URL in the text (for comparing or mapping a URL). */
+export function withoutCredentials(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1');
 }

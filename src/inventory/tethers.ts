@@ -7,7 +7,7 @@
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
 import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
-import { redactUrl } from '../core/errors.ts';
+import { redactUrl, withoutCredentials } from '../core/errors.ts';
 import { nodeRegistryKey } from '../core/status.ts';
 import type { HostProject, TetherKind, Values } from '../core/values.ts';
 import { formatImageRef, parseImageRef, reference } from './image-ref.ts';
@@ -241,7 +241,7 @@ export class TetherInventory {
   }
 
   #localFor(withCredentials: string): string {
-    const url = withCredentials.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1');
+    const url = withoutCredentials(withCredentials);
     const values = this.#values;
     if (url.replace(/\.git$/, '') === values.upstream.repoURL.replace(/\.git$/, '')) return `${this.#hosts.gitea}/${values.gitea.org}/${values.gitea.repo}`;
     const m = /^(oci|https?):\/\/([^/]+)\/?(.*)$/.exec(url);

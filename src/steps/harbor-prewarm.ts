@@ -1,8 +1,8 @@
 // 03 harbor-prewarm: every artifact the Sovereign pulls from upstream today is in the local
 // Harbor — every platform of an index, every blob, the same digest. Mirror-mode hosts are copied
-// by the streaming prewarmer (src/prewarm);
-// proxy-mode hosts are pulled through their proxy-cache project (streamed, checked by digest,
-// retried like the copy). Any miss fails the step while egress is still open; a tether to a host the table does not map fails it before anything.
+// by the streaming prewarmer (src/prewarm); proxy-mode hosts are pulled through their proxy-cache
+// project (streamed, checked by digest, retried like the copy). Any miss fails the step while
+// egress is still open; a tether to a host the table does not map fails it before anything.
 import { DistributionClient } from '../adapters/oci/distribution-client.ts';
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
 import { presentByDigest, pullThrough, type Retry } from '../adapters/oci/copier.ts';
