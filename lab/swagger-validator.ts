@@ -1,5 +1,5 @@
 // Validates HTTP requests and responses against a Swagger 2.0 document (Harbor's and Gitea's
-// API specs in ../shared/specs). Lab doubles call it on every request and every response, so
+// API specs vendored in specs/). Lab doubles call it on every request and every response, so
 // a double can never accept or produce a shape the real peer would not.
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';

@@ -7,8 +7,11 @@ import type { UpstreamName } from './corpus/spec.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const LAB_DIR = process.env.SOVEREIGN_LAB_DIR ?? join(REPO_ROOT, '.lab');
-export const SHARED_DIR = resolve(REPO_ROOT, '..', 'shared');
-export const HARBOR_SWAGGER = join(SHARED_DIR, 'specs', 'harbor', 'swagger.yaml');
+/** The API specs vendored in the repository (specs/README.md says where each came from). */
+export const SPECS_DIR = join(REPO_ROOT, 'specs');
+export const HARBOR_SWAGGER = join(SPECS_DIR, 'harbor', 'swagger.yaml');
+export const GITEA_SWAGGER = join(SPECS_DIR, 'gitea', 'swagger.v1.22.json');
+export const FLUX_CRDS_DIR = join(SPECS_DIR, 'flux');
 
 const BASE = Number(process.env.SOVEREIGN_LAB_PORT_BASE ?? 15000);
 

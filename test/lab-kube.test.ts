@@ -11,7 +11,7 @@ import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { CHARTS, PROJECT_IMAGE } from '../lab/corpus/spec.ts';
 import { fluxCrdFiles } from '../lab/kube/flux.ts';
 import { labNodes } from '../lab/lab.ts';
-import { SHARED_DIR } from '../lab/topology.ts';
+import { FLUX_CRDS_DIR } from '../lab/topology.ts';
 import { ctr } from '../lab/nodes/containerd.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab, pushFreshImage, uniqueName } from './support/lab.ts';
@@ -192,14 +192,14 @@ describe('the seeded tethered Sovereign', () => {
 });
 
 describe('Flux CRDs', () => {
-  test('the CRDs installed from the source-controller module match ../shared/specs/flux (descriptions aside)', async () => {
+  test('the CRDs installed from the source-controller module match the vendored specs/flux (descriptions aside)', async () => {
     const strip = (node: unknown): unknown =>
       Array.isArray(node) ? node.map(strip) : node && typeof node === 'object' ? Object.fromEntries(Object.entries(node).filter(([key]) => key !== 'description').map(([key, v]) => [key, strip(v)])) : node;
-    const compared = fluxCrdFiles().filter((file) => existsSync(join(SHARED_DIR, 'specs', 'flux', basename(file))));
+    const compared = fluxCrdFiles().filter((file) => existsSync(join(FLUX_CRDS_DIR, basename(file))));
     assert.equal(compared.length, 4, 'GitRepository, HelmRepository, HelmChart, OCIRepository');
     for (const file of compared) {
       const ours = parseYaml(readFileSync(file, 'utf8')) as { spec: unknown };
-      const spec = parseYaml(readFileSync(join(SHARED_DIR, 'specs', 'flux', basename(file)), 'utf8')) as { spec: unknown };
+      const spec = parseYaml(readFileSync(join(FLUX_CRDS_DIR, basename(file)), 'utf8')) as { spec: unknown };
       assert.deepEqual(strip(ours.spec), strip(spec.spec), basename(file));
       const served = (ours.spec as { versions: Array<{ name: string; served: boolean }> }).versions.filter((v) => v.served).map((v) => v.name);
       assert.ok(served.includes('v1'), `${basename(file)} serves v1`);

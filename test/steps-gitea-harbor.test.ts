@@ -2,7 +2,6 @@
 // plan → apply → verify, then a second run that changes nothing. Each test uses names of its own.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createOrgBody, editMirrorIntervalBody, migrateBody } from '../src/adapters/gitea/gitea-forge.ts';
 import { projectBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
@@ -14,7 +13,7 @@ import type { StepEnv } from '../src/steps/env.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { SwaggerValidator } from '../lab/swagger-validator.ts';
-import { HARBOR_SWAGGER, SHARED_DIR } from '../lab/topology.ts';
+import { GITEA_SWAGGER, HARBOR_SWAGGER } from '../lab/topology.ts';
 import { cleanupsAfterAll, dropGiteaOrg, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
@@ -34,7 +33,7 @@ async function context(values: Values): Promise<StepContext<StepEnv> & { lines: 
 
 describe('request bodies match the peers\' specs', () => {
   test('Gitea bodies validate against swagger.v1.22.json', () => {
-    const gitea = new SwaggerValidator(join(SHARED_DIR, 'specs', 'gitea', 'swagger.v1.22.json'));
+    const gitea = new SwaggerValidator(GITEA_SWAGGER);
     const check = (method: string, path: string, body: unknown) => gitea.validateRequest(gitea.match(method, path)!, new URLSearchParams(), {}, body);
     check('POST', '/orgs', createOrgBody('openova'));
     check('POST', '/repos/migrate', migrateBody({ cloneAddr: 'https://github.com/openova-io/openova', owner: 'openova', name: 'openova', interval: '10m0s' }));

@@ -1,7 +1,7 @@
 // The lab's Harbor v2.0 API double. It is a double of Harbor's *API* only: every byte of image
 // content lives in real `docker-registry` instances — one store for push projects and one
 // pull-through cache per proxy-cache project. Every API request and response is validated
-// against ../shared/specs/harbor/swagger.yaml; a request the spec forbids gets 400.
+// against specs/harbor/swagger.yaml (vendored); a request the spec forbids gets 400.
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent } from 'node:http';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';

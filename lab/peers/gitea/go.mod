@@ -1,4 +1,4 @@
-// Builds Gitea v1.24.6 for the lab (see lab/peers/build.ts). The specs in ../shared are Gitea 1.22's;
+// Builds Gitea v1.24.6 for the lab (see lab/peers/build.ts). The vendored specs/gitea is Gitea 1.22's;
 // 1.22.x cannot run when built with Go ≥ 1.24 (its logger reads goroutine labels through a runtime
 // linkname whose layout changed and crashes), and 1.24 keeps every 1.22 API the cutover uses.
 module sovereign-cutover/lab/peers/gitea
