@@ -32,7 +32,11 @@ function fleet(): ArtifactSpec[] {
       tag: '1.0.0',
       format: i % 3 ? 'oci' : 'docker',
       platforms: i % 10 === 0 ? ['amd64', 'arm64'] : ['amd64'],
-      layers: [bases[i % bases.length]!, { name: `fleet-${i}-deps`, bytes: size(1) }, { name: `fleet-${i}-app`, bytes: size(2) }],
+      layers: [
+        bases[i % bases.length]!,
+        { name: `fleet-${i}-deps`, bytes: size(1) },
+        { name: `fleet-${i}-app`, bytes: size(2) },
+      ],
     });
   }
   return images;
@@ -46,7 +50,10 @@ function memory(): ArtifactSpec[] {
     tag: '1.0.0',
     format: 'oci',
     platforms: ['amd64'],
-    layers: [{ name: `big-${i}-a`, bytes: 250 * MB }, { name: `big-${i}-b`, bytes: 250 * MB }],
+    layers: [
+      { name: `big-${i}-a`, bytes: 250 * MB },
+      { name: `big-${i}-b`, bytes: 250 * MB },
+    ],
   }));
 }
 
@@ -63,14 +70,21 @@ export interface SeededRef {
 }
 
 /** Seeds `specs` into the registry at `url` unless a record with the same fingerprint says they are there. */
-export async function seed(name: CorpusName, url: string, recordFile: string, log: (line: string) => void): Promise<SeededRef[]> {
+export async function seed(
+  name: CorpusName,
+  url: string,
+  recordFile: string,
+  log: (line: string) => void,
+): Promise<SeededRef[]> {
   const specs = corpus(name);
   const client = new DistributionClient(url);
   const fingerprint = createHash('sha256').update(JSON.stringify(specs)).digest('hex');
   if (existsSync(recordFile)) {
     const saved = JSON.parse(readFileSync(recordFile, 'utf8')) as { fingerprint: string; refs: SeededRef[] };
     if (saved.fingerprint === fingerprint) {
-      const present = await Promise.all(saved.refs.map(async (r) => (await client.headManifest(r.repo, r.tag))?.digest === r.digest));
+      const present = await Promise.all(
+        saved.refs.map(async (r) => (await client.headManifest(r.repo, r.tag))?.digest === r.digest),
+      );
       if (present.every(Boolean)) return saved.refs;
     }
   }
@@ -83,7 +97,8 @@ export async function seed(name: CorpusName, url: string, recordFile: string, lo
     const built = generator.build(spec);
     await pushArtifact(client, built);
     refs.push({ repo: spec.repo, tag: artifactTag(spec), digest: topManifest(built).digest });
-    if (i % 20 === 0 || name !== 'fleet') log(`  seeding ${name}: ${i + 1}/${specs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    if (i % 20 === 0 || name !== 'fleet')
+      log(`  seeding ${name}: ${i + 1}/${specs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   }
   writeFileSync(recordFile, JSON.stringify({ fingerprint, refs }, null, 2));
   return refs;

@@ -26,9 +26,16 @@ export async function benchInventory(args: string[]): Promise<void> {
   const e = readEndpoints();
   const cluster = KubeCluster.connect(e.kube.kubeconfig);
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-  const images = ['openova-io/catalyst-api:1.0.0', 'openova-io/catalyst-ui:1.0.0', 'fluxcd/source-controller:v1.4.1', 'fluxcd/helm-controller:v1.1.0', 'openova-io/node-agent:0.3.0'].map((i) => `${e.upstreams.ghcr.host}/${i}`);
+  const images = [
+    'openova-io/catalyst-api:1.0.0',
+    'openova-io/catalyst-ui:1.0.0',
+    'fluxcd/source-controller:v1.4.1',
+    'fluxcd/helm-controller:v1.1.0',
+    'openova-io/node-agent:0.3.0',
+  ].map((i) => `${e.upstreams.ghcr.host}/${i}`);
   await cluster.core.createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
-  const existing = async () => (await cluster.apps.listNamespacedDeployment({ namespace: NS, limit: 1 })).metadata?.remainingItemCount ?? 0;
+  const existing = async () =>
+    (await cluster.apps.listNamespacedDeployment({ namespace: NS, limit: 1 })).metadata?.remainingItemCount ?? 0;
   const lines: string[] = [];
   try {
     for (const size of [1000, 5000, 10_000].filter((n) => n <= max)) {
@@ -40,20 +47,33 @@ export async function benchInventory(args: string[]): Promise<void> {
         Array.from({ length: 32 }, async () => {
           for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
             const image = images[i % images.length] as string;
-            await cluster.apps.createNamespacedDeployment({
-              namespace: NS,
-              body: {
-                metadata: { name: `w-${i}` },
-                spec: { replicas: 0, selector: { matchLabels: { w: String(i) } }, template: { metadata: { labels: { w: String(i) } }, spec: { containers: [{ name: 'c', image, env: i % 10 ? [] : [{ name: 'REPO', value: e.git.repoURL }] }] } } },
-              },
-            }).catch((error: unknown) => {
-              if ((error as { code?: number }).code !== 409) throw error;
-            });
+            await cluster.apps
+              .createNamespacedDeployment({
+                namespace: NS,
+                body: {
+                  metadata: { name: `w-${i}` },
+                  spec: {
+                    replicas: 0,
+                    selector: { matchLabels: { w: String(i) } },
+                    template: {
+                      metadata: { labels: { w: String(i) } },
+                      spec: {
+                        containers: [{ name: 'c', image, env: i % 10 ? [] : [{ name: 'REPO', value: e.git.repoURL }] }],
+                      },
+                    },
+                  },
+                },
+              })
+              .catch((error: unknown) => {
+                if ((error as { code?: number }).code !== 409) throw error;
+              });
           }
         }),
       );
       have = (await existing()) + 1;
-      console.log(`  ${have} Deployments in ${NS} (${((performance.now() - started) / 1000).toFixed(1)} s to create); letting ReplicaSets catch up`);
+      console.log(
+        `  ${have} Deployments in ${NS} (${((performance.now() - started) / 1000).toFixed(1)} s to create); letting ReplicaSets catch up`,
+      );
       await sleep(5000);
       const plain: number[] = [];
       const inventory: number[] = [];
@@ -71,11 +91,15 @@ export async function benchInventory(args: string[]): Promise<void> {
               cluster.batch.listCronJobForAllNamespaces(),
               cluster.core.listConfigMapForAllNamespaces(),
               cluster.core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/dockerconfigjson' }),
-              ...['gitrepositories', 'helmrepositories', 'ocirepositories', 'buckets', 'helmcharts'].map((plural) => cluster.custom.listClusterCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural })),
+              ...['gitrepositories', 'helmrepositories', 'ocirepositories', 'buckets', 'helmcharts'].map((plural) =>
+                cluster.custom.listClusterCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural }),
+              ),
             ]),
           ),
         );
-        inventory.push(await timed(async () => (rows = (await takeInventory(cluster, values, 'catalyst', true)).tethers.length)));
+        inventory.push(
+          await timed(async () => (rows = (await takeInventory(cluster, values, 'catalyst', true)).tethers.length)),
+        );
       }
       const line = `inventory ${have} workloads: ${median(inventory).toFixed(2)} s (${rows} rows) vs plain list ${median(plain).toFixed(2)} s → ${(median(inventory) / median(plain)).toFixed(2)}×`;
       console.log(`  ${line}`);

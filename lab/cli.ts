@@ -23,7 +23,10 @@ Options:
   --corpus small|bench   corpus size for up: small (tests, default) or bench (~500 MB unique)
 `;
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { corpus: { type: 'string', default: 'small' }, help: { type: 'boolean', short: 'h' } } });
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { corpus: { type: 'string', default: 'small' }, help: { type: 'boolean', short: 'h' } },
+});
 const command = positionals[0];
 const log = (line: string): void => console.log(line);
 
@@ -32,7 +35,8 @@ try {
     console.log(HELP);
     process.exit(command || values.help ? 0 : 2);
   }
-  if (values.corpus !== 'small' && values.corpus !== 'bench') throw new Error(`--corpus must be small or bench, not "${values.corpus}"`);
+  if (values.corpus !== 'small' && values.corpus !== 'bench')
+    throw new Error(`--corpus must be small or bench, not "${values.corpus}"`);
   switch (command) {
     case 'up':
       await up(log, values.corpus as CorpusSize);
@@ -42,7 +46,8 @@ try {
       break;
     case 'status': {
       const peers = await status();
-      for (const p of peers) console.log(`${p.up ? 'up  ' : 'DOWN'}  ${p.role.padEnd(8)}  ${p.peer.padEnd(42)}  ${p.url}`);
+      for (const p of peers)
+        console.log(`${p.up ? 'up  ' : 'DOWN'}  ${p.role.padEnd(8)}  ${p.peer.padEnd(42)}  ${p.url}`);
       process.exitCode = peers.every((p) => p.up) ? 0 : 1;
       break;
     }

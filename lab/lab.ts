@@ -8,7 +8,13 @@ import { PROJECT_IMAGE, type CorpusSize, type UpstreamName } from './corpus/spec
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
 import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
 import { apply } from './kube/apply.ts';
-import { ADMIN_KUBECONFIG, APISERVER_URL, apiserverGet, startControlPlane, stopControlPlane } from './kube/control-plane.ts';
+import {
+  ADMIN_KUBECONFIG,
+  APISERVER_URL,
+  apiserverGet,
+  startControlPlane,
+  stopControlPlane,
+} from './kube/control-plane.ts';
 import { startFlux, stopFlux } from './kube/flux.ts';
 import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
 import type { KubeletConfig } from './kubelet/kubelet.ts';
@@ -43,7 +49,11 @@ const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
 const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
 const VALUES_FILE = join(LAB_DIR, 'values.yaml');
 const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
-const kubeletDaemon = { dir: join(LAB_DIR, 'kubelet'), pidFile: join(LAB_DIR, 'kubelet', 'kubelet.pid'), logFile: join(LAB_DIR, 'kubelet', 'kubelet.log') };
+const kubeletDaemon = {
+  dir: join(LAB_DIR, 'kubelet'),
+  pidFile: join(LAB_DIR, 'kubelet', 'kubelet.pid'),
+  logFile: join(LAB_DIR, 'kubelet', 'kubelet.log'),
+};
 
 function upstreamRegistry(name: UpstreamName): RegistryInstance {
   return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
@@ -74,13 +84,27 @@ export function labNodes(): LabNode[] {
 
 export function endpoints(): Endpoints {
   const upstreams = Object.fromEntries(
-    UPSTREAM_NAMES.map((n) => [n, { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor }]),
+    UPSTREAM_NAMES.map((n) => [
+      n,
+      { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor },
+    ]),
   ) as Endpoints['upstreams'];
   const gitUrl = `http://${host(PORTS.git)}`;
   return {
     upstreams,
-    git: { url: gitUrl, repoURL: `${gitUrl}/${GITOPS.org}/${GITOPS.repo}.git`, branch: GITOPS.branch, secondBranch: GITOPS.secondBranch, tag: GITOPS.tag },
-    mothership: { url: `http://${host(PORTS.mothership)}`, host: host(PORTS.mothership), ...MOTHERSHIP_ADMIN, proxyProjects: MOTHERSHIP_PROXY_PROJECTS },
+    git: {
+      url: gitUrl,
+      repoURL: `${gitUrl}/${GITOPS.org}/${GITOPS.repo}.git`,
+      branch: GITOPS.branch,
+      secondBranch: GITOPS.secondBranch,
+      tag: GITOPS.tag,
+    },
+    mothership: {
+      url: `http://${host(PORTS.mothership)}`,
+      host: host(PORTS.mothership),
+      ...MOTHERSHIP_ADMIN,
+      proxyProjects: MOTHERSHIP_PROXY_PROJECTS,
+    },
     localHarbor: { url: `http://${host(PORTS.localHarbor)}`, host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
     nodes: Object.fromEntries(
       labNodes().map((node) => {
@@ -89,7 +113,12 @@ export function endpoints(): Endpoints {
       }),
     ) as Endpoints['nodes'],
     kube: { apiserver: APISERVER_URL, kubeconfig: ADMIN_KUBECONFIG },
-    gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password, token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '' },
+    gitea: {
+      url: GITEA_URL,
+      username: GITEA_ADMIN.username,
+      password: GITEA_ADMIN.password,
+      token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '',
+    },
     oidc: { issuer: OIDC_ISSUER, ...OIDC_CLIENT, users: OIDC_USERS },
     valuesFile: VALUES_FILE,
     upstreamCut: existsSync(CUT_MARKER),
@@ -106,17 +135,33 @@ async function timed(log: Log, what: string, work: () => Promise<string | void>)
 
 async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
   for (const name of UPSTREAM_NAMES) {
-    await timed(log, `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${host(UPSTREAMS[name].port)}`, () => startRegistry(upstreamRegistry(name)));
+    await timed(
+      log,
+      `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${host(UPSTREAMS[name].port)}`,
+      () => startRegistry(upstreamRegistry(name)),
+    );
   }
-  const registries = Object.fromEntries(UPSTREAM_NAMES.map((n) => [n, registryUrl(upstreamRegistry(n))])) as Record<UpstreamName, string>;
+  const registries = Object.fromEntries(UPSTREAM_NAMES.map((n) => [n, registryUrl(upstreamRegistry(n))])) as Record<
+    UpstreamName,
+    string
+  >;
   await seedCorpus(corpus, registries, join(LAB_DIR, `corpus-${corpus}.json`), log);
   const e = endpoints();
   await timed(log, 'upstream GitOps repo', async () =>
-    ensureGitopsRepo({ bareDir: join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`), ghcrHost: e.upstreams.ghcr.host, repoURL: e.git.repoURL }),
+    ensureGitopsRepo({
+      bareDir: join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`),
+      ghcrHost: e.upstreams.ghcr.host,
+      repoURL: e.git.repoURL,
+    }),
   );
   await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, async () => {
     const state = startDaemon(gitDaemon);
-    await waitUntil('upstream git', () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), 10_000, gitDaemon);
+    await waitUntil(
+      'upstream git',
+      () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200),
+      10_000,
+      gitDaemon,
+    );
     return state;
   });
   await startHarbor('mothership', log);
@@ -135,19 +180,37 @@ async function startHarbor(name: HarborName, log: Log): Promise<void> {
   const h = harbors[name];
   const dir = harborDir(name);
   mkdirSync(dir, { recursive: true });
-  const config: HarborDoubleConfig = { name: h.name, port: h.port, stateDir: dir, storePort: h.storePort, admin: h.admin, swaggerPath: HARBOR_SWAGGER };
+  const config: HarborDoubleConfig = {
+    name: h.name,
+    port: h.port,
+    stateDir: dir,
+    storePort: h.storePort,
+    admin: h.admin,
+    swaggerPath: HARBOR_SWAGGER,
+  };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   const daemon = harborDaemon(name);
   await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
     const state = startDaemon(daemon);
-    await waitUntil(`${h.name} Harbor`, () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200), 20_000, daemon);
+    await waitUntil(
+      `${h.name} Harbor`,
+      () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200),
+      20_000,
+      daemon,
+    );
     return state;
   });
 }
 
 function harborDaemon(name: HarborName) {
   const dir = harborDir(name);
-  return { name: harbors[name].name, command: process.execPath, args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')], pidFile: join(dir, 'harbor.pid'), logFile: join(dir, 'harbor.log') };
+  return {
+    name: harbors[name].name,
+    command: process.execPath,
+    args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')],
+    pidFile: join(dir, 'harbor.pid'),
+    logFile: join(dir, 'harbor.log'),
+  };
 }
 
 async function stopHarbor(name: HarborName): Promise<void> {
@@ -195,28 +258,55 @@ export async function startKubelet(log: Log): Promise<void> {
   };
   mkdirSync(kubeletDaemon.dir, { recursive: true });
   writeFileSync(join(kubeletDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
-  const state = startDaemon({ name: 'lab kubelet', command: process.execPath, args: [join(import.meta.dirname, 'kubelet', 'main.ts'), join(kubeletDaemon.dir, 'config.json')], ...kubeletDaemon });
-  await waitUntil('lab kubelet nodes Ready', async () => (await apiserverGet('/api/v1/nodes/node-b')) === 200, 30_000, kubeletDaemon);
+  const state = startDaemon({
+    name: 'lab kubelet',
+    command: process.execPath,
+    args: [join(import.meta.dirname, 'kubelet', 'main.ts'), join(kubeletDaemon.dir, 'config.json')],
+    ...kubeletDaemon,
+  });
+  await waitUntil(
+    'lab kubelet nodes Ready',
+    async () => (await apiserverGet('/api/v1/nodes/node-b')) === 200,
+    30_000,
+    kubeletDaemon,
+  );
   log(`  lab kubelet (node-a, node-b): ${state}`);
 }
 
 // ------------------------------------------------------------------ identity provider
 
-const oidcDaemon = { name: 'lab OIDC provider', dir: join(LAB_DIR, 'oidc'), pidFile: join(LAB_DIR, 'oidc', 'oidc.pid'), logFile: join(LAB_DIR, 'oidc', 'oidc.log') };
+const oidcDaemon = {
+  name: 'lab OIDC provider',
+  dir: join(LAB_DIR, 'oidc'),
+  pidFile: join(LAB_DIR, 'oidc', 'oidc.pid'),
+  logFile: join(LAB_DIR, 'oidc', 'oidc.log'),
+};
 const OIDC_ISSUER = `http://127.0.0.1:${PORTS.oidc}`;
 
 async function startOidc(log: Log): Promise<void> {
   const config: LabOidcConfig = {
     port: PORTS.oidc,
     ...OIDC_CLIENT,
-    redirectURIs: API_PORTS.flatMap((port) => [`http://127.0.0.1:${port}/auth/callback`, `http://localhost:${port}/auth/callback`]),
+    redirectURIs: API_PORTS.flatMap((port) => [
+      `http://127.0.0.1:${port}/auth/callback`,
+      `http://localhost:${port}/auth/callback`,
+    ]),
     users: OIDC_USERS,
     cookieKey: 'lab-oidc-cookie-key',
   };
   mkdirSync(oidcDaemon.dir, { recursive: true });
   writeFileSync(join(oidcDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
-  const state = startDaemon({ ...oidcDaemon, command: process.execPath, args: [join(import.meta.dirname, 'oidc', 'main.ts'), join(oidcDaemon.dir, 'config.json')] });
-  await waitUntil('lab OIDC provider', () => httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200), 20_000, oidcDaemon);
+  const state = startDaemon({
+    ...oidcDaemon,
+    command: process.execPath,
+    args: [join(import.meta.dirname, 'oidc', 'main.ts'), join(oidcDaemon.dir, 'config.json')],
+  });
+  await waitUntil(
+    'lab OIDC provider',
+    () => httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200),
+    20_000,
+    oidcDaemon,
+  );
   log(`  lab OIDC provider ${OIDC_ISSUER}: ${state}`);
 }
 
@@ -238,7 +328,8 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
     upstreamUrl: e.upstreams[u].url,
     mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
   }));
-  for (const node of labNodes()) await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
+  for (const node of labNodes())
+    await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
   await ensurePeerBinaries(log);
   await startControlPlane(log);
   await startKubelet(log);
@@ -247,7 +338,10 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   await startOidc(log);
   await timed(log, 'seeded tethered Sovereign (namespaces, Flux sources, workloads, secrets)', async () => {
     const ready = endpoints();
-    const input = { e: ready, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
+    const input = {
+      e: ready,
+      gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password },
+    };
     await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
     writeFileSync(VALUES_FILE, sovereignValues(input));
     return `applied; values in ${VALUES_FILE}`;
@@ -306,29 +400,84 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   const quiet = () => undefined;
   await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace: ns }).catch(quiet);
   // A dormant install (`cutover render` applied by the demo or a test): its API, step ConfigMaps and Jobs.
-  await cluster.apps.deleteNamespacedDeployment({ name: 'self-sovereign-cutover-api', namespace: ns, propagationPolicy: 'Background' }).catch(quiet);
-  await cluster.batch.deleteCollectionNamespacedJob({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-job', propagationPolicy: 'Background' }).catch(quiet);
-  await cluster.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-step' }).catch(quiet);
-  await cluster.core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover', gracePeriodSeconds: 0 }).catch(quiet);
-  for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config']) await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
+  await cluster.apps
+    .deleteNamespacedDeployment({ name: 'self-sovereign-cutover-api', namespace: ns, propagationPolicy: 'Background' })
+    .catch(quiet);
+  await cluster.batch
+    .deleteCollectionNamespacedJob({
+      namespace: ns,
+      labelSelector: 'app.kubernetes.io/component=cutover-job',
+      propagationPolicy: 'Background',
+    })
+    .catch(quiet);
+  await cluster.core
+    .deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-step' })
+    .catch(quiet);
+  await cluster.core
+    .deleteCollectionNamespacedPod({
+      namespace: ns,
+      labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover',
+      gracePeriodSeconds: 0,
+    })
+    .catch(quiet);
+  for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config'])
+    await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
   await cluster.coordination.deleteNamespacedLease({ name: 'self-sovereign-cutover', namespace: ns }).catch(quiet);
-  for (const h of (await cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items) {
-    await cluster.networking.deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' }).catch(quiet);
+  for (const h of (
+    await cluster.networking.listNetworkPolicyForAllNamespaces({
+      labelSelector: 'app.kubernetes.io/component=cutover-egress-hold',
+    })
+  ).items) {
+    await cluster.networking
+      .deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' })
+      .catch(quiet);
   }
   // What step 05 adds for a Gitea that needs auth: the credential Secret and the GitRepository's reference to it.
-  await cluster.core.deleteCollectionNamespacedSecret({ namespace: 'flux-system', labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover' }).catch(quiet);
+  await cluster.core
+    .deleteCollectionNamespacedSecret({
+      namespace: 'flux-system',
+      labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover',
+    })
+    .catch(quiet);
   await cluster.custom
-    .patchNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural: 'gitrepositories', namespace: 'flux-system', name: GITOPS.repo, body: { spec: { secretRef: null } } }, mergePatch)
+    .patchNamespacedCustomObject(
+      {
+        group: 'source.toolkit.fluxcd.io',
+        version: 'v1',
+        plural: 'gitrepositories',
+        namespace: 'flux-system',
+        name: GITOPS.repo,
+        body: { spec: { secretRef: null } },
+      },
+      mergePatch,
+    )
     .catch(quiet);
   await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
   // The API of an install binds the lab's API port: wait until its pod is gone.
-  await waitUntil('the cutover API pod to go', async () => (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-api' })).items.length === 0, 60_000);
+  await waitUntil(
+    'the cutover API pod to go',
+    async () =>
+      (
+        await cluster.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/component=cutover-api',
+        })
+      ).items.length === 0,
+    60_000,
+  );
   for (const node of labNodes()) {
     for (const u of UPSTREAM_NAMES) {
       const dir = join(nodePaths(node).certsDir, e.upstreams[u].host);
       rmSync(join(dir, 'hosts.toml.pre-cutover'), { force: true });
       rmSync(join(dir, 'hosts.toml.pre-cutover.none'), { force: true });
-      writeFileSync(join(dir, 'hosts.toml'), tetheredHostsToml({ upstreamHost: e.upstreams[u].host, upstreamUrl: e.upstreams[u].url, mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}` }));
+      writeFileSync(
+        join(dir, 'hosts.toml'),
+        tetheredHostsToml({
+          upstreamHost: e.upstreams[u].host,
+          upstreamUrl: e.upstreams[u].url,
+          mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
+        }),
+      );
     }
   }
   log('lab Sovereign reset to tethered');
@@ -339,7 +488,10 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
  * `catalyst` namespace, as an operator would, and waits for its API — run by the lab kubelet —
  * to answer. Returns the console's URL.
  */
-export async function installCutover(log: Log = console.log, valuesText = readFileSync(VALUES_FILE, 'utf8')): Promise<string> {
+export async function installCutover(
+  log: Log = console.log,
+  valuesText = readFileSync(VALUES_FILE, 'utf8'),
+): Promise<string> {
   const { parseValues } = await import('../src/core/values.ts');
   const { render } = await import('../src/render/render.ts');
   const { serverSideApply } = await import('../src/adapters/kube/apply.ts');
@@ -365,18 +517,68 @@ export async function status(): Promise<PeerStatus[]> {
   const e = endpoints();
   const peers: PeerStatus[] = [];
   for (const name of UPSTREAM_NAMES) {
-    peers.push({ peer: `upstream registry ${name} (${e.upstreams[name].standsFor})`, url: e.upstreams[name].url, up: await httpOk(`${e.upstreams[name].url}/v2/`, (s) => s === 200), role: 'upstream' });
+    peers.push({
+      peer: `upstream registry ${name} (${e.upstreams[name].standsFor})`,
+      url: e.upstreams[name].url,
+      up: await httpOk(`${e.upstreams[name].url}/v2/`, (s) => s === 200),
+      role: 'upstream',
+    });
   }
-  peers.push({ peer: 'upstream git', url: e.git.repoURL, up: await httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200), role: 'upstream' });
-  peers.push({ peer: 'mothership Harbor (double)', url: e.mothership.url, up: await httpOk(`${e.mothership.url}/api/v2.0/ping`, (s) => s === 200), role: 'upstream' });
-  peers.push({ peer: 'local Harbor (double)', url: e.localHarbor.url, up: await httpOk(`${e.localHarbor.url}/api/v2.0/ping`, (s) => s === 200), role: 'local' });
-  peers.push({ peer: 'kube-apiserver', url: APISERVER_URL, up: (await apiserverGet('/readyz')) === 200, role: 'local' });
-  peers.push({ peer: 'lab kubelet (node-a, node-b)', url: kubeletDaemon.logFile, up: daemonPid(kubeletDaemon.pidFile) !== undefined, role: 'local' });
-  peers.push({ peer: 'Flux source-controller', url: `http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, up: await httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200), role: 'local' });
-  peers.push({ peer: 'lab OIDC provider', url: OIDC_ISSUER, up: await httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200), role: 'local' });
-  peers.push({ peer: 'Gitea', url: GITEA_URL, up: await httpOk(`${GITEA_URL}/api/v1/version`, (s) => s === 200), role: 'local' });
+  peers.push({
+    peer: 'upstream git',
+    url: e.git.repoURL,
+    up: await httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200),
+    role: 'upstream',
+  });
+  peers.push({
+    peer: 'mothership Harbor (double)',
+    url: e.mothership.url,
+    up: await httpOk(`${e.mothership.url}/api/v2.0/ping`, (s) => s === 200),
+    role: 'upstream',
+  });
+  peers.push({
+    peer: 'local Harbor (double)',
+    url: e.localHarbor.url,
+    up: await httpOk(`${e.localHarbor.url}/api/v2.0/ping`, (s) => s === 200),
+    role: 'local',
+  });
+  peers.push({
+    peer: 'kube-apiserver',
+    url: APISERVER_URL,
+    up: (await apiserverGet('/readyz')) === 200,
+    role: 'local',
+  });
+  peers.push({
+    peer: 'lab kubelet (node-a, node-b)',
+    url: kubeletDaemon.logFile,
+    up: daemonPid(kubeletDaemon.pidFile) !== undefined,
+    role: 'local',
+  });
+  peers.push({
+    peer: 'Flux source-controller',
+    url: `http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`,
+    up: await httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200),
+    role: 'local',
+  });
+  peers.push({
+    peer: 'lab OIDC provider',
+    url: OIDC_ISSUER,
+    up: await httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200),
+    role: 'local',
+  });
+  peers.push({
+    peer: 'Gitea',
+    url: GITEA_URL,
+    up: await httpOk(`${GITEA_URL}/api/v1/version`, (s) => s === 200),
+    role: 'local',
+  });
   for (const node of labNodes()) {
-    peers.push({ peer: `${node.name} containerd`, url: `unix://${nodePaths(node).address}`, up: daemonPid(nodePaths(node).pidFile) !== undefined, role: 'local' });
+    peers.push({
+      peer: `${node.name} containerd`,
+      url: `unix://${nodePaths(node).address}`,
+      up: daemonPid(nodePaths(node).pidFile) !== undefined,
+      role: 'local',
+    });
   }
   return peers;
 }

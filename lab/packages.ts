@@ -23,13 +23,19 @@ export function missingPackages(programs: Record<string, string> = LAB_PACKAGES)
   return [...missing];
 }
 
-export function ensurePackages(programs: Record<string, string> = LAB_PACKAGES, log: (line: string) => void = console.log): void {
+export function ensurePackages(
+  programs: Record<string, string> = LAB_PACKAGES,
+  log: (line: string) => void = console.log,
+): void {
   const missing = missingPackages(programs);
   if (!missing.length) {
     log(`  packages: ${[...new Set(Object.values(programs))].join(', ')} already installed`);
     return;
   }
-  if (process.getuid?.() !== 0) throw new Error(`the lab needs Debian packages ${missing.join(', ')}; install them as root: apt-get install -y ${missing.join(' ')}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `the lab needs Debian packages ${missing.join(', ')}; install them as root: apt-get install -y ${missing.join(' ')}`,
+    );
   log(`  packages: installing ${missing.join(', ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });

@@ -1,7 +1,17 @@
 // Lab daemons: started detached (they outlive `lab up`), tracked by pid files under .lab/run,
 // logging to .lab/logs. Every start is idempotent: a live daemon is left alone.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -81,7 +91,11 @@ export function startDaemon(spec: DaemonSpec): 'started' | 'running' {
 
 /** Stops the daemon named by the pid file and, given its command line, any stray copy of it. */
 export async function stopDaemon(pidFile: string, commandLine?: { command: string; args: string[] }): Promise<boolean> {
-  const pids = new Set([daemonPid(pidFile), ...(commandLine ? processesRunning(commandLine.command, commandLine.args) : [])].filter((p): p is number => p !== undefined));
+  const pids = new Set(
+    [daemonPid(pidFile), ...(commandLine ? processesRunning(commandLine.command, commandLine.args) : [])].filter(
+      (p): p is number => p !== undefined,
+    ),
+  );
   rmSync(pidFile, { force: true });
   for (const pid of pids) {
     try {
@@ -115,10 +129,18 @@ function alive(pid: number): boolean {
  * Polls `check` until it returns true; the error names what never came up and shows its log.
  * Given the daemon's files, a daemon that died fails at once instead of at the deadline.
  */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, daemon?: { logFile: string; pidFile: string }): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  daemon?: { logFile: string; pidFile: string },
+): Promise<void> {
   const { logFile, pidFile } = daemon ?? {};
   const deadline = Date.now() + timeoutMs;
-  const tail = (): string => (logFile && existsSync(logFile) ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}` : '');
+  const tail = (): string =>
+    logFile && existsSync(logFile)
+      ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`
+      : '';
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     if (pidFile && !daemonPid(pidFile)) throw new Error(`${what} exited while starting${tail()}`);
@@ -180,7 +202,10 @@ export async function withLock<T>(dir: string, work: () => Promise<T>, staleMs =
  * The entry of a lab daemon started with one JSON config file: reads it, starts the daemon, and
  * stops it (once) on SIGTERM/SIGINT before exiting.
  */
-export async function runConfiguredDaemon<C>(entry: string, start: (config: C) => Promise<{ stop(): Promise<void> | void }>): Promise<void> {
+export async function runConfiguredDaemon<C>(
+  entry: string,
+  start: (config: C) => Promise<{ stop(): Promise<void> | void }>,
+): Promise<void> {
   const configPath = process.argv[2];
   if (!configPath) {
     console.error(`usage: node ${entry} <config.json>`);

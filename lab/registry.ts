@@ -22,9 +22,20 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
   const config = {
     version: 0.1,
     log: { level: 'warn', accesslog: { disabled: true } },
-    storage: { filesystem: { rootdirectory: join(r.dir, 'storage') }, delete: { enabled: true }, cache: { blobdescriptor: 'inmemory' } },
+    storage: {
+      filesystem: { rootdirectory: join(r.dir, 'storage') },
+      delete: { enabled: true },
+      cache: { blobdescriptor: 'inmemory' },
+    },
     http: { addr: `127.0.0.1:${r.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
-    ...(r.proxy ? { proxy: { remoteurl: r.proxy.remoteUrl, ...(r.proxy.username ? { username: r.proxy.username, password: r.proxy.password } : {}) } } : {}),
+    ...(r.proxy
+      ? {
+          proxy: {
+            remoteurl: r.proxy.remoteUrl,
+            ...(r.proxy.username ? { username: r.proxy.username, password: r.proxy.password } : {}),
+          },
+        }
+      : {}),
   };
   writeFileSync(join(r.dir, 'config.yml'), stringify(config));
   const logFile = join(r.dir, 'registry.log');
@@ -35,10 +46,18 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
     pidFile: join(r.dir, 'registry.pid'),
     logFile,
   });
-  await waitUntil(`registry ${r.name} on port ${r.port}`, () => httpOk(`${registryUrl(r)}/v2/`, (s) => s === 200), 15_000, { logFile, pidFile: join(r.dir, 'registry.pid') });
+  await waitUntil(
+    `registry ${r.name} on port ${r.port}`,
+    () => httpOk(`${registryUrl(r)}/v2/`, (s) => s === 200),
+    15_000,
+    { logFile, pidFile: join(r.dir, 'registry.pid') },
+  );
   return state;
 }
 
 export async function stopRegistry(r: Pick<RegistryInstance, 'dir'>): Promise<boolean> {
-  return await stopDaemon(join(r.dir, 'registry.pid'), { command: 'docker-registry', args: ['serve', join(r.dir, 'config.yml')] });
+  return await stopDaemon(join(r.dir, 'registry.pid'), {
+    command: 'docker-registry',
+    args: ['serve', join(r.dir, 'config.yml')],
+  });
 }

@@ -67,26 +67,33 @@ export class SwaggerValidator {
     this.basePath = (this.#spec.basePath ?? '').replace(/\/$/, '');
     this.#ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.#ajv);
-    this.#ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31 });
+    this.#ajv.addFormat('int32', {
+      type: 'number',
+      validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
+    });
     this.#ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
     this.#ajv.addSchema({ $id: 'spec', definitions: toJsonSchema(this.#spec.definitions ?? {}) });
-    this.#routes = Object.entries(this.#spec.paths as Record<string, Record<string, unknown>>).map(([template, item]) => {
-      const names: string[] = [];
-      const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
-        names.push(name);
-        return '([^/]+)';
-      });
-      const methods: Record<string, Operation> = {};
-      for (const [key, value] of Object.entries(item)) if (key !== 'parameters') methods[key] = value as Operation;
-      return {
-        template,
-        regex: new RegExp(`^${source}$`),
-        names,
-        literals: template.split('/').filter((s) => s && !s.startsWith('{')).length,
-        methods,
-        shared: ((item.parameters ?? []) as Parameter[]).map((p) => this.#resolveParam(p)),
-      };
-    });
+    this.#routes = Object.entries(this.#spec.paths as Record<string, Record<string, unknown>>).map(
+      ([template, item]) => {
+        const names: string[] = [];
+        const source = template
+          .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+          .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
+            names.push(name);
+            return '([^/]+)';
+          });
+        const methods: Record<string, Operation> = {};
+        for (const [key, value] of Object.entries(item)) if (key !== 'parameters') methods[key] = value as Operation;
+        return {
+          template,
+          regex: new RegExp(`^${source}$`),
+          names,
+          literals: template.split('/').filter((s) => s && !s.startsWith('{')).length,
+          methods,
+          shared: ((item.parameters ?? []) as Parameter[]).map((p) => this.#resolveParam(p)),
+        };
+      },
+    );
   }
 
   /** Finds the operation for a method and a path below basePath; undefined when the spec has none. */
@@ -101,12 +108,26 @@ export class SwaggerValidator {
     const pathParams: Record<string, string> = {};
     best.route.names.forEach((name, i) => (pathParams[name] = decodeURIComponent(best.m?.[i + 1] ?? '')));
     const own = (operation.parameters ?? []).map((p) => this.#resolveParam(p));
-    const parameters = [...best.route.shared.filter((s) => !own.some((o) => o.name === s.name && o.in === s.in)), ...own];
-    return { operationId: operation.operationId ?? `${method} ${best.route.template}`, template: best.route.template, pathParams, operation, parameters };
+    const parameters = [
+      ...best.route.shared.filter((s) => !own.some((o) => o.name === s.name && o.in === s.in)),
+      ...own,
+    ];
+    return {
+      operationId: operation.operationId ?? `${method} ${best.route.template}`,
+      template: best.route.template,
+      pathParams,
+      operation,
+      parameters,
+    };
   }
 
   /** Throws SwaggerValidationError listing every way the request breaks the spec. */
-  validateRequest(op: MatchedOperation, query: URLSearchParams, headers: Record<string, string | string[] | undefined>, body: unknown): void {
+  validateRequest(
+    op: MatchedOperation,
+    query: URLSearchParams,
+    headers: Record<string, string | string[] | undefined>,
+    body: unknown,
+  ): void {
     const problems: string[] = [];
     for (const p of op.parameters) {
       if (p.in === 'body') {
@@ -118,7 +139,14 @@ export class SwaggerValidator {
         if (!validate(body)) problems.push(...(validate.errors ?? []).map((e) => `body${e.instancePath} ${e.message}`));
         continue;
       }
-      const raw = p.in === 'path' ? op.pathParams[p.name] : p.in === 'query' ? (query.has(p.name) ? query.get(p.name) : undefined) : headerValue(headers, p.name);
+      const raw =
+        p.in === 'path'
+          ? op.pathParams[p.name]
+          : p.in === 'query'
+            ? query.has(p.name)
+              ? query.get(p.name)
+              : undefined
+            : headerValue(headers, p.name);
       if (raw === undefined || raw === null) {
         if (p.required) problems.push(`${p.in} parameter "${p.name}" is required`);
         continue;
@@ -126,7 +154,8 @@ export class SwaggerValidator {
       const problem = checkScalar(p, raw);
       if (problem) problems.push(`${p.in} parameter "${p.name}" ${problem}`);
     }
-    if (!op.parameters.some((p) => p.in === 'body') && body !== undefined) problems.push('this operation takes no body');
+    if (!op.parameters.some((p) => p.in === 'body') && body !== undefined)
+      problems.push('this operation takes no body');
     if (problems.length) throw new SwaggerValidationError(`${op.operationId} request breaks the spec`, problems);
   }
 
@@ -138,7 +167,10 @@ export class SwaggerValidator {
     if (!response.schema || body === undefined) return;
     const validate = this.#compile(response.schema);
     if (!validate(body)) {
-      throw new SwaggerValidationError(`${op.operationId} ${status} response breaks the spec`, (validate.errors ?? []).map((e) => `body${e.instancePath} ${e.message}`));
+      throw new SwaggerValidationError(
+        `${op.operationId} ${status} response breaks the spec`,
+        (validate.errors ?? []).map((e) => `body${e.instancePath} ${e.message}`),
+      );
     }
   }
 
@@ -156,7 +188,10 @@ export class SwaggerValidator {
   }
 
   #resolve(ref: string): unknown {
-    return ref.replace(/^#\//, '').split('/').reduce<any>((node, key) => node?.[key], this.#spec);
+    return ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce<any>((node, key) => node?.[key], this.#spec);
   }
 }
 
@@ -166,7 +201,8 @@ function toJsonSchema(node: unknown): unknown {
   if (!node || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === '$ref' && typeof value === 'string') out.$ref = value.replace(/^#\/definitions\//, 'spec#/definitions/');
+    if (key === '$ref' && typeof value === 'string')
+      out.$ref = value.replace(/^#\/definitions\//, 'spec#/definitions/');
     else if (key === 'example' || key === 'x-example') continue;
     else out[key] = toJsonSchema(value);
   }

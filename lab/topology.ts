@@ -50,12 +50,24 @@ export const MOTHERSHIP_PROXY_PROJECTS: Record<UpstreamName, string> = {
   quay: 'proxy-quay',
 };
 
-export const GITOPS = { org: 'openova-io', repo: 'openova', branch: 'main', secondBranch: 'release-0.1', tag: 'v0.1.0' };
+export const GITOPS = {
+  org: 'openova-io',
+  repo: 'openova',
+  branch: 'main',
+  secondBranch: 'release-0.1',
+  tag: 'v0.1.0',
+};
 
 export interface Endpoints {
   upstreams: Record<UpstreamName, { url: string; host: string; standsFor: string }>;
   git: { url: string; repoURL: string; branch: string; secondBranch: string; tag: string };
-  mothership: { url: string; host: string; username: string; password: string; proxyProjects: Record<UpstreamName, string> };
+  mothership: {
+    url: string;
+    host: string;
+    username: string;
+    password: string;
+    proxyProjects: Record<UpstreamName, string>;
+  };
   localHarbor: { url: string; host: string; username: string; password: string };
   nodes: Record<NodeName, { address: string; namespace: string; certsDir: string; root: string }>;
   kube: { apiserver: string; kubeconfig: string };

@@ -14,7 +14,9 @@ The lab is a tethered Sovereign on 127.0.0.1:
   upstream Git          ${e.git.repoURL} (branches ${e.git.branch}, ${e.git.secondBranch}; tag ${e.git.tag})
   mothership Harbor     ${e.mothership.url} (API double; proxy projects ${Object.values(e.mothership.proxyProjects).join(', ')})
   local Harbor          ${e.localHarbor.url} (API double, empty: the cutover fills it)
-  nodes                 ${Object.entries(e.nodes).map(([n, v]) => `${n}: ${v.address}`).join('\n                        ')}
+  nodes                 ${Object.entries(e.nodes)
+    .map(([n, v]) => `${n}: ${v.address}`)
+    .join('\n                        ')}
   Kubernetes            ${e.kube.apiserver} (kubeconfig ${e.kube.kubeconfig})
   Gitea                 ${e.gitea.url} (admin ${e.gitea.username})
   identity provider     ${e.oidc.issuer} (OpenID Connect)

@@ -31,7 +31,10 @@ function run(command: string, args: string[]): Promise<{ code: number; output: s
 }
 
 const testFiles = (dir: string): string[] =>
-  readdirSync(join(REPO_ROOT, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+  readdirSync(join(REPO_ROOT, dir))
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
 
 const counts = { pass: 0, fail: 0, skipped: 0 };
 function tally(output: string): void {
@@ -48,7 +51,9 @@ async function quietCluster(): Promise<void> {
   const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const deadline = Date.now() + 180_000;
   for (;;) {
-    const left = (await cluster.core.listNamespace({ labelSelector: 'sovereign.lab/test=true' })).items.map((n) => n.metadata?.name ?? '');
+    const left = (await cluster.core.listNamespace({ labelSelector: 'sovereign.lab/test=true' })).items.map(
+      (n) => n.metadata?.name ?? '',
+    );
     if (!left.length) return;
     if (Date.now() > deadline) {
       console.log(`still terminating after 3 minutes: ${left.join(', ')}`);
@@ -59,7 +64,9 @@ async function quietCluster(): Promise<void> {
 }
 
 let failed = false;
-const typecheck = await phase('typecheck (tsc --noEmit)', () => run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']));
+const typecheck = await phase('typecheck (tsc --noEmit)', () =>
+  run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']),
+);
 if (typecheck.code !== 0) failed = true;
 
 const before = await status().catch(() => []);
@@ -79,7 +86,9 @@ try {
   await phase('waiting for test namespaces to go', () => quietCluster());
   // These cut the shared lab's upstream or act on every workload in the cluster (step 03 refuses
   // another test's planted unmapped tethers), so nothing else may run beside them.
-  const serial = await phase('tests that need the whole cluster (one at a time)', () => run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]));
+  const serial = await phase('tests that need the whole cluster (one at a time)', () =>
+    run(node, [...flags, '--test-concurrency=1', ...testFiles('test/serial')]),
+  );
   tally(serial.output);
   if (parallel.code !== 0 || serial.code !== 0) failed = true;
 } finally {

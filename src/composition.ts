@@ -37,7 +37,11 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
   const steps = discovered
     ? discovered.map((d) => {
         const step = CHAIN.find((s) => s.id === d.stepName);
-        if (!step) throw new CutoverError('invalid-step-configmap', `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`);
+        if (!step)
+          throw new CutoverError(
+            'invalid-step-configmap',
+            `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`,
+          );
         return step;
       })
     : CHAIN;
@@ -52,7 +56,9 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
       requiredSteps: STEP_IDS,
       store: statusStore(values, cluster, namespace),
       lease,
-      executor: discovered ? new JobsExecutor<StepEnv>(cluster, namespace, discovered, Math.floor(Date.now() / 1000)) : new LocalExecutor<StepEnv>(),
+      executor: discovered
+        ? new JobsExecutor<StepEnv>(cluster, namespace, discovered, Math.floor(Date.now() / 1000))
+        : new LocalExecutor<StepEnv>(),
       log: setup.log,
     });
   } catch (error) {
@@ -62,8 +68,14 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
 }
 
 export async function buildStepEnv(values: Values, cluster: KubeCluster, namespace: string): Promise<StepEnv> {
-  const gitea = await secretKeys(cluster, values.gitea.adminSecretRef, [values.gitea.adminSecretRef.usernameKey, values.gitea.adminSecretRef.passwordKey]);
-  const harbor = await secretKeys(cluster, values.harbor.adminSecretRef, [values.harbor.adminSecretRef.usernameKey, values.harbor.adminSecretRef.passwordKey]);
+  const gitea = await secretKeys(cluster, values.gitea.adminSecretRef, [
+    values.gitea.adminSecretRef.usernameKey,
+    values.gitea.adminSecretRef.passwordKey,
+  ]);
+  const harbor = await secretKeys(cluster, values.harbor.adminSecretRef, [
+    values.harbor.adminSecretRef.usernameKey,
+    values.harbor.adminSecretRef.passwordKey,
+  ]);
   const harborCredentials = { username: harbor[0], password: harbor[1] };
   return {
     cluster,
@@ -79,10 +91,15 @@ export function statusStore(values: Values, cluster: KubeCluster, namespace: str
   return new StatusStore(cluster, namespace, values.status.configMapName);
 }
 
-async function secretKeys(cluster: KubeCluster, ref: { name: string; namespace: string }, keys: [string, string]): Promise<[string, string]> {
+async function secretKeys(
+  cluster: KubeCluster,
+  ref: { name: string; namespace: string },
+  keys: [string, string],
+): Promise<[string, string]> {
   const data = await cluster.secretData(ref.namespace, ref.name);
   const missing = keys.filter((k) => !data[k]);
-  if (missing.length) throw new CutoverError('missing-secret-key', `Secret ${ref.namespace}/${ref.name} has no ${missing.join(', ')}`);
+  if (missing.length)
+    throw new CutoverError('missing-secret-key', `Secret ${ref.namespace}/${ref.name} has no ${missing.join(', ')}`);
   return [data[keys[0]] as string, data[keys[1]] as string];
 }
 
@@ -104,14 +121,24 @@ async function dockerAuths(cluster: KubeCluster, values: Values): Promise<Map<st
     throw new CutoverError('invalid-secret', `Secret ${ref.namespace}/${ref.name}: ${ref.dockerConfigKey} is not JSON`);
   }
   for (const [host, entry] of Object.entries(parsed.auths ?? {})) {
-    const [user, ...rest] = entry.auth ? Buffer.from(entry.auth, 'base64').toString().split(':') : [entry.username ?? '', entry.password ?? ''];
-    auths.set(host.replace(/^https?:\/\//, '').replace(/\/.*$/, ''), { username: entry.username ?? user ?? '', password: entry.password ?? rest.join(':') });
+    const [user, ...rest] = entry.auth
+      ? Buffer.from(entry.auth, 'base64').toString().split(':')
+      : [entry.username ?? '', entry.password ?? ''];
+    auths.set(host.replace(/^https?:\/\//, '').replace(/\/.*$/, ''), {
+      username: entry.username ?? user ?? '',
+      password: entry.password ?? rest.join(':'),
+    });
   }
   return auths;
 }
 
 /** The inventory with digests resolved and local presence checked through the registries. */
-export async function takeInventory(cluster: KubeCluster, values: Values, namespace: string, secrets: boolean): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
+export async function takeInventory(
+  cluster: KubeCluster,
+  values: Values,
+  namespace: string,
+  secrets: boolean,
+): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
   const env = await buildStepEnv(values, cluster, namespace);
   const local = new DistributionClient(values.sovereign.harborInternalURL, env.harborCredentials);
   const upstreams = new Map<string, DistributionClient>();

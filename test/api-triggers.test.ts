@@ -19,7 +19,8 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
   await oneStepChain(namespace);
   const api = await startServe(PORTS.api + 2, namespace, { trigger: { auto: true, autoDelaySeconds: 2 } });
   cleanups.push(() => api.stop());
-  const status = async () => (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+  const status = async () =>
+    (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
 
   await signIn(api.url, 'viewer');
   assert.equal((await status()).autoTriggerArmedAt, undefined, "a viewer's sign-in arms nothing");
@@ -30,11 +31,19 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
   assert.equal(armed.autoTriggerArmedBy, 'admin');
   assert.equal(armed.cutoverStartedAt, '', 'not before the delay');
 
-  const fired = await eventually('the auto trigger to start the cutover', async () => {
-    const s = await status();
-    return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
-  }, 60_000, () => describeRun(namespace, api));
-  assert.ok(Date.parse(fired.autoTriggerFiredAt ?? '') >= Date.parse(armed.autoTriggerDueAt ?? ''), 'fired at or after the due time');
+  const fired = await eventually(
+    'the auto trigger to start the cutover',
+    async () => {
+      const s = await status();
+      return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
+    },
+    60_000,
+    () => describeRun(namespace, api),
+  );
+  assert.ok(
+    Date.parse(fired.autoTriggerFiredAt ?? '') >= Date.parse(armed.autoTriggerDueAt ?? ''),
+    'fired at or after the due time',
+  );
   assert.ok(fired.cutoverStartedAt);
   // This one-step chain cannot complete; what matters is that the trigger started it.
   assert.match(fired.lastError ?? '', /lacks step/);
@@ -52,15 +61,32 @@ test('a replica resumes a run whose engine died mid-step once the Lease has expi
   await oneStepChain(namespace);
   // What a replica killed during step 01 leaves: a running row, currentStep, and a Lease nobody renews.
   const long = new Date(Date.now() - 120_000);
-  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { cutoverComplete: 'false', cutoverStartedAt: long.toISOString(), currentStep: 'gitea-mirror', 'step.gitea-mirror.result': 'running', failedStep: '' } } });
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: 'self-sovereign-cutover-status' },
+      data: {
+        cutoverComplete: 'false',
+        cutoverStartedAt: long.toISOString(),
+        currentStep: 'gitea-mirror',
+        'step.gitea-mirror.result': 'running',
+        failedStep: '',
+      },
+    },
+  });
   await foreignLease(namespace, 'replica-that-died', long, 30);
 
   const api = await startServe(PORTS.api + 3, namespace);
   cleanups.push(() => api.stop());
-  const resumed = await eventually('the new replica to resume and finish step 01', async () => {
-    const s = (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
-    return s['step.gitea-mirror.result'] === 'success' ? s : undefined;
-  }, 60_000, () => describeRun(namespace, api));
+  const resumed = await eventually(
+    'the new replica to resume and finish step 01',
+    async () => {
+      const s = (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+      return s['step.gitea-mirror.result'] === 'success' ? s : undefined;
+    },
+    60_000,
+    () => describeRun(namespace, api),
+  );
   assert.ok(resumed['step.gitea-mirror.jobName']?.startsWith('cutover-gitea-mirror-'));
   assert.equal(resumed.cutoverStartedAt, long.toISOString(), 'the original start time is kept');
   assert.match(api.output(), /cutover started \(resume\)/);

@@ -38,7 +38,11 @@ const TRIGGER = '/api/v1/internal/cutover/trigger';
 
 async function saToken(name: string): Promise<string> {
   await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } }).catch(() => undefined);
-  const r = await k.core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+  const r = await k.core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  });
   return r.status?.token ?? '';
 }
 
@@ -48,7 +52,11 @@ test('health, metrics and the console page need no session; the API does', async
   assert.match(metrics, /^cutover_state\{state="tethered"\} 1$/m);
   assert.match(metrics, /^cutover_step_result\{step="gitea-mirror",result="pending"\} 1$/m);
   assert.match(await (await call('/')).text(), /Achieve True Sovereignty/);
-  for (const [path, method] of [[STATUS, 'GET'], [START, 'POST'], ['/api/v1/sovereign/cutover/events', 'GET']] as const) {
+  for (const [path, method] of [
+    [STATUS, 'GET'],
+    [START, 'POST'],
+    ['/api/v1/sovereign/cutover/events', 'GET'],
+  ] as const) {
     const r = await json(await call(path, { method }));
     assert.equal(r.status, 401, `${method} ${path}`);
     assert.equal(r.body.error, 'unauthenticated');
@@ -60,12 +68,28 @@ test('a signed-in operator sees the status in the original shape; sessions are s
   assert.equal(r.status, 200);
   assert.equal(r.body.state, 'tethered');
   assert.equal(r.body.cutoverComplete, false);
-  assert.deepEqual(r.body.steps.map((s: { name: string }) => s.name), ['gitea-mirror', 'harbor-projects', 'harbor-prewarm', 'registry-pivot', 'flux-gitrepository-patch', 'helmrepository-patches', 'catalyst-api-env-patch', 'egress-block-test']);
+  assert.deepEqual(
+    r.body.steps.map((s: { name: string }) => s.name),
+    [
+      'gitea-mirror',
+      'harbor-projects',
+      'harbor-prewarm',
+      'registry-pivot',
+      'flux-gitrepository-patch',
+      'helmrepository-patches',
+      'catalyst-api-env-patch',
+      'egress-block-test',
+    ],
+  );
   assert.equal(r.body.raw.registriesYamlActive, 'v1', 'the status ConfigMap was created with its initial data');
   const tampered = { ...viewer, cookie: viewer.cookie.slice(0, -4) + 'AAAA' };
   assert.equal((await call(STATUS, { as: tampered })).status, 401, 'a tampered cookie is no session');
   // The tether counts arrive once the inventory (taken in the background) is done.
-  const counts = await eventually('tether counts in the status', async () => (await json(await call(STATUS, { as: viewer }))).body.tethers ?? undefined, 60_000);
+  const counts = await eventually(
+    'tether counts in the status',
+    async () => (await json(await call(STATUS, { as: viewer }))).body.tethers ?? undefined,
+    60_000,
+  );
   assert.ok(counts.tethered > 0, 'the lab Sovereign is tethered');
   const table = (await json(await call('/api/v1/sovereign/cutover/tethers', { as: viewer }))).body;
   assert.equal(table.summary.tethered, table.tethers.filter((t: { state: string }) => t.state === 'tethered').length);
@@ -93,11 +117,18 @@ test('internal trigger: 405, 401 without a bearer, 403 for a ServiceAccount not 
   assert.deepEqual([r.status, r.body.error], [401, 'missing-bearer']);
   r = await json(await call(TRIGGER, { method: 'POST', headers: { authorization: 'Bearer not-a-token' } }));
   assert.deepEqual([r.status, r.body.error], [403, 'unauthorized-sa']);
-  r = await json(await call(TRIGGER, { method: 'POST', headers: { authorization: `Bearer ${await saToken('intruder')}` } }));
+  r = await json(
+    await call(TRIGGER, { method: 'POST', headers: { authorization: `Bearer ${await saToken('intruder')}` } }),
+  );
   assert.deepEqual([r.status, r.body.error], [403, 'unauthorized-sa']);
   assert.match(r.body.detail, new RegExp(`system:serviceaccount:${namespace}:intruder`));
   // The runner is allowed: the request gets past authentication to the cutover itself (no steps here).
-  r = await json(await call(TRIGGER, { method: 'POST', headers: { authorization: `Bearer ${await saToken('bp-self-sovereign-cutover-runner')}` } }));
+  r = await json(
+    await call(TRIGGER, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await saToken('bp-self-sovereign-cutover-runner')}` },
+    }),
+  );
   assert.deepEqual([r.status, r.body.error], [424, 'no-steps-found']);
   assert.doesNotMatch(api.output(), /eyJ[\w-]{20,}/, 'no token in the logs');
 });
@@ -133,16 +164,24 @@ test('SSE replays, sends a cutover-status snapshot, and closes after the run end
   };
   assert.ok(await until(/event: cutover-status\ndata: \{/), 'a cutover-status snapshot first');
   // Another engine (the CLI, another replica) completes a run: every replica tells it from the ConfigMap.
-  const patch = (data: Record<string, string>) => k.core.patchNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace, body: { data } }, mergePatch);
+  const patch = (data: Record<string, string>) =>
+    k.core.patchNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace, body: { data } }, mergePatch);
   await patch({ cutoverLastAttemptStartedAt: new Date().toISOString(), 'step.gitea-mirror.result': 'running' });
   assert.ok(await until(/event: cutover-step-started\ndata: .*"step":"gitea-mirror"/));
   await patch({ 'step.gitea-mirror.result': 'success', cutoverComplete: 'true', registriesYamlActive: 'v2' });
   assert.ok(await until(/event: cutover-completed/));
-  const { done } = await eventually('the stream to close after cutover-completed', async () => reader.read().then((r) => (r.done ? r : undefined)), 10_000);
+  const { done } = await eventually(
+    'the stream to close after cutover-completed',
+    async () => reader.read().then((r) => (r.done ? r : undefined)),
+    10_000,
+  );
   assert.equal(done, true);
   // A new subscriber gets the replay of this run, then the snapshot, and the stream ends.
   const replay = await (await call('/api/v1/sovereign/cutover/events', { as: viewer })).text();
-  assert.match(replay, /event: cutover-started[\s\S]*event: cutover-step-started[\s\S]*event: cutover-completed[\s\S]*event: cutover-status/);
+  assert.match(
+    replay,
+    /event: cutover-started[\s\S]*event: cutover-step-started[\s\S]*event: cutover-completed[\s\S]*event: cutover-status/,
+  );
   const r = await json(await call(START, { method: 'POST', as: admin }));
   assert.equal(r.status, 200);
   assert.equal(r.body.state, 'sovereign');

@@ -18,7 +18,10 @@ test('invalid values: exit 2, every bad key named, and the cluster untouched', a
   const dir = mkdtempSync(join(tmpdir(), 'values-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'values.yaml');
-  writeFileSync(file, 'sovereign:\n  harborInternalURL: not-a-url\nupstream:\n  repoURL: https://github.com/openova-io/openova\nharbor:\n  proxyProjectz: []\ntethers:\n  exempt:\n    - kind: imag\n      reason: a typo must not silently match nothing\n');
+  writeFileSync(
+    file,
+    'sovereign:\n  harborInternalURL: not-a-url\nupstream:\n  repoURL: https://github.com/openova-io/openova\nharbor:\n  proxyProjectz: []\ntethers:\n  exempt:\n    - kind: imag\n      reason: a typo must not silently match nothing\n',
+  );
   const r = run('run', '-f', file, '--kubeconfig', e.kube.kubeconfig, '-n', namespace);
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /sovereign\.harborInternalURL must be a URL/);

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 
 const cli = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 test('cutover --version prints the package version', () => {
   const r = run('--version');
@@ -25,7 +26,8 @@ test('cutover tethers --help and cutover prewarm --help teach the command (state
   const tethers = run('tethers', '--help');
   assert.equal(tethers.status, 0);
   assert.match(tethers.stdout, /^cutover tethers /);
-  for (const word of ['tethered', 'unmapped', 'pivoted', 'exempt:', 'reason:', 'Exit codes']) assert.ok(tethers.stdout.includes(word), word);
+  for (const word of ['tethered', 'unmapped', 'pivoted', 'exempt:', 'reason:', 'Exit codes'])
+    assert.ok(tethers.stdout.includes(word), word);
   const prewarm = run('prewarm', '--help');
   assert.equal(prewarm.status, 0);
   assert.match(prewarm.stdout, /^cutover prewarm -f values.yaml/);

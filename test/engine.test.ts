@@ -41,14 +41,27 @@ function recordingStep(id: StepId, runs: string[], fail?: (attempt: number) => E
 
 function engine(namespace: string, steps: Step<object>[], required: readonly string[] = steps.map((s) => s.id)) {
   const store = new StatusStore(cluster, namespace, values.status.configMapName);
-  const eng = new Engine<object>({ values, env: {}, steps, requiredSteps: required, store, lease: new SingleFlight(cluster, namespace, `test-${Math.random().toString(16).slice(2)}`), executor: new LocalExecutor(), log: () => {}, retryDelayMs: 10 });
+  const eng = new Engine<object>({
+    values,
+    env: {},
+    steps,
+    requiredSteps: required,
+    store,
+    lease: new SingleFlight(cluster, namespace, `test-${Math.random().toString(16).slice(2)}`),
+    executor: new LocalExecutor(),
+    log: () => {},
+    retryDelayMs: 10,
+  });
   return { eng, store };
 }
 
 test('a full chain records every step per the status contract and completes only with registriesYamlActive=v2', async () => {
   const namespace = await testNamespace('engine', cleanups);
   const runs: string[] = [];
-  const { eng, store } = engine(namespace, STEP_IDS.map((id) => recordingStep(id, runs)));
+  const { eng, store } = engine(
+    namespace,
+    STEP_IDS.map((id) => recordingStep(id, runs)),
+  );
   const events: EngineEvent[] = [];
   eng.on('event', (ev) => events.push(ev));
   assert.equal((await eng.run()).result, 'completed');
@@ -63,11 +76,17 @@ test('a full chain records every step per the status contract and completes only
     assert.equal(data[stepKey(id, 'result')], 'success', id);
     assert.ok(data[stepKey(id, 'finishedAt')], id);
   }
-  assert.deepEqual(events.map((ev) => ev.phase).filter((p, i, a) => a.indexOf(p) === i), ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-completed']);
+  assert.deepEqual(
+    events.map((ev) => ev.phase).filter((p, i, a) => a.indexOf(p) === i),
+    ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-completed'],
+  );
   // Every value is a string (a ConfigMap's data is strings only).
   assert.ok(Object.values(data).every((v) => typeof v === 'string'));
 
-  const again = await engine(namespace, STEP_IDS.map((id) => recordingStep(id, runs))).eng.run();
+  const again = await engine(
+    namespace,
+    STEP_IDS.map((id) => recordingStep(id, runs)),
+  ).eng.run();
   assert.equal(again.result, 'already-complete');
   assert.equal(runs.length, STEP_IDS.length, 'nothing ran again');
 });
@@ -76,7 +95,11 @@ test('a genuine failure stops the chain with failedStep and a redacted lastError
   const namespace = await testNamespace('engine-fail', cleanups);
   const runs: string[] = [];
   const secretUrl = 'http://robot:hunter2@harbor.local/api';
-  const steps = [recordingStep('gitea-mirror', runs), recordingStep('harbor-projects', runs, () => new PeerError('POST', secretUrl, 403, '{"password":"hunter2"}')), recordingStep('harbor-prewarm', runs)];
+  const steps = [
+    recordingStep('gitea-mirror', runs),
+    recordingStep('harbor-projects', runs, () => new PeerError('POST', secretUrl, 403, '{"password":"hunter2"}')),
+    recordingStep('harbor-prewarm', runs),
+  ];
   const { eng, store } = engine(namespace, steps);
   const outcome = await eng.run();
   assert.equal(outcome.result, 'failed');
@@ -89,7 +112,11 @@ test('a genuine failure stops the chain with failedStep and a redacted lastError
   assert.ok(!data.lastError?.includes('hunter2'), `no secret in lastError: ${data.lastError}`);
   assert.match(data.lastError ?? '', /403/);
 
-  const fixed = [recordingStep('gitea-mirror', runs), recordingStep('harbor-projects', runs), recordingStep('harbor-prewarm', runs)];
+  const fixed = [
+    recordingStep('gitea-mirror', runs),
+    recordingStep('harbor-projects', runs),
+    recordingStep('harbor-prewarm', runs),
+  ];
   const rerun = await engine(namespace, fixed, STEP_IDS).eng.run();
   assert.deepEqual(runs.slice(2), ['harbor-projects', 'harbor-prewarm'], 'gitea-mirror was already success');
   assert.equal(rerun.result, 'failed', 'the chain is incomplete without the other five steps');
@@ -100,7 +127,9 @@ test('a genuine failure stops the chain with failedStep and a redacted lastError
 test('transient failures are retried with a bound', async () => {
   const namespace = await testNamespace('engine-retry', cleanups);
   const runs: string[] = [];
-  const flaky = recordingStep('gitea-mirror', runs, (attempt) => (attempt < 3 ? new PeerError('GET', 'http://gitea', 503, 'unavailable') : undefined));
+  const flaky = recordingStep('gitea-mirror', runs, (attempt) =>
+    attempt < 3 ? new PeerError('GET', 'http://gitea', 503, 'unavailable') : undefined,
+  );
   const { eng } = engine(namespace, [flaky]);
   await eng.run();
   assert.equal(runs.length, 3, 'two 503s, then success');
@@ -117,7 +146,10 @@ test('single flight: a second engine while one runs is refused as in progress; r
   const slow: Step<object> = { ...recordingStep('gitea-mirror', []), apply: async () => gate };
   const first = engine(namespace, [slow]).eng.run();
   await new Promise((r) => setTimeout(r, 300));
-  await assert.rejects(engine(namespace, [recordingStep('gitea-mirror', [])]).eng.run(), (err: unknown) => err instanceof CutoverError && err.code === 'in-progress');
+  await assert.rejects(
+    engine(namespace, [recordingStep('gitea-mirror', [])]).eng.run(),
+    (err: unknown) => err instanceof CutoverError && err.code === 'in-progress',
+  );
   release();
   await first;
 
@@ -139,9 +171,16 @@ test('an engine that loses its Lease to another stops its step at once and write
   const run = eng.run();
   await new Promise((r) => setTimeout(r, 1000));
   // Another engine takes the Lease over (as after an outage longer than the lease).
-  await cluster.coordination.patchNamespacedLease({ name: 'self-sovereign-cutover', namespace, body: { spec: { holderIdentity: 'intruder', renewTime: microTime(new Date()) } } }, mergePatch);
+  await cluster.coordination.patchNamespacedLease(
+    {
+      name: 'self-sovereign-cutover',
+      namespace,
+      body: { spec: { holderIdentity: 'intruder', renewTime: microTime(new Date()) } },
+    },
+    mergePatch,
+  );
   await assert.rejects(run, (err: unknown) => err instanceof CutoverError && err.code === 'lease-lost');
   const data = (await store.read())!;
-  assert.equal(data[stepKey('gitea-mirror', 'result')], 'running', 'no failure written over the new holder\'s run');
+  assert.equal(data[stepKey('gitea-mirror', 'result')], 'running', "no failure written over the new holder's run");
   assert.equal(data.failedStep, '');
 });

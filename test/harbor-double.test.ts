@@ -55,7 +55,12 @@ describe('API basics', () => {
     assert.match(wrongType.body.errors[0].message, /public/);
     const badRegistryId = await api('POST', '/projects', { project_name: name, registry_id: 'one' });
     assert.equal(badRegistryId.status, 400);
-    const badRegistry = await api('POST', '/registries', { name, type: 'docker-registry', url: 'http://x', insecure: 'no' });
+    const badRegistry = await api('POST', '/registries', {
+      name,
+      type: 'docker-registry',
+      url: 'http://x',
+      insecure: 'no',
+    });
     assert.equal(badRegistry.status, 400);
     const notJson = await api('POST', '/projects', undefined, { rawBody: '{nope' });
     assert.equal(notJson.status, 400);
@@ -80,7 +85,11 @@ describe('registries', () => {
     const dup = await api('POST', '/registries', { name: got.body.name, type: 'docker-registry', url });
     assert.equal(dup.status, 409);
     assert.equal((await api('POST', '/registries/ping', { id })).status, 200);
-    assert.equal((await api('POST', '/registries/ping', { type: 'docker-registry', url: `http://127.0.0.1:${await freePort()}` })).status, 400);
+    assert.equal(
+      (await api('POST', '/registries/ping', { type: 'docker-registry', url: `http://127.0.0.1:${await freePort()}` }))
+        .status,
+      400,
+    );
     assert.equal((await api('PUT', `/registries/${id}`, { description: 'quay stand-in' })).status, 200);
     assert.equal((await api('GET', `/registries/${id}`)).body.description, 'quay stand-in');
     const project = uniqueName('inuse');
@@ -96,7 +105,12 @@ describe('registries', () => {
 
   test('credentials are stored but never returned', async () => {
     const name = uniqueName('cred');
-    const created = await api('POST', '/registries', { name, type: 'github-ghcr', url: e.upstreams.ghcr.url, credential: { type: 'basic', access_key: 'robot', access_secret: 's3cret-value' } });
+    const created = await api('POST', '/registries', {
+      name,
+      type: 'github-ghcr',
+      url: e.upstreams.ghcr.url,
+      credential: { type: 'basic', access_key: 'robot', access_secret: 's3cret-value' },
+    });
     assert.equal(created.status, 201);
     const list = await api('GET', `/registries?q=name%3D${name}`);
     cleanups.push(() => api('DELETE', `/registries/${list.body[0].id}`));
@@ -117,21 +131,36 @@ describe('projects and /v2', () => {
     assert.equal((await api('GET', `/projects?name=${project}`)).body.length, 1);
 
     const anonymous = new DistributionClient(e.localHarbor.url);
-    await assert.rejects(pushFreshImage(anonymous, `${project}/app`, 'v1'), (err: unknown) => err instanceof PeerError && err.status === 401);
+    await assert.rejects(
+      pushFreshImage(anonymous, `${project}/app`, 'v1'),
+      (err: unknown) => err instanceof PeerError && err.status === 401,
+    );
 
     const admin = new DistributionClient(e.localHarbor.url, e.localHarbor);
     const digest = await pushFreshImage(admin, `${project}/team/app`, 'v1');
-    cleanups.push(() => api('DELETE', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('team/app'))}`));
+    cleanups.push(() =>
+      api('DELETE', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('team/app'))}`),
+    );
     const pulled = await anonymous.getManifest(`${project}/team/app`, 'v1');
     assert.equal(pulled.digest, digest);
 
     const repos = await api('GET', `/projects/${project}/repositories`);
-    assert.deepEqual(repos.body.map((r: { name: string }) => r.name), [`${project}/team/app`]);
-    const artifact = await api('GET', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('team/app'))}/artifacts/v1`);
+    assert.deepEqual(
+      repos.body.map((r: { name: string }) => r.name),
+      [`${project}/team/app`],
+    );
+    const artifact = await api(
+      'GET',
+      `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('team/app'))}/artifacts/v1`,
+    );
     assert.equal(artifact.status, 200);
     assert.equal(artifact.body.digest, digest);
     assert.equal(artifact.body.tags[0].name, 'v1');
-    assert.equal((await api('DELETE', `/projects/${project}`)).status, 412, 'a project with repositories cannot be deleted');
+    assert.equal(
+      (await api('DELETE', `/projects/${project}`)).status,
+      412,
+      'a project with repositories cannot be deleted',
+    );
   });
 
   test('private project: anonymous pull is challenged and refused', async () => {
@@ -139,7 +168,10 @@ describe('projects and /v2', () => {
     await createProject({ project_name: project, public: false });
     const res = await fetch(`${e.localHarbor.url}/v2/${project}/x/manifests/latest`);
     assert.equal(res.status, 401);
-    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/service\/token",service="harbor-registry"/);
+    assert.match(
+      res.headers.get('www-authenticate') ?? '',
+      /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/service\/token",service="harbor-registry"/,
+    );
     assert.equal((await api('GET', `/projects/${project}`, undefined, { anonymous: true })).status, 401);
   });
 
@@ -157,7 +189,9 @@ describe('projects and /v2', () => {
     const registryId = await createRegistry(registryUrl(upstream));
     const project = uniqueName('proxy');
     await createProject({ project_name: project, public: true, registry_id: registryId, metadata: { public: 'true' } });
-    cleanups.push(() => api('DELETE', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('org/cached'))}`));
+    cleanups.push(() =>
+      api('DELETE', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent('org/cached'))}`),
+    );
 
     const client = new DistributionClient(e.localHarbor.url, e.localHarbor);
     const first = await client.getManifest(`${project}/org/cached`, '1.0');
@@ -165,13 +199,19 @@ describe('projects and /v2', () => {
     const layers = (JSON.parse(Buffer.from(first.bytes).toString()) as { layers: Array<{ digest: string }> }).layers;
     for (const layer of layers) await client.getBlob(`${project}/org/cached`, layer.digest);
 
-    await assert.rejects(pushFreshImage(client, `${project}/org/other`, 'v1'), (err: unknown) => err instanceof PeerError && err.status === 403);
+    await assert.rejects(
+      pushFreshImage(client, `${project}/org/other`, 'v1'),
+      (err: unknown) => err instanceof PeerError && err.status === 403,
+    );
 
     await stopRegistry(upstream);
     const cached = await new DistributionClient(e.localHarbor.url).getManifest(`${project}/org/cached`, digest);
     assert.equal(cached.digest, digest, 'served from the cache with the upstream gone');
     for (const layer of layers) await client.getBlob(`${project}/org/cached`, layer.digest);
     const repos = await api('GET', `/projects/${project}/repositories`);
-    assert.deepEqual(repos.body.map((r: { name: string }) => r.name), [`${project}/org/cached`]);
+    assert.deepEqual(
+      repos.body.map((r: { name: string }) => r.name),
+      [`${project}/org/cached`],
+    );
   });
 });

@@ -23,31 +23,65 @@ const cleanups = cleanupsAfterAll();
 
 function stepConfigMap(name: string, order: string, stepName: string, podSpec?: unknown, mode = 'job') {
   return {
-    metadata: { name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: order, [LABELS.mode]: mode } },
+    metadata: {
+      name,
+      labels: {
+        'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+        'app.kubernetes.io/component': 'cutover-step',
+        [LABELS.order]: order,
+        [LABELS.mode]: mode,
+      },
+    },
     data: { stepName, ...(podSpec ? { podSpec: stringify(podSpec) } : {}) },
   };
 }
 
 test('discovery orders step ConfigMaps by label and fails loudly on a malformed one', async () => {
   const namespace = await testNamespace('discover', cleanups);
-  await assert.rejects(discoverSteps(cluster, namespace), (err: unknown) => err instanceof CutoverError && err.code === 'no-steps-found');
+  await assert.rejects(
+    discoverSteps(cluster, namespace),
+    (err: unknown) => err instanceof CutoverError && err.code === 'no-steps-found',
+  );
   const pod = { containers: [{ name: 'step', image: 'x' }] };
-  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-02-harbor-projects', '2', 'harbor-projects', pod) });
-  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', pod) });
-  assert.deepEqual((await discoverSteps(cluster, namespace)).map((s) => s.stepName), ['gitea-mirror', 'harbor-projects']);
-  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-xx-broken', 'three', 'harbor-prewarm', pod) });
-  await assert.rejects(discoverSteps(cluster, namespace), /cutover-step-xx-broken: label bp\.openova\.io\/cutover-order "three" is not an integer/);
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap('cutover-step-02-harbor-projects', '2', 'harbor-projects', pod),
+  });
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', pod),
+  });
+  assert.deepEqual(
+    (await discoverSteps(cluster, namespace)).map((s) => s.stepName),
+    ['gitea-mirror', 'harbor-projects'],
+  );
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap('cutover-step-xx-broken', 'three', 'harbor-prewarm', pod),
+  });
+  await assert.rejects(
+    discoverSteps(cluster, namespace),
+    /cutover-step-xx-broken: label bp\.openova\.io\/cutover-order "three" is not an integer/,
+  );
 });
 
-test('a job-mode step runs as a Job named, labelled and bounded per the contract; a failing one reports the container\'s words', async () => {
+test("a job-mode step runs as a Job named, labelled and bounded per the contract; a failing one reports the container's words", async () => {
   const namespace = await testNamespace('jobs', cleanups);
   const org = uniqueName('org');
   const headers = { authorization: `token ${e.gitea.token}` };
   cleanups.push(() => dropGiteaOrg(org));
   // The runner reads the admin Secrets its values name (gitea, harbor, flux-system) — and nothing else here.
   const role = `${namespace}-secrets-reader`;
-  await k.rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] } });
-  await k.rbac.createClusterRoleBinding({ body: { metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace }] } });
+  await k.rbac.createClusterRole({
+    body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] },
+  });
+  await k.rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: role },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace }],
+    },
+  });
   cleanups.push(async () => {
     await k.rbac.deleteClusterRoleBinding({ name: role }).catch(() => undefined);
     await k.rbac.deleteClusterRole({ name: role }).catch(() => undefined);
@@ -55,17 +89,49 @@ test('a job-mode step runs as a Job named, labelled and bounded per the contract
   await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'runner' } } });
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   values.gitea.org = org;
-  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'cutover-values' }, data: { 'values.yaml': stringify(values) } } });
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: 'cutover-values' }, data: { 'values.yaml': stringify(values) } },
+  });
   const podSpec = (step: string, valuesPath: string) => ({
     serviceAccountName: 'runner',
-    containers: [{ name: 'step', image: values.images.cutover, args: ['step', step, '-f', valuesPath], env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }], volumeMounts: [{ name: 'values', mountPath: '/etc/cutover-values', readOnly: true }] }],
+    containers: [
+      {
+        name: 'step',
+        image: values.images.cutover,
+        args: ['step', step, '-f', valuesPath],
+        env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+        volumeMounts: [{ name: 'values', mountPath: '/etc/cutover-values', readOnly: true }],
+      },
+    ],
     volumes: [{ name: 'values', configMap: { name: 'cutover-values' } }],
   });
-  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', podSpec('gitea-mirror', '/etc/cutover-values/values.yaml')) });
-  await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap('cutover-step-02-harbor-projects', '2', 'harbor-projects', podSpec('harbor-projects', '/etc/cutover-values/missing.yaml')) });
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap(
+      'cutover-step-01-gitea-mirror',
+      '1',
+      'gitea-mirror',
+      podSpec('gitea-mirror', '/etc/cutover-values/values.yaml'),
+    ),
+  });
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap(
+      'cutover-step-02-harbor-projects',
+      '2',
+      'harbor-projects',
+      podSpec('harbor-projects', '/etc/cutover-values/missing.yaml'),
+    ),
+  });
 
   const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace), 1700000000);
-  const ctx = { values, env: await buildStepEnv(values, cluster, namespace), log: () => {}, signal: AbortSignal.timeout(120_000) };
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, cluster, namespace),
+    log: () => {},
+    signal: AbortSignal.timeout(120_000),
+  };
   const { jobName } = await executor.execute(giteaMirror, ctx);
   assert.equal(jobName, 'cutover-gitea-mirror-1700000000');
   const job = await k.batch.readNamespacedJob({ name: jobName, namespace });
@@ -73,8 +139,14 @@ test('a job-mode step runs as a Job named, labelled and bounded per the contract
   assert.equal(job.metadata?.labels?.['cutover.openova.io/step'], 'gitea-mirror');
   assert.equal(job.spec?.ttlSecondsAfterFinished, JOB_TTL_SECONDS);
   assert.equal(job.spec?.activeDeadlineSeconds, values.stepTimeouts.giteaMirrorSeconds);
-  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { mirror: boolean };
+  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as {
+    mirror: boolean;
+  };
   assert.equal(repo.mirror, true, 'the Job really mirrored the repo, as its own ServiceAccount');
 
-  await assert.rejects(executor.execute(harborProjects, ctx), (err: unknown) => err instanceof CutoverError && err.code === 'step-job-failed' && /cannot read values file/.test(err.message));
+  await assert.rejects(
+    executor.execute(harborProjects, ctx),
+    (err: unknown) =>
+      err instanceof CutoverError && err.code === 'step-job-failed' && /cannot read values file/.test(err.message),
+  );
 });

@@ -15,7 +15,10 @@ import { harborApi, lab } from './support/lab.ts';
 
 test('every lab peer answers', async () => {
   const peers = await status();
-  assert.deepEqual(peers.filter((p) => !p.up).map((p) => p.peer), []);
+  assert.deepEqual(
+    peers.filter((p) => !p.up).map((p) => p.peer),
+    [],
+  );
   assert.ok(peers.length >= 8);
 });
 
@@ -26,7 +29,9 @@ test('the upstream registries hold an OCI index, a Docker schema2 image, a docke
 
   const index = await ghcr.getManifest('openova-io/node-agent', '0.3.0');
   assert.equal(index.mediaType, mt.OCI_INDEX);
-  const platforms = (JSON.parse(Buffer.from(index.bytes).toString()) as mt.ImageIndex).manifests.map((m) => m.platform?.architecture).sort();
+  const platforms = (JSON.parse(Buffer.from(index.bytes).toString()) as mt.ImageIndex).manifests
+    .map((m) => m.platform?.architecture)
+    .sort();
   assert.deepEqual(platforms, ['amd64', 'arm64']);
 
   const alpine = await docker.getManifest('library/alpine', '3.20');
@@ -46,7 +51,10 @@ test('the upstream registries hold an OCI index, a Docker schema2 image, a docke
 
 test('base layers are shared between images (same digest in several repositories)', async () => {
   const ghcr = new DistributionClient(lab().upstreams.ghcr.url);
-  const layersOf = async (repo: string) => (JSON.parse(Buffer.from((await ghcr.getManifest(repo, '1.0.0')).bytes).toString()) as mt.ImageManifest).layers.map((l) => l.digest);
+  const layersOf = async (repo: string) =>
+    (JSON.parse(Buffer.from((await ghcr.getManifest(repo, '1.0.0')).bytes).toString()) as mt.ImageManifest).layers.map(
+      (l) => l.digest,
+    );
   const api = await layersOf('openova-io/catalyst-api');
   const ui = await layersOf('openova-io/catalyst-ui');
   assert.equal(api[0], ui[0], 'shared base layer');
@@ -69,7 +77,11 @@ test('upstream Git serves the GitOps repo with branches, a tag and bootstrap-kit
       assert.match(text, /kind: HelmRepository/);
       assert.ok(text.includes(`url: oci://${e.upstreams.ghcr.host}/openova-io`), slot);
     }
-    assert.ok(readFileSync(join(dir, 'clusters/_template/flux-system/gitrepository.yaml'), 'utf8').includes(`url: ${e.git.repoURL}`));
+    assert.ok(
+      readFileSync(join(dir, 'clusters/_template/flux-system/gitrepository.yaml'), 'utf8').includes(
+        `url: ${e.git.repoURL}`,
+      ),
+    );
     const api = readFileSync(join(dir, 'products/catalyst/catalyst-api.yaml'), 'utf8');
     assert.match(api, /name: CATALYST_GITOPS_REPO_URL\n\s+value: (\S+)/);
     assert.ok(api.includes(`value: ${e.git.repoURL}`));

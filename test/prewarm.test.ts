@@ -34,7 +34,14 @@ async function freshProject(prefix: string): Promise<string> {
 }
 
 function items(source: DistributionClient, project: string): PrewarmItem[] {
-  return ghcrImages.map((img) => ({ label: `${img.repo}:${img.tag}`, source, sourceRepo: img.repo, ref: img.tag, target: local, targetRepo: `${project}/${img.repo}` }));
+  return ghcrImages.map((img) => ({
+    label: `${img.repo}:${img.tag}`,
+    source,
+    sourceRepo: img.repo,
+    ref: img.tag,
+    target: local,
+    targetRepo: `${project}/${img.repo}`,
+  }));
 }
 
 /** Every image's tag in the project resolves to upstream's digest, with every platform manifest. */
@@ -44,9 +51,12 @@ async function assertComplete(project: string): Promise<void> {
     const got = await local.headManifest(`${project}/${img.repo}`, img.tag);
     assert.equal(got?.digest, want?.digest, img.repo);
     if (isIndex(got?.mediaType ?? '')) {
-      const index = JSON.parse(Buffer.from((await local.getManifest(`${project}/${img.repo}`, got!.digest)).bytes).toString()) as ImageIndex;
+      const index = JSON.parse(
+        Buffer.from((await local.getManifest(`${project}/${img.repo}`, got!.digest)).bytes).toString(),
+      ) as ImageIndex;
       assert.equal(index.manifests.length, img.platforms.length);
-      for (const child of index.manifests) assert.equal((await local.headManifest(`${project}/${img.repo}`, child.digest))?.digest, child.digest);
+      for (const child of index.manifests)
+        assert.equal((await local.headManifest(`${project}/${img.repo}`, child.digest))?.digest, child.digest);
     }
   }
 }
@@ -60,7 +70,10 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   const list = items(new DistributionClient(proxy.url), project);
   const report = await prewarmer.run(list);
   assert.ok(proxy.faults > 0, 'faults were injected');
-  assert.ok(report.retries >= proxy.faults - 1, `every injected fault was retried (${report.retries} retries, ${proxy.faults} faults)`);
+  assert.ok(
+    report.retries >= proxy.faults - 1,
+    `every injected fault was retried (${report.retries} retries, ${proxy.faults} faults)`,
+  );
   assert.deepEqual(await prewarmer.verify(list, report), []);
   await assertComplete(project);
   assert.ok(report.blobsMounted > 0, 'shared base layers were mounted, not copied again');
@@ -69,14 +82,22 @@ test('prewarm survives 10% injected upstream failures and ends with every digest
   const indexAt = report.artifacts.findIndex((a) => a.platforms.length > 1);
   assert.ok(indexAt >= 0, 'the corpus has a multi-platform index');
   const absent = `sha256:${'0'.repeat(64)}`;
-  const altered = report.artifacts.map((a, i) => (i === 0 ? { ...a, digest: absent } : i === indexAt ? { ...a, platforms: [...a.platforms, absent] } : a));
-  assert.deepEqual((await prewarmer.verify(list, { ...report, artifacts: altered })).sort(), [
-    `${list[0]!.label}: ${list[0]!.targetRepo}:${list[0]!.ref} is ${report.artifacts[0]!.digest}, expected ${absent}`,
-    `${list[indexAt]!.label}: platform manifest ${absent} absent`,
-  ].sort());
+  const altered = report.artifacts.map((a, i) =>
+    i === 0 ? { ...a, digest: absent } : i === indexAt ? { ...a, platforms: [...a.platforms, absent] } : a,
+  );
+  assert.deepEqual(
+    (await prewarmer.verify(list, { ...report, artifacts: altered })).sort(),
+    [
+      `${list[0]!.label}: ${list[0]!.targetRepo}:${list[0]!.ref} is ${report.artifacts[0]!.digest}, expected ${absent}`,
+      `${list[indexAt]!.label}: platform manifest ${absent} absent`,
+    ].sort(),
+  );
 
   const again = await new Prewarmer().run(items(upstream, project));
-  assert.ok(again.artifacts.every((a) => a.present), 'everything was already there');
+  assert.ok(
+    again.artifacts.every((a) => a.present),
+    'everything was already there',
+  );
   assert.equal(again.bytesCopied, 0);
 });
 
@@ -99,8 +120,15 @@ test('prewarm killed mid-copy: the next run carries on from what landed and comp
   const slow = new FaultProxy(e.upstreams.ghcr.url, { failureRate: 0, blobDelayMs: 150 });
   await slow.start();
   cleanups.push(() => slow.stop());
-  const job = { source: slow.url, target: e.localHarbor.url, credentials: { username: e.localHarbor.username, password: e.localHarbor.password }, items: ghcrImages.map((i) => ({ sourceRepo: i.repo, ref: i.tag, targetRepo: `${project}/${i.repo}` })) };
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'test/support/prewarm-worker.ts'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const job = {
+    source: slow.url,
+    target: e.localHarbor.url,
+    credentials: { username: e.localHarbor.username, password: e.localHarbor.password },
+    items: ghcrImages.map((i) => ({ sourceRepo: i.repo, ref: i.tag, targetRepo: `${project}/${i.repo}` })),
+  };
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'test/support/prewarm-worker.ts'), JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -125,14 +153,23 @@ test('a pull-through (how proxy-mode hosts fill their cache) reads every platfor
   const client = new DistributionClient(proxy.url);
   const pump = new BlobPump();
   let retries = 0;
-  const retry: Retry = (what, work) => withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, onRetry: () => retries++ });
+  const retry: Retry = (what, work) =>
+    withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, onRetry: () => retries++ });
   try {
-    for (const img of ghcrImages) assert.equal(await pullThrough(client, img.repo, img.tag, pump, retry), (await upstream.headManifest(img.repo, img.tag))?.digest, img.repo);
+    for (const img of ghcrImages)
+      assert.equal(
+        await pullThrough(client, img.repo, img.tag, pump, retry),
+        (await upstream.headManifest(img.repo, img.tag))?.digest,
+        img.repo,
+      );
   } finally {
     await pump.close();
   }
   assert.ok(proxy.injected.truncated > 0, 'a blob was cut short mid-read (and read again)');
-  assert.ok(retries >= proxy.faults - 1, `every injected fault was retried (${retries} retries, ${proxy.faults} faults)`);
+  assert.ok(
+    retries >= proxy.faults - 1,
+    `every injected fault was retried (${retries} retries, ${proxy.faults} faults)`,
+  );
 });
 
 test('the blob pump streams a blob into an upload session; a wrong digest is refused and reported without credentials', async () => {
@@ -140,9 +177,14 @@ test('the blob pump streams a blob into an upload session; a wrong digest is ref
   const img = ghcrImages[0]!;
   const top = await upstream.getManifest(img.repo, img.tag);
   const manifest = isIndex(top.mediaType)
-    ? await upstream.getManifest(img.repo, (JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests[0]!.digest)
+    ? await upstream.getManifest(
+        img.repo,
+        (JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests[0]!.digest,
+      )
     : top;
-  const layer = (JSON.parse(Buffer.from(manifest.bytes).toString()) as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
+  const layer = (
+    JSON.parse(Buffer.from(manifest.bytes).toString()) as { layers: Array<{ digest: string; size: number }> }
+  ).layers[0]!;
   const repo = `${project}/${img.repo}`;
   const pump = new BlobPump();
   try {
@@ -152,28 +194,42 @@ test('the blob pump streams a blob into an upload session; a wrong digest is ref
     assert.equal(refused.mounted, false);
     const put = await local.uploadClose(repo, (refused as { location: string }).location, wrong);
     assert.match(put.headers.authorization ?? '', /^(Bearer|Basic) /);
-    await assert.rejects(pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put, digest: wrong, size: layer.size }), (error: unknown) => {
-      assert.ok(error instanceof PeerError);
-      assert.equal(error.method, 'PUT');
-      assert.equal(error.status, 400);
-      assert.ok(!error.message.includes(put.headers.authorization!.split(' ')[1]!), 'no credentials in the error');
-      return true;
-    });
+    await assert.rejects(
+      pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put, digest: wrong, size: layer.size }),
+      (error: unknown) => {
+        assert.ok(error instanceof PeerError);
+        assert.equal(error.method, 'PUT');
+        assert.equal(error.status, 400);
+        assert.ok(!error.message.includes(put.headers.authorization!.split(' ')[1]!), 'no credentials in the error');
+        return true;
+      },
+    );
     assert.equal(await local.hasBlob(repo, wrong), false);
 
     const session = await local.startUpload(repo);
-    const bytes = await pump.copy({ get: await upstream.blobRead(img.repo, layer.digest), put: await local.uploadClose(repo, (session as { location: string }).location, layer.digest), digest: layer.digest, size: layer.size });
+    const bytes = await pump.copy({
+      get: await upstream.blobRead(img.repo, layer.digest),
+      put: await local.uploadClose(repo, (session as { location: string }).location, layer.digest),
+      digest: layer.digest,
+      size: layer.size,
+    });
     assert.equal(bytes, layer.size);
     assert.equal(await local.hasBlob(repo, layer.digest), true);
 
     // Read only (a proxy cache fills itself): the pump checks the bytes against the digest itself.
-    assert.equal(await pump.copy({ get: await local.blobRead(repo, layer.digest), digest: layer.digest, size: layer.size }), layer.size);
-    await assert.rejects(pump.copy({ get: await local.blobRead(repo, layer.digest), digest: wrong, size: layer.size }), (error: unknown) => {
-      assert.ok(error instanceof PeerError);
-      assert.deepEqual([error.method, error.status], ['GET', 200]);
-      assert.match(error.message, /does not match sha256:0{64}/);
-      return true;
-    });
+    assert.equal(
+      await pump.copy({ get: await local.blobRead(repo, layer.digest), digest: layer.digest, size: layer.size }),
+      layer.size,
+    );
+    await assert.rejects(
+      pump.copy({ get: await local.blobRead(repo, layer.digest), digest: wrong, size: layer.size }),
+      (error: unknown) => {
+        assert.ok(error instanceof PeerError);
+        assert.deepEqual([error.method, error.status], ['GET', 200]);
+        assert.match(error.message, /does not match sha256:0{64}/);
+        return true;
+      },
+    );
   } finally {
     await pump.close();
   }

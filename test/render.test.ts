@@ -16,10 +16,18 @@ import { kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
 const cleanups = cleanupsAfterAll();
-type Doc = KubernetesObject & { data?: Record<string, string>; rules?: Array<{ verbs: string[]; resourceNames?: string[] }>; spec?: any };
+type Doc = KubernetesObject & {
+  data?: Record<string, string>;
+  rules?: Array<{ verbs: string[]; resourceNames?: string[] }>;
+  spec?: any;
+};
 
 function render(valuesFile: string, namespace: string): Doc[] {
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', valuesFile, '-n', namespace], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', valuesFile, '-n', namespace],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   return parseAllDocuments(r.stdout).map((d) => d.toJS() as Doc);
 }
@@ -28,11 +36,22 @@ const LOCAL = 'harbor.sovereign.lab/proxy-ghcr';
 
 test('render: eight step ConfigMaps in the seed label contract, modes, data keys, images by phase', () => {
   const docs = render(labValuesFile({ global: { imageRegistry: LOCAL } }), 'catalyst');
-  const steps = docs.filter((d) => d.kind === 'ConfigMap' && d.metadata?.labels?.['app.kubernetes.io/component'] === 'cutover-step');
-  assert.deepEqual(steps.map((d) => d.metadata?.name), [
-    'cutover-step-01-gitea-mirror', 'cutover-step-02-harbor-projects', 'cutover-step-03-harbor-prewarm', 'cutover-step-04-registry-pivot',
-    'cutover-step-05-flux-gitrepository-patch', 'cutover-step-06-helmrepository-patches', 'cutover-step-07-catalyst-api-env-patch', 'cutover-step-08-egress-block-test',
-  ]);
+  const steps = docs.filter(
+    (d) => d.kind === 'ConfigMap' && d.metadata?.labels?.['app.kubernetes.io/component'] === 'cutover-step',
+  );
+  assert.deepEqual(
+    steps.map((d) => d.metadata?.name),
+    [
+      'cutover-step-01-gitea-mirror',
+      'cutover-step-02-harbor-projects',
+      'cutover-step-03-harbor-prewarm',
+      'cutover-step-04-registry-pivot',
+      'cutover-step-05-flux-gitrepository-patch',
+      'cutover-step-06-helmrepository-patches',
+      'cutover-step-07-catalyst-api-env-patch',
+      'cutover-step-08-egress-block-test',
+    ],
+  );
   for (const [i, cm] of steps.entries()) {
     const labels = cm.metadata?.labels ?? {};
     assert.equal(labels['app.kubernetes.io/part-of'], 'self-sovereign-cutover');
@@ -57,7 +76,10 @@ test('render: eight step ConfigMaps in the seed label contract, modes, data keys
   const ds = docs.find((d) => d.kind === 'DaemonSet');
   assert.equal(ds?.metadata?.name, 'registry-pivot');
   assert.deepEqual(ds?.spec.template.spec.containers[0].args.slice(0, 1), ['agent']);
-  assert.deepEqual(ds?.spec.template.spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path), ['/etc/containerd/certs.d', '/etc/rancher/k3s']);
+  assert.deepEqual(
+    ds?.spec.template.spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path),
+    ['/etc/containerd/certs.d', '/etc/rancher/k3s'],
+  );
   const api = docs.find((d) => d.kind === 'Deployment');
   assert.deepEqual(api?.spec.template.spec.containers[0].args.slice(0, 1), ['serve']);
   const bp = docs.find((d) => d.kind === 'Blueprint');
@@ -73,7 +95,11 @@ test('render: the status ConfigMap carries no data and is kept; RBAC never pairs
   assert.equal(status?.data, undefined, 'an upgrade cannot reset live status');
   const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules ?? []);
   assert.ok(rules.length > 10);
-  for (const rule of rules) assert.ok(!(rule.verbs.includes('create') && rule.resourceNames), `create with resourceNames: ${JSON.stringify(rule)}`);
+  for (const rule of rules)
+    assert.ok(
+      !(rule.verbs.includes('create') && rule.resourceNames),
+      `create with resourceNames: ${JSON.stringify(rule)}`,
+    );
   assert.ok(!rules.some((r) => r.verbs.includes('*')), 'no wildcard verbs');
   const bindings = docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding');
   assert.ok(bindings.every((b: any) => b.subjects.every((s: any) => s.kind === 'ServiceAccount')));
@@ -85,22 +111,50 @@ test('render: the lab apiserver accepts the whole render (server-side dry run); 
   const config = kube().config;
   await serverSideApply(config, docs, 'render-test', { dryRun: true });
   const cluster = KubeCluster.connect(lab().kube.kubeconfig);
-  await serverSideApply(config, docs.filter((d) => d.kind === 'ConfigMap'), 'render-test');
+  await serverSideApply(
+    config,
+    docs.filter((d) => d.kind === 'ConfigMap'),
+    'render-test',
+  );
   const found = await discoverSteps(cluster, namespace);
-  assert.deepEqual(found.map((s) => `${s.order}:${s.stepName}:${s.mode}`), [
-    '1:gitea-mirror:job', '2:harbor-projects:job', '3:harbor-prewarm:job', '4:registry-pivot:daemonset-wait',
-    '5:flux-gitrepository-patch:job', '6:helmrepository-patches:job', '7:catalyst-api-env-patch:job', '8:egress-block-test:job',
-  ]);
+  assert.deepEqual(
+    found.map((s) => `${s.order}:${s.stepName}:${s.mode}`),
+    [
+      '1:gitea-mirror:job',
+      '2:harbor-projects:job',
+      '3:harbor-prewarm:job',
+      '4:registry-pivot:daemonset-wait',
+      '5:flux-gitrepository-patch:job',
+      '6:helmrepository-patches:job',
+      '7:catalyst-api-env-patch:job',
+      '8:egress-block-test:job',
+    ],
+  );
   // Live status survives re-applying the install.
   const { core } = kube();
-  await core.patchNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace, body: { data: { cutoverComplete: 'true', registriesYamlActive: 'v2' } } }, (await import('../src/adapters/kube/cluster.ts')).mergePatch);
-  await serverSideApply(config, docs.filter((d) => d.kind === 'ConfigMap'), 'render-test');
+  await core.patchNamespacedConfigMap(
+    {
+      name: 'self-sovereign-cutover-status',
+      namespace,
+      body: { data: { cutoverComplete: 'true', registriesYamlActive: 'v2' } },
+    },
+    (await import('../src/adapters/kube/cluster.ts')).mergePatch,
+  );
+  await serverSideApply(
+    config,
+    docs.filter((d) => d.kind === 'ConfigMap'),
+    'render-test',
+  );
   const after = await core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace });
   assert.deepEqual(after.data, { cutoverComplete: 'true', registriesYamlActive: 'v2' });
 });
 
 test('render: bad input is refused before anything is printed', () => {
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', labValuesFile({ api: { port: 'eighty' } })], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', labValuesFile({ api: { port: 'eighty' } })],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 2);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /api\.port/);

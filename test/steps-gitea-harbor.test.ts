@@ -31,25 +31,45 @@ async function context(values: Values): Promise<StepContext<StepEnv> & { lines: 
   return { values, env, log: (l) => lines.push(l), signal: AbortSignal.timeout(120_000), lines };
 }
 
-describe('request bodies match the peers\' specs', () => {
+describe("request bodies match the peers' specs", () => {
   test('Gitea bodies validate against swagger.v1.22.json', () => {
     const gitea = new SwaggerValidator(GITEA_SWAGGER);
-    const check = (method: string, path: string, body: unknown) => gitea.validateRequest(gitea.match(method, path)!, new URLSearchParams(), {}, body);
+    const check = (method: string, path: string, body: unknown) =>
+      gitea.validateRequest(gitea.match(method, path)!, new URLSearchParams(), {}, body);
     check('POST', '/orgs', createOrgBody('openova'));
-    check('POST', '/repos/migrate', migrateBody({ cloneAddr: 'https://github.com/openova-io/openova', owner: 'openova', name: 'openova', interval: '10m0s' }));
+    check(
+      'POST',
+      '/repos/migrate',
+      migrateBody({
+        cloneAddr: 'https://github.com/openova-io/openova',
+        owner: 'openova',
+        name: 'openova',
+        interval: '10m0s',
+      }),
+    );
     check('PATCH', '/repos/openova/openova', editMirrorIntervalBody('10m0s'));
   });
 
   test('Harbor bodies validate against swagger.yaml', () => {
     const harbor = new SwaggerValidator(HARBOR_SWAGGER);
-    const check = (method: string, path: string, body: unknown) => harbor.validateRequest(harbor.match(method, path)!, new URLSearchParams(), {}, body);
+    const check = (method: string, path: string, body: unknown) =>
+      harbor.validateRequest(harbor.match(method, path)!, new URLSearchParams(), {}, body);
     check('POST', '/projects', projectBody('proxy-ghcr'));
     check('POST', '/projects', projectBody('proxy-ghcr', 3));
-    check('POST', '/registries', registryBody({ name: 'proxy-ghcr-upstream', type: 'github-ghcr', url: 'https://ghcr.io', credential: { username: 'u', password: 'p' } }));
+    check(
+      'POST',
+      '/registries',
+      registryBody({
+        name: 'proxy-ghcr-upstream',
+        type: 'github-ghcr',
+        url: 'https://ghcr.io',
+        credential: { username: 'u', password: 'p' },
+      }),
+    );
   });
 });
 
-test('01 gitea-mirror: creates a pull mirror at upstream\'s head; a second run only re-syncs', async () => {
+test("01 gitea-mirror: creates a pull mirror at upstream's head; a second run only re-syncs", async () => {
   const org = uniqueName('org');
   const values = testValues((v) => {
     v.gitea.org = org;
@@ -58,17 +78,30 @@ test('01 gitea-mirror: creates a pull mirror at upstream\'s head; a second run o
   const headers = { authorization: `token ${e.gitea.token}` };
   cleanups.push(() => dropGiteaOrg(org));
   const ctx = await context(values);
-  assert.deepEqual((await giteaMirror.plan(ctx)).map((c) => c.action), ['create', 'create']);
+  assert.deepEqual(
+    (await giteaMirror.plan(ctx)).map((c) => c.action),
+    ['create', 'create'],
+  );
   await giteaMirror.apply(ctx);
   await giteaMirror.verify(ctx);
-  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { id: number; mirror: boolean; mirror_interval: string };
+  const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as {
+    id: number;
+    mirror: boolean;
+    mirror_interval: string;
+  };
   assert.equal(repo.mirror, true);
   assert.equal(repo.mirror_interval, '10m0s');
 
-  assert.deepEqual((await giteaMirror.plan(ctx)).map((c) => c.action), ['sync'], 'converged: only a sync remains');
+  assert.deepEqual(
+    (await giteaMirror.plan(ctx)).map((c) => c.action),
+    ['sync'],
+    'converged: only a sync remains',
+  );
   await giteaMirror.apply(ctx);
   await giteaMirror.verify(ctx);
-  const again = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as { id: number };
+  const again = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as {
+    id: number;
+  };
   assert.equal(again.id, repo.id, 'the same repository, not a new one');
 });
 
@@ -77,7 +110,11 @@ test('01 gitea-mirror: an existing non-mirror repository is a clear failure, not
   const headers = { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' };
   cleanups.push(() => dropGiteaOrg(org));
   await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers, body: JSON.stringify({ username: org }) });
-  await fetch(`${e.gitea.url}/api/v1/orgs/${org}/repos`, { method: 'POST', headers, body: JSON.stringify({ name: 'openova' }) });
+  await fetch(`${e.gitea.url}/api/v1/orgs/${org}/repos`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: 'openova' }),
+  });
   const ctx = await context(testValues((v) => (v.gitea.org = org)));
   await assert.rejects(giteaMirror.apply(ctx), /not a pull mirror/);
 });
@@ -88,8 +125,22 @@ test('02 harbor-projects: mirror and proxy projects exist in their modes; a seco
   const proxy = uniqueName('proxy');
   const values = testValues((v) => {
     v.harbor.hostProjects = [
-      { host: e.upstreams.docker.host, project: mirror, mode: 'mirror', upstreamURL: e.upstreams.docker.url, registryType: 'docker-hub', authMode: 'anonymous' },
-      { host: e.upstreams.ghcr.host, project: proxy, mode: 'proxy', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' },
+      {
+        host: e.upstreams.docker.host,
+        project: mirror,
+        mode: 'mirror',
+        upstreamURL: e.upstreams.docker.url,
+        registryType: 'docker-hub',
+        authMode: 'anonymous',
+      },
+      {
+        host: e.upstreams.ghcr.host,
+        project: proxy,
+        mode: 'proxy',
+        upstreamURL: e.upstreams.ghcr.url,
+        registryType: 'github-ghcr',
+        authMode: 'credential',
+      },
     ];
   });
   cleanups.push(async () => {
@@ -106,7 +157,11 @@ test('02 harbor-projects: mirror and proxy projects exist in their modes; a seco
   assert.ok(proxyProject.body.registry_id > 0);
   const endpoint = await api('GET', `/registries/${proxyProject.body.registry_id}`);
   assert.equal(endpoint.body.url, e.upstreams.ghcr.url);
-  assert.equal(endpoint.body.credential.access_key, 'openova-robot', 'credential taken from the ghcr-pull dockerconfigjson');
+  assert.equal(
+    endpoint.body.credential.access_key,
+    'openova-robot',
+    'credential taken from the ghcr-pull dockerconfigjson',
+  );
   assert.equal((await api('GET', `/projects/${mirror}`)).body.registry_id, 0);
 
   assert.deepEqual(await harborProjects.plan(ctx), [], 'converged');

@@ -27,20 +27,39 @@ const cleanups = cleanupsAfterAll();
 async function ctxFor(mutate: (v: Values) => void) {
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   mutate(values);
-  return { values, env: await buildStepEnv(values, cluster, 'catalyst'), log: () => {}, signal: AbortSignal.timeout(180_000) };
+  return {
+    values,
+    env: await buildStepEnv(values, cluster, 'catalyst'),
+    log: () => {},
+    signal: AbortSignal.timeout(180_000),
+  };
 }
 
 const SOURCE = { group: 'source.toolkit.fluxcd.io', version: 'v1' };
 
-test('05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign\'s Gitea on the same revision; a second run changes nothing', async () => {
+test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign's Gitea on the same revision; a second run changes nothing", async () => {
   const namespace = await testNamespace('flux-git', cleanups);
   const org = uniqueName('org');
   cleanups.push(() => dropGiteaOrg(org));
-  await k.custom.createNamespacedCustomObject({ ...SOURCE, plural: 'gitrepositories', namespace, body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'openova' }, spec: { interval: '1m0s', timeout: '60s', url: e.git.repoURL, ref: { branch: e.git.branch } } } });
-  const before = await eventually('GitRepository Ready on upstream', async () => {
-    const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
-    return readyCondition(o)?.status === 'True' ? o : undefined;
-  }, 90_000);
+  await k.custom.createNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'gitrepositories',
+    namespace,
+    body: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      metadata: { name: 'openova' },
+      spec: { interval: '1m0s', timeout: '60s', url: e.git.repoURL, ref: { branch: e.git.branch } },
+    },
+  });
+  const before = await eventually(
+    'GitRepository Ready on upstream',
+    async () => {
+      const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
+      return readyCondition(o)?.status === 'True' ? o : undefined;
+    },
+    90_000,
+  );
   const ctx = await ctxFor((v) => {
     v.gitea.org = org;
     v.gitopsRepository = { name: 'openova', namespace };
@@ -57,7 +76,11 @@ test('05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
   assert.deepEqual(await fluxGitRepositoryPatch.plan(ctx), []);
   await fluxGitRepositoryPatch.apply(ctx);
   await fluxGitRepositoryPatch.verify(ctx);
-  assert.equal((await getFlux(cluster, 'gitrepositories', namespace, 'openova')).metadata.generation, after1.metadata.generation, 'no new generation');
+  assert.equal(
+    (await getFlux(cluster, 'gitrepositories', namespace, 'openova')).metadata.generation,
+    after1.metadata.generation,
+    'no new generation',
+  );
 });
 
 test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, the pull Secret gains it additively, a HelmChart reconciles from it', async () => {
@@ -66,28 +89,83 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
   const api = harborApi(e.localHarbor.url, e.localHarbor);
   const chart = CHARTS[0]!;
   cleanups.push(async () => {
-    await api('DELETE', `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent(`openova-io/${chart.name}`))}`);
+    await api(
+      'DELETE',
+      `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent(`openova-io/${chart.name}`))}`,
+    );
     await api('DELETE', `/projects/${project}`);
   });
   const pull = await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace: 'flux-system' });
-  await k.core.createNamespacedSecret({ namespace, body: { metadata: { name: 'ghcr-pull' }, type: pull.type ?? '', data: pull.data ?? {} } });
+  await k.core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'ghcr-pull' }, type: pull.type ?? '', data: pull.data ?? {} },
+  });
   const upstreamPrefix = `oci://${e.upstreams.ghcr.host}/openova-io`;
-  await k.custom.createNamespacedCustomObject({ ...SOURCE, plural: 'helmrepositories', namespace, body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'HelmRepository', metadata: { name: chart.name }, spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: 'ghcr-pull' } } } });
-  await k.custom.createNamespacedCustomObject({ ...SOURCE, plural: 'helmcharts', namespace, body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'HelmChart', metadata: { name: chart.name }, spec: { chart: chart.name, version: chart.version, interval: '10m0s', sourceRef: { kind: 'HelmRepository', name: chart.name } } } });
-  await eventually('HelmChart Ready from upstream', async () => readyCondition(await getFlux(cluster, 'helmcharts', namespace, chart.name))?.status === 'True', 90_000);
+  await k.custom.createNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'helmrepositories',
+    namespace,
+    body: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'HelmRepository',
+      metadata: { name: chart.name },
+      spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: 'ghcr-pull' } },
+    },
+  });
+  await k.custom.createNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'helmcharts',
+    namespace,
+    body: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'HelmChart',
+      metadata: { name: chart.name },
+      spec: {
+        chart: chart.name,
+        version: chart.version,
+        interval: '10m0s',
+        sourceRef: { kind: 'HelmRepository', name: chart.name },
+      },
+    },
+  });
+  await eventually(
+    'HelmChart Ready from upstream',
+    async () => readyCondition(await getFlux(cluster, 'helmcharts', namespace, chart.name))?.status === 'True',
+    90_000,
+  );
 
   const ctx = await ctxFor((v) => {
     v.helmRepositories = { namespace, upstreamPrefix, names: [chart.name] };
-    v.harbor.hostProjects = [{ host: e.upstreams.ghcr.host, project, mode: 'mirror', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' }];
+    v.harbor.hostProjects = [
+      {
+        host: e.upstreams.ghcr.host,
+        project,
+        mode: 'mirror',
+        upstreamURL: e.upstreams.ghcr.url,
+        registryType: 'github-ghcr',
+        authMode: 'credential',
+      },
+    ];
   });
   await harborProjects.apply(ctx);
-  await copyArtifact(new DistributionClient(e.upstreams.ghcr.url), `openova-io/${chart.name}`, chart.version, new DistributionClient(e.localHarbor.url, e.localHarbor), `${project}/openova-io/${chart.name}`);
+  await copyArtifact(
+    new DistributionClient(e.upstreams.ghcr.url),
+    `openova-io/${chart.name}`,
+    chart.version,
+    new DistributionClient(e.localHarbor.url, e.localHarbor),
+    `${project}/openova-io/${chart.name}`,
+  );
   assert.equal((await helmRepositoryPatches.plan(ctx)).length, 1);
   await helmRepositoryPatches.apply(ctx);
   await helmRepositoryPatches.verify(ctx);
   const repo = await getFlux(cluster, 'helmrepositories', namespace, chart.name);
   assert.equal(repo.spec.url, `oci://${e.localHarbor.host}/${project}/openova-io`);
-  const auths = JSON.parse(Buffer.from((await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace })).data?.['.dockerconfigjson'] ?? '', 'base64').toString()) as { auths: Record<string, unknown> };
+  const auths = JSON.parse(
+    Buffer.from(
+      (await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace })).data?.['.dockerconfigjson'] ?? '',
+      'base64',
+    ).toString(),
+  ) as { auths: Record<string, unknown> };
   assert.ok(auths.auths[e.localHarbor.host], 'local Harbor added');
   assert.ok(auths.auths[e.upstreams.ghcr.host], 'upstream entry kept until pulls are proven');
   assert.deepEqual(await helmRepositoryPatches.plan(ctx), [], 'converged');
@@ -103,7 +181,21 @@ test('07 catalyst-api-env-patch: the env var names the local repo, other setting
       spec: {
         replicas: 1,
         selector: { matchLabels: { app: 'catalyst-api' } },
-        template: { metadata: { labels: { app: 'catalyst-api' } }, spec: { containers: [{ name: 'catalyst-api', image, env: [{ name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL }, { name: 'KEEP_ME', value: 'yes' }] }] } },
+        template: {
+          metadata: { labels: { app: 'catalyst-api' } },
+          spec: {
+            containers: [
+              {
+                name: 'catalyst-api',
+                image,
+                env: [
+                  { name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL },
+                  { name: 'KEEP_ME', value: 'yes' },
+                ],
+              },
+            ],
+          },
+        },
       },
     },
   });
@@ -115,9 +207,15 @@ test('07 catalyst-api-env-patch: the env var names the local repo, other setting
   await catalystApiEnvPatch.verify(ctx);
   const d = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace });
   const env = d.spec?.template.spec?.containers[0]?.env ?? [];
-  assert.equal(env.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value, `${e.gitea.url}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`);
+  assert.equal(
+    env.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value,
+    `${e.gitea.url}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`,
+  );
   assert.equal(env.find((v) => v.name === 'KEEP_ME')?.value, 'yes');
   assert.deepEqual(await catalystApiEnvPatch.plan(ctx), []);
   await catalystApiEnvPatch.apply(ctx);
-  assert.equal((await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace })).metadata?.generation, d.metadata?.generation);
+  assert.equal(
+    (await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace })).metadata?.generation,
+    d.metadata?.generation,
+  );
 });

@@ -76,11 +76,21 @@ export class CorpusGenerator {
         architecture: arch,
         os: 'linux',
         created: '2026-01-01T00:00:00Z',
-        config: { Entrypoint: ['/bin/sh'], Labels: { 'org.opencontainers.image.source': `lab://${spec.upstream}/${spec.repo}` } },
+        config: {
+          Entrypoint: ['/bin/sh'],
+          Labels: { 'org.opencontainers.image.source': `lab://${spec.upstream}/${spec.repo}` },
+        },
         rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-        history: spec.layers.map((l) => ({ created: '2026-01-01T00:00:00Z', created_by: `lab corpus layer ${l.name}` })),
+        history: spec.layers.map((l) => ({
+          created: '2026-01-01T00:00:00Z',
+          created_by: `lab corpus layer ${l.name}`,
+        })),
       });
-      const configBlob: Blob = { digest: sha256Digest(config), mediaType: docker ? mt.DOCKER_CONFIG : mt.OCI_CONFIG, data: config };
+      const configBlob: Blob = {
+        digest: sha256Digest(config),
+        mediaType: docker ? mt.DOCKER_CONFIG : mt.OCI_CONFIG,
+        data: config,
+      };
       blobs.push(configBlob, ...layers.map((l) => l.blob));
       const mediaType = docker ? mt.DOCKER_MANIFEST : mt.OCI_MANIFEST;
       const bytes = json({
@@ -127,7 +137,11 @@ export class CorpusGenerator {
       layers: [descriptor(layerBlob)],
       annotations: { 'org.opencontainers.image.title': spec.name, 'org.opencontainers.image.version': spec.version },
     });
-    return { spec, blobs: [configBlob, layerBlob], manifests: [{ digest: sha256Digest(bytes), mediaType: mt.OCI_MANIFEST, bytes }] };
+    return {
+      spec,
+      blobs: [configBlob, layerBlob],
+      manifests: [{ digest: sha256Digest(bytes), mediaType: mt.OCI_MANIFEST, bytes }],
+    };
   }
 }
 

@@ -16,14 +16,23 @@ export interface SeededArtifact {
   platforms: number;
 }
 
-export async function seedCorpus(size: CorpusSize, registries: Record<UpstreamName, string>, recordFile: string, log: (line: string) => void): Promise<SeededArtifact[]> {
-  const clients = Object.fromEntries(Object.entries(registries).map(([k, url]) => [k, new DistributionClient(url)])) as Record<UpstreamName, DistributionClient>;
+export async function seedCorpus(
+  size: CorpusSize,
+  registries: Record<UpstreamName, string>,
+  recordFile: string,
+  log: (line: string) => void,
+): Promise<SeededArtifact[]> {
+  const clients = Object.fromEntries(
+    Object.entries(registries).map(([k, url]) => [k, new DistributionClient(url)]),
+  ) as Record<UpstreamName, DistributionClient>;
   const specs = corpusSpec(size);
   const fingerprint = createHash('sha256').update(JSON.stringify(specs)).digest('hex');
   if (existsSync(recordFile)) {
     const saved = JSON.parse(readFileSync(recordFile, 'utf8')) as { fingerprint: string; artifacts: SeededArtifact[] };
     const record = saved.fingerprint === fingerprint ? saved.artifacts : [];
-    const present = await Promise.all(record.map(async (a) => (await clients[a.upstream].headManifest(a.repo, a.tag))?.digest === a.digest));
+    const present = await Promise.all(
+      record.map(async (a) => (await clients[a.upstream].headManifest(a.repo, a.tag))?.digest === a.digest),
+    );
     if (record.length && present.every(Boolean)) {
       log(`  corpus (${size}): ${record.length} artifacts already in the upstream registries`);
       return record;

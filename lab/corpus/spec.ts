@@ -62,8 +62,22 @@ export function corpusSpec(size: CorpusSize): ArtifactSpec[] {
     img('ghcr', 'openova-io/catalyst-api', '1.0.0', 'oci', ['amd64'], [debian, u('catalyst-api', unique)]),
     img('ghcr', 'openova-io/catalyst-ui', '1.0.0', 'oci', ['amd64'], [debian, u('catalyst-ui', unique)]),
     img('ghcr', 'openova-io/node-agent', '0.3.0', 'oci', ['amd64', 'arm64'], [alpine, u('node-agent', unique)]),
-    img('ghcr', 'fluxcd/source-controller', 'v1.4.1', 'oci', ['amd64', 'arm64'], [distroless, u('source-controller', unique)]),
-    img('ghcr', PROJECT_IMAGE.repo, PROJECT_IMAGE.tag, 'oci', ['amd64', 'arm64'], [alpine, u('sovereign-cutover', unique)]),
+    img(
+      'ghcr',
+      'fluxcd/source-controller',
+      'v1.4.1',
+      'oci',
+      ['amd64', 'arm64'],
+      [distroless, u('source-controller', unique)],
+    ),
+    img(
+      'ghcr',
+      PROJECT_IMAGE.repo,
+      PROJECT_IMAGE.tag,
+      'oci',
+      ['amd64', 'arm64'],
+      [alpine, u('sovereign-cutover', unique)],
+    ),
     img('ghcr', 'fluxcd/helm-controller', 'v1.1.0', 'oci', ['amd64'], [distroless, u('helm-controller', unique)]),
     img('docker', 'library/alpine', '3.20', 'docker', ['amd64'], [alpine]),
     img('docker', 'library/redis', '7', 'docker', ['amd64'], [debian, u('redis', unique)]),
@@ -71,19 +85,47 @@ export function corpusSpec(size: CorpusSize): ArtifactSpec[] {
     img('docker', 'grafana/grafana', '11.4.0', 'oci', ['amd64'], [alpine, u('grafana', unique)]),
     img('docker', 'grafana/loki', '3.3.2', 'docker', ['amd64'], [alpine, u('loki', unique)]),
     img('quay', 'cilium/cilium', 'v1.16.5', 'oci', ['amd64', 'arm64'], [debian, u('cilium', unique)]),
-    img('quay', 'jetstack/cert-manager-controller', 'v1.16.1', 'docker', ['amd64'], [distroless, u('cert-manager', unique)]),
+    img(
+      'quay',
+      'jetstack/cert-manager-controller',
+      'v1.16.1',
+      'docker',
+      ['amd64'],
+      [distroless, u('cert-manager', unique)],
+    ),
     img('quay', 'kyverno/kyverno', 'v1.13.4', 'oci', ['amd64'], [distroless, u('kyverno', unique)]),
   ];
   if (size === 'bench') {
     for (let i = 0; i < 8; i++) {
-      images.push(img('ghcr', `openova-io/workload-${i}`, '1.0.0', 'oci', ['amd64'], [i % 2 ? debian : distroless, u(`workload-${i}`, unique)]));
+      images.push(
+        img(
+          'ghcr',
+          `openova-io/workload-${i}`,
+          '1.0.0',
+          'oci',
+          ['amd64'],
+          [i % 2 ? debian : distroless, u(`workload-${i}`, unique)],
+        ),
+      );
     }
   }
-  const charts: ChartSpec[] = CHARTS.map((c) => ({ kind: 'chart', upstream: 'ghcr', repo: `${CHART_ORG}/${c.name}`, ...c }));
+  const charts: ChartSpec[] = CHARTS.map((c) => ({
+    kind: 'chart',
+    upstream: 'ghcr',
+    repo: `${CHART_ORG}/${c.name}`,
+    ...c,
+  }));
   return [...images, ...charts];
 }
 
-function img(upstream: UpstreamName, repo: string, tag: string, format: 'oci' | 'docker', platforms: ImageSpec['platforms'], layers: LayerSpec[]): ImageSpec {
+function img(
+  upstream: UpstreamName,
+  repo: string,
+  tag: string,
+  format: 'oci' | 'docker',
+  platforms: ImageSpec['platforms'],
+  layers: LayerSpec[],
+): ImageSpec {
   return { kind: 'image', upstream, repo, tag, format, platforms, layers };
 }
 

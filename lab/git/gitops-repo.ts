@@ -19,7 +19,11 @@ export interface GitopsRepoInput {
 }
 
 export function ensureGitopsRepo(input: GitopsRepoInput): 'created' | 'present' {
-  if (existsSync(join(input.bareDir, 'HEAD')) && refExists(input.bareDir, `refs/tags/${GITOPS.tag}`) && refExists(input.bareDir, `refs/heads/${GITOPS.secondBranch}`)) {
+  if (
+    existsSync(join(input.bareDir, 'HEAD')) &&
+    refExists(input.bareDir, `refs/tags/${GITOPS.tag}`) &&
+    refExists(input.bareDir, `refs/heads/${GITOPS.secondBranch}`)
+  ) {
     return 'present';
   }
   rmSync(input.bareDir, { recursive: true, force: true });
@@ -36,19 +40,36 @@ export function ensureGitopsRepo(input: GitopsRepoInput): 'created' | 'present' 
       }
       git('add', '-A');
       const date = `2026-05-0${day++}T08:00:00+00:00`;
-      git('-c', 'user.name=Lab Author', '-c', 'user.email=lab@openova.invalid', 'commit', '-q', '-m', message, { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date });
+      git('-c', 'user.name=Lab Author', '-c', 'user.email=lab@openova.invalid', 'commit', '-q', '-m', message, {
+        GIT_AUTHOR_DATE: date,
+        GIT_COMMITTER_DATE: date,
+      });
     };
-    const slots = CHARTS.map((c, i) => ({ ...c, file: `clusters/_template/bootstrap-kit/${String(i + 1).padStart(2, '0')}-${c.name}.yaml` }));
+    const slots = CHARTS.map((c, i) => ({
+      ...c,
+      file: `clusters/_template/bootstrap-kit/${String(i + 1).padStart(2, '0')}-${c.name}.yaml`,
+    }));
     commit('bootstrap-kit: first slots and the Flux source', {
       'README.md': '# openova (lab upstream)\n\nThe GitOps repository a Sovereign is provisioned from.\n',
       'clusters/_template/flux-system/gitrepository.yaml': gitRepository(input.repoURL),
       ...Object.fromEntries(slots.slice(0, 3).map((s) => [s.file, slot(s.name, s.version, input.ghcrHost)])),
     });
-    commit('bootstrap-kit: gitea, harbor and the platform', Object.fromEntries(slots.slice(3).map((s) => [s.file, slot(s.name, s.version, input.ghcrHost)])));
+    commit(
+      'bootstrap-kit: gitea, harbor and the platform',
+      Object.fromEntries(slots.slice(3).map((s) => [s.file, slot(s.name, s.version, input.ghcrHost)])),
+    );
     git('branch', GITOPS.secondBranch);
-    commit('catalyst: catalyst-api', { 'products/catalyst/catalyst-api.yaml': catalystApi(input.repoURL, input.ghcrHost) });
-    git('tag', '-a', GITOPS.tag, '-m', `release ${GITOPS.tag}`, { GIT_COMMITTER_DATE: '2026-05-03T09:00:00+00:00', GIT_COMMITTER_NAME: 'Lab Author', GIT_COMMITTER_EMAIL: 'lab@openova.invalid' });
-    commit('platform: document the tether map', { 'platform/TETHERS.md': '# Tethers\n\nGit: upstream GitHub. Charts: ghcr. Images: mothership Harbor.\n' });
+    commit('catalyst: catalyst-api', {
+      'products/catalyst/catalyst-api.yaml': catalystApi(input.repoURL, input.ghcrHost),
+    });
+    git('tag', '-a', GITOPS.tag, '-m', `release ${GITOPS.tag}`, {
+      GIT_COMMITTER_DATE: '2026-05-03T09:00:00+00:00',
+      GIT_COMMITTER_NAME: 'Lab Author',
+      GIT_COMMITTER_EMAIL: 'lab@openova.invalid',
+    });
+    commit('platform: document the tether map', {
+      'platform/TETHERS.md': '# Tethers\n\nGit: upstream GitHub. Charts: ghcr. Images: mothership Harbor.\n',
+    });
     git('checkout', '-q', GITOPS.secondBranch);
     commit('release-0.1: pin chart versions', { 'clusters/_template/RELEASE': '0.1\n' });
     git('checkout', '-q', GITOPS.branch);

@@ -21,7 +21,11 @@ const ENV = { GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT: 'true', GITEA_WORK_DIR: G
 
 /** Where Gitea's templates, options and public assets live: the module source (no bindata build). */
 function giteaModuleDir(): string {
-  return execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'code.gitea.io/gitea'], { cwd: join(import.meta.dirname, '..', 'peers', 'gitea'), encoding: 'utf8', env: { ...process.env, GONOSUMDB: 'code.gitea.io/gitea' } }).trim();
+  return execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'code.gitea.io/gitea'], {
+    cwd: join(import.meta.dirname, '..', 'peers', 'gitea'),
+    encoding: 'utf8',
+    env: { ...process.env, GONOSUMDB: 'code.gitea.io/gitea' },
+  }).trim();
 }
 
 function secret(name: string): string {
@@ -106,13 +110,23 @@ ENABLED = false
 }
 
 function gitea(...args: string[]): string {
-  return execFileSync(peerBinary('gitea', 'gitea'), ['--config', CONFIG, '--work-path', GITEA_DIR, ...args], { encoding: 'utf8', env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(peerBinary('gitea', 'gitea'), ['--config', CONFIG, '--work-path', GITEA_DIR, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...ENV },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export async function startGitea(log: (line: string) => void): Promise<{ token: string }> {
   mkdirSync(join(GITEA_DIR, 'data'), { recursive: true });
   writeConfig();
-  const state = startDaemon({ name: 'gitea', command: peerBinary('gitea', 'gitea'), args: ['web', '--config', CONFIG, '--work-path', GITEA_DIR], env: ENV, ...daemon });
+  const state = startDaemon({
+    name: 'gitea',
+    command: peerBinary('gitea', 'gitea'),
+    args: ['web', '--config', CONFIG, '--work-path', GITEA_DIR],
+    env: ENV,
+    ...daemon,
+  });
   await waitUntil('gitea', () => httpOk(`${GITEA_URL}/api/v1/version`, (s) => s === 200), 90_000, daemon);
   const token = await ensureAdmin();
   log(`  Gitea ${GITEA_URL}: ${state}`);
@@ -123,16 +137,44 @@ export async function startGitea(log: (line: string) => void): Promise<{ token: 
 async function ensureAdmin(): Promise<string> {
   if (existsSync(TOKEN_FILE)) {
     const token = readFileSync(TOKEN_FILE, 'utf8').trim();
-    const res = TOKEN.test(token) ? await fetch(`${GITEA_URL}/api/v1/user`, { headers: { authorization: `token ${token}` } }) : undefined;
+    const res = TOKEN.test(token)
+      ? await fetch(`${GITEA_URL}/api/v1/user`, { headers: { authorization: `token ${token}` } })
+      : undefined;
     if (res?.ok) return token;
   }
   const users = gitea('admin', 'user', 'list', '--admin');
   if (!users.split('\n').some((line) => line.split(/\s+/)[1] === GITEA_ADMIN.username)) {
-    gitea('admin', 'user', 'create', '--admin', '--username', GITEA_ADMIN.username, '--password', GITEA_ADMIN.password, '--email', GITEA_ADMIN.email, '--must-change-password=false');
+    gitea(
+      'admin',
+      'user',
+      'create',
+      '--admin',
+      '--username',
+      GITEA_ADMIN.username,
+      '--password',
+      GITEA_ADMIN.password,
+      '--email',
+      GITEA_ADMIN.email,
+      '--must-change-password=false',
+    );
   }
   // Gitea prints its run-as-root warning on stdout too: the token is the line that looks like one.
-  const output = gitea('admin', 'user', 'generate-access-token', '--username', GITEA_ADMIN.username, '--token-name', `lab-${Date.now()}`, '--scopes', 'all', '--raw');
-  const token = output.split('\n').map((l) => l.trim()).find((l) => TOKEN.test(l));
+  const output = gitea(
+    'admin',
+    'user',
+    'generate-access-token',
+    '--username',
+    GITEA_ADMIN.username,
+    '--token-name',
+    `lab-${Date.now()}`,
+    '--scopes',
+    'all',
+    '--raw',
+  );
+  const token = output
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => TOKEN.test(l));
   if (!token) throw new Error(`gitea generate-access-token printed no token:\n${output}`);
   writeFileSync(TOKEN_FILE, token, { mode: 0o600 });
   return token;

@@ -2,7 +2,13 @@
 // content lives in real `docker-registry` instances — one store for push projects and one
 // pull-through cache per proxy-cache project. Every API request and response is validated
 // against specs/harbor/swagger.yaml (vendored); a request the spec forbids gets 400.
-import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  request as httpRequest,
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { Agent } from 'node:http';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,8 +29,27 @@ export interface HarborDoubleConfig {
 }
 
 /** Adapter types Harbor can use as a proxy-cache endpoint (src/pkg/reg/adapter). */
-const PROXY_CAPABLE = new Set(['docker-hub', 'docker-registry', 'harbor', 'github-ghcr', 'quay', 'google-gcr', 'aws-ecr', 'azure-acr', 'jfrog-artifactory']);
-const KNOWN_TYPES = new Set([...PROXY_CAPABLE, 'gitlab', 'helm-hub', 'ali-acr', 'huawei-SWR', 'tencent-tcr', 'volcengine-cr', 'dtr']);
+const PROXY_CAPABLE = new Set([
+  'docker-hub',
+  'docker-registry',
+  'harbor',
+  'github-ghcr',
+  'quay',
+  'google-gcr',
+  'aws-ecr',
+  'azure-acr',
+  'jfrog-artifactory',
+]);
+const KNOWN_TYPES = new Set([
+  ...PROXY_CAPABLE,
+  'gitlab',
+  'helm-hub',
+  'ali-acr',
+  'huawei-SWR',
+  'tencent-tcr',
+  'volcengine-cr',
+  'dtr',
+]);
 const PROJECT_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const SERVICE = 'harbor-registry';
 const VERSION = 'v2.11.0-lab-double';
@@ -80,7 +105,8 @@ export class HarborDouble {
     for (const project of this.#state.projects) if (project.registry_id !== null) await this.#ensureProxy(project);
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
-        if (!res.headersSent) sendJson(res, 500, errors('INTERNAL_SERVER_ERROR', error instanceof Error ? error.message : String(error)));
+        if (!res.headersSent)
+          sendJson(res, 500, errors('INTERNAL_SERVER_ERROR', error instanceof Error ? error.message : String(error)));
         else res.destroy();
       });
     });
@@ -94,7 +120,8 @@ export class HarborDouble {
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
     this.#agent.destroy();
-    for (const project of this.#state.projects) if (project.registry_id !== null) await stopRegistry(this.#proxyInstance(project));
+    for (const project of this.#state.projects)
+      if (project.registry_id !== null) await stopRegistry(this.#proxyInstance(project));
     await stopRegistry(this.#store);
   }
 
@@ -113,7 +140,12 @@ export class HarborDouble {
     const op = this.#validator.match(req.method ?? 'GET', path);
     if (!op) return sendJson(res, 404, errors('NOT_FOUND', `no Harbor API operation ${req.method} ${url.pathname}`));
     const handler = this.#handlers[op.operationId];
-    if (!handler) return sendJson(res, 501, errors('NOT_IMPLEMENTED', `the lab's Harbor double does not implement ${op.operationId}`));
+    if (!handler)
+      return sendJson(
+        res,
+        501,
+        errors('NOT_IMPLEMENTED', `the lab's Harbor double does not implement ${op.operationId}`),
+      );
     let result: ApiResult;
     try {
       const raw = await readBody(req);
@@ -156,14 +188,21 @@ export class HarborDouble {
   readonly #handlers: Record<string, Handler> = {
     getPing: () => ({ status: 200, body: 'Pong' }),
     getHealth: async () => {
-      const store = await fetch(`${registryUrl(this.#store)}/v2/`).then((r) => r.ok, () => false);
+      const store = await fetch(`${registryUrl(this.#store)}/v2/`).then(
+        (r) => r.ok,
+        () => false,
+      );
       return {
         status: 200,
         body: {
           status: store ? 'healthy' : 'unhealthy',
           components: [
             { name: 'core', status: 'healthy' },
-            { name: 'registry', status: store ? 'healthy' : 'unhealthy', ...(store ? {} : { error: 'registry store unreachable' }) },
+            {
+              name: 'registry',
+              status: store ? 'healthy' : 'unhealthy',
+              ...(store ? {} : { error: 'registry store unreachable' }),
+            },
           ],
         },
       };
@@ -184,7 +223,9 @@ export class HarborDouble {
       requireAdmin(admin);
       const exact = query.get('name') ?? queryTerm(query.get('q'), 'name');
       const fuzzy = queryFuzzy(query.get('q'), 'name');
-      const all = this.#state.registries.filter((r) => (exact === undefined || r.name === exact) && (fuzzy === undefined || r.name.includes(fuzzy)));
+      const all = this.#state.registries.filter(
+        (r) => (exact === undefined || r.name === exact) && (fuzzy === undefined || r.name.includes(fuzzy)),
+      );
       return paged(all.map(registryView), query);
     },
     createRegistry: ({ admin, body }) => {
@@ -192,15 +233,25 @@ export class HarborDouble {
       const name = String(body.name ?? '');
       if (!name) throw new ApiError(400, 'BAD_REQUEST', 'name is required');
       if (!body.url) throw new ApiError(400, 'BAD_REQUEST', 'url is required');
-      if (!KNOWN_TYPES.has(body.type)) throw new ApiError(400, 'BAD_REQUEST', `adapter factory for ${body.type} not found`);
-      if (this.#state.registries.some((r) => r.name === name)) throw new ApiError(409, 'CONFLICT', `registry ${name} already exists`);
+      if (!KNOWN_TYPES.has(body.type))
+        throw new ApiError(400, 'BAD_REQUEST', `adapter factory for ${body.type} not found`);
+      if (this.#state.registries.some((r) => r.name === name))
+        throw new ApiError(409, 'CONFLICT', `registry ${name} already exists`);
       const record = this.#state.addRegistry({
         name,
         type: body.type,
         url: String(body.url).replace(/\/+$/, ''),
         description: body.description ?? '',
         insecure: body.insecure ?? false,
-        ...(body.credential?.access_key ? { credential: { type: body.credential.type ?? 'basic', access_key: body.credential.access_key, access_secret: body.credential.access_secret ?? '' } } : {}),
+        ...(body.credential?.access_key
+          ? {
+              credential: {
+                type: body.credential.type ?? 'basic',
+                access_key: body.credential.access_key,
+                access_secret: body.credential.access_secret ?? '',
+              },
+            }
+          : {}),
       });
       return { status: 201, headers: { location: `/api/v2.0/registries/${record.id}` } };
     },
@@ -218,7 +269,12 @@ export class HarborDouble {
       if (body.url) record.url = String(body.url).replace(/\/+$/, '');
       if (body.description !== undefined && body.description !== null) record.description = body.description;
       if (body.insecure !== undefined && body.insecure !== null) record.insecure = body.insecure;
-      if (body.access_key) record.credential = { type: body.credential_type ?? 'basic', access_key: body.access_key, access_secret: body.access_secret ?? '' };
+      if (body.access_key)
+        record.credential = {
+          type: body.credential_type ?? 'basic',
+          access_key: body.access_key,
+          access_secret: body.access_secret ?? '',
+        };
       record.update_time = new Date().toISOString();
       this.#state.save();
       return { status: 200 };
@@ -236,7 +292,10 @@ export class HarborDouble {
       requireAdmin(admin);
       const target = body.id ? this.#state.registry(Number(body.id))?.url : body.url;
       if (!target) throw new ApiError(404, 'NOT_FOUND', `registry ${body.id} not found`);
-      const ok = await fetch(`${target}/v2/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status === 200 || r.status === 401, () => false);
+      const ok = await fetch(`${target}/v2/`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.status === 200 || r.status === 401,
+        () => false,
+      );
       if (!ok) throw new ApiError(400, 'BAD_REQUEST', `failed to ping endpoint ${target}`);
       return { status: 200 };
     },
@@ -252,26 +311,37 @@ export class HarborDouble {
           (fuzzy === undefined || p.name.includes(fuzzy)) &&
           (publicOnly === null || String(isPublic(p)) === publicOnly),
       );
-      return paged(all.map((p) => this.#projectView(p)), query);
+      return paged(
+        all.map((p) => this.#projectView(p)),
+        query,
+      );
     },
     headProject: ({ query }) => {
-      if (!this.#state.project(query.get('project_name') ?? '', true)) throw new ApiError(404, 'NOT_FOUND', 'project not found');
+      if (!this.#state.project(query.get('project_name') ?? '', true))
+        throw new ApiError(404, 'NOT_FOUND', 'project not found');
       return { status: 200 };
     },
     createProject: async ({ admin, body, req }) => {
       requireAdmin(admin);
       const name = String(body.project_name ?? '');
-      if (!PROJECT_NAME.test(name)) throw new ApiError(400, 'BAD_REQUEST', `project name "${name}" is invalid: lower-case letters, digits and ._- only`);
-      if (this.#state.project(name, true)) throw new ApiError(409, 'CONFLICT', `The project named ${name} already exists`);
+      if (!PROJECT_NAME.test(name))
+        throw new ApiError(
+          400,
+          'BAD_REQUEST',
+          `project name "${name}" is invalid: lower-case letters, digits and ._- only`,
+        );
+      if (this.#state.project(name, true))
+        throw new ApiError(409, 'CONFLICT', `The project named ${name} already exists`);
       const registryId = body.registry_id ?? null;
       if (registryId !== null) {
         const registry = this.#state.registry(registryId);
         if (!registry) throw new ApiError(400, 'BAD_REQUEST', `registry ${registryId} not found`);
-        if (!PROXY_CAPABLE.has(registry.type)) throw new ApiError(400, 'BAD_REQUEST', `the registry type ${registry.type} does not support proxy cache`);
+        if (!PROXY_CAPABLE.has(registry.type))
+          throw new ApiError(400, 'BAD_REQUEST', `the registry type ${registry.type} does not support proxy cache`);
       }
       const metadata: Record<string, string> = {};
       for (const [k, v] of Object.entries(body.metadata ?? {})) if (typeof v === 'string') metadata[k] = v;
-      const pub = body.public ?? (metadata.public === 'true');
+      const pub = body.public ?? metadata.public === 'true';
       metadata.public = String(pub);
       const project = this.#state.addProject({ name, registry_id: registryId, metadata });
       if (registryId !== null) await this.#ensureProxy(project);
@@ -286,7 +356,8 @@ export class HarborDouble {
     deleteProject: async ({ admin, op, req }) => {
       requireAdmin(admin);
       const project = this.#projectOr404(op, req);
-      if (this.#repositories(project).length) throw new ApiError(412, 'PRECONDITION', `project ${project.name} still contains repositories`);
+      if (this.#repositories(project).length)
+        throw new ApiError(412, 'PRECONDITION', `project ${project.name} still contains repositories`);
       if (project.registry_id !== null) {
         await stopRegistry(this.#proxyInstance(project));
         rmSync(this.#proxyInstance(project).dir, { recursive: true, force: true });
@@ -297,12 +368,16 @@ export class HarborDouble {
 
     listRepositories: ({ admin, op, query }) => {
       const project = this.#readableProject(op.pathParams.project_name ?? '', admin);
-      return paged(this.#repositories(project).map((name) => this.#repositoryView(project, name)), query);
+      return paged(
+        this.#repositories(project).map((name) => this.#repositoryView(project, name)),
+        query,
+      );
     },
     getRepository: ({ admin, op }) => {
       const project = this.#readableProject(op.pathParams.project_name ?? '', admin);
       const name = decodeURIComponent(op.pathParams.repository_name ?? '');
-      if (!this.#repositories(project).includes(name)) throw new ApiError(404, 'NOT_FOUND', `repository ${project.name}/${name} not found`);
+      if (!this.#repositories(project).includes(name))
+        throw new ApiError(404, 'NOT_FOUND', `repository ${project.name}/${name} not found`);
       return { status: 200, body: this.#repositoryView(project, name) };
     },
     deleteRepository: ({ admin, op }) => {
@@ -317,7 +392,10 @@ export class HarborDouble {
     listArtifacts: async ({ admin, op, query }) => {
       const project = this.#readableProject(op.pathParams.project_name ?? '', admin);
       const name = decodeURIComponent(op.pathParams.repository_name ?? '');
-      const tags = await this.#backendJson<{ tags: string[] | null }>(project, `/v2/${this.#backendRepo(project, name)}/tags/list`);
+      const tags = await this.#backendJson<{ tags: string[] | null }>(
+        project,
+        `/v2/${this.#backendRepo(project, name)}/tags/list`,
+      );
       const artifacts = new Map<string, any>();
       for (const tag of tags?.tags ?? []) {
         const artifact = await this.#artifact(project, name, tag);
@@ -332,7 +410,8 @@ export class HarborDouble {
       const project = this.#readableProject(op.pathParams.project_name ?? '', admin);
       const name = decodeURIComponent(op.pathParams.repository_name ?? '');
       const artifact = await this.#artifact(project, name, op.pathParams.reference ?? '');
-      if (!artifact) throw new ApiError(404, 'NOT_FOUND', `artifact ${project.name}/${name}@${op.pathParams.reference} not found`);
+      if (!artifact)
+        throw new ApiError(404, 'NOT_FOUND', `artifact ${project.name}/${name}@${op.pathParams.reference} not found`);
       return { status: 200, body: artifact };
     },
   };
@@ -389,14 +468,23 @@ export class HarborDouble {
   }
 
   async #artifact(project: ProjectRecord, name: string, reference: string): Promise<any | undefined> {
-    const res = await fetch(`${this.#backendUrl(project)}/v2/${this.#backendRepo(project, name)}/manifests/${reference}`, {
-      headers: { accept: MANIFEST_ACCEPT },
-    }).catch(() => undefined);
+    const res = await fetch(
+      `${this.#backendUrl(project)}/v2/${this.#backendRepo(project, name)}/manifests/${reference}`,
+      {
+        headers: { accept: MANIFEST_ACCEPT },
+      },
+    ).catch(() => undefined);
     if (!res || res.status !== 200) {
       await res?.body?.cancel();
       return undefined;
     }
-    const manifest = (await res.json()) as { mediaType?: string; config?: { mediaType: string }; manifests?: Array<{ digest: string; platform?: { architecture: string; os: string } }>; layers?: Array<{ size: number }>; annotations?: Record<string, string> };
+    const manifest = (await res.json()) as {
+      mediaType?: string;
+      config?: { mediaType: string };
+      manifests?: Array<{ digest: string; platform?: { architecture: string; os: string } }>;
+      layers?: Array<{ size: number }>;
+      annotations?: Record<string, string>;
+    };
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0] ?? '';
     const digest = res.headers.get('docker-content-digest') ?? '';
     const isChart = manifest.config?.mediaType === 'application/vnd.cncf.helm.config.v1+json';
@@ -413,8 +501,25 @@ export class HarborDouble {
       size: Number(res.headers.get('content-length') ?? 0) + (manifest.layers ?? []).reduce((s, l) => s + l.size, 0),
       push_time: now,
       pull_time: now,
-      tags: reference.startsWith('sha256:') ? [] : [{ id: hashId(`${name}:${reference}`), repository_id: hashId(`${project.name}/${name}`), artifact_id: hashId(digest), name: reference, push_time: now, pull_time: now, immutable: false }],
-      references: (manifest.manifests ?? []).map((m) => ({ parent_id: hashId(digest), child_id: hashId(m.digest), child_digest: m.digest, ...(m.platform ? { platform: { architecture: m.platform.architecture, os: m.platform.os } } : {}) })),
+      tags: reference.startsWith('sha256:')
+        ? []
+        : [
+            {
+              id: hashId(`${name}:${reference}`),
+              repository_id: hashId(`${project.name}/${name}`),
+              artifact_id: hashId(digest),
+              name: reference,
+              push_time: now,
+              pull_time: now,
+              immutable: false,
+            },
+          ],
+      references: (manifest.manifests ?? []).map((m) => ({
+        parent_id: hashId(digest),
+        child_id: hashId(m.digest),
+        child_digest: m.digest,
+        ...(m.platform ? { platform: { architecture: m.platform.architecture, os: m.platform.os } } : {}),
+      })),
       ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
     };
   }
@@ -434,7 +539,14 @@ export class HarborDouble {
       port: project.proxyPort ?? 0,
       dir: join(this.config.stateDir, 'proxy', project.name),
       ...(registry
-        ? { proxy: { remoteUrl: registry.url, ...(registry.credential ? { username: registry.credential.access_key, password: registry.credential.access_secret } : {}) } }
+        ? {
+            proxy: {
+              remoteUrl: registry.url,
+              ...(registry.credential
+                ? { username: registry.credential.access_key, password: registry.credential.access_secret }
+                : {}),
+            },
+          }
         : {}),
     };
   }
@@ -463,7 +575,15 @@ export class HarborDouble {
 
   /** Repository names (without the project) that hold at least one manifest revision. */
   #repositories(project: ProjectRecord): string[] {
-    const root = join(project.registry_id === null ? this.#store.dir : this.#proxyInstance(project).dir, 'storage', 'docker', 'registry', 'v2', 'repositories', ...(project.registry_id === null ? [project.name] : []));
+    const root = join(
+      project.registry_id === null ? this.#store.dir : this.#proxyInstance(project).dir,
+      'storage',
+      'docker',
+      'registry',
+      'v2',
+      'repositories',
+      ...(project.registry_id === null ? [project.name] : []),
+    );
     const found: string[] = [];
     const walk = (dir: string, prefix: string): void => {
       if (!existsSync(dir)) return;
@@ -492,7 +612,9 @@ export class HarborDouble {
       if (!wanted.resource.startsWith('repository:')) continue;
       const project = this.#state.project(wanted.resource.slice('repository:'.length).split('/')[0] ?? '', true);
       if (!project) continue;
-      const actions = wanted.actions.filter((a) => (a === 'pull' ? subject !== 'anonymous' || isPublic(project) : subject !== 'anonymous'));
+      const actions = wanted.actions.filter((a) =>
+        a === 'pull' ? subject !== 'anonymous' || isPublic(project) : subject !== 'anonymous',
+      );
       if (actions.length) granted.push({ resource: wanted.resource, actions });
     }
     const token = this.#tokens.issue(subject, granted, 1800);
@@ -507,7 +629,9 @@ export class HarborDouble {
       if (!claims) return this.#challenge(res, undefined);
       return sendJson(res, 200, {});
     }
-    const m = /^\/v2\/(.+?)\/(manifests\/[^/]+|blobs\/uploads(?:\/.*)?|blobs\/[^/]+|tags\/list|referrers\/[^/]+)$/.exec(url.pathname);
+    const m = /^\/v2\/(.+?)\/(manifests\/[^/]+|blobs\/uploads(?:\/.*)?|blobs\/[^/]+|tags\/list|referrers\/[^/]+)$/.exec(
+      url.pathname,
+    );
     if (!m) return sendJson(res, 404, registryErrors('NAME_UNKNOWN', `unsupported registry path ${url.pathname}`));
     const name = m[1] as string;
     const rest = m[2] as string;
@@ -516,7 +640,8 @@ export class HarborDouble {
     if (!allowed) return this.#challenge(res, `repository:${name}:${action === 'push' ? 'pull,push' : 'pull'}`);
     const [projectName, ...repoParts] = name.split('/');
     const project = this.#state.project(projectName ?? '', true);
-    if (!project || repoParts.length === 0) return sendJson(res, 404, registryErrors('NAME_UNKNOWN', `repository ${name} not known to registry`));
+    if (!project || repoParts.length === 0)
+      return sendJson(res, 404, registryErrors('NAME_UNKNOWN', `repository ${name} not known to registry`));
     if (project.registry_id !== null && action === 'push') {
       return sendJson(res, 403, registryErrors('DENIED', `can not push artifact to a proxy project: ${project.name}`));
     }
@@ -526,7 +651,10 @@ export class HarborDouble {
 
   #challenge(res: ServerResponse, scope: string | undefined): void {
     const realm = `${this.externalUrl}/service/token`;
-    res.setHeader('www-authenticate', `Bearer realm="${realm}",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`);
+    res.setHeader(
+      'www-authenticate',
+      `Bearer realm="${realm}",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`,
+    );
     sendJson(res, 401, registryErrors('UNAUTHORIZED', 'unauthorized to access repository'));
   }
 
@@ -553,7 +681,6 @@ export class HarborDouble {
   }
 }
 
-
 function requireAdmin(admin: boolean): void {
   if (!admin) throw new ApiError(401, 'UNAUTHORIZED', 'authentication required');
 }
@@ -574,7 +701,9 @@ function registryView(r: RegistryRecord): unknown {
     creation_time: r.creation_time,
     update_time: r.update_time,
     // Harbor never returns the secret.
-    credential: r.credential ? { type: r.credential.type, access_key: r.credential.access_key, access_secret: '*****' } : { type: 'basic', access_key: '', access_secret: '' },
+    credential: r.credential
+      ? { type: r.credential.type, access_key: r.credential.access_key, access_secret: '*****' }
+      : { type: 'basic', access_key: '', access_secret: '' },
   };
 }
 
@@ -598,7 +727,11 @@ function queryFuzzy(q: string | null, key: string): string | undefined {
 function paged(items: unknown[], query: URLSearchParams): ApiResult {
   const page = Number(query.get('page') ?? 1);
   const size = Number(query.get('page_size') ?? 10);
-  return { status: 200, body: items.slice((page - 1) * size, page * size), headers: { 'x-total-count': String(items.length) } };
+  return {
+    status: 200,
+    body: items.slice((page - 1) * size, page * size),
+    headers: { 'x-total-count': String(items.length) },
+  };
 }
 
 function errors(code: string, message: string): { errors: Array<{ code: string; message: string }> } {
@@ -612,7 +745,9 @@ function registryErrors(code: string, message: string): unknown {
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    .end(text);
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

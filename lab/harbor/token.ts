@@ -46,7 +46,13 @@ export function parseScopes(scopes: string[]): Grant[] {
     const first = scope.indexOf(':');
     const last = scope.lastIndexOf(':');
     if (first < 0 || last <= first) continue;
-    grants.push({ resource: scope.slice(0, last), actions: scope.slice(last + 1).split(',').filter(Boolean) });
+    grants.push({
+      resource: scope.slice(0, last),
+      actions: scope
+        .slice(last + 1)
+        .split(',')
+        .filter(Boolean),
+    });
   }
   return grants;
 }

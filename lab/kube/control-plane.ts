@@ -38,7 +38,10 @@ function auditPolicy(): string {
 const daemons = {
   etcd: { pidFile: join(KUBE_DIR, 'etcd.pid'), logFile: join(KUBE_DIR, 'etcd.log') },
   apiserver: { pidFile: join(KUBE_DIR, 'kube-apiserver.pid'), logFile: join(KUBE_DIR, 'kube-apiserver.log') },
-  controllerManager: { pidFile: join(KUBE_DIR, 'kube-controller-manager.pid'), logFile: join(KUBE_DIR, 'kube-controller-manager.log') },
+  controllerManager: {
+    pidFile: join(KUBE_DIR, 'kube-controller-manager.pid'),
+    logFile: join(KUBE_DIR, 'kube-controller-manager.log'),
+  },
 };
 
 export function pki(): Pki {
@@ -74,14 +77,33 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
     name: 'etcd',
     command: 'etcd',
     args: [
-      '--name', 'lab', '--data-dir', join(KUBE_DIR, 'etcd'),
-      '--listen-client-urls', `http://127.0.0.1:${PORTS.etcdClient}`, '--advertise-client-urls', `http://127.0.0.1:${PORTS.etcdClient}`,
-      '--listen-peer-urls', `http://127.0.0.1:${PORTS.etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${PORTS.etcdPeer}`,
-      '--initial-cluster', `lab=http://127.0.0.1:${PORTS.etcdPeer}`, '--log-level', 'warn', '--logger', 'zap',
+      '--name',
+      'lab',
+      '--data-dir',
+      join(KUBE_DIR, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${PORTS.etcdClient}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${PORTS.etcdClient}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${PORTS.etcdPeer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${PORTS.etcdPeer}`,
+      '--initial-cluster',
+      `lab=http://127.0.0.1:${PORTS.etcdPeer}`,
+      '--log-level',
+      'warn',
+      '--logger',
+      'zap',
     ],
     ...daemons.etcd,
   });
-  await waitUntil('etcd', () => httpOk(`http://127.0.0.1:${PORTS.etcdClient}/health`, (s) => s === 200), 20_000, daemons.etcd);
+  await waitUntil(
+    'etcd',
+    () => httpOk(`http://127.0.0.1:${PORTS.etcdClient}/health`, (s) => s === 200),
+    20_000,
+    daemons.etcd,
+  );
   log(`  etcd (Debian) on 127.0.0.1:${PORTS.etcdClient}: ${etcd}`);
 
   const started = performance.now();
@@ -90,17 +112,29 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
     command: peerBinary('kubernetes', 'kube-apiserver'),
     args: [
       `--etcd-servers=http://127.0.0.1:${PORTS.etcdClient}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${PORTS.apiserver}`,
-      `--tls-cert-file=${p.apiserver.cert}`, `--tls-private-key-file=${p.apiserver.key}`, `--client-ca-file=${p.ca.cert}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${PORTS.apiserver}`,
+      `--tls-cert-file=${p.apiserver.cert}`,
+      `--tls-private-key-file=${p.apiserver.key}`,
+      `--client-ca-file=${p.ca.cert}`,
       '--authorization-mode=RBAC',
-      `--service-account-issuer=${SA_ISSUER}`, `--api-audiences=${SA_ISSUER}`,
-      `--service-account-key-file=${p.serviceAccount.pub}`, `--service-account-signing-key-file=${p.serviceAccount.key}`,
-      '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
+      `--service-account-issuer=${SA_ISSUER}`,
+      `--api-audiences=${SA_ISSUER}`,
+      `--service-account-key-file=${p.serviceAccount.pub}`,
+      `--service-account-signing-key-file=${p.serviceAccount.key}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--allow-privileged=true',
       // Loopback addresses are not valid Endpoints; the lab has no Service network anyway.
       '--endpoint-reconciler-type=none',
       // Who did what, for least-privilege proofs: every ServiceAccount request outside kube-system.
-      `--audit-policy-file=${auditPolicy()}`, `--audit-log-path=${AUDIT_LOG}`, '--audit-log-maxsize=200', '--audit-log-maxbackup=1', '--audit-log-format=json',
-      '--profiling=false', '--v=0',
+      `--audit-policy-file=${auditPolicy()}`,
+      `--audit-log-path=${AUDIT_LOG}`,
+      '--audit-log-maxsize=200',
+      '--audit-log-maxbackup=1',
+      '--audit-log-format=json',
+      '--profiling=false',
+      '--v=0',
     ],
     ...daemons.apiserver,
   });
@@ -111,16 +145,27 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
     name: 'kube-controller-manager',
     command: peerBinary('kubernetes', 'kube-controller-manager'),
     args: [
-      `--kubeconfig=${cmKubeconfig}`, `--authentication-kubeconfig=${cmKubeconfig}`, `--authorization-kubeconfig=${cmKubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${PORTS.controllerManager}`,
+      `--kubeconfig=${cmKubeconfig}`,
+      `--authentication-kubeconfig=${cmKubeconfig}`,
+      `--authorization-kubeconfig=${cmKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${PORTS.controllerManager}`,
       '--use-service-account-credentials=true',
-      `--service-account-private-key-file=${p.serviceAccount.key}`, `--root-ca-file=${p.ca.cert}`,
-      '--leader-elect=false', '--controllers=*', '--v=0',
+      `--service-account-private-key-file=${p.serviceAccount.key}`,
+      `--root-ca-file=${p.ca.cert}`,
+      '--leader-elect=false',
+      '--controllers=*',
+      '--v=0',
     ],
     ...daemons.controllerManager,
   });
   // Working, not just running: its root-CA publisher has written kube-root-ca.crt.
-  await waitUntil('kube-controller-manager', async () => (await apiserverGet('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')) === 200, 60_000, daemons.controllerManager);
+  await waitUntil(
+    'kube-controller-manager',
+    async () => (await apiserverGet('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')) === 200,
+    60_000,
+    daemons.controllerManager,
+  );
   log(`  kube-controller-manager: ${cm}`);
 }
 
@@ -129,4 +174,3 @@ export async function stopControlPlane(): Promise<void> {
   await stopDaemon(daemons.apiserver.pidFile);
   await stopDaemon(daemons.etcd.pidFile);
 }
-

@@ -17,7 +17,14 @@ export interface Pki {
 
 export function pkiPaths(dir: string): Pki {
   const pair = (name: string) => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
-  return { dir, ca: pair('ca'), apiserver: pair('apiserver'), admin: pair('admin'), controllerManager: pair('controller-manager'), serviceAccount: { key: join(dir, 'sa.key'), pub: join(dir, 'sa.pub') } };
+  return {
+    dir,
+    ca: pair('ca'),
+    apiserver: pair('apiserver'),
+    admin: pair('admin'),
+    controllerManager: pair('controller-manager'),
+    serviceAccount: { key: join(dir, 'sa.key'), pub: join(dir, 'sa.pub') },
+  };
 }
 
 const openssl = (...args: string[]): void => {
@@ -28,7 +35,25 @@ export function ensurePki(dir: string): Pki {
   const p = pkiPaths(dir);
   mkdirSync(dir, { recursive: true });
   if (!existsSync(p.ca.cert)) {
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p.ca.key, '-out', p.ca.cert, '-days', '3650', '-subj', '/CN=sovereign-lab-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p.ca.key,
+      '-out',
+      p.ca.cert,
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=sovereign-lab-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    );
   }
   const sign = (pair: { cert: string; key: string }, subject: string, extensions: string): void => {
     if (existsSync(pair.cert)) return;
@@ -36,14 +61,31 @@ export function ensurePki(dir: string): Pki {
     const ext = `${pair.cert}.ext`;
     writeFileSync(ext, extensions);
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', csr, '-subj', subject);
-    openssl('x509', '-req', '-in', csr, '-CA', p.ca.cert, '-CAkey', p.ca.key, '-CAcreateserial', '-out', pair.cert, '-days', '3650', '-extfile', ext);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      p.ca.cert,
+      '-CAkey',
+      p.ca.key,
+      '-CAcreateserial',
+      '-out',
+      pair.cert,
+      '-days',
+      '3650',
+      '-extfile',
+      ext,
+    );
   };
   sign(
     p.apiserver,
     '/CN=kube-apiserver',
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:10.96.0.1\n',
   );
-  const client = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
+  const client =
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
   sign(p.admin, '/O=system:masters/CN=lab-admin', client);
   sign(p.controllerManager, '/CN=system:kube-controller-manager', client);
   if (!existsSync(p.serviceAccount.key)) {
@@ -54,7 +96,13 @@ export function ensurePki(dir: string): Pki {
 }
 
 /** A kubeconfig with the certificates embedded, so it works from any directory. */
-export function writeKubeconfig(file: string, server: string, caCert: string, client: { cert: string; key: string }, user: string): void {
+export function writeKubeconfig(
+  file: string,
+  server: string,
+  caCert: string,
+  client: { cert: string; key: string },
+  user: string,
+): void {
   const b64 = (path: string): string => readFileSync(path).toString('base64');
   writeFileSync(
     file,
@@ -62,7 +110,9 @@ export function writeKubeconfig(file: string, server: string, caCert: string, cl
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [{ name: 'sovereign-lab', cluster: { server, 'certificate-authority-data': b64(caCert) } }],
-      users: [{ name: user, user: { 'client-certificate-data': b64(client.cert), 'client-key-data': b64(client.key) } }],
+      users: [
+        { name: user, user: { 'client-certificate-data': b64(client.cert), 'client-key-data': b64(client.key) } },
+      ],
       contexts: [{ name: 'sovereign-lab', context: { cluster: 'sovereign-lab', user } }],
       'current-context': 'sovereign-lab',
     }),

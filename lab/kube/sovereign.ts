@@ -14,7 +14,11 @@ export interface SovereignInput {
   gitea: { url: string; username: string; password: string };
 }
 
-const ns = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'catalyst.openova.io/sovereign': 'sovereign.lab' } } });
+const ns = (name: string): Record<string, unknown> => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels: { 'catalyst.openova.io/sovereign': 'sovereign.lab' } },
+});
 
 function container(name: string, image: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { name, image, ...extra };
@@ -28,7 +32,15 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
   const ghcr = e.upstreams.ghcr.host;
   const docker = e.upstreams.docker.host;
   const quay = e.upstreams.quay.host;
-  const dockerconfig = JSON.stringify({ auths: { [ghcr]: { username: GHCR_PULL.username, password: GHCR_PULL.password, auth: Buffer.from(`${GHCR_PULL.username}:${GHCR_PULL.password}`).toString('base64') } } });
+  const dockerconfig = JSON.stringify({
+    auths: {
+      [ghcr]: {
+        username: GHCR_PULL.username,
+        password: GHCR_PULL.password,
+        auth: Buffer.from(`${GHCR_PULL.username}:${GHCR_PULL.password}`).toString('base64'),
+      },
+    },
+  });
   const objects: Array<Record<string, unknown>> = [
     ...SOVEREIGN_NAMESPACES.map(ns),
     // A stand-in for catalyst's Blueprint CRD (any spec): the dormant install ships a Blueprint document.
@@ -40,14 +52,45 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
         group: 'catalyst.openova.io',
         scope: 'Cluster',
         names: { plural: 'blueprints', singular: 'blueprint', kind: 'Blueprint' },
-        versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+        versions: [
+          {
+            name: 'v1alpha1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
       },
     },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ghcr-pull', namespace: 'flux-system' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerconfig } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gitea-admin-secret', namespace: 'gitea' }, type: 'Opaque', stringData: { username: gitea.username, password: gitea.password } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'ghcr-pull', namespace: 'flux-system' },
+      type: 'kubernetes.io/dockerconfigjson',
+      stringData: { '.dockerconfigjson': dockerconfig },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'gitea-admin-secret', namespace: 'gitea' },
+      type: 'Opaque',
+      stringData: { username: gitea.username, password: gitea.password },
+    },
     // What the cutover API needs in its install namespace: its OIDC client secret and the key that seals sessions.
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sovereign-cutover-oidc', namespace: 'catalyst' }, type: 'Opaque', stringData: { clientSecret: e.oidc.clientSecret } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sovereign-cutover-session', namespace: 'catalyst' }, type: 'Opaque', stringData: { key: 'lab-session-key-0123456789abcdef0123456789abcdef' } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'sovereign-cutover-oidc', namespace: 'catalyst' },
+      type: 'Opaque',
+      stringData: { clientSecret: e.oidc.clientSecret },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'sovereign-cutover-session', namespace: 'catalyst' },
+      type: 'Opaque',
+      stringData: { key: 'lab-session-key-0123456789abcdef0123456789abcdef' },
+    },
     {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -66,13 +109,24 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
         apiVersion: 'source.toolkit.fluxcd.io/v1',
         kind: 'HelmRepository',
         metadata: { name: chart.name, namespace: 'flux-system' },
-        spec: { type: 'oci', interval: '10m0s', url: `oci://${ghcr}/${CHART_ORG}`, insecure: true, secretRef: { name: 'ghcr-pull' } },
+        spec: {
+          type: 'oci',
+          interval: '10m0s',
+          url: `oci://${ghcr}/${CHART_ORG}`,
+          insecure: true,
+          secretRef: { name: 'ghcr-pull' },
+        },
       },
       {
         apiVersion: 'source.toolkit.fluxcd.io/v1',
         kind: 'HelmChart',
         metadata: { name: chart.name, namespace: 'flux-system' },
-        spec: { chart: chart.name, version: chart.version, interval: '10m0s', sourceRef: { kind: 'HelmRepository', name: chart.name } },
+        spec: {
+          chart: chart.name,
+          version: chart.version,
+          interval: '10m0s',
+          sourceRef: { kind: 'HelmRepository', name: chart.name },
+        },
       },
     ]),
     {
@@ -82,7 +136,11 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       spec: {
         replicas: 1,
         selector: { matchLabels: { app: 'catalyst-api' } },
-        template: podTemplate('catalyst-api', [container('catalyst-api', `${ghcr}/openova-io/catalyst-api:1.0.0`, { env: [{ name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL }] })]),
+        template: podTemplate('catalyst-api', [
+          container('catalyst-api', `${ghcr}/openova-io/catalyst-api:1.0.0`, {
+            env: [{ name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL }],
+          }),
+        ]),
       },
     },
     {
@@ -101,7 +159,12 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       apiVersion: 'apps/v1',
       kind: 'StatefulSet',
       metadata: { name: 'postgres', namespace: 'catalyst' },
-      spec: { serviceName: 'postgres', replicas: 1, selector: { matchLabels: { app: 'postgres' } }, template: podTemplate('postgres', [container('postgres', `${docker}/library/postgres:16`)]) },
+      spec: {
+        serviceName: 'postgres',
+        replicas: 1,
+        selector: { matchLabels: { app: 'postgres' } },
+        template: podTemplate('postgres', [container('postgres', `${docker}/library/postgres:16`)]),
+      },
     },
     {
       apiVersion: 'apps/v1',
@@ -109,7 +172,9 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       metadata: { name: 'cilium-agent', namespace: 'kube-system' },
       spec: {
         selector: { matchLabels: { app: 'cilium-agent' } },
-        template: podTemplate('cilium-agent', [container('agent', `${quay}/cilium/cilium:v1.16.5`)], { tolerations: [{ operator: 'Exists' }] }),
+        template: podTemplate('cilium-agent', [container('agent', `${quay}/cilium/cilium:v1.16.5`)], {
+          tolerations: [{ operator: 'Exists' }],
+        }),
       },
     },
     {
@@ -119,7 +184,13 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       spec: {
         schedule: '0 3 * * *',
         suspend: true,
-        jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [container('backup', `${docker}/library/redis:7`)] } } } },
+        jobTemplate: {
+          spec: {
+            template: {
+              spec: { restartPolicy: 'Never', containers: [container('backup', `${docker}/library/redis:7`)] },
+            },
+          },
+        },
       },
     },
     {
@@ -128,7 +199,14 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       metadata: { name: 'schema-version', namespace: 'catalyst' },
       spec: {
         backoffLimit: 0,
-        template: { spec: { restartPolicy: 'Never', containers: [container('version', `${ghcr}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}`, { args: ['--version'] })] } },
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            containers: [
+              container('version', `${ghcr}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}`, { args: ['--version'] }),
+            ],
+          },
+        },
       },
     },
   ];
@@ -146,19 +224,44 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       giteaInternalURL: gitea.url,
       giteaPublicURL: gitea.url,
     },
-    upstream: { repoURL: e.git.repoURL, branch: GITOPS.branch, mirrorInterval: '10m0s', mothershipHarborURL: e.mothership.url },
+    upstream: {
+      repoURL: e.git.repoURL,
+      branch: GITOPS.branch,
+      mirrorInterval: '10m0s',
+      mothershipHarborURL: e.mothership.url,
+    },
     gitea: {
       org: 'openova',
       repo: 'openova',
-      adminSecretRef: { name: 'gitea-admin-secret', namespace: 'gitea', usernameKey: 'username', passwordKey: 'password' },
+      adminSecretRef: {
+        name: 'gitea-admin-secret',
+        namespace: 'gitea',
+        usernameKey: 'username',
+        passwordKey: 'password',
+      },
     },
     harbor: {
-      adminSecretRef: { name: 'harbor-admin', namespace: 'harbor', usernameKey: 'HARBOR_ADMIN_USERNAME', passwordKey: 'HARBOR_ADMIN_PASSWORD' },
+      adminSecretRef: {
+        name: 'harbor-admin',
+        namespace: 'harbor',
+        usernameKey: 'HARBOR_ADMIN_USERNAME',
+        passwordKey: 'HARBOR_ADMIN_PASSWORD',
+      },
       ghcrSecretRef: { name: 'ghcr-pull', namespace: 'flux-system', dockerConfigKey: '.dockerconfigjson' },
       proxyProjects: [
         { name: 'proxy-ghcr', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' },
-        { name: 'proxy-docker', upstreamURL: e.upstreams.docker.url, registryType: 'docker-hub', authMode: 'anonymous' },
-        { name: 'proxy-quay', upstreamURL: e.upstreams.quay.url, registryType: 'docker-registry', authMode: 'anonymous' },
+        {
+          name: 'proxy-docker',
+          upstreamURL: e.upstreams.docker.url,
+          registryType: 'docker-hub',
+          authMode: 'anonymous',
+        },
+        {
+          name: 'proxy-quay',
+          upstreamURL: e.upstreams.quay.url,
+          registryType: 'docker-registry',
+          authMode: 'anonymous',
+        },
       ],
     },
     prewarm: {
@@ -175,12 +278,28 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       ],
     },
     gitopsRepository: { name: GITOPS.repo, namespace: 'flux-system' },
-    helmRepositories: { namespace: 'flux-system', upstreamPrefix: `oci://${e.upstreams.ghcr.host}/${CHART_ORG}`, names: CHARTS.map((c) => c.name) },
+    helmRepositories: {
+      namespace: 'flux-system',
+      upstreamPrefix: `oci://${e.upstreams.ghcr.host}/${CHART_ORG}`,
+      names: CHARTS.map((c) => c.name),
+    },
     catalystAPI: { deploymentName: 'catalyst-api', namespace: 'catalyst-system', envVar: 'CATALYST_GITOPS_REPO_URL' },
     egressTest: {
       durationSeconds: 20,
-      blockedDomains: [e.upstreams.ghcr.host, e.upstreams.docker.host, e.upstreams.quay.host, new URL(e.git.url).host, e.mothership.host],
-      callHomeURLs: [`${e.upstreams.ghcr.url}/v2/`, `${e.upstreams.docker.url}/v2/`, `${e.upstreams.quay.url}/v2/`, e.git.repoURL, `${e.mothership.url}/api/v2.0/ping`],
+      blockedDomains: [
+        e.upstreams.ghcr.host,
+        e.upstreams.docker.host,
+        e.upstreams.quay.host,
+        new URL(e.git.url).host,
+        e.mothership.host,
+      ],
+      callHomeURLs: [
+        `${e.upstreams.ghcr.url}/v2/`,
+        `${e.upstreams.docker.url}/v2/`,
+        `${e.upstreams.quay.url}/v2/`,
+        e.git.repoURL,
+        `${e.mothership.url}/api/v2.0/ping`,
+      ],
     },
     status: { configMapName: 'self-sovereign-cutover-status' },
     stepTimeouts: {
@@ -196,7 +315,13 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
     auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
     tethers: {
-      exempt: [{ kind: 'pull-secret', reason: 'upstream pull credentials stay until they are stripped after a pull proof (the drift guard, not built yet)' }],
+      exempt: [
+        {
+          kind: 'pull-secret',
+          reason:
+            'upstream pull credentials stay until they are stripped after a pull proof (the drift guard, not built yet)',
+        },
+      ],
     },
     images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };

@@ -8,7 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Watch, type V1Container, type V1ContainerStatus, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
+import {
+  Watch,
+  type V1Container,
+  type V1ContainerStatus,
+  type V1Pod,
+  type V1PodCondition,
+} from '@kubernetes/client-node';
 import { formatImageRef, parseImageRef } from '../../src/inventory/image-ref.ts';
 import { ctr, pullOnNode, type LabNode } from '../nodes/containerd.ts';
 import { KubeCluster, kubeStatus as statusOf, mergePatch } from '../../src/adapters/kube/cluster.ts';
@@ -82,7 +88,10 @@ export class LabKubelet {
   async #heartbeats(): Promise<void> {
     for (let tick = 1; !this.#stopping; tick++) {
       await sleep(10_000);
-      for (const node of this.#config.nodes) await heartbeat(this.#kube, node.name, tick % 3 === 0).catch((e: unknown) => log(`heartbeat ${node.name}: ${String(e)}`));
+      for (const node of this.#config.nodes)
+        await heartbeat(this.#kube, node.name, tick % 3 === 0).catch((e: unknown) =>
+          log(`heartbeat ${node.name}: ${String(e)}`),
+        );
     }
   }
 
@@ -91,7 +100,12 @@ export class LabKubelet {
     while (!this.#stopping) {
       await new Promise<void>((resolve) => {
         watch
-          .watch('/api/v1/pods', { allowWatchBookmarks: false }, (type: string, pod: V1Pod) => void this.#reconcile(type, pod), () => resolve())
+          .watch(
+            '/api/v1/pods',
+            { allowWatchBookmarks: false },
+            (type: string, pod: V1Pod) => void this.#reconcile(type, pod),
+            () => resolve(),
+          )
           .catch(() => resolve());
       });
       await sleep(500);
@@ -109,7 +123,12 @@ export class LabKubelet {
     while (!this.#stopping) {
       try {
         const policies = (await this.#kube.networking.listNetworkPolicyForAllNamespaces()).items;
-        const hold = policies.some((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 && !(p.spec?.podSelector?.matchExpressions?.length) && (p.spec?.policyTypes ?? []).includes('Egress'));
+        const hold = policies.some(
+          (p) =>
+            Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
+            !p.spec?.podSelector?.matchExpressions?.length &&
+            (p.spec?.policyTypes ?? []).includes('Egress'),
+        );
         if (hold && !cutByHold) {
           await cutUpstream((line) => log(`egress hold: ${line}`));
           cutByHold = true;
@@ -147,14 +166,21 @@ export class LabKubelet {
       return;
     }
     if (!nodeName) {
-      if (!pod.metadata?.deletionTimestamp && (pod.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler') await this.#bind(pod);
+      if (!pod.metadata?.deletionTimestamp && (pod.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler')
+        await this.#bind(pod);
       return;
     }
     const node = this.#config.nodes.find((n) => n.name === nodeName);
     if (!node) return;
     if (pod.metadata?.deletionTimestamp) {
       if (rt) this.#killAll(rt);
-      await this.#kube.core.deleteNamespacedPod({ name: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? '', gracePeriodSeconds: 0 }).catch(() => undefined);
+      await this.#kube.core
+        .deleteNamespacedPod({
+          name: pod.metadata.name ?? '',
+          namespace: pod.metadata.namespace ?? '',
+          gracePeriodSeconds: 0,
+        })
+        .catch(() => undefined);
       if (rt) this.#forget(rt);
       return;
     }
@@ -175,7 +201,9 @@ export class LabKubelet {
       dir: join(this.#config.runDir, 'pods', `${pod.metadata?.namespace}_${pod.metadata?.name}_${uid}`),
     };
     this.#pods.set(uid, runtime);
-    this.#run(runtime).catch((error: unknown) => log(`pod ${runtime.key}: ${error instanceof Error ? error.stack : String(error)}`));
+    this.#run(runtime).catch((error: unknown) =>
+      log(`pod ${runtime.key}: ${error instanceof Error ? error.stack : String(error)}`),
+    );
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -198,13 +226,17 @@ export class LabKubelet {
   #pickNode(pod: V1Pod): string | undefined {
     let candidates = this.#config.nodes.map((n) => n.name);
     const selector = pod.spec?.nodeSelector ?? {};
-    if (selector['kubernetes.io/hostname']) candidates = candidates.filter((n) => n === selector['kubernetes.io/hostname']);
-    for (const term of pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []) {
+    if (selector['kubernetes.io/hostname'])
+      candidates = candidates.filter((n) => n === selector['kubernetes.io/hostname']);
+    for (const term of pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+      ?.nodeSelectorTerms ?? []) {
       for (const field of term.matchFields ?? []) {
-        if (field.key === 'metadata.name' && field.operator === 'In') candidates = candidates.filter((n) => field.values?.includes(n));
+        if (field.key === 'metadata.name' && field.operator === 'In')
+          candidates = candidates.filter((n) => field.values?.includes(n));
       }
       for (const expr of term.matchExpressions ?? []) {
-        if (expr.key === 'kubernetes.io/hostname' && expr.operator === 'In') candidates = candidates.filter((n) => expr.values?.includes(n));
+        if (expr.key === 'kubernetes.io/hostname' && expr.operator === 'In')
+          candidates = candidates.filter((n) => expr.values?.includes(n));
       }
     }
     if (!candidates.length) return undefined;
@@ -217,17 +249,21 @@ export class LabKubelet {
     const spec = rt.pod.spec;
     if (!spec) return;
     mkdirSync(rt.dir, { recursive: true });
-    for (const c of spec.initContainers ?? []) rt.init.set(c.name, { name: c.name, status: waiting(c, 'PodInitializing') });
-    for (const c of spec.containers) rt.containers.set(c.name, { name: c.name, status: waiting(c, 'ContainerCreating') });
+    for (const c of spec.initContainers ?? [])
+      rt.init.set(c.name, { name: c.name, status: waiting(c, 'PodInitializing') });
+    for (const c of spec.containers)
+      rt.containers.set(c.name, { name: c.name, status: waiting(c, 'ContainerCreating') });
     await this.#publish(rt);
 
     let volumes: Record<string, string>;
     try {
       volumes = {};
-      for (const v of spec.volumes ?? []) volumes[v.name] = await materialiseVolume(this.#kube, rt.pod, v, rt.dir, rt.node);
+      for (const v of spec.volumes ?? [])
+        volumes[v.name] = await materialiseVolume(this.#kube, rt.pod, v, rt.dir, rt.node);
     } catch (error) {
       const reason = error instanceof PodSpecError ? error.reason : 'CreateContainerConfigError';
-      for (const c of rt.containers.values()) c.status.state = { waiting: { reason, message: error instanceof Error ? error.message : String(error) } };
+      for (const c of rt.containers.values())
+        c.status.state = { waiting: { reason, message: error instanceof Error ? error.message : String(error) } };
       await this.#publish(rt);
       // Like a kubelet: keep trying; the missing object may appear.
       await sleep(5_000);
@@ -240,7 +276,12 @@ export class LabKubelet {
       if (!(await this.#pull(rt, c, runtime))) return;
       let code = 0;
       if (this.#isProject(c.image ?? '')) code = await this.#runProcess(rt, c, runtime, volumes, true);
-      else runtime.status = { ...runtime.status, ready: true, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: new Date(), finishedAt: new Date() } } };
+      else
+        runtime.status = {
+          ...runtime.status,
+          ready: true,
+          state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: new Date(), finishedAt: new Date() } },
+        };
       if (rt.stopped) return;
       if (code !== 0) {
         rt.phase = spec.restartPolicy === 'Never' ? 'Failed' : 'Pending';
@@ -257,7 +298,13 @@ export class LabKubelet {
     for (const c of spec.containers) {
       const runtime = rt.containers.get(c.name) as ContainerRuntime;
       if (this.#isProject(c.image ?? '')) void this.#supervise(rt, c, runtime, volumes);
-      else runtime.status = { ...runtime.status, ready: true, started: true, state: { running: { startedAt: new Date() } } };
+      else
+        runtime.status = {
+          ...runtime.status,
+          ready: true,
+          started: true,
+          state: { running: { startedAt: new Date() } },
+        };
     }
     await this.#publish(rt);
   }
@@ -275,7 +322,9 @@ export class LabKubelet {
       runtime.status.state = { waiting: { reason: 'ErrImagePull', message } };
       await this.#publish(rt);
       await sleep(1_000);
-      runtime.status.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}"` } };
+      runtime.status.state = {
+        waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}"` },
+      };
       await this.#publish(rt);
       await sleep(IMAGE_PULL_BACKOFF[Math.min(attempt, IMAGE_PULL_BACKOFF.length - 1)] as number);
     }
@@ -297,7 +346,12 @@ export class LabKubelet {
   }
 
   /** Restarts a project container per the pod's restartPolicy until the pod stops or finishes. */
-  async #supervise(rt: PodRuntime, c: V1Container, runtime: ContainerRuntime, volumes: Record<string, string>): Promise<void> {
+  async #supervise(
+    rt: PodRuntime,
+    c: V1Container,
+    runtime: ContainerRuntime,
+    volumes: Record<string, string>,
+  ): Promise<void> {
     const policy = rt.pod.spec?.restartPolicy ?? 'Always';
     for (;;) {
       const code = await this.#runProcess(rt, c, runtime, volumes, false);
@@ -308,7 +362,11 @@ export class LabKubelet {
       await sleep(Math.min(10_000, 1_000 * 2 ** Math.min(runtime.status.restartCount, 4)));
     }
     const all = [...rt.containers.values()];
-    const done = all.every((r) => r.status.state?.terminated || !this.#isProject(rt.pod.spec?.containers.find((x) => x.name === r.name)?.image ?? ''));
+    const done = all.every(
+      (r) =>
+        r.status.state?.terminated ||
+        !this.#isProject(rt.pod.spec?.containers.find((x) => x.name === r.name)?.image ?? ''),
+    );
     if (done && all.every((r) => r.status.state?.terminated)) {
       rt.phase = all.every((r) => r.status.state?.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
       await this.#publish(rt);
@@ -316,42 +374,77 @@ export class LabKubelet {
   }
 
   /** Runs the project's CLI for a container; resolves its exit code. */
-  async #runProcess(rt: PodRuntime, c: V1Container, runtime: ContainerRuntime, volumes: Record<string, string>, init: boolean): Promise<number> {
+  async #runProcess(
+    rt: PodRuntime,
+    c: V1Container,
+    runtime: ContainerRuntime,
+    volumes: Record<string, string>,
+    init: boolean,
+  ): Promise<number> {
     let env: Record<string, string>;
     try {
       env = await containerEnv(this.#kube, rt.pod, c);
     } catch (error) {
-      runtime.status.state = { waiting: { reason: error instanceof PodSpecError ? error.reason : 'CreateContainerConfigError', message: String(error instanceof Error ? error.message : error) } };
+      runtime.status.state = {
+        waiting: {
+          reason: error instanceof PodSpecError ? error.reason : 'CreateContainerConfigError',
+          message: String(error instanceof Error ? error.message : error),
+        },
+      };
       await this.#publish(rt);
       await sleep(5_000);
       return await this.#runProcess(rt, c, runtime, volumes, init);
     }
     const args = [...(c.command ?? []), ...(c.args ?? [])];
     if (args[0] === 'cutover' || args[0] === '/usr/local/bin/cutover') args.shift();
-    const mounts = (c.volumeMounts ?? []).map((m) => ({ source: volumes[m.name] ?? '', target: m.mountPath, readOnly: m.readOnly ?? false }));
+    const mounts = (c.volumeMounts ?? []).map((m) => ({
+      source: volumes[m.name] ?? '',
+      target: m.mountPath,
+      readOnly: m.readOnly ?? false,
+    }));
     // Bind every mount inside a private mount namespace, then exec the CLI: paths are the pod's.
     const script = [
       'set -e',
-      ...mounts.flatMap((m) => [`mkdir -p '${m.target}'`, `mount --bind '${m.source}' '${m.target}'`, ...(m.readOnly ? [`mount -o remount,ro,bind '${m.target}'`] : [])]),
+      ...mounts.flatMap((m) => [
+        `mkdir -p '${m.target}'`,
+        `mount --bind '${m.source}' '${m.target}'`,
+        ...(m.readOnly ? [`mount -o remount,ro,bind '${m.target}'`] : []),
+      ]),
       'exec "$@"',
     ].join('\n');
     const workdir = join(rt.dir, 'containers', c.name);
     mkdirSync(workdir, { recursive: true });
     const logFile = join(rt.dir, `${c.name}.log`);
     const logStream = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', process.execPath, this.#config.cliPath, ...args], {
-      cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : workdir,
-      env: {
-        PATH: `${join(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-        HOME: workdir,
-        HOSTNAME: rt.pod.metadata?.name ?? '',
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
-        KUBERNETES_SERVICE_PORT: String(this.#config.apiserverPort),
-        KUBERNETES_SERVICE_PORT_HTTPS: String(this.#config.apiserverPort),
-        ...env,
+    const child = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        process.execPath,
+        this.#config.cliPath,
+        ...args,
+      ],
+      {
+        cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : workdir,
+        env: {
+          PATH: `${join(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+          HOME: workdir,
+          HOSTNAME: rt.pod.metadata?.name ?? '',
+          KUBERNETES_SERVICE_HOST: '127.0.0.1',
+          KUBERNETES_SERVICE_PORT: String(this.#config.apiserverPort),
+          KUBERNETES_SERVICE_PORT_HTTPS: String(this.#config.apiserverPort),
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     child.stdout?.pipe(logStream, { end: false });
     child.stderr?.pipe(logStream, { end: false });
     runtime.process = child;
@@ -370,7 +463,15 @@ export class LabKubelet {
       ...runtime.status,
       ready: false,
       started: false,
-      state: { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: new Date(), ...(code !== 0 && tail ? { message: tail.slice(-4096) } : {}) } },
+      state: {
+        terminated: {
+          exitCode: code,
+          reason: code === 0 ? 'Completed' : 'Error',
+          startedAt,
+          finishedAt: new Date(),
+          ...(code !== 0 && tail ? { message: tail.slice(-4096) } : {}),
+        },
+      },
     };
     if (init) runtime.status.ready = code === 0;
     await this.#publish(rt);
@@ -378,7 +479,9 @@ export class LabKubelet {
   }
 
   #isProject(image: string): boolean {
-    const path = normaliseImage(image).replace(/^[^/]+\//, '').replace(/[:@].*$/, '');
+    const path = normaliseImage(image)
+      .replace(/^[^/]+\//, '')
+      .replace(/[:@].*$/, '');
     return this.#config.projectImageRepos.some((repo) => path === repo || path.endsWith(`/${repo}`));
   }
 
@@ -402,19 +505,31 @@ export class LabKubelet {
     const initialized = inits.every((s) => s.state?.terminated?.exitCode === 0);
     const ready = rt.phase === 'Running' && containers.every((s) => s.ready);
     const now = new Date();
-    const condition = (type: string, ok: boolean): V1PodCondition => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+    const condition = (type: string, ok: boolean): V1PodCondition => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastTransitionTime: now,
+    });
     const status = {
       phase: rt.phase,
       hostIP: '127.0.0.1',
       podIP: '127.0.0.1',
       podIPs: [{ ip: '127.0.0.1' }],
       startTime: rt.pod.status?.startTime ?? now,
-      conditions: [condition('PodScheduled', true), condition('Initialized', initialized), condition('ContainersReady', ready), condition('Ready', ready)],
+      conditions: [
+        condition('PodScheduled', true),
+        condition('Initialized', initialized),
+        condition('ContainersReady', ready),
+        condition('Ready', ready),
+      ],
       containerStatuses: containers,
       ...(inits.length ? { initContainerStatuses: inits } : {}),
     };
     try {
-      await this.#kube.core.patchNamespacedPodStatus({ name: rt.pod.metadata?.name ?? '', namespace: rt.pod.metadata?.namespace ?? '', body: { status } }, mergePatch);
+      await this.#kube.core.patchNamespacedPodStatus(
+        { name: rt.pod.metadata?.name ?? '', namespace: rt.pod.metadata?.namespace ?? '', body: { status } },
+        mergePatch,
+      );
     } catch (error) {
       if (statusOf(error) === 404) this.#forget(rt);
       else log(`status ${rt.key}: ${String(error)}`);
@@ -423,7 +538,15 @@ export class LabKubelet {
 }
 
 function waiting(c: V1Container, reason: string): V1ContainerStatus {
-  return { name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason } } };
+  return {
+    name: c.name,
+    image: c.image ?? '',
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    started: false,
+    state: { waiting: { reason } },
+  };
 }
 
 /** `nginx` → `docker.io/library/nginx:latest`, as the kubelet and containerd name images. */

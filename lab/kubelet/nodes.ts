@@ -6,7 +6,14 @@ import { kubeStatus as statusOf, mergePatch, microTime, type KubeCluster } from 
 const NODE_LEASE_NS = 'kube-node-lease';
 
 function nodeStatus(now: Date): NonNullable<V1Node['status']> {
-  const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now });
+  const condition = (type: string, status: string, reason: string, message: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    lastHeartbeatTime: now,
+    lastTransitionTime: now,
+  });
   return {
     capacity: { cpu: '4', memory: '8Gi', pods: '110', 'ephemeral-storage': '50Gi' },
     allocatable: { cpu: '4', memory: '8Gi', pods: '110', 'ephemeral-storage': '50Gi' },
@@ -37,7 +44,15 @@ export async function registerNode(kube: KubeCluster, name: string): Promise<voi
   try {
     await kube.core.createNode({
       body: {
-        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'sovereign.lab/node': 'true' } },
+        metadata: {
+          name,
+          labels: {
+            'kubernetes.io/hostname': name,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': 'amd64',
+            'sovereign.lab/node': 'true',
+          },
+        },
         spec: {},
       },
     });
@@ -56,7 +71,10 @@ export async function heartbeat(kube: KubeCluster, name: string, withStatus: boo
     await kube.coordination.patchNamespacedLease({ name, namespace: NODE_LEASE_NS, body: renew }, mergePatch);
   } catch (error) {
     if (statusOf(error) !== 404) throw error;
-    await kube.coordination.createNamespacedLease({ namespace: NODE_LEASE_NS, body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40 } } });
+    await kube.coordination.createNamespacedLease({
+      namespace: NODE_LEASE_NS,
+      body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40 } },
+    });
     await kube.coordination.patchNamespacedLease({ name, namespace: NODE_LEASE_NS, body: renew }, mergePatch);
   }
 }

@@ -2,7 +2,14 @@
 // downward API) and volumes materialised as directories on the node.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { V1Container, V1EnvVar, V1KeyToPath, V1ObjectFieldSelector, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1KeyToPath,
+  V1ObjectFieldSelector,
+  V1Pod,
+  V1Volume,
+} from '@kubernetes/client-node';
 import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 
 export class PodSpecError extends Error {
@@ -31,11 +38,17 @@ function fieldValue(pod: V1Pod, selector: V1ObjectFieldSelector): string {
       return '127.0.0.1';
   }
   const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-  if (label) return (label[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[label[2] as string] ?? '';
+  if (label)
+    return (label[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[label[2] as string] ?? '';
   throw new PodSpecError('CreateContainerConfigError', `unsupported fieldRef ${path}`);
 }
 
-async function configMapData(kube: KubeCluster, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
+async function configMapData(
+  kube: KubeCluster,
+  namespace: string,
+  name: string,
+  optional: boolean,
+): Promise<Record<string, string> | undefined> {
   try {
     return (await kube.core.readNamespacedConfigMap({ name, namespace })).data ?? {};
   } catch {
@@ -44,7 +57,12 @@ async function configMapData(kube: KubeCluster, namespace: string, name: string,
   }
 }
 
-async function secretData(kube: KubeCluster, namespace: string, name: string, optional: boolean): Promise<Record<string, string> | undefined> {
+async function secretData(
+  kube: KubeCluster,
+  namespace: string,
+  name: string,
+  optional: boolean,
+): Promise<Record<string, string> | undefined> {
   try {
     const data = (await kube.core.readNamespacedSecret({ name, namespace })).data ?? {};
     return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
@@ -54,7 +72,11 @@ async function secretData(kube: KubeCluster, namespace: string, name: string, op
   }
 }
 
-export async function containerEnv(kube: KubeCluster, pod: V1Pod, container: V1Container): Promise<Record<string, string>> {
+export async function containerEnv(
+  kube: KubeCluster,
+  pod: V1Pod,
+  container: V1Container,
+): Promise<Record<string, string>> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {
@@ -72,21 +94,41 @@ export async function containerEnv(kube: KubeCluster, pod: V1Pod, container: V1C
   return env;
 }
 
-async function envValue(kube: KubeCluster, pod: V1Pod, namespace: string, variable: V1EnvVar, sofar: Record<string, string>): Promise<string | undefined> {
-  if (variable.value !== undefined) return variable.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => sofar[name] ?? m);
+async function envValue(
+  kube: KubeCluster,
+  pod: V1Pod,
+  namespace: string,
+  variable: V1EnvVar,
+  sofar: Record<string, string>,
+): Promise<string | undefined> {
+  if (variable.value !== undefined)
+    return variable.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => sofar[name] ?? m);
   const from = variable.valueFrom;
   if (!from) return '';
   if (from.fieldRef) return fieldValue(pod, from.fieldRef);
   if (from.configMapKeyRef) {
-    const data = await configMapData(kube, namespace, from.configMapKeyRef.name ?? '', from.configMapKeyRef.optional ?? false);
+    const data = await configMapData(
+      kube,
+      namespace,
+      from.configMapKeyRef.name ?? '',
+      from.configMapKeyRef.optional ?? false,
+    );
     const value = data?.[from.configMapKeyRef.key];
-    if (value === undefined && !from.configMapKeyRef.optional) throw new PodSpecError('CreateContainerConfigError', `couldn't find key ${from.configMapKeyRef.key} in ConfigMap ${namespace}/${from.configMapKeyRef.name}`);
+    if (value === undefined && !from.configMapKeyRef.optional)
+      throw new PodSpecError(
+        'CreateContainerConfigError',
+        `couldn't find key ${from.configMapKeyRef.key} in ConfigMap ${namespace}/${from.configMapKeyRef.name}`,
+      );
     return value;
   }
   if (from.secretKeyRef) {
     const data = await secretData(kube, namespace, from.secretKeyRef.name ?? '', from.secretKeyRef.optional ?? false);
     const value = data?.[from.secretKeyRef.key];
-    if (value === undefined && !from.secretKeyRef.optional) throw new PodSpecError('CreateContainerConfigError', `couldn't find key ${from.secretKeyRef.key} in Secret ${namespace}/${from.secretKeyRef.name}`);
+    if (value === undefined && !from.secretKeyRef.optional)
+      throw new PodSpecError(
+        'CreateContainerConfigError',
+        `couldn't find key ${from.secretKeyRef.key} in Secret ${namespace}/${from.secretKeyRef.name}`,
+      );
     return value;
   }
   return '';
@@ -107,9 +149,17 @@ export function hostPathFor(node: NodeHost, path: string): string {
   return join(node.hostRoot, normalized);
 }
 
-function writeItems(dir: string, data: Record<string, string>, items: V1KeyToPath[] | undefined, optional: boolean, what: string): void {
+function writeItems(
+  dir: string,
+  data: Record<string, string>,
+  items: V1KeyToPath[] | undefined,
+  optional: boolean,
+  what: string,
+): void {
   mkdirSync(dir, { recursive: true });
-  const entries = items?.length ? items.map((i) => [i.path, data[i.key], i.key] as const) : Object.entries(data).map(([k, v]) => [k, v, k] as const);
+  const entries = items?.length
+    ? items.map((i) => [i.path, data[i.key], i.key] as const)
+    : Object.entries(data).map(([k, v]) => [k, v, k] as const);
   for (const [path, value, key] of entries) {
     if (value === undefined) {
       if (optional) continue;
@@ -121,7 +171,13 @@ function writeItems(dir: string, data: Record<string, string>, items: V1KeyToPat
 }
 
 /** Materialises one volume; returns the directory (or file) to bind into the container. */
-export async function materialiseVolume(kube: KubeCluster, pod: V1Pod, volume: V1Volume, podDir: string, node: NodeHost): Promise<string> {
+export async function materialiseVolume(
+  kube: KubeCluster,
+  pod: V1Pod,
+  volume: V1Volume,
+  podDir: string,
+  node: NodeHost,
+): Promise<string> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const dir = join(podDir, 'volumes', volume.name);
   if (volume.hostPath) {
@@ -136,16 +192,30 @@ export async function materialiseVolume(kube: KubeCluster, pod: V1Pod, volume: V
   }
   if (volume.configMap) {
     const data = await configMapData(kube, namespace, volume.configMap.name ?? '', volume.configMap.optional ?? false);
-    writeItems(dir, data ?? {}, volume.configMap.items, volume.configMap.optional ?? false, `configmap ${volume.configMap.name}`);
+    writeItems(
+      dir,
+      data ?? {},
+      volume.configMap.items,
+      volume.configMap.optional ?? false,
+      `configmap ${volume.configMap.name}`,
+    );
     return dir;
   }
   if (volume.secret) {
     const data = await secretData(kube, namespace, volume.secret.secretName ?? '', volume.secret.optional ?? false);
-    writeItems(dir, data ?? {}, volume.secret.items, volume.secret.optional ?? false, `secret ${volume.secret.secretName}`);
+    writeItems(
+      dir,
+      data ?? {},
+      volume.secret.items,
+      volume.secret.optional ?? false,
+      `secret ${volume.secret.secretName}`,
+    );
     return dir;
   }
   if (volume.downwardAPI) {
-    const data = Object.fromEntries((volume.downwardAPI.items ?? []).map((i) => [i.path, i.fieldRef ? fieldValue(pod, i.fieldRef) : '']));
+    const data = Object.fromEntries(
+      (volume.downwardAPI.items ?? []).map((i) => [i.path, i.fieldRef ? fieldValue(pod, i.fieldRef) : '']),
+    );
     writeItems(dir, data, undefined, false, 'downwardAPI');
     return dir;
   }
@@ -161,19 +231,43 @@ export async function materialiseVolume(kube: KubeCluster, pod: V1Pod, volume: V
             spec: {
               audiences: source.serviceAccountToken.audience ? [source.serviceAccountToken.audience] : [],
               expirationSeconds: source.serviceAccountToken.expirationSeconds ?? 3607,
-              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' },
+              boundObjectRef: {
+                apiVersion: 'v1',
+                kind: 'Pod',
+                name: pod.metadata?.name ?? '',
+                uid: pod.metadata?.uid ?? '',
+              },
             },
           },
         });
         writeFileSync(join(dir, source.serviceAccountToken.path), token.status?.token ?? '', { mode: 0o600 });
       } else if (source.configMap) {
-        const data = await configMapData(kube, namespace, source.configMap.name ?? '', source.configMap.optional ?? false);
-        writeItems(dir, data ?? {}, source.configMap.items, source.configMap.optional ?? false, `configmap ${source.configMap.name}`);
+        const data = await configMapData(
+          kube,
+          namespace,
+          source.configMap.name ?? '',
+          source.configMap.optional ?? false,
+        );
+        writeItems(
+          dir,
+          data ?? {},
+          source.configMap.items,
+          source.configMap.optional ?? false,
+          `configmap ${source.configMap.name}`,
+        );
       } else if (source.secret) {
         const data = await secretData(kube, namespace, source.secret.name ?? '', source.secret.optional ?? false);
-        writeItems(dir, data ?? {}, source.secret.items, source.secret.optional ?? false, `secret ${source.secret.name}`);
+        writeItems(
+          dir,
+          data ?? {},
+          source.secret.items,
+          source.secret.optional ?? false,
+          `secret ${source.secret.name}`,
+        );
       } else if (source.downwardAPI) {
-        const data = Object.fromEntries((source.downwardAPI.items ?? []).map((i) => [i.path, i.fieldRef ? fieldValue(pod, i.fieldRef) : '']));
+        const data = Object.fromEntries(
+          (source.downwardAPI.items ?? []).map((i) => [i.path, i.fieldRef ? fieldValue(pod, i.fieldRef) : '']),
+        );
         writeItems(dir, data, undefined, false, 'downwardAPI');
       }
     }

@@ -26,9 +26,20 @@ export interface MirrorRoute {
 
 export const NODE_NAMESPACE = 'k8s.io';
 
-export function nodePaths(node: LabNode): { root: string; state: string; certsDir: string; address: string; config: string; pidFile: string; logFile: string } {
+export function nodePaths(node: LabNode): {
+  root: string;
+  state: string;
+  certsDir: string;
+  address: string;
+  config: string;
+  pidFile: string;
+  logFile: string;
+} {
   const address = join(node.dir, 'containerd.sock');
-  if (address.length > 100) throw new Error(`containerd socket path too long for a unix socket (${address.length} > 100): ${address}; set SOVEREIGN_LAB_DIR to a shorter path`);
+  if (address.length > 100)
+    throw new Error(
+      `containerd socket path too long for a unix socket (${address.length} > 100): ${address}; set SOVEREIGN_LAB_DIR to a shorter path`,
+    );
   return {
     root: join(node.dir, 'root'),
     state: join(node.dir, 'state'),
@@ -73,7 +84,13 @@ export async function startNode(node: LabNode, routes: MirrorRoute[]): Promise<'
       metrics: { address: '' },
     }),
   );
-  const state = startDaemon({ name: `containerd ${node.name}`, command: 'containerd', args: ['--config', p.config], pidFile: p.pidFile, logFile: p.logFile });
+  const state = startDaemon({
+    name: `containerd ${node.name}`,
+    command: 'containerd',
+    args: ['--config', p.config],
+    pidFile: p.pidFile,
+    logFile: p.logFile,
+  });
   await waitUntil(`containerd ${node.name}`, async () => (await ctr(node, ['version'])).code === 0, 20_000, p);
   return state;
 }
@@ -83,19 +100,32 @@ export async function stopNode(node: LabNode): Promise<boolean> {
 }
 
 /** Runs `ctr` against the node's daemon in the Kubernetes namespace. */
-export async function ctr(node: LabNode, args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function ctr(
+  node: LabNode,
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = nodePaths(node);
   try {
-    const { stdout, stderr } = await run('ctr', ['--address', p.address, '--namespace', NODE_NAMESPACE, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run('ctr', ['--address', p.address, '--namespace', NODE_NAMESPACE, ...args], {
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; killed?: boolean; stdout?: string; stderr?: string; message: string };
-    const stderr = e.killed ? `${e.stderr ?? ''}ctr ${args[0] ?? ''} ${args[1] ?? ''}: killed after ${timeoutMs / 1000} s` : (e.stderr ?? e.message);
+    const stderr = e.killed
+      ? `${e.stderr ?? ''}ctr ${args[0] ?? ''} ${args[1] ?? ''}: killed after ${timeoutMs / 1000} s`
+      : (e.stderr ?? e.message);
     return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr };
   }
 }
 
 /** Pulls an image the way the node's kubelet would: resolved through the node's certs.d. */
-export async function pullOnNode(node: LabNode, reference: string, timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function pullOnNode(
+  node: LabNode,
+  reference: string,
+  timeoutMs?: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return await ctr(node, ['images', 'pull', '--hosts-dir', nodePaths(node).certsDir, reference], timeoutMs);
 }

@@ -13,7 +13,10 @@ export interface LabOidcConfig {
   cookieKey: string;
 }
 
-const page = (uid: string, error = '') => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Lab identity provider — sign in</title>
+const page = (
+  uid: string,
+  error = '',
+) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Lab identity provider — sign in</title>
 <style>body{font:16px system-ui;max-width:24rem;margin:4rem auto}label{display:block;margin:.8rem 0}input{width:100%;padding:.4rem;font-size:1rem}button{padding:.5rem 1.2rem;font-size:1rem}.error{color:#a00}</style></head>
 <body><h1>Lab identity provider</h1>${error ? `<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/interaction/${encodeURIComponent(uid)}/login">
@@ -41,13 +44,28 @@ export class LabOidc {
     this.issuer = `http://127.0.0.1:${config.port}`;
     const users = config.users;
     this.#provider = new Provider(this.issuer, {
-      clients: [{ client_id: config.clientID, client_secret: config.clientSecret, redirect_uris: config.redirectURIs, grant_types: ['authorization_code'], response_types: ['code'] }],
+      clients: [
+        {
+          client_id: config.clientID,
+          client_secret: config.clientSecret,
+          redirect_uris: config.redirectURIs,
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+        },
+      ],
       scopes: ['openid', 'profile', 'groups'],
       claims: { openid: ['sub'], profile: ['name', 'preferred_username'], groups: ['groups'] },
       findAccount: (_ctx: KoaContextWithOIDC, id: string) =>
-        users[id] ? { accountId: id, claims: () => ({ sub: id, name: id, preferred_username: id, groups: users[id]?.groups ?? [] }) } : undefined,
+        users[id]
+          ? {
+              accountId: id,
+              claims: () => ({ sub: id, name: id, preferred_username: id, groups: users[id]?.groups ?? [] }),
+            }
+          : undefined,
       features: { devInteractions: { enabled: false } },
-      interactions: { url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+      interactions: {
+        url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
+      },
       cookies: { keys: [config.cookieKey] },
       pkce: { required: () => true },
       ttl: { Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
@@ -70,7 +88,11 @@ export class LabOidc {
     });
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse, callback: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<void> {
+  async #handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    callback: (req: IncomingMessage, res: ServerResponse) => unknown,
+  ): Promise<void> {
     const url = new URL(req.url ?? '/', this.issuer);
     const login = /^\/interaction\/([^/]+)\/login$/.exec(url.pathname);
     const show = /^\/interaction\/([^/]+)$/.exec(url.pathname);
@@ -96,7 +118,12 @@ export class LabOidc {
       const grant = new this.#provider.Grant({ accountId: username, clientId: String(details.params.client_id) });
       grant.addOIDCScope(String(details.params.scope ?? 'openid'));
       const grantId = await grant.save();
-      await this.#provider.interactionFinished(req, res, { login: { accountId: username }, consent: { grantId } }, { mergeWithLastSubmission: false });
+      await this.#provider.interactionFinished(
+        req,
+        res,
+        { login: { accountId: username }, consent: { grantId } },
+        { mergeWithLastSubmission: false },
+      );
       return;
     }
     await callback(req, res);

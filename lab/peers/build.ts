@@ -25,9 +25,15 @@ const K8S_VERSION = 'v1.35.4';
 export const PEER_BUILDS: PeerBuild[] = [
   {
     module: 'kubernetes',
-    binaries: { 'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver', 'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager' },
+    binaries: {
+      'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+      'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+    },
     env: { CGO_ENABLED: '0' },
-    flags: ['-trimpath', `-ldflags=-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35`],
+    flags: [
+      '-trimpath',
+      `-ldflags=-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35`,
+    ],
     note: 'cold: ~15 min on 2 cores',
   },
   {
@@ -76,9 +82,16 @@ export async function ensurePeerBinaries(log: (line: string) => void = console.l
     mkdirSync(tmp, { recursive: true });
     log(`  peers: building ${missing.join(', ')} from lab/peers/${build.module} (${build.note}; cached afterwards)`);
     const started = Date.now();
-    const ticker = setInterval(() => log(`  peers: … still building ${build.module} (${Math.round((Date.now() - started) / 1000)} s)`), 60_000);
+    const ticker = setInterval(
+      () => log(`  peers: … still building ${build.module} (${Math.round((Date.now() - started) / 1000)} s)`),
+      60_000,
+    );
     try {
-      await go(join(MODULES_DIR, build.module), ['build', ...build.flags, '-o', `${tmp}/`, ...missing.map((b) => build.binaries[b] as string)], build.env);
+      await go(
+        join(MODULES_DIR, build.module),
+        ['build', ...build.flags, '-o', `${tmp}/`, ...missing.map((b) => build.binaries[b] as string)],
+        build.env,
+      );
     } finally {
       clearInterval(ticker);
     }
@@ -91,8 +104,14 @@ export async function ensurePeerBinaries(log: (line: string) => void = console.l
 
 function go(cwd: string, args: string[], env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('go', args, { cwd, env: { ...process.env, GOFLAGS: '-buildvcs=false', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('go', args, {
+      cwd,
+      env: { ...process.env, GOFLAGS: '-buildvcs=false', ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.on('error', (error) => reject(new Error(`go is needed to build the lab peers: ${error.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`go ${args.slice(0, 1).join(' ')} in ${cwd} failed (exit ${code})`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`go ${args.slice(0, 1).join(' ')} in ${cwd} failed (exit ${code})`)),
+    );
   });
 }

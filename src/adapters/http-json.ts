@@ -14,17 +14,28 @@ export function basicAuth(credentials: { username: string; password: string }): 
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
-export async function callJson(method: string, url: string, call: JsonCall): Promise<{ status: number; body: unknown }> {
+export async function callJson(
+  method: string,
+  url: string,
+  call: JsonCall,
+): Promise<{ status: number; body: unknown }> {
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: call.authorization, accept: 'application/json', ...call.headers, ...(call.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: call.authorization,
+        accept: 'application/json',
+        ...call.headers,
+        ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
       signal: AbortSignal.timeout(call.timeoutMs ?? 30_000),
     });
   } catch (error) {
-    throw new PeerError(method, url, 0, error instanceof Error ? `${error.name}: ${error.message}` : String(error), { cause: error });
+    throw new PeerError(method, url, 0, error instanceof Error ? `${error.name}: ${error.message}` : String(error), {
+      cause: error,
+    });
   }
   const text = await res.text();
   if (!call.ok.includes(res.status)) throw new PeerError(method, url, res.status, text);

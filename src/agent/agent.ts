@@ -93,10 +93,14 @@ export async function runAgent(config: AgentConfig, log: (line: string) => void,
       converge(config, desired);
       // The node's actual registry routes, for the tether inventory.
       const report = JSON.stringify(registryReport(config));
-      if (status && (status[nodeAckKey(config.nodeName)] !== desired || status[nodeRegistryKey(config.nodeName)] !== report)) {
+      if (
+        status &&
+        (status[nodeAckKey(config.nodeName)] !== desired || status[nodeRegistryKey(config.nodeName)] !== report)
+      ) {
         await store.patch({ [nodeAckKey(config.nodeName)]: desired, [nodeRegistryKey(config.nodeName)]: report });
       }
-      if (desired !== last) log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
+      if (desired !== last)
+        log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
       last = desired;
     } catch (error) {
       log(`node ${config.nodeName}: ${error instanceof Error ? error.message : String(error)} (retrying)`);

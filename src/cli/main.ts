@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CutoverError, redact } from '../core/errors.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  description: string;
+};
 
 export const HELP = `cutover ${pkg.version} — ${pkg.description}
 
@@ -147,7 +150,12 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'run': {
       const { runCommand } = await import('./commands/run.ts');
-      return await runCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace, executor: values.executor });
+      return await runCommand({
+        values: needValues(),
+        kubeconfig: values.kubeconfig,
+        namespace: values.namespace,
+        executor: values.executor,
+      });
     }
     case 'plan': {
       const { planCommand } = await import('./commands/run.ts');
@@ -159,11 +167,22 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'serve': {
       const { serveCommand } = await import('./commands/serve.ts');
-      return await serveCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: process.env.POD_NAMESPACE ?? values.namespace, listen: values.listen });
+      return await serveCommand({
+        values: needValues(),
+        kubeconfig: values.kubeconfig,
+        namespace: process.env.POD_NAMESPACE ?? values.namespace,
+        listen: values.listen,
+      });
     }
     case 'tethers': {
       const { tethersCommand } = await import('./commands/tethers.ts');
-      return await tethersCommand({ values: values.values, kubeconfig: values.kubeconfig, namespace: values.namespace, output: values.output, all: values.all });
+      return await tethersCommand({
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        namespace: values.namespace,
+        output: values.output,
+        all: values.all,
+      });
     }
     case 'prewarm': {
       const { prewarmCommand } = await import('./commands/prewarm.ts');
@@ -173,16 +192,27 @@ async function main(argv: string[]): Promise<void> {
       const name = positionals[1];
       if (!name) throw new CutoverError('usage', 'cutover step needs a step name');
       const { stepCommand } = await import('./commands/run.ts');
-      return await stepCommand(name, { values: needValues(), kubeconfig: values.kubeconfig, namespace: process.env.POD_NAMESPACE ?? values.namespace });
+      return await stepCommand(name, {
+        values: needValues(),
+        kubeconfig: values.kubeconfig,
+        namespace: process.env.POD_NAMESPACE ?? values.namespace,
+      });
     }
     case 'status': {
-      if (values.output !== 'table' && values.output !== 'json') throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);
+      if (values.output !== 'table' && values.output !== 'json')
+        throw new CutoverError('usage', `-o must be table or json, not "${values.output}"`);
       const { statusCommand } = await import('./commands/status.ts');
-      return await statusCommand({ kubeconfig: values.kubeconfig, namespace: values.namespace, configMap: values['status-configmap'], output: values.output });
+      return await statusCommand({
+        kubeconfig: values.kubeconfig,
+        namespace: values.namespace,
+        configMap: values['status-configmap'],
+        output: values.output,
+      });
     }
     case 'probe': {
       const within = Number(values.within);
-      if (!Number.isFinite(within) || within < 0) throw new CutoverError('usage', `--within must be a number of seconds, not "${values.within}"`);
+      if (!Number.isFinite(within) || within < 0)
+        throw new CutoverError('usage', `--within must be a number of seconds, not "${values.within}"`);
       const { probeCommand } = await import('./commands/probe.ts');
       return await probeCommand(positionals.slice(1), within);
     }
@@ -190,9 +220,16 @@ async function main(argv: string[]): Promise<void> {
       if (!values.config) throw new CutoverError('usage', 'cutover agent needs --config agent.json');
       const nodeName = process.env.NODE_NAME;
       const namespace = process.env.POD_NAMESPACE;
-      if (!nodeName || !namespace) throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME and POD_NAMESPACE must be set (downward API)');
+      if (!nodeName || !namespace)
+        throw new CutoverError(
+          'usage',
+          'cutover agent runs in a pod: NODE_NAME and POD_NAMESPACE must be set (downward API)',
+        );
       const { runAgent } = await import('../agent/agent.ts');
-      const config = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<import('../agent/agent.ts').AgentConfig, 'nodeName' | 'namespace'>;
+      const config = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<
+        import('../agent/agent.ts').AgentConfig,
+        'nodeName' | 'namespace'
+      >;
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
       return await runAgent({ ...config, nodeName, namespace }, (line) => console.log(line), stop.signal);

@@ -19,7 +19,11 @@ export class PeerError extends CutoverError {
   constructor(method: string, url: string, status: number, body: string, options?: { cause?: unknown }) {
     const safeUrl = redactUrl(url);
     const safeBody = redact(body).slice(0, 2000);
-    super('peer-error', `${method} ${safeUrl} → ${status === 0 ? 'no answer' : status}${safeBody ? `: ${safeBody}` : ''}`, options);
+    super(
+      'peer-error',
+      `${method} ${safeUrl} → ${status === 0 ? 'no answer' : status}${safeBody ? `: ${safeBody}` : ''}`,
+      options,
+    );
     this.name = 'PeerError';
     this.method = method;
     this.url = safeUrl;

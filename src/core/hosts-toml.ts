@@ -17,7 +17,12 @@ export function pivotedRegistriesYaml(rows: HostProject[], harborURL: string): s
   const harbor = harborURL.replace(/\/+$/, '');
   const lines = ['# written by sovereign-cutover (registry-pivot)', 'mirrors:'];
   for (const row of rows) {
-    lines.push(`  "${row.host}":`, `    endpoint: ["${harbor}"]`, '    rewrite:', `      "^(.*)$": "${row.project}/$1"`);
+    lines.push(
+      `  "${row.host}":`,
+      `    endpoint: ["${harbor}"]`,
+      '    rewrite:',
+      `      "^(.*)$": "${row.project}/$1"`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

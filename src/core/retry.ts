@@ -16,7 +16,13 @@ export interface RetryOptions {
 
 function transient(error: unknown): boolean {
   if (error instanceof PeerError) return error.transient;
-  return error instanceof Error && (error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(`${error.message} ${String(error.cause ?? '')}`));
+  return (
+    error instanceof Error &&
+    (error.name === 'TimeoutError' ||
+      /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(
+        `${error.message} ${String(error.cause ?? '')}`,
+      ))
+  );
 }
 
 /** Runs `work`, retrying transient failures with exponential backoff and jitter; stops on abort. */
@@ -29,7 +35,9 @@ export async function withRetries<T>(what: string, work: () => Promise<T>, o: Re
       if (!transient(error) || attempt >= o.attempts) throw error;
       o.onRetry?.();
       const delay = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random());
-      o.log?.(`retrying ${what} in ${Math.round(delay)} ms (attempt ${attempt}/${o.attempts}): ${error instanceof Error ? error.message : String(error)}`);
+      o.log?.(
+        `retrying ${what} in ${Math.round(delay)} ms (attempt ${attempt}/${o.attempts}): ${error instanceof Error ? error.message : String(error)}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

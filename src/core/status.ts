@@ -18,7 +18,8 @@ export type RegistriesYaml = 'v1' | 'v2' | 'rollback';
 
 export type StatusData = Record<string, string>;
 
-export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string => `step.${step}.${field}`;
+export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string =>
+  `step.${step}.${field}`;
 export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
 /** JSON {upstream host: the endpoint the node's containerd resolves it through}, reported by the node agent. */
 export const nodeRegistryKey = (node: string): string => `node.${node}.registryHosts`;
@@ -37,7 +38,8 @@ export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {
     lastError: '',
     registriesYamlActive: 'v1',
   };
-  for (const step of steps) for (const field of ['startedAt', 'finishedAt', 'result', 'jobName'] as const) data[stepKey(step, field)] = '';
+  for (const step of steps)
+    for (const field of ['startedAt', 'finishedAt', 'result', 'jobName'] as const) data[stepKey(step, field)] = '';
   return data;
 }
 

@@ -31,7 +31,13 @@ export interface HostProject {
 
 export interface Values {
   global: { imageRegistry: string };
-  sovereign: { fqdn: string; harborInternalURL: string; harborPublicURL: string; giteaInternalURL: string; giteaPublicURL: string };
+  sovereign: {
+    fqdn: string;
+    harborInternalURL: string;
+    harborPublicURL: string;
+    giteaInternalURL: string;
+    giteaPublicURL: string;
+  };
   upstream: { repoURL: string; branch: string; mirrorInterval: string; mothershipHarborURL: string };
   gitea: { org: string; repo: string; adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string } };
   harbor: {
@@ -53,7 +59,13 @@ export interface Values {
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
-    oidc: { issuerURL: string; clientID: string; clientSecretRef: SecretRef & { key: string }; adminGroup: string; groupsClaim: string };
+    oidc: {
+      issuerURL: string;
+      clientID: string;
+      clientSecretRef: SecretRef & { key: string };
+      adminGroup: string;
+      groupsClaim: string;
+    };
     sessionKeySecretRef: SecretRef & { key: string };
   };
   registryPivot: { certsDir: string; k3sConfigDir: string };
@@ -61,7 +73,20 @@ export interface Values {
 }
 
 /** Where the tether inventory finds references to upstream hosts (a row's `kind`). */
-export const TETHER_KINDS = ['image', 'env', 'configmap', 'git-repository', 'helm-repository', 'oci-repository', 'bucket', 'helm-chart', 'helm-release', 'crossplane-package', 'pull-secret', 'node-registry'] as const;
+export const TETHER_KINDS = [
+  'image',
+  'env',
+  'configmap',
+  'git-repository',
+  'helm-repository',
+  'oci-repository',
+  'bucket',
+  'helm-chart',
+  'helm-release',
+  'crossplane-package',
+  'pull-secret',
+  'node-registry',
+] as const;
 export type TetherKind = (typeof TETHER_KINDS)[number];
 
 /** A tether the operator keeps on purpose: every field given must match (`*` is a wildcard); the reason is shown. */
@@ -85,104 +110,199 @@ export const STEP_TIMEOUT_KEYS = [
 export type StepTimeoutKey = (typeof STEP_TIMEOUT_KEYS)[number];
 
 const str = (def?: string) => ({ type: 'string', ...(def === undefined ? {} : { default: def }) });
-const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, default: {}, properties, required });
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties,
+  required,
+});
 const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s/]+' };
 const optionalUrl = { type: 'string', pattern: `^$|${url.pattern}`, default: '' };
 const secretRef = (name: string, namespace: string, keys: Record<string, string>) =>
-  obj({ name: str(name), namespace: str(namespace), ...Object.fromEntries(Object.entries(keys).map(([k, d]) => [k, str(d)])) });
+  obj({
+    name: str(name),
+    namespace: str(namespace),
+    ...Object.fromEntries(Object.entries(keys).map(([k, d]) => [k, str(d)])),
+  });
 const authMode = { enum: ['credential', 'anonymous'], default: 'anonymous' };
 
-export const VALUES_SCHEMA = obj({
-  global: obj({ imageRegistry: str('') }),
-  sovereign: obj(
-    { fqdn: str('example.local'), harborInternalURL: url, harborPublicURL: url, giteaInternalURL: url, giteaPublicURL: optionalUrl },
-    ['harborInternalURL', 'harborPublicURL', 'giteaInternalURL'],
-  ),
-  upstream: obj({ repoURL: url, branch: str('main'), mirrorInterval: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2, default: '10m0s' }, mothershipHarborURL: optionalUrl }, ['repoURL']),
-  gitea: obj({ org: str('openova'), repo: str('openova'), adminSecretRef: secretRef('gitea-admin-secret', 'gitea', { usernameKey: 'username', passwordKey: 'password' }) }),
-  harbor: obj(
-    {
-      adminSecretRef: secretRef('harbor-admin', 'harbor', { usernameKey: 'HARBOR_ADMIN_USERNAME', passwordKey: 'HARBOR_ADMIN_PASSWORD' }),
+export const VALUES_SCHEMA = obj(
+  {
+    global: obj({ imageRegistry: str('') }),
+    sovereign: obj(
+      {
+        fqdn: str('example.local'),
+        harborInternalURL: url,
+        harborPublicURL: url,
+        giteaInternalURL: url,
+        giteaPublicURL: optionalUrl,
+      },
+      ['harborInternalURL', 'harborPublicURL', 'giteaInternalURL'],
+    ),
+    upstream: obj(
+      {
+        repoURL: url,
+        branch: str('main'),
+        mirrorInterval: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2, default: '10m0s' },
+        mothershipHarborURL: optionalUrl,
+      },
+      ['repoURL'],
+    ),
+    gitea: obj({
+      org: str('openova'),
+      repo: str('openova'),
+      adminSecretRef: secretRef('gitea-admin-secret', 'gitea', { usernameKey: 'username', passwordKey: 'password' }),
+    }),
+    harbor: obj({
+      adminSecretRef: secretRef('harbor-admin', 'harbor', {
+        usernameKey: 'HARBOR_ADMIN_USERNAME',
+        passwordKey: 'HARBOR_ADMIN_PASSWORD',
+      }),
       ghcrSecretRef: secretRef('ghcr-pull', 'flux-system', { dockerConfigKey: '.dockerconfigjson' }),
       proxyProjects: {
         type: 'array',
         default: [],
-        items: obj({ name: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' }, upstreamURL: url, registryType: str('docker-registry'), authMode }, ['name', 'upstreamURL']),
+        items: obj(
+          {
+            name: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' },
+            upstreamURL: url,
+            registryType: str('docker-registry'),
+            authMode,
+          },
+          ['name', 'upstreamURL'],
+        ),
       },
       defaultMode: { enum: ['mirror', 'proxy'], default: 'mirror' },
       hostProjects: {
         type: 'array',
         default: [],
         items: obj(
-          { host: { type: 'string', minLength: 1 }, project: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' }, mode: { enum: ['mirror', 'proxy'], default: 'mirror' }, upstreamURL: url, registryType: str('docker-registry'), authMode },
+          {
+            host: { type: 'string', minLength: 1 },
+            project: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$' },
+            mode: { enum: ['mirror', 'proxy'], default: 'mirror' },
+            upstreamURL: url,
+            registryType: str('docker-registry'),
+            authMode,
+          },
           ['host', 'project', 'upstreamURL'],
         ),
       },
-    },
-  ),
-  prewarm: obj({ images: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] } }),
-  gitopsRepository: obj({ name: str('openova'), namespace: str('flux-system') }),
-  helmRepositories: obj({ namespace: str('flux-system'), upstreamPrefix: { type: 'string', pattern: '^oci://', default: 'oci://ghcr.io/openova-io' }, names: { type: 'array', items: { type: 'string' }, default: [] } }),
-  catalystAPI: obj({ deploymentName: str('catalyst-api'), namespace: str('catalyst-system'), envVar: str('CATALYST_GITOPS_REPO_URL') }),
-  egressTest: obj({
-    durationSeconds: { type: 'integer', minimum: 0, default: 600 },
-    blockedDomains: { type: 'array', items: { type: 'string' }, default: [] },
-    // Probed from a pod under the hold; every one must be unreachable. Default: https://<each blocked domain>/.
-    callHomeURLs: { type: 'array', items: url, default: [] },
-    // Where pods may still go under the hold (cluster pod/service networks, the local Harbor and Gitea).
-    allowCIDRs: { type: 'array', items: { type: 'string' }, default: ['10.42.0.0/16', '10.43.0.0/16', '10.96.0.0/12'] },
-  }),
-  status: obj({ configMapName: str('self-sovereign-cutover-status') }),
-  stepTimeouts: obj(
-    Object.fromEntries(
-      STEP_TIMEOUT_KEYS.map((k) => [k, { type: 'integer', minimum: 30, default: { giteaMirrorSeconds: 1200, harborPrewarmSeconds: 1800, egressBlockTestSeconds: 900 }[k as string] ?? 600 }]),
-    ),
-  ),
-  trigger: obj({
-    auto: { type: 'boolean', default: false },
-    autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 },
-    // ServiceAccount usernames allowed to POST the internal trigger; empty = the runner's.
-    internalServiceAccounts: { type: 'array', items: { type: 'string', pattern: '^system:serviceaccount:[^:]+:[^:]+$' }, default: [] },
-  }),
-  // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
-  api: obj({ port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 }, bindAddress: str('0.0.0.0'), replicas: { type: 'integer', minimum: 1, default: 2 }, publicURL: optionalUrl }),
-  // Operators sign in with the Sovereign's identity provider; members of adminGroup may start the cutover.
-  auth: obj({
-    oidc: obj({
-      issuerURL: optionalUrl,
-      clientID: str('sovereign-cutover'),
-      clientSecretRef: secretRef('sovereign-cutover-oidc', '', { key: 'clientSecret' }),
-      adminGroup: str('sovereign-admins'),
-      groupsClaim: str('groups'),
     }),
-    // Seals session cookies; shared by every replica. Absent: a per-process key (sessions end on restart).
-    sessionKeySecretRef: secretRef('sovereign-cutover-session', '', { key: 'key' }),
-  }),
-  images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
-  // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
-  registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
-  // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
-  tethers: obj({
-    exempt: { type: 'array', default: [], items: obj({ kind: { type: 'string', enum: [...TETHER_KINDS] }, object: { type: 'string' }, upstream: { type: 'string' }, reason: { type: 'string', minLength: 1 } }, ['reason']) },
-  }),
-}, ['sovereign', 'upstream']);
+    prewarm: obj({ images: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] } }),
+    gitopsRepository: obj({ name: str('openova'), namespace: str('flux-system') }),
+    helmRepositories: obj({
+      namespace: str('flux-system'),
+      upstreamPrefix: { type: 'string', pattern: '^oci://', default: 'oci://ghcr.io/openova-io' },
+      names: { type: 'array', items: { type: 'string' }, default: [] },
+    }),
+    catalystAPI: obj({
+      deploymentName: str('catalyst-api'),
+      namespace: str('catalyst-system'),
+      envVar: str('CATALYST_GITOPS_REPO_URL'),
+    }),
+    egressTest: obj({
+      durationSeconds: { type: 'integer', minimum: 0, default: 600 },
+      blockedDomains: { type: 'array', items: { type: 'string' }, default: [] },
+      // Probed from a pod under the hold; every one must be unreachable. Default: https://<each blocked domain>/.
+      callHomeURLs: { type: 'array', items: url, default: [] },
+      // Where pods may still go under the hold (cluster pod/service networks, the local Harbor and Gitea).
+      allowCIDRs: {
+        type: 'array',
+        items: { type: 'string' },
+        default: ['10.42.0.0/16', '10.43.0.0/16', '10.96.0.0/12'],
+      },
+    }),
+    status: obj({ configMapName: str('self-sovereign-cutover-status') }),
+    stepTimeouts: obj(
+      Object.fromEntries(
+        STEP_TIMEOUT_KEYS.map((k) => [
+          k,
+          {
+            type: 'integer',
+            minimum: 30,
+            default:
+              { giteaMirrorSeconds: 1200, harborPrewarmSeconds: 1800, egressBlockTestSeconds: 900 }[k as string] ?? 600,
+          },
+        ]),
+      ),
+    ),
+    trigger: obj({
+      auto: { type: 'boolean', default: false },
+      autoDelaySeconds: { type: 'integer', minimum: 0, default: 30 },
+      // ServiceAccount usernames allowed to POST the internal trigger; empty = the runner's.
+      internalServiceAccounts: {
+        type: 'array',
+        items: { type: 'string', pattern: '^system:serviceaccount:[^:]+:[^:]+$' },
+        default: [],
+      },
+    }),
+    // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
+    api: obj({
+      port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 },
+      bindAddress: str('0.0.0.0'),
+      replicas: { type: 'integer', minimum: 1, default: 2 },
+      publicURL: optionalUrl,
+    }),
+    // Operators sign in with the Sovereign's identity provider; members of adminGroup may start the cutover.
+    auth: obj({
+      oidc: obj({
+        issuerURL: optionalUrl,
+        clientID: str('sovereign-cutover'),
+        clientSecretRef: secretRef('sovereign-cutover-oidc', '', { key: 'clientSecret' }),
+        adminGroup: str('sovereign-admins'),
+        groupsClaim: str('groups'),
+      }),
+      // Seals session cookies; shared by every replica. Absent: a per-process key (sessions end on restart).
+      sessionKeySecretRef: secretRef('sovereign-cutover-session', '', { key: 'key' }),
+    }),
+    images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
+    // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
+    registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
+    // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
+    tethers: obj({
+      exempt: {
+        type: 'array',
+        default: [],
+        items: obj(
+          {
+            kind: { type: 'string', enum: [...TETHER_KINDS] },
+            object: { type: 'string' },
+            upstream: { type: 'string' },
+            reason: { type: 'string', minLength: 1 },
+          },
+          ['reason'],
+        ),
+      },
+    }),
+  },
+  ['sovereign', 'upstream'],
+);
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validate = ajv.compile(VALUES_SCHEMA);
 
 /** `/harbor/proxyProjects/0/authMode` → `harbor.proxyProjects[0].authMode` */
 function keyOf(error: ErrorObject): string {
-  const parts = error.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = error.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
   if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
-  return parts.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : key ? `${key}.${part}` : part), '') || '(root)';
+  return (
+    parts.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : key ? `${key}.${part}` : part), '') ||
+    '(root)'
+  );
 }
 
 function describe(error: ErrorObject): string {
   if (error.keyword === 'additionalProperties') return 'is not a known key';
   if (error.keyword === 'required') return 'is required';
   if (error.keyword === 'enum') return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
-  if (error.keyword === 'pattern' && String(error.params.pattern).endsWith(url.pattern)) return 'must be a URL (scheme://host…)';
+  if (error.keyword === 'pattern' && String(error.params.pattern).endsWith(url.pattern))
+    return 'must be a URL (scheme://host…)';
   return error.message ?? 'is invalid';
 }
 
@@ -192,7 +312,10 @@ export function parseValues(text: string, source = 'values'): Values {
   try {
     raw = parseYaml(text) ?? {};
   } catch (error) {
-    throw new CutoverError('invalid-values', `${source}: not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CutoverError(
+      'invalid-values',
+      `${source}: not valid YAML: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   if (!validate(raw)) {
     const problems = [...new Set((validate.errors ?? []).map((e) => `${keyOf(e)} ${describe(e)}`))];
@@ -200,17 +323,24 @@ export function parseValues(text: string, source = 'values'): Values {
   }
   const values = raw as unknown as Values;
   values.harbor.hostProjects = hostTable(values);
-  if (!values.egressTest.callHomeURLs.length) values.egressTest.callHomeURLs = values.egressTest.blockedDomains.map((d) => `https://${d}/`);
+  if (!values.egressTest.callHomeURLs.length)
+    values.egressTest.callHomeURLs = values.egressTest.blockedDomains.map((d) => `https://${d}/`);
   const hosts = values.harbor.hostProjects.map((h) => h.host);
   const duplicate = hosts.find((h, i) => hosts.indexOf(h) !== i);
-  if (duplicate) throw new CutoverError('invalid-values', `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`);
+  if (duplicate)
+    throw new CutoverError(
+      'invalid-values',
+      `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`,
+    );
   return values;
 }
 
 /** Docker Hub's registry endpoint names images `docker.io/…`. */
 export function imageHostOf(upstreamURL: string): string {
   const host = new URL(upstreamURL).host;
-  return host === 'registry-1.docker.io' || host === 'index.docker.io' || host === 'hub.docker.com' ? 'docker.io' : host;
+  return host === 'registry-1.docker.io' || host === 'index.docker.io' || host === 'hub.docker.com'
+    ? 'docker.io'
+    : host;
 }
 
 /** The host table: explicit `harbor.hostProjects` rows, then one row per seed `proxyProjects` entry. */
@@ -219,7 +349,14 @@ function hostTable(values: Values): HostProject[] {
   for (const p of values.harbor.proxyProjects) {
     const host = imageHostOf(p.upstreamURL);
     if (rows.some((r) => r.host === host)) continue;
-    rows.push({ host, project: p.name, mode: values.harbor.defaultMode, upstreamURL: p.upstreamURL, registryType: p.registryType, authMode: p.authMode });
+    rows.push({
+      host,
+      project: p.name,
+      mode: values.harbor.defaultMode,
+      upstreamURL: p.upstreamURL,
+      registryType: p.registryType,
+      authMode: p.authMode,
+    });
   }
   return rows;
 }

@@ -7,8 +7,13 @@ import { parse as parseYaml } from 'yaml';
 import { kubeError, type KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 
-export const STEP_SELECTOR = 'app.kubernetes.io/part-of=self-sovereign-cutover,app.kubernetes.io/component=cutover-step';
-export const LABELS = { order: 'bp.openova.io/cutover-order', mode: 'bp.openova.io/cutover-mode', daemonSet: 'bp.openova.io/cutover-daemonset' };
+export const STEP_SELECTOR =
+  'app.kubernetes.io/part-of=self-sovereign-cutover,app.kubernetes.io/component=cutover-step';
+export const LABELS = {
+  order: 'bp.openova.io/cutover-order',
+  mode: 'bp.openova.io/cutover-mode',
+  daemonSet: 'bp.openova.io/cutover-daemonset',
+};
 
 export interface DiscoveredStep {
   stepName: string;
@@ -26,16 +31,19 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
   } catch (error) {
     throw kubeError('GET', `configmaps/${namespace}?labelSelector=${STEP_SELECTOR}`, error);
   }
-  if (!items.length) throw new CutoverError('no-steps-found', `no step ConfigMaps (${STEP_SELECTOR}) in namespace ${namespace}`);
+  if (!items.length)
+    throw new CutoverError('no-steps-found', `no step ConfigMaps (${STEP_SELECTOR}) in namespace ${namespace}`);
   const steps = items.map((cm) => {
     const name = cm.metadata?.name ?? '?';
     const labels = cm.metadata?.labels ?? {};
-    const bad = (why: string) => new CutoverError('invalid-step-configmap', `step ConfigMap ${namespace}/${name}: ${why}`);
+    const bad = (why: string) =>
+      new CutoverError('invalid-step-configmap', `step ConfigMap ${namespace}/${name}: ${why}`);
     const orderText = labels[LABELS.order];
     if (orderText === undefined) throw bad(`missing required label ${LABELS.order}`);
     if (!/^\d+$/.test(orderText)) throw bad(`label ${LABELS.order} "${orderText}" is not an integer`);
     const mode = labels[LABELS.mode];
-    if (mode !== 'job' && mode !== 'daemonset-wait') throw bad(`label ${LABELS.mode} must be job or daemonset-wait, not "${mode ?? ''}"`);
+    if (mode !== 'job' && mode !== 'daemonset-wait')
+      throw bad(`label ${LABELS.mode} must be job or daemonset-wait, not "${mode ?? ''}"`);
     const stepName = cm.data?.stepName?.trim();
     if (!stepName) throw bad('data.stepName is missing');
     const step: DiscoveredStep = { stepName, configMap: name, order: Number(orderText), mode };
@@ -46,7 +54,12 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
       } catch (error) {
         throw bad(`data.podSpec is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
       }
-      if (!podSpec || typeof podSpec !== 'object' || !Array.isArray((podSpec as V1PodSpec).containers) || !(podSpec as V1PodSpec).containers.length) {
+      if (
+        !podSpec ||
+        typeof podSpec !== 'object' ||
+        !Array.isArray((podSpec as V1PodSpec).containers) ||
+        !(podSpec as V1PodSpec).containers.length
+      ) {
         throw bad('data.podSpec must be a PodSpec with at least one container');
       }
       step.podSpec = podSpec as V1PodSpec;
@@ -59,7 +72,11 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
   });
   steps.sort((a, b) => a.order - b.order);
   for (let i = 1; i < steps.length; i++) {
-    if (steps[i]?.order === steps[i - 1]?.order) throw new CutoverError('invalid-step-configmap', `step ConfigMaps ${steps[i - 1]?.configMap} and ${steps[i]?.configMap} share order ${steps[i]?.order}`);
+    if (steps[i]?.order === steps[i - 1]?.order)
+      throw new CutoverError(
+        'invalid-step-configmap',
+        `step ConfigMaps ${steps[i - 1]?.configMap} and ${steps[i]?.configMap} share order ${steps[i]?.order}`,
+      );
   }
   return steps;
 }

@@ -77,10 +77,18 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       }
       // We hold the lease, so nothing else runs: whatever a killed step left behind (an egress hold) goes now.
       for (const step of steps) {
-        if (step.reap) await step.reap({ values: this.#o.values, env: this.#o.env, log: (line) => log(`  ${step.id}: ${line}`), signal: AbortSignal.timeout(60_000) });
+        if (step.reap)
+          await step.reap({
+            values: this.#o.values,
+            env: this.#o.env,
+            log: (line) => log(`  ${step.id}: ${line}`),
+            signal: AbortSignal.timeout(60_000),
+          });
       }
       // …and any `running` row is ours from an engine that died: run it again.
-      const stale = Object.fromEntries(steps.filter((s) => stepResult(status, s.id) === 'running').map((s) => [stepKey(s.id, 'result'), '']));
+      const stale = Object.fromEntries(
+        steps.filter((s) => stepResult(status, s.id) === 'running').map((s) => [stepKey(s.id, 'result'), '']),
+      );
       const now = new Date().toISOString();
       status = await store.patch({
         ...stale,
@@ -119,7 +127,13 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
         await store.patch({ failedStep: 'registry-pivot', lastError: error });
         return { result: 'failed', failedStep: 'registry-pivot', error };
       }
-      await store.patch({ cutoverComplete: 'true', cutoverFinishedAt: new Date().toISOString(), currentStep: '', currentStepIndex: String(steps.length), progressPercent: '100' });
+      await store.patch({
+        cutoverComplete: 'true',
+        cutoverFinishedAt: new Date().toISOString(),
+        currentStep: '',
+        currentStepIndex: String(steps.length),
+        progressPercent: '100',
+      });
       this.#emit('cutover-completed', { total: steps.length });
       return { result: 'completed' };
     } finally {
@@ -146,8 +160,17 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       // The step ends at its deadline, or at once if this engine lost the single-flight Lease.
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#o.lease.signal]);
       try {
-        const { jobName } = await executor.execute(step, { values, env, log: (line) => log(`  ${step.id}: ${line}`), signal });
-        await store.patch({ [stepKey(step.id, 'result')]: 'success', [stepKey(step.id, 'finishedAt')]: new Date().toISOString(), [stepKey(step.id, 'jobName')]: jobName });
+        const { jobName } = await executor.execute(step, {
+          values,
+          env,
+          log: (line) => log(`  ${step.id}: ${line}`),
+          signal,
+        });
+        await store.patch({
+          [stepKey(step.id, 'result')]: 'success',
+          [stepKey(step.id, 'finishedAt')]: new Date().toISOString(),
+          [stepKey(step.id, 'jobName')]: jobName,
+        });
         this.#emit('cutover-step-finished', { step: step.id, index, total: steps.length });
         log(`✔ ${step.id}`);
         return undefined;
@@ -183,6 +206,7 @@ function describeError(error: unknown): string {
 export function isTransient(error: unknown): boolean {
   if (error instanceof PeerError) return error.transient;
   if (error instanceof CutoverError) return error.code === 'transient';
-  if (error instanceof Error) return error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|socket hang up/i.test(error.message);
+  if (error instanceof Error)
+    return error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|socket hang up/i.test(error.message);
   return false;
 }

@@ -60,14 +60,17 @@ export class JobsExecutor<Env> implements Executor<Env> {
     ctx.log(`Job ${this.#namespace}/${name} (deadline ${deadline} s)`);
     const outcome = await this.#wait(name, ctx.signal);
     if (outcome.done === 'Complete') return { jobName: name };
-    if (outcome.reason === 'DeadlineExceeded') throw new CutoverError('transient', `Job ${name} exceeded its ${deadline} s deadline`);
+    if (outcome.reason === 'DeadlineExceeded')
+      throw new CutoverError('transient', `Job ${name} exceeded its ${deadline} s deadline`);
     throw new CutoverError('step-job-failed', `Job ${name} failed (${outcome.reason}): ${outcome.message}`);
   }
 
   async #activeJob(step: string): Promise<string | undefined> {
-    const jobs = await this.#cluster.batch.listNamespacedJob({ namespace: this.#namespace, labelSelector: `cutover.openova.io/step=${step}` }).catch((error: unknown) => {
-      throw kubeError('GET', `jobs/${this.#namespace}?step=${step}`, error);
-    });
+    const jobs = await this.#cluster.batch
+      .listNamespacedJob({ namespace: this.#namespace, labelSelector: `cutover.openova.io/step=${step}` })
+      .catch((error: unknown) => {
+        throw kubeError('GET', `jobs/${this.#namespace}?step=${step}`, error);
+      });
     return jobs.items.find((j) => !this.#outcome(j) && !j.metadata?.deletionTimestamp)?.metadata?.name;
   }
 
@@ -81,7 +84,11 @@ export class JobsExecutor<Env> implements Executor<Env> {
   }
 
   async #create(name: string, step: string, found: DiscoveredStep, deadline: number): Promise<void> {
-    const labels = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-job', 'cutover.openova.io/step': step };
+    const labels = {
+      'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+      'app.kubernetes.io/component': 'cutover-job',
+      'cutover.openova.io/step': step,
+    };
     try {
       await this.#cluster.batch.createNamespacedJob({
         namespace: this.#namespace,
@@ -91,7 +98,10 @@ export class JobsExecutor<Env> implements Executor<Env> {
             ttlSecondsAfterFinished: JOB_TTL_SECONDS,
             activeDeadlineSeconds: deadline,
             backoffLimit: 0,
-            template: { metadata: { labels }, spec: { restartPolicy: 'Never', ...found.podSpec, containers: found.podSpec?.containers ?? [] } },
+            template: {
+              metadata: { labels },
+              spec: { restartPolicy: 'Never', ...found.podSpec, containers: found.podSpec?.containers ?? [] },
+            },
           },
         },
       });
@@ -102,9 +112,13 @@ export class JobsExecutor<Env> implements Executor<Env> {
   }
 
   #outcome(job: V1Job): JobOutcome | undefined {
-    const c = job.status?.conditions?.find((x) => x.status === 'True' && (x.type === 'Complete' || x.type === 'Failed'));
+    const c = job.status?.conditions?.find(
+      (x) => x.status === 'True' && (x.type === 'Complete' || x.type === 'Failed'),
+    );
     if (!c) return undefined;
-    return c.type === 'Complete' ? { done: 'Complete' } : { done: 'Failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
+    return c.type === 'Complete'
+      ? { done: 'Complete' }
+      : { done: 'Failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
   }
 
   /** Watches the Job; a closed watch is re-established, a lost event is caught by a re-read. */
@@ -114,7 +128,10 @@ export class JobsExecutor<Env> implements Executor<Env> {
       const job = await this.#read(name);
       if (!job) throw new CutoverError('job-vanished', `Job ${this.#namespace}/${name} disappeared`);
       const outcome = this.#outcome(job);
-      if (outcome) return outcome.done === 'Failed' ? { ...outcome, message: `${outcome.message} ${await this.#podMessage(name)}`.trim() } : outcome;
+      if (outcome)
+        return outcome.done === 'Failed'
+          ? { ...outcome, message: `${outcome.message} ${await this.#podMessage(name)}`.trim() }
+          : outcome;
       await new Promise<void>((resolve) => {
         let request: { abort(): void } | undefined;
         let finished = false;
@@ -128,9 +145,14 @@ export class JobsExecutor<Env> implements Executor<Env> {
         const timer = setTimeout(finish, 30_000);
         signal.addEventListener('abort', finish, { once: true });
         watch
-          .watch(`/apis/batch/v1/namespaces/${this.#namespace}/jobs`, { fieldSelector: `metadata.name=${name}`, resourceVersion: job.metadata?.resourceVersion ?? '' }, (_type: string, obj: V1Job) => {
-            if (this.#outcome(obj)) finish();
-          }, () => finish())
+          .watch(
+            `/apis/batch/v1/namespaces/${this.#namespace}/jobs`,
+            { fieldSelector: `metadata.name=${name}`, resourceVersion: job.metadata?.resourceVersion ?? '' },
+            (_type: string, obj: V1Job) => {
+              if (this.#outcome(obj)) finish();
+            },
+            () => finish(),
+          )
           .then(
             (r) => {
               request = r;
@@ -145,7 +167,12 @@ export class JobsExecutor<Env> implements Executor<Env> {
 
   /** What the step's container said on its way out (the kubelet's termination message). */
   async #podMessage(name: string): Promise<string> {
-    const pods = await this.#cluster.core.listNamespacedPod({ namespace: this.#namespace, labelSelector: `job-name=${name}` }).catch(() => undefined);
-    return (pods?.items ?? []).map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '').filter(Boolean).join('; ');
+    const pods = await this.#cluster.core
+      .listNamespacedPod({ namespace: this.#namespace, labelSelector: `job-name=${name}` })
+      .catch(() => undefined);
+    return (pods?.items ?? [])
+      .map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '')
+      .filter(Boolean)
+      .join('; ');
   }
 }

@@ -7,7 +7,6 @@ import { kubeError, kubeStatus, mergePatch, microTime, type KubeCluster } from '
 export const LEASE_NAME = 'self-sovereign-cutover';
 const DURATION_SECONDS = 30;
 
-
 export class SingleFlight {
   readonly #cluster: KubeCluster;
   readonly #namespace: string;
@@ -32,7 +31,12 @@ export class SingleFlight {
     const { coordination } = this.#cluster;
     const now = new Date();
     // Lease times are MicroTime; a plain object body is sent as written.
-    const spec = { holderIdentity: this.holder, leaseDurationSeconds: DURATION_SECONDS, acquireTime: microTime(now), renewTime: microTime(now) };
+    const spec = {
+      holderIdentity: this.holder,
+      leaseDurationSeconds: DURATION_SECONDS,
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+    };
     let lease;
     try {
       lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
@@ -41,21 +45,32 @@ export class SingleFlight {
     }
     try {
       if (!lease) {
-        await coordination.createNamespacedLease({ namespace: this.#namespace, body: { metadata: { name: LEASE_NAME }, spec: {} } });
+        await coordination.createNamespacedLease({
+          namespace: this.#namespace,
+          body: { metadata: { name: LEASE_NAME }, spec: {} },
+        });
         lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
       }
       const holder = lease.spec?.holderIdentity ?? '';
       const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
-      const live = holder !== '' && holder !== this.holder && Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? DURATION_SECONDS) * 1000;
+      const live =
+        holder !== '' &&
+        holder !== this.holder &&
+        Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? DURATION_SECONDS) * 1000;
       if (live) throw new CutoverError('in-progress', `a cutover is already in progress (held by ${holder})`);
       // A merge patch carrying the resourceVersion we read is a compare-and-swap: a racer gets 409.
       await coordination.patchNamespacedLease(
-        { name: LEASE_NAME, namespace: this.#namespace, body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec } },
+        {
+          name: LEASE_NAME,
+          namespace: this.#namespace,
+          body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec },
+        },
         mergePatch,
       );
     } catch (error) {
       if (error instanceof CutoverError) throw error;
-      if (kubeStatus(error) === 409) throw new CutoverError('in-progress', 'a cutover is already in progress (another engine took the lease first)');
+      if (kubeStatus(error) === 409)
+        throw new CutoverError('in-progress', 'a cutover is already in progress (another engine took the lease first)');
       throw kubeError('PATCH', `leases/${this.#namespace}/${LEASE_NAME}`, error);
     }
     this.#lastRenewed = Date.now();
@@ -70,7 +85,14 @@ export class SingleFlight {
     const { coordination } = this.#cluster;
     const lease = await coordination.readNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace });
     if (lease.spec?.holderIdentity !== this.holder) return false;
-    await coordination.patchNamespacedLease({ name: LEASE_NAME, namespace: this.#namespace, body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec } }, mergePatch);
+    await coordination.patchNamespacedLease(
+      {
+        name: LEASE_NAME,
+        namespace: this.#namespace,
+        body: { metadata: { resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec },
+      },
+      mergePatch,
+    );
     return true;
   }
 
@@ -80,7 +102,9 @@ export class SingleFlight {
     // Someone else holds it now, or we could not renew for a whole lease: stop before two engines run.
     if (held === false || Date.now() - this.#lastRenewed > DURATION_SECONDS * 1000) {
       clearInterval(this.#timer);
-      this.#lost.abort(new CutoverError('lease-lost', 'this engine lost the single-flight Lease; another run may have started'));
+      this.#lost.abort(
+        new CutoverError('lease-lost', 'this engine lost the single-flight Lease; another run may have started'),
+      );
     }
   }
 

@@ -29,7 +29,13 @@ export class StatusStore {
       await this.#cluster.core.createNamespacedConfigMap({
         namespace: this.namespace,
         body: {
-          metadata: { name: this.name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-status' } },
+          metadata: {
+            name: this.name,
+            labels: {
+              'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+              'app.kubernetes.io/component': 'cutover-status',
+            },
+          },
           data: initialStatus(),
         },
       });
@@ -42,7 +48,9 @@ export class StatusStore {
 
   async read(): Promise<StatusData | undefined> {
     try {
-      return (await this.#cluster.core.readNamespacedConfigMap({ name: this.name, namespace: this.namespace })).data ?? {};
+      return (
+        (await this.#cluster.core.readNamespacedConfigMap({ name: this.name, namespace: this.namespace })).data ?? {}
+      );
     } catch (error) {
       if (kubeStatus(error) === 404) return undefined;
       throw kubeError('GET', `configmaps/${this.namespace}/${this.name}`, error);
@@ -52,7 +60,10 @@ export class StatusStore {
   /** Merge-patches the given keys of `.data` and reads the result back. */
   async patch(data: StatusData): Promise<StatusData> {
     try {
-      const cm = await this.#cluster.core.patchNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: { data } }, mergePatch);
+      const cm = await this.#cluster.core.patchNamespacedConfigMap(
+        { name: this.name, namespace: this.namespace, body: { data } },
+        mergePatch,
+      );
       return cm.data ?? {};
     } catch (error) {
       throw kubeError('PATCH', `configmaps/${this.namespace}/${this.name}`, error);

@@ -21,7 +21,12 @@ export interface TetherSnapshot {
 
 export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
 
-export const AUTO_KEYS = { armedAt: 'autoTriggerArmedAt', armedBy: 'autoTriggerArmedBy', dueAt: 'autoTriggerDueAt', firedAt: 'autoTriggerFiredAt' } as const;
+export const AUTO_KEYS = {
+  armedAt: 'autoTriggerArmedAt',
+  armedBy: 'autoTriggerArmedBy',
+  dueAt: 'autoTriggerDueAt',
+  firedAt: 'autoTriggerFiredAt',
+} as const;
 
 export interface ServiceOptions {
   values: Values;
@@ -68,20 +73,38 @@ export class CutoverService {
     try {
       status = await store.ensure();
     } catch (error) {
-      throw new CutoverError('status-read-failed', `cannot read the status ConfigMap: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new CutoverError(
+        'status-read-failed',
+        `cannot read the status ConfigMap: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     if (status.cutoverComplete === 'true') {
-      this.#o.publish({ time: new Date().toISOString(), phase: 'cutover-already-complete', level: 'info', message: 'the cutover is already complete' });
+      this.#o.publish({
+        time: new Date().toISOString(),
+        phase: 'cutover-already-complete',
+        level: 'info',
+        message: 'the cutover is already complete',
+      });
       return 'already-complete';
     }
     if (this.#run) throw new CutoverError('in-progress', 'a cutover is already in progress on this replica');
-    const engine = await buildEngine({ values, cluster, namespace, executor: 'jobs', holder, log: (line) => log(line) });
+    const engine = await buildEngine({
+      values,
+      cluster,
+      namespace,
+      executor: 'jobs',
+      holder,
+      log: (line) => log(line),
+    });
     log(`cutover started (${source}) by ${holder}`);
     this.#run = engine
       .run()
       .then(
         (outcome) => {
-          log(`cutover ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`);
+          log(
+            `cutover ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`,
+          );
           this.#o.onOutcome?.(outcome.result);
         },
         (error: unknown) => {
@@ -117,9 +140,15 @@ export class CutoverService {
   async reviewToken(token: string): Promise<{ username: string; allowed: boolean }> {
     let review;
     try {
-      review = await this.#o.cluster.authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+      review = await this.#o.cluster.authentication.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      });
     } catch (error) {
-      throw new CutoverError('token-review-failed', `TokenReview failed: ${kubeError('POST', 'tokenreviews', error).message}`, { cause: error });
+      throw new CutoverError(
+        'token-review-failed',
+        `TokenReview failed: ${kubeError('POST', 'tokenreviews', error).message}`,
+        { cause: error },
+      );
     }
     const username = review.status?.authenticated ? (review.status.user?.username ?? '') : '';
     return { username, allowed: username !== '' && this.allowedServiceAccounts().includes(username) };
@@ -127,7 +156,9 @@ export class CutoverService {
 
   allowedServiceAccounts(): string[] {
     const configured = this.#o.values.trigger.internalServiceAccounts;
-    return configured.length ? configured : [`system:serviceaccount:${this.#o.namespace}:bp-self-sovereign-cutover-runner`];
+    return configured.length
+      ? configured
+      : [`system:serviceaccount:${this.#o.namespace}:bp-self-sovereign-cutover-runner`];
   }
 
   /**
@@ -142,7 +173,11 @@ export class CutoverService {
     const data = cm.data ?? {};
     if (data[AUTO_KEYS.armedAt] || data.cutoverStartedAt || data.cutoverComplete === 'true') return false;
     const now = Date.now();
-    const patch = { [AUTO_KEYS.armedAt]: new Date(now).toISOString(), [AUTO_KEYS.armedBy]: username, [AUTO_KEYS.dueAt]: new Date(now + values.trigger.autoDelaySeconds * 1000).toISOString() };
+    const patch = {
+      [AUTO_KEYS.armedAt]: new Date(now).toISOString(),
+      [AUTO_KEYS.armedBy]: username,
+      [AUTO_KEYS.dueAt]: new Date(now + values.trigger.autoDelaySeconds * 1000).toISOString(),
+    };
     if (!(await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', patch))) return false;
     log(`auto trigger armed by ${username}'s sign-in; fires at ${patch[AUTO_KEYS.dueAt]}`);
     this.#timerSoon(values.trigger.autoDelaySeconds * 1000);
@@ -153,7 +188,10 @@ export class CutoverService {
   async #compareAndPatch(resourceVersion: string, data: StatusData): Promise<boolean> {
     const { cluster, namespace, store } = this.#o;
     try {
-      await cluster.core.patchNamespacedConfigMap({ name: store.name, namespace, body: { metadata: { resourceVersion }, data } }, mergePatch);
+      await cluster.core.patchNamespacedConfigMap(
+        { name: store.name, namespace, body: { metadata: { resourceVersion }, data } },
+        mergePatch,
+      );
       return true;
     } catch (error) {
       if (kubeStatus(error) === 409) return false;
@@ -173,13 +211,20 @@ export class CutoverService {
       if (!cm || data.cutoverComplete === 'true' || this.#run) return;
       const due = data[AUTO_KEYS.dueAt];
       if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
-        if (await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', { [AUTO_KEYS.firedAt]: new Date().toISOString() })) {
+        if (
+          await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', {
+            [AUTO_KEYS.firedAt]: new Date().toISOString(),
+          })
+        ) {
           if (data.cutoverStartedAt) log('auto trigger due, but the cutover was already started; not firing');
           else await this.#startQuietly('auto');
         }
         return;
       }
-      const interrupted = data.cutoverStartedAt && !data.failedStep && (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
+      const interrupted =
+        data.cutoverStartedAt &&
+        !data.failedStep &&
+        (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
       if (interrupted) await this.#startQuietly('resume');
     } catch (error) {
       log(`reconcile: ${redact(error instanceof Error ? error.message : String(error))}`);

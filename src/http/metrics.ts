@@ -65,7 +65,17 @@ export class CutoverMetrics {
         this.set(engineRunning() ? 1 : 0);
       },
     });
-    this.runs = new Counter({ name: 'cutover_engine_runs_total', help: 'Engine runs on this replica by outcome', labelNames: ['outcome'], registers });
-    this.requests = new Counter({ name: 'cutover_http_requests_total', help: 'HTTP requests by route and status code', labelNames: ['route', 'code'], registers });
+    this.runs = new Counter({
+      name: 'cutover_engine_runs_total',
+      help: 'Engine runs on this replica by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'cutover_http_requests_total',
+      help: 'HTTP requests by route and status code',
+      labelNames: ['route', 'code'],
+      registers,
+    });
   }
 }

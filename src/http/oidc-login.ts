@@ -25,12 +25,23 @@ export class OidcLogin {
   /** Discovery, once it succeeds (a provider that is down now is asked again next time). */
   async #configuration(): Promise<oidc.Configuration> {
     const { issuerURL, clientID, clientSecret } = this.#settings;
-    if (!issuerURL) throw new CutoverError('auth-unconfigured', 'no identity provider configured (auth.oidc.issuerURL)');
+    if (!issuerURL)
+      throw new CutoverError('auth-unconfigured', 'no identity provider configured (auth.oidc.issuerURL)');
     this.#config ??= oidc
-      .discovery(new URL(issuerURL), clientID, clientSecret, undefined, issuerURL.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : undefined)
+      .discovery(
+        new URL(issuerURL),
+        clientID,
+        clientSecret,
+        undefined,
+        issuerURL.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : undefined,
+      )
       .catch((error: unknown) => {
         this.#config = undefined;
-        throw new CutoverError('identity-provider-unavailable', `identity provider ${issuerURL} is unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new CutoverError(
+          'identity-provider-unavailable',
+          `identity provider ${issuerURL} is unavailable: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
       });
     return await this.#config;
   }
@@ -39,7 +50,13 @@ export class OidcLogin {
   async begin(redirectURI: string, returnTo: string): Promise<{ url: string; pending: PendingLogin }> {
     const config = await this.#configuration();
     const verifier = oidc.randomPKCECodeVerifier();
-    const pending: PendingLogin = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier, returnTo, exp: Math.floor(Date.now() / 1000) + 600 };
+    const pending: PendingLogin = {
+      state: oidc.randomState(),
+      nonce: oidc.randomNonce(),
+      verifier,
+      returnTo,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    };
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: redirectURI,
       scope: 'openid profile groups',
@@ -56,15 +73,26 @@ export class OidcLogin {
     const config = await this.#configuration();
     let tokens;
     try {
-      tokens = await oidc.authorizationCodeGrant(config, callbackURL, { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce, idTokenExpected: true });
+      tokens = await oidc.authorizationCodeGrant(config, callbackURL, {
+        pkceCodeVerifier: pending.verifier,
+        expectedState: pending.state,
+        expectedNonce: pending.nonce,
+        idTokenExpected: true,
+      });
     } catch (error) {
-      throw new CutoverError('sign-in-failed', `sign-in failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new CutoverError(
+        'sign-in-failed',
+        `sign-in failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     const claims: Record<string, unknown> = { ...tokens.claims() };
     if (!Array.isArray(claims[this.#settings.groupsClaim])) {
       Object.assign(claims, await oidc.fetchUserInfo(config, tokens.access_token, String(claims.sub)));
     }
-    const groups = (Array.isArray(claims[this.#settings.groupsClaim]) ? (claims[this.#settings.groupsClaim] as unknown[]) : []).map(String);
+    const groups = (
+      Array.isArray(claims[this.#settings.groupsClaim]) ? (claims[this.#settings.groupsClaim] as unknown[]) : []
+    ).map(String);
     return {
       sid: randomUUID(),
       sub: String(claims.sub),

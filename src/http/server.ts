@@ -11,7 +11,14 @@ import type { Values } from '../core/values.ts';
 import { AUTO_KEYS, type CutoverService } from './cutover-service.ts';
 import type { CutoverMetrics } from './metrics.ts';
 import type { OidcLogin } from './oidc-login.ts';
-import { LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, type PendingLogin, type Session, type SessionSealer } from './session.ts';
+import {
+  LOGIN_COOKIE,
+  SESSION_COOKIE,
+  SESSION_SECONDS,
+  type PendingLogin,
+  type Session,
+  type SessionSealer,
+} from './session.ts';
 import { TERMINAL, type FeedEvent, type StatusFeed } from './status-feed.ts';
 
 export interface ServerParts {
@@ -39,7 +46,12 @@ export function httpStatusFor(error: unknown): { status: 200 | 401 | 403 | 409 |
       'identity-provider-unavailable': 503,
       'sign-in-failed': 401,
     };
-    const code = error.code === 'in-progress' ? 'cutover-in-progress' : error.code === 'invalid-step-configmap' ? 'step-discovery-failed' : error.code;
+    const code =
+      error.code === 'in-progress'
+        ? 'cutover-in-progress'
+        : error.code === 'invalid-step-configmap'
+          ? 'step-discovery-failed'
+          : error.code;
     return { status: byCode[error.code] ?? 502, code };
   }
   if (error instanceof PeerError) return { status: 502, code: 'peer-failed' };
@@ -79,8 +91,10 @@ export function buildApp(parts: ServerParts): Hono {
   const requireChange = (c: Context): Session => {
     const s = requireSession(c);
     const origin = c.req.header('origin');
-    if (origin && origin !== new URL(c.req.url).origin && origin !== values.api.publicURL.replace(/\/+$/, '')) throw new CutoverError('csrf-rejected', `cross-origin request from ${origin}`);
-    if (!sealer.csrfValid(s, c.req.header('x-csrf-token'))) throw new CutoverError('csrf-rejected', 'missing or wrong X-CSRF-Token');
+    if (origin && origin !== new URL(c.req.url).origin && origin !== values.api.publicURL.replace(/\/+$/, ''))
+      throw new CutoverError('csrf-rejected', `cross-origin request from ${origin}`);
+    if (!sealer.csrfValid(s, c.req.header('x-csrf-token')))
+      throw new CutoverError('csrf-rejected', 'missing or wrong X-CSRF-Token');
     return s;
   };
   const cookie = { httpOnly: true, secure: true, sameSite: 'Lax', path: '/' } as const;
@@ -90,26 +104,34 @@ export function buildApp(parts: ServerParts): Hono {
   app.get('/console.js', (c) => c.body(files.js, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
   app.get('/console.css', (c) => c.body(files.css, 200, { 'content-type': 'text/css; charset=utf-8' }));
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+  );
 
   // ---- operator sign-in (OpenID Connect)
-  const redirectURI = (c: Context) => `${(values.api.publicURL || new URL(c.req.url).origin).replace(/\/+$/, '')}/auth/callback`;
+  const redirectURI = (c: Context) =>
+    `${(values.api.publicURL || new URL(c.req.url).origin).replace(/\/+$/, '')}/auth/callback`;
   app.get('/auth/login', async (c) => {
     const returnTo = c.req.query('returnTo') ?? '/';
-    const { url, pending } = await login.begin(redirectURI(c), returnTo.startsWith('/') && !returnTo.startsWith('//') ? returnTo : '/');
+    const { url, pending } = await login.begin(
+      redirectURI(c),
+      returnTo.startsWith('/') && !returnTo.startsWith('//') ? returnTo : '/',
+    );
     setCookie(c, LOGIN_COOKIE, sealer.seal(pending), { ...cookie, maxAge: 600 });
     return c.redirect(url, 302);
   });
   app.get('/auth/callback', async (c) => {
     const pending = sealer.unseal<PendingLogin>(getCookie(c, LOGIN_COOKIE));
-    if (!pending) throw new CutoverError('sign-in-failed', 'the sign-in expired or was started elsewhere; sign in again');
+    if (!pending)
+      throw new CutoverError('sign-in-failed', 'the sign-in expired or was started elsewhere; sign in again');
     const callback = new URL(c.req.url);
     const fixed = new URL(`${redirectURI(c)}${callback.search}`);
     const s = await login.finish(fixed, pending);
     deleteCookie(c, LOGIN_COOKIE, cookie);
     setCookie(c, SESSION_COOKIE, sealer.seal(s), { ...cookie, maxAge: SESSION_SECONDS });
     log(`sign-in: ${s.name}${s.admin ? ' (sovereign-admin)' : ''}`);
-    if (s.admin) await service.armAutoTrigger(s.name).catch((error: unknown) => log(`auto trigger: ${redact(String(error))}`));
+    if (s.admin)
+      await service.armAutoTrigger(s.name).catch((error: unknown) => log(`auto trigger: ${redact(String(error))}`));
     return c.redirect(pending.returnTo, 302);
   });
   app.post('/auth/logout', (c) => {
@@ -120,7 +142,13 @@ export function buildApp(parts: ServerParts): Hono {
   app.get('/api/v1/session', (c) => {
     const s = session(c);
     if (!s) return c.json({ authenticated: false, signInURL: '/auth/login' });
-    return c.json({ authenticated: true, user: s.name, groups: s.groups, admin: s.admin, csrfToken: sealer.csrfToken(s) });
+    return c.json({
+      authenticated: true,
+      user: s.name,
+      groups: s.groups,
+      admin: s.admin,
+      csrfToken: sealer.csrfToken(s),
+    });
   });
 
   // ---- the original's routes
@@ -129,8 +157,13 @@ export function buildApp(parts: ServerParts): Hono {
     if (feed.error) throw new CutoverError('status-read-failed', feed.error);
     // The tether counts as last taken; a stale inventory is refreshed in the background, never waited for.
     const last = service.lastTethers;
-    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000) void service.tethers().catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
-    return { ...statusReport(data), ...extras(values, data), tethers: last ? { ...last.summary, takenAt: last.takenAt } : null };
+    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000)
+      void service.tethers().catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
+    return {
+      ...statusReport(data),
+      ...extras(values, data),
+      tethers: last ? { ...last.summary, takenAt: last.takenAt } : null,
+    };
   };
   app.get('/api/v1/sovereign/cutover/status', async (c) => {
     requireSession(c);
@@ -140,7 +173,11 @@ export function buildApp(parts: ServerParts): Hono {
     requireSession(c);
     const snapshot = await service.tethers(c.req.query('fresh') === 'true' ? 0 : 30_000);
     const all = c.req.query('all') === 'true';
-    return c.json({ takenAt: snapshot.takenAt, summary: snapshot.summary, tethers: all ? snapshot.tethers : snapshot.tethers.filter((t) => t.state !== 'pivoted') });
+    return c.json({
+      takenAt: snapshot.takenAt,
+      summary: snapshot.summary,
+      tethers: all ? snapshot.tethers : snapshot.tethers.filter((t) => t.state !== 'pivoted'),
+    });
   });
   app.post('/api/v1/sovereign/cutover/start', async (c) => {
     const s = requireChange(c);
@@ -156,7 +193,12 @@ export function buildApp(parts: ServerParts): Hono {
       const replay = [...feed.replay];
       for (const e of replay) await send(e);
       const data = (await feed.poll()) ?? {};
-      await send({ time: new Date().toISOString(), phase: 'cutover-status', level: 'info', message: JSON.stringify(data) });
+      await send({
+        time: new Date().toISOString(),
+        phase: 'cutover-status',
+        level: 'info',
+        message: JSON.stringify(data),
+      });
       const last = replay.at(-1);
       if ((last && TERMINAL.has(last.phase)) || data.cutoverComplete === 'true') return;
       await new Promise<void>((resolve) => {
@@ -179,7 +221,11 @@ export function buildApp(parts: ServerParts): Hono {
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     if (!bearer) throw new CutoverError('missing-bearer', 'Authorization: Bearer <ServiceAccount token> is required');
     const { username, allowed } = await service.reviewToken(bearer);
-    if (!allowed) throw new CutoverError('unauthorized-sa', `${username || 'an unauthenticated token'} may not trigger the cutover`);
+    if (!allowed)
+      throw new CutoverError(
+        'unauthorized-sa',
+        `${username || 'an unauthenticated token'} may not trigger the cutover`,
+      );
     log(`internal trigger by ${username}`);
     await service.start('internal');
     return c.json(await report());
@@ -192,8 +238,17 @@ function extras(values: Values, data: StatusData) {
   const egressStarted = data[stepKey('egress-block-test', 'startedAt')];
   const egressRunning = data[stepKey('egress-block-test', 'result')] === 'running';
   return {
-    egressWindow: egressRunning && egressStarted ? { startedAt: egressStarted, durationSeconds: values.egressTest.durationSeconds } : null,
-    autoTrigger: { enabled: values.trigger.auto, delaySeconds: values.trigger.autoDelaySeconds, armedAt: data[AUTO_KEYS.armedAt] || null, dueAt: data[AUTO_KEYS.dueAt] || null, firedAt: data[AUTO_KEYS.firedAt] || null },
+    egressWindow:
+      egressRunning && egressStarted
+        ? { startedAt: egressStarted, durationSeconds: values.egressTest.durationSeconds }
+        : null,
+    autoTrigger: {
+      enabled: values.trigger.auto,
+      delaySeconds: values.trigger.autoDelaySeconds,
+      armedAt: data[AUTO_KEYS.armedAt] || null,
+      dueAt: data[AUTO_KEYS.dueAt] || null,
+      firedAt: data[AUTO_KEYS.firedAt] || null,
+    },
     changes: [
       `Git: mirror ${values.upstream.repoURL} into Gitea ${values.gitea.org}/${values.gitea.repo} and point Flux GitRepository ${values.gitopsRepository.namespace}/${values.gitopsRepository.name} at it`,
       `Registry: copy every image and chart in use into Harbor projects ${values.harbor.hostProjects.map((r) => r.project).join(', ')}`,

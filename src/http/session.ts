@@ -48,7 +48,9 @@ export class SessionSealer {
       const raw = Buffer.from(text, 'base64url');
       const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
       decipher.setAuthTag(raw.subarray(12, 28));
-      const value = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as T;
+      const value = JSON.parse(
+        Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8'),
+      ) as T;
       return value.exp * 1000 > Date.now() ? value : undefined;
     } catch {
       return undefined;

@@ -6,7 +6,15 @@ import { EventEmitter } from 'node:events';
 import { STEP_IDS, stepResult, type StatusData } from '../core/status.ts';
 import type { StatusStore } from '../engine/status-store.ts';
 
-export type FeedPhase = 'cutover-started' | 'cutover-step-progress' | 'cutover-step-started' | 'cutover-step-finished' | 'cutover-step-failed' | 'cutover-completed' | 'cutover-already-complete' | 'cutover-status';
+export type FeedPhase =
+  | 'cutover-started'
+  | 'cutover-step-progress'
+  | 'cutover-step-started'
+  | 'cutover-step-finished'
+  | 'cutover-step-failed'
+  | 'cutover-completed'
+  | 'cutover-already-complete'
+  | 'cutover-status';
 
 /** One SSE frame's data, as the original's (`{time, phase, level, message, step?, jobName?}`). */
 export interface FeedEvent {
@@ -25,7 +33,12 @@ const REPLAY = 256;
 export function eventsBetween(before: StatusData, after: StatusData, time: string): FeedEvent[] {
   const events: FeedEvent[] = [];
   if (after.cutoverLastAttemptStartedAt && after.cutoverLastAttemptStartedAt !== before.cutoverLastAttemptStartedAt) {
-    events.push({ time, phase: 'cutover-started', level: 'info', message: `cutover started (${after.totalSteps ?? STEP_IDS.length} steps)` });
+    events.push({
+      time,
+      phase: 'cutover-started',
+      level: 'info',
+      message: `cutover started (${after.totalSteps ?? STEP_IDS.length} steps)`,
+    });
   }
   for (const step of STEP_IDS) {
     const was = stepResult(before, step);
@@ -33,17 +46,31 @@ export function eventsBetween(before: StatusData, after: StatusData, time: strin
     if (was === is) continue;
     const jobName = after[`step.${step}.jobName`] || undefined;
     const base = { time, step, ...(jobName ? { jobName } : {}) };
-    if (is === 'running') events.push({ ...base, phase: 'cutover-step-started', level: 'info', message: `${step} started` });
-    if (is === 'success') events.push({ ...base, phase: 'cutover-step-finished', level: 'info', message: `${step} succeeded` });
-    if (is === 'failed') events.push({ ...base, phase: 'cutover-step-failed', level: 'error', message: after.lastError || `${step} failed` });
+    if (is === 'running')
+      events.push({ ...base, phase: 'cutover-step-started', level: 'info', message: `${step} started` });
+    if (is === 'success')
+      events.push({ ...base, phase: 'cutover-step-finished', level: 'info', message: `${step} succeeded` });
+    if (is === 'failed')
+      events.push({
+        ...base,
+        phase: 'cutover-step-failed',
+        level: 'error',
+        message: after.lastError || `${step} failed`,
+      });
   }
   // Long steps report progress (prewarm: artifacts and bytes) in `step.<name>.progress`.
   for (const step of STEP_IDS) {
     const key = `step.${step}.progress`;
-    if (after[key] && after[key] !== before[key]) events.push({ time, phase: 'cutover-step-progress', level: 'info', message: after[key] as string, step });
+    if (after[key] && after[key] !== before[key])
+      events.push({ time, phase: 'cutover-step-progress', level: 'info', message: after[key] as string, step });
   }
   if (after.cutoverComplete === 'true' && before.cutoverComplete !== 'true') {
-    events.push({ time, phase: 'cutover-completed', level: 'info', message: 'cutover complete: the Sovereign is sovereign' });
+    events.push({
+      time,
+      phase: 'cutover-completed',
+      level: 'info',
+      message: 'cutover complete: the Sovereign is sovereign',
+    });
   }
   return events;
 }

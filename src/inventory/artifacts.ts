@@ -30,7 +30,10 @@ export interface ArtifactInventory {
 
 export async function collectArtifacts(cluster: KubeCluster, values: Values): Promise<ArtifactInventory> {
   const rows = values.harbor.hostProjects;
-  const localHosts = new Set([new URL(values.sovereign.harborInternalURL).host, new URL(values.sovereign.harborPublicURL).host]);
+  const localHosts = new Set([
+    new URL(values.sovereign.harborInternalURL).host,
+    new URL(values.sovereign.harborPublicURL).host,
+  ]);
   const byRef = new Map<string, Artifact>();
   const add = (kind: Artifact['kind'], text: string, where: string) => {
     const ref = parseImageRef(text);
@@ -55,7 +58,11 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
     else add('image', t.upstream, t.object);
   }
   // A source prewarm could not read may hold artifacts it would miss: fail now, while egress is open.
-  if (inventory.unreadable.length) throw new CutoverError('inventory-incomplete', `cannot list every artifact in use: ${inventory.unreadable.join('; ')}`);
+  if (inventory.unreadable.length)
+    throw new CutoverError(
+      'inventory-incomplete',
+      `cannot list every artifact in use: ${inventory.unreadable.join('; ')}`,
+    );
   const mapped: MappedArtifact[] = [];
   const unmapped: Artifact[] = [];
   for (const artifact of byRef.values()) {

@@ -63,11 +63,29 @@ interface Hosts {
 function hostsOf(values: Values): Hosts {
   const host = (url: string) => (url ? new URL(url).host : '');
   const upstream = new Set<string>(values.harbor.hostProjects.map((r) => r.host));
-  for (const url of [values.upstream.repoURL, values.upstream.mothershipHarborURL, values.helmRepositories.upstreamPrefix.replace(/^oci:\/\//, 'https://')]) if (url) upstream.add(host(url));
+  for (const url of [
+    values.upstream.repoURL,
+    values.upstream.mothershipHarborURL,
+    values.helmRepositories.upstreamPrefix.replace(/^oci:\/\//, 'https://'),
+  ])
+    if (url) upstream.add(host(url));
   for (const d of values.egressTest.blockedDomains) upstream.add(d);
-  const local = new Set([host(values.sovereign.harborInternalURL), host(values.sovereign.harborPublicURL), host(values.sovereign.giteaInternalURL), host(values.sovereign.giteaPublicURL)].filter(Boolean));
+  const local = new Set(
+    [
+      host(values.sovereign.harborInternalURL),
+      host(values.sovereign.harborPublicURL),
+      host(values.sovereign.giteaInternalURL),
+      host(values.sovereign.giteaPublicURL),
+    ].filter(Boolean),
+  );
   for (const h of local) upstream.delete(h);
-  return { upstream, local, rows: values.harbor.hostProjects, harbor: host(values.sovereign.harborPublicURL), gitea: values.sovereign.giteaInternalURL.replace(/\/+$/, '') };
+  return {
+    upstream,
+    local,
+    rows: values.harbor.hostProjects,
+    harbor: host(values.sovereign.harborPublicURL),
+    gitea: values.sovereign.giteaInternalURL.replace(/\/+$/, ''),
+  };
 }
 
 /** Upstream URLs in free text (env values, ConfigMap data): scheme://host… of a configured upstream host. */
@@ -103,16 +121,30 @@ export class TetherInventory {
   async collect(statusNamespace: string): Promise<Tether[]> {
     const all = this.#options.scope !== 'artifacts';
     if (all) await this.#readNodeRoutes(statusNamespace);
-    await Promise.all([this.#workloads(), all ? this.#configMaps() : undefined, this.#flux(), this.#crossplane(), all && this.#options.secrets ? this.#pullSecrets() : undefined]);
+    await Promise.all([
+      this.#workloads(),
+      all ? this.#configMaps() : undefined,
+      this.#flux(),
+      this.#crossplane(),
+      all && this.#options.secrets ? this.#pullSecrets() : undefined,
+    ]);
     if (all) this.#nodeRegistries();
     for (const t of this.tethers) this.#exempt(t);
-    this.tethers.sort((a, b) => a.kind.localeCompare(b.kind) || a.object.localeCompare(b.object) || a.field.localeCompare(b.field));
+    this.tethers.sort(
+      (a, b) => a.kind.localeCompare(b.kind) || a.object.localeCompare(b.object) || a.field.localeCompare(b.field),
+    );
     return this.tethers;
   }
 
   summary(): TetherSummary {
     const count = (state: TetherState) => this.tethers.filter((t) => t.state === state).length;
-    return { tethered: count('tethered'), unmapped: count('unmapped'), pivoted: count('pivoted'), exempt: count('exempt'), unreadable: [...this.unreadable] };
+    return {
+      tethered: count('tethered'),
+      unmapped: count('unmapped'),
+      pivoted: count('pivoted'),
+      exempt: count('exempt'),
+      unreadable: [...this.unreadable],
+    };
   }
 
   /** Lists a source; a missing API (CRD not installed) is no source, any other failure is reported. */
@@ -126,15 +158,23 @@ export class TetherInventory {
   }
 
   #cannotRead(what: string, error: unknown): void {
-    this.unreadable.push(`${what}: ${kubeStatus(error) ? `HTTP ${kubeStatus(error)}` : error instanceof Error ? error.message : String(error)}`);
+    this.unreadable.push(
+      `${what}: ${kubeStatus(error) ? `HTTP ${kubeStatus(error)}` : error instanceof Error ? error.message : String(error)}`,
+    );
   }
 
   async #readNodeRoutes(namespace: string): Promise<void> {
-    const cm = await this.#cluster.core.readNamespacedConfigMap({ name: this.#values.status.configMapName, namespace }).catch((error: unknown) => {
-      // No status ConfigMap yet: no agent has reported. Anything else leaves the node rows unknown.
-      if (kubeStatus(error) !== 404) this.#cannotRead(`ConfigMap ${namespace}/${this.#values.status.configMapName} (node registry reports)`, error);
-      return undefined;
-    });
+    const cm = await this.#cluster.core
+      .readNamespacedConfigMap({ name: this.#values.status.configMapName, namespace })
+      .catch((error: unknown) => {
+        // No status ConfigMap yet: no agent has reported. Anything else leaves the node rows unknown.
+        if (kubeStatus(error) !== 404)
+          this.#cannotRead(
+            `ConfigMap ${namespace}/${this.#values.status.configMapName} (node registry reports)`,
+            error,
+          );
+        return undefined;
+      });
     for (const [key, value] of Object.entries(cm?.data ?? {})) {
       const node = /^node\.(.+)\.registryHosts$/.exec(key)?.[1];
       if (!node || key !== nodeRegistryKey(node)) continue;
@@ -154,7 +194,9 @@ export class TetherInventory {
 
   async #workloads(): Promise<void> {
     const { core, apps, batch } = this.#cluster;
-    const sources: Array<[Kind, string, () => Promise<{ items: Array<{ metadata?: { namespace?: string; name?: string }; spec?: any }> }>]> = [
+    const sources: Array<
+      [Kind, string, () => Promise<{ items: Array<{ metadata?: { namespace?: string; name?: string }; spec?: any }> }>]
+    > = [
       ['Pod', 'spec', () => core.listPodForAllNamespaces()],
       ['Deployment', 'spec.template.spec', () => apps.listDeploymentForAllNamespaces()],
       ['StatefulSet', 'spec.template.spec', () => apps.listStatefulSetForAllNamespaces()],
@@ -167,24 +209,38 @@ export class TetherInventory {
     for (const [kind, prefix, list] of sources) {
       for (const item of await this.#list(kind, list)) {
         const object = `${kind} ${item.metadata?.namespace}/${item.metadata?.name}`;
-        const spec = (kind === 'Pod' ? item.spec : kind === 'CronJob' ? item.spec?.jobTemplate?.spec?.template?.spec : item.spec?.template?.spec) as V1PodSpec | undefined;
+        const spec = (
+          kind === 'Pod'
+            ? item.spec
+            : kind === 'CronJob'
+              ? item.spec?.jobTemplate?.spec?.template?.spec
+              : item.spec?.template?.spec
+        ) as V1PodSpec | undefined;
         if (spec) work.push(this.#podSpec(object, prefix, spec));
-        const owner = (item.metadata as { ownerReferences?: Array<{ kind: string; name: string }> } | undefined)?.ownerReferences?.find((o) => o.kind === 'Deployment');
-        if (kind === 'ReplicaSet' && owner && item.spec?.replicas === 0) this.#history.set(object, `Deployment ${item.metadata?.namespace}/${owner.name}`);
+        const owner = (
+          item.metadata as { ownerReferences?: Array<{ kind: string; name: string }> } | undefined
+        )?.ownerReferences?.find((o) => o.kind === 'Deployment');
+        if (kind === 'ReplicaSet' && owner && item.spec?.replicas === 0)
+          this.#history.set(object, `Deployment ${item.metadata?.namespace}/${owner.name}`);
       }
     }
     await Promise.all(work);
   }
 
   async #podSpec(object: string, prefix: string, spec: V1PodSpec): Promise<void> {
-    const groups: Array<[string, V1Container[] | undefined]> = [['initContainers', spec.initContainers], ['containers', spec.containers], ['ephemeralContainers', spec.ephemeralContainers as V1Container[] | undefined]];
+    const groups: Array<[string, V1Container[] | undefined]> = [
+      ['initContainers', spec.initContainers],
+      ['containers', spec.containers],
+      ['ephemeralContainers', spec.ephemeralContainers as V1Container[] | undefined],
+    ];
     const work: Array<Promise<void>> = [];
     for (const [group, containers] of groups) {
       for (const [i, c] of (containers ?? []).entries()) {
         if (c.image) work.push(this.#image(object, `${prefix}.${group}[${i}].image`, c.image, 'image'));
         if (this.#options.scope === 'artifacts') continue;
         for (const [j, env] of (c.env ?? []).entries()) {
-          for (const url of upstreamURLs(env.value ?? '', this.#hosts)) this.#url('env', object, `${prefix}.${group}[${i}].env[${j}].value`, url);
+          for (const url of upstreamURLs(env.value ?? '', this.#hosts))
+            this.#url('env', object, `${prefix}.${group}[${i}].env[${j}].value`, url);
         }
       }
     }
@@ -201,7 +257,9 @@ export class TetherInventory {
     if (this.#hosts.local.has(ref.host)) return;
     const upstream = formatImageRef(ref);
     const row = this.#hosts.rows.find((r) => r.host === ref.host);
-    const local = row ? `${this.#hosts.harbor}/${row.project}/${ref.path}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}` : '';
+    const local = row
+      ? `${this.#hosts.harbor}/${row.project}/${ref.path}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`
+      : '';
     const digest = ref.digest ?? (await this.#digest(upstream, row));
     let state: TetherState = row ? 'tethered' : 'unmapped';
     if (row && this.#nodesPivoted(ref.host) && (await this.#present(ref, row))) state = 'pivoted';
@@ -237,13 +295,22 @@ export class TetherInventory {
    * the URL (`https://user:token@github.com/…`) never reach a row: shown as `***`, ignored for the map.
    */
   #url(kind: TetherKind, object: string, field: string, url: string, exempt?: string): void {
-    this.tethers.push({ kind, object, field, upstream: redactUrl(url), local: this.#localFor(url), state: exempt ? 'exempt' : 'tethered', ...(exempt ? { reason: exempt } : {}) });
+    this.tethers.push({
+      kind,
+      object,
+      field,
+      upstream: redactUrl(url),
+      local: this.#localFor(url),
+      state: exempt ? 'exempt' : 'tethered',
+      ...(exempt ? { reason: exempt } : {}),
+    });
   }
 
   #localFor(withCredentials: string): string {
     const url = withoutCredentials(withCredentials);
     const values = this.#values;
-    if (url.replace(/\.git$/, '') === values.upstream.repoURL.replace(/\.git$/, '')) return `${this.#hosts.gitea}/${values.gitea.org}/${values.gitea.repo}`;
+    if (url.replace(/\.git$/, '') === values.upstream.repoURL.replace(/\.git$/, ''))
+      return `${this.#hosts.gitea}/${values.gitea.org}/${values.gitea.repo}`;
     const m = /^(oci|https?):\/\/([^/]+)\/?(.*)$/.exec(url);
     const row = m ? this.#hosts.rows.find((r) => r.host === m[2]) : undefined;
     return row && m ? `oci://${this.#hosts.harbor}/${row.project}${m[3] ? `/${m[3]}` : ''}` : '';
@@ -254,7 +321,14 @@ export class TetherInventory {
       const object = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
       const own = cm.metadata?.labels?.['app.kubernetes.io/part-of'] === 'self-sovereign-cutover';
       for (const [key, value] of Object.entries(cm.data ?? {})) {
-        for (const url of upstreamURLs(value, this.#hosts)) this.#url('configmap', object, `data[${JSON.stringify(key)}]`, url, own ? "the cutover's own configuration names its upstreams" : undefined);
+        for (const url of upstreamURLs(value, this.#hosts))
+          this.#url(
+            'configmap',
+            object,
+            `data[${JSON.stringify(key)}]`,
+            url,
+            own ? "the cutover's own configuration names its upstreams" : undefined,
+          );
       }
     }
   }
@@ -262,7 +336,11 @@ export class TetherInventory {
   async #flux(): Promise<void> {
     // The GA version first; clusters on older Flux serve only the beta one.
     const list = (plural: string, group = 'source.toolkit.fluxcd.io', versions = ['v1', 'v1beta2']) =>
-      this.#list<{ metadata: { namespace: string; name: string; generation?: number }; spec: Record<string, any>; status?: Record<string, any> }>(`${plural}.${group}`, async () => {
+      this.#list<{
+        metadata: { namespace: string; name: string; generation?: number };
+        spec: Record<string, any>;
+        status?: Record<string, any>;
+      }>(`${plural}.${group}`, async () => {
         for (const [i, version] of versions.entries()) {
           try {
             return (await this.#cluster.custom.listClusterCustomObject({ group, version, plural })) as { items: any[] };
@@ -283,7 +361,13 @@ export class TetherInventory {
       all ? list('helmreleases', 'helm.toolkit.fluxcd.io', ['v2', 'v2beta2']) : none(),
     ]);
     const tethered = new Map<string, string>();
-    const source = (kind: TetherKind, k: string, items: typeof git, field: string, url: (s: Record<string, any>) => string | undefined) => {
+    const source = (
+      kind: TetherKind,
+      k: string,
+      items: typeof git,
+      field: string,
+      url: (s: Record<string, any>) => string | undefined,
+    ) => {
       for (const o of items) {
         const u = url(o.spec) ?? '';
         const host = /^[a-z]+:\/\/(?:[^@/]+@)?([^/]+)/.exec(u)?.[1] ?? (kind === 'bucket' ? u : '');
@@ -291,7 +375,8 @@ export class TetherInventory {
         if (!host || !this.#hosts.upstream.has(host)) continue;
         tethered.set(`${k}/${o.metadata.namespace}/${o.metadata.name}`, u);
         // Prewarm's view has no use for the sources themselves, only for the charts they serve.
-        if (this.#options.scope !== 'artifacts') this.#url(kind, `${k} ${o.metadata.namespace}/${o.metadata.name}`, field, u);
+        if (this.#options.scope !== 'artifacts')
+          this.#url(kind, `${k} ${o.metadata.namespace}/${o.metadata.name}`, field, u);
       }
     };
     source('git-repository', 'GitRepository', git, 'spec.url', (s) => s.url);
@@ -307,32 +392,67 @@ export class TetherInventory {
         // Only OCI charts are artifacts to copy (an HTTP Helm repository serves an index, not OCI).
         if (!from.startsWith('oci://')) continue;
         if (!version) {
-          this.#cannotRead(object, `version "${c.spec.version ?? '*'}" is a range Flux has not resolved yet (no current status.artifact.revision)`);
+          this.#cannotRead(
+            object,
+            `version "${c.spec.version ?? '*'}" is a range Flux has not resolved yet (no current status.artifact.revision)`,
+          );
           continue;
         }
       }
-      this.#url('helm-chart', object, 'spec.sourceRef', `${from.replace(/\/+$/, '')}/${c.spec.chart}:${version ?? c.spec.version ?? '*'}`);
+      this.#url(
+        'helm-chart',
+        object,
+        'spec.sourceRef',
+        `${from.replace(/\/+$/, '')}/${c.spec.chart}:${version ?? c.spec.version ?? '*'}`,
+      );
     }
     if (this.#options.scope === 'artifacts') return;
     for (const r of releases) {
       const ref = r.spec.chartRef ?? r.spec.chart?.spec?.sourceRef;
       const ns = ref?.namespace ?? r.metadata.namespace;
       const from = tethered.get(`${ref?.kind}/${ns}/${ref?.name}`);
-      if (from) this.#url('helm-release', `HelmRelease ${r.metadata.namespace}/${r.metadata.name}`, r.spec.chartRef ? 'spec.chartRef' : 'spec.chart.spec.sourceRef', r.spec.chart?.spec?.chart ? `${from.replace(/\/+$/, '')}/${r.spec.chart.spec.chart}` : from);
+      if (from)
+        this.#url(
+          'helm-release',
+          `HelmRelease ${r.metadata.namespace}/${r.metadata.name}`,
+          r.spec.chartRef ? 'spec.chartRef' : 'spec.chart.spec.sourceRef',
+          r.spec.chart?.spec?.chart ? `${from.replace(/\/+$/, '')}/${r.spec.chart.spec.chart}` : from,
+        );
     }
   }
 
   async #crossplane(): Promise<void> {
-    const providers = await this.#list<{ metadata: { name: string }; spec: { package?: string } }>('providers.pkg.crossplane.io', () => this.#cluster.custom.listClusterCustomObject({ group: 'pkg.crossplane.io', version: 'v1', plural: 'providers' }) as Promise<{ items: any[] }>);
-    await Promise.all(providers.filter((p) => p.spec.package).map((p) => this.#image(`Provider ${p.metadata.name}`, 'spec.package', p.spec.package as string, 'crossplane-package')));
+    const providers = await this.#list<{ metadata: { name: string }; spec: { package?: string } }>(
+      'providers.pkg.crossplane.io',
+      () =>
+        this.#cluster.custom.listClusterCustomObject({
+          group: 'pkg.crossplane.io',
+          version: 'v1',
+          plural: 'providers',
+        }) as Promise<{ items: any[] }>,
+    );
+    await Promise.all(
+      providers
+        .filter((p) => p.spec.package)
+        .map((p) =>
+          this.#image(`Provider ${p.metadata.name}`, 'spec.package', p.spec.package as string, 'crossplane-package'),
+        ),
+    );
   }
 
   async #pullSecrets(): Promise<void> {
-    const secrets = await this.#list('Secrets (kubernetes.io/dockerconfigjson)', () => this.#cluster.core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/dockerconfigjson' }));
+    const secrets = await this.#list('Secrets (kubernetes.io/dockerconfigjson)', () =>
+      this.#cluster.core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/dockerconfigjson' }),
+    );
     for (const s of secrets) {
       let auths: Record<string, unknown> = {};
       try {
-        auths = (JSON.parse(Buffer.from(s.data?.['.dockerconfigjson'] ?? '', 'base64').toString('utf8')) as { auths?: Record<string, unknown> }).auths ?? {};
+        auths =
+          (
+            JSON.parse(Buffer.from(s.data?.['.dockerconfigjson'] ?? '', 'base64').toString('utf8')) as {
+              auths?: Record<string, unknown>;
+            }
+          ).auths ?? {};
       } catch {
         continue;
       }
@@ -340,7 +460,14 @@ export class TetherInventory {
         const host = key.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
         if (!this.#hosts.upstream.has(host)) continue;
         // Only the host: a credential never reaches a row.
-        this.tethers.push({ kind: 'pull-secret', object: `Secret ${s.metadata?.namespace}/${s.metadata?.name}`, field: `.dockerconfigjson auths[${JSON.stringify(key)}]`, upstream: host, local: '', state: 'tethered' });
+        this.tethers.push({
+          kind: 'pull-secret',
+          object: `Secret ${s.metadata?.namespace}/${s.metadata?.name}`,
+          field: `.dockerconfigjson auths[${JSON.stringify(key)}]`,
+          upstream: host,
+          local: '',
+          state: 'tethered',
+        });
       }
     }
   }
@@ -350,7 +477,14 @@ export class TetherInventory {
       for (const [host, endpoint] of Object.entries(routes)) {
         if (endpoint.includes(this.#hosts.harbor)) continue;
         const row = this.#hosts.rows.find((r) => r.host === host);
-        this.tethers.push({ kind: 'node-registry', object: `Node ${node}`, field: `certs.d/${host}/hosts.toml`, upstream: redactUrl(endpoint || host), local: row ? `${this.#values.sovereign.harborPublicURL}/v2/${row.project}` : '', state: 'tethered' });
+        this.tethers.push({
+          kind: 'node-registry',
+          object: `Node ${node}`,
+          field: `certs.d/${host}/hosts.toml`,
+          upstream: redactUrl(endpoint || host),
+          local: row ? `${this.#values.sovereign.harborPublicURL}/v2/${row.project}` : '',
+          state: 'tethered',
+        });
       }
     }
   }
@@ -367,7 +501,13 @@ export class TetherInventory {
       return;
     }
     for (const rule of this.#values.tethers.exempt) {
-      const glob = (pattern: string, text: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(text);
+      const glob = (pattern: string, text: string) =>
+        new RegExp(
+          `^${pattern
+            .split('*')
+            .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(text);
       if (rule.kind && rule.kind !== t.kind) continue;
       if (rule.object && !glob(rule.object, t.object)) continue;
       if (rule.upstream && !glob(rule.upstream, t.upstream)) continue;
@@ -382,7 +522,11 @@ export class TetherInventory {
  * The chart version a HelmChart pulls: `spec.version` when it names one exactly; for a range (or
  * none: Flux's `*`) the version Flux resolved it to, from a status that is current.
  */
-function chartVersion(chart: { metadata: { generation?: number }; spec: Record<string, any>; status?: { observedGeneration?: number; artifact?: { revision?: string } } }): string | undefined {
+function chartVersion(chart: {
+  metadata: { generation?: number };
+  spec: Record<string, any>;
+  status?: { observedGeneration?: number; artifact?: { revision?: string } };
+}): string | undefined {
   const wanted = chart.spec.version as string | undefined;
   if (wanted && /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(wanted)) return wanted;
   const revision = chart.status?.artifact?.revision;

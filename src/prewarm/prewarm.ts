@@ -94,7 +94,15 @@ interface Descriptor {
 export class Prewarmer {
   readonly #o: Required<Pick<PrewarmOptions, 'artifactConcurrency' | 'blobConcurrency' | 'attempts'>> & PrewarmOptions;
   readonly #blobs: Limit;
-  readonly #progress: PrewarmProgress = { artifactsDone: 0, artifactsTotal: 0, bytesCopied: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, retries: 0 };
+  readonly #progress: PrewarmProgress = {
+    artifactsDone: 0,
+    artifactsTotal: 0,
+    bytesCopied: 0,
+    blobsCopied: 0,
+    blobsMounted: 0,
+    blobsPresent: 0,
+    retries: 0,
+  };
   /** target repo + digest → the blob is there (once settled). */
   readonly #ensured = new Map<string, Promise<void>>();
   /** digest → a repository of the target that has it (to mount from). */
@@ -145,13 +153,20 @@ export class Prewarmer {
 
   /** Retries transient failures with backoff (core/retry.ts), counted in the progress. */
   #retry<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return withRetries(what, work, { attempts: this.#o.attempts, signal: this.#o.signal, log: this.#o.log, onRetry: () => this.#progress.retries++ });
+    return withRetries(what, work, {
+      attempts: this.#o.attempts,
+      signal: this.#o.signal,
+      log: this.#o.log,
+      onRetry: () => this.#progress.retries++,
+    });
   }
 
   async #artifact(item: PrewarmItem): Promise<ArtifactResult> {
     const { source, sourceRepo, ref, target, targetRepo } = item;
     const top = await this.#retry(`manifest ${item.label}`, () => source.getManifest(sourceRepo, ref));
-    const children = isIndex(top.mediaType) ? (JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex).manifests : [];
+    const children = isIndex(top.mediaType)
+      ? (JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex).manifests
+      : [];
     const platforms = children.map((c) => c.digest);
     if (await this.#complete(target, targetRepo, ref, top.digest, children)) {
       return { label: item.label, digest: top.digest, platforms, present: true };
@@ -159,11 +174,17 @@ export class Prewarmer {
     if (children.length) {
       await Promise.all(
         children.map(async (child) => {
-          const present = await this.#retry(`HEAD ${targetRepo}@${child.digest}`, () => target.headManifest(targetRepo, child.digest));
+          const present = await this.#retry(`HEAD ${targetRepo}@${child.digest}`, () =>
+            target.headManifest(targetRepo, child.digest),
+          );
           if (present?.digest === child.digest) return;
-          const manifest = await this.#retry(`manifest ${item.label}@${child.digest}`, () => source.getManifest(sourceRepo, child.digest));
+          const manifest = await this.#retry(`manifest ${item.label}@${child.digest}`, () =>
+            source.getManifest(sourceRepo, child.digest),
+          );
           await this.#blobsOf(item, manifest);
-          await this.#retry(`PUT ${targetRepo}@${child.digest}`, () => target.putManifest(targetRepo, child.digest, manifest.mediaType, manifest.bytes));
+          await this.#retry(`PUT ${targetRepo}@${child.digest}`, () =>
+            target.putManifest(targetRepo, child.digest, manifest.mediaType, manifest.bytes),
+          );
         }),
       );
     } else {
@@ -175,10 +196,18 @@ export class Prewarmer {
   }
 
   /** The tag resolves to `digest` and, for an index, every platform manifest is there. */
-  async #complete(target: DistributionClient, repo: string, ref: string, digest: string, children: Descriptor[]): Promise<boolean> {
+  async #complete(
+    target: DistributionClient,
+    repo: string,
+    ref: string,
+    digest: string,
+    children: Descriptor[],
+  ): Promise<boolean> {
     const head = await this.#retry(`HEAD ${repo}:${ref}`, () => target.headManifest(repo, ref));
     if (head?.digest !== digest) return false;
-    const heads = await Promise.all(children.map((c) => this.#retry(`HEAD ${repo}@${c.digest}`, () => target.headManifest(repo, c.digest))));
+    const heads = await Promise.all(
+      children.map((c) => this.#retry(`HEAD ${repo}@${c.digest}`, () => target.headManifest(repo, c.digest))),
+    );
     return heads.every((h, i) => h?.digest === children[i]?.digest);
   }
 
@@ -212,7 +241,9 @@ export class Prewarmer {
     if (!known && !inFlight) {
       // The first repository to need these bytes: already here, or it gets the copy.
       const placed = (async () => {
-        const upload = await this.#retry(`upload ${targetRepo}@${blob.digest}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: targetRepo }));
+        const upload = await this.#retry(`upload ${targetRepo}@${blob.digest}`, () =>
+          target.startUpload(targetRepo, { digest: blob.digest, fromRepo: targetRepo }),
+        );
         if (upload.mounted) this.#progress.blobsPresent++;
         else await this.#copy(item, blob, upload.location);
         return targetRepo;
@@ -226,7 +257,9 @@ export class Prewarmer {
       return;
     }
     const from = known ?? (await inFlight?.catch(() => undefined)) ?? targetRepo;
-    const upload = await this.#retry(`mount ${blob.digest} → ${targetRepo}`, () => target.startUpload(targetRepo, { digest: blob.digest, fromRepo: from }));
+    const upload = await this.#retry(`mount ${blob.digest} → ${targetRepo}`, () =>
+      target.startUpload(targetRepo, { digest: blob.digest, fromRepo: from }),
+    );
     if (upload.mounted) {
       if (from === targetRepo) this.#progress.blobsPresent++;
       else this.#progress.blobsMounted++;
@@ -242,19 +275,26 @@ export class Prewarmer {
     const pump = this.#pump;
     if (!pump) throw new Error('a blob copy outside run()');
     let location = firstLocation;
-    await this.#blobs.run(() =>
-      this.#retry(`copy ${sourceRepo}@${blob.digest}`, async () => {
-        const upload: string = location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
-        location = undefined; // an upload session is single-use
-        if (upload) {
-          const transfer = async () => ({ get: await source.blobRead(sourceRepo, blob.digest), put: await target.uploadClose(targetRepo, upload, blob.digest), digest: blob.digest, size: blob.size });
-          const bytes = await pumpRenewingTokens(pump, transfer, [source, target]);
-          this.#progress.bytesCopied += bytes;
-          this.#progress.blobsCopied++;
-        }
-        this.#located.set(blob.digest, targetRepo);
-        this.#report();
-      }),
+    await this.#blobs.run(
+      () =>
+        this.#retry(`copy ${sourceRepo}@${blob.digest}`, async () => {
+          const upload: string =
+            location ?? (await target.startUpload(targetRepo).then((u) => (u.mounted ? '' : u.location)));
+          location = undefined; // an upload session is single-use
+          if (upload) {
+            const transfer = async () => ({
+              get: await source.blobRead(sourceRepo, blob.digest),
+              put: await target.uploadClose(targetRepo, upload, blob.digest),
+              digest: blob.digest,
+              size: blob.size,
+            });
+            const bytes = await pumpRenewingTokens(pump, transfer, [source, target]);
+            this.#progress.bytesCopied += bytes;
+            this.#progress.blobsCopied++;
+          }
+          this.#located.set(blob.digest, targetRepo);
+          this.#report();
+        }),
       // Largest first: a big layer started last would stream alone at the end.
       blob.size,
     );
@@ -271,10 +311,19 @@ export class Prewarmer {
           if (!result) return void missing.push(`${item.label}: never copied`);
           // Found complete by digest during this run (tag and every platform): already verified.
           if (result.present) return;
-          const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () => item.target.headManifest(item.targetRepo, item.ref));
-          if (top?.digest !== result.digest) return void missing.push(`${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`);
+          const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () =>
+            item.target.headManifest(item.targetRepo, item.ref),
+          );
+          if (top?.digest !== result.digest)
+            return void missing.push(
+              `${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`,
+            );
           // The tag's digest pins the index's bytes, so its platforms are the ones the run copied.
-          const heads = await Promise.all(result.platforms.map((p) => this.#retry(`HEAD ${item.targetRepo}@${p}`, () => item.target.headManifest(item.targetRepo, p))));
+          const heads = await Promise.all(
+            result.platforms.map((p) =>
+              this.#retry(`HEAD ${item.targetRepo}@${p}`, () => item.target.headManifest(item.targetRepo, p)),
+            ),
+          );
           result.platforms.forEach((p, j) => {
             if (heads[j]?.digest !== p) missing.push(`${item.label}: platform manifest ${p} absent`);
           });
@@ -286,7 +335,15 @@ export class Prewarmer {
 }
 
 /** One artifact, by digest with every platform: the prewarmer for a single copy. */
-export async function copyArtifact(source: DistributionClient, sourceRepo: string, ref: string, target: DistributionClient, targetRepo: string): Promise<ArtifactResult> {
-  const report = await new Prewarmer().run([{ label: `${sourceRepo}:${ref}`, source, sourceRepo, ref, target, targetRepo }]);
+export async function copyArtifact(
+  source: DistributionClient,
+  sourceRepo: string,
+  ref: string,
+  target: DistributionClient,
+  targetRepo: string,
+): Promise<ArtifactResult> {
+  const report = await new Prewarmer().run([
+    { label: `${sourceRepo}:${ref}`, source, sourceRepo, ref, target, targetRepo },
+  ]);
   return report.artifacts[0] as ArtifactResult;
 }

@@ -40,10 +40,22 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['patch'] },
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['patch'] },
     // Secrets: read the admin and pull credentials by name; 05 writes Flux's Gitea credential.
-    ...[...secretsByNamespace].map(([ns, names]): Grant => ({ namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['get'], resourceNames: [...names].sort() })),
+    ...[...secretsByNamespace].map(([ns, names]): Grant => ({
+      namespace: ns,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get'],
+      resourceNames: [...names].sort(),
+    })),
     // 05 gives Flux a credential for Gitea; 06 adds the local Harbor to the pull Secrets HelmRepositories name.
     { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['create'] },
-    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['patch'], resourceNames: [`${values.gitopsRepository.name}-gitea-auth`] },
+    {
+      namespace: flux,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['patch'],
+      resourceNames: [`${values.gitopsRepository.name}-gitea-auth`],
+    },
     { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
     // Flux sources: 05 and 06 patch them where they live; inventory and verification list them everywhere.
     { namespace: flux, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'patch'] },
@@ -55,7 +67,13 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { apiGroup: FLUX, resource: 'ocirepositories', verbs: ['list'] },
     { apiGroup: FLUX, resource: 'helmcharts', verbs: ['list'] },
     // 07: the configured Deployment only.
-    { namespace: values.catalystAPI.namespace, apiGroup: 'apps', resource: 'deployments', verbs: ['get', 'patch'], resourceNames: [values.catalystAPI.deploymentName] },
+    {
+      namespace: values.catalystAPI.namespace,
+      apiGroup: 'apps',
+      resource: 'deployments',
+      verbs: ['get', 'patch'],
+      resourceNames: [values.catalystAPI.deploymentName],
+    },
     // The tether inventory (03's artifacts, the console's table): every image in use, in every
     // workload kind; Crossplane provider packages; upstream URLs in ConfigMaps; Flux objects.
     { apiGroup: '', resource: 'pods', verbs: ['list'] },
@@ -73,7 +91,11 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
     { apiGroup: '', resource: 'nodes', verbs: ['list'] },
     { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'] },
-    { apiGroup: 'cilium.io', resource: 'ciliumclusterwidenetworkpolicies', verbs: ['list', 'create', 'patch', 'delete'] },
+    {
+      apiGroup: 'cilium.io',
+      resource: 'ciliumclusterwidenetworkpolicies',
+      verbs: ['list', 'create', 'patch', 'delete'],
+    },
     // The internal trigger checks callers' ServiceAccount tokens.
     { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
   ];
@@ -91,7 +113,9 @@ export function withoutRedundancy(grants: Grant[]): Grant[] {
     broad.resource === narrow.resource &&
     broad.verbs.includes(verb) &&
     !broad.resourceNames &&
-    (broad.namespace === undefined ? narrow.namespace !== undefined || Boolean(narrow.resourceNames) : broad.namespace === narrow.namespace && Boolean(narrow.resourceNames));
+    (broad.namespace === undefined
+      ? narrow.namespace !== undefined || Boolean(narrow.resourceNames)
+      : broad.namespace === narrow.namespace && Boolean(narrow.resourceNames));
   const kept: Grant[] = [];
   for (const grant of grants) {
     const verbs = grant.verbs.filter((verb) => !grants.some((other) => covers(other, grant, verb)));

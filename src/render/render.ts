@@ -49,12 +49,24 @@ export function imageFor(values: Values, phase: Phase): string {
 
 export function render(values: Values, options: RenderOptions): Obj[] {
   const { namespace } = options;
-  const labels = { ...PART_OF, 'app.kubernetes.io/name': 'self-sovereign-cutover', 'app.kubernetes.io/managed-by': 'sovereign-cutover', 'app.kubernetes.io/version': options.version, 'catalyst.openova.io/blueprint': 'bp-self-sovereign-cutover', 'catalyst.openova.io/sovereign-fqdn': values.sovereign.fqdn };
+  const labels = {
+    ...PART_OF,
+    'app.kubernetes.io/name': 'self-sovereign-cutover',
+    'app.kubernetes.io/managed-by': 'sovereign-cutover',
+    'app.kubernetes.io/version': options.version,
+    'catalyst.openova.io/blueprint': 'bp-self-sovereign-cutover',
+    'catalyst.openova.io/sovereign-fqdn': values.sovereign.fqdn,
+  };
   const meta: Meta = (name, extra = {}) => ({ name, namespace, labels: { ...labels, ...extra } });
   const objects: Obj[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(RUNNER) },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(VALUES_CONFIGMAP, { 'app.kubernetes.io/component': 'cutover-values' }), data: { 'values.yaml': options.valuesText } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(VALUES_CONFIGMAP, { 'app.kubernetes.io/component': 'cutover-values' }),
+      data: { 'values.yaml': options.valuesText },
+    },
     ...rbacObjects(runnerGrants(values, namespace), namespace, labels),
     ...STEP_IDS.map((step, i) => stepConfigMap(values, step, i + 1, meta)),
     {
@@ -67,13 +79,19 @@ export function render(values: Values, options: RenderOptions): Obj[] {
         annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
       },
     },
-    ...(agentObjects(values, namespace) as Obj[]).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...labels, ...o.metadata?.labels } } })),
+    ...(agentObjects(values, namespace) as Obj[]).map((o) => ({
+      ...o,
+      metadata: { ...o.metadata, labels: { ...labels, ...o.metadata?.labels } },
+    })),
     apiDeployment(values, namespace, meta),
     {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: meta(API_NAME, { 'app.kubernetes.io/component': 'cutover-api' }),
-      spec: { selector: { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+      spec: {
+        selector: { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' },
+        ports: [{ name: 'http', port: 8080, targetPort: 'http' }],
+      },
     },
     blueprint(options.version),
   ];
@@ -81,7 +99,9 @@ export function render(values: Values, options: RenderOptions): Obj[] {
 }
 
 export function renderYaml(values: Values, options: RenderOptions): string {
-  return render(values, options).map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+  return render(values, options)
+    .map((o) => `---\n${stringify(o, { lineWidth: 0 })}`)
+    .join('');
 }
 
 function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
@@ -95,7 +115,11 @@ function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
         args: ['step', step, '-f', `${VALUES_MOUNT}/values.yaml`],
         env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
         resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
         volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
       },
     ],
@@ -116,30 +140,57 @@ function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: n
       [LABELS.mode]: daemonSet ? 'daemonset-wait' : 'job',
       ...(daemonSet ? { [LABELS.daemonSet]: AGENT.daemonSet } : {}),
     }),
-    data: daemonSet ? { stepName: step } : { stepName: step, podSpec: stringify(stepPodSpec(values, step, phase), { lineWidth: 0 }) },
+    data: daemonSet
+      ? { stepName: step }
+      : { stepName: step, podSpec: stringify(stepPodSpec(values, step, phase), { lineWidth: 0 }) },
   };
 }
 
 /** ClusterRole for cluster-wide grants, one Role per namespace for the rest; each bound to the runner. */
 export function rbacObjects(grants: Grant[], namespace: string, labels: Record<string, string>): Obj[] {
   const subjects = [{ kind: 'ServiceAccount', name: RUNNER, namespace }];
-  const rule = (g: Grant) => ({ apiGroups: [g.apiGroup], resources: [g.resource], verbs: g.verbs, ...(g.resourceNames ? { resourceNames: g.resourceNames } : {}) });
+  const rule = (g: Grant) => ({
+    apiGroups: [g.apiGroup],
+    resources: [g.resource],
+    verbs: g.verbs,
+    ...(g.resourceNames ? { resourceNames: g.resourceNames } : {}),
+  });
   const cluster = grants.filter((g) => g.namespace === undefined);
   const namespaces = [...new Set(grants.map((g) => g.namespace).filter((n): n is string => n !== undefined))];
   const rbac = 'rbac.authorization.k8s.io/v1';
   return [
     { apiVersion: rbac, kind: 'ClusterRole', metadata: { name: RUNNER, labels }, rules: cluster.map(rule) },
-    { apiVersion: rbac, kind: 'ClusterRoleBinding', metadata: { name: RUNNER, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RUNNER }, subjects },
+    {
+      apiVersion: rbac,
+      kind: 'ClusterRoleBinding',
+      metadata: { name: RUNNER, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RUNNER },
+      subjects,
+    },
     ...namespaces.flatMap((ns): Obj[] => [
-      { apiVersion: rbac, kind: 'Role', metadata: { name: RUNNER, namespace: ns, labels }, rules: grants.filter((g) => g.namespace === ns).map(rule) },
-      { apiVersion: rbac, kind: 'RoleBinding', metadata: { name: RUNNER, namespace: ns, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: RUNNER }, subjects },
+      {
+        apiVersion: rbac,
+        kind: 'Role',
+        metadata: { name: RUNNER, namespace: ns, labels },
+        rules: grants.filter((g) => g.namespace === ns).map(rule),
+      },
+      {
+        apiVersion: rbac,
+        kind: 'RoleBinding',
+        metadata: { name: RUNNER, namespace: ns, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: RUNNER },
+        subjects,
+      },
     ]),
   ];
 }
 
 function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
   const podLabels = { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' };
-  const secretEnv = (name: string, ref: { name: string; namespace: string; key: string }) => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key, optional: true } } });
+  const secretEnv = (name: string, ref: { name: string; namespace: string; key: string }) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: ref.name, key: ref.key, optional: true } },
+  });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -168,7 +219,11 @@ function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
               ],
               readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
               volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
             },
           ],
@@ -184,12 +239,16 @@ function blueprint(version: string): Obj {
   return {
     apiVersion: 'catalyst.openova.io/v1alpha1',
     kind: 'Blueprint',
-    metadata: { name: 'bp-self-sovereign-cutover', labels: { 'catalyst.openova.io/section': 'pts-2-3-per-sovereign-supporting-services' } },
+    metadata: {
+      name: 'bp-self-sovereign-cutover',
+      labels: { 'catalyst.openova.io/section': 'pts-2-3-per-sovereign-supporting-services' },
+    },
     spec: {
       version,
       card: {
         title: 'self-sovereignty-cutover',
-        summary: 'Post-handover Self-Sovereignty Cutover. Installs DORMANT once bp-gitea and bp-harbor are Ready; the operator (or the opt-in auto trigger) starts it, and it pivots every upstream reference to the Sovereign\'s own Gitea and Harbor, proven with upstream egress blocked.',
+        summary:
+          "Post-handover Self-Sovereignty Cutover. Installs DORMANT once bp-gitea and bp-harbor are Ready; the operator (or the opt-in auto trigger) starts it, and it pivots every upstream reference to the Sovereign's own Gitea and Harbor, proven with upstream egress blocked.",
       },
       visibility: 'unlisted',
       manifests: { render: 'cutover render -f values.yaml' },

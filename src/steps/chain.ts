@@ -11,4 +11,13 @@ import { harborProjects } from './harbor-projects.ts';
 import { helmRepositoryPatches } from './helmrepository-patches.ts';
 import { registryPivot } from './registry-pivot.ts';
 
-export const CHAIN: Step<StepEnv>[] = [giteaMirror, harborProjects, harborPrewarm, registryPivot, fluxGitRepositoryPatch, helmRepositoryPatches, catalystApiEnvPatch, egressBlockTest];
+export const CHAIN: Step<StepEnv>[] = [
+  giteaMirror,
+  harborProjects,
+  harborPrewarm,
+  registryPivot,
+  fluxGitRepositoryPatch,
+  helmRepositoryPatches,
+  catalystApiEnvPatch,
+  egressBlockTest,
+];

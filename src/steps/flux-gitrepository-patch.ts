@@ -17,13 +17,18 @@ export function localRepoURL(ctx: Ctx): string {
   return `${ctx.values.sovereign.giteaInternalURL.replace(/\/+$/, '')}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`;
 }
 
-const ref = (ctx: Ctx) => ({ namespace: ctx.values.gitopsRepository.namespace, name: ctx.values.gitopsRepository.name });
+const ref = (ctx: Ctx) => ({
+  namespace: ctx.values.gitopsRepository.namespace,
+  name: ctx.values.gitopsRepository.name,
+});
 
 async function plan(ctx: Ctx): Promise<Change[]> {
   const { namespace, name } = ref(ctx);
   const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
   const url = localRepoURL(ctx);
-  return repo.spec.url === url ? [] : [{ action: 'patch', target: `GitRepository ${namespace}/${name}`, detail: `spec.url ${repo.spec.url} → ${url}` }];
+  return repo.spec.url === url
+    ? []
+    : [{ action: 'patch', target: `GitRepository ${namespace}/${name}`, detail: `spec.url ${repo.spec.url} → ${url}` }];
 }
 
 async function anonymousCloneWorks(url: string): Promise<boolean> {
@@ -44,9 +49,14 @@ async function apply(ctx: Ctx): Promise<void> {
   if (!repo.metadata.annotations?.[PRE_PIVOT_REVISION]) {
     const revision = repo.status?.artifact?.revision;
     if (!revision || readyCondition(repo)?.status !== 'True') {
-      throw new CutoverError('flux-not-ready', `GitRepository ${namespace}/${name} is not Ready on upstream (${readyCondition(repo)?.message ?? 'no artifact'}); the pivot needs a revision to prove against`);
+      throw new CutoverError(
+        'flux-not-ready',
+        `GitRepository ${namespace}/${name} is not Ready on upstream (${readyCondition(repo)?.message ?? 'no artifact'}); the pivot needs a revision to prove against`,
+      );
     }
-    repo = await patchFlux(cluster, 'gitrepositories', namespace, name, { metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } } });
+    repo = await patchFlux(cluster, 'gitrepositories', namespace, name, {
+      metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } },
+    });
     ctx.log(`recorded pre-pivot revision ${revision}`);
   }
   // The mirror syncs on its own interval; make it current now so Flux finds the recorded revision.
@@ -58,21 +68,33 @@ async function apply(ctx: Ctx): Promise<void> {
     spec.secretRef = { name: secretName };
     ctx.log(`Gitea needs auth: Secret ${namespace}/${secretName} referenced`);
   }
-  if (repo.spec.url !== url || (spec.secretRef && repo.spec.secretRef?.name !== (spec.secretRef as { name: string }).name)) {
-    await patchFlux(cluster, 'gitrepositories', namespace, name, { spec, metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } });
+  if (
+    repo.spec.url !== url ||
+    (spec.secretRef && repo.spec.secretRef?.name !== (spec.secretRef as { name: string }).name)
+  ) {
+    await patchFlux(cluster, 'gitrepositories', namespace, name, {
+      spec,
+      metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } },
+    });
     ctx.log(`GitRepository ${namespace}/${name} → ${url}`);
   }
 }
 
 async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string): Promise<void> {
   const { cluster } = ctx.env;
-  const gitea = await cluster.secretData(ctx.values.gitea.adminSecretRef.namespace, ctx.values.gitea.adminSecretRef.name);
+  const gitea = await cluster.secretData(
+    ctx.values.gitea.adminSecretRef.namespace,
+    ctx.values.gitea.adminSecretRef.name,
+  );
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
     type: 'Opaque',
-    stringData: { username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '', password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '' },
+    stringData: {
+      username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '',
+      password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '',
+    },
   };
   // Server-side apply: one request whether it exists or not, so the runner needs create + patch on this name only.
   await serverSideApply(cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
@@ -83,17 +105,28 @@ async function verify(ctx: Ctx): Promise<void> {
   const url = localRepoURL(ctx);
   const current = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
   const expected = current.metadata.annotations?.[PRE_PIVOT_REVISION];
-  if (current.spec.url !== url) throw new CutoverError('not-pivoted', `GitRepository ${namespace}/${name} still points at ${current.spec.url}`);
+  if (current.spec.url !== url)
+    throw new CutoverError('not-pivoted', `GitRepository ${namespace}/${name} still points at ${current.spec.url}`);
   const ready = await waitFlux(
     ctx.env.cluster,
     'gitrepositories',
     namespace,
     name,
     ctx.signal,
-    (o) => readyCondition(o)?.status === 'True' && (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0) && o.status?.artifact?.revision === expected,
+    (o) =>
+      readyCondition(o)?.status === 'True' &&
+      (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0) &&
+      o.status?.artifact?.revision === expected,
     `became Ready on ${expected} from ${url}`,
   );
   ctx.log(`GitRepository ${namespace}/${name} Ready at ${ready.status?.artifact?.revision} from the Sovereign's Gitea`);
 }
 
-export const fluxGitRepositoryPatch: Step<StepEnv> = { id: 'flux-gitrepository-patch', phase: 'post', timeoutKey: 'fluxGitRepositoryPatchSeconds', plan, apply, verify };
+export const fluxGitRepositoryPatch: Step<StepEnv> = {
+  id: 'flux-gitrepository-patch',
+  phase: 'post',
+  timeoutKey: 'fluxGitRepositoryPatchSeconds',
+  plan,
+  apply,
+  verify,
+};

@@ -24,10 +24,21 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   if (!(await forge.orgExists(org))) changes.push({ action: 'create', target: `gitea org ${org}` });
   const existing = await forge.repo(org, repo);
   const interval = ctx.values.upstream.mirrorInterval;
-  if (!existing) changes.push({ action: 'create', target: label, detail: `pull mirror of ${ctx.values.upstream.repoURL} every ${interval}` });
-  else if (!existing.mirror) changes.push({ action: 'fail', target: label, detail: 'exists but is not a mirror; Gitea cannot convert it' });
+  if (!existing)
+    changes.push({
+      action: 'create',
+      target: label,
+      detail: `pull mirror of ${ctx.values.upstream.repoURL} every ${interval}`,
+    });
+  else if (!existing.mirror)
+    changes.push({ action: 'fail', target: label, detail: 'exists but is not a mirror; Gitea cannot convert it' });
   else {
-    if (existing.mirror_interval !== interval) changes.push({ action: 'update', target: label, detail: `mirror_interval ${existing.mirror_interval} → ${interval}` });
+    if (existing.mirror_interval !== interval)
+      changes.push({
+        action: 'update',
+        target: label,
+        detail: `mirror_interval ${existing.mirror_interval} → ${interval}`,
+      });
     changes.push({ action: 'sync', target: label, detail: 'mirror-sync from upstream' });
   }
   return changes;
@@ -44,12 +55,19 @@ async function apply(ctx: Ctx): Promise<void> {
   const existing = await forge.repo(org, repo);
   if (!existing) {
     ctx.log(`migrating ${ctx.values.upstream.repoURL} → ${label} as a pull mirror (every ${interval})`);
-    const outcome = await forge.migrateMirror({ cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval }, MIGRATE_CLIENT_TIMEOUT_MS);
-    if (outcome === 'timed-out') ctx.log('migration still cloning after the client timeout; waiting for the mirror to fill');
+    const outcome = await forge.migrateMirror(
+      { cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval },
+      MIGRATE_CLIENT_TIMEOUT_MS,
+    );
+    if (outcome === 'timed-out')
+      ctx.log('migration still cloning after the client timeout; waiting for the mirror to fill');
     return;
   }
   if (!existing.mirror) {
-    throw new CutoverError('not-a-mirror', `${label} exists but is not a pull mirror; Gitea cannot turn a regular repository into a mirror. Rename or delete it, then run the cutover again.`);
+    throw new CutoverError(
+      'not-a-mirror',
+      `${label} exists but is not a pull mirror; Gitea cannot turn a regular repository into a mirror. Rename or delete it, then run the cutover again.`,
+    );
   }
   if (existing.mirror_interval !== interval) await forge.setMirrorInterval(org, repo, interval);
   await forge.mirrorSync(org, repo);
@@ -62,7 +80,11 @@ async function verify(ctx: Ctx): Promise<void> {
   const { org, repo, label } = target(ctx);
   const branch = ctx.values.upstream.branch;
   const upstreamHead = (await remoteRefs(ctx.values.upstream.repoURL)).get(`refs/heads/${branch}`);
-  if (!upstreamHead) throw new CutoverError('upstream-branch-missing', `upstream ${ctx.values.upstream.repoURL} has no branch ${branch}`);
+  if (!upstreamHead)
+    throw new CutoverError(
+      'upstream-branch-missing',
+      `upstream ${ctx.values.upstream.repoURL} has no branch ${branch}`,
+    );
   let last = 'not created yet';
   for (let delay = 500; !ctx.signal.aborted; delay = Math.min(delay * 2, 5000)) {
     const current = await forge.repo(org, repo);
@@ -80,4 +102,11 @@ async function verify(ctx: Ctx): Promise<void> {
   throw new CutoverError('mirror-behind', `${label} never caught up with upstream (${last})`);
 }
 
-export const giteaMirror: Step<StepEnv> = { id: 'gitea-mirror', phase: 'pre', timeoutKey: 'giteaMirrorSeconds', plan, apply, verify };
+export const giteaMirror: Step<StepEnv> = {
+  id: 'gitea-mirror',
+  phase: 'pre',
+  timeoutKey: 'giteaMirrorSeconds',
+  plan,
+  apply,
+  verify,
+};

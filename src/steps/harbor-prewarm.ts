@@ -40,23 +40,28 @@ async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
   const { mapped, unmapped } = await collectArtifacts(ctx.env.cluster, ctx.values);
   if (unmapped.length) {
     const list = unmapped.map((a) => `${formatImageRef(a.ref)} (${a.foundIn[0]})`).join(', ');
-    throw new CutoverError('unmapped-host', `these references point at hosts harbor.hostProjects does not map, so nothing would serve them after the pivot: ${list}`);
+    throw new CutoverError(
+      'unmapped-host',
+      `these references point at hosts harbor.hostProjects does not map, so nothing would serve them after the pivot: ${list}`,
+    );
   }
   return mapped;
 }
 
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-      try {
-        await work(item);
-      } catch (error) {
-        queue.length = 0; // the step failed: the other workers stop taking work
-        throw error;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        try {
+          await work(item);
+        } catch (error) {
+          queue.length = 0; // the step failed: the other workers stop taking work
+          throw error;
+        }
       }
-    }
-  }));
+    }),
+  );
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
@@ -65,7 +70,12 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   for (const a of await inventory(ctx)) {
     const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));
     const present = upstream ? await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest) : false;
-    if (!present) changes.push({ action: a.row.mode === 'mirror' ? 'copy' : 'pull', target: `${a.kind} ${formatImageRef(a.ref)}`, detail: `→ ${a.localRepo}:${reference(a.ref)}` });
+    if (!present)
+      changes.push({
+        action: a.row.mode === 'mirror' ? 'copy' : 'pull',
+        target: `${a.kind} ${formatImageRef(a.ref)}`,
+        detail: `→ ${a.localRepo}:${reference(a.ref)}`,
+      });
   }
   return changes;
 }
@@ -74,7 +84,14 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 function mirrorItems(ctx: Ctx, c: ReturnType<typeof clients>, artifacts: MappedArtifact[]): PrewarmItem[] {
   return artifacts
     .filter((a) => a.row.mode === 'mirror')
-    .map((a) => ({ label: formatImageRef(a.ref), source: c.upstream(a.row), sourceRepo: a.ref.path, ref: reference(a.ref), target: c.local, targetRepo: a.localRepo }));
+    .map((a) => ({
+      label: formatImageRef(a.ref),
+      source: c.upstream(a.row),
+      sourceRepo: a.ref.path,
+      ref: reference(a.ref),
+      target: c.local,
+      targetRepo: a.localRepo,
+    }));
 }
 
 /**
@@ -86,26 +103,36 @@ export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => 
   const artifacts = await inventory(ctx);
   const items = mirrorItems(ctx, c, artifacts);
   const proxied = artifacts.filter((a) => a.row.mode === 'proxy');
-  ctx.log(`${artifacts.length} artifacts to have locally (${items.length} copied into mirror projects, ${proxied.length} pulled through proxy caches)`);
+  ctx.log(
+    `${artifacts.length} artifacts to have locally (${items.length} copied into mirror projects, ${proxied.length} pulled through proxy caches)`,
+  );
   const prewarmer = new Prewarmer({ signal: ctx.signal, log: ctx.log, ...(onProgress ? { onProgress } : {}) });
   const report = await prewarmer.run(items);
   const fresh = report.artifacts.filter((a) => !a.present).length;
-  ctx.log(`copied ${fresh} artifacts (${report.artifacts.length - fresh} already complete): ${report.blobsCopied} blobs / ${(report.bytesCopied / 1e6).toFixed(1)} MB streamed, ${report.blobsMounted} mounted, ${report.blobsPresent} present, ${report.retries} retries, ${report.seconds.toFixed(1)} s`);
+  ctx.log(
+    `copied ${fresh} artifacts (${report.artifacts.length - fresh} already complete): ${report.blobsCopied} blobs / ${(report.bytesCopied / 1e6).toFixed(1)} MB streamed, ${report.blobsMounted} mounted, ${report.blobsPresent} present, ${report.retries} retries, ${report.seconds.toFixed(1)} s`,
+  );
   // Proxy-mode hosts: read everything through the proxy-cache project, which fills itself.
   const pump = new BlobPump();
-  const retry: Retry = (what, work) => withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, signal: ctx.signal, log: ctx.log });
+  const retry: Retry = (what, work) =>
+    withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, signal: ctx.signal, log: ctx.log });
   const notCached: string[] = [];
   try {
     await inParallel(proxied, PARALLEL_ARTIFACTS, async (a) => {
       const digest = await pullThrough(c.local, a.localRepo, reference(a.ref), pump, retry);
-      if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), digest))) notCached.push(`${formatImageRef(a.ref)}: ${a.localRepo}:${reference(a.ref)} is not ${digest} after the pull`);
+      if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), digest)))
+        notCached.push(`${formatImageRef(a.ref)}: ${a.localRepo}:${reference(a.ref)} is not ${digest} after the pull`);
       ctx.log(`pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);
     });
   } finally {
     await pump.close();
   }
   const missing = [...(await prewarmer.verify(items, report)), ...notCached];
-  if (missing.length) throw new CutoverError('prewarm-incomplete', `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join('; ')}`);
+  if (missing.length)
+    throw new CutoverError(
+      'prewarm-incomplete',
+      `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join('; ')}`,
+    );
   return report;
 }
 
@@ -137,9 +164,21 @@ async function verify(ctx: Ctx): Promise<void> {
       missing.push(`${formatImageRef(a.ref)} (not found upstream either)`);
       continue;
     }
-    if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest))) missing.push(`${formatImageRef(a.ref)} → ${a.localRepo}@${upstream.digest}`);
+    if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest)))
+      missing.push(`${formatImageRef(a.ref)} → ${a.localRepo}@${upstream.digest}`);
   }
-  if (missing.length) throw new CutoverError('prewarm-incomplete', `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join(', ')}`);
+  if (missing.length)
+    throw new CutoverError(
+      'prewarm-incomplete',
+      `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join(', ')}`,
+    );
 }
 
-export const harborPrewarm: Step<StepEnv> = { id: 'harbor-prewarm', phase: 'pre', timeoutKey: 'harborPrewarmSeconds', plan, apply, verify };
+export const harborPrewarm: Step<StepEnv> = {
+  id: 'harbor-prewarm',
+  phase: 'pre',
+  timeoutKey: 'harborPrewarmSeconds',
+  plan,
+  apply,
+  verify,
+};

@@ -15,9 +15,18 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   for (const row of ctx.values.harbor.hostProjects) {
     const project = await ctx.env.harbor.project(row.project);
     if (row.mode === 'proxy' && !(await ctx.env.harbor.registryByName(endpointName(row)))) {
-      changes.push({ action: 'create', target: `harbor registry endpoint ${endpointName(row)}`, detail: `${row.registryType} ${row.upstreamURL}` });
+      changes.push({
+        action: 'create',
+        target: `harbor registry endpoint ${endpointName(row)}`,
+        detail: `${row.registryType} ${row.upstreamURL}`,
+      });
     }
-    if (!project) changes.push({ action: 'create', target: `harbor project ${row.project}`, detail: row.mode === 'mirror' ? `push-mode mirror of ${row.host}` : `proxy cache of ${row.host}` });
+    if (!project)
+      changes.push({
+        action: 'create',
+        target: `harbor project ${row.project}`,
+        detail: row.mode === 'mirror' ? `push-mode mirror of ${row.host}` : `proxy cache of ${row.host}`,
+      });
   }
   return changes;
 }
@@ -31,12 +40,26 @@ async function apply(ctx: Ctx): Promise<void> {
     }
     const credential = row.authMode === 'credential' ? upstreamAuths.get(row.host) : undefined;
     if (row.authMode === 'credential' && !credential) {
-      throw new CutoverError('missing-credential', `harbor.proxyProjects ${row.project} wants a credential for ${row.host}, but ${ctx.values.harbor.ghcrSecretRef.namespace}/${ctx.values.harbor.ghcrSecretRef.name} has no auth for that host`);
+      throw new CutoverError(
+        'missing-credential',
+        `harbor.proxyProjects ${row.project} wants a credential for ${row.host}, but ${ctx.values.harbor.ghcrSecretRef.namespace}/${ctx.values.harbor.ghcrSecretRef.name} has no auth for that host`,
+      );
     }
-    await harbor.createRegistry({ name: endpointName(row), type: row.registryType, url: row.upstreamURL, ...(credential ? { credential } : {}) });
+    await harbor.createRegistry({
+      name: endpointName(row),
+      type: row.registryType,
+      url: row.upstreamURL,
+      ...(credential ? { credential } : {}),
+    });
     const endpoint = await harbor.registryByName(endpointName(row));
-    if (!endpoint) throw new CutoverError('registry-missing', `Harbor has no registry endpoint ${endpointName(row)} right after creating it`);
-    ctx.log(`project ${row.project} (proxy cache of ${row.host} via endpoint ${endpoint.id}): ${await harbor.createProject(row.project, endpoint.id)}`);
+    if (!endpoint)
+      throw new CutoverError(
+        'registry-missing',
+        `Harbor has no registry endpoint ${endpointName(row)} right after creating it`,
+      );
+    ctx.log(
+      `project ${row.project} (proxy cache of ${row.host} via endpoint ${endpoint.id}): ${await harbor.createProject(row.project, endpoint.id)}`,
+    );
   }
 }
 
@@ -45,11 +68,23 @@ async function verify(ctx: Ctx): Promise<void> {
   for (const row of ctx.values.harbor.hostProjects) {
     const project = await ctx.env.harbor.project(row.project);
     if (!project) problems.push(`project ${row.project} is missing`);
-    else if (row.mode === 'mirror' && project.registry_id) problems.push(`project ${row.project} is a proxy cache (registry ${project.registry_id}) but ${row.host} is in mirror mode: it cannot be pushed to`);
-    else if (row.mode === 'proxy' && !project.registry_id) problems.push(`project ${row.project} is a push project but ${row.host} is in proxy mode`);
-    else if (project.metadata?.public !== 'true') problems.push(`project ${row.project} is private; nodes pull anonymously`);
+    else if (row.mode === 'mirror' && project.registry_id)
+      problems.push(
+        `project ${row.project} is a proxy cache (registry ${project.registry_id}) but ${row.host} is in mirror mode: it cannot be pushed to`,
+      );
+    else if (row.mode === 'proxy' && !project.registry_id)
+      problems.push(`project ${row.project} is a push project but ${row.host} is in proxy mode`);
+    else if (project.metadata?.public !== 'true')
+      problems.push(`project ${row.project} is private; nodes pull anonymously`);
   }
   if (problems.length) throw new CutoverError('harbor-projects', problems.join('; '));
 }
 
-export const harborProjects: Step<StepEnv> = { id: 'harbor-projects', phase: 'pre', timeoutKey: 'harborProjectsSeconds', plan, apply, verify };
+export const harborProjects: Step<StepEnv> = {
+  id: 'harbor-projects',
+  phase: 'pre',
+  timeoutKey: 'harborProjectsSeconds',
+  plan,
+  apply,
+  verify,
+};

@@ -6,7 +6,15 @@ import { kubeError, mergePatch } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { listFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux, type FluxPlural, type FluxSource } from '../adapters/kube/flux.ts';
+import {
+  listFlux,
+  patchFlux,
+  readyCondition,
+  REQUESTED_AT,
+  waitFlux,
+  type FluxPlural,
+  type FluxSource,
+} from '../adapters/kube/flux.ts';
 
 type Ctx = StepContext<StepEnv>;
 const KINDS: Array<{ plural: FluxPlural; kind: string }> = [
@@ -20,7 +28,11 @@ export function localPrefix(ctx: Ctx): string {
   const rest = upstream.slice('oci://'.length);
   const host = rest.split('/')[0] ?? '';
   const row = ctx.values.harbor.hostProjects.find((r) => r.host === host);
-  if (!row) throw new CutoverError('unmapped-host', `helmRepositories.upstreamPrefix host ${host} is not in harbor.hostProjects`);
+  if (!row)
+    throw new CutoverError(
+      'unmapped-host',
+      `helmRepositories.upstreamPrefix host ${host} is not in harbor.hostProjects`,
+    );
   return `oci://${harborHost(ctx)}/${row.project}${rest.slice(host.length)}`;
 }
 
@@ -44,7 +56,11 @@ async function tethered(ctx: Ctx): Promise<Array<{ plural: FluxPlural; kind: str
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  return (await tethered(ctx)).map((t) => ({ action: 'patch', target: `${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name}`, detail: `${t.obj.spec.url} → ${t.url}` }));
+  return (await tethered(ctx)).map((t) => ({
+    action: 'patch',
+    target: `${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name}`,
+    detail: `${t.obj.spec.url} → ${t.url}`,
+  }));
 }
 
 /** Adds the local Harbor to a dockerconfigjson pull Secret, leaving every other entry alone. */
@@ -58,7 +74,10 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
   if ((config.auths[host] as { auth?: string } | undefined)?.auth === auth) return;
   config.auths[host] = { username: harborCredentials.username, password: harborCredentials.password, auth };
   try {
-    await cluster.core.patchNamespacedSecret({ name, namespace, body: { data: { [key]: Buffer.from(JSON.stringify(config)).toString('base64') } } }, mergePatch);
+    await cluster.core.patchNamespacedSecret(
+      { name, namespace, body: { data: { [key]: Buffer.from(JSON.stringify(config)).toString('base64') } } },
+      mergePatch,
+    );
   } catch (error) {
     throw kubeError('PATCH', `secrets/${namespace}/${name}`, error);
   }
@@ -84,20 +103,45 @@ async function apply(ctx: Ctx): Promise<void> {
 
 async function verify(ctx: Ctx): Promise<void> {
   const left = await tethered(ctx);
-  if (left.length) throw new CutoverError('not-pivoted', `still on upstream after the patch: ${left.map((t) => `${t.kind} ${t.obj.metadata.name} (${t.obj.spec.url})`).join(', ')}`);
+  if (left.length)
+    throw new CutoverError(
+      'not-pivoted',
+      `still on upstream after the patch: ${left.map((t) => `${t.kind} ${t.obj.metadata.name} (${t.obj.spec.url})`).join(', ')}`,
+    );
   // Prove a chart really comes from the new URL: ask one HelmChart to reconcile and wait for it.
   const namespace = ctx.values.helmRepositories.namespace;
   const prefix = localPrefix(ctx);
-  const repos = (await listFlux(ctx.env.cluster, 'helmrepositories', namespace)).filter((r) => r.spec.url?.startsWith(prefix));
-  const chart = (await listFlux(ctx.env.cluster, 'helmcharts', namespace)).find((c) => c.spec.sourceRef?.kind === 'HelmRepository' && repos.some((r) => r.metadata.name === c.spec.sourceRef?.name));
+  const repos = (await listFlux(ctx.env.cluster, 'helmrepositories', namespace)).filter((r) =>
+    r.spec.url?.startsWith(prefix),
+  );
+  const chart = (await listFlux(ctx.env.cluster, 'helmcharts', namespace)).find(
+    (c) => c.spec.sourceRef?.kind === 'HelmRepository' && repos.some((r) => r.metadata.name === c.spec.sourceRef?.name),
+  );
   if (!chart) {
     ctx.log('no HelmChart uses a pivoted HelmRepository; URLs read back only');
     return;
   }
   const token = new Date().toISOString();
-  await patchFlux(ctx.env.cluster, 'helmcharts', namespace, chart.metadata.name, { metadata: { annotations: { [REQUESTED_AT]: token } } });
-  await waitFlux(ctx.env.cluster, 'helmcharts', namespace, chart.metadata.name, ctx.signal, (o) => o.status?.lastHandledReconcileAt === token && readyCondition(o)?.status === 'True', `reconciled Ready from ${prefix}`);
+  await patchFlux(ctx.env.cluster, 'helmcharts', namespace, chart.metadata.name, {
+    metadata: { annotations: { [REQUESTED_AT]: token } },
+  });
+  await waitFlux(
+    ctx.env.cluster,
+    'helmcharts',
+    namespace,
+    chart.metadata.name,
+    ctx.signal,
+    (o) => o.status?.lastHandledReconcileAt === token && readyCondition(o)?.status === 'True',
+    `reconciled Ready from ${prefix}`,
+  );
   ctx.log(`HelmChart ${namespace}/${chart.metadata.name} reconciled from ${prefix}`);
 }
 
-export const helmRepositoryPatches: Step<StepEnv> = { id: 'helmrepository-patches', phase: 'post', timeoutKey: 'helmRepositoryPatchesSeconds', plan, apply, verify };
+export const helmRepositoryPatches: Step<StepEnv> = {
+  id: 'helmrepository-patches',
+  phase: 'post',
+  timeoutKey: 'helmRepositoryPatchesSeconds',
+  plan,
+  apply,
+  verify,
+};

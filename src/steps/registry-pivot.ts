@@ -25,7 +25,10 @@ const CANARY_PATH = 'sovereign-cutover/canary';
 /** The node agent and what it needs; also part of the dormant install (`cutover render`). */
 export function agentObjects(values: Values, namespace: string): KubernetesObject[] {
   const status = values.status.configMapName;
-  const labels = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'registry-pivot' };
+  const labels = {
+    'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+    'app.kubernetes.io/component': 'registry-pivot',
+  };
   const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
     statusConfigMap: status,
     certsDir: MOUNT.certs,
@@ -49,7 +52,12 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT.serviceAccount },
       subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace }],
     },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: AGENT.config, namespace, labels }, data: { 'agent.json': JSON.stringify(config, null, 2) } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: AGENT.config, namespace, labels },
+      data: { 'agent.json': JSON.stringify(config, null, 2) },
+    },
     {
       apiVersion: 'apps/v1',
       kind: 'DaemonSet',
@@ -98,34 +106,69 @@ async function agentNodes(ctx: Ctx): Promise<{ desired: number; nodes: string[] 
   const ds = await cluster.apps.readNamespacedDaemonSet({ name: AGENT.daemonSet, namespace }).catch((e: unknown) => {
     throw kubeError('GET', `daemonsets/${namespace}/${AGENT.daemonSet}`, e);
   });
-  const pods = await cluster.core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=registry-pivot' });
-  return { desired: ds.status?.desiredNumberScheduled ?? 0, nodes: [...new Set(pods.items.map((p) => p.spec?.nodeName ?? '').filter(Boolean))].sort() };
+  const pods = await cluster.core.listNamespacedPod({
+    namespace,
+    labelSelector: 'app.kubernetes.io/component=registry-pivot',
+  });
+  return {
+    desired: ds.status?.desiredNumberScheduled ?? 0,
+    nodes: [...new Set(pods.items.map((p) => p.spec?.nodeName ?? '').filter(Boolean))].sort(),
+  };
 }
 
 async function acked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
-  const status = (await ctx.env.cluster.core.readNamespacedConfigMap({ name: ctx.values.status.configMapName, namespace: ctx.env.namespace })).data ?? {};
+  const status =
+    (
+      await ctx.env.cluster.core.readNamespacedConfigMap({
+        name: ctx.values.status.configMapName,
+        namespace: ctx.env.namespace,
+      })
+    ).data ?? {};
   const done = nodes.filter((n) => status[nodeAckKey(n)] === want);
-  return { ok: desired > 0 && nodes.length === desired && done.length === desired, detail: `${done.length}/${desired} nodes acked ${want} (${nodes.join(', ') || 'no agent pods yet'})` };
+  return {
+    ok: desired > 0 && nodes.length === desired && done.length === desired,
+    detail: `${done.length}/${desired} nodes acked ${want} (${nodes.join(', ') || 'no agent pods yet'})`,
+  };
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  const changes: Change[] = [{ action: 'apply', target: `DaemonSet ${ctx.env.namespace}/${AGENT.daemonSet}`, detail: 'node agent + its ServiceAccount, Role, config' }];
-  for (const row of ctx.values.harbor.hostProjects) changes.push({ action: 'pivot', target: `certs.d/${row.host}/hosts.toml on every node`, detail: `→ ${ctx.values.sovereign.harborPublicURL}/v2/${row.project}` });
-  changes.push({ action: 'prove', target: 'one canary pod per node', detail: 'an image only the local Harbor has, under its upstream name' });
+  const changes: Change[] = [
+    {
+      action: 'apply',
+      target: `DaemonSet ${ctx.env.namespace}/${AGENT.daemonSet}`,
+      detail: 'node agent + its ServiceAccount, Role, config',
+    },
+  ];
+  for (const row of ctx.values.harbor.hostProjects)
+    changes.push({
+      action: 'pivot',
+      target: `certs.d/${row.host}/hosts.toml on every node`,
+      detail: `→ ${ctx.values.sovereign.harborPublicURL}/v2/${row.project}`,
+    });
+  changes.push({
+    action: 'prove',
+    target: 'one canary pod per node',
+    detail: 'an image only the local Harbor has, under its upstream name',
+  });
   return changes;
 }
 
 async function apply(ctx: Ctx): Promise<void> {
   const { cluster, namespace } = ctx.env;
-  const status = (await cluster.core.readNamespacedConfigMap({ name: ctx.values.status.configMapName, namespace })).data ?? {};
+  const status =
+    (await cluster.core.readNamespacedConfigMap({ name: ctx.values.status.configMapName, namespace })).data ?? {};
   if (status.registriesYamlActive !== 'v2') {
-    throw new CutoverError('not-flipped', `registriesYamlActive is ${status.registriesYamlActive ?? 'unset'}; the engine flips it to v2 once harbor-prewarm has passed`);
+    throw new CutoverError(
+      'not-flipped',
+      `registriesYamlActive is ${status.registriesYamlActive ?? 'unset'}; the engine flips it to v2 once harbor-prewarm has passed`,
+    );
   }
   await serverSideApply(cluster.config, agentObjects(ctx.values, namespace), 'sovereign-cutover');
   let progress = await acked(ctx, 'v2');
   while (!progress.ok) {
-    if (ctx.signal.aborted) throw new CutoverError('acks-missing', `the node agents never all acked v2: ${progress.detail}`);
+    if (ctx.signal.aborted)
+      throw new CutoverError('acks-missing', `the node agents never all acked v2: ${progress.detail}`);
     await sleep(1000, undefined, { signal: ctx.signal }).catch(() => undefined);
     progress = await acked(ctx, 'v2');
   }
@@ -138,11 +181,23 @@ async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
   const { cluster, namespace, harborCredentials } = ctx.env;
   const cutover = parseImageRef(ctx.values.images.cutover);
   const source = ctx.values.harbor.hostProjects.find((r) => r.host === cutover.host);
-  const target = ctx.values.harbor.hostProjects.find((r) => r.mode === 'mirror' && r.host === cutover.host) ?? ctx.values.harbor.hostProjects.find((r) => r.mode === 'mirror');
-  if (!source || !target) throw new CutoverError('no-canary', `a canary needs images.cutover's host (${cutover.host}) in harbor.hostProjects and at least one mirror-mode project`);
+  const target =
+    ctx.values.harbor.hostProjects.find((r) => r.mode === 'mirror' && r.host === cutover.host) ??
+    ctx.values.harbor.hostProjects.find((r) => r.mode === 'mirror');
+  if (!source || !target)
+    throw new CutoverError(
+      'no-canary',
+      `a canary needs images.cutover's host (${cutover.host}) in harbor.hostProjects and at least one mirror-mode project`,
+    );
   const runId = Date.now().toString(36);
   const local = new DistributionClient(ctx.values.sovereign.harborInternalURL, harborCredentials);
-  await copyArtifact(local, `${source.project}/${cutover.path}`, reference(cutover), local, `${target.project}/${CANARY_PATH}`);
+  await copyArtifact(
+    local,
+    `${source.project}/${cutover.path}`,
+    reference(cutover),
+    local,
+    `${target.project}/${CANARY_PATH}`,
+  );
   const tag = `run-${runId}`;
   const top = await local.getManifest(`${target.project}/${CANARY_PATH}`, reference(cutover));
   await local.putManifest(`${target.project}/${CANARY_PATH}`, tag, top.mediaType, top.bytes);
@@ -154,14 +209,26 @@ async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
       await cluster.core.createNamespacedPod({
         namespace,
         body: {
-          metadata: { name: names[i] as string, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-canary' } },
-          spec: { nodeName: node, restartPolicy: 'Never', tolerations: [{ operator: 'Exists' }], containers: [{ name: 'canary', image, imagePullPolicy: 'Always', args: ['--version'] }] },
+          metadata: {
+            name: names[i] as string,
+            labels: {
+              'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+              'app.kubernetes.io/component': 'cutover-canary',
+            },
+          },
+          spec: {
+            nodeName: node,
+            restartPolicy: 'Never',
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{ name: 'canary', image, imagePullPolicy: 'Always', args: ['--version'] }],
+          },
         },
       });
     }
     for (const [i, node] of nodes.entries()) await waitStarted(ctx, names[i] as string, node);
   } finally {
-    for (const name of names) await cluster.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+    for (const name of names)
+      await cluster.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
   }
 }
 
@@ -188,7 +255,19 @@ async function verify(ctx: Ctx): Promise<void> {
 
 /** Canary pods of a killed run. */
 async function reap(ctx: Ctx): Promise<void> {
-  await ctx.env.cluster.core.deleteCollectionNamespacedPod({ namespace: ctx.env.namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary', gracePeriodSeconds: 0 });
+  await ctx.env.cluster.core.deleteCollectionNamespacedPod({
+    namespace: ctx.env.namespace,
+    labelSelector: 'app.kubernetes.io/component=cutover-canary',
+    gracePeriodSeconds: 0,
+  });
 }
 
-export const registryPivot: Step<StepEnv> = { id: 'registry-pivot', phase: 'pivot', timeoutKey: 'registryPivotSeconds', plan, apply, verify, reap };
+export const registryPivot: Step<StepEnv> = {
+  id: 'registry-pivot',
+  phase: 'pivot',
+  timeoutKey: 'registryPivotSeconds',
+  plan,
+  apply,
+  verify,
+  reap,
+};

@@ -20,48 +20,72 @@ after(async () => {
   await resetSovereign(() => undefined);
 });
 
-test('console: sign in, press Achieve True Sovereignty, watch the eight steps go green', { timeout: 600_000 }, async () => {
-  await resetSovereign(() => undefined);
-  // Loopback is a secure context for Chromium, so the Secure session cookie works over plain http here.
-  const consoleURL = await installCutover(() => undefined);
+test(
+  'console: sign in, press Achieve True Sovereignty, watch the eight steps go green',
+  { timeout: 600_000 },
+  async () => {
+    await resetSovereign(() => undefined);
+    // Loopback is a secure context for Chromium, so the Secure session cookie works over plain http here.
+    const consoleURL = await installCutover(() => undefined);
 
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  await page.goto(consoleURL);
-  await page.getByRole('link', { name: 'Sign in' }).click();
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(e.oidc.users.admin.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(consoleURL);
-  await page.getByText('admin · sovereign-admin').waitFor();
-  await page.locator('#badge', { hasText: 'Tethered' }).waitFor();
-  assert.equal(await page.locator('#steps li[data-state="pending"]').count(), 8);
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.goto(consoleURL);
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(e.oidc.users.admin.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(consoleURL);
+    await page.getByText('admin · sovereign-admin').waitFor();
+    await page.locator('#badge', { hasText: 'Tethered' }).waitFor();
+    assert.equal(await page.locator('#steps li[data-state="pending"]').count(), 8);
 
-  await page.getByRole('button', { name: 'Achieve True Sovereignty' }).click();
-  const dialog = page.getByRole('dialog', { name: 'Achieve True Sovereignty?' });
-  await dialog.waitFor();
-  assert.match((await dialog.textContent()) ?? '', /Gitea[\s\S]*Harbor[\s\S]*egress blocked for \d+ s/);
-  await page.screenshot({ path: join(ARTIFACTS, 'console-confirm.png') });
-  await dialog.getByRole('button', { name: 'Start the cutover' }).click();
+    await page.getByRole('button', { name: 'Achieve True Sovereignty' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Achieve True Sovereignty?' });
+    await dialog.waitFor();
+    assert.match((await dialog.textContent()) ?? '', /Gitea[\s\S]*Harbor[\s\S]*egress blocked for \d+ s/);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-confirm.png') });
+    await dialog.getByRole('button', { name: 'Start the cutover' }).click();
 
-  // On a failure, the page as it was and what the console said are the first things to look at.
-  page.on('console', (m) => console.log(`# browser console: ${m.text()}`));
-  page.on('pageerror', (error) => console.log(`# browser error: ${error.message}`));
-  const failed = page.locator('#error:not([hidden])');
-  void failed.waitFor({ timeout: 300_000 }).then(async () => console.log(`# console shows an error: ${await failed.textContent()}`), () => undefined);
-  await page.locator('#steps li[data-state="running"]').first().waitFor({ timeout: 60_000 });
-  await page.locator('#countdown').waitFor({ state: 'visible', timeout: 300_000 }).catch(async (error: unknown) => {
-    await page.screenshot({ path: join(ARTIFACTS, 'console-failure.png'), fullPage: true });
-    const status = await kube().core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace: 'catalyst' }).then((cm) => cm.data, (e: unknown) => String(e));
-    console.log(`# status ConfigMap when the egress window was not seen: ${JSON.stringify(status)}`);
-    throw error;
-  });
-  assert.match((await page.locator('#countdown').textContent()) ?? '', /egress/i);
-  await page.screenshot({ path: join(ARTIFACTS, 'console-egress-window.png') });
-  await page.waitForFunction('document.querySelectorAll(\'#steps li[data-state="done"]\').length === 8', undefined, { timeout: 300_000 });
-  await page.getByText('Sovereign — tethers severed').waitFor();
-  assert.equal(await page.getByRole('button', { name: 'Achieve True Sovereignty' }).isVisible(), false, 'no button once sovereign');
-  await page.screenshot({ path: join(ARTIFACTS, 'console-sovereign.png'), fullPage: true });
-  console.log(`# screenshots in ${ARTIFACTS}`);
-});
+    // On a failure, the page as it was and what the console said are the first things to look at.
+    page.on('console', (m) => console.log(`# browser console: ${m.text()}`));
+    page.on('pageerror', (error) => console.log(`# browser error: ${error.message}`));
+    const failed = page.locator('#error:not([hidden])');
+    void failed.waitFor({ timeout: 300_000 }).then(
+      async () => console.log(`# console shows an error: ${await failed.textContent()}`),
+      () => undefined,
+    );
+    await page.locator('#steps li[data-state="running"]').first().waitFor({ timeout: 60_000 });
+    await page
+      .locator('#countdown')
+      .waitFor({ state: 'visible', timeout: 300_000 })
+      .catch(async (error: unknown) => {
+        await page.screenshot({ path: join(ARTIFACTS, 'console-failure.png'), fullPage: true });
+        const status = await kube()
+          .core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace: 'catalyst' })
+          .then(
+            (cm) => cm.data,
+            (e: unknown) => String(e),
+          );
+        console.log(`# status ConfigMap when the egress window was not seen: ${JSON.stringify(status)}`);
+        throw error;
+      });
+    assert.match((await page.locator('#countdown').textContent()) ?? '', /egress/i);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-egress-window.png') });
+    await page.waitForFunction('document.querySelectorAll(\'#steps li[data-state="done"]\').length === 8', undefined, {
+      timeout: 300_000,
+    });
+    await page.getByText('Sovereign — tethers severed').waitFor();
+    assert.equal(
+      await page.getByRole('button', { name: 'Achieve True Sovereignty' }).isVisible(),
+      false,
+      'no button once sovereign',
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'console-sovereign.png'), fullPage: true });
+    console.log(`# screenshots in ${ARTIFACTS}`);
+  },
+);

@@ -30,7 +30,12 @@ after(async () => {
   await resetSovereign(quiet);
 });
 
-const holds = async () => (await k.config.makeApiClient((await import('@kubernetes/client-node')).NetworkingV1Api).listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })).items.length;
+const holds = async () =>
+  (
+    await k.config
+      .makeApiClient((await import('@kubernetes/client-node')).NetworkingV1Api)
+      .listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })
+  ).items.length;
 
 test('cutover run: all eight steps succeed, every tether is local, fresh pods pull through the local Harbor with upstream cut; a second run changes nothing', async () => {
   await resetSovereign(quiet);
@@ -38,7 +43,9 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   const first = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
   const seconds = (performance.now() - started) / 1000;
   assert.equal(first.status, 0, `${first.stdout}\n${first.stderr}`);
-  console.log(`# end-to-end cutover: ${seconds.toFixed(1)} s, of which the egress window ${values.egressTest.durationSeconds} s`);
+  console.log(
+    `# end-to-end cutover: ${seconds.toFixed(1)} s, of which the egress window ${values.egressTest.durationSeconds} s`,
+  );
   const data = (await store.read())!;
   for (const id of STEP_IDS) assert.equal(data[stepKey(id, 'result')], 'success', id);
   assert.equal(data.cutoverComplete, 'true');
@@ -48,28 +55,64 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   assert.equal(repo.spec.url, `${e.gitea.url}/${values.gitea.org}/${values.gitea.repo}`);
   assert.equal(readyCondition(repo)?.status, 'True');
   assert.equal(repo.status?.artifact?.revision, repo.metadata.annotations?.['cutover.openova.io/pre-pivot-revision']);
-  const helmRepos = (await k.custom.listNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'helmrepositories' })) as { items: Array<{ spec: { url: string } }> };
+  const helmRepos = (await k.custom.listNamespacedCustomObject({
+    group: 'source.toolkit.fluxcd.io',
+    version: 'v1',
+    namespace: 'flux-system',
+    plural: 'helmrepositories',
+  })) as { items: Array<{ spec: { url: string } }> };
   for (const r of helmRepos.items) assert.ok(r.spec.url.startsWith(`oci://${e.localHarbor.host}/`), r.spec.url);
   const api = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' });
-  assert.ok(api.spec?.template.spec?.containers[0]?.env?.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value?.startsWith(e.gitea.url));
+  assert.ok(
+    api.spec?.template.spec?.containers[0]?.env
+      ?.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')
+      ?.value?.startsWith(e.gitea.url),
+  );
   assert.equal(await holds(), 0, 'no hold left');
 
   // The tether inventory, as the operator sees it (pull Secrets too): nothing left but exempt rows.
-  const inventory = spawnSync(process.execPath, [cli, 'tethers', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst', '-o', 'json'], { encoding: 'utf8' });
+  const inventory = spawnSync(
+    process.execPath,
+    [cli, 'tethers', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst', '-o', 'json'],
+    { encoding: 'utf8' },
+  );
   assert.equal(inventory.status, 0, inventory.stderr);
-  const { summary, tethers } = JSON.parse(inventory.stdout) as { summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] }; tethers: Array<{ state: string; object: string; field: string; upstream: string }> };
+  const { summary, tethers } = JSON.parse(inventory.stdout) as {
+    summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] };
+    tethers: Array<{ state: string; object: string; field: string; upstream: string }>;
+  };
   assert.deepEqual(summary.unreadable, [], 'every source was read');
-  assert.deepEqual(tethers.filter((t) => t.state !== 'exempt').map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`), [], 'only exempt tethers remain');
+  assert.deepEqual(
+    tethers.filter((t) => t.state !== 'exempt').map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`),
+    [],
+    'only exempt tethers remain',
+  );
   assert.ok(summary.pivoted > 10 && summary.exempt > 0);
 
   // With upstream cut, a fresh pod on each node pulls an upstream-named image through the local Harbor.
   const namespace = await testNamespace('sovereign', cleanups);
   await cutUpstream(quiet);
   for (const node of ['node-a', 'node-b']) {
-    await k.core.createNamespacedPod({ namespace, body: { metadata: { name: `fresh-${node}` }, spec: { nodeName: node, restartPolicy: 'Never', containers: [{ name: 'app', image: `${e.upstreams.docker.host}/library/postgres:16`, imagePullPolicy: 'Always' }] } } });
+    await k.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: `fresh-${node}` },
+        spec: {
+          nodeName: node,
+          restartPolicy: 'Never',
+          containers: [
+            { name: 'app', image: `${e.upstreams.docker.host}/library/postgres:16`, imagePullPolicy: 'Always' },
+          ],
+        },
+      },
+    });
   }
   for (const node of ['node-a', 'node-b']) {
-    await eventually(`fresh pod on ${node} running with upstream cut`, async () => (await k.core.readNamespacedPod({ name: `fresh-${node}`, namespace })).status?.phase === 'Running', 60_000);
+    await eventually(
+      `fresh pod on ${node} running with upstream cut`,
+      async () => (await k.core.readNamespacedPod({ name: `fresh-${node}`, namespace })).status?.phase === 'Running',
+      60_000,
+    );
   }
   await restoreUpstream(quiet);
 

@@ -70,79 +70,161 @@ function unneeded(grants: Grant[], events: AuditEvent[]): string[] {
   const missing: string[] = [];
   for (const grant of grants) {
     for (const verb of grant.verbs) {
-      const needed = allowed.some((ev) => matches(grant, ev, verb) && !grants.some((other) => other !== grant && matches(other, ev, verb)));
-      if (!needed) missing.push(`${verb} ${grant.apiGroup || 'core'}/${grant.resource}${grant.namespace ? ` in ${grant.namespace}` : ' (cluster)'}${grant.resourceNames ? ` [${grant.resourceNames.join(',')}]` : ''}`);
+      const needed = allowed.some(
+        (ev) => matches(grant, ev, verb) && !grants.some((other) => other !== grant && matches(other, ev, verb)),
+      );
+      if (!needed)
+        missing.push(
+          `${verb} ${grant.apiGroup || 'core'}/${grant.resource}${grant.namespace ? ` in ${grant.namespace}` : ' (cluster)'}${grant.resourceNames ? ` [${grant.resourceNames.join(',')}]` : ''}`,
+        );
     }
   }
   return missing;
 }
 
-test('in-cluster: the dormant install runs the whole cutover from the internal trigger with zero 403s, and every RBAC rule is needed', { timeout: 600_000 }, async () => {
-  await resetSovereign(quiet);
-  const gitea = await fetch(`${e.gitea.url}/api/v1/orgs`, { method: 'POST', headers: { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ username: privateOrg, visibility: 'private' }) });
-  assert.equal(gitea.status, 201, await gitea.text());
-  // Exercise the Cilium path too: with its CRD present the egress hold is also a CiliumClusterwideNetworkPolicy.
-  removeCcnp = await standInCrd(CCNP_STAND_IN);
+test(
+  'in-cluster: the dormant install runs the whole cutover from the internal trigger with zero 403s, and every RBAC rule is needed',
+  { timeout: 600_000 },
+  async () => {
+    await resetSovereign(quiet);
+    const gitea = await fetch(`${e.gitea.url}/api/v1/orgs`, {
+      method: 'POST',
+      headers: { authorization: `token ${e.gitea.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: privateOrg, visibility: 'private' }),
+    });
+    assert.equal(gitea.status, 201, await gitea.text());
+    // Exercise the Cilium path too: with its CRD present the egress hold is also a CiliumClusterwideNetworkPolicy.
+    removeCcnp = await standInCrd(CCNP_STAND_IN);
 
-  const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
-  const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
+    const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
+    const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
 
-  const auditFrom = statSync(AUDIT_LOG).size;
-  const token = (await k.core.createNamespacedServiceAccountToken({ name: RUNNER, namespace: NS, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status?.token ?? '';
-  const started = performance.now();
-  const trigger = await fetch(`${apiURL}/api/v1/internal/cutover/trigger`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-  assert.equal(trigger.status, 200, await trigger.text());
-  const status = await eventually('the cutover to complete or fail', async () => {
-    const data = (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
-    return data.cutoverComplete === 'true' || data.failedStep ? data : undefined;
-  }, 420_000);
-  console.log(`# in-cluster cutover: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  assert.equal(status.failedStep, '', `failed: ${status.failedStep}: ${status.lastError}`);
-  assert.equal(status.cutoverComplete, 'true');
-  const jobs = (await k.batch.listNamespacedJob({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-job' })).items;
-  assert.equal(jobs.length, 7, 'one Job per job-mode step');
-  const repo = (await k.custom.getNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', plural: 'gitrepositories', namespace: values.gitopsRepository.namespace, name: values.gitopsRepository.name })) as { spec: { url: string; secretRef?: { name: string } } };
-  assert.equal(repo.spec.url, `${e.gitea.url}/${privateOrg}/${values.gitea.repo}`);
-  assert.ok(repo.spec.secretRef, 'the private mirror is read with a credential');
-  for (const job of jobs) assert.equal(job.spec?.template.spec?.serviceAccountName, RUNNER);
+    const auditFrom = statSync(AUDIT_LOG).size;
+    const token =
+      (
+        await k.core.createNamespacedServiceAccountToken({
+          name: RUNNER,
+          namespace: NS,
+          body: { spec: { audiences: [], expirationSeconds: 600 } },
+        })
+      ).status?.token ?? '';
+    const started = performance.now();
+    const trigger = await fetch(`${apiURL}/api/v1/internal/cutover/trigger`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(trigger.status, 200, await trigger.text());
+    const status = await eventually(
+      'the cutover to complete or fail',
+      async () => {
+        const data =
+          (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+        return data.cutoverComplete === 'true' || data.failedStep ? data : undefined;
+      },
+      420_000,
+    );
+    console.log(`# in-cluster cutover: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    assert.equal(status.failedStep, '', `failed: ${status.failedStep}: ${status.lastError}`);
+    assert.equal(status.cutoverComplete, 'true');
+    const jobs = (
+      await k.batch.listNamespacedJob({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-job' })
+    ).items;
+    assert.equal(jobs.length, 7, 'one Job per job-mode step');
+    const repo = (await k.custom.getNamespacedCustomObject({
+      group: 'source.toolkit.fluxcd.io',
+      version: 'v1',
+      plural: 'gitrepositories',
+      namespace: values.gitopsRepository.namespace,
+      name: values.gitopsRepository.name,
+    })) as { spec: { url: string; secretRef?: { name: string } } };
+    assert.equal(repo.spec.url, `${e.gitea.url}/${privateOrg}/${values.gitea.repo}`);
+    assert.ok(repo.spec.secretRef, 'the private mirror is read with a credential');
+    for (const job of jobs) assert.equal(job.spec?.template.spec?.serviceAccountName, RUNNER);
 
-  // The console's tether table, as the runner sees it: after the cutover nothing but exempt rows.
-  const viewer = await signIn(apiURL, 'viewer');
-  const tethers = (await (await fetch(`${apiURL}/api/v1/sovereign/cutover/tethers?fresh=true`, { headers: { cookie: viewer.cookie } })).json()) as { summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] }; tethers: Array<{ state: string; object: string; field: string; upstream: string }> };
-  const left = tethers.tethers.filter((t) => t.state === 'tethered' || t.state === 'unmapped').map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`);
-  assert.deepEqual(left, [], 'no tether left but exempt ones');
-  assert.deepEqual(tethers.summary.unreadable, []);
-  assert.ok(tethers.summary.pivoted > 10, `images still named upstream are served locally (${tethers.summary.pivoted} pivoted)`);
+    // The console's tether table, as the runner sees it: after the cutover nothing but exempt rows.
+    const viewer = await signIn(apiURL, 'viewer');
+    const tethers = (await (
+      await fetch(`${apiURL}/api/v1/sovereign/cutover/tethers?fresh=true`, { headers: { cookie: viewer.cookie } })
+    ).json()) as {
+      summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] };
+      tethers: Array<{ state: string; object: string; field: string; upstream: string }>;
+    };
+    const left = tethers.tethers
+      .filter((t) => t.state === 'tethered' || t.state === 'unmapped')
+      .map((t) => `${t.state} ${t.object} ${t.field} ${t.upstream}`);
+    assert.deepEqual(left, [], 'no tether left but exempt ones');
+    assert.deepEqual(tethers.summary.unreadable, []);
+    assert.ok(
+      tethers.summary.pivoted > 10,
+      `images still named upstream are served locally (${tethers.summary.pivoted} pivoted)`,
+    );
 
-  const events = auditSince(auditFrom);
-  const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
-  const agent = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${AGENT.serviceAccount}`);
-  console.log(`# audit: ${runner.length} runner requests, ${agent.length} node-agent requests`);
-  assert.ok(runner.length > 50 && agent.length > 0);
-  const denied = [...runner, ...agent].filter((ev) => ev.responseStatus?.code === 403).map((ev) => `${ev.user.username} ${ev.verb} ${JSON.stringify(ev.objectRef)}`);
-  assert.deepEqual(denied, [], 'no request was denied');
-  assert.deepEqual(unneeded(runnerGrants(values, NS), runner), [], 'every runner rule served a request only it allows');
-  const agentRole = objects.find((o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount) as unknown as { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
-  const agentGrants = agentRole.rules.map((r): Grant => ({ namespace: NS, apiGroup: r.apiGroups[0] ?? '', resource: r.resources[0] ?? '', verbs: r.verbs, ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}) }));
-  assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
-});
+    const events = auditSince(auditFrom);
+    const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
+    const agent = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${AGENT.serviceAccount}`);
+    console.log(`# audit: ${runner.length} runner requests, ${agent.length} node-agent requests`);
+    assert.ok(runner.length > 50 && agent.length > 0);
+    const denied = [...runner, ...agent]
+      .filter((ev) => ev.responseStatus?.code === 403)
+      .map((ev) => `${ev.user.username} ${ev.verb} ${JSON.stringify(ev.objectRef)}`);
+    assert.deepEqual(denied, [], 'no request was denied');
+    assert.deepEqual(
+      unneeded(runnerGrants(values, NS), runner),
+      [],
+      'every runner rule served a request only it allows',
+    );
+    const agentRole = objects.find(
+      (o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount,
+    ) as unknown as {
+      rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>;
+    };
+    const agentGrants = agentRole.rules.map((r): Grant => ({
+      namespace: NS,
+      apiGroup: r.apiGroups[0] ?? '',
+      resource: r.resources[0] ?? '',
+      verbs: r.verbs,
+      ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
+    }));
+    assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
+  },
+);
 
-test('in-cluster: without one rule (read the Gitea admin Secret), the step that needs it fails with 403', { timeout: 120_000 }, async () => {
-  const rbac = k.rbac;
-  await rbac.deleteNamespacedRole({ name: RUNNER, namespace: values.gitea.adminSecretRef.namespace });
-  try {
-    const cm = await k.core.readNamespacedConfigMap({ name: 'cutover-step-01-gitea-mirror', namespace: NS });
-    const podSpec = (await import('yaml')).parse(cm.data?.podSpec ?? '');
-    const name = `cutover-gitea-mirror-without-rule-${Date.now() % 100000}`;
-    await k.batch.createNamespacedJob({ namespace: NS, body: { metadata: { name, labels: { 'app.kubernetes.io/component': 'cutover-job' } }, spec: { backoffLimit: 0, ttlSecondsAfterFinished: 600, template: { spec: podSpec } } } });
-    const message = await eventually('the step Job to fail', async () => {
-      const pods = (await k.core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${name}` })).items;
-      const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
-      return terminated && terminated.exitCode !== 0 ? (terminated.message ?? '') : undefined;
-    }, 90_000);
-    assert.match(message, /403/);
-    assert.match(message, /secrets/);
-  } finally {
-    await serverSideApply(k.config, render(values, { namespace: NS, valuesText, version: '0.1.0' }).filter((o) => o.kind === 'Role') as KubernetesObject[], 'operator');
-  }
-});
+test(
+  'in-cluster: without one rule (read the Gitea admin Secret), the step that needs it fails with 403',
+  { timeout: 120_000 },
+  async () => {
+    const rbac = k.rbac;
+    await rbac.deleteNamespacedRole({ name: RUNNER, namespace: values.gitea.adminSecretRef.namespace });
+    try {
+      const cm = await k.core.readNamespacedConfigMap({ name: 'cutover-step-01-gitea-mirror', namespace: NS });
+      const podSpec = (await import('yaml')).parse(cm.data?.podSpec ?? '');
+      const name = `cutover-gitea-mirror-without-rule-${Date.now() % 100000}`;
+      await k.batch.createNamespacedJob({
+        namespace: NS,
+        body: {
+          metadata: { name, labels: { 'app.kubernetes.io/component': 'cutover-job' } },
+          spec: { backoffLimit: 0, ttlSecondsAfterFinished: 600, template: { spec: podSpec } },
+        },
+      });
+      const message = await eventually(
+        'the step Job to fail',
+        async () => {
+          const pods = (await k.core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${name}` })).items;
+          const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+          return terminated && terminated.exitCode !== 0 ? (terminated.message ?? '') : undefined;
+        },
+        90_000,
+      );
+      assert.match(message, /403/);
+      assert.match(message, /secrets/);
+    } finally {
+      await serverSideApply(
+        k.config,
+        render(values, { namespace: NS, valuesText, version: '0.1.0' }).filter(
+          (o) => o.kind === 'Role',
+        ) as KubernetesObject[],
+        'operator',
+      );
+    }
+  },
+);

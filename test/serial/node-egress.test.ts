@@ -25,7 +25,10 @@ async function freshUpstreamImage(): Promise<{ ref: string; repo: string; digest
   const ref = `${e.upstreams.ghcr.host}/${repo}:v1`;
   cleanups.push(async () => {
     await ctr(nodeA, ['images', 'rm', ref]);
-    await mothership('DELETE', `/projects/${e.mothership.proxyProjects.ghcr}/repositories/${encodeURIComponent(encodeURIComponent(repo))}`);
+    await mothership(
+      'DELETE',
+      `/projects/${e.mothership.proxyProjects.ghcr}/repositories/${encodeURIComponent(encodeURIComponent(repo))}`,
+    );
     await fetch(`${e.upstreams.ghcr.url}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
   });
   return { ref, repo, digest };
@@ -38,7 +41,10 @@ test('node-a pulls an upstream image through the mothership proxy project named 
   const listed = await ctr(nodeA, ['images', 'ls', '-q']);
   assert.ok(listed.stdout.split('\n').includes(image.ref));
   // The bytes came through the mothership: its proxy cache now holds the repository.
-  const artifact = await mothership('GET', `/projects/${e.mothership.proxyProjects.ghcr}/repositories/${encodeURIComponent(encodeURIComponent(image.repo))}/artifacts/v1`);
+  const artifact = await mothership(
+    'GET',
+    `/projects/${e.mothership.proxyProjects.ghcr}/repositories/${encodeURIComponent(encodeURIComponent(image.repo))}/artifacts/v1`,
+  );
   assert.equal(artifact.status, 200);
   assert.equal(artifact.body.digest, image.digest);
 });
@@ -51,8 +57,16 @@ test('after cut-upstream a never-pulled image fails on node-a while local peers 
   assert.notEqual(pulled.code, 0, 'pull must fail with upstream cut');
   assert.match(pulled.stderr, /connection refused|failed to resolve|failed to do request/i);
   const peers = await status();
-  assert.deepEqual(peers.filter((p) => p.role === 'upstream' && p.up).map((p) => p.peer), [], 'every upstream peer is unreachable');
-  assert.deepEqual(peers.filter((p) => p.role === 'local' && !p.up).map((p) => p.peer), [], 'local peers untouched');
+  assert.deepEqual(
+    peers.filter((p) => p.role === 'upstream' && p.up).map((p) => p.peer),
+    [],
+    'every upstream peer is unreachable',
+  );
+  assert.deepEqual(
+    peers.filter((p) => p.role === 'local' && !p.up).map((p) => p.peer),
+    [],
+    'local peers untouched',
+  );
   await restoreUpstream(quiet);
   assert.equal(lab().upstreamCut, false);
   const again = await pullOnNode(nodeA, image.ref);

@@ -21,12 +21,22 @@ test('after cut-upstream a pod needing a never-pulled upstream image shows ErrIm
   const repo = `openova-io/${uniqueName('never-pulled')}`;
   await pushFreshImage(new DistributionClient(e.upstreams.ghcr.url), repo, 'v1');
   await cutUpstream(quiet);
-  await k.core.createNamespacedPod({ namespace, body: { metadata: { name: 'tethered' }, spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: `${e.upstreams.ghcr.host}/${repo}:v1` }] } } });
-  const reason = await eventually('the pull to fail', async () => {
-    const pod = await k.core.readNamespacedPod({ name: 'tethered', namespace });
-    const r = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
-    return r === 'ErrImagePull' || r === 'ImagePullBackOff' ? r : undefined;
-  }, 60_000);
+  await k.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'tethered' },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: `${e.upstreams.ghcr.host}/${repo}:v1` }] },
+    },
+  });
+  const reason = await eventually(
+    'the pull to fail',
+    async () => {
+      const pod = await k.core.readNamespacedPod({ name: 'tethered', namespace });
+      const r = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+      return r === 'ErrImagePull' || r === 'ImagePullBackOff' ? r : undefined;
+    },
+    60_000,
+  );
   assert.match(reason, /^(ErrImagePull|ImagePullBackOff)$/);
   const pod = await k.core.readNamespacedPod({ name: 'tethered', namespace });
   assert.equal(pod.status?.phase, 'Pending');

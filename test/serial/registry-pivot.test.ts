@@ -27,10 +27,18 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   const namespace = await testNamespace('pivot', cleanups);
   const projects = { ghcr: uniqueName('ghcr'), docker: uniqueName('docker'), quay: uniqueName('quay') };
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-  values.harbor.hostProjects = (['ghcr', 'docker', 'quay'] as const).map((u) => ({ host: e.upstreams[u].host, project: projects[u], mode: 'mirror' as const, upstreamURL: e.upstreams[u].url, registryType: 'docker-registry', authMode: 'anonymous' as const }));
+  values.harbor.hostProjects = (['ghcr', 'docker', 'quay'] as const).map((u) => ({
+    host: e.upstreams[u].host,
+    project: projects[u],
+    mode: 'mirror' as const,
+    upstreamURL: e.upstreams[u].url,
+    registryType: 'docker-registry',
+    authMode: 'anonymous' as const,
+  }));
   const store = new StatusStore(cluster, namespace, values.status.configMapName);
   const nodes = ['node-a', 'node-b'];
-  const ghcrToml = (node: string) => readFileSync(join(e.nodes[node as 'node-a'].certsDir, e.upstreams.ghcr.host, 'hosts.toml'), 'utf8');
+  const ghcrToml = (node: string) =>
+    readFileSync(join(e.nodes[node as 'node-a'].certsDir, e.upstreams.ghcr.host, 'hosts.toml'), 'utf8');
   const tethered = ghcrToml('node-a');
   cleanups.push(async () => {
     for (const p of Object.values(projects)) await dropHarborProject(p);
@@ -38,17 +46,32 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   // Roll back first (the namespace, and the agents in it, go after): the shared nodes must end tethered.
   cleanups.push(async () => {
     await store.patch({ registriesYamlActive: 'rollback' }).catch(() => undefined);
-    await eventually('every node acked rollback', async () => {
-      const data = (await store.read()) ?? {};
-      return nodes.every((n) => data[nodeAckKey(n)] === 'rollback');
-    }, 60_000).catch(() => undefined);
+    await eventually(
+      'every node acked rollback',
+      async () => {
+        const data = (await store.read()) ?? {};
+        return nodes.every((n) => data[nodeAckKey(n)] === 'rollback');
+      },
+      60_000,
+    ).catch(() => undefined);
     await k.apps.deleteNamespacedDaemonSet({ name: AGENT.daemonSet, namespace }).catch(() => undefined);
   });
 
-  const ctx = { values, env: await buildStepEnv(values, cluster, namespace), log: () => {}, signal: AbortSignal.timeout(180_000) };
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, cluster, namespace),
+    log: () => {},
+    signal: AbortSignal.timeout(180_000),
+  };
   await harborProjects.apply(ctx);
   const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
-  await copyArtifact(new DistributionClient(e.upstreams.ghcr.url), PROJECT_IMAGE.repo, PROJECT_IMAGE.tag, local, `${projects.ghcr}/${PROJECT_IMAGE.repo}`);
+  await copyArtifact(
+    new DistributionClient(e.upstreams.ghcr.url),
+    PROJECT_IMAGE.repo,
+    PROJECT_IMAGE.tag,
+    local,
+    `${projects.ghcr}/${PROJECT_IMAGE.repo}`,
+  );
   await store.ensure();
   await store.patch({ registriesYamlActive: 'v2' });
 
@@ -61,13 +84,19 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
     assert.ok(toml.includes(`[host."${e.localHarbor.url}/v2/${projects.ghcr}"]`), `${node} hosts.toml → local Harbor`);
     assert.ok(toml.includes(`server = "${e.localHarbor.url}"`), 'no upstream fallback');
   }
-  const canaries = (await k.core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary' })).items;
+  const canaries = (
+    await k.core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary' })
+  ).items;
   assert.equal(canaries.filter((p) => !p.metadata?.deletionTimestamp).length, 0, 'canary pods are cleaned up');
 
   await store.patch({ registriesYamlActive: 'rollback' });
-  await eventually('rollback acked', async () => {
-    const acks = (await store.read()) ?? {};
-    return nodes.every((n) => acks[nodeAckKey(n)] === 'rollback');
-  }, 60_000);
+  await eventually(
+    'rollback acked',
+    async () => {
+      const acks = (await store.read()) ?? {};
+      return nodes.every((n) => acks[nodeAckKey(n)] === 'rollback');
+    },
+    60_000,
+  );
   assert.equal(ghcrToml('node-a'), tethered, 'the tethered hosts.toml is back exactly');
 });

@@ -24,9 +24,30 @@ test('03 harbor-prewarm copies every in-use artifact (all platforms, same digest
   const quay = uniqueName('quay');
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   values.harbor.hostProjects = [
-    { host: e.upstreams.ghcr.host, project: ghcr, mode: 'mirror', upstreamURL: e.upstreams.ghcr.url, registryType: 'github-ghcr', authMode: 'credential' },
-    { host: e.upstreams.docker.host, project: docker, mode: 'mirror', upstreamURL: e.upstreams.docker.url, registryType: 'docker-hub', authMode: 'anonymous' },
-    { host: e.upstreams.quay.host, project: quay, mode: 'proxy', upstreamURL: e.upstreams.quay.url, registryType: 'docker-registry', authMode: 'anonymous' },
+    {
+      host: e.upstreams.ghcr.host,
+      project: ghcr,
+      mode: 'mirror',
+      upstreamURL: e.upstreams.ghcr.url,
+      registryType: 'github-ghcr',
+      authMode: 'credential',
+    },
+    {
+      host: e.upstreams.docker.host,
+      project: docker,
+      mode: 'mirror',
+      upstreamURL: e.upstreams.docker.url,
+      registryType: 'docker-hub',
+      authMode: 'anonymous',
+    },
+    {
+      host: e.upstreams.quay.host,
+      project: quay,
+      mode: 'proxy',
+      upstreamURL: e.upstreams.quay.url,
+      registryType: 'docker-registry',
+      authMode: 'anonymous',
+    },
   ];
   values.prewarm.images = [`${quay}/kyverno/kyverno:v1.13.4`, `${docker}/grafana/loki:3.3.2`];
   cleanups.push(async () => {
@@ -35,7 +56,12 @@ test('03 harbor-prewarm copies every in-use artifact (all platforms, same digest
     if (endpoint) await api('DELETE', `/registries/${endpoint.id}`);
   });
   const lines: string[] = [];
-  const ctx = { values, env: await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst'), log: (l: string) => lines.push(l), signal: AbortSignal.timeout(300_000) };
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst'),
+    log: (l: string) => lines.push(l),
+    signal: AbortSignal.timeout(300_000),
+  };
   await harborProjects.apply(ctx);
   const planned = await harborPrewarm.plan(ctx);
   assert.ok(planned.length >= 10, `many artifacts to prewarm (${planned.length})`);
@@ -57,12 +83,24 @@ test('03 harbor-prewarm copies every in-use artifact (all platforms, same digest
   assert.deepEqual(await harborPrewarm.plan(ctx), [], 'converged');
   lines.length = 0;
   await harborPrewarm.apply(ctx);
-  assert.ok(lines.some((l) => /^copied 0 artifacts \(\d+ already complete\): 0 blobs \/ 0\.0 MB streamed/.test(l)), `second run copies nothing: ${lines.join(' | ')}`);
+  assert.ok(
+    lines.some((l) => /^copied 0 artifacts \(\d+ already complete\): 0 blobs \/ 0\.0 MB streamed/.test(l)),
+    `second run copies nothing: ${lines.join(' | ')}`,
+  );
 });
 
 test('03 harbor-prewarm refuses a tether to a host the table does not map, before copying anything', async () => {
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   values.harbor.hostProjects = values.harbor.hostProjects.filter((r) => r.host !== e.upstreams.quay.host);
-  const ctx = { values, env: await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst'), log: () => {}, signal: AbortSignal.timeout(60_000) };
-  await assert.rejects(harborPrewarm.apply(ctx), (err: Error) => err.message.includes(`${e.upstreams.quay.host}/cilium/cilium:v1.16.5`) && /does not map/.test(err.message));
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst'),
+    log: () => {},
+    signal: AbortSignal.timeout(60_000),
+  };
+  await assert.rejects(
+    harborPrewarm.apply(ctx),
+    (err: Error) =>
+      err.message.includes(`${e.upstreams.quay.host}/cilium/cilium:v1.16.5`) && /does not map/.test(err.message),
+  );
 });

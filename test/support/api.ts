@@ -21,7 +21,8 @@ export function labValuesFile(overrides: Record<string, unknown>): string {
   const values = parse(readFileSync(lab().valuesFile, 'utf8')) as Record<string, unknown>;
   const merge = (into: Record<string, unknown>, from: Record<string, unknown>) => {
     for (const [k, v] of Object.entries(from)) {
-      if (v && typeof v === 'object' && !Array.isArray(v) && into[k] && typeof into[k] === 'object') merge(into[k] as Record<string, unknown>, v as Record<string, unknown>);
+      if (v && typeof v === 'object' && !Array.isArray(v) && into[k] && typeof into[k] === 'object')
+        merge(into[k] as Record<string, unknown>, v as Record<string, unknown>);
       else into[k] = v;
     }
   };
@@ -32,21 +33,37 @@ export function labValuesFile(overrides: Record<string, unknown>): string {
 }
 
 /** Starts `cutover serve` on `port` for `namespace` (as the lab admin); resolves once /healthz answers. */
-export async function startServe(port: number, namespace: string, overrides: Record<string, unknown> = {}): Promise<ServeProcess> {
+export async function startServe(
+  port: number,
+  namespace: string,
+  overrides: Record<string, unknown> = {},
+): Promise<ServeProcess> {
   const e = lab();
   const url = `http://127.0.0.1:${port}`;
   const valuesFile = labValuesFile({ api: { port, bindAddress: '127.0.0.1', publicURL: url }, ...overrides });
-  const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '-f', valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', namespace], {
-    env: { ...process.env, CUTOVER_OIDC_CLIENT_SECRET: e.oidc.clientSecret, CUTOVER_SESSION_KEY: `test-session-key-${port}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '-f', valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', namespace],
+    {
+      env: {
+        ...process.env,
+        CUTOVER_OIDC_CLIENT_SECRET: e.oidc.clientSecret,
+        CUTOVER_SESSION_KEY: `test-session-key-${port}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  await eventually(`cutover serve on ${url}`, async () => {
-    if (child.exitCode !== null) throw new Error(`cutover serve exited ${child.exitCode}: ${output}`);
-    return (await fetch(`${url}/healthz`)).ok;
-  }, 30_000);
+  await eventually(
+    `cutover serve on ${url}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`cutover serve exited ${child.exitCode}: ${output}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    },
+    30_000,
+  );
   return {
     url,
     output: () => output,
@@ -66,8 +83,27 @@ export async function oneStepChain(namespace: string): Promise<() => Promise<voi
   await core.createNamespacedConfigMap({
     namespace,
     body: {
-      metadata: { name, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': 'cutover-step', [LABELS.order]: '1', [LABELS.mode]: 'job' } },
-      data: { stepName: 'gitea-mirror', podSpec: stringify({ containers: [{ name: 'step', image: `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`, args: ['--version'] }] }) },
+      metadata: {
+        name,
+        labels: {
+          'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+          'app.kubernetes.io/component': 'cutover-step',
+          [LABELS.order]: '1',
+          [LABELS.mode]: 'job',
+        },
+      },
+      data: {
+        stepName: 'gitea-mirror',
+        podSpec: stringify({
+          containers: [
+            {
+              name: 'step',
+              image: `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`,
+              args: ['--version'],
+            },
+          ],
+        }),
+      },
     },
   });
   return async () => {
@@ -81,9 +117,13 @@ export async function oneStepChain(namespace: string): Promise<() => Promise<voi
  */
 export async function describeRun(namespace: string, api: ServeProcess): Promise<string> {
   const { core } = kube();
-  const status = (await core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace }).catch(() => undefined))?.data ?? {};
+  const status =
+    (await core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace }).catch(() => undefined))
+      ?.data ?? {};
   const pods = (await core.listNamespacedPod({ namespace })).items.map((p) => {
-    const containers = (p.status?.containerStatuses ?? []).map((c) => `${c.name}: ${JSON.stringify(c.state)}`).join('; ');
+    const containers = (p.status?.containerStatuses ?? [])
+      .map((c) => `${c.name}: ${JSON.stringify(c.state)}`)
+      .join('; ');
     return `  ${p.metadata?.name} on ${p.spec?.nodeName ?? '(unscheduled)'}: ${p.status?.phase} ${containers}`;
   });
   return [
@@ -111,7 +151,9 @@ class Jar {
     this.#cookies.set(origin, jar);
   }
   header(url: string): string {
-    return [...(this.#cookies.get(new URL(url).host) ?? new Map<string, string>())].map(([k, v]) => `${k}=${v}`).join('; ');
+    return [...(this.#cookies.get(new URL(url).host) ?? new Map<string, string>())]
+      .map(([k, v]) => `${k}=${v}`)
+      .join('; ');
   }
   get(url: string, name: string): string | undefined {
     return this.#cookies.get(new URL(url).host)?.get(name);
@@ -131,7 +173,12 @@ export async function signIn(apiURL: string, user: 'admin' | 'viewer'): Promise<
   let form: { action: string } | undefined;
   for (let hop = 0; hop < 12; hop++) {
     const res = form
-      ? await fetch(url, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(url), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: user, password: lab().oidc.users[user].password }) })
+      ? await fetch(url, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { cookie: jar.header(url), 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ username: user, password: lab().oidc.users[user].password }),
+        })
       : await fetch(url, { redirect: 'manual', headers: { cookie: jar.header(url) } });
     jar.store(url, res);
     form = undefined;
@@ -144,7 +191,8 @@ export async function signIn(apiURL: string, user: 'admin' | 'viewer'): Promise<
     }
     const html = await res.text();
     const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-    if (res.status !== 200 || !action) throw new Error(`sign-in stopped at ${url}: ${res.status} ${html.slice(0, 300)}`);
+    if (res.status !== 200 || !action)
+      throw new Error(`sign-in stopped at ${url}: ${res.status} ${html.slice(0, 300)}`);
     url = new URL(action, url).href;
     form = { action };
   }

@@ -57,7 +57,10 @@ export class FaultProxy {
     const isBlob = /\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET';
     if (isBlob && this.injected.unauthorized < (this.#options.unauthorizedBlobGets ?? 0)) {
       this.injected.unauthorized++;
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': `Bearer realm="${this.url}/token",service="fault-proxy"` });
+      res.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': `Bearer realm="${this.url}/token",service="fault-proxy"`,
+      });
       res.end('{"errors":[{"code":"UNAUTHORIZED","message":"token expired (injected)"}]}');
       return;
     }
@@ -66,7 +69,9 @@ export class FaultProxy {
       const kind = this.#random();
       if (kind < 0.4) {
         this.injected.status503++;
-        res.writeHead(503, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
         return;
       }
       if (kind < 0.7 || !isBlob) {
@@ -77,7 +82,13 @@ export class FaultProxy {
     }
     const truncate = roll < this.#options.failureRate && isBlob;
     const upstream = request(
-      { host: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.#target.host } },
+      {
+        host: this.#target.hostname,
+        port: this.#target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: this.#target.host },
+      },
       (answer) => {
         // A client that goes away mid-answer (a retry after a short read) must not leave the upstream
         // response paused on a referenced socket: that would keep the test process alive.

@@ -22,11 +22,21 @@ export interface HarborCall {
 
 /** Calls a Harbor (double) API path below /api/v2.0 as admin unless `anonymous`. */
 export function harborApi(base: string, credentials: { username: string; password: string }) {
-  return async (method: string, path: string, body?: unknown, options: { anonymous?: boolean; rawBody?: string } = {}): Promise<HarborCall> => {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { anonymous?: boolean; rawBody?: string } = {},
+  ): Promise<HarborCall> => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (!options.anonymous) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (!options.anonymous)
+      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     const payload = options.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
-    const res = await fetch(`${base}/api/v2.0${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    const res = await fetch(`${base}/api/v2.0${path}`, {
+      method,
+      headers,
+      ...(payload === undefined ? {} : { body: payload }),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -77,7 +87,10 @@ export async function dropHarborProject(name: string): Promise<void> {
   const api = harborApi(localHarbor.url, localHarbor);
   const repos = (await api('GET', `/projects/${name}/repositories?page_size=100`)).body ?? [];
   for (const r of repos as Array<{ name: string }>) {
-    await api('DELETE', `/projects/${name}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(name.length + 1)))}`);
+    await api(
+      'DELETE',
+      `/projects/${name}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(name.length + 1)))}`,
+    );
   }
   await api('DELETE', `/projects/${name}`);
 }

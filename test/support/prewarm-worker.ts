@@ -11,6 +11,19 @@ const job = JSON.parse(process.argv[2] ?? '{}') as {
 };
 const source = new DistributionClient(job.source);
 const target = new DistributionClient(job.target, job.credentials);
-const prewarmer = new Prewarmer({ blobConcurrency: 2, artifactConcurrency: 2, onProgress: (p) => console.log(`copied ${p.blobsCopied}`) });
-await prewarmer.run(job.items.map((i) => ({ label: `${i.sourceRepo}:${i.ref}`, source, sourceRepo: i.sourceRepo, ref: i.ref, target, targetRepo: i.targetRepo })));
+const prewarmer = new Prewarmer({
+  blobConcurrency: 2,
+  artifactConcurrency: 2,
+  onProgress: (p) => console.log(`copied ${p.blobsCopied}`),
+});
+await prewarmer.run(
+  job.items.map((i) => ({
+    label: `${i.sourceRepo}:${i.ref}`,
+    source,
+    sourceRepo: i.sourceRepo,
+    ref: i.ref,
+    target,
+    targetRepo: i.targetRepo,
+  })),
+);
 console.log('done');

@@ -11,7 +11,9 @@ import { REPO_ROOT } from '../../lab/topology.ts';
 const SHARED = ['..', 'shared'].join('/');
 
 test('no tracked file references the shared folder outside the repository', () => {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT })
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: REPO_ROOT,
+  })
     .toString()
     .split('\0')
     .filter(Boolean);

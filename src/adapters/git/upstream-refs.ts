@@ -14,14 +14,17 @@ export async function remoteRefs(repoURL: string, timeoutMs = 30_000): Promise<M
   if (res.status !== 200) throw new PeerError('GET', url, res.status, body.toString('utf8'));
   const refs = new Map<string, string>();
   // pkt-line framing: 4 hex digits of length (including themselves), "0000" flushes.
-  for (let i = 0; i + 4 <= body.length; ) {
+  for (let i = 0; i + 4 <= body.length;) {
     const length = parseInt(body.subarray(i, i + 4).toString(), 16);
     if (Number.isNaN(length)) break;
     if (length === 0) {
       i += 4;
       continue;
     }
-    const line = body.subarray(i + 4, i + length).toString('utf8').replace(/\n$/, '');
+    const line = body
+      .subarray(i + 4, i + length)
+      .toString('utf8')
+      .replace(/\n$/, '');
     i += length;
     if (line.startsWith('#')) continue;
     const [sha, rest] = [line.slice(0, 40), line.slice(41)];

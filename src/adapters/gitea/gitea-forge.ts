@@ -101,12 +101,22 @@ export class GiteaForge implements Forge {
   }
 
   async branchHead(owner: string, name: string, branch: string): Promise<string | undefined> {
-    const res = await this.#call('GET', `/repos/${enc(owner)}/${enc(name)}/branches/${enc(branch)}`, undefined, [200, 404]);
+    const res = await this.#call(
+      'GET',
+      `/repos/${enc(owner)}/${enc(name)}/branches/${enc(branch)}`,
+      undefined,
+      [200, 404],
+    );
     return res.status === 200 ? (res.body as { commit: { id: string } }).commit.id : undefined;
   }
 
   #call(method: string, path: string, body: unknown, ok: number[], timeoutMs?: number) {
-    return callJson(method, this.#api + path, { authorization: this.#auth, body, ok, ...(timeoutMs ? { timeoutMs } : {}) });
+    return callJson(method, this.#api + path, {
+      authorization: this.#auth,
+      body,
+      ok,
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
   }
 }
 

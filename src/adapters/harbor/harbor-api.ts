@@ -31,13 +31,26 @@ export function registryBody(input: RegistryEndpointInput): Record<string, unkno
     url: input.url,
     insecure: input.url.startsWith('http://'),
     description: 'upstream endpoint of a proxy-cache project (sovereign-cutover)',
-    ...(input.credential ? { credential: { type: 'basic', access_key: input.credential.username, access_secret: input.credential.password } } : {}),
+    ...(input.credential
+      ? {
+          credential: {
+            type: 'basic',
+            access_key: input.credential.username,
+            access_secret: input.credential.password,
+          },
+        }
+      : {}),
   };
 }
 
 /** Public: nodes pull anonymously through containerd's hosts.toml. */
 export function projectBody(name: string, registryId?: number): Record<string, unknown> {
-  return { project_name: name, public: true, metadata: { public: 'true' }, ...(registryId === undefined ? {} : { registry_id: registryId }) };
+  return {
+    project_name: name,
+    public: true,
+    metadata: { public: 'true' },
+    ...(registryId === undefined ? {} : { registry_id: registryId }),
+  };
 }
 
 export class HarborApi {
@@ -50,7 +63,9 @@ export class HarborApi {
   }
 
   async project(name: string): Promise<HarborProject | undefined> {
-    const res = await this.#call('GET', `/projects/${encodeURIComponent(name)}`, undefined, [200, 404], { 'x-is-resource-name': 'true' });
+    const res = await this.#call('GET', `/projects/${encodeURIComponent(name)}`, undefined, [200, 404], {
+      'x-is-resource-name': 'true',
+    });
     return res.status === 200 ? (res.body as HarborProject) : undefined;
   }
 

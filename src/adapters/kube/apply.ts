@@ -6,34 +6,68 @@ import { PeerError } from '../../core/errors.ts';
 import { kubeError } from './cluster.ts';
 
 /** `dryRun`: the apiserver validates and admits everything but persists nothing (`dryRun=All`). */
-export async function serverSideApply(config: KubeConfig, objects: KubernetesObject[], fieldManager: string, options: { dryRun?: boolean } = {}): Promise<void> {
+export async function serverSideApply(
+  config: KubeConfig,
+  objects: KubernetesObject[],
+  fieldManager: string,
+  options: { dryRun?: boolean } = {},
+): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(config);
   for (const object of objects) {
     if (object.kind === 'CustomResourceDefinition') {
       // client-node re-serialises built-in types through its models, which renames JSON-schema keys
       // (`default`, `x-kubernetes-*`, `$ref`) and so drops them; a CRD goes to the API server as written.
-      await applyRaw(config, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${object.metadata?.name}`, object, fieldManager, options.dryRun ?? false);
+      await applyRaw(
+        config,
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${object.metadata?.name}`,
+        object,
+        fieldManager,
+        options.dryRun ?? false,
+      );
       continue;
     }
     try {
-      await api.patch(object, undefined, options.dryRun ? 'All' : undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+      await api.patch(
+        object,
+        undefined,
+        options.dryRun ? 'All' : undefined,
+        fieldManager,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     } catch (error) {
       throw kubeError('APPLY', `${object.kind} ${object.metadata?.namespace ?? ''}/${object.metadata?.name}`, error);
     }
   }
 }
 
-async function applyRaw(config: KubeConfig, path: string, object: KubernetesObject, fieldManager: string, dryRun: boolean): Promise<void> {
+async function applyRaw(
+  config: KubeConfig,
+  path: string,
+  object: KubernetesObject,
+  fieldManager: string,
+  dryRun: boolean,
+): Promise<void> {
   const server = config.getCurrentCluster()?.server ?? '';
-  const url = new URL(`${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true${dryRun ? '&dryRun=All' : ''}`, server);
-  const options: Parameters<typeof request>[1] & { headers: Record<string, string> } = { method: 'PATCH', headers: { 'content-type': PatchStrategy.ServerSideApply, accept: 'application/json' } };
+  const url = new URL(
+    `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true${dryRun ? '&dryRun=All' : ''}`,
+    server,
+  );
+  const options: Parameters<typeof request>[1] & { headers: Record<string, string> } = {
+    method: 'PATCH',
+    headers: { 'content-type': PatchStrategy.ServerSideApply, accept: 'application/json' },
+  };
   await config.applyToHTTPSOptions(options);
   const body = JSON.stringify(object);
   await new Promise<void>((resolve, reject) => {
     const req = request(url, options, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => (res.statusCode === 200 || res.statusCode === 201 ? resolve() : reject(new PeerError('APPLY', url.toString(), res.statusCode ?? 0, text))));
+      res.on('end', () =>
+        res.statusCode === 200 || res.statusCode === 201
+          ? resolve()
+          : reject(new PeerError('APPLY', url.toString(), res.statusCode ?? 0, text)),
+      );
     });
     req.on('error', (error) => reject(new PeerError('APPLY', url.toString(), 0, error.message, { cause: error })));
     req.end(body);

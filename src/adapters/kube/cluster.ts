@@ -54,7 +54,9 @@ export class KubeCluster {
     const secret = await this.core.readNamespacedSecret({ name, namespace }).catch((error: unknown) => {
       throw kubeError('GET', `secrets/${namespace}/${name}`, error);
     });
-    return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    return Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
   }
 }
 
@@ -75,7 +77,7 @@ export function kubeStatus(error: unknown): number {
 /** A client-node failure as a PeerError (method, resource, status, server message — never a token). */
 export function kubeError(method: string, resource: string, error: unknown): PeerError {
   const body = (error as { body?: unknown }).body;
-  let message = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+  let message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
   if (typeof body === 'string') {
     try {
       message = (JSON.parse(body) as { message?: string }).message ?? message;

@@ -12,8 +12,21 @@ export interface FluxCondition {
 
 export interface FluxSource {
   metadata: { name: string; namespace: string; generation?: number; annotations?: Record<string, string> };
-  spec: { url?: string; secretRef?: { name: string }; insecure?: boolean; type?: string; sourceRef?: { kind: string; name: string }; chart?: string; version?: string };
-  status?: { conditions?: FluxCondition[]; observedGeneration?: number; artifact?: { revision: string }; lastHandledReconcileAt?: string };
+  spec: {
+    url?: string;
+    secretRef?: { name: string };
+    insecure?: boolean;
+    type?: string;
+    sourceRef?: { kind: string; name: string };
+    chart?: string;
+    version?: string;
+  };
+  status?: {
+    conditions?: FluxCondition[];
+    observedGeneration?: number;
+    artifact?: { revision: string };
+    lastHandledReconcileAt?: string;
+  };
 }
 
 export type FluxPlural = 'gitrepositories' | 'helmrepositories' | 'ocirepositories' | 'helmcharts';
@@ -22,9 +35,20 @@ const GROUP = 'source.toolkit.fluxcd.io';
 const VERSION = 'v1';
 export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt';
 
-export async function getFlux(cluster: KubeCluster, plural: FluxPlural, namespace: string, name: string): Promise<FluxSource> {
+export async function getFlux(
+  cluster: KubeCluster,
+  plural: FluxPlural,
+  namespace: string,
+  name: string,
+): Promise<FluxSource> {
   try {
-    return (await cluster.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as FluxSource;
+    return (await cluster.custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural,
+      namespace,
+      name,
+    })) as FluxSource;
   } catch (error) {
     throw kubeError('GET', `${plural}/${namespace}/${name}`, error);
   }
@@ -32,7 +56,11 @@ export async function getFlux(cluster: KubeCluster, plural: FluxPlural, namespac
 
 export async function listFlux(cluster: KubeCluster, plural: FluxPlural, namespace: string): Promise<FluxSource[]> {
   try {
-    return ((await cluster.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })) as { items: FluxSource[] }).items;
+    return (
+      (await cluster.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })) as {
+        items: FluxSource[];
+      }
+    ).items;
   } catch (error) {
     if ((error as { code?: number }).code === 404) return [];
     throw kubeError('GET', `${plural}/${namespace}`, error);
@@ -42,16 +70,29 @@ export async function listFlux(cluster: KubeCluster, plural: FluxPlural, namespa
 /** Every object of a kind in the cluster; none when its CRD is not installed. */
 export async function listFluxAll(cluster: KubeCluster, plural: FluxPlural): Promise<FluxSource[]> {
   try {
-    return ((await cluster.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as { items: FluxSource[] }).items;
+    return (
+      (await cluster.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as {
+        items: FluxSource[];
+      }
+    ).items;
   } catch (error) {
     if ((error as { code?: number }).code === 404) return [];
     throw kubeError('GET', plural, error);
   }
 }
 
-export async function patchFlux(cluster: KubeCluster, plural: FluxPlural, namespace: string, name: string, body: object): Promise<FluxSource> {
+export async function patchFlux(
+  cluster: KubeCluster,
+  plural: FluxPlural,
+  namespace: string,
+  name: string,
+  body: object,
+): Promise<FluxSource> {
   try {
-    return (await cluster.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name, body }, mergePatch)) as FluxSource;
+    return (await cluster.custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, plural, namespace, name, body },
+      mergePatch,
+    )) as FluxSource;
   } catch (error) {
     throw kubeError('PATCH', `${plural}/${namespace}/${name}`, error);
   }
@@ -62,7 +103,15 @@ export function readyCondition(obj: FluxSource): FluxCondition | undefined {
 }
 
 /** Polls until `done` holds for the object, or the step deadline; the error shows its last Ready. */
-export async function waitFlux(cluster: KubeCluster, plural: FluxPlural, namespace: string, name: string, signal: AbortSignal, done: (o: FluxSource) => boolean, what: string): Promise<FluxSource> {
+export async function waitFlux(
+  cluster: KubeCluster,
+  plural: FluxPlural,
+  namespace: string,
+  name: string,
+  signal: AbortSignal,
+  done: (o: FluxSource) => boolean,
+  what: string,
+): Promise<FluxSource> {
   let last: FluxSource | undefined;
   for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5000)) {
     last = await getFlux(cluster, plural, namespace, name);
@@ -70,5 +119,8 @@ export async function waitFlux(cluster: KubeCluster, plural: FluxPlural, namespa
     await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
   const ready = last ? readyCondition(last) : undefined;
-  throw new CutoverError('flux-not-ready', `${plural} ${namespace}/${name} never ${what} (Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`);
+  throw new CutoverError(
+    'flux-not-ready',
+    `${plural} ${namespace}/${name} never ${what} (Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`,
+  );
 }

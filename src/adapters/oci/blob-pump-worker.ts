@@ -42,11 +42,23 @@ class Failure extends Error {
 }
 
 /** One request; resolves when the answer's headers arrive. A connection idle for `idleMs` is cut. */
-function send(method: string, url: URL, headers: Record<string, string>, idleMs: number, body?: IncomingMessage): Promise<IncomingMessage> {
+function send(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  idleMs: number,
+  body?: IncomingMessage,
+): Promise<IncomingMessage> {
   const https = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)(url, { method, headers, agent: https ? agents.https : agents.http, timeout: idleMs }, resolve);
-    req.on('error', (error) => reject(new Failure({ method, url: url.origin + url.pathname, status: 0, body: error.message })));
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      { method, headers, agent: https ? agents.https : agents.http, timeout: idleMs },
+      resolve,
+    );
+    req.on('error', (error) =>
+      reject(new Failure({ method, url: url.origin + url.pathname, status: 0, body: error.message })),
+    );
     req.on('timeout', () => req.destroy(new Error(`no progress for ${idleMs / 1000} s`)));
     if (body) {
       body.on('error', (error) => req.destroy(error));
@@ -76,11 +88,21 @@ function readOnly(blob: IncomingMessage, url: URL, digest: string): Promise<numb
       hash.update(chunk);
       bytes += chunk.length;
     });
-    blob.on('error', (error) => reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 0, body: error.message })));
+    blob.on('error', (error) =>
+      reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 0, body: error.message })),
+    );
     blob.on('end', () => {
       const actual = `sha256:${hash.digest('hex')}`;
       if (actual === digest) resolve(bytes);
-      else reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 200, body: `blob digest ${actual} does not match ${digest}` }));
+      else
+        reject(
+          new Failure({
+            method: 'GET',
+            url: url.origin + url.pathname,
+            status: 200,
+            body: `blob digest ${actual} does not match ${digest}`,
+          }),
+        );
     });
   });
 }
@@ -98,7 +120,13 @@ async function transfer(job: PumpRequest): Promise<number> {
       url = new URL(location, url);
       continue;
     }
-    if (blob.statusCode !== 200) throw new Failure({ method: 'GET', url: first.origin + first.pathname, status: blob.statusCode ?? 0, body: await text(blob) });
+    if (blob.statusCode !== 200)
+      throw new Failure({
+        method: 'GET',
+        url: first.origin + first.pathname,
+        status: blob.statusCode ?? 0,
+        body: await text(blob),
+      });
     break;
   }
   // Counting listens to the same chunks; the PUT's pipe (or the hash) is attached in this tick, before any flows.
@@ -106,7 +134,11 @@ async function transfer(job: PumpRequest): Promise<number> {
   const size = Number(blob.headers['content-length'] ?? '-1');
   if (!job.put) return await readOnly(blob, first, job.digest);
   const put = new URL(job.put.url);
-  const headers = { ...job.put.headers, 'content-type': 'application/octet-stream', ...(size >= 0 ? { 'content-length': String(size) } : {}) };
+  const headers = {
+    ...job.put.headers,
+    'content-type': 'application/octet-stream',
+    ...(size >= 0 ? { 'content-length': String(size) } : {}),
+  };
   let stored: IncomingMessage;
   try {
     stored = await send('PUT', put, headers, job.idleMs, blob);
@@ -127,6 +159,13 @@ parentPort?.on('message', (job: PumpRequest) => {
   const reply = (message: PumpReply) => parentPort?.postMessage(message);
   transfer(job).then(
     (bytes) => reply({ id: job.id, bytes }),
-    (error: unknown) => reply({ id: job.id, failure: error instanceof Failure ? error.failure : { method: 'GET', url: job.get.url.split('?')[0] ?? '', status: 0, body: String(error) } }),
+    (error: unknown) =>
+      reply({
+        id: job.id,
+        failure:
+          error instanceof Failure
+            ? error.failure
+            : { method: 'GET', url: job.get.url.split('?')[0] ?? '', status: 0, body: String(error) },
+      }),
   );
 });

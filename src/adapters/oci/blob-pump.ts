@@ -77,7 +77,9 @@ export class BlobPump {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(new URL('./blob-pump-worker.ts', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    const worker = new Worker(new URL('./blob-pump-worker.ts', import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+    });
     worker.unref();
     worker.on('message', (reply: PumpReply) => {
       const waiting = this.#pending.get(reply.id);
@@ -85,7 +87,10 @@ export class BlobPump {
       if (this.#pending.size === 0) worker.unref();
       if (!waiting) return;
       if ('bytes' in reply) waiting.resolve(reply.bytes);
-      else waiting.reject(new PeerError(reply.failure.method, reply.failure.url, reply.failure.status, reply.failure.body));
+      else
+        waiting.reject(
+          new PeerError(reply.failure.method, reply.failure.url, reply.failure.status, reply.failure.body),
+        );
     });
     const stopped = (why: string) => {
       if (this.#worker === worker) this.#worker = undefined;

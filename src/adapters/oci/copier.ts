@@ -12,18 +12,31 @@ export type Retry = <T>(what: string, work: () => Promise<T>) => Promise<T>;
  * platform of an index, every blob streamed through `pump` (memory does not grow with its size)
  * and checked against its digest. Returns the artifact's digest.
  */
-export async function pullThrough(client: DistributionClient, repo: string, ref: string, pump: BlobPump, retry: Retry): Promise<string> {
+export async function pullThrough(
+  client: DistributionClient,
+  repo: string,
+  ref: string,
+  pump: BlobPump,
+  retry: Retry,
+): Promise<string> {
   const top = await retry(`manifest ${repo}:${ref}`, () => client.getManifest(repo, ref));
   const manifests = isIndex(top.mediaType)
-    ? await Promise.all((JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests.map((m) => retry(`manifest ${repo}@${m.digest}`, () => client.getManifest(repo, m.digest))))
+    ? await Promise.all(
+        (JSON.parse(Buffer.from(top.bytes).toString()) as ImageIndex).manifests.map((m) =>
+          retry(`manifest ${repo}@${m.digest}`, () => client.getManifest(repo, m.digest)),
+        ),
+      )
     : [top];
   const blobs = new Map<string, number>();
   for (const m of manifests) {
     const manifest = JSON.parse(Buffer.from(m.bytes).toString()) as ImageManifest;
-    for (const blob of [manifest.config, ...(manifest.layers ?? [])]) if (blob?.digest) blobs.set(blob.digest, blob.size);
+    for (const blob of [manifest.config, ...(manifest.layers ?? [])])
+      if (blob?.digest) blobs.set(blob.digest, blob.size);
   }
   for (const [digest, size] of blobs) {
-    await retry(`blob ${repo}@${digest}`, () => pumpRenewingTokens(pump, async () => ({ get: await client.blobRead(repo, digest), digest, size }), [client]));
+    await retry(`blob ${repo}@${digest}`, () =>
+      pumpRenewingTokens(pump, async () => ({ get: await client.blobRead(repo, digest), digest, size }), [client]),
+    );
   }
   return top.digest;
 }
@@ -32,7 +45,11 @@ export async function pullThrough(client: DistributionClient, repo: string, ref:
  * One blob through the pump. Registries issue tokens for minutes and a long run outlives them: a
  * 401 renews the clients' tokens once and the transfer is built again (same upload session).
  */
-export async function pumpRenewingTokens(pump: BlobPump, transfer: () => Promise<BlobTransfer>, clients: DistributionClient[]): Promise<number> {
+export async function pumpRenewingTokens(
+  pump: BlobPump,
+  transfer: () => Promise<BlobTransfer>,
+  clients: DistributionClient[],
+): Promise<number> {
   try {
     return await pump.copy(await transfer());
   } catch (error) {
@@ -43,11 +60,17 @@ export async function pumpRenewingTokens(pump: BlobPump, transfer: () => Promise
 }
 
 /** True when the artifact and, for an index, every platform manifest are present under `ref`. */
-export async function presentByDigest(client: DistributionClient, repo: string, ref: string, digest: string): Promise<boolean> {
+export async function presentByDigest(
+  client: DistributionClient,
+  repo: string,
+  ref: string,
+  digest: string,
+): Promise<boolean> {
   const head = await client.headManifest(repo, ref);
   if (head?.digest !== digest) return false;
   if (!isIndex(head.mediaType)) return true;
   const index = JSON.parse(Buffer.from((await client.getManifest(repo, digest)).bytes).toString()) as ImageIndex;
-  for (const child of index.manifests) if ((await client.headManifest(repo, child.digest))?.digest !== child.digest) return false;
+  for (const child of index.manifests)
+    if ((await client.headManifest(repo, child.digest))?.digest !== child.digest) return false;
   return true;
 }

@@ -70,10 +70,20 @@ export class DistributionClient {
     const digest = sha256Digest(bytes);
     const declared = res.headers.get('docker-content-digest');
     if (reference.startsWith('sha256:') && digest !== reference) {
-      throw new PeerError('GET', this.baseUrl + url, res.status, `manifest digest ${digest} does not match the requested ${reference}`);
+      throw new PeerError(
+        'GET',
+        this.baseUrl + url,
+        res.status,
+        `manifest digest ${digest} does not match the requested ${reference}`,
+      );
     }
     if (declared && declared !== digest) {
-      throw new PeerError('GET', this.baseUrl + url, res.status, `manifest digest ${digest} does not match Docker-Content-Digest ${declared}`);
+      throw new PeerError(
+        'GET',
+        this.baseUrl + url,
+        res.status,
+        `manifest digest ${digest} does not match Docker-Content-Digest ${declared}`,
+      );
     }
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0] ?? '';
     return { digest, mediaType, size: bytes.byteLength, bytes };
@@ -105,7 +115,8 @@ export class DistributionClient {
     await expectStatus(res, 'GET', this.baseUrl + url, [200]);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const actual = sha256Digest(bytes);
-    if (actual !== digest) throw new PeerError('GET', this.baseUrl + url, res.status, `blob digest ${actual} does not match ${digest}`);
+    if (actual !== digest)
+      throw new PeerError('GET', this.baseUrl + url, res.status, `blob digest ${actual} does not match ${digest}`);
     return bytes;
   }
 
@@ -116,10 +127,17 @@ export class DistributionClient {
     const res = await this.#request('POST', start, { repo, action: 'push' }, { 'content-length': '0' });
     await expectStatus(res, 'POST', this.baseUrl + start, [202]);
     const location = res.headers.get('location');
-    if (!location) throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
+    if (!location)
+      throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
     const target = new URL(location, this.baseUrl + start);
     target.searchParams.set('digest', digest);
-    const put = await this.#request('PUT', target.toString(), { repo, action: 'push' }, { 'content-type': 'application/octet-stream' }, data);
+    const put = await this.#request(
+      'PUT',
+      target.toString(),
+      { repo, action: 'push' },
+      { 'content-type': 'application/octet-stream' },
+      data,
+    );
     await expectStatus(put, 'PUT', target.origin + target.pathname, [201]);
     return 'pushed';
   }
@@ -135,7 +153,10 @@ export class DistributionClient {
    * Starts a blob upload, first trying to mount `digest` from `fromRepo` of this registry (no bytes
    * move). Returns 'mounted', or the upload location to stream the blob to.
    */
-  async startUpload(repo: string, mount?: { digest: string; fromRepo: string }): Promise<{ mounted: true } | { mounted: false; location: string }> {
+  async startUpload(
+    repo: string,
+    mount?: { digest: string; fromRepo: string },
+  ): Promise<{ mounted: true } | { mounted: false; location: string }> {
     const query = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.fromRepo)}` : '';
     const start = `/v2/${repo}/blobs/uploads/${query}`;
     const res = await this.#request('POST', start, { repo, action: 'push' }, { 'content-length': '0' });
@@ -143,7 +164,8 @@ export class DistributionClient {
     await res.body?.cancel();
     if (res.status === 201) return { mounted: true };
     const location = res.headers.get('location');
-    if (!location) throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
+    if (!location)
+      throw new PeerError('POST', this.baseUrl + start, res.status, 'upload started without a Location header');
     return { mounted: false, location: new URL(location, this.baseUrl + start).toString() };
   }
 
@@ -168,12 +190,20 @@ export class DistributionClient {
    */
   async #small(method: string, url: URL, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {
     for (let hop = 0; ; hop++) {
-      const res = await this.#raw(method, url, body ? { ...headers, 'content-length': String(body.byteLength) } : headers, body, REQUEST_TIMEOUT_MS);
+      const res = await this.#raw(
+        method,
+        url,
+        body ? { ...headers, 'content-length': String(body.byteLength) } : headers,
+        body,
+        REQUEST_TIMEOUT_MS,
+      );
       const chunks: Buffer[] = [];
       try {
         for await (const chunk of res) chunks.push(chunk as Buffer);
       } catch (error) {
-        throw new PeerError(method, url.toString(), 0, error instanceof Error ? error.message : String(error), { cause: error });
+        throw new PeerError(method, url.toString(), 0, error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
       }
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
@@ -185,7 +215,8 @@ export class DistributionClient {
         continue;
       }
       const responseHeaders = new Headers();
-      for (const [key, value] of Object.entries(res.headers)) if (value !== undefined) responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value);
+      for (const [key, value] of Object.entries(res.headers))
+        if (value !== undefined) responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value);
       const nullBody = method === 'HEAD' || status === 204 || status === 304 || status < 200;
       return new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders });
     }
@@ -196,7 +227,12 @@ export class DistributionClient {
     const scopeKey = `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}`;
     const known = this.#authorization(scopeKey);
     if (known || this.#anonymous.has(scopeKey)) return known;
-    const probe = await this.#request(scope.action === 'push' ? 'POST' : 'HEAD', scope.action === 'push' ? `/v2/${scope.repo}/blobs/uploads/` : path, scope, scope.action === 'push' ? { 'content-length': '0' } : {});
+    const probe = await this.#request(
+      scope.action === 'push' ? 'POST' : 'HEAD',
+      scope.action === 'push' ? `/v2/${scope.repo}/blobs/uploads/` : path,
+      scope,
+      scope.action === 'push' ? { 'content-length': '0' } : {},
+    );
     await probe.body?.cancel();
     const auth = this.#authorization(scopeKey);
     if (!auth) this.#anonymous.add(scopeKey);
@@ -204,12 +240,23 @@ export class DistributionClient {
   }
 
   /** One request on a keep-alive agent; resolves when the response headers arrive. */
-  #raw(method: string, url: URL, headers: Record<string, string>, bytes: Uint8Array | undefined, timeoutMs: number): Promise<IncomingMessage> {
+  #raw(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    bytes: Uint8Array | undefined,
+    timeoutMs: number,
+  ): Promise<IncomingMessage> {
     const https = url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method, headers, agent: https ? this.#agents.https : this.#agents.http, timeout: timeoutMs }, resolve);
-      const fail = (error: Error) => reject(new PeerError(method, url.origin + url.pathname, 0, error.message, { cause: error }));
+      const req = send(
+        url,
+        { method, headers, agent: https ? this.#agents.https : this.#agents.http, timeout: timeoutMs },
+        resolve,
+      );
+      const fail = (error: Error) =>
+        reject(new PeerError(method, url.origin + url.pathname, 0, error.message, { cause: error }));
       req.on('error', fail);
       req.on('timeout', () => req.destroy(new Error(`no progress for ${timeoutMs / 1000} s`)));
       req.end(bytes);
@@ -236,7 +283,12 @@ export class DistributionClient {
     const scopeKey = scope ? `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}` : 'registry';
     for (let attempt = 0; ; attempt++) {
       const auth = this.#authorization(scopeKey);
-      const res = await this.#small(method, new URL(url), { ...headers, ...(auth ? { authorization: auth } : {}) }, body);
+      const res = await this.#small(
+        method,
+        new URL(url),
+        { ...headers, ...(auth ? { authorization: auth } : {}) },
+        body,
+      );
       // Answered without credentials and without a challenge: the scope is open, no probe needed later
       // (a push probe would open an upload session nobody finishes).
       if ((res.status < 400 || res.status === 404) && !auth && scope) this.#anonymous.add(scopeKey);
@@ -272,9 +324,14 @@ export class DistributionClient {
     if (scopeKey !== 'registry') tokenUrl.searchParams.set('scope', scopeKey);
     let res: Response;
     try {
-      res = await fetch(tokenUrl, { headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      res = await fetch(tokenUrl, {
+        headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {},
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
     } catch (error) {
-      throw new PeerError('GET', tokenUrl.toString(), 0, error instanceof Error ? error.message : String(error), { cause: error });
+      throw new PeerError('GET', tokenUrl.toString(), 0, error instanceof Error ? error.message : String(error), {
+        cause: error,
+      });
     }
     await expectStatus(res, 'GET', tokenUrl.toString(), [200]);
     const body = (await res.json()) as { token?: string; access_token?: string };
@@ -284,7 +341,6 @@ export class DistributionClient {
     return true;
   }
 }
-
 
 /** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
 export function parseChallenge(header: string): Map<string, string> {

@@ -24,7 +24,10 @@ export async function prewarmCommand(options: ClusterOptions): Promise<void> {
     process.stderr.write(`\r${bar(p)}\x1b[K`);
   };
   const log = (line: string) => (tty ? process.stderr.write(`\r\x1b[K${line}\n`) : console.log(line));
-  const report = await prewarmAll({ values, env, log, signal: AbortSignal.timeout(values.stepTimeouts.harborPrewarmSeconds * 1000) }, onProgress);
+  const report = await prewarmAll(
+    { values, env, log, signal: AbortSignal.timeout(values.stepTimeouts.harborPrewarmSeconds * 1000) },
+    onProgress,
+  );
   if (tty) process.stderr.write(`\r${bar(report)}\x1b[K\n`);
   console.log(`prewarm complete: ${report.artifacts.length} artifacts verified by digest in the local Harbor`);
 }

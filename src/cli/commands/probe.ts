@@ -24,7 +24,11 @@ export async function probeCommand(urls: string[], withinSeconds: number): Promi
       console.log(`blocked: ${urls.join(', ')}`);
       return;
     }
-    if (Date.now() > deadline) throw new CutoverError('egress-leak', `LEAK: still reachable under the egress hold: ${leaks.map((l) => `${l.url} (HTTP ${l.status})`).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new CutoverError(
+        'egress-leak',
+        `LEAK: still reachable under the egress hold: ${leaks.map((l) => `${l.url} (HTTP ${l.status})`).join(', ')}`,
+      );
     await sleep(1000);
   }
 }

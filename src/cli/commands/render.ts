@@ -5,5 +5,11 @@ import { loadValues } from './run.ts';
 
 export function renderCommand(options: { values: string; namespace: string; version: string }): void {
   const values = loadValues(options.values);
-  process.stdout.write(renderYaml(values, { namespace: options.namespace, valuesText: readFileSync(options.values, 'utf8'), version: options.version }));
+  process.stdout.write(
+    renderYaml(values, {
+      namespace: options.namespace,
+      valuesText: readFileSync(options.values, 'utf8'),
+      version: options.version,
+    }),
+  );
 }

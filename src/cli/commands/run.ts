@@ -22,17 +22,28 @@ export function loadValues(path: string): Values {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new CutoverError('usage', `cannot read values file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CutoverError(
+      'usage',
+      `cannot read values file ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return parseValues(text, path);
 }
 
 export async function runCommand(options: ClusterOptions & { executor: string }): Promise<void> {
-  if (options.executor !== 'local' && options.executor !== 'jobs') throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
+  if (options.executor !== 'local' && options.executor !== 'jobs')
+    throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const values = loadValues(options.values);
   const cluster = KubeCluster.connect(options.kubeconfig);
   const holder = `cutover-cli-${process.pid}@${hostname()}`;
-  const engine = await buildEngine({ values, cluster, namespace: options.namespace, executor: options.executor, holder, log: (line) => console.log(line) });
+  const engine = await buildEngine({
+    values,
+    cluster,
+    namespace: options.namespace,
+    executor: options.executor,
+    holder,
+    log: (line) => console.log(line),
+  });
   const outcome = await engine.run();
   if (outcome.result === 'already-complete') console.log('the cutover is already complete: the Sovereign is sovereign');
   else if (outcome.result === 'completed') console.log('cutover complete: the Sovereign is sovereign');
@@ -46,7 +57,12 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
   const values = loadValues(options.values);
   const cluster = KubeCluster.connect(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
-  const ctx = { values, env, log: (line: string) => console.log(line), signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000) };
+  const ctx = {
+    values,
+    env,
+    log: (line: string) => console.log(line),
+    signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000),
+  };
   await new LocalExecutor<StepEnv>().execute(step, ctx);
   console.log(`${name}: success`);
 }

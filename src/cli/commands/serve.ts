@@ -23,7 +23,12 @@ export interface ServeOptions {
 }
 
 /** A secret from the environment (the Deployment maps it from a Secret), else read from the Secret itself. */
-async function secretValue(cluster: KubeCluster, env: string, ref: { name: string; namespace: string; key: string }, namespace: string): Promise<string | undefined> {
+async function secretValue(
+  cluster: KubeCluster,
+  env: string,
+  ref: { name: string; namespace: string; key: string },
+  namespace: string,
+): Promise<string | undefined> {
   if (process.env[env]) return process.env[env];
   const data = await cluster.secretData(ref.namespace || namespace, ref.name).catch((error: unknown) => {
     if (kubeStatus(error) === 404 || kubeStatus(error) === 403) return {} as Record<string, string>;
@@ -48,21 +53,45 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const store = statusStore(values, cluster, options.namespace);
   const feed = new StatusFeed(store);
   let service: CutoverService | undefined;
-  const metrics = new CutoverMetrics(() => feed.snapshot, () => service?.running ?? false);
-  service = new CutoverService({ values, cluster, namespace: options.namespace, store, holder, log, publish: (e) => feed.publish(e), onOutcome: (outcome) => metrics.runs.inc({ outcome }) });
-  let sessionKey = await secretValue(cluster, 'CUTOVER_SESSION_KEY', values.auth.sessionKeySecretRef, options.namespace);
+  const metrics = new CutoverMetrics(
+    () => feed.snapshot,
+    () => service?.running ?? false,
+  );
+  service = new CutoverService({
+    values,
+    cluster,
+    namespace: options.namespace,
+    store,
+    holder,
+    log,
+    publish: (e) => feed.publish(e),
+    onOutcome: (outcome) => metrics.runs.inc({ outcome }),
+  });
+  let sessionKey = await secretValue(
+    cluster,
+    'CUTOVER_SESSION_KEY',
+    values.auth.sessionKeySecretRef,
+    options.namespace,
+  );
   if (!sessionKey) {
-    log(`no session key (Secret ${values.auth.sessionKeySecretRef.name}/${values.auth.sessionKeySecretRef.key}): sessions last until this process restarts and are not shared by replicas`);
+    log(
+      `no session key (Secret ${values.auth.sessionKeySecretRef.name}/${values.auth.sessionKeySecretRef.key}): sessions last until this process restarts and are not shared by replicas`,
+    );
     sessionKey = randomBytes(32).toString('base64');
   }
   const login = new OidcLogin({
     ...values.auth.oidc,
-    clientSecret: (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, options.namespace)) ?? '',
+    clientSecret:
+      (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, options.namespace)) ??
+      '',
   });
-  if (!values.auth.oidc.issuerURL) log('auth.oidc.issuerURL is not set: operators cannot sign in (the internal trigger still works)');
+  if (!values.auth.oidc.issuerURL)
+    log('auth.oidc.issuerURL is not set: operators cannot sign in (the internal trigger still works)');
   const app = buildApp({ values, service, feed, metrics, login, sealer: new SessionSealer(sessionKey), log });
   // The install ships the status ConfigMap without data (so upgrades never reset it): fill in what it lacks.
-  await store.ensure().catch((error: unknown) => log(`status ConfigMap: ${error instanceof Error ? error.message : String(error)}`));
+  await store
+    .ensure()
+    .catch((error: unknown) => log(`status ConfigMap: ${error instanceof Error ? error.message : String(error)}`));
   await feed.start();
   const server = serve({ fetch: app.fetch, hostname: address.hostname, port: address.port });
   await new Promise<void>((resolve, reject) => {

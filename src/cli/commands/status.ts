@@ -3,14 +3,21 @@ import { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { statusReport } from '../../core/status.ts';
 import { StatusStore } from '../../engine/status-store.ts';
 
-export async function statusCommand(options: { kubeconfig?: string | undefined; namespace: string; configMap: string; output: string }): Promise<void> {
+export async function statusCommand(options: {
+  kubeconfig?: string | undefined;
+  namespace: string;
+  configMap: string;
+  output: string;
+}): Promise<void> {
   const store = new StatusStore(KubeCluster.connect(options.kubeconfig), options.namespace, options.configMap);
   const report = statusReport((await store.read()) ?? {});
   if (options.output === 'json') {
     console.log(JSON.stringify(report, null, 2));
     return;
   }
-  console.log(`state: ${report.state}   progress: ${report.progressPercent}%   registriesYamlActive: ${report.registriesYamlActive}`);
+  console.log(
+    `state: ${report.state}   progress: ${report.progressPercent}%   registriesYamlActive: ${report.registriesYamlActive}`,
+  );
   for (const s of report.steps) console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}`);
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
 }

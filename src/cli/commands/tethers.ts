@@ -20,15 +20,22 @@ export interface TethersOptions {
 /** Values from -f, else from the dormant install's values ConfigMap. */
 async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise<Values> {
   if (options.values) return loadValues(options.values);
-  const cm = await cluster.core.readNamespacedConfigMap({ name: VALUES_CONFIGMAP, namespace: options.namespace }).catch((error: unknown) => {
-    if (kubeStatus(error) === 404) throw new CutoverError('usage', `no -f values.yaml and no ConfigMap ${options.namespace}/${VALUES_CONFIGMAP} (is the cutover installed there?)`);
-    throw error;
-  });
+  const cm = await cluster.core
+    .readNamespacedConfigMap({ name: VALUES_CONFIGMAP, namespace: options.namespace })
+    .catch((error: unknown) => {
+      if (kubeStatus(error) === 404)
+        throw new CutoverError(
+          'usage',
+          `no -f values.yaml and no ConfigMap ${options.namespace}/${VALUES_CONFIGMAP} (is the cutover installed there?)`,
+        );
+      throw error;
+    });
   return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
 }
 
 export async function tethersCommand(options: TethersOptions): Promise<void> {
-  if (!['table', 'json', 'yaml'].includes(options.output)) throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
+  if (!['table', 'json', 'yaml'].includes(options.output))
+    throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
   const cluster = KubeCluster.connect(options.kubeconfig);
   const values = await valuesFor(cluster, options);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
@@ -37,12 +44,29 @@ export async function tethersCommand(options: TethersOptions): Promise<void> {
   else if (options.output === 'yaml') process.stdout.write(stringify({ summary, tethers: shown }));
   else printTable(shown, summary, options.all);
   // A source the inventory could not read may hold tethers: the list is printed, but it is not the whole truth.
-  if (summary.unreadable.length) throw new CutoverError('inventory-incomplete', `the inventory is incomplete; could not read: ${summary.unreadable.join('; ')}`);
+  if (summary.unreadable.length)
+    throw new CutoverError(
+      'inventory-incomplete',
+      `the inventory is incomplete; could not read: ${summary.unreadable.join('; ')}`,
+    );
 }
 
 function printTable(shown: Tether[], summary: TetherSummary, all: boolean): void {
-  const rows = [['STATE', 'KIND', 'OBJECT', 'FIELD', 'UPSTREAM', 'LOCAL'], ...shown.map((t) => [t.state, t.kind, t.object, t.field, `${t.upstream}${t.digest ? `@${t.digest.slice(0, 19)}` : ''}`, t.state === 'exempt' ? `(exempt: ${t.reason})` : t.local || '-'])];
+  const rows = [
+    ['STATE', 'KIND', 'OBJECT', 'FIELD', 'UPSTREAM', 'LOCAL'],
+    ...shown.map((t) => [
+      t.state,
+      t.kind,
+      t.object,
+      t.field,
+      `${t.upstream}${t.digest ? `@${t.digest.slice(0, 19)}` : ''}`,
+      t.state === 'exempt' ? `(exempt: ${t.reason})` : t.local || '-',
+    ]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] ?? '').length))));
-  for (const r of rows) console.log(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
-  console.log(`\n${summary.tethered} tethered, ${summary.unmapped} unmapped (no host row), ${summary.exempt} exempt, ${summary.pivoted} pivoted${all ? '' : ' (not listed; --all lists them)'}`);
+  for (const r of rows)
+    console.log(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+  console.log(
+    `\n${summary.tethered} tethered, ${summary.unmapped} unmapped (no host row), ${summary.exempt} exempt, ${summary.pivoted} pivoted${all ? '' : ' (not listed; --all lists them)'}`,
+  );
 }

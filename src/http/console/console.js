@@ -17,7 +17,14 @@ let status;
 let events;
 let ticker;
 
-const stepState = (result) => (result === 'success' || result === 'skipped' ? 'done' : result === 'running' ? 'running' : result === 'failed' ? 'failed' : 'pending');
+const stepState = (result) =>
+  result === 'success' || result === 'skipped'
+    ? 'done'
+    : result === 'running'
+      ? 'running'
+      : result === 'failed'
+        ? 'failed'
+        : 'pending';
 
 function renderSteps() {
   const list = $('steps');
@@ -57,10 +64,11 @@ function renderStatus() {
   $('not-admin').hidden = session.admin || sovereign;
   $('summary').textContent = sovereign
     ? 'The Sovereign runs on its own Gitea and Harbor; upstream egress was blocked and it kept working.'
-    : 'This Sovereign still depends on its upstreams. The cutover moves every tether to the Sovereign\'s own Gitea and Harbor, then proves it keeps working with upstream egress blocked.';
+    : "This Sovereign still depends on its upstreams. The cutover moves every tether to the Sovereign's own Gitea and Harbor, then proves it keeps working with upstream egress blocked.";
   const auto = status.autoTrigger;
   $('auto').hidden = !(auto?.enabled && auto.dueAt && !auto.firedAt);
-  if (auto?.dueAt) $('auto').textContent = `Auto trigger armed: the cutover starts at ${new Date(auto.dueAt).toLocaleTimeString()}.`;
+  if (auto?.dueAt)
+    $('auto').textContent = `Auto trigger armed: the cutover starts at ${new Date(auto.dueAt).toLocaleTimeString()}.`;
   renderTetherCounts();
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
@@ -70,14 +78,23 @@ function renderStatus() {
 
 function renderTetherCounts() {
   const t = status?.tethers;
-  $('tether-counts').textContent = t ? `${t.tethered} tethered · ${t.unmapped} unmapped · ${t.exempt} exempt · ${t.pivoted} pivoted` : 'counting…';
+  $('tether-counts').textContent = t
+    ? `${t.tethered} tethered · ${t.unmapped} unmapped · ${t.exempt} exempt · ${t.pivoted} pivoted`
+    : 'counting…';
 }
 
 async function loadTethers() {
   const body = await api('/api/v1/sovereign/cutover/tethers');
   const rows = body.tethers.map((t) => {
     const tr = document.createElement('tr');
-    for (const [text, cls] of [[t.state, `state-${t.state}`], [t.kind], [t.object], [t.field], [t.upstream], [t.state === 'exempt' ? `exempt: ${t.reason}` : t.local || '–']]) {
+    for (const [text, cls] of [
+      [t.state, `state-${t.state}`],
+      [t.kind],
+      [t.object],
+      [t.field],
+      [t.upstream],
+      [t.state === 'exempt' ? `exempt: ${t.reason}` : t.local || '–'],
+    ]) {
       tr.append(Object.assign(document.createElement('td'), { textContent: text, className: cls ?? '' }));
     }
     return tr;
@@ -96,14 +113,21 @@ function renderCountdown() {
   const tick = () => {
     const left = Math.max(0, Math.ceil((Date.parse(w.startedAt) + w.durationSeconds * 1000 - Date.now()) / 1000));
     el.hidden = false;
-    el.textContent = left > 0 ? `Upstream egress blocked — ${left} s left in the proof window` : 'Egress window over — checking the results…';
+    el.textContent =
+      left > 0
+        ? `Upstream egress blocked — ${left} s left in the proof window`
+        : 'Egress window over — checking the results…';
   };
   tick();
   ticker = setInterval(tick, 1000);
 }
 
 async function api(path, init = {}) {
-  const res = await fetch(path, { credentials: 'same-origin', ...init, headers: { accept: 'application/json', ...(init.headers ?? {}) } });
+  const res = await fetch(path, {
+    credentials: 'same-origin',
+    ...init,
+    headers: { accept: 'application/json', ...(init.headers ?? {}) },
+  });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.detail ?? `${res.status}`);
   return body;
@@ -118,7 +142,16 @@ function listen() {
   events?.close();
   events = new EventSource('/api/v1/sovereign/cutover/events');
   const onEvent = () => void refresh().catch(() => undefined);
-  for (const phase of ['cutover-started', 'cutover-step-progress', 'cutover-step-started', 'cutover-step-finished', 'cutover-step-failed', 'cutover-completed', 'cutover-already-complete']) events.addEventListener(phase, onEvent);
+  for (const phase of [
+    'cutover-started',
+    'cutover-step-progress',
+    'cutover-step-started',
+    'cutover-step-finished',
+    'cutover-step-failed',
+    'cutover-completed',
+    'cutover-already-complete',
+  ])
+    events.addEventListener(phase, onEvent);
   events.addEventListener('cutover-status', onEvent);
   // The server closes the stream after the run ends; reconnect quietly for the next one.
   events.onerror = () => {
@@ -128,7 +161,9 @@ function listen() {
 }
 
 async function start() {
-  $('changes').replaceChildren(...(status?.changes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
+  $('changes').replaceChildren(
+    ...(status?.changes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
+  );
   const dialog = $('confirm');
   dialog.showModal();
   dialog.addEventListener(
@@ -137,7 +172,10 @@ async function start() {
       if (dialog.returnValue !== 'go') return;
       $('achieve').disabled = true;
       try {
-        status = await api('/api/v1/sovereign/cutover/start', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } });
+        status = await api('/api/v1/sovereign/cutover/start', {
+          method: 'POST',
+          headers: { 'x-csrf-token': session.csrfToken },
+        });
         renderStatus();
       } catch (error) {
         $('error').hidden = false;
@@ -162,10 +200,17 @@ async function main() {
   }
   const out = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Sign out' });
   out.addEventListener('click', async () => {
-    await api('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } }).catch(() => undefined);
+    await api('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } }).catch(
+      () => undefined,
+    );
     location.reload();
   });
-  who.replaceChildren(Object.assign(document.createElement('span'), { textContent: `${session.user}${session.admin ? ' · sovereign-admin' : ''}` }), out);
+  who.replaceChildren(
+    Object.assign(document.createElement('span'), {
+      textContent: `${session.user}${session.admin ? ' · sovereign-admin' : ''}`,
+    }),
+    out,
+  );
   $('achieve').addEventListener('click', () => void start());
   $('tethers').addEventListener('toggle', () => {
     if ($('tethers').open) void loadTethers().catch(() => undefined);
