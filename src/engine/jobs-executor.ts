@@ -4,7 +4,6 @@
 // it closes. daemonset-wait steps run in this process (they create and wait for the DaemonSet).
 // A Job that hit its deadline is a transient failure: the engine may run the step again, as a new
 // Job (a fresh epoch in its name); the failed one stays for its TTL, for the operator to read.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type V1Job } from '@kubernetes/client-node';
 import { kubeError, kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
