@@ -17,6 +17,26 @@ export default tseslint.config(
     },
   },
   {
+    // Only the composition root builds adapters (peers' clients, the status store, the Lease); every
+    // other part gets them handed in, so what a step talks to is decided in one place.
+    files: ['src/**/*.ts'],
+    ignores: ['src/composition.ts', 'src/adapters/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'NewExpression[callee.name=/^(KubeCluster|DistributionClient|GiteaForge|HarborApi|StatusStore|SingleFlight)$/]',
+          message: 'adapters are built in src/composition.ts only',
+        },
+        {
+          selector: "CallExpression[callee.object.name='KubeCluster'][callee.property.name='connect']",
+          message: 'connect through connectCluster() in src/composition.ts',
+        },
+      ],
+    },
+  },
+  {
     // Tests read arbitrary JSON and YAML documents (API answers, rendered objects) field by field.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,6 +1,7 @@
-// `npm test`: type-check, bring the lab up once (shared by every test), run the tests — the
-// ones that cut the shared upstream alone, after the rest — then put the lab back as found.
-// Prints where the time went.
+// `npm test`: the static checks (dependency rules, lint, format, types) and the unit tier first —
+// none needs the lab, and a violation fails the run — then bring the lab up once (shared by every
+// test), run the lab tests — the ones that cut the shared upstream alone, after the rest — then put
+// the lab back as found. Prints where the time went.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,10 +65,43 @@ async function quietCluster(): Promise<void> {
 }
 
 let failed = false;
-const typecheck = await phase('typecheck (tsc --noEmit)', () =>
-  run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', '.']),
-);
-if (typecheck.code !== 0) failed = true;
+// Each tool runs on this Node (24), whatever `node` the shell would find.
+const tool = (path: string, args: string[]) => run(process.execPath, [join(REPO_ROOT, 'node_modules', path), ...args]);
+const checks: Array<[string, () => Promise<{ code: number }>]> = [
+  [
+    'dependency rules (dependency-cruiser)',
+    () =>
+      tool('dependency-cruiser/bin/dependency-cruiser.mjs', [
+        '--config',
+        '.dependency-cruiser.cjs',
+        'src',
+        'lab',
+        'test',
+        'scripts',
+        'bench',
+      ]),
+  ],
+  ['lint (eslint)', () => tool('eslint/bin/eslint.js', ['.'])],
+  ['format (prettier --check)', () => tool('prettier/bin/prettier.cjs', ['--check', '--log-level', 'warn', '.'])],
+  ['typecheck (tsc --noEmit)', () => tool('typescript/bin/tsc', ['--noEmit', '-p', '.'])],
+  [
+    'unit tests (no lab)',
+    async () => {
+      const unit = await run(process.execPath, ['--test', '--test-reporter=spec', ...testFiles('test/unit')]);
+      tally(unit.output);
+      return unit;
+    },
+  ],
+];
+for (const [name, check] of checks) {
+  const result = await phase(name, check);
+  if (result.code !== 0) failed = true;
+}
+if (failed) {
+  // Fail fast: a broken rule or unit is not worth a lab.
+  console.log('\nthe checks above failed; the lab tests were not run');
+  process.exit(1);
+}
 
 const before = await status().catch(() => []);
 const labWasUp = before.length > 0 && before.every((p) => p.up);

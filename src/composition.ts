@@ -5,15 +5,15 @@ import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
 import { CutoverError } from './core/errors.ts';
 import type { Values } from './core/values.ts';
-import { STEP_IDS } from './core/status.ts';
+import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
 import { Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
 import { JobsExecutor } from './engine/jobs-executor.ts';
 import { LocalExecutor } from './engine/local-executor.ts';
 import { SingleFlight } from './engine/single-flight.ts';
-import { StatusStore } from './engine/status-store.ts';
-import { CHAIN } from './steps/chain.ts';
-import type { Credentials, StepEnv } from './steps/env.ts';
+import { StatusStore } from './adapters/kube/status-store.ts';
+import { CHAIN, stepNamed } from './steps/catalogue.ts';
+import type { Credentials, Registries, StepEnv } from './steps/env.ts';
 import { presentByDigest } from './adapters/oci/copier.ts';
 import { DistributionClient } from './adapters/oci/distribution-client.ts';
 import type { HostProject } from './core/values.ts';
@@ -36,11 +36,11 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
   const discovered = setup.executor === 'jobs' ? await discoverSteps(cluster, namespace) : undefined;
   const steps = discovered
     ? discovered.map((d) => {
-        const step = CHAIN.find((s) => s.id === d.stepName);
+        const step = stepNamed(d.stepName);
         if (!step)
           throw new CutoverError(
             'invalid-step-configmap',
-            `step ConfigMap ${d.configMap} names step "${d.stepName}", which this build does not know`,
+            `step ConfigMap ${d.configMap} names step "${d.stepName}", which is not a step of the cutover`,
           );
         return step;
       })
@@ -77,18 +77,54 @@ export async function buildStepEnv(values: Values, cluster: KubeCluster, namespa
     values.harbor.adminSecretRef.passwordKey,
   ]);
   const harborCredentials = { username: harbor[0], password: harbor[1] };
+  const upstreamAuths = await dockerAuths(cluster, values);
   return {
     cluster,
     namespace,
     forge: new GiteaForge(values.sovereign.giteaInternalURL, { username: gitea[0], password: gitea[1] }),
     harbor: new HarborApi(values.sovereign.harborInternalURL, harborCredentials),
     harborCredentials,
-    upstreamAuths: await dockerAuths(cluster, values),
+    upstreamAuths,
+    registries: registryClients(values, harborCredentials, upstreamAuths),
+    status: statusStore(values, cluster, namespace),
   };
 }
 
+/** The local Harbor's registry client and one client per upstream host, made once and reused. */
+function registryClients(
+  values: Values,
+  harborCredentials: Credentials,
+  upstreamAuths: Map<string, Credentials>,
+): Registries {
+  const upstreams = new Map<string, DistributionClient>();
+  return {
+    local: new DistributionClient(values.sovereign.harborInternalURL, harborCredentials),
+    upstream(row: HostProject): DistributionClient {
+      let client = upstreams.get(row.host);
+      if (!client)
+        upstreams.set(row.host, (client = new DistributionClient(row.upstreamURL, upstreamAuths.get(row.host))));
+      return client;
+    },
+  };
+}
+
+/** The Kubernetes connection: `kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster. */
+export function connectCluster(kubeconfig?: string): KubeCluster {
+  return KubeCluster.connect(kubeconfig);
+}
+
 export function statusStore(values: Values, cluster: KubeCluster, namespace: string): StatusStore {
-  return new StatusStore(cluster, namespace, values.status.configMapName);
+  return statusConfigMap(cluster, namespace, values.status.configMapName);
+}
+
+/** The status ConfigMap by name (`cutover status --configmap`). */
+export function statusConfigMap(cluster: KubeCluster, namespace: string, name: string): StatusStore {
+  return new StatusStore(cluster, namespace, name);
+}
+
+/** The node agent's status ConfigMap, through the pod's in-cluster ServiceAccount. */
+export function agentStatusStore(config: AgentConfig): StatusStore {
+  return statusConfigMap(connectCluster(), config.namespace, config.statusConfigMap);
 }
 
 async function secretKeys(
@@ -140,14 +176,8 @@ export async function takeInventory(
   secrets: boolean,
 ): Promise<{ tethers: Tether[]; summary: TetherSummary }> {
   const env = await buildStepEnv(values, cluster, namespace);
-  const local = new DistributionClient(values.sovereign.harborInternalURL, env.harborCredentials);
-  const upstreams = new Map<string, DistributionClient>();
-  const upstream = (row: HostProject) => {
-    let c = upstreams.get(row.host);
-    if (!c) upstreams.set(row.host, (c = new DistributionClient(row.upstreamURL, env.upstreamAuths.get(row.host))));
-    return c;
-  };
-  const resolve = digestResolver(local, upstream);
+  const { local } = env.registries;
+  const resolve = digestResolver(local, (row) => env.registries.upstream(row));
   const inventory = new TetherInventory(cluster, values, {
     secrets,
     resolveDigest: resolve,

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KubeCluster, mergePatch, microTime } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
-import { STEP_IDS, stepKey, type StepId } from '../src/core/status.ts';
+import { STEP_IDS, stepKey, type StepId } from '../src/core/contracts.ts';
 import type { Step } from '../src/core/step.ts';
 import { parseValues } from '../src/core/values.ts';
 import { Engine, type EngineEvent } from '../src/engine/engine.ts';
 import { LocalExecutor } from '../src/engine/local-executor.ts';
 import { SingleFlight } from '../src/engine/single-flight.ts';
-import { StatusStore } from '../src/engine/status-store.ts';
+import { StatusStore } from '../src/adapters/kube/status-store.ts';
 import { testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 import { readFileSync } from 'node:fs';
@@ -26,7 +26,6 @@ function recordingStep(id: StepId, runs: string[], fail?: (attempt: number) => E
   let attempt = 0;
   return {
     id,
-    phase: 'pre',
     timeoutKey: 'harborProjectsSeconds',
     plan: async () => [],
     apply: async () => {

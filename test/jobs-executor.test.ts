@@ -9,7 +9,8 @@ import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../src/composition.ts';
 import { CutoverError } from '../src/core/errors.ts';
 import { parseValues } from '../src/core/values.ts';
-import { discoverSteps, LABELS } from '../src/engine/discovery.ts';
+import { STEP_LABELS } from '../src/core/contracts.ts';
+import { discoverSteps } from '../src/engine/discovery.ts';
 import { JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
@@ -28,8 +29,8 @@ function stepConfigMap(name: string, order: string, stepName: string, podSpec?: 
       labels: {
         'app.kubernetes.io/part-of': 'self-sovereign-cutover',
         'app.kubernetes.io/component': 'cutover-step',
-        [LABELS.order]: order,
-        [LABELS.mode]: mode,
+        [STEP_LABELS.order]: order,
+        [STEP_LABELS.mode]: mode,
       },
     },
     data: { stepName, ...(podSpec ? { podSpec: stringify(podSpec) } : {}) },

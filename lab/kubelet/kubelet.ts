@@ -15,7 +15,7 @@ import {
   type V1Pod,
   type V1PodCondition,
 } from '@kubernetes/client-node';
-import { formatImageRef, parseImageRef } from '../../src/inventory/image-ref.ts';
+import { formatImageRef, parseImageRef } from '../../src/core/image-ref.ts';
 import { ctr, pullOnNode, type LabNode } from '../nodes/containerd.ts';
 import { KubeCluster, kubeStatus as statusOf, mergePatch } from '../../src/adapters/kube/cluster.ts';
 import { heartbeat, registerNode } from './nodes.ts';

@@ -6,22 +6,16 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeCluster } from '../adapters/kube/cluster.ts';
 import { pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
-import { nodeAckKey, nodeRegistryKey, type RegistriesYaml } from '../core/status.ts';
+import {
+  nodeAckKey,
+  nodeRegistryKey,
+  type AgentConfig,
+  type AgentRegistryReport,
+  type RegistriesYaml,
+} from '../core/contracts.ts';
 import { parse as parseToml } from 'smol-toml';
-import type { HostProject } from '../core/values.ts';
-import { StatusStore } from '../engine/status-store.ts';
-
-export interface AgentConfig {
-  nodeName: string;
-  namespace: string;
-  statusConfigMap: string;
-  certsDir: string;
-  k3sConfigDir: string;
-  harborURL: string;
-  hostProjects: HostProject[];
-}
+import type { StatusStore } from '../adapters/kube/status-store.ts';
 
 const BACKUP = '.pre-cutover';
 
@@ -65,8 +59,8 @@ export function converge(config: AgentConfig, desired: RegistriesYaml): void {
  * What this node's containerd resolves each mapped host through, as its hosts.toml says: the first
  * mirror endpoint (`[host."…"]`), else `server`, else "" (no file: the host itself).
  */
-export function registryReport(config: AgentConfig): Record<string, string> {
-  const report: Record<string, string> = {};
+export function registryReport(config: AgentConfig): AgentRegistryReport {
+  const report: AgentRegistryReport = {};
   for (const row of config.hostProjects) {
     const file = join(config.certsDir, row.host, 'hosts.toml');
     if (!existsSync(file)) {
@@ -83,8 +77,13 @@ export function registryReport(config: AgentConfig): Record<string, string> {
   return report;
 }
 
-export async function runAgent(config: AgentConfig, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
-  const store = new StatusStore(KubeCluster.connect(), config.namespace, config.statusConfigMap);
+/** Converges the node every 2 s until `signal`; `store` is this node's view of the status ConfigMap. */
+export async function runAgent(
+  config: AgentConfig,
+  store: StatusStore,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   let last = '';
   while (!signal?.aborted) {
     try {

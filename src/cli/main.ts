@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CutoverError, redact } from '../core/errors.ts';
+import type { AgentConfig } from '../core/contracts.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -226,13 +227,12 @@ async function main(argv: string[]): Promise<void> {
           'cutover agent runs in a pod: NODE_NAME and POD_NAMESPACE must be set (downward API)',
         );
       const { runAgent } = await import('../agent/agent.ts');
-      const config = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<
-        import('../agent/agent.ts').AgentConfig,
-        'nodeName' | 'namespace'
-      >;
+      const { agentStatusStore } = await import('../composition.ts');
+      const file = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<AgentConfig, 'nodeName' | 'namespace'>;
+      const config: AgentConfig = { ...file, nodeName, namespace };
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
-      return await runAgent({ ...config, nodeName, namespace }, (line) => console.log(line), stop.signal);
+      return await runAgent(config, agentStatusStore(config), (line) => console.log(line), stop.signal);
     }
     default:
       throw new CutoverError('usage', `unknown command "${command}" (see cutover --help)`);

@@ -45,7 +45,9 @@ const SECRET_PATTERNS: RegExp[] = [
 /** Removes credentials from free text (bodies, messages) before it reaches a log, status or event. */
 export function redact(text: string): string {
   let out = text;
-  for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, (_m, a: string, b?: string) => `${a}***${b ?? ''}`);
+  // A pattern without a closing group gets the match offset (a number) as its next argument: not text.
+  for (const pattern of SECRET_PATTERNS)
+    out = out.replace(pattern, (_m, a: string, b: unknown) => `${a}***${typeof b === 'string' ? b : ''}`);
   return redactUrl(out);
 }
 

@@ -1,28 +1,7 @@
 // The status ConfigMap contract (`self-sovereign-cutover-status`): keys, initial values and how
-// progress is computed. Pure: the engine decides what to write, the store writes it.
-
-export const STEP_IDS = [
-  'gitea-mirror',
-  'harbor-projects',
-  'harbor-prewarm',
-  'registry-pivot',
-  'flux-gitrepository-patch',
-  'helmrepository-patches',
-  'catalyst-api-env-patch',
-  'egress-block-test',
-] as const;
-export type StepId = (typeof STEP_IDS)[number];
-
-export type StepResult = '' | 'running' | 'success' | 'failed';
-export type RegistriesYaml = 'v1' | 'v2' | 'rollback';
-
-export type StatusData = Record<string, string>;
-
-export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string =>
-  `step.${step}.${field}`;
-export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
-/** JSON {upstream host: the endpoint the node's containerd resolves it through}, reported by the node agent. */
-export const nodeRegistryKey = (node: string): string => `node.${node}.registryHosts`;
+// progress is computed. Pure: the engine decides what to write, the store writes it. The keys
+// themselves are wire contracts (core/contracts.ts).
+import { STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
 export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {

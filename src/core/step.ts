@@ -1,10 +1,8 @@
 // The step model. Every step is level-triggered and idempotent: `plan` reads and lists what it
 // would change (no writes), `apply` converges, `verify` reads back and throws if the world is not
 // as the step promises. A second apply on a converged world changes nothing.
-import type { StepId } from './status.ts';
+import type { StepId } from './contracts.ts';
 import type { StepTimeoutKey, Values } from './values.ts';
-
-export type Phase = 'pre' | 'pivot' | 'post';
 
 export interface Change {
   /** What would happen: create, update, copy, sync, flip… */
@@ -23,7 +21,6 @@ export interface StepContext<Env> {
 
 export interface Step<Env> {
   id: StepId;
-  phase: Phase;
   timeoutKey: StepTimeoutKey;
   plan(ctx: StepContext<Env>): Promise<Change[]>;
   apply(ctx: StepContext<Env>): Promise<void>;

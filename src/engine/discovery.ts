@@ -5,15 +5,8 @@
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { kubeError, type KubeCluster } from '../adapters/kube/cluster.ts';
+import { STEP_LABELS, STEP_SELECTOR } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
-
-export const STEP_SELECTOR =
-  'app.kubernetes.io/part-of=self-sovereign-cutover,app.kubernetes.io/component=cutover-step';
-export const LABELS = {
-  order: 'bp.openova.io/cutover-order',
-  mode: 'bp.openova.io/cutover-mode',
-  daemonSet: 'bp.openova.io/cutover-daemonset',
-};
 
 export interface DiscoveredStep {
   stepName: string;
@@ -38,12 +31,12 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
     const labels = cm.metadata?.labels ?? {};
     const bad = (why: string) =>
       new CutoverError('invalid-step-configmap', `step ConfigMap ${namespace}/${name}: ${why}`);
-    const orderText = labels[LABELS.order];
-    if (orderText === undefined) throw bad(`missing required label ${LABELS.order}`);
-    if (!/^\d+$/.test(orderText)) throw bad(`label ${LABELS.order} "${orderText}" is not an integer`);
-    const mode = labels[LABELS.mode];
+    const orderText = labels[STEP_LABELS.order];
+    if (orderText === undefined) throw bad(`missing required label ${STEP_LABELS.order}`);
+    if (!/^\d+$/.test(orderText)) throw bad(`label ${STEP_LABELS.order} "${orderText}" is not an integer`);
+    const mode = labels[STEP_LABELS.mode];
     if (mode !== 'job' && mode !== 'daemonset-wait')
-      throw bad(`label ${LABELS.mode} must be job or daemonset-wait, not "${mode ?? ''}"`);
+      throw bad(`label ${STEP_LABELS.mode} must be job or daemonset-wait, not "${mode ?? ''}"`);
     const stepName = cm.data?.stepName?.trim();
     if (!stepName) throw bad('data.stepName is missing');
     const step: DiscoveredStep = { stepName, configMap: name, order: Number(orderText), mode };
@@ -64,8 +57,8 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
       }
       step.podSpec = podSpec as V1PodSpec;
     } else {
-      const ds = labels[LABELS.daemonSet];
-      if (!ds) throw bad(`daemonset-wait mode needs label ${LABELS.daemonSet}`);
+      const ds = labels[STEP_LABELS.daemonSet];
+      if (!ds) throw bad(`daemonset-wait mode needs label ${STEP_LABELS.daemonSet}`);
       step.daemonSet = ds;
     }
     return step;

@@ -3,11 +3,12 @@
 // transient failures a bounded number of times and stops at the first genuine failure.
 import { EventEmitter } from 'node:events';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
-import { progressPercent, stepKey, stepResult, type StatusData } from '../core/status.ts';
+import { progressPercent, stepResult } from '../core/status.ts';
+import { stepKey, type StatusData } from '../core/contracts.ts';
 import type { Step, StepContext } from '../core/step.ts';
 import type { Values } from '../core/values.ts';
 import type { SingleFlight } from './single-flight.ts';
-import type { StatusStore } from './status-store.ts';
+import type { StatusStore } from '../adapters/kube/status-store.ts';
 
 export type EnginePhase =
   | 'cutover-started'
@@ -118,7 +119,8 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       const present = new Set(steps.map((s) => s.id as string));
       const absent = (this.#o.requiredSteps ?? []).filter((id) => !present.has(id));
       if (absent.length) {
-        const error = `this build of the cutover lacks step(s) ${absent.join(', ')}; the chain cannot complete`;
+        // Only a partial install gets here (jobs mode runs the steps its ConfigMaps declare).
+        const error = `the chain lacks step(s) ${absent.join(', ')}: no step ConfigMap declares them, so the cutover cannot complete`;
         await store.patch({ failedStep: absent[0] ?? '', lastError: error });
         return { result: 'failed', failedStep: absent[0] ?? '', error };
       }

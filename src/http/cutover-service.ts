@@ -6,10 +6,11 @@
 import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
 import { buildEngine, takeInventory } from '../composition.ts';
 import { CutoverError, redact } from '../core/errors.ts';
-import { STEP_IDS, stepResult, type StatusData } from '../core/status.ts';
+import { stepResult } from '../core/status.ts';
+import { STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
-import type { StatusStore } from '../engine/status-store.ts';
+import type { StatusStore } from '../adapters/kube/status-store.ts';
 import type { FeedEvent } from './status-feed.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 

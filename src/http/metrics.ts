@@ -1,7 +1,8 @@
 // Prometheus metrics, read from the status ConfigMap at scrape time (level-triggered: every
 // replica reports the same run), plus this process's own engine runs and HTTP requests.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { cutoverState, STEP_IDS, stepKey, stepResult, type StatusData } from '../core/status.ts';
+import { cutoverState, stepResult } from '../core/status.ts';
+import { STEP_IDS, stepKey, type StatusData } from '../core/contracts.ts';
 
 export class CutoverMetrics {
   readonly registry = new Registry();

@@ -3,8 +3,9 @@
 // tells the same story whichever replica (or CLI) runs the engine — and a restart loses nothing
 // the ConfigMap does not hold.
 import { EventEmitter } from 'node:events';
-import { STEP_IDS, stepResult, type StatusData } from '../core/status.ts';
-import type { StatusStore } from '../engine/status-store.ts';
+import { stepResult } from '../core/status.ts';
+import { STEP_IDS, type StatusData } from '../core/contracts.ts';
+import type { StatusStore } from '../adapters/kube/status-store.ts';
 
 export type FeedPhase =
   | 'cutover-started'

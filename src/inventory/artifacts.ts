@@ -7,7 +7,7 @@ import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { HostProject, Values } from '../core/values.ts';
 import { TetherInventory } from './tethers.ts';
-import { formatImageRef, parseImageRef, type ImageRef } from './image-ref.ts';
+import { formatImageRef, parseImageRef, type ImageRef } from '../core/image-ref.ts';
 
 export interface Artifact {
   kind: 'image' | 'chart';

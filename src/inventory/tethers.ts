@@ -8,9 +8,9 @@ import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
 import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
 import { redactUrl, withoutCredentials } from '../core/errors.ts';
-import { nodeRegistryKey } from '../core/status.ts';
+import { nodeRegistryKey } from '../core/contracts.ts';
 import type { HostProject, TetherKind, Values } from '../core/values.ts';
-import { formatImageRef, parseImageRef, reference } from './image-ref.ts';
+import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
 
 export type { TetherKind };
 export type TetherState = 'tethered' | 'unmapped' | 'pivoted' | 'exempt';

@@ -4,31 +4,23 @@
 // upgrade can never reset live status; the engine fills in missing keys).
 import type { KubernetesObject, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { STEP_IDS } from '../core/status.ts';
-import type { Phase } from '../core/step.ts';
+import {
+  AGENT,
+  API_NAME,
+  RUNNER,
+  STEP_IDS,
+  STEP_LABELS,
+  STEP_PHASES,
+  VALUES_CONFIGMAP,
+  type Phase,
+} from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
-import { LABELS } from '../engine/discovery.ts';
-import { parseImageRef } from '../inventory/image-ref.ts';
-import { AGENT, agentObjects } from '../steps/registry-pivot.ts';
+import { parseImageRef } from '../core/image-ref.ts';
+import { agentObjects } from './agent.ts';
 import { runnerGrants, type Grant } from './rbac.ts';
 
-export const RUNNER = 'bp-self-sovereign-cutover-runner';
-export const API_NAME = 'self-sovereign-cutover-api';
-export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
 const VALUES_MOUNT = '/etc/cutover';
 const PART_OF = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' };
-
-/** Seed order and phase of each step (01–03 and 04's agent pull from upstream; 05–08 may use the local registry). */
-const PHASES: Record<(typeof STEP_IDS)[number], Phase> = {
-  'gitea-mirror': 'pre',
-  'harbor-projects': 'pre',
-  'harbor-prewarm': 'pre',
-  'registry-pivot': 'pivot',
-  'flux-gitrepository-patch': 'post',
-  'helmrepository-patches': 'post',
-  'catalyst-api-env-patch': 'post',
-  'egress-block-test': 'post',
-};
 
 export interface RenderOptions {
   namespace: string;
@@ -128,7 +120,7 @@ function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
 }
 
 function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: number, meta: Meta): Obj {
-  const phase = PHASES[step];
+  const phase = STEP_PHASES[step];
   const daemonSet = phase === 'pivot';
   const name = `cutover-step-${String(order).padStart(2, '0')}-${step}`;
   return {
@@ -136,9 +128,9 @@ function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: n
     kind: 'ConfigMap',
     metadata: meta(name, {
       'app.kubernetes.io/component': 'cutover-step',
-      [LABELS.order]: String(order),
-      [LABELS.mode]: daemonSet ? 'daemonset-wait' : 'job',
-      ...(daemonSet ? { [LABELS.daemonSet]: AGENT.daemonSet } : {}),
+      [STEP_LABELS.order]: String(order),
+      [STEP_LABELS.mode]: daemonSet ? 'daemonset-wait' : 'job',
+      ...(daemonSet ? { [STEP_LABELS.daemonSet]: AGENT.daemonSet } : {}),
     }),
     data: daemonSet
       ? { stepName: step }

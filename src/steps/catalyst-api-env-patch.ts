@@ -115,7 +115,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const catalystApiEnvPatch: Step<StepEnv> = {
   id: 'catalyst-api-env-patch',
-  phase: 'post',
   timeoutKey: 'catalystAPIEnvPatchSeconds',
   plan,
   apply,

@@ -308,7 +308,6 @@ async function reap(ctx: Ctx): Promise<void> {
 
 export const egressBlockTest: Step<StepEnv> = {
   id: 'egress-block-test',
-  phase: 'post',
   timeoutKey: 'egressBlockTestSeconds',
   plan,
   apply,

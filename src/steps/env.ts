@@ -3,10 +3,19 @@
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import type { Forge } from '../adapters/gitea/gitea-forge.ts';
 import type { HarborApi } from '../adapters/harbor/harbor-api.ts';
+import type { StatusStore } from '../adapters/kube/status-store.ts';
+import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
+import type { HostProject } from '../core/values.ts';
 
 export interface Credentials {
   username: string;
   password: string;
+}
+
+/** OCI distribution clients: the local Harbor's registry, and one per upstream host (with its credentials). */
+export interface Registries {
+  local: DistributionClient;
+  upstream(row: HostProject): DistributionClient;
 }
 
 export interface StepEnv {
@@ -18,4 +27,7 @@ export interface StepEnv {
   harborCredentials: Credentials;
   /** Registry host → credentials, from the dockerconfigjson Secret (`harbor.ghcrSecretRef`). */
   upstreamAuths: Map<string, Credentials>;
+  registries: Registries;
+  /** The status ConfigMap (steps write progress and read the flip; the engine owns the rest). */
+  status: StatusStore;
 }

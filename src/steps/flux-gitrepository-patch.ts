@@ -124,7 +124,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const fluxGitRepositoryPatch: Step<StepEnv> = {
   id: 'flux-gitrepository-patch',
-  phase: 'post',
   timeoutKey: 'fluxGitRepositoryPatchSeconds',
   plan,
   apply,

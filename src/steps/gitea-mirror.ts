@@ -104,7 +104,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const giteaMirror: Step<StepEnv> = {
   id: 'gitea-mirror',
-  phase: 'pre',
   timeoutKey: 'giteaMirrorSeconds',
   plan,
   apply,

@@ -3,38 +3,20 @@
 // by the streaming prewarmer (src/prewarm); proxy-mode hosts are pulled through their proxy-cache
 // project (streamed, checked by digest, retried like the copy). Any miss fails the step while
 // egress is still open; a tether to a host the table does not map fails it before anything.
-import { DistributionClient } from '../adapters/oci/distribution-client.ts';
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
 import { presentByDigest, pullThrough, type Retry } from '../adapters/oci/copier.ts';
 import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
 import { Prewarmer, type PrewarmItem, type PrewarmProgress, type PrewarmReport } from '../prewarm/prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
-import type { HostProject } from '../core/values.ts';
 import { collectArtifacts, type MappedArtifact } from '../inventory/artifacts.ts';
-import { formatImageRef, reference } from '../inventory/image-ref.ts';
-import { StatusStore } from '../engine/status-store.ts';
+import { formatImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
 const PARALLEL_ARTIFACTS = 4;
 
-function clients(ctx: Ctx) {
-  const upstream = new Map<string, DistributionClient>();
-  const local = new DistributionClient(ctx.values.sovereign.harborInternalURL, ctx.env.harborCredentials);
-  return {
-    local,
-    upstream(row: HostProject): DistributionClient {
-      let client = upstream.get(row.host);
-      if (!client) {
-        const auth = ctx.env.upstreamAuths.get(row.host);
-        client = new DistributionClient(row.upstreamURL, auth);
-        upstream.set(row.host, client);
-      }
-      return client;
-    },
-  };
-}
+const clients = (ctx: Ctx) => ctx.env.registries;
 
 async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
   const { mapped, unmapped } = await collectArtifacts(ctx.env.cluster, ctx.values);
@@ -143,7 +125,7 @@ export function progressText(p: PrewarmProgress): string {
 
 async function apply(ctx: Ctx): Promise<void> {
   // Progress for the console: at most every 2 s into the status ConfigMap (best effort; the copy never waits on it).
-  const store = new StatusStore(ctx.env.cluster, ctx.env.namespace, ctx.values.status.configMapName);
+  const store = ctx.env.status;
   const key = 'step.harbor-prewarm.progress';
   let last = 0;
   const report = (p: PrewarmProgress, force = false) => {
@@ -176,7 +158,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const harborPrewarm: Step<StepEnv> = {
   id: 'harbor-prewarm',
-  phase: 'pre',
   timeoutKey: 'harborPrewarmSeconds',
   plan,
   apply,

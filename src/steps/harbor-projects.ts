@@ -82,7 +82,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const harborProjects: Step<StepEnv> = {
   id: 'harbor-projects',
-  phase: 'pre',
   timeoutKey: 'harborProjectsSeconds',
   plan,
   apply,

@@ -139,7 +139,6 @@ async function verify(ctx: Ctx): Promise<void> {
 
 export const helmRepositoryPatches: Step<StepEnv> = {
   id: 'helmrepository-patches',
-  phase: 'post',
   timeoutKey: 'helmRepositoryPatchesSeconds',
   plan,
   apply,

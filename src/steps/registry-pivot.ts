@@ -4,102 +4,19 @@
 // local Harbor: a canary image that exists only in a local mirror project (unique per run) is run
 // under its upstream name by one Pod pinned to each node, and must start.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
 import { kubeError } from '../adapters/kube/cluster.ts';
 import { copyArtifact } from '../prewarm/prewarm.ts';
-import { DistributionClient } from '../adapters/oci/distribution-client.ts';
-import type { AgentConfig } from '../agent/agent.ts';
+import { agentObjects } from '../render/agent.ts';
 import { CutoverError } from '../core/errors.ts';
-import { nodeAckKey } from '../core/status.ts';
+import { AGENT, nodeAckKey } from '../core/contracts.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
-import type { Values } from '../core/values.ts';
-import { parseImageRef, reference } from '../inventory/image-ref.ts';
+import { parseImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
-export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };
-const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
 const CANARY_PATH = 'sovereign-cutover/canary';
-
-/** The node agent and what it needs; also part of the dormant install (`cutover render`). */
-export function agentObjects(values: Values, namespace: string): KubernetesObject[] {
-  const status = values.status.configMapName;
-  const labels = {
-    'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-    'app.kubernetes.io/component': 'registry-pivot',
-  };
-  const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
-    statusConfigMap: status,
-    certsDir: MOUNT.certs,
-    k3sConfigDir: MOUNT.k3s,
-    harborURL: values.sovereign.harborPublicURL,
-    hostProjects: values.harbor.hostProjects,
-  };
-  const objects: Array<Record<string, unknown>> = [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: AGENT.serviceAccount, namespace, labels } },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: AGENT.serviceAccount, namespace, labels },
-      // Read and ack on the status ConfigMap only (no create, so resourceNames is safe).
-      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [status], verbs: ['get', 'patch'] }],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: AGENT.serviceAccount, namespace, labels },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT.serviceAccount },
-      subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace }],
-    },
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: AGENT.config, namespace, labels },
-      data: { 'agent.json': JSON.stringify(config, null, 2) },
-    },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: AGENT.daemonSet, namespace, labels },
-      spec: {
-        selector: { matchLabels: { 'app.kubernetes.io/component': 'registry-pivot' } },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: AGENT.serviceAccount,
-            tolerations: [{ operator: 'Exists' }],
-            containers: [
-              {
-                name: 'agent',
-                // Pre-pivot: the agent is what pivots the nodes, so it comes from upstream.
-                image: values.images.cutover,
-                args: ['agent', '--config', `${MOUNT.config}/agent.json`],
-                env: [
-                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                ],
-                resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
-                securityContext: { runAsUser: 0 },
-                volumeMounts: [
-                  { name: 'certs', mountPath: MOUNT.certs },
-                  { name: 'k3s', mountPath: MOUNT.k3s },
-                  { name: 'config', mountPath: MOUNT.config, readOnly: true },
-                ],
-              },
-            ],
-            volumes: [
-              { name: 'certs', hostPath: { path: values.registryPivot.certsDir, type: 'DirectoryOrCreate' } },
-              { name: 'k3s', hostPath: { path: values.registryPivot.k3sConfigDir, type: 'DirectoryOrCreate' } },
-              { name: 'config', configMap: { name: AGENT.config } },
-            ],
-          },
-        },
-      },
-    },
-  ];
-  return objects as unknown as KubernetesObject[];
-}
 
 async function agentNodes(ctx: Ctx): Promise<{ desired: number; nodes: string[] }> {
   const { cluster, namespace } = ctx.env;
@@ -178,7 +95,7 @@ async function apply(ctx: Ctx): Promise<void> {
 
 /** One pod per node runs an image that only the local Harbor has, named by its upstream host. */
 async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
-  const { cluster, namespace, harborCredentials } = ctx.env;
+  const { cluster, namespace } = ctx.env;
   const cutover = parseImageRef(ctx.values.images.cutover);
   const source = ctx.values.harbor.hostProjects.find((r) => r.host === cutover.host);
   const target =
@@ -190,7 +107,7 @@ async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
       `a canary needs images.cutover's host (${cutover.host}) in harbor.hostProjects and at least one mirror-mode project`,
     );
   const runId = Date.now().toString(36);
-  const local = new DistributionClient(ctx.values.sovereign.harborInternalURL, harborCredentials);
+  const { local } = ctx.env.registries;
   await copyArtifact(
     local,
     `${source.project}/${cutover.path}`,
@@ -264,7 +181,6 @@ async function reap(ctx: Ctx): Promise<void> {
 
 export const registryPivot: Step<StepEnv> = {
   id: 'registry-pivot',
-  phase: 'pivot',
   timeoutKey: 'registryPivotSeconds',
   plan,
   apply,

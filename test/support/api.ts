@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { REPO_ROOT } from '../../lab/topology.ts';
-import { LABELS } from '../../src/engine/discovery.ts';
+import { STEP_LABELS } from '../../src/core/contracts.ts';
 import { eventually, kube } from './kube.ts';
 import { lab, uniqueName } from './lab.ts';
 
@@ -88,8 +88,8 @@ export async function oneStepChain(namespace: string): Promise<() => Promise<voi
         labels: {
           'app.kubernetes.io/part-of': 'self-sovereign-cutover',
           'app.kubernetes.io/component': 'cutover-step',
-          [LABELS.order]: '1',
-          [LABELS.mode]: 'job',
+          [STEP_LABELS.order]: '1',
+          [STEP_LABELS.mode]: 'job',
         },
       },
       data: {

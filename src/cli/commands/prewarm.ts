@@ -1,7 +1,6 @@
 // `cutover prewarm -f values.yaml`: step 03 on its own — every artifact in use copied into the
 // local Harbor by digest and verified — with a progress bar when stderr is a terminal.
-import { KubeCluster } from '../../adapters/kube/cluster.ts';
-import { buildStepEnv } from '../../composition.ts';
+import { buildStepEnv, connectCluster } from '../../composition.ts';
 import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
 import { prewarmAll, progressText } from '../../steps/harbor-prewarm.ts';
 import { loadValues, type ClusterOptions } from './run.ts';
@@ -14,7 +13,7 @@ function bar(p: PrewarmProgress): string {
 
 export async function prewarmCommand(options: ClusterOptions): Promise<void> {
   const values = loadValues(options.values);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const tty = process.stderr.isTTY;
   let last = 0;

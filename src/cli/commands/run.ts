@@ -1,14 +1,13 @@
 // `cutover run` and `cutover plan`: the in-process engine against a cluster.
 import { readFileSync } from 'node:fs';
-import { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { hostname } from 'node:os';
-import { buildEngine, buildStepEnv } from '../../composition.ts';
+import { buildEngine, buildStepEnv, connectCluster } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
-import { STEP_IDS } from '../../core/status.ts';
+
 import { parseValues, type Values } from '../../core/values.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
-import { CHAIN } from '../../steps/chain.ts';
+import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
 
 export interface ClusterOptions {
   values: string;
@@ -34,7 +33,7 @@ export async function runCommand(options: ClusterOptions & { executor: string })
   if (options.executor !== 'local' && options.executor !== 'jobs')
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const values = loadValues(options.values);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const holder = `cutover-cli-${process.pid}@${hostname()}`;
   const engine = await buildEngine({
     values,
@@ -52,10 +51,10 @@ export async function runCommand(options: ClusterOptions & { executor: string })
 
 /** `cutover step <name>`: one step, in this process — the entrypoint of a step Job. */
 export async function stepCommand(name: string, options: ClusterOptions): Promise<void> {
-  const step = CHAIN.find((s) => s.id === name);
+  const step = stepNamed(name);
   if (!step) throw new CutoverError('usage', `unknown step "${name}"; steps: ${CHAIN.map((s) => s.id).join(', ')}`);
   const values = loadValues(options.values);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const ctx = {
     values,
@@ -69,7 +68,7 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
 
 export async function planCommand(options: ClusterOptions): Promise<void> {
   const values = loadValues(options.values);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const signal = new AbortController().signal;
   for (const step of CHAIN) {
@@ -77,6 +76,4 @@ export async function planCommand(options: ClusterOptions): Promise<void> {
     console.log(`${step.id}${changes.length ? '' : ': nothing to change'}`);
     for (const c of changes) console.log(`  ${c.action.padEnd(7)} ${c.target}${c.detail ? ` — ${c.detail}` : ''}`);
   }
-  const missing = STEP_IDS.filter((id) => !CHAIN.some((s) => s.id === id));
-  if (missing.length) console.log(`(not in this build: ${missing.join(', ')})`);
 }

@@ -1,7 +1,6 @@
 // `cutover status`: the status ConfigMap, as a table or as the API's JSON.
-import { KubeCluster } from '../../adapters/kube/cluster.ts';
+import { connectCluster, statusConfigMap } from '../../composition.ts';
 import { statusReport } from '../../core/status.ts';
-import { StatusStore } from '../../engine/status-store.ts';
 
 export async function statusCommand(options: {
   kubeconfig?: string | undefined;
@@ -9,7 +8,7 @@ export async function statusCommand(options: {
   configMap: string;
   output: string;
 }): Promise<void> {
-  const store = new StatusStore(KubeCluster.connect(options.kubeconfig), options.namespace, options.configMap);
+  const store = statusConfigMap(connectCluster(options.kubeconfig), options.namespace, options.configMap);
   const report = statusReport((await store.read()) ?? {});
   if (options.output === 'json') {
     console.log(JSON.stringify(report, null, 2));

@@ -1,12 +1,12 @@
 // `cutover tethers`: the tether inventory of the live cluster — every reference to an upstream
 // host, where it is, where it should point, and whether it already does.
 import { stringify } from 'yaml';
-import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
-import { takeInventory } from '../../composition.ts';
+import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
+import { connectCluster, takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { parseValues, type Values } from '../../core/values.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
-import { VALUES_CONFIGMAP } from '../../render/render.ts';
+import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
 import { loadValues } from './run.ts';
 
 export interface TethersOptions {
@@ -36,7 +36,7 @@ async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise
 export async function tethersCommand(options: TethersOptions): Promise<void> {
   if (!['table', 'json', 'yaml'].includes(options.output))
     throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const values = await valuesFor(cluster, options);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');

@@ -1,7 +1,8 @@
 // The status ConfigMap: created once with the contract's initial data, then only ever
 // merge-patched on `.data` — an upgrade or a second engine never resets live status.
-import { initialStatus, type StatusData } from '../core/status.ts';
-import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+import { initialStatus } from '../../core/status.ts';
+import type { StatusData } from '../../core/contracts.ts';
+import { kubeError, kubeStatus, mergePatch, type KubeCluster } from './cluster.ts';
 
 export class StatusStore {
   readonly #cluster: KubeCluster;

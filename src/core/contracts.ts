@@ -1,0 +1,75 @@
+// The wire contracts shared by every part (and byte-compatible with openova's chart and engine):
+// step ids and their seed order, the status ConfigMap's keys, the labels and names of what the
+// install creates, and the node agent's config and report. One module, so a contract changes in
+// one place; pure data and key builders, no I/O.
+import type { HostProject } from './values.ts';
+
+/** The chain in seed (0.1.14) order. */
+export const STEP_IDS = [
+  'gitea-mirror',
+  'harbor-projects',
+  'harbor-prewarm',
+  'registry-pivot',
+  'flux-gitrepository-patch',
+  'helmrepository-patches',
+  'catalyst-api-env-patch',
+  'egress-block-test',
+] as const;
+export type StepId = (typeof STEP_IDS)[number];
+
+/** When a step runs relative to the node pivot: its pod pulls from upstream before, from `global.imageRegistry` after. */
+export type Phase = 'pre' | 'pivot' | 'post';
+export const STEP_PHASES: Record<StepId, Phase> = {
+  'gitea-mirror': 'pre',
+  'harbor-projects': 'pre',
+  'harbor-prewarm': 'pre',
+  'registry-pivot': 'pivot',
+  'flux-gitrepository-patch': 'post',
+  'helmrepository-patches': 'post',
+  'catalyst-api-env-patch': 'post',
+  'egress-block-test': 'post',
+};
+
+// --- the status ConfigMap (`self-sovereign-cutover-status`): strings only, merge-patched on `.data`
+export type StatusData = Record<string, string>;
+export type StepResult = '' | 'running' | 'success' | 'failed';
+export type RegistriesYaml = 'v1' | 'v2' | 'rollback';
+
+export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string =>
+  `step.${step}.${field}`;
+/** The node agent's ack of `registriesYamlActive`. */
+export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
+/** The node agent's report: JSON {upstream host: the endpoint the node's containerd resolves it through}. */
+export const nodeRegistryKey = (node: string): string => `node.${node}.registryHosts`;
+/** What a node's agent reports under `nodeRegistryKey`: "" = the host itself, "unreadable" = a hosts.toml it cannot parse. */
+export type AgentRegistryReport = Record<string, string>;
+
+// --- labels and names of what the install creates
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+export const PART_OF = 'self-sovereign-cutover';
+/** Step ConfigMaps: `component=cutover-step`, ordered and moded by these labels. */
+export const STEP_SELECTOR = `${PART_OF_LABEL}=${PART_OF},${COMPONENT_LABEL}=cutover-step`;
+export const STEP_LABELS = {
+  order: 'bp.openova.io/cutover-order',
+  mode: 'bp.openova.io/cutover-mode',
+  daemonSet: 'bp.openova.io/cutover-daemonset',
+};
+/** A step Job's label naming its step (Jobs carry `component=cutover-job`). */
+export const JOB_STEP_LABEL = 'cutover.openova.io/step';
+
+export const RUNNER = 'bp-self-sovereign-cutover-runner';
+export const API_NAME = 'self-sovereign-cutover-api';
+export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
+export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };
+
+/** The node agent's configuration (`agent.json` in its ConfigMap; node and namespace from the downward API). */
+export interface AgentConfig {
+  nodeName: string;
+  namespace: string;
+  statusConfigMap: string;
+  certsDir: string;
+  k3sConfigDir: string;
+  harborURL: string;
+  hostProjects: HostProject[];
+}

@@ -1,0 +1,86 @@
+// The node agent's objects (ServiceAccount, Role on the status ConfigMap, config, DaemonSet): part
+// of the dormant install and applied again by step 04 (registry-pivot), so both render the same.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { AGENT, type AgentConfig } from '../core/contracts.ts';
+import type { Values } from '../core/values.ts';
+
+const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
+
+/** The node agent and what it needs; also part of the dormant install (`cutover render`). */
+export function agentObjects(values: Values, namespace: string): KubernetesObject[] {
+  const status = values.status.configMapName;
+  const labels = {
+    'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+    'app.kubernetes.io/component': 'registry-pivot',
+  };
+  const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
+    statusConfigMap: status,
+    certsDir: MOUNT.certs,
+    k3sConfigDir: MOUNT.k3s,
+    harborURL: values.sovereign.harborPublicURL,
+    hostProjects: values.harbor.hostProjects,
+  };
+  const objects: Array<Record<string, unknown>> = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: AGENT.serviceAccount, namespace, labels } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: AGENT.serviceAccount, namespace, labels },
+      // Read and ack on the status ConfigMap only (no create, so resourceNames is safe).
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [status], verbs: ['get', 'patch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: AGENT.serviceAccount, namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT.serviceAccount },
+      subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace }],
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: AGENT.config, namespace, labels },
+      data: { 'agent.json': JSON.stringify(config, null, 2) },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: AGENT.daemonSet, namespace, labels },
+      spec: {
+        selector: { matchLabels: { 'app.kubernetes.io/component': 'registry-pivot' } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: AGENT.serviceAccount,
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              {
+                name: 'agent',
+                // Pre-pivot: the agent is what pivots the nodes, so it comes from upstream.
+                image: values.images.cutover,
+                args: ['agent', '--config', `${MOUNT.config}/agent.json`],
+                env: [
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                ],
+                resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+                securityContext: { runAsUser: 0 },
+                volumeMounts: [
+                  { name: 'certs', mountPath: MOUNT.certs },
+                  { name: 'k3s', mountPath: MOUNT.k3s },
+                  { name: 'config', mountPath: MOUNT.config, readOnly: true },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'certs', hostPath: { path: values.registryPivot.certsDir, type: 'DirectoryOrCreate' } },
+              { name: 'k3s', hostPath: { path: values.registryPivot.k3sConfigDir, type: 'DirectoryOrCreate' } },
+              { name: 'config', configMap: { name: AGENT.config } },
+            ],
+          },
+        },
+      },
+    },
+  ];
+  return objects as unknown as KubernetesObject[];
+}

@@ -1,0 +1,101 @@
+// Values: the seed chart's keys through one schema — defaults filled in, the host table derived,
+// every bad key named, nothing half-parsed.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CutoverError } from '../../src/core/errors.ts';
+import { imageHostOf, parseValues } from '../../src/core/values.ts';
+
+const MINIMAL = `
+sovereign:
+  harborInternalURL: http://harbor.harbor.svc
+  harborPublicURL: https://harbor.sovereign.example
+  giteaInternalURL: http://gitea-http.gitea.svc:3000
+upstream:
+  repoURL: https://github.com/openova-io/openova
+harbor:
+  proxyProjects:
+    - { name: proxy-ghcr, upstreamURL: https://ghcr.io, authMode: credential }
+    - { name: proxy-dockerhub, upstreamURL: https://registry-1.docker.io }
+egressTest:
+  blockedDomains: [github.com, ghcr.io]
+`;
+
+const refusal = (text: string): string => {
+  try {
+    parseValues(text, 'values.yaml');
+  } catch (error) {
+    assert.ok(error instanceof CutoverError);
+    assert.equal(error.code, 'invalid-values');
+    return error.message;
+  }
+  assert.fail('the values were accepted');
+};
+
+test('minimal values get the seed defaults', () => {
+  const v = parseValues(MINIMAL);
+  assert.equal(v.upstream.branch, 'main');
+  assert.equal(v.upstream.mirrorInterval, '10m0s');
+  assert.equal(v.status.configMapName, 'self-sovereign-cutover-status');
+  assert.equal(v.harbor.defaultMode, 'mirror');
+  assert.equal(v.stepTimeouts.harborPrewarmSeconds, 1800);
+  assert.equal(v.stepTimeouts.harborProjectsSeconds, 600);
+  assert.deepEqual(v.egressTest.callHomeURLs, ['https://github.com/', 'https://ghcr.io/']);
+  assert.equal(v.trigger.auto, false);
+});
+
+test('the host table: one row per proxy project, Docker Hub named docker.io, in the default mode', () => {
+  const rows = parseValues(MINIMAL).harbor.hostProjects;
+  assert.deepEqual(
+    rows.map((r) => [r.host, r.project, r.mode, r.authMode]),
+    [
+      ['ghcr.io', 'proxy-ghcr', 'mirror', 'credential'],
+      ['docker.io', 'proxy-dockerhub', 'mirror', 'anonymous'],
+    ],
+  );
+  assert.equal(imageHostOf('https://index.docker.io'), 'docker.io');
+  assert.equal(imageHostOf('http://127.0.0.1:15001'), '127.0.0.1:15001');
+});
+
+test('an explicit hostProjects row wins over the proxy project for the same host', () => {
+  const v = parseValues(
+    MINIMAL.replace(
+      'egressTest:',
+      '  hostProjects:\n    - { host: ghcr.io, project: ghcr-mirror, mode: proxy, upstreamURL: https://ghcr.io }\negressTest:',
+    ),
+  );
+  assert.deepEqual(
+    v.harbor.hostProjects.map((r) => [r.host, r.project, r.mode]),
+    [
+      ['ghcr.io', 'ghcr-mirror', 'proxy'],
+      ['docker.io', 'proxy-dockerhub', 'mirror'],
+    ],
+  );
+});
+
+test('every bad key is named, with what is wrong with it', () => {
+  const message = refusal(
+    `${MINIMAL}surprise: 1\nstepTimeouts: { giteaMirrorSeconds: 5 }\ntrigger: { internalServiceAccounts: [bob] }\n`.replace(
+      'repoURL: https://github.com/openova-io/openova',
+      'repoURL: github.com/openova-io/openova',
+    ),
+  );
+  assert.match(message, /^values\.yaml is invalid:/);
+  assert.match(message, /surprise is not a known key/);
+  assert.match(message, /upstream\.repoURL must be a URL/);
+  assert.match(message, /stepTimeouts\.giteaMirrorSeconds must be >= 30/);
+  assert.match(message, /trigger\.internalServiceAccounts\[0\]/);
+});
+
+test('required keys, invalid YAML and a host mapped twice are refused', () => {
+  assert.match(refusal('upstream: { repoURL: https://x.example/r }'), /sovereign\.harborInternalURL is required/);
+  assert.match(refusal('sovereign: [unclosed'), /not valid YAML/);
+  assert.match(
+    refusal(
+      MINIMAL.replace(
+        'egressTest:',
+        '  hostProjects:\n    - { host: quay.io, project: a, upstreamURL: https://quay.io }\n    - { host: quay.io, project: b, upstreamURL: https://quay.io }\negressTest:',
+      ),
+    ),
+    /maps host quay\.io twice/,
+  );
+});
