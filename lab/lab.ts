@@ -1,12 +1,12 @@
-// The lab: a tethered Sovereign's world made of real peers on 127.0.0.1.
+// The lab: a tethered Sovereign's world made of real peers on 127.0.0.1, brought up and down here;
+// each peer starts and stops in its own module, the upstream peers in upstream.ts.
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
-import { seedCorpus } from './corpus/seed.ts';
-import { PROJECT_IMAGE, type CorpusSize, type UpstreamName } from './corpus/spec.ts';
-import { ensureGitopsRepo } from './git/gitops-repo.ts';
+import type { CorpusSize } from './corpus/spec.ts';
+import { CUT_MARKER, endpoints, labNodes, UPSTREAM_NAMES, VALUES_FILE } from './endpoints.ts';
 import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
+import { startHarbor, stopHarbor } from './harbor/harbor.ts';
 import { apply } from './kube/apply.ts';
 import {
   ADMIN_KUBECONFIG,
@@ -17,300 +17,20 @@ import {
 } from './kube/control-plane.ts';
 import { startFlux, stopFlux } from './kube/flux.ts';
 import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
-import type { KubeletConfig } from './kubelet/kubelet.ts';
-import { ensurePeerBinaries } from './peers/build.ts';
-import type { HarborDoubleConfig } from './harbor/server.ts';
-import type { LabOidcConfig } from './oidc/provider.ts';
-import { nodePaths, NODE_NAMESPACE, startNode, stopNode, tetheredHostsToml, type LabNode } from './nodes/containerd.ts';
+import { KUBELET_LOG, kubeletRunning, startKubelet, stopKubelet } from './kubelet/daemon.ts';
+import { nodePaths, startNode, stopNode, tetheredHostsToml } from './nodes/containerd.ts';
+import { OIDC_ISSUER, startOidc, stopOidc } from './oidc/oidc.ts';
 import { ensurePackages } from './packages.ts';
-import { daemonPid, httpOk, startDaemon, stopDaemon, waitUntil, withLock } from './processes.ts';
-import { registryUrl, startRegistry, stopRegistry, type RegistryInstance } from './registry.ts';
-import {
-  ENDPOINTS_FILE,
-  GITOPS,
-  HARBOR_ADMIN,
-  HARBOR_SWAGGER,
-  LAB_DIR,
-  MOTHERSHIP_ADMIN,
-  MOTHERSHIP_PROXY_PROJECTS,
-  NODES,
-  OIDC_CLIENT,
-  OIDC_USERS,
-  API_PORTS,
-  PORTS,
-  REPO_ROOT,
-  UPSTREAMS,
-  type Endpoints,
-} from './topology.ts';
+import { ensurePeerBinaries } from './peers/build.ts';
+import { daemonPid, httpOk, waitUntil, withLock } from './processes.ts';
+import { timed, type Log } from './timed.ts';
+import { ENDPOINTS_FILE, GITOPS, LAB_DIR, MOTHERSHIP_PROXY_PROJECTS, PORTS, type Endpoints } from './topology.ts';
+import { startUpstreams, stopUpstreams, UPSTREAM_LOCK } from './upstream.ts';
 
-type Log = (line: string) => void;
-
-const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
-const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
-const VALUES_FILE = join(LAB_DIR, 'values.yaml');
-const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
-const kubeletDaemon = {
-  dir: join(LAB_DIR, 'kubelet'),
-  pidFile: join(LAB_DIR, 'kubelet', 'kubelet.pid'),
-  logFile: join(LAB_DIR, 'kubelet', 'kubelet.log'),
-};
-
-function upstreamRegistry(name: UpstreamName): RegistryInstance {
-  return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
-}
-
-const host = (port: number): string => `127.0.0.1:${port}`;
-const GIT_ROOT = join(LAB_DIR, 'git', 'repos');
-const gitDaemon = {
-  name: 'upstream git',
-  command: process.execPath,
-  args: [join(import.meta.dirname, 'git', 'main.ts'), GIT_ROOT, String(PORTS.git)],
-  pidFile: join(LAB_DIR, 'git', 'git.pid'),
-  logFile: join(LAB_DIR, 'git', 'git.log'),
-};
-const harbors = {
-  mothership: { name: 'mothership', port: PORTS.mothership, storePort: PORTS.mothershipStore, admin: MOTHERSHIP_ADMIN },
-  local: { name: 'local-harbor', port: PORTS.localHarbor, storePort: PORTS.localHarborStore, admin: HARBOR_ADMIN },
-};
-type HarborName = keyof typeof harbors;
-
-function harborDir(name: HarborName): string {
-  return join(LAB_DIR, 'harbor', harbors[name].name);
-}
-
-export function labNodes(): LabNode[] {
-  return NODES.map((name) => ({ name, dir: join(LAB_DIR, 'nodes', name) }));
-}
-
-export function endpoints(): Endpoints {
-  const upstreams = Object.fromEntries(
-    UPSTREAM_NAMES.map((n) => [
-      n,
-      { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor },
-    ]),
-  ) as Endpoints['upstreams'];
-  const gitUrl = `http://${host(PORTS.git)}`;
-  return {
-    upstreams,
-    git: {
-      url: gitUrl,
-      repoURL: `${gitUrl}/${GITOPS.org}/${GITOPS.repo}.git`,
-      branch: GITOPS.branch,
-      secondBranch: GITOPS.secondBranch,
-      tag: GITOPS.tag,
-    },
-    mothership: {
-      url: `http://${host(PORTS.mothership)}`,
-      host: host(PORTS.mothership),
-      ...MOTHERSHIP_ADMIN,
-      proxyProjects: MOTHERSHIP_PROXY_PROJECTS,
-    },
-    localHarbor: { url: `http://${host(PORTS.localHarbor)}`, host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
-    nodes: Object.fromEntries(
-      labNodes().map((node) => {
-        const p = nodePaths(node);
-        return [node.name, { address: p.address, namespace: NODE_NAMESPACE, certsDir: p.certsDir, root: p.root }];
-      }),
-    ) as Endpoints['nodes'],
-    kube: { apiserver: APISERVER_URL, kubeconfig: ADMIN_KUBECONFIG },
-    gitea: {
-      url: GITEA_URL,
-      username: GITEA_ADMIN.username,
-      password: GITEA_ADMIN.password,
-      token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '',
-    },
-    oidc: { issuer: OIDC_ISSUER, ...OIDC_CLIENT, users: OIDC_USERS },
-    valuesFile: VALUES_FILE,
-    upstreamCut: existsSync(CUT_MARKER),
-  };
-}
-
-async function timed(log: Log, what: string, work: () => Promise<string | void>): Promise<void> {
-  const started = performance.now();
-  const detail = await work();
-  log(`  ${what}: ${detail ?? 'ok'} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-}
-
-// ------------------------------------------------------------------ upstream peers
-
-async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void> {
-  for (const name of UPSTREAM_NAMES) {
-    await timed(
-      log,
-      `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${host(UPSTREAMS[name].port)}`,
-      () => startRegistry(upstreamRegistry(name)),
-    );
-  }
-  const registries = Object.fromEntries(UPSTREAM_NAMES.map((n) => [n, registryUrl(upstreamRegistry(n))])) as Record<
-    UpstreamName,
-    string
-  >;
-  await seedCorpus(corpus, registries, join(LAB_DIR, `corpus-${corpus}.json`), log);
-  const e = endpoints();
-  await timed(log, 'upstream GitOps repo', async () =>
-    ensureGitopsRepo({
-      bareDir: join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`),
-      ghcrHost: e.upstreams.ghcr.host,
-      repoURL: e.git.repoURL,
-    }),
-  );
-  await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, async () => {
-    const state = startDaemon(gitDaemon);
-    await waitUntil(
-      'upstream git',
-      () => httpOk(`${e.git.repoURL}/info/refs?service=git-upload-pack`, (s) => s === 200),
-      10_000,
-      gitDaemon,
-    );
-    return state;
-  });
-  await startHarbor('mothership', log);
-  await provisionMothership(log);
-}
-
-async function stopUpstreams(): Promise<void> {
-  await stopHarbor('mothership');
-  await stopDaemon(gitDaemon.pidFile, gitDaemon);
-  for (const name of UPSTREAM_NAMES) await stopRegistry(upstreamRegistry(name));
-}
-
-// ------------------------------------------------------------------ Harbor doubles
-
-async function startHarbor(name: HarborName, log: Log): Promise<void> {
-  const h = harbors[name];
-  const dir = harborDir(name);
-  mkdirSync(dir, { recursive: true });
-  const config: HarborDoubleConfig = {
-    name: h.name,
-    port: h.port,
-    stateDir: dir,
-    storePort: h.storePort,
-    admin: h.admin,
-    swaggerPath: HARBOR_SWAGGER,
-  };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  const daemon = harborDaemon(name);
-  await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
-    const state = startDaemon(daemon);
-    await waitUntil(
-      `${h.name} Harbor`,
-      () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200),
-      20_000,
-      daemon,
-    );
-    return state;
-  });
-}
-
-function harborDaemon(name: HarborName) {
-  const dir = harborDir(name);
-  return {
-    name: harbors[name].name,
-    command: process.execPath,
-    args: [join(import.meta.dirname, 'harbor', 'main.ts'), join(dir, 'config.json')],
-    pidFile: join(dir, 'harbor.pid'),
-    logFile: join(dir, 'harbor.log'),
-  };
-}
-
-async function stopHarbor(name: HarborName): Promise<void> {
-  const daemon = harborDaemon(name);
-  await stopDaemon(daemon.pidFile, daemon);
-}
-
-/** The vendor Harbor every tethered node pulls through: one proxy-cache project per upstream. */
-async function provisionMothership(log: Log): Promise<void> {
-  const e = endpoints();
-  const harbor = new HarborApi(e.mothership.url, MOTHERSHIP_ADMIN);
-  for (const upstream of UPSTREAM_NAMES) {
-    const project = MOTHERSHIP_PROXY_PROJECTS[upstream];
-    const registryName = `${project}-upstream`;
-    await harbor.createRegistry({ name: registryName, type: 'docker-registry', url: e.upstreams[upstream].url });
-    const registry = await harbor.registryByName(registryName);
-    if (!registry) throw new Error(`mothership: registry ${registryName} not found after create`);
-    await harbor.createProject(project, registry.id);
-  }
-  log(`  mothership proxy projects: ${Object.values(MOTHERSHIP_PROXY_PROJECTS).join(', ')}`);
-}
-
-// ------------------------------------------------------------------ lab kubelet
-
-export async function startKubelet(log: Log): Promise<void> {
-  const config: KubeletConfig = {
-    kubeconfig: ADMIN_KUBECONFIG,
-    apiserverPort: PORTS.apiserver,
-    nodes: labNodes().map((node) => {
-      const p = nodePaths(node);
-      return {
-        ...node,
-        hostRoot: join(node.dir, 'hostfs'),
-        // The paths the node agent's DaemonSet mounts, served by this node's own directories.
-        hostPathMap: {
-          '/etc/containerd/certs.d': p.certsDir,
-          '/var/lib/rancher/k3s/agent/etc/containerd/certs.d': p.certsDir,
-          '/etc/rancher/k3s': join(node.dir, 'k3s'),
-        },
-      };
-    }),
-    projectImageRepos: [PROJECT_IMAGE.repo.split('/').at(-1) as string],
-    cliPath: join(REPO_ROOT, 'src', 'cli', 'main.ts'),
-    runDir: kubeletDaemon.dir,
-  };
-  mkdirSync(kubeletDaemon.dir, { recursive: true });
-  writeFileSync(join(kubeletDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
-  const state = startDaemon({
-    name: 'lab kubelet',
-    command: process.execPath,
-    args: [join(import.meta.dirname, 'kubelet', 'main.ts'), join(kubeletDaemon.dir, 'config.json')],
-    ...kubeletDaemon,
-  });
-  await waitUntil(
-    'lab kubelet nodes Ready',
-    async () => (await apiserverGet('/api/v1/nodes/node-b')) === 200,
-    30_000,
-    kubeletDaemon,
-  );
-  log(`  lab kubelet (node-a, node-b): ${state}`);
-}
-
-// ------------------------------------------------------------------ identity provider
-
-const oidcDaemon = {
-  name: 'lab OIDC provider',
-  dir: join(LAB_DIR, 'oidc'),
-  pidFile: join(LAB_DIR, 'oidc', 'oidc.pid'),
-  logFile: join(LAB_DIR, 'oidc', 'oidc.log'),
-};
-const OIDC_ISSUER = `http://127.0.0.1:${PORTS.oidc}`;
-
-async function startOidc(log: Log): Promise<void> {
-  const config: LabOidcConfig = {
-    port: PORTS.oidc,
-    ...OIDC_CLIENT,
-    redirectURIs: API_PORTS.flatMap((port) => [
-      `http://127.0.0.1:${port}/auth/callback`,
-      `http://localhost:${port}/auth/callback`,
-    ]),
-    users: OIDC_USERS,
-    cookieKey: 'lab-oidc-cookie-key',
-  };
-  mkdirSync(oidcDaemon.dir, { recursive: true });
-  writeFileSync(join(oidcDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));
-  const state = startDaemon({
-    ...oidcDaemon,
-    command: process.execPath,
-    args: [join(import.meta.dirname, 'oidc', 'main.ts'), join(oidcDaemon.dir, 'config.json')],
-  });
-  await waitUntil(
-    'lab OIDC provider',
-    () => httpOk(`${OIDC_ISSUER}/.well-known/openid-configuration`, (s) => s === 200),
-    20_000,
-    oidcDaemon,
-  );
-  log(`  lab OIDC provider ${OIDC_ISSUER}: ${state}`);
-}
-
-// ------------------------------------------------------------------ lifecycle
+// The lab's API as tests, scripts and `lab` commands import it.
+export { endpoints, labNodes } from './endpoints.ts';
+export { startKubelet } from './kubelet/daemon.ts';
+export { cutUpstream, restoreUpstream } from './upstream.ts';
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
   const started = performance.now();
@@ -352,38 +72,16 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
 }
 
 export async function down(log: Log = console.log): Promise<void> {
-  await stopDaemon(oidcDaemon.pidFile);
+  await stopOidc();
   await stopGitea();
   await stopFlux();
-  await stopDaemon(kubeletDaemon.pidFile);
+  await stopKubelet();
   await stopControlPlane();
   for (const node of labNodes()) await stopNode(node);
   await stopHarbor('local');
   await stopUpstreams();
   rmSync(CUT_MARKER, { force: true });
   log('lab is down (state kept in .lab; delete it for a fresh lab)');
-}
-
-/** Makes every upstream peer (registries, Git, mothership) unreachable; local peers stay up. */
-// Tests, the lab kubelet (egress enforcement) and `lab` commands may cut or restore at once.
-const UPSTREAM_LOCK = join(LAB_DIR, 'run', 'upstream.lock');
-
-export async function cutUpstream(log: Log = console.log): Promise<void> {
-  await withLock(UPSTREAM_LOCK, async () => {
-    writeFileSync(CUT_MARKER, new Date().toISOString());
-    await stopUpstreams();
-    writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
-  });
-  log('upstream cut: ghcr/docker/quay stand-ins, upstream git and the mothership Harbor are unreachable');
-}
-
-export async function restoreUpstream(log: Log = console.log): Promise<void> {
-  await withLock(UPSTREAM_LOCK, async () => {
-    await startUpstreams(log, 'small');
-    rmSync(CUT_MARKER, { force: true });
-    writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
-  });
-  log('upstream restored');
 }
 
 /**
@@ -550,8 +248,8 @@ export async function status(): Promise<PeerStatus[]> {
   });
   peers.push({
     peer: 'lab kubelet (node-a, node-b)',
-    url: kubeletDaemon.logFile,
-    up: daemonPid(kubeletDaemon.pidFile) !== undefined,
+    url: KUBELET_LOG,
+    up: kubeletRunning(),
     role: 'local',
   });
   peers.push({

@@ -22,6 +22,13 @@ interface Parameter {
   $ref?: string;
 }
 
+/** The parts of a Swagger 2.0 document the validator reads. */
+interface SwaggerSpec {
+  basePath?: string;
+  definitions?: Record<string, unknown>;
+  paths: Record<string, Record<string, unknown>>;
+}
+
 interface Operation {
   operationId?: string;
   parameters?: Parameter[];
@@ -56,14 +63,14 @@ export class SwaggerValidationError extends Error {
 
 export class SwaggerValidator {
   readonly basePath: string;
-  readonly #spec: Record<string, any>;
+  readonly #spec: SwaggerSpec;
   readonly #routes: Route[];
   readonly #ajv: Ajv;
   readonly #compiled = new Map<unknown, ValidateFunction>();
 
   constructor(specPath: string) {
     const text = readFileSync(specPath, 'utf8');
-    this.#spec = specPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    this.#spec = (specPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as SwaggerSpec;
     this.basePath = (this.#spec.basePath ?? '').replace(/\/$/, '');
     this.#ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.#ajv);
@@ -73,27 +80,23 @@ export class SwaggerValidator {
     });
     this.#ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
     this.#ajv.addSchema({ $id: 'spec', definitions: toJsonSchema(this.#spec.definitions ?? {}) });
-    this.#routes = Object.entries(this.#spec.paths as Record<string, Record<string, unknown>>).map(
-      ([template, item]) => {
-        const names: string[] = [];
-        const source = template
-          .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
-          .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
-            names.push(name);
-            return '([^/]+)';
-          });
-        const methods: Record<string, Operation> = {};
-        for (const [key, value] of Object.entries(item)) if (key !== 'parameters') methods[key] = value as Operation;
-        return {
-          template,
-          regex: new RegExp(`^${source}$`),
-          names,
-          literals: template.split('/').filter((s) => s && !s.startsWith('{')).length,
-          methods,
-          shared: ((item.parameters ?? []) as Parameter[]).map((p) => this.#resolveParam(p)),
-        };
-      },
-    );
+    this.#routes = Object.entries(this.#spec.paths).map(([template, item]) => {
+      const names: string[] = [];
+      const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
+        names.push(name);
+        return '([^/]+)';
+      });
+      const methods: Record<string, Operation> = {};
+      for (const [key, value] of Object.entries(item)) if (key !== 'parameters') methods[key] = value as Operation;
+      return {
+        template,
+        regex: new RegExp(`^${source}$`),
+        names,
+        literals: template.split('/').filter((s) => s && !s.startsWith('{')).length,
+        methods,
+        shared: ((item.parameters ?? []) as Parameter[]).map((p) => this.#resolveParam(p)),
+      };
+    });
   }
 
   /** Finds the operation for a method and a path below basePath; undefined when the spec has none. */
@@ -191,7 +194,10 @@ export class SwaggerValidator {
     return ref
       .replace(/^#\//, '')
       .split('/')
-      .reduce<any>((node, key) => node?.[key], this.#spec);
+      .reduce<unknown>(
+        (node, key) => (node === undefined || node === null ? undefined : (node as Record<string, unknown>)[key]),
+        this.#spec,
+      );
   }
 }
 

@@ -40,6 +40,11 @@ export const PORTS = {
   sourceControllerHealth: BASE + 92,
 };
 
+/** A peer's `host:port` on 127.0.0.1, as registries and certs.d name it. */
+export function host(port: number): string {
+  return `127.0.0.1:${port}`;
+}
+
 export const NODES = ['node-a', 'node-b'] as const;
 export type NodeName = (typeof NODES)[number];
 

@@ -59,9 +59,74 @@ type Handler = (ctx: ApiContext) => Promise<ApiResult> | ApiResult;
 interface ApiContext {
   op: MatchedOperation;
   query: URLSearchParams;
-  body: any;
+  /** Checked against the operation's body schema before any handler runs; each handler reads it as its spec type. */
+  body: unknown;
   admin: boolean;
   req: IncomingMessage;
+}
+
+// Request bodies as the vendored swagger defines them (Registry, RegistryUpdate, RegistryPing, ProjectReq),
+// the fields the double reads.
+interface RegistryReq {
+  name?: string;
+  url?: string;
+  type?: string;
+  description?: string;
+  insecure?: boolean;
+  credential?: { type?: string; access_key?: string; access_secret?: string };
+}
+
+interface RegistryUpdateReq {
+  name?: string | null;
+  description?: string | null;
+  url?: string | null;
+  credential_type?: string | null;
+  access_key?: string | null;
+  access_secret?: string | null;
+  insecure?: boolean | null;
+}
+
+interface RegistryPingReq {
+  id?: number | null;
+  url?: string | null;
+}
+
+interface ProjectReq {
+  project_name?: string;
+  public?: boolean | null;
+  metadata?: Record<string, unknown>;
+  registry_id?: number | null;
+}
+
+/** Harbor's Artifact, the fields the double fills. */
+interface Artifact {
+  id: number;
+  type: string;
+  media_type: string;
+  manifest_media_type: string;
+  project_id: number;
+  repository_id: number;
+  repository_name: string;
+  digest: string;
+  size: number;
+  push_time: string;
+  pull_time: string;
+  tags: Array<{
+    id: number;
+    repository_id: number;
+    artifact_id: number;
+    name: string;
+    push_time: string;
+    pull_time: string;
+    immutable: boolean;
+  }>;
+  references: Array<{
+    parent_id: number;
+    child_id: number;
+    child_digest: string;
+    platform?: { architecture: string; os: string };
+  }>;
+  annotations?: Record<string, string>;
 }
 
 interface ApiResult {
@@ -228,12 +293,13 @@ export class HarborDouble {
       );
       return paged(all.map(registryView), query);
     },
-    createRegistry: ({ admin, body }) => {
+    createRegistry: ({ admin, body: input }) => {
       requireAdmin(admin);
+      const body = input as RegistryReq;
       const name = String(body.name ?? '');
       if (!name) throw new ApiError(400, 'BAD_REQUEST', 'name is required');
       if (!body.url) throw new ApiError(400, 'BAD_REQUEST', 'url is required');
-      if (!KNOWN_TYPES.has(body.type))
+      if (body.type === undefined || !KNOWN_TYPES.has(body.type))
         throw new ApiError(400, 'BAD_REQUEST', `adapter factory for ${body.type} not found`);
       if (this.#state.registries.some((r) => r.name === name))
         throw new ApiError(409, 'CONFLICT', `registry ${name} already exists`);
@@ -259,8 +325,9 @@ export class HarborDouble {
       requireAdmin(admin);
       return { status: 200, body: registryView(this.#registryOr404(op)) };
     },
-    updateRegistry: ({ admin, op, body }) => {
+    updateRegistry: ({ admin, op, body: input }) => {
       requireAdmin(admin);
+      const body = input as RegistryUpdateReq;
       const record = this.#registryOr404(op);
       if (body.name && body.name !== record.name && this.#state.registries.some((r) => r.name === body.name)) {
         throw new ApiError(409, 'CONFLICT', `registry ${body.name} already exists`);
@@ -288,8 +355,9 @@ export class HarborDouble {
       this.#state.removeRegistry(record.id);
       return { status: 200 };
     },
-    pingRegistry: async ({ admin, body }) => {
+    pingRegistry: async ({ admin, body: input }) => {
       requireAdmin(admin);
+      const body = input as RegistryPingReq;
       const target = body.id ? this.#state.registry(Number(body.id))?.url : body.url;
       if (!target) throw new ApiError(404, 'NOT_FOUND', `registry ${body.id} not found`);
       const ok = await fetch(`${target}/v2/`, { signal: AbortSignal.timeout(5000) }).then(
@@ -321,8 +389,9 @@ export class HarborDouble {
         throw new ApiError(404, 'NOT_FOUND', 'project not found');
       return { status: 200 };
     },
-    createProject: async ({ admin, body, req }) => {
+    createProject: async ({ admin, body: input, req }) => {
       requireAdmin(admin);
+      const body = input as ProjectReq;
       const name = String(body.project_name ?? '');
       if (!PROJECT_NAME.test(name))
         throw new ApiError(
@@ -396,7 +465,7 @@ export class HarborDouble {
         project,
         `/v2/${this.#backendRepo(project, name)}/tags/list`,
       );
-      const artifacts = new Map<string, any>();
+      const artifacts = new Map<string, Artifact>();
       for (const tag of tags?.tags ?? []) {
         const artifact = await this.#artifact(project, name, tag);
         if (!artifact) continue;
@@ -467,7 +536,7 @@ export class HarborDouble {
     };
   }
 
-  async #artifact(project: ProjectRecord, name: string, reference: string): Promise<any | undefined> {
+  async #artifact(project: ProjectRecord, name: string, reference: string): Promise<Artifact | undefined> {
     const res = await fetch(
       `${this.#backendUrl(project)}/v2/${this.#backendRepo(project, name)}/manifests/${reference}`,
       {

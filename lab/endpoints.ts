@@ -1,0 +1,81 @@
+// The lab's address book: every peer's URL and credentials as `.lab/endpoints.json` records them
+// for the tests, the demo and the benchmarks, and the lab's nodes and upstream registries.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { UpstreamName } from './corpus/spec.ts';
+import { GITEA_ADMIN, GITEA_URL } from './gitea/gitea.ts';
+import { ADMIN_KUBECONFIG, APISERVER_URL } from './kube/control-plane.ts';
+import { nodePaths, NODE_NAMESPACE, type LabNode } from './nodes/containerd.ts';
+import { OIDC_ISSUER } from './oidc/oidc.ts';
+import { registryUrl, type RegistryInstance } from './registry.ts';
+import {
+  GITOPS,
+  HARBOR_ADMIN,
+  host,
+  LAB_DIR,
+  MOTHERSHIP_ADMIN,
+  MOTHERSHIP_PROXY_PROJECTS,
+  NODES,
+  OIDC_CLIENT,
+  OIDC_USERS,
+  PORTS,
+  UPSTREAMS,
+  type Endpoints,
+} from './topology.ts';
+
+export const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
+/** Present while the upstream peers are cut. */
+export const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
+export const VALUES_FILE = join(LAB_DIR, 'values.yaml');
+const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
+
+export function upstreamRegistry(name: UpstreamName): RegistryInstance {
+  return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
+}
+
+export function labNodes(): LabNode[] {
+  return NODES.map((name) => ({ name, dir: join(LAB_DIR, 'nodes', name) }));
+}
+
+export function endpoints(): Endpoints {
+  const upstreams = Object.fromEntries(
+    UPSTREAM_NAMES.map((n) => [
+      n,
+      { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor },
+    ]),
+  ) as Endpoints['upstreams'];
+  const gitUrl = `http://${host(PORTS.git)}`;
+  return {
+    upstreams,
+    git: {
+      url: gitUrl,
+      repoURL: `${gitUrl}/${GITOPS.org}/${GITOPS.repo}.git`,
+      branch: GITOPS.branch,
+      secondBranch: GITOPS.secondBranch,
+      tag: GITOPS.tag,
+    },
+    mothership: {
+      url: `http://${host(PORTS.mothership)}`,
+      host: host(PORTS.mothership),
+      ...MOTHERSHIP_ADMIN,
+      proxyProjects: MOTHERSHIP_PROXY_PROJECTS,
+    },
+    localHarbor: { url: `http://${host(PORTS.localHarbor)}`, host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
+    nodes: Object.fromEntries(
+      labNodes().map((node) => {
+        const p = nodePaths(node);
+        return [node.name, { address: p.address, namespace: NODE_NAMESPACE, certsDir: p.certsDir, root: p.root }];
+      }),
+    ) as Endpoints['nodes'],
+    kube: { apiserver: APISERVER_URL, kubeconfig: ADMIN_KUBECONFIG },
+    gitea: {
+      url: GITEA_URL,
+      username: GITEA_ADMIN.username,
+      password: GITEA_ADMIN.password,
+      token: existsSync(GITEA_TOKEN_FILE) ? readFileSync(GITEA_TOKEN_FILE, 'utf8').trim() : '',
+    },
+    oidc: { issuer: OIDC_ISSUER, ...OIDC_CLIENT, users: OIDC_USERS },
+    valuesFile: VALUES_FILE,
+    upstreamCut: existsSync(CUT_MARKER),
+  };
+}

@@ -1,0 +1,60 @@
+// The lab's two Harbor doubles as lab daemons (main.ts, one config each): the mothership, an
+// upstream peer, and the Sovereign's own local Harbor, each over its own docker-registry store.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
+import { timed, type Log } from '../timed.ts';
+import { HARBOR_ADMIN, HARBOR_SWAGGER, host, LAB_DIR, MOTHERSHIP_ADMIN, PORTS } from '../topology.ts';
+import type { HarborDoubleConfig } from './server.ts';
+
+const harbors = {
+  mothership: { name: 'mothership', port: PORTS.mothership, storePort: PORTS.mothershipStore, admin: MOTHERSHIP_ADMIN },
+  local: { name: 'local-harbor', port: PORTS.localHarbor, storePort: PORTS.localHarborStore, admin: HARBOR_ADMIN },
+};
+export type HarborName = keyof typeof harbors;
+
+function harborDir(name: HarborName): string {
+  return join(LAB_DIR, 'harbor', harbors[name].name);
+}
+
+export async function startHarbor(name: HarborName, log: Log): Promise<void> {
+  const h = harbors[name];
+  const dir = harborDir(name);
+  mkdirSync(dir, { recursive: true });
+  const config: HarborDoubleConfig = {
+    name: h.name,
+    port: h.port,
+    stateDir: dir,
+    storePort: h.storePort,
+    admin: h.admin,
+    swaggerPath: HARBOR_SWAGGER,
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  const daemon = harborDaemon(name);
+  await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
+    const state = startDaemon(daemon);
+    await waitUntil(
+      `${h.name} Harbor`,
+      () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200),
+      20_000,
+      daemon,
+    );
+    return state;
+  });
+}
+
+function harborDaemon(name: HarborName) {
+  const dir = harborDir(name);
+  return {
+    name: harbors[name].name,
+    command: process.execPath,
+    args: [join(import.meta.dirname, 'main.ts'), join(dir, 'config.json')],
+    pidFile: join(dir, 'harbor.pid'),
+    logFile: join(dir, 'harbor.log'),
+  };
+}
+
+export async function stopHarbor(name: HarborName): Promise<void> {
+  const daemon = harborDaemon(name);
+  await stopDaemon(daemon.pidFile, daemon);
+}

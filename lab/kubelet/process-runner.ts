@@ -1,0 +1,135 @@
+// Runs a container of the project's own image as a local `cutover` process (the kubelet's own
+// Node.js): the pod's env, its volumes bound at their mount paths inside a private mount namespace,
+// the log's tail as the termination message.
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Container } from '@kubernetes/client-node';
+import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { containerEnv, PodSpecError } from './pod-spec.ts';
+import type { ContainerRuntime, PodRuntime } from './pod-runtime.ts';
+import type { StatusPublisher } from './status-publisher.ts';
+
+export interface ProcessRunnerConfig {
+  /** Entry of the project's CLI, run with the kubelet's own Node.js. */
+  cliPath: string;
+  apiserverPort: number;
+}
+
+export class ProcessRunner {
+  readonly #config: ProcessRunnerConfig;
+  readonly #kube: KubeCluster;
+  readonly #status: StatusPublisher;
+
+  constructor(kube: KubeCluster, config: ProcessRunnerConfig, status: StatusPublisher) {
+    this.#kube = kube;
+    this.#config = config;
+    this.#status = status;
+  }
+
+  /** Runs the project's CLI for a container; resolves its exit code. */
+  async run(
+    rt: PodRuntime,
+    c: V1Container,
+    runtime: ContainerRuntime,
+    volumes: Record<string, string>,
+    init: boolean,
+  ): Promise<number> {
+    let env: Record<string, string>;
+    try {
+      env = await containerEnv(this.#kube, rt.pod, c);
+    } catch (error) {
+      runtime.status.state = {
+        waiting: {
+          reason: error instanceof PodSpecError ? error.reason : 'CreateContainerConfigError',
+          message: String(error instanceof Error ? error.message : error),
+        },
+      };
+      await this.#status.publish(rt);
+      await sleep(5_000);
+      return await this.run(rt, c, runtime, volumes, init);
+    }
+    const args = [...(c.command ?? []), ...(c.args ?? [])];
+    if (args[0] === 'cutover' || args[0] === '/usr/local/bin/cutover') args.shift();
+    const mounts = (c.volumeMounts ?? []).map((m) => ({
+      source: volumes[m.name] ?? '',
+      target: m.mountPath,
+      readOnly: m.readOnly ?? false,
+    }));
+    // Bind every mount inside a private mount namespace, then exec the CLI: paths are the pod's.
+    const script = [
+      'set -e',
+      ...mounts.flatMap((m) => [
+        `mkdir -p '${m.target}'`,
+        `mount --bind '${m.source}' '${m.target}'`,
+        ...(m.readOnly ? [`mount -o remount,ro,bind '${m.target}'`] : []),
+      ]),
+      'exec "$@"',
+    ].join('\n');
+    const workdir = join(rt.dir, 'containers', c.name);
+    mkdirSync(workdir, { recursive: true });
+    const logFile = join(rt.dir, `${c.name}.log`);
+    const logStream = createWriteStream(logFile, { flags: 'a' });
+    const child = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        process.execPath,
+        this.#config.cliPath,
+        ...args,
+      ],
+      {
+        cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : workdir,
+        env: {
+          PATH: `${join(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+          HOME: workdir,
+          HOSTNAME: rt.pod.metadata?.name ?? '',
+          KUBERNETES_SERVICE_HOST: '127.0.0.1',
+          KUBERNETES_SERVICE_PORT: String(this.#config.apiserverPort),
+          KUBERNETES_SERVICE_PORT_HTTPS: String(this.#config.apiserverPort),
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.pipe(logStream, { end: false });
+    child.stderr?.pipe(logStream, { end: false });
+    runtime.process = child;
+    const startedAt = new Date();
+    runtime.status = { ...runtime.status, started: true, ready: !init, state: { running: { startedAt } } };
+    if (!init) await this.#status.publish(rt);
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(127));
+      child.on('close', (exit, signal) => resolve(exit ?? (signal ? 137 : 1)));
+    });
+    // Flush the log before reading its tail into the termination message.
+    await new Promise<void>((resolve) => logStream.end(resolve));
+    runtime.process = undefined;
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n').trim() : '';
+    runtime.status = {
+      ...runtime.status,
+      ready: false,
+      started: false,
+      state: {
+        terminated: {
+          exitCode: code,
+          reason: code === 0 ? 'Completed' : 'Error',
+          startedAt,
+          finishedAt: new Date(),
+          ...(code !== 0 && tail ? { message: tail.slice(-4096) } : {}),
+        },
+      },
+    };
+    if (init) runtime.status.ready = code === 0;
+    await this.#status.publish(rt);
+    return code;
+  }
+}
