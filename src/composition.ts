@@ -14,7 +14,7 @@ import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import type { Credentials, Registries, StepEnv } from './steps/env.ts';
-import { presentByDigest } from './adapters/oci/copier.ts';
+import { presentByDigest } from './adapters/oci/completeness.ts';
 import { DistributionClient } from './adapters/oci/distribution-client.ts';
 import type { HostProject } from './core/values.ts';
 import { digestResolver, TetherInventory, type Tether, type TetherSummary } from './inventory/tethers.ts';

@@ -37,6 +37,25 @@ export class PeerError extends CutoverError {
   }
 }
 
+/**
+ * The one transient-error rule (the engine's step retries and `withRetries` both use it): worth
+ * another attempt are a PeerError that is transient (5xx, 429, no answer), a CutoverError coded
+ * `transient` (a Job past its deadline), a timeout, and a connection that broke (reset, refused,
+ * broken pipe, a socket hung up, a fetch that failed or was terminated), whether the error or its
+ * cause says so. Any other CutoverError is a verdict: its code decides, never words in its message.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof PeerError) return error.transient;
+  if (error instanceof CutoverError) return error.code === 'transient';
+  return (
+    error instanceof Error &&
+    (error.name === 'TimeoutError' ||
+      /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(
+        `${error.message} ${String(error.cause ?? '')}`,
+      ))
+  );
+}
+
 const SECRET_PATTERNS: RegExp[] = [
   /("(?:password|access_secret|secret|token|access_token|auth|refresh_token)"\s*:\s*")[^"]*(")/gi,
   /((?:Basic|Bearer)\s+)[A-Za-z0-9+/=._~-]+/g,

@@ -1,6 +1,6 @@
-// Retrying what a peer may fail for a moment: 5xx, 429, resets, timeouts. Anything else is a
-// verdict and fails at once.
-import { PeerError } from './errors.ts';
+// Retrying what a peer may fail for a moment: 5xx, 429, resets, timeouts (`isTransient`, the one
+// rule). Anything else is a verdict and fails at once.
+import { isTransient } from './errors.ts';
 
 /** Attempts per request unless a caller says otherwise: ≈ 6 s of backoff in all. */
 export const DEFAULT_ATTEMPTS = 6;
@@ -14,17 +14,6 @@ export interface RetryOptions {
   onRetry?: (() => void) | undefined;
 }
 
-function transient(error: unknown): boolean {
-  if (error instanceof PeerError) return error.transient;
-  return (
-    error instanceof Error &&
-    (error.name === 'TimeoutError' ||
-      /ECONNRESET|ECONNREFUSED|EPIPE|socket|terminated|fetch failed/i.test(
-        `${error.message} ${String(error.cause ?? '')}`,
-      ))
-  );
-}
-
 /** Runs `work`, retrying transient failures with exponential backoff and jitter; stops on abort. */
 export async function withRetries<T>(what: string, work: () => Promise<T>, o: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -32,7 +21,7 @@ export async function withRetries<T>(what: string, work: () => Promise<T>, o: Re
     try {
       return await work();
     } catch (error) {
-      if (!transient(error) || attempt >= o.attempts) throw error;
+      if (!isTransient(error) || attempt >= o.attempts) throw error;
       o.onRetry?.();
       const delay = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random());
       o.log?.(

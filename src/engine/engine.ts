@@ -2,7 +2,7 @@
 // the status ConfigMap, skips what already succeeded, resumes its own interrupted rows, retries
 // transient failures a bounded number of times and stops at the first genuine failure.
 import { EventEmitter } from 'node:events';
-import { CutoverError, PeerError, redact } from '../core/errors.ts';
+import { isTransient, redact } from '../core/errors.ts';
 import { progressPercent, stepResult } from '../core/status.ts';
 import { stepKey, type StatusData } from '../core/contracts.ts';
 import type { Step, StepContext } from '../core/step.ts';
@@ -202,13 +202,4 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
 function describeError(error: unknown): string {
   if (error instanceof Error && error.name === 'TimeoutError') return `step deadline exceeded: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Deadline exceeded, 5xx, 429, connection reset/refused: worth another attempt. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof PeerError) return error.transient;
-  if (error instanceof CutoverError) return error.code === 'transient';
-  if (error instanceof Error)
-    return error.name === 'TimeoutError' || /ECONNRESET|ECONNREFUSED|socket hang up/i.test(error.message);
-  return false;
 }

@@ -4,9 +4,12 @@
 // it closes. daemonset-wait steps run in this process (they create and wait for the DaemonSet).
 // A Job that hit its deadline is a transient failure: the engine may run the step again, as a new
 // Job (a fresh epoch in its name); the failed one stays for its TTL, for the operator to read.
-import { Watch, type V1Job } from '@kubernetes/client-node';
-import { kubeError, kubeStatus, type KubeCluster } from '../adapters/kube/cluster.ts';
+import type { V1Job } from '@kubernetes/client-node';
+import type { KubeCluster } from '../adapters/kube/cluster.ts';
+import { createJob, jobOutcome, listJobs, readJob, watchJob, type JobOutcome } from '../adapters/kube/jobs.ts';
+import { listPods, terminationMessage } from '../adapters/kube/pods.ts';
 import { CutoverError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 import type { Step, StepContext } from '../core/step.ts';
 import type { DiscoveredStep } from './discovery.ts';
 import type { Executor } from './engine.ts';
@@ -17,8 +20,6 @@ export const JOB_TTL_SECONDS = 86_400;
 export function jobName(step: string, runEpoch: number): string {
   return `cutover-${step}-${runEpoch}`.slice(0, 63).replace(/-+$/, '');
 }
-
-type JobOutcome = { done: 'Complete' } | { done: 'Failed'; reason: string; message: string };
 
 export class JobsExecutor<Env> implements Executor<Env> {
   readonly name = 'jobs';
@@ -49,7 +50,7 @@ export class JobsExecutor<Env> implements Executor<Env> {
       // This run's Job, unless it already exists and failed (a retry): then the next free epoch.
       let epoch = this.#runEpoch;
       let existing = await this.#read(jobName(step.id, epoch));
-      while (existing && this.#outcome(existing)?.done === 'Failed') {
+      while (existing && jobOutcome(existing)?.done === 'Failed') {
         epoch = Math.max(epoch + 1, Math.floor(Date.now() / 1000));
         existing = await this.#read(jobName(step.id, epoch));
       }
@@ -65,21 +66,12 @@ export class JobsExecutor<Env> implements Executor<Env> {
   }
 
   async #activeJob(step: string): Promise<string | undefined> {
-    const jobs = await this.#cluster.batch
-      .listNamespacedJob({ namespace: this.#namespace, labelSelector: `cutover.openova.io/step=${step}` })
-      .catch((error: unknown) => {
-        throw kubeError('GET', `jobs/${this.#namespace}?step=${step}`, error);
-      });
-    return jobs.items.find((j) => !this.#outcome(j) && !j.metadata?.deletionTimestamp)?.metadata?.name;
+    const jobs = await listJobs(this.#cluster, this.#namespace, `cutover.openova.io/step=${step}`);
+    return jobs.find((j) => !jobOutcome(j) && !j.metadata?.deletionTimestamp)?.metadata?.name;
   }
 
-  async #read(name: string): Promise<V1Job | undefined> {
-    try {
-      return await this.#cluster.batch.readNamespacedJob({ name, namespace: this.#namespace });
-    } catch (error) {
-      if (kubeStatus(error) === 404) return undefined;
-      throw kubeError('GET', `jobs/${this.#namespace}/${name}`, error);
-    }
+  #read(name: string): Promise<V1Job | undefined> {
+    return readJob(this.#cluster, this.#namespace, name);
   }
 
   async #create(name: string, step: string, found: DiscoveredStep, deadline: number): Promise<void> {
@@ -88,90 +80,51 @@ export class JobsExecutor<Env> implements Executor<Env> {
       'app.kubernetes.io/component': 'cutover-job',
       'cutover.openova.io/step': step,
     };
-    try {
-      await this.#cluster.batch.createNamespacedJob({
-        namespace: this.#namespace,
-        body: {
-          metadata: { name, labels },
-          spec: {
-            ttlSecondsAfterFinished: JOB_TTL_SECONDS,
-            activeDeadlineSeconds: deadline,
-            backoffLimit: 0,
-            template: {
-              metadata: { labels },
-              spec: { restartPolicy: 'Never', ...found.podSpec, containers: found.podSpec?.containers ?? [] },
-            },
-          },
+    // A resumed engine finds the Job of its run already there: adopt it.
+    await createJob(this.#cluster, this.#namespace, {
+      metadata: { name, labels },
+      spec: {
+        ttlSecondsAfterFinished: JOB_TTL_SECONDS,
+        activeDeadlineSeconds: deadline,
+        backoffLimit: 0,
+        template: {
+          metadata: { labels },
+          spec: { restartPolicy: 'Never', ...found.podSpec, containers: found.podSpec?.containers ?? [] },
         },
-      });
-    } catch (error) {
-      // A resumed engine finds the Job of its run already there: adopt it.
-      if (kubeStatus(error) !== 409) throw kubeError('POST', `jobs/${this.#namespace}/${name}`, error);
-    }
+      },
+    });
   }
 
-  #outcome(job: V1Job): JobOutcome | undefined {
-    const c = job.status?.conditions?.find(
-      (x) => x.status === 'True' && (x.type === 'Complete' || x.type === 'Failed'),
-    );
-    if (!c) return undefined;
-    return c.type === 'Complete'
-      ? { done: 'Complete' }
-      : { done: 'Failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
-  }
-
-  /** Watches the Job; a closed watch is re-established, a lost event is caught by a re-read. */
+  /** Reads the Job, then watches it until it may have changed (at most 30 s: a lost event is caught by the next read). */
   async #wait(name: string, signal: AbortSignal): Promise<JobOutcome> {
-    const watch = new Watch(this.#cluster.config);
-    while (!signal.aborted) {
-      const job = await this.#read(name);
-      if (!job) throw new CutoverError('job-vanished', `Job ${this.#namespace}/${name} disappeared`);
-      const outcome = this.#outcome(job);
-      if (outcome)
-        return outcome.done === 'Failed'
-          ? { ...outcome, message: `${outcome.message} ${await this.#podMessage(name)}`.trim() }
-          : outcome;
-      await new Promise<void>((resolve) => {
-        let request: { abort(): void } | undefined;
-        let finished = false;
-        const finish = () => {
-          finished = true;
-          clearTimeout(timer);
-          signal.removeEventListener('abort', finish);
-          request?.abort();
-          resolve();
-        };
-        const timer = setTimeout(finish, 30_000);
-        signal.addEventListener('abort', finish, { once: true });
-        watch
-          .watch(
-            `/apis/batch/v1/namespaces/${this.#namespace}/jobs`,
-            { fieldSelector: `metadata.name=${name}`, resourceVersion: job.metadata?.resourceVersion ?? '' },
-            (_type: string, obj: V1Job) => {
-              if (this.#outcome(obj)) finish();
-            },
-            () => finish(),
-          )
-          .then(
-            (r) => {
-              request = r;
-              if (finished) r.abort(); // it ended before the watch was up
-            },
-            () => finish(),
-          );
-      });
-    }
-    throw new CutoverError('transient', `step deadline passed while waiting for Job ${name}`);
+    const job = await pollUntil(
+      async () => {
+        const job = await this.#read(name);
+        if (!job) throw new CutoverError('job-vanished', `Job ${this.#namespace}/${name} disappeared`);
+        return job;
+      },
+      (job) => jobOutcome(job) !== undefined,
+      {
+        signal,
+        wake: (last, signal) =>
+          watchJob(this.#cluster, this.#namespace, name, last.metadata?.resourceVersion ?? '', (j) => !!jobOutcome(j), {
+            signal,
+            timeoutMs: 30_000,
+          }),
+        code: 'transient',
+        message: (last) =>
+          `step deadline passed while waiting for Job ${name} (active ${last.status?.active ?? 0}, failed ${last.status?.failed ?? 0}, no Complete or Failed condition yet)`,
+      },
+    );
+    const outcome = jobOutcome(job) as JobOutcome;
+    return outcome.done === 'Failed'
+      ? { ...outcome, message: `${outcome.message} ${await this.#podMessage(name)}`.trim() }
+      : outcome;
   }
 
   /** What the step's container said on its way out (the kubelet's termination message). */
   async #podMessage(name: string): Promise<string> {
-    const pods = await this.#cluster.core
-      .listNamespacedPod({ namespace: this.#namespace, labelSelector: `job-name=${name}` })
-      .catch(() => undefined);
-    return (pods?.items ?? [])
-      .map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '')
-      .filter(Boolean)
-      .join('; ');
+    const pods = await listPods(this.#cluster, this.#namespace, `job-name=${name}`).catch(() => []);
+    return pods.map(terminationMessage).filter(Boolean).join('; ');
   }
 }

@@ -10,8 +10,10 @@
 // - Transient failures (5xx, 429, resets, timeouts) are retried with backoff; anything else fails
 //   the artifact. At the end every artifact is verified by digest.
 import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
+import { forEachLimited, Limit } from '../core/limit.ts';
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
-import { pumpRenewingTokens } from '../adapters/oci/copier.ts';
+import { pumpRenewingTokens, type Retry } from '../adapters/oci/copier.ts';
+import { checkByDigest } from '../adapters/oci/completeness.ts';
 import type { DistributionClient, FetchedManifest } from '../adapters/oci/distribution-client.ts';
 import { isIndex, type ImageIndex, type ImageManifest } from '../adapters/oci/media-types.ts';
 
@@ -62,30 +64,6 @@ export interface PrewarmOptions {
   log?: (line: string) => void;
 }
 
-/** A counting semaphore; among waiting work, the highest priority goes first (equal: first come). */
-class Limit {
-  #free: number;
-  readonly #waiting: Array<{ priority: number; go: () => void }> = [];
-  constructor(n: number) {
-    this.#free = n;
-  }
-  async run<T>(work: () => Promise<T>, priority = 0): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else
-      await new Promise<void>((go) => {
-        const at = this.#waiting.findIndex((w) => w.priority < priority);
-        this.#waiting.splice(at < 0 ? this.#waiting.length : at, 0, { priority, go });
-      });
-    try {
-      return await work();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next.go();
-      else this.#free++;
-    }
-  }
-}
-
 interface Descriptor {
   digest: string;
   size: number;
@@ -120,36 +98,28 @@ export class Prewarmer {
   async run(items: PrewarmItem[]): Promise<PrewarmReport> {
     const started = performance.now();
     this.#progress.artifactsTotal = items.length;
-    const artifacts = new Limit(this.#o.artifactConcurrency);
     const results: ArtifactResult[] = new Array<ArtifactResult>(items.length);
-    let firstError: unknown;
     this.#pump = new BlobPump();
     try {
-      await Promise.all(
-        items.map((item, i) =>
-          artifacts.run(async () => {
-            if (firstError !== undefined) return; // a failed run stops taking work
-            try {
-              results[i] = await this.#artifact(item);
-              this.#progress.artifactsDone++;
-              this.#report();
-            } catch (error) {
-              firstError ??= error;
-            }
-          }),
-        ),
-      );
+      // A failed run stops taking work; what runs finishes before the pump closes.
+      await forEachLimited(items, this.#o.artifactConcurrency, async (item, i) => {
+        results[i] = await this.#artifact(item);
+        this.#progress.artifactsDone++;
+        this.#report();
+      });
     } finally {
       await this.#pump.close();
       this.#pump = undefined;
     }
-    if (firstError !== undefined) throw firstError;
     return { ...this.#progress, artifacts: results, seconds: (performance.now() - started) / 1000 };
   }
 
   #report(): void {
     this.#o.onProgress?.({ ...this.#progress });
   }
+
+  /** #retry as a value, for the helpers that take a Retry. */
+  readonly #retrying: Retry = (what, work) => this.#retry(what, work);
 
   /** Retries transient failures with backoff (core/retry.ts), counted in the progress. */
   #retry<T>(what: string, work: () => Promise<T>): Promise<T> {
@@ -168,7 +138,7 @@ export class Prewarmer {
       ? (JSON.parse(Buffer.from(top.bytes).toString('utf8')) as ImageIndex).manifests
       : [];
     const platforms = children.map((c) => c.digest);
-    if (await this.#complete(target, targetRepo, ref, top.digest, children)) {
+    if ((await checkByDigest(target, targetRepo, ref, top.digest, { platforms, retry: this.#retrying })).complete) {
       return { label: item.label, digest: top.digest, platforms, present: true };
     }
     if (children.length) {
@@ -193,22 +163,6 @@ export class Prewarmer {
     // The tag last: a reader never sees it before everything it names.
     await this.#retry(`PUT ${targetRepo}:${ref}`, () => target.putManifest(targetRepo, ref, top.mediaType, top.bytes));
     return { label: item.label, digest: top.digest, platforms, present: false };
-  }
-
-  /** The tag resolves to `digest` and, for an index, every platform manifest is there. */
-  async #complete(
-    target: DistributionClient,
-    repo: string,
-    ref: string,
-    digest: string,
-    children: Descriptor[],
-  ): Promise<boolean> {
-    const head = await this.#retry(`HEAD ${repo}:${ref}`, () => target.headManifest(repo, ref));
-    if (head?.digest !== digest) return false;
-    const heads = await Promise.all(
-      children.map((c) => this.#retry(`HEAD ${repo}@${c.digest}`, () => target.headManifest(repo, c.digest))),
-    );
-    return heads.every((h, i) => h?.digest === children[i]?.digest);
   }
 
   async #blobsOf(item: PrewarmItem, manifest: FetchedManifest): Promise<void> {
@@ -303,33 +257,22 @@ export class Prewarmer {
   /** Every item's tag resolves to its source digest with every platform present (the final check; `report` of run(items)). */
   async verify(items: PrewarmItem[], report: PrewarmReport): Promise<string[]> {
     const missing: string[] = [];
-    const checks = new Limit(this.#o.artifactConcurrency);
-    await Promise.all(
-      items.map((item, i) =>
-        checks.run(async () => {
-          const result = report.artifacts[i];
-          if (!result) return void missing.push(`${item.label}: never copied`);
-          // Found complete by digest during this run (tag and every platform): already verified.
-          if (result.present) return;
-          const top = await this.#retry(`HEAD ${item.targetRepo}:${item.ref}`, () =>
-            item.target.headManifest(item.targetRepo, item.ref),
-          );
-          if (top?.digest !== result.digest)
-            return void missing.push(
-              `${item.label}: ${item.targetRepo}:${item.ref} is ${top?.digest ?? 'absent'}, expected ${result.digest}`,
-            );
-          // The tag's digest pins the index's bytes, so its platforms are the ones the run copied.
-          const heads = await Promise.all(
-            result.platforms.map((p) =>
-              this.#retry(`HEAD ${item.targetRepo}@${p}`, () => item.target.headManifest(item.targetRepo, p)),
-            ),
-          );
-          result.platforms.forEach((p, j) => {
-            if (heads[j]?.digest !== p) missing.push(`${item.label}: platform manifest ${p} absent`);
-          });
-        }),
-      ),
-    );
+    await forEachLimited(items, this.#o.artifactConcurrency, async (item, i) => {
+      const result = report.artifacts[i];
+      if (!result) return void missing.push(`${item.label}: never copied`);
+      // Found complete by digest during this run (tag and every platform): already verified.
+      if (result.present) return;
+      // The tag's digest pins the index's bytes, so its platforms are the ones the run copied.
+      const check = await checkByDigest(item.target, item.targetRepo, item.ref, result.digest, {
+        platforms: result.platforms,
+        retry: this.#retrying,
+      });
+      if (check.found !== result.digest)
+        return void missing.push(
+          `${item.label}: ${item.targetRepo}:${item.ref} is ${check.found ?? 'absent'}, expected ${result.digest}`,
+        );
+      for (const p of check.absentPlatforms) missing.push(`${item.label}: platform manifest ${p} absent`);
+    });
     return missing;
   }
 }

@@ -1,25 +1,18 @@
 // 07 catalyst-api-env-patch: the configured Deployment's env var names the Sovereign's Gitea
 // repo; wait for the rollout, read the value back. (In-cluster, this rolls the engine's own
 // Deployment: the engine resumes on restart.)
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { kubeError } from '../adapters/kube/cluster.ts';
+import { patchDeployment, readDeployment, waitRollout } from '../adapters/kube/workloads.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import { localRepoURL } from './flux-gitrepository-patch.ts';
 
 type Ctx = StepContext<StepEnv>;
-const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
-async function read(ctx: Ctx): Promise<V1Deployment> {
+function read(ctx: Ctx): Promise<V1Deployment> {
   const { namespace, deploymentName: name } = ctx.values.catalystAPI;
-  try {
-    return await ctx.env.cluster.apps.readNamespacedDeployment({ name, namespace });
-  } catch (error) {
-    throw kubeError('GET', `deployments/${namespace}/${name}`, error);
-  }
+  return readDeployment(ctx.env.cluster, namespace, name);
 }
 
 /** The containers that carry the variable; when none does, the one named like the Deployment (else the first). */
@@ -58,58 +51,29 @@ async function apply(ctx: Ctx): Promise<void> {
   if (!containers.length) return;
   const { namespace, deploymentName: name, envVar } = ctx.values.catalystAPI;
   const value = localRepoURL(ctx);
-  try {
-    // Strategic merge keys containers and env by name: other variables and containers stay as they are.
-    await ctx.env.cluster.apps.patchNamespacedDeployment(
-      {
-        name,
-        namespace,
-        body: {
-          spec: {
-            template: {
-              spec: {
-                containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value, valueFrom: null }] })),
-              },
-            },
-          },
+  // Strategic merge keys containers and env by name: other variables and containers stay as they are.
+  await patchDeployment(ctx.env.cluster, namespace, name, {
+    spec: {
+      template: {
+        spec: {
+          containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value, valueFrom: null }] })),
         },
       },
-      strategicMerge,
-    );
-  } catch (error) {
-    throw kubeError('PATCH', `deployments/${namespace}/${name}`, error);
-  }
+    },
+  });
   ctx.log(`Deployment ${namespace}/${name}: ${envVar}=${value} on ${containers.join(', ')}`);
 }
 
-function rolledOut(d: V1Deployment): boolean {
-  const want = d.spec?.replicas ?? 1;
-  const s = d.status;
-  return (
-    (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
-    (s?.updatedReplicas ?? 0) === want &&
-    (s?.availableReplicas ?? 0) === want &&
-    (s?.replicas ?? 0) === want
-  );
-}
-
 async function verify(ctx: Ctx): Promise<void> {
-  let d = await read(ctx);
-  const left = stale(ctx, d);
+  const current = await read(ctx);
+  const left = stale(ctx, current);
   if (left.length)
     throw new CutoverError(
       'not-pivoted',
       `${ctx.values.catalystAPI.envVar} is not ${localRepoURL(ctx)} on ${left.join(', ')}`,
     );
-  for (let delay = 500; !rolledOut(d); delay = Math.min(delay * 2, 5000)) {
-    if (ctx.signal.aborted)
-      throw new CutoverError(
-        'rollout-stuck',
-        `Deployment ${d.metadata?.namespace}/${d.metadata?.name} did not finish rolling out (${d.status?.updatedReplicas ?? 0}/${d.spec?.replicas ?? 1} updated, ${d.status?.availableReplicas ?? 0} available)`,
-      );
-    await sleep(delay, undefined, { signal: ctx.signal }).catch(() => undefined);
-    d = await read(ctx);
-  }
+  const { namespace, deploymentName } = ctx.values.catalystAPI;
+  const d = await waitRollout(ctx.env.cluster, namespace, deploymentName, ctx.signal);
   ctx.log(`Deployment ${d.metadata?.namespace}/${d.metadata?.name} rolled out with the local repo`);
 }
 

@@ -3,11 +3,21 @@
 // a pod, every node must still pull (fresh pulls of the cutover image), and nothing that was Ready
 // may become NotReady for `egressTest.durationSeconds`. The hold is always removed — on success,
 // failure, and (through `reap`) after a kill.
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
-import { kubeError, kubeStatus } from '../adapters/kube/cluster.ts';
+import {
+  CILIUM_API_VERSION,
+  ciliumInstalled,
+  countCiliumPolicies,
+  deleteCiliumPolicy,
+  deleteNetworkPolicy,
+  listNetworkPolicies,
+} from '../adapters/kube/network-policies.ts';
+import { activeNamespaces, nodeNames } from '../adapters/kube/nodes.ts';
+import { containerState, createPod, deletePod, deletePods, waitPod } from '../adapters/kube/pods.ts';
+import { unreadyWorkloads } from '../adapters/kube/workloads.ts';
 import { CutoverError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import { listFluxAll, patchFlux, readyCondition, REQUESTED_AT, type FluxPlural } from '../adapters/kube/flux.ts';
@@ -15,6 +25,7 @@ import { listFluxAll, patchFlux, readyCondition, REQUESTED_AT, type FluxPlural }
 type Ctx = StepContext<StepEnv>;
 export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' };
 const HOLD_SELECTOR = `app.kubernetes.io/component=${HOLD.label}`;
+const PROBE_COMPONENT = 'cutover-egress-probe';
 
 function holdPolicy(ctx: Ctx, namespace: string): KubernetesObject {
   return {
@@ -43,20 +54,15 @@ function holdPolicy(ctx: Ctx, namespace: string): KubernetesObject {
   } as unknown as KubernetesObject;
 }
 
-const CCNP = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumclusterwidenetworkpolicies',
-  name: 'cutover-egress-block',
-};
+const CCNP_NAME = 'cutover-egress-block';
 
 /** Cilium enforces its own cluster-wide policy where it runs: default-deny egress with the same allow-list. */
 function ciliumHold(ctx: Ctx): KubernetesObject {
   return {
-    apiVersion: `${CCNP.group}/${CCNP.version}`,
+    apiVersion: CILIUM_API_VERSION,
     kind: 'CiliumClusterwideNetworkPolicy',
     metadata: {
-      name: CCNP.name,
+      name: CCNP_NAME,
       labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': HOLD.label },
     },
     spec: {
@@ -71,57 +77,21 @@ function ciliumHold(ctx: Ctx): KubernetesObject {
   } as unknown as KubernetesObject;
 }
 
-async function ciliumInstalled(ctx: Ctx): Promise<boolean> {
-  try {
-    await ctx.env.cluster.custom.listClusterCustomObject({
-      group: CCNP.group,
-      version: CCNP.version,
-      plural: CCNP.plural,
-      limit: 1,
-    });
-    return true;
-  } catch (error) {
-    if (kubeStatus(error) === 404) return false;
-    throw kubeError('GET', `${CCNP.plural}.${CCNP.group}`, error);
-  }
-}
-
 /** The hold: a NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where Cilium's CRD exists. */
 export async function applyHolds(ctx: Ctx): Promise<void> {
-  const objects = (await namespaces(ctx)).map((ns) => holdPolicy(ctx, ns));
-  if (await ciliumInstalled(ctx)) objects.push(ciliumHold(ctx));
+  const { cluster } = ctx.env;
+  const objects = (await activeNamespaces(cluster)).map((ns) => holdPolicy(ctx, ns));
+  if (await ciliumInstalled(cluster)) objects.push(ciliumHold(ctx));
   await serverSideApply(ctx.env.cluster.config, objects, 'sovereign-cutover');
 }
 
-async function namespaces(ctx: Ctx): Promise<string[]> {
-  return (await ctx.env.cluster.core.listNamespace()).items
-    .filter((n) => n.status?.phase !== 'Terminating')
-    .map((n) => n.metadata?.name ?? '')
-    .filter(Boolean);
-}
-
+/** Removes every hold (NetworkPolicies by label, the Cilium policy by name); returns how many there were. */
 export async function removeHolds(ctx: Ctx): Promise<number> {
-  const { networking, custom } = ctx.env.cluster;
+  const { cluster } = ctx.env;
   let removed = 0;
-  if (await ciliumInstalled(ctx)) {
-    await custom
-      .deleteClusterCustomObject({ group: CCNP.group, version: CCNP.version, plural: CCNP.plural, name: CCNP.name })
-      .then(
-        () => removed++,
-        (error: unknown) => {
-          if (kubeStatus(error) !== 404) throw kubeError('DELETE', `${CCNP.plural}/${CCNP.name}`, error);
-        },
-      );
-  }
-  const holds = (await networking.listNetworkPolicyForAllNamespaces({ labelSelector: HOLD_SELECTOR })).items;
-  for (const h of holds) {
-    await networking
-      .deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' })
-      .catch((error: unknown) => {
-        if (kubeStatus(error) !== 404)
-          throw kubeError('DELETE', `networkpolicies/${h.metadata?.namespace}/${h.metadata?.name}`, error);
-      });
-  }
+  if ((await ciliumInstalled(cluster)) && (await deleteCiliumPolicy(cluster, CCNP_NAME))) removed++;
+  const holds = await listNetworkPolicies(cluster, HOLD_SELECTOR);
+  for (const h of holds) await deleteNetworkPolicy(cluster, h.namespace, h.name);
   return removed + holds.length;
 }
 
@@ -133,18 +103,7 @@ async function notReady(ctx: Ctx): Promise<Set<string>> {
     for (const o of await listFluxAll(cluster, plural))
       if (readyCondition(o)?.status === 'False') bad.add(`${plural} ${o.metadata.namespace}/${o.metadata.name}`);
   }
-  for (const d of (await cluster.apps.listDeploymentForAllNamespaces()).items) {
-    if ((d.status?.availableReplicas ?? 0) < (d.spec?.replicas ?? 1))
-      bad.add(`Deployment ${d.metadata?.namespace}/${d.metadata?.name}`);
-  }
-  for (const d of (await cluster.apps.listDaemonSetForAllNamespaces()).items) {
-    if ((d.status?.numberReady ?? 0) < (d.status?.desiredNumberScheduled ?? 0))
-      bad.add(`DaemonSet ${d.metadata?.namespace}/${d.metadata?.name}`);
-  }
-  for (const s of (await cluster.apps.listStatefulSetForAllNamespaces()).items) {
-    if ((s.status?.readyReplicas ?? 0) < (s.spec?.replicas ?? 1))
-      bad.add(`StatefulSet ${s.metadata?.namespace}/${s.metadata?.name}`);
-  }
+  for (const w of await unreadyWorkloads(cluster)) bad.add(w);
   return bad;
 }
 
@@ -166,36 +125,24 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   ];
 }
 
-/** Runs a pod and waits for it to end (or, with `running`, to start); resolves it. */
-async function runPod(ctx: Ctx, name: string, spec: V1Pod['spec'], until: 'finished' | 'started'): Promise<V1Pod> {
-  const { core } = ctx.env.cluster;
-  const namespace = ctx.env.namespace;
-  await core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: {
-        name,
-        labels: {
-          'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-          'app.kubernetes.io/component': 'cutover-egress-probe',
-        },
-      },
-      spec: spec!,
-    },
+/** Runs a pod and waits for it to end (or, with `started`, to start); resolves it. The pod is deleted after. */
+async function runPod(ctx: Ctx, name: string, spec: V1PodSpec, until: 'finished' | 'started'): Promise<V1Pod> {
+  const { cluster, namespace } = ctx.env;
+  await createPod(cluster, namespace, {
+    name,
+    labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': PROBE_COMPONENT },
+    spec,
   });
   try {
-    while (!ctx.signal.aborted) {
-      const pod = await core.readNamespacedPod({ name, namespace });
-      const state = pod.status?.containerStatuses?.[0]?.state;
-      if (state?.terminated || (until === 'started' && state?.running)) return pod;
-      await sleep(500, undefined, { signal: ctx.signal }).catch(() => undefined);
-    }
-    throw new CutoverError(
-      'probe-timeout',
-      `pod ${namespace}/${name} did not ${until === 'started' ? 'start' : 'finish'} before the step deadline`,
-    );
+    return await waitPod(cluster, namespace, name, {
+      signal: ctx.signal,
+      done: (state) => Boolean(state?.terminated || (until === 'started' && state?.running)),
+      code: 'probe-timeout',
+      message: (pod) =>
+        `pod ${namespace}/${name} did not ${until === 'started' ? 'start' : 'finish'} before the step deadline (last state: ${JSON.stringify(containerState(pod) ?? {})})`,
+    });
   } finally {
-    await core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+    await deletePod(cluster, namespace, name).catch(() => undefined);
   }
 }
 
@@ -222,7 +169,7 @@ async function apply(ctx: Ctx): Promise<void> {
       },
       'finished',
     );
-    const result = probe.status?.containerStatuses?.[0]?.state?.terminated;
+    const result = containerState(probe)?.terminated;
     if (result?.exitCode !== 0)
       throw new CutoverError(
         'egress-leak',
@@ -230,8 +177,7 @@ async function apply(ctx: Ctx): Promise<void> {
       );
     ctx.log(`call-home blocked: ${ctx.values.egressTest.callHomeURLs.join(', ')}`);
 
-    const nodes = (await ctx.env.cluster.core.listNode()).items.map((n) => n.metadata?.name ?? '').filter(Boolean);
-    for (const node of nodes) {
+    for (const node of await nodeNames(ctx.env.cluster)) {
       const pod = await runPod(
         ctx,
         `cutover-fresh-pull-${runId}-${node}`.slice(0, 63),
@@ -245,7 +191,7 @@ async function apply(ctx: Ctx): Promise<void> {
         },
         'started',
       );
-      const state = pod.status?.containerStatuses?.[0]?.state;
+      const state = containerState(pod);
       if (state?.terminated && state.terminated.exitCode !== 0)
         throw new CutoverError(
           'fresh-pull-failed',
@@ -262,18 +208,24 @@ async function apply(ctx: Ctx): Promise<void> {
           metadata: { annotations: { [REQUESTED_AT]: token } },
         });
     }
+    // The window: nothing that was Ready may become NotReady until it ends; looked at every 5 s.
     const until = Date.now() + ctx.values.egressTest.durationSeconds * 1000;
-    for (;;) {
-      const fresh = [...(await notReady(ctx))].filter((x) => !baseline.has(x));
-      if (fresh.length)
-        throw new CutoverError('new-not-ready', `under the egress hold these became NotReady: ${fresh.join(', ')}`);
-      if (ctx.signal.aborted)
-        throw new CutoverError('probe-timeout', 'the step deadline passed before the egress window ended');
-      if (Date.now() >= until) break;
-      await sleep(Math.min(5000, Math.max(0, until - Date.now())), undefined, { signal: ctx.signal }).catch(
-        () => undefined,
-      );
-    }
+    await pollUntil(
+      async () => {
+        const fresh = [...(await notReady(ctx))].filter((x) => !baseline.has(x));
+        if (fresh.length)
+          throw new CutoverError('new-not-ready', `under the egress hold these became NotReady: ${fresh.join(', ')}`);
+        return Math.max(0, until - Date.now());
+      },
+      (left) => left === 0,
+      {
+        signal: ctx.signal,
+        interval: () => Math.min(5000, Math.max(0, until - Date.now())),
+        code: 'probe-timeout',
+        message: (left) =>
+          `the step deadline passed before the egress window ended (${Math.ceil(left / 1000)} s of it left; nothing new NotReady so far)`,
+      },
+    );
     ctx.log(`nothing became NotReady in ${ctx.values.egressTest.durationSeconds} s under the hold`);
   } finally {
     ctx.log(`egress hold removed (${await removeHolds(ctx)} policies)`);
@@ -281,29 +233,16 @@ async function apply(ctx: Ctx): Promise<void> {
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const left = (await ctx.env.cluster.networking.listNetworkPolicyForAllNamespaces({ labelSelector: HOLD_SELECTOR }))
-    .items.length;
-  const cilium = (await ciliumInstalled(ctx))
-    ? (
-        (await ctx.env.cluster.custom.listClusterCustomObject({
-          group: CCNP.group,
-          version: CCNP.version,
-          plural: CCNP.plural,
-          labelSelector: HOLD_SELECTOR,
-        })) as { items: unknown[] }
-      ).items.length
-    : 0;
+  const { cluster } = ctx.env;
+  const left = (await listNetworkPolicies(cluster, HOLD_SELECTOR)).length;
+  const cilium = (await ciliumInstalled(cluster)) ? await countCiliumPolicies(cluster, HOLD_SELECTOR) : 0;
   if (left + cilium) throw new CutoverError('hold-leaked', `${left + cilium} egress hold policies are still present`);
 }
 
 async function reap(ctx: Ctx): Promise<void> {
   const removed = await removeHolds(ctx);
   if (removed) ctx.log(`reaped ${removed} egress hold policies left by an interrupted run`);
-  await ctx.env.cluster.core.deleteCollectionNamespacedPod({
-    namespace: ctx.env.namespace,
-    labelSelector: 'app.kubernetes.io/component=cutover-egress-probe',
-    gracePeriodSeconds: 0,
-  });
+  await deletePods(ctx.env.cluster, ctx.env.namespace, `app.kubernetes.io/component=${PROBE_COMPONENT}`);
 }
 
 export const egressBlockTest: Step<StepEnv> = {

@@ -2,9 +2,9 @@
 // Ensure the org; migrate as a mirror (Gitea sets the mirror flag only at creation); an existing
 // mirror gets the configured interval and an immediate sync. Verify: a non-empty mirror whose
 // branch head equals upstream's.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import { CutoverError } from '../core/errors.ts';
+import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 
@@ -85,21 +85,24 @@ async function verify(ctx: Ctx): Promise<void> {
       'upstream-branch-missing',
       `upstream ${ctx.values.upstream.repoURL} has no branch ${branch}`,
     );
-  let last = 'not created yet';
-  for (let delay = 500; !ctx.signal.aborted; delay = Math.min(delay * 2, 5000)) {
-    const current = await forge.repo(org, repo);
-    if (current && !current.mirror) throw new CutoverError('not-a-mirror', `${label} is not a mirror`);
-    if (current && !current.empty) {
+  await pollUntil(
+    async (): Promise<{ head?: string | undefined; last: string }> => {
+      const current = await forge.repo(org, repo);
+      if (!current) return { last: 'not created yet' };
+      if (!current.mirror) throw new CutoverError('not-a-mirror', `${label} is not a mirror`);
+      if (current.empty) return { last: 'mirror still empty' };
       const head = await forge.branchHead(org, repo, branch);
-      if (head === upstreamHead) {
-        ctx.log(`${label} ${branch} at ${head.slice(0, 12)}, same as upstream`);
-        return;
-      }
-      last = `${branch} at ${head ?? 'missing'}, upstream at ${upstreamHead}`;
-    } else if (current) last = 'mirror still empty';
-    await sleep(delay, undefined, { signal: ctx.signal }).catch(() => undefined);
-  }
-  throw new CutoverError('mirror-behind', `${label} never caught up with upstream (${last})`);
+      return { head, last: `${branch} at ${head ?? 'missing'}, upstream at ${upstreamHead}` };
+    },
+    (s) => s.head === upstreamHead,
+    {
+      signal: ctx.signal,
+      interval: doubling(500, 5000),
+      code: 'mirror-behind',
+      message: (s) => `${label} never caught up with upstream (${s.last})`,
+    },
+  );
+  ctx.log(`${label} ${branch} at ${upstreamHead.slice(0, 12)}, same as upstream`);
 }
 
 export const giteaMirror: Step<StepEnv> = {

@@ -4,8 +4,10 @@
 // project (streamed, checked by digest, retried like the copy). Any miss fails the step while
 // egress is still open; a tether to a host the table does not map fails it before anything.
 import { BlobPump } from '../adapters/oci/blob-pump.ts';
-import { presentByDigest, pullThrough, type Retry } from '../adapters/oci/copier.ts';
+import { pullThrough, type Retry } from '../adapters/oci/copier.ts';
+import { presentByDigest } from '../adapters/oci/completeness.ts';
 import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
+import { forEachLimited } from '../core/limit.ts';
 import { Prewarmer, type PrewarmItem, type PrewarmProgress, type PrewarmReport } from '../prewarm/prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
@@ -28,22 +30,6 @@ async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
     );
   }
   return mapped;
-}
-
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: Math.min(limit, queue.length) }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-        try {
-          await work(item);
-        } catch (error) {
-          queue.length = 0; // the step failed: the other workers stop taking work
-          throw error;
-        }
-      }
-    }),
-  );
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
@@ -100,7 +86,7 @@ export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => 
     withRetries(what, work, { attempts: DEFAULT_ATTEMPTS, signal: ctx.signal, log: ctx.log });
   const notCached: string[] = [];
   try {
-    await inParallel(proxied, PARALLEL_ARTIFACTS, async (a) => {
+    await forEachLimited(proxied, PARALLEL_ARTIFACTS, async (a) => {
       const digest = await pullThrough(c.local, a.localRepo, reference(a.ref), pump, retry);
       if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), digest)))
         notCached.push(`${formatImageRef(a.ref)}: ${a.localRepo}:${reference(a.ref)} is not ${digest} after the pull`);
@@ -110,11 +96,7 @@ export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => 
     await pump.close();
   }
   const missing = [...(await prewarmer.verify(items, report)), ...notCached];
-  if (missing.length)
-    throw new CutoverError(
-      'prewarm-incomplete',
-      `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join('; ')}`,
-    );
+  if (missing.length) throw incomplete(missing, '; ');
   return report;
 }
 
@@ -149,11 +131,14 @@ async function verify(ctx: Ctx): Promise<void> {
     if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest)))
       missing.push(`${formatImageRef(a.ref)} → ${a.localRepo}@${upstream.digest}`);
   }
-  if (missing.length)
-    throw new CutoverError(
-      'prewarm-incomplete',
-      `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join(', ')}`,
-    );
+  if (missing.length) throw incomplete(missing, ', ');
+}
+
+function incomplete(missing: string[], separator: string): CutoverError {
+  return new CutoverError(
+    'prewarm-incomplete',
+    `${missing.length} artifact(s) are not complete in the local Harbor: ${missing.join(separator)}`,
+  );
 }
 
 export const harborPrewarm: Step<StepEnv> = {

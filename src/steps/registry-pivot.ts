@@ -3,45 +3,46 @@
 // node it runs on has acked v2, then proves each node really resolves upstream names through the
 // local Harbor: a canary image that exists only in a local mirror project (unique per run) is run
 // under its upstream name by one Pod pinned to each node, and must start.
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { V1Pod } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
-import { kubeError } from '../adapters/kube/cluster.ts';
+import { containerState, createPod, deletePod, deletePods, listPods, waitPod } from '../adapters/kube/pods.ts';
+import { readDaemonSet } from '../adapters/kube/workloads.ts';
 import { copyArtifact } from '../prewarm/prewarm.ts';
 import { agentObjects } from '../render/agent.ts';
 import { CutoverError } from '../core/errors.ts';
-import { AGENT, nodeAckKey } from '../core/contracts.ts';
+import { pollUntil } from '../core/poll.ts';
+import { AGENT, nodeAckKey, type StatusData } from '../core/contracts.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { parseImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
 const CANARY_PATH = 'sovereign-cutover/canary';
+const CANARY_COMPONENT = 'cutover-canary';
 
 async function agentNodes(ctx: Ctx): Promise<{ desired: number; nodes: string[] }> {
   const { cluster, namespace } = ctx.env;
-  const ds = await cluster.apps.readNamespacedDaemonSet({ name: AGENT.daemonSet, namespace }).catch((e: unknown) => {
-    throw kubeError('GET', `daemonsets/${namespace}/${AGENT.daemonSet}`, e);
-  });
-  const pods = await cluster.core.listNamespacedPod({
-    namespace,
-    labelSelector: 'app.kubernetes.io/component=registry-pivot',
-  });
+  const ds = await readDaemonSet(cluster, namespace, AGENT.daemonSet);
+  const pods = await listPods(cluster, namespace, 'app.kubernetes.io/component=registry-pivot');
   return {
     desired: ds.status?.desiredNumberScheduled ?? 0,
-    nodes: [...new Set(pods.items.map((p) => p.spec?.nodeName ?? '').filter(Boolean))].sort(),
+    nodes: [...new Set(pods.map((p) => p.spec?.nodeName ?? '').filter(Boolean))].sort(),
   };
+}
+
+/** The status ConfigMap's data (the engine created it before any step ran). */
+async function statusData(ctx: Ctx): Promise<StatusData> {
+  const status = await ctx.env.status.read();
+  if (!status)
+    throw new CutoverError(
+      'no-status',
+      `status ConfigMap ${ctx.env.status.namespace}/${ctx.env.status.name} does not exist`,
+    );
+  return status;
 }
 
 async function acked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
-  const status =
-    (
-      await ctx.env.cluster.core.readNamespacedConfigMap({
-        name: ctx.values.status.configMapName,
-        namespace: ctx.env.namespace,
-      })
-    ).data ?? {};
+  const status = await statusData(ctx);
   const done = nodes.filter((n) => status[nodeAckKey(n)] === want);
   return {
     ok: desired > 0 && nodes.length === desired && done.length === desired,
@@ -73,8 +74,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 
 async function apply(ctx: Ctx): Promise<void> {
   const { cluster, namespace } = ctx.env;
-  const status =
-    (await cluster.core.readNamespacedConfigMap({ name: ctx.values.status.configMapName, namespace })).data ?? {};
+  const status = await statusData(ctx);
   if (status.registriesYamlActive !== 'v2') {
     throw new CutoverError(
       'not-flipped',
@@ -82,13 +82,16 @@ async function apply(ctx: Ctx): Promise<void> {
     );
   }
   await serverSideApply(cluster.config, agentObjects(ctx.values, namespace), 'sovereign-cutover');
-  let progress = await acked(ctx, 'v2');
-  while (!progress.ok) {
-    if (ctx.signal.aborted)
-      throw new CutoverError('acks-missing', `the node agents never all acked v2: ${progress.detail}`);
-    await sleep(1000, undefined, { signal: ctx.signal }).catch(() => undefined);
-    progress = await acked(ctx, 'v2');
-  }
+  const progress = await pollUntil(
+    () => acked(ctx, 'v2'),
+    (p) => p.ok,
+    {
+      signal: ctx.signal,
+      interval: 1000,
+      code: 'acks-missing',
+      message: (p) => `the node agents never all acked v2: ${p.detail}`,
+    },
+  );
   ctx.log(progress.detail);
   await proveWithCanaries(ctx, (await agentNodes(ctx)).nodes);
 }
@@ -123,46 +126,38 @@ async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
   const names = nodes.map((node) => `cutover-canary-${runId}-${node}`.slice(0, 63));
   try {
     for (const [i, node] of nodes.entries()) {
-      await cluster.core.createNamespacedPod({
-        namespace,
-        body: {
-          metadata: {
-            name: names[i] as string,
-            labels: {
-              'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-              'app.kubernetes.io/component': 'cutover-canary',
-            },
-          },
-          spec: {
-            nodeName: node,
-            restartPolicy: 'Never',
-            tolerations: [{ operator: 'Exists' }],
-            containers: [{ name: 'canary', image, imagePullPolicy: 'Always', args: ['--version'] }],
-          },
+      await createPod(cluster, namespace, {
+        name: names[i] as string,
+        labels: {
+          'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+          'app.kubernetes.io/component': CANARY_COMPONENT,
+        },
+        spec: {
+          nodeName: node,
+          restartPolicy: 'Never',
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'canary', image, imagePullPolicy: 'Always', args: ['--version'] }],
         },
       });
     }
     for (const [i, node] of nodes.entries()) await waitStarted(ctx, names[i] as string, node);
   } finally {
-    for (const name of names)
-      await cluster.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+    for (const name of names) await deletePod(cluster, namespace, name).catch(() => undefined);
   }
 }
 
+/** The canary started (or ran to a clean exit): the node pulled it through the local Harbor. */
 async function waitStarted(ctx: Ctx, name: string, node: string): Promise<void> {
-  let pod: V1Pod | undefined;
-  while (!ctx.signal.aborted) {
-    pod = await ctx.env.cluster.core.readNamespacedPod({ name, namespace: ctx.env.namespace });
-    const state = pod.status?.containerStatuses?.[0]?.state;
-    if (state?.running || state?.terminated?.exitCode === 0) {
-      ctx.log(`canary started on ${node}: it pulled through the local Harbor`);
-      return;
-    }
-    if (state?.terminated) break;
-    await sleep(500, undefined, { signal: ctx.signal }).catch(() => undefined);
-  }
-  const waiting = pod?.status?.containerStatuses?.[0]?.state;
-  throw new CutoverError('canary-failed', `canary on ${node} did not start: ${JSON.stringify(waiting ?? {})}`);
+  const failed = (state: unknown) => `canary on ${node} did not start: ${JSON.stringify(state ?? {})}`;
+  const pod = await waitPod(ctx.env.cluster, ctx.env.namespace, name, {
+    signal: ctx.signal,
+    done: (state) => Boolean(state?.running || state?.terminated),
+    code: 'canary-failed',
+    message: (last) => failed(containerState(last)),
+  });
+  const state = containerState(pod);
+  if (!state?.running && state?.terminated?.exitCode !== 0) throw new CutoverError('canary-failed', failed(state));
+  ctx.log(`canary started on ${node}: it pulled through the local Harbor`);
 }
 
 async function verify(ctx: Ctx): Promise<void> {
@@ -172,11 +167,7 @@ async function verify(ctx: Ctx): Promise<void> {
 
 /** Canary pods of a killed run. */
 async function reap(ctx: Ctx): Promise<void> {
-  await ctx.env.cluster.core.deleteCollectionNamespacedPod({
-    namespace: ctx.env.namespace,
-    labelSelector: 'app.kubernetes.io/component=cutover-canary',
-    gracePeriodSeconds: 0,
-  });
+  await deletePods(ctx.env.cluster, ctx.env.namespace, `app.kubernetes.io/component=${CANARY_COMPONENT}`);
 }
 
 export const registryPivot: Step<StepEnv> = {

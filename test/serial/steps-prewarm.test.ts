@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
-import { presentByDigest } from '../../src/adapters/oci/copier.ts';
+import { presentByDigest } from '../../src/adapters/oci/completeness.ts';
 import { buildStepEnv } from '../../src/composition.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { harborPrewarm } from '../../src/steps/harbor-prewarm.ts';

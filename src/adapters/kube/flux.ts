@@ -1,7 +1,6 @@
 // Flux source objects (source.toolkit.fluxcd.io/v1) as the inventory reads them and the steps patch them.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { kubeError, mergePatch, type KubeCluster } from './cluster.ts';
-import { CutoverError } from '../../core/errors.ts';
+import { doubling, pollUntil } from '../../core/poll.ts';
 
 export interface FluxCondition {
   type: string;
@@ -102,8 +101,8 @@ export function readyCondition(obj: FluxSource): FluxCondition | undefined {
   return obj.status?.conditions?.find((c) => c.type === 'Ready');
 }
 
-/** Polls until `done` holds for the object, or the step deadline; the error shows its last Ready. */
-export async function waitFlux(
+/** Polls (backing off 0.5 → 5 s) until `done` holds for the object, or the step deadline; the error shows its last Ready. */
+export function waitFlux(
   cluster: KubeCluster,
   plural: FluxPlural,
   namespace: string,
@@ -112,15 +111,13 @@ export async function waitFlux(
   done: (o: FluxSource) => boolean,
   what: string,
 ): Promise<FluxSource> {
-  let last: FluxSource | undefined;
-  for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5000)) {
-    last = await getFlux(cluster, plural, namespace, name);
-    if (done(last)) return last;
-    await sleep(delay, undefined, { signal }).catch(() => undefined);
-  }
-  const ready = last ? readyCondition(last) : undefined;
-  throw new CutoverError(
-    'flux-not-ready',
-    `${plural} ${namespace}/${name} never ${what} (Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`,
-  );
+  return pollUntil(() => getFlux(cluster, plural, namespace, name), done, {
+    signal,
+    interval: doubling(500, 5000),
+    code: 'flux-not-ready',
+    message: (last) => {
+      const ready = readyCondition(last);
+      return `${plural} ${namespace}/${name} never ${what} (Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`;
+    },
+  });
 }

@@ -1,5 +1,5 @@
-// Reading artifacts through a registry, checking their presence by digest, and moving one blob
-// through the blob pump with token renewal (shared with the prewarmer's copy, src/prewarm).
+// Reading artifacts through a registry, and moving one blob through the blob pump with token
+// renewal (shared with the prewarmer's copy, src/prewarm). Presence by digest: completeness.ts.
 import { PeerError } from '../../core/errors.ts';
 import type { BlobPump, BlobTransfer } from './blob-pump.ts';
 import type { DistributionClient } from './distribution-client.ts';
@@ -57,20 +57,4 @@ export async function pumpRenewingTokens(
     for (const client of clients) client.forgetTokens();
     return await pump.copy(await transfer());
   }
-}
-
-/** True when the artifact and, for an index, every platform manifest are present under `ref`. */
-export async function presentByDigest(
-  client: DistributionClient,
-  repo: string,
-  ref: string,
-  digest: string,
-): Promise<boolean> {
-  const head = await client.headManifest(repo, ref);
-  if (head?.digest !== digest) return false;
-  if (!isIndex(head.mediaType)) return true;
-  const index = JSON.parse(Buffer.from((await client.getManifest(repo, digest)).bytes).toString()) as ImageIndex;
-  for (const child of index.manifests)
-    if ((await client.headManifest(repo, child.digest))?.digest !== child.digest) return false;
-  return true;
 }
