@@ -8,7 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import { statusReport, stepKey, type StatusData } from '../core/status.ts';
 import type { Values } from '../core/values.ts';
-import { AUTO_KEYS, type CutoverService } from './cutover-service.ts';
+import { AUTO_KEYS, type CutoverControl } from './cutover-control.ts';
 import type { CutoverMetrics } from './metrics.ts';
 import type { OidcLogin } from './oidc-login.ts';
 import {
@@ -23,7 +23,7 @@ import { TERMINAL, type FeedEvent, type StatusFeed } from './status-feed.ts';
 
 export interface ServerParts {
   values: Values;
-  service: CutoverService;
+  service: CutoverControl;
   feed: StatusFeed;
   metrics: CutoverMetrics;
   login: OidcLogin;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
-import { statusStore } from '../../composition.ts';
+import { buildEngine, statusStore, takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Values } from '../../core/values.ts';
 import { CutoverService } from '../../http/cutover-service.ts';
@@ -52,18 +52,21 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, options.namespace);
   const feed = new StatusFeed(store);
-  let service: CutoverService | undefined;
+  // The metrics and the service need each other: metrics reads `service` only when scraped, which is
+  // after both exist (the server listens below), and the service counts runs on `metrics`.
   const metrics = new CutoverMetrics(
     () => feed.snapshot,
-    () => service?.running ?? false,
+    () => service.running,
   );
-  service = new CutoverService({
+  const service = new CutoverService({
     values,
     cluster,
     namespace: options.namespace,
     store,
     holder,
     log,
+    buildEngine: () => buildEngine({ values, cluster, namespace: options.namespace, executor: 'jobs', holder, log }),
+    takeInventory: () => takeInventory(cluster, values, options.namespace, false),
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });
