@@ -4,30 +4,15 @@
 // Lease makes replicas safe, and the state lives in the status ConfigMap, so any replica — or a
 // restarted one — carries on.
 import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
-import { buildEngine, takeInventory } from '../composition.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
 import { STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
-import type { FeedEvent } from './status-feed.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
-
-export interface TetherSnapshot {
-  takenAt: string;
-  summary: TetherSummary;
-  tethers: Tether[];
-}
-
-export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
-
-export const AUTO_KEYS = {
-  armedAt: 'autoTriggerArmedAt',
-  armedBy: 'autoTriggerArmedBy',
-  dueAt: 'autoTriggerDueAt',
-  firedAt: 'autoTriggerFiredAt',
-} as const;
+import { AUTO_KEYS, type CutoverControl, type RunSource, type TetherSnapshot } from './cutover-control.ts';
+import type { FeedEvent } from './status-feed.ts';
 
 export interface ServiceOptions {
   values: Values;
@@ -36,12 +21,19 @@ export interface ServiceOptions {
   store: StatusStore;
   holder: string;
   log: (line: string) => void;
+  /**
+   * The engine for one run (discovery, the Lease, the Secrets, the jobs executor), built when a run
+   * starts. The composition root knows how (`cutover serve` passes buildEngine); this layer does not.
+   */
+  buildEngine: () => Promise<{ run(): Promise<RunOutcome> }>;
+  /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
+  takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
   publish: (event: FeedEvent) => void;
   onOutcome?: (outcome: RunOutcome['result'] | 'crashed') => void;
 }
 
-export class CutoverService {
+export class CutoverService implements CutoverControl {
   readonly #o: ServiceOptions;
   #run: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -69,7 +61,7 @@ export class CutoverService {
    * returns, so a caller learns about those failures; the chain itself runs in the background.
    */
   async start(source: RunSource): Promise<'started' | 'already-complete'> {
-    const { store, values, cluster, namespace, holder, log } = this.#o;
+    const { store, holder, log } = this.#o;
     let status: StatusData;
     try {
       status = await store.ensure();
@@ -90,14 +82,7 @@ export class CutoverService {
       return 'already-complete';
     }
     if (this.#run) throw new CutoverError('in-progress', 'a cutover is already in progress on this replica');
-    const engine = await buildEngine({
-      values,
-      cluster,
-      namespace,
-      executor: 'jobs',
-      holder,
-      log: (line) => log(line),
-    });
+    const engine = await this.#o.buildEngine();
     log(`cutover started (${source}) by ${holder}`);
     this.#run = engine
       .run()
@@ -126,7 +111,8 @@ export class CutoverService {
    */
   async tethers(maxAgeMs = 30_000): Promise<TetherSnapshot> {
     if (this.#tethers && Date.now() - Date.parse(this.#tethers.takenAt) < maxAgeMs) return this.#tethers;
-    this.#tetherWalk ??= takeInventory(this.#o.cluster, this.#o.values, this.#o.namespace, false)
+    this.#tetherWalk ??= this.#o
+      .takeInventory()
       .then(({ tethers, summary }) => (this.#tethers = { takenAt: new Date().toISOString(), summary, tethers }))
       .finally(() => (this.#tetherWalk = undefined));
     return await this.#tetherWalk;

@@ -77,14 +77,15 @@ export function eventsBetween(before: StatusData, after: StatusData, time: strin
 }
 
 export class StatusFeed extends EventEmitter<{ event: [FeedEvent] }> {
-  readonly #store: StatusStore;
+  readonly #store: Pick<StatusStore, 'read'>;
   readonly #intervalMs: number;
   #last: StatusData | undefined;
   #replay: FeedEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
   #error: string | undefined;
 
-  constructor(store: StatusStore, intervalMs = 1000) {
+  /** `store`: only read from (a plain reader in the unit tests). */
+  constructor(store: Pick<StatusStore, 'read'>, intervalMs = 1000) {
     super();
     this.setMaxListeners(0);
     this.#store = store;

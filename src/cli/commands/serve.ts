@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
-import { KubeCluster, kubeStatus } from '../../adapters/kube/cluster.ts';
-import { statusStore } from '../../composition.ts';
+import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
+import { buildEngine, connectCluster, statusStore, takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Values } from '../../core/values.ts';
 import { CutoverService } from '../../http/cutover-service.ts';
@@ -47,23 +47,26 @@ function listenAddress(values: Values, listen: string | undefined): { hostname: 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const values = loadValues(options.values);
   const address = listenAddress(values, options.listen);
-  const cluster = KubeCluster.connect(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, options.namespace);
   const feed = new StatusFeed(store);
-  let service: CutoverService | undefined;
+  // The metrics and the service need each other: metrics reads `service` only when scraped, which is
+  // after both exist (the server listens below), and the service counts runs on `metrics`.
   const metrics = new CutoverMetrics(
     () => feed.snapshot,
-    () => service?.running ?? false,
+    () => service.running,
   );
-  service = new CutoverService({
+  const service = new CutoverService({
     values,
     cluster,
     namespace: options.namespace,
     store,
     holder,
     log,
+    buildEngine: () => buildEngine({ values, cluster, namespace: options.namespace, executor: 'jobs', holder, log }),
+    takeInventory: () => takeInventory(cluster, values, options.namespace, false),
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });

@@ -1,0 +1,57 @@
+// What the HTTP app asks of the rest of `cutover serve`, by role: the cutover (start, triggers,
+// tethers), the status feed and the operator sign-in. The routes are written against these, not
+// against the classes, so the app runs on CutoverService and StatusFeed in `cutover serve` and on
+// in-memory stand-ins in the unit tests — no cluster needed to check a status code.
+import type { StatusData } from '../core/contracts.ts';
+import type { Tether, TetherSummary } from '../inventory/tethers.ts';
+import type { PendingLogin, Session } from './session.ts';
+import type { FeedEvent } from './status-feed.ts';
+
+export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
+
+export interface TetherSnapshot {
+  takenAt: string;
+  summary: TetherSummary;
+  tethers: Tether[];
+}
+
+/** The auto trigger's keys in the status ConfigMap: written by the service, reported by the status route. */
+export const AUTO_KEYS = {
+  armedAt: 'autoTriggerArmedAt',
+  armedBy: 'autoTriggerArmedBy',
+  dueAt: 'autoTriggerDueAt',
+  firedAt: 'autoTriggerFiredAt',
+} as const;
+
+/** The cutover as the routes drive it (CutoverService). */
+export interface CutoverControl {
+  /**
+   * Starts a run, or answers 'already-complete'. Throws CutoverError 'in-progress' (409),
+   * 'no-steps-found' (424), … — the routes map them, never catch them.
+   */
+  start(source: RunSource): Promise<'started' | 'already-complete'>;
+  /** The tether inventory, at most `maxAgeMs` old. */
+  tethers(maxAgeMs?: number): Promise<TetherSnapshot>;
+  /** The last inventory taken, if any (never waits). */
+  readonly lastTethers: TetherSnapshot | undefined;
+  /** The ServiceAccount behind a bearer token (TokenReview), and whether the allow-list admits it. */
+  reviewToken(token: string): Promise<{ username: string; allowed: boolean }>;
+  /** After a sovereign-admin's sign-in: arm the auto trigger when it is on and not armed yet. */
+  armAutoTrigger(username: string): Promise<boolean>;
+}
+
+/** The status as the routes read it (StatusFeed): one poll, the run's replay, live events. */
+export interface StatusSource {
+  poll(): Promise<StatusData | undefined>;
+  /** Why the last read failed, if it did. */
+  readonly error: string | undefined;
+  readonly replay: readonly FeedEvent[];
+  on(event: 'event', listener: (e: FeedEvent) => void): unknown;
+  off(event: 'event', listener: (e: FeedEvent) => void): unknown;
+}
+
+/** Operator sign-in (OidcLogin): where to send the browser, and the session its callback yields. */
+export interface SignIn {
+  begin(redirectURI: string, returnTo: string): Promise<{ url: string; pending: PendingLogin }>;
+  finish(callbackURL: URL, pending: PendingLogin): Promise<Session>;
+}

@@ -1,0 +1,94 @@
+// What every route shares: the headers and request count on every response, the error mapping
+// (every error is `{"error":"<code>","detail":"…"}` with its status decided in httpStatusFor, here
+// only), and the session gates — a signed-in operator, and for state changes also CSRF and origin.
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { CutoverError, PeerError, redact } from '../core/errors.ts';
+import type { CutoverMetrics } from './metrics.ts';
+import { SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
+
+/** HTTP status for every error the API returns — decided here only. */
+export function httpStatusFor(error: unknown): { status: 200 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
+  if (error instanceof CutoverError) {
+    const byCode: Record<string, 401 | 403 | 409 | 424 | 502 | 503> = {
+      unauthenticated: 401,
+      'missing-bearer': 401,
+      'not-sovereign-admin': 403,
+      'csrf-rejected': 403,
+      'unauthorized-sa': 403,
+      'in-progress': 409,
+      'no-steps-found': 424,
+      'auth-unconfigured': 503,
+      'identity-provider-unavailable': 503,
+      'sign-in-failed': 401,
+    };
+    const code =
+      error.code === 'in-progress'
+        ? 'cutover-in-progress'
+        : error.code === 'invalid-step-configmap'
+          ? 'step-discovery-failed'
+          : error.code;
+    return { status: byCode[error.code] ?? 502, code };
+  }
+  if (error instanceof PeerError) return { status: 502, code: 'peer-failed' };
+  return { status: 500, code: 'internal-error' };
+}
+
+/** The app's onError: routes throw, this answers (and logs what is ours to fix: 5xx). */
+export function errorResponse(log: (line: string) => void): ErrorHandler {
+  return (error, c) => {
+    const { status, code } = httpStatusFor(error);
+    const detail = redact(error instanceof Error ? error.message : String(error));
+    if (status >= 500) log(`${c.req.method} ${c.req.path}: ${status} ${code}: ${detail}`);
+    return c.json({ error: code, detail }, status === 200 ? 500 : status);
+  };
+}
+
+/** On every response, errors included: no sniffing, no caching (but the SSE stream), a count by route. */
+export function everyResponse(metrics: Pick<CutoverMetrics, 'requests'>): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'same-origin');
+    if (!c.req.path.startsWith('/api/v1/sovereign/cutover/events')) c.header('Cache-Control', 'no-store');
+    metrics.requests.inc({ route: c.req.routePath, code: String(c.res.status) });
+  };
+}
+
+/** What the session gates leave for the route: `c.var.session`. */
+export interface SessionEnv {
+  Variables: { session: Session };
+}
+
+/** The operator's session from its sealed cookie, if any (tampered, foreign or expired: none). */
+export function readSession(c: Context, sealer: SessionSealer): Session | undefined {
+  return sealer.unseal<Session>(getCookie(c, SESSION_COOKIE));
+}
+
+function signedIn(c: Context, sealer: SessionSealer): Session {
+  const s = readSession(c, sealer);
+  if (!s) throw new CutoverError('unauthenticated', 'sign in first (GET /auth/login)');
+  return s;
+}
+
+/** Reads: a session. */
+export function requireSession(sealer: SessionSealer): MiddlewareHandler<SessionEnv> {
+  return async (c, next) => {
+    c.set('session', signedIn(c, sealer));
+    await next();
+  };
+}
+
+/** State changes: a session, its CSRF token in X-CSRF-Token, and (when sent) our own Origin. */
+export function requireChange(sealer: SessionSealer, publicURL: string): MiddlewareHandler<SessionEnv> {
+  return async (c, next) => {
+    const s = signedIn(c, sealer);
+    const origin = c.req.header('origin');
+    if (origin && origin !== new URL(c.req.url).origin && origin !== publicURL.replace(/\/+$/, ''))
+      throw new CutoverError('csrf-rejected', `cross-origin request from ${origin}`);
+    if (!sealer.csrfValid(s, c.req.header('x-csrf-token')))
+      throw new CutoverError('csrf-rejected', 'missing or wrong X-CSRF-Token');
+    c.set('session', s);
+    await next();
+  };
+}

@@ -1,0 +1,129 @@
+// The original's cutover routes (drop-in: paths, status codes, bodies, SSE phases): status,
+// tethers, start, the event stream, and the internal trigger for ServiceAccounts.
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { CutoverError, redact } from '../../core/errors.ts';
+import { statusReport } from '../../core/status.ts';
+import { stepKey, type StatusData } from '../../core/contracts.ts';
+import type { Values } from '../../core/values.ts';
+import { AUTO_KEYS, type CutoverControl, type StatusSource } from '../cutover-control.ts';
+import { requireChange, requireSession, type SessionEnv } from '../middleware.ts';
+import type { SessionSealer } from '../session.ts';
+import { TERMINAL, type FeedEvent } from '../status-feed.ts';
+
+export interface CutoverApiParts {
+  values: Values;
+  service: CutoverControl;
+  feed: StatusSource;
+  sealer: SessionSealer;
+  log: (line: string) => void;
+}
+
+export function cutoverApiRoutes({ values, service, feed, sealer, log }: CutoverApiParts): Hono<SessionEnv> {
+  const app = new Hono<SessionEnv>();
+  const signedIn = requireSession(sealer);
+  const change = requireChange(sealer, values.api.publicURL);
+
+  const report = async () => {
+    const data = (await feed.poll()) ?? {};
+    if (feed.error) throw new CutoverError('status-read-failed', feed.error);
+    // The tether counts as last taken; a stale inventory is refreshed in the background, never waited for.
+    const last = service.lastTethers;
+    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000)
+      void service.tethers().catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
+    return {
+      ...statusReport(data),
+      ...extras(values, data),
+      tethers: last ? { ...last.summary, takenAt: last.takenAt } : null,
+    };
+  };
+
+  app.get('/api/v1/sovereign/cutover/status', signedIn, async (c) => c.json(await report()));
+  app.get('/api/v1/sovereign/cutover/tethers', signedIn, async (c) => {
+    const snapshot = await service.tethers(c.req.query('fresh') === 'true' ? 0 : 30_000);
+    const all = c.req.query('all') === 'true';
+    return c.json({
+      takenAt: snapshot.takenAt,
+      summary: snapshot.summary,
+      tethers: all ? snapshot.tethers : snapshot.tethers.filter((t) => t.state !== 'pivoted'),
+    });
+  });
+  app.post('/api/v1/sovereign/cutover/start', change, async (c) => {
+    const s = c.var.session;
+    if (!s.admin) throw new CutoverError('not-sovereign-admin', `${s.name} is not in ${values.auth.oidc.adminGroup}`);
+    await service.start('operator');
+    return c.json(await report());
+  });
+  app.get('/api/v1/sovereign/cutover/events', signedIn, (c) => {
+    c.header('X-Accel-Buffering', 'no');
+    return streamSSE(c, async (stream) => {
+      const send = (e: FeedEvent) => stream.writeSSE({ event: e.phase, data: JSON.stringify(e) });
+      const replay = [...feed.replay];
+      for (const e of replay) await send(e);
+      const data = (await feed.poll()) ?? {};
+      await send({
+        time: new Date().toISOString(),
+        phase: 'cutover-status',
+        level: 'info',
+        message: JSON.stringify(data),
+      });
+      const last = replay.at(-1);
+      if ((last && TERMINAL.has(last.phase)) || data.cutoverComplete === 'true') return;
+      await new Promise<void>((resolve) => {
+        const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n'), 15_000);
+        const done = () => {
+          clearInterval(heartbeat);
+          feed.off('event', onEvent);
+          resolve();
+        };
+        const onEvent = (e: FeedEvent) => {
+          void send(e).then(() => TERMINAL.has(e.phase) && done(), done);
+        };
+        feed.on('event', onEvent);
+        stream.onAbort(done);
+      });
+    });
+  });
+  app.all('/api/v1/internal/cutover/trigger', async (c) => {
+    if (c.req.method !== 'POST') return c.json({ error: 'method-not-allowed', detail: 'POST only' }, 405);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    if (!bearer) throw new CutoverError('missing-bearer', 'Authorization: Bearer <ServiceAccount token> is required');
+    const { username, allowed } = await service.reviewToken(bearer);
+    if (!allowed)
+      throw new CutoverError(
+        'unauthorized-sa',
+        `${username || 'an unauthenticated token'} may not trigger the cutover`,
+      );
+    log(`internal trigger by ${username}`);
+    await service.start('internal');
+    return c.json(await report());
+  });
+  return app;
+}
+
+/** What the console needs beyond the original's status: the egress window, the auto trigger, and what will change. */
+function extras(values: Values, data: StatusData) {
+  const egressStarted = data[stepKey('egress-block-test', 'startedAt')];
+  const egressRunning = data[stepKey('egress-block-test', 'result')] === 'running';
+  return {
+    egressWindow:
+      egressRunning && egressStarted
+        ? { startedAt: egressStarted, durationSeconds: values.egressTest.durationSeconds }
+        : null,
+    autoTrigger: {
+      enabled: values.trigger.auto,
+      delaySeconds: values.trigger.autoDelaySeconds,
+      armedAt: data[AUTO_KEYS.armedAt] || null,
+      dueAt: data[AUTO_KEYS.dueAt] || null,
+      firedAt: data[AUTO_KEYS.firedAt] || null,
+    },
+    changes: [
+      `Git: mirror ${values.upstream.repoURL} into Gitea ${values.gitea.org}/${values.gitea.repo} and point Flux GitRepository ${values.gitopsRepository.namespace}/${values.gitopsRepository.name} at it`,
+      `Registry: copy every image and chart in use into Harbor projects ${values.harbor.hostProjects.map((r) => r.project).join(', ')}`,
+      `Nodes: containerd on every node pulls ${values.harbor.hostProjects.map((r) => r.host).join(', ')} from the local Harbor`,
+      `Helm: OCI HelmRepositories under ${values.helmRepositories.upstreamPrefix} move to the local Harbor`,
+      `App: ${values.catalystAPI.namespace}/${values.catalystAPI.deploymentName} gets ${values.catalystAPI.envVar} = the local Gitea repository (rolls out)`,
+      `Proof: upstream egress blocked for ${values.egressTest.durationSeconds} s while Flux must stay Ready and fresh pulls must work`,
+    ],
+  };
+}

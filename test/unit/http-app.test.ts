@@ -1,0 +1,479 @@
+// The HTTP app without a cluster: buildApp over an in-memory stand-in for the cutover service, the
+// real status feed reading an in-memory status, real sealed sessions and real metrics. What the lab
+// tests (test/api*.test.ts) prove against real peers, this pins at the wire in milliseconds:
+// routes, status codes, error bodies, headers, SSE frames.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CutoverError } from '../../src/core/errors.ts';
+import { STEP_IDS, type StatusData } from '../../src/core/contracts.ts';
+import { parseValues } from '../../src/core/values.ts';
+import type { CutoverControl, RunSource, SignIn, TetherSnapshot } from '../../src/http/cutover-control.ts';
+import { CutoverMetrics } from '../../src/http/metrics.ts';
+import { OidcLogin } from '../../src/http/oidc-login.ts';
+import { buildApp } from '../../src/http/server.ts';
+import { SessionSealer, type PendingLogin, type Session } from '../../src/http/session.ts';
+import { StatusFeed } from '../../src/http/status-feed.ts';
+
+const ORIGIN = 'https://cutover.test';
+const RUNNER = 'system:serviceaccount:cutover:bp-self-sovereign-cutover-runner';
+const START = '/api/v1/sovereign/cutover/start';
+const STATUS = '/api/v1/sovereign/cutover/status';
+const EVENTS = '/api/v1/sovereign/cutover/events';
+const TRIGGER = '/api/v1/internal/cutover/trigger';
+
+const values = parseValues(`
+sovereign: { harborInternalURL: 'http://harbor.test', harborPublicURL: 'https://harbor.test', giteaInternalURL: 'http://gitea.test' }
+upstream: { repoURL: 'https://github.com/openova-io/openova.git' }
+api: { publicURL: '${ORIGIN}/' }
+`);
+
+/** What the service does, programmed per test; records what the routes asked of it. */
+interface InMemoryService extends CutoverControl {
+  next: 'started' | 'already-complete' | Error;
+  lastTethers: TetherSnapshot | undefined;
+  readonly starts: RunSource[];
+  readonly armed: string[];
+  readonly tetherWalks: (number | undefined)[];
+}
+
+/** A stand-in for CutoverService: `tokens` maps a bearer token to the ServiceAccount TokenReview would name. */
+function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
+  const snapshot: TetherSnapshot = {
+    takenAt: new Date().toISOString(),
+    summary: { tethered: 2, unmapped: 0, pivoted: 1, exempt: 0, unreadable: [] },
+    tethers: [],
+  };
+  return {
+    next: 'started',
+    lastTethers: undefined,
+    starts: [],
+    armed: [],
+    tetherWalks: [],
+    async start(source) {
+      this.starts.push(source);
+      if (this.next instanceof Error) throw this.next;
+      return this.next;
+    },
+    async tethers(maxAgeMs) {
+      this.tetherWalks.push(maxAgeMs);
+      return snapshot;
+    },
+    async reviewToken(token) {
+      const username = tokens[token] ?? '';
+      return { username, allowed: username === RUNNER };
+    },
+    async armAutoTrigger(username) {
+      this.armed.push(username);
+      return true;
+    },
+  };
+}
+
+function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<string, string> } = {}) {
+  const state = { status: options.status ?? {}, readError: undefined as Error | undefined };
+  const feed = new StatusFeed({
+    read: async () => {
+      if (state.readError) throw state.readError;
+      return state.status;
+    },
+  });
+  const metrics = new CutoverMetrics(
+    () => feed.snapshot,
+    () => false,
+  );
+  const service = inMemoryService(options.tokens);
+  const sealer = new SessionSealer('unit-test-session-key');
+  const logs: string[] = [];
+  const login =
+    options.login ?? new OidcLogin({ ...values.auth.oidc, clientSecret: '' /* no issuer: sign-in is unconfigured */ });
+  const app = buildApp({ values, service, feed, metrics, login, sealer, log: (line) => logs.push(line) });
+  const session = (name: string, admin: boolean): Session => ({
+    sid: `sid-${name}`,
+    sub: name,
+    name,
+    groups: admin ? ['sovereign-admins'] : [],
+    admin,
+    exp: Math.floor(Date.now() / 1000) + 3600,
+  });
+  const as = (s: Session) => ({ cookie: `cutover_session=${sealer.seal(s)}`, csrf: sealer.csrfToken(s) });
+  const admin = as(session('admin', true));
+  const viewer = as(session('viewer', false));
+  /** A request as a browser on the console would send it (CSRF token on POST unless `csrf: false`). */
+  const call = (
+    path: string,
+    init: {
+      method?: string;
+      as?: { cookie: string; csrf: string };
+      csrf?: boolean;
+      headers?: Record<string, string>;
+    } = {},
+  ) => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.as) headers.cookie = init.as.cookie;
+    if (init.as && init.csrf !== false && init.method === 'POST') headers['x-csrf-token'] = init.as.csrf;
+    return app.request(`${ORIGIN}${path}`, { method: init.method ?? 'GET', headers });
+  };
+  return { app, feed, metrics, service, sealer, logs, state, admin, viewer, call };
+}
+
+const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, any> });
+
+test('health, metrics and the console need no session; every response says nosniff, same-origin, no-store', async () => {
+  const w = world();
+  const health = await w.call('/healthz');
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), '{"ok":true}');
+  assert.equal(health.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(health.headers.get('referrer-policy'), 'same-origin');
+  assert.equal(health.headers.get('cache-control'), 'no-store');
+
+  await w.feed.poll();
+  const metrics = await w.call('/metrics');
+  assert.equal(metrics.status, 200);
+  assert.equal(metrics.headers.get('content-type'), w.metrics.registry.contentType);
+  assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await metrics.text();
+  assert.match(text, /^cutover_state\{state="tethered"\} 1$/m);
+  assert.match(text, /^cutover_step_result\{step="gitea-mirror",result="pending"\} 1$/m);
+  assert.match(text, /^cutover_http_requests_total\{route="\/healthz",code="200"\} 1$/m, 'counted by route');
+
+  const page = await w.call('/');
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  assert.match(await page.text(), /Achieve True Sovereignty/);
+  assert.equal((await w.call('/console.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.equal((await w.call('/console.css')).headers.get('content-type'), 'text/css; charset=utf-8');
+  const missing = await w.call('/nowhere');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
+});
+
+test('without a session the API answers 401 unauthenticated; a tampered cookie is no session', async () => {
+  const w = world();
+  for (const [path, method] of [
+    [STATUS, 'GET'],
+    [START, 'POST'],
+    [EVENTS, 'GET'],
+    ['/api/v1/sovereign/cutover/tethers', 'GET'],
+    ['/auth/logout', 'POST'],
+  ] as const) {
+    const res = await w.call(path, { method });
+    assert.equal(res.status, 401, `${method} ${path}`);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.equal(await res.text(), '{"error":"unauthenticated","detail":"sign in first (GET /auth/login)"}');
+  }
+  const tampered = { ...w.viewer, cookie: `${w.viewer.cookie.slice(0, -4)}AAAA` };
+  assert.equal((await w.call(STATUS, { as: tampered })).status, 401);
+  const foreign = new SessionSealer('another-key').seal({
+    sid: 'x',
+    sub: 'x',
+    name: 'x',
+    groups: [],
+    admin: true,
+    exp: 2e9,
+  });
+  assert.equal((await w.call(STATUS, { as: { cookie: `cutover_session=${foreign}`, csrf: '' } })).status, 401);
+  assert.deepEqual(await json(await w.call('/api/v1/session')), {
+    status: 200,
+    body: { authenticated: false, signInURL: '/auth/login' },
+  });
+  assert.deepEqual(w.service.starts, [], 'nothing started');
+});
+
+test('start: CSRF token and same origin required, then sovereign-admins only', async () => {
+  const w = world();
+  let r = await json(await w.call(START, { method: 'POST', as: w.admin, csrf: false }));
+  assert.deepEqual(r, { status: 403, body: { error: 'csrf-rejected', detail: 'missing or wrong X-CSRF-Token' } });
+  r = await json(await w.call(START, { method: 'POST', as: w.admin, headers: { origin: 'https://evil.example' } }));
+  assert.deepEqual(r, {
+    status: 403,
+    body: { error: 'csrf-rejected', detail: 'cross-origin request from https://evil.example' },
+  });
+  r = await json(await w.call(START, { method: 'POST', as: { ...w.admin, csrf: w.viewer.csrf } }));
+  assert.deepEqual([r.status, r.body.error], [403, 'csrf-rejected'], "another session's token is refused");
+  r = await json(await w.call(START, { method: 'POST', as: w.viewer }));
+  assert.deepEqual(r, {
+    status: 403,
+    body: { error: 'not-sovereign-admin', detail: 'viewer is not in sovereign-admins' },
+  });
+  assert.deepEqual(w.service.starts, [], 'nothing started before the checks passed');
+  r = await json(await w.call(START, { method: 'POST', as: w.admin, headers: { origin: ORIGIN } }));
+  assert.equal(r.status, 200, 'our own origin (the public URL) is fine');
+  assert.deepEqual(w.service.starts, ['operator']);
+});
+
+test('start: 200 with the status, 409 cutover-in-progress, 424 no-steps-found, 5xx mapped and logged', async () => {
+  const w = world();
+  let r = await json(await w.call(START, { method: 'POST', as: w.admin }));
+  assert.equal(r.status, 200);
+  assert.equal(r.body.state, 'tethered');
+
+  w.service.next = 'already-complete';
+  w.state.status = { cutoverComplete: 'true', registriesYamlActive: 'v2' };
+  r = await json(await w.call(START, { method: 'POST', as: w.admin }));
+  assert.deepEqual([r.status, r.body.state, r.body.cutoverComplete], [200, 'sovereign', true]);
+
+  w.service.next = new CutoverError('in-progress', 'a cutover is already in progress (held by another-replica)');
+  const busy = await w.call(START, { method: 'POST', as: w.admin });
+  assert.equal(busy.status, 409);
+  assert.equal(
+    await busy.text(),
+    '{"error":"cutover-in-progress","detail":"a cutover is already in progress (held by another-replica)"}',
+  );
+
+  w.service.next = new CutoverError('no-steps-found', 'no step ConfigMaps in namespace cutover');
+  r = await json(await w.call(START, { method: 'POST', as: w.admin }));
+  assert.deepEqual(r, {
+    status: 424,
+    body: { error: 'no-steps-found', detail: 'no step ConfigMaps in namespace cutover' },
+  });
+  assert.equal(w.logs.length, 0, '4xx are the caller’s, not logged');
+
+  w.service.next = new CutoverError('invalid-step-configmap', 'step ConfigMap x names step "y"');
+  r = await json(await w.call(START, { method: 'POST', as: w.admin }));
+  assert.deepEqual([r.status, r.body.error], [502, 'step-discovery-failed']);
+  w.service.next = new Error('boom with Authorization: Bearer abc.def');
+  r = await json(await w.call(START, { method: 'POST', as: w.admin }));
+  assert.deepEqual([r.status, r.body.error], [500, 'internal-error']);
+  assert.match(r.body.detail, /^boom with Authorization: Bearer \*\*\*/, 'the token redacted');
+  assert.equal(w.logs.length, 2, 'each 5xx logged once');
+  assert.equal(
+    w.logs[0],
+    'POST /api/v1/sovereign/cutover/start: 502 step-discovery-failed: step ConfigMap x names step "y"',
+  );
+  assert.equal(w.logs[1], `POST /api/v1/sovereign/cutover/start: 500 internal-error: ${r.body.detail}`);
+  assert.ok(!w.logs.some((l) => l.includes('abc.def')), 'no token in the logs');
+  assert.deepEqual(w.service.starts, Array(6).fill('operator'));
+});
+
+test('internal trigger: 405, 401 missing-bearer, 403 unauthorized-sa, TokenReview admits the runner', async () => {
+  const w = world({ tokens: { 'runner-token': RUNNER, 'intruder-token': 'system:serviceaccount:cutover:intruder' } });
+  for (const method of ['GET', 'PUT']) {
+    const res = await w.call(TRIGGER, { method });
+    assert.equal(res.status, 405, method);
+    assert.equal(await res.text(), '{"error":"method-not-allowed","detail":"POST only"}');
+  }
+  let r = await json(await w.call(TRIGGER, { method: 'POST' }));
+  assert.deepEqual(r, {
+    status: 401,
+    body: { error: 'missing-bearer', detail: 'Authorization: Bearer <ServiceAccount token> is required' },
+  });
+  r = await json(await w.call(TRIGGER, { method: 'POST', headers: { authorization: 'Basic dXNlcjpwYXNz' } }));
+  assert.deepEqual([r.status, r.body.error], [401, 'missing-bearer']);
+  r = await json(await w.call(TRIGGER, { method: 'POST', headers: { authorization: 'Bearer not-a-token' } }));
+  assert.deepEqual(r, {
+    status: 403,
+    body: { error: 'unauthorized-sa', detail: 'an unauthenticated token may not trigger the cutover' },
+  });
+  r = await json(await w.call(TRIGGER, { method: 'POST', headers: { authorization: 'Bearer intruder-token' } }));
+  assert.deepEqual(r, {
+    status: 403,
+    body: { error: 'unauthorized-sa', detail: 'system:serviceaccount:cutover:intruder may not trigger the cutover' },
+  });
+  assert.deepEqual(w.service.starts, []);
+  w.service.next = new CutoverError('no-steps-found', 'no step ConfigMaps in namespace cutover');
+  r = await json(await w.call(TRIGGER, { method: 'POST', headers: { authorization: 'bearer runner-token' } }));
+  assert.deepEqual([r.status, r.body.error], [424, 'no-steps-found'], 'the runner gets past authentication');
+  w.service.next = 'started';
+  r = await json(await w.call(TRIGGER, { method: 'POST', headers: { authorization: 'Bearer runner-token' } }));
+  assert.equal(r.status, 200);
+  assert.deepEqual(w.service.starts, ['internal', 'internal']);
+  assert.ok(w.logs.includes(`internal trigger by ${RUNNER}`));
+  assert.ok(!w.logs.some((l) => l.includes('runner-token')), 'no token in the logs');
+});
+
+test('status: the original shape plus the console extras; tethers as last taken, refreshed in the background', async () => {
+  const egressStarted = new Date().toISOString();
+  const w = world({
+    status: {
+      cutoverComplete: 'false',
+      cutoverStartedAt: egressStarted,
+      registriesYamlActive: 'v2',
+      'step.gitea-mirror.result': 'success',
+      'step.egress-block-test.result': 'running',
+      'step.egress-block-test.startedAt': egressStarted,
+      autoTriggerArmedAt: egressStarted,
+    },
+  });
+  const res = await w.call(STATUS, { as: w.viewer });
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const { status, body } = await json(res);
+  assert.equal(status, 200);
+  assert.equal(body.state, 'tethered');
+  assert.equal(body.cutoverComplete, false);
+  assert.deepEqual(
+    body.steps.map((s: { name: string }) => s.name),
+    [...STEP_IDS],
+  );
+  assert.equal(body.raw.registriesYamlActive, 'v2');
+  assert.deepEqual(body.egressWindow, { startedAt: egressStarted, durationSeconds: values.egressTest.durationSeconds });
+  assert.deepEqual(body.autoTrigger, {
+    enabled: false,
+    delaySeconds: values.trigger.autoDelaySeconds,
+    armedAt: egressStarted,
+    dueAt: null,
+    firedAt: null,
+  });
+  assert.equal(body.changes.length, 6);
+  assert.match(body.changes[0], /^Git: mirror https:\/\/github\.com\/openova-io\/openova\.git into Gitea /);
+  assert.equal(body.tethers, null, 'no inventory yet: null, and one is taken in the background');
+  assert.deepEqual(w.service.tetherWalks, [undefined]);
+
+  w.service.lastTethers = await w.service.tethers();
+  const again = (await json(await w.call(STATUS, { as: w.viewer }))).body;
+  assert.deepEqual(again.tethers, { ...w.service.lastTethers.summary, takenAt: w.service.lastTethers.takenAt });
+  assert.equal(w.service.tetherWalks.length, 2, 'a fresh inventory is not walked again');
+
+  const table = await json(await w.call('/api/v1/sovereign/cutover/tethers?fresh=true', { as: w.viewer }));
+  assert.deepEqual(Object.keys(table.body), ['takenAt', 'summary', 'tethers']);
+  assert.equal(w.service.tetherWalks.at(-1), 0, '?fresh=true asks for a new walk');
+
+  w.state.readError = new Error('configmaps is forbidden');
+  await w.feed.poll();
+  const failed = await json(await w.call(STATUS, { as: w.viewer }));
+  assert.deepEqual(failed, { status: 502, body: { error: 'status-read-failed', detail: 'configmaps is forbidden' } });
+});
+
+test('session and logout: who is signed in with their CSRF token; logout is a state change', async () => {
+  const w = world();
+  const me = await json(await w.call('/api/v1/session', { as: w.admin }));
+  assert.deepEqual(me, {
+    status: 200,
+    body: { authenticated: true, user: 'admin', groups: ['sovereign-admins'], admin: true, csrfToken: w.admin.csrf },
+  });
+  assert.deepEqual(
+    (await json(await w.call('/auth/logout', { method: 'POST', as: w.admin, csrf: false }))).body.error,
+    'csrf-rejected',
+  );
+  const out = await w.call('/auth/logout', { method: 'POST', as: w.admin });
+  assert.deepEqual([out.status, await out.text()], [200, '{"ok":true}']);
+  assert.match(
+    out.headers.get('set-cookie') ?? '',
+    /^cutover_session=; Max-Age=0; Path=\/; HttpOnly; Secure; SameSite=Lax/,
+  );
+});
+
+test('sign-in: 503 without an identity provider; the code flow seals the session and arms the auto trigger for admins', async () => {
+  let w = world();
+  assert.deepEqual(await json(await w.call('/auth/login')), {
+    status: 503,
+    body: { error: 'auth-unconfigured', detail: 'no identity provider configured (auth.oidc.issuerURL)' },
+  });
+  assert.deepEqual(w.logs, [
+    'GET /auth/login: 503 auth-unconfigured: no identity provider configured (auth.oidc.issuerURL)',
+  ]);
+
+  // The identity provider's side is openid-client's (checked against the lab's provider); here it is a stand-in.
+  const begun: string[] = [];
+  const login: SignIn = {
+    async begin(redirectURI, returnTo) {
+      begun.push(returnTo);
+      const pending: PendingLogin = { state: 's', nonce: 'n', verifier: 'v', returnTo, exp: 2e9 };
+      return { url: `https://idp.test/authorize?redirect_uri=${encodeURIComponent(redirectURI)}`, pending };
+    },
+    async finish(callbackURL) {
+      const name = callbackURL.searchParams.get('code') ?? '';
+      return { sid: name, sub: name, name, groups: [], admin: name === 'admin', exp: 2e9 };
+    },
+  };
+  w = world({ login });
+  const start = await w.call('/auth/login?returnTo=//evil.example');
+  assert.equal(start.status, 302);
+  assert.equal(
+    start.headers.get('location'),
+    'https://idp.test/authorize?redirect_uri=https%3A%2F%2Fcutover.test%2Fauth%2Fcallback',
+  );
+  assert.deepEqual(begun, ['/'], 'only a local path is a place to return to');
+  const loginCookie = /^(cutover_login=[^;]+); Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/.exec(
+    start.headers.get('set-cookie') ?? '',
+  )?.[1];
+  assert.ok(loginCookie, start.headers.get('set-cookie') ?? 'no cookie');
+
+  assert.deepEqual((await json(await w.call('/auth/callback?code=admin'))).body.error, 'sign-in-failed');
+  for (const user of ['viewer', 'admin']) {
+    const back = await w.call(`/auth/callback?code=${user}&state=s`, { headers: { cookie: loginCookie } });
+    assert.equal(back.status, 302);
+    assert.equal(back.headers.get('location'), '/');
+    const cookies = back.headers.getSetCookie();
+    assert.match(cookies[0] ?? '', /^cutover_login=; Max-Age=0;/);
+    const session = /^cutover_session=([^;]+); Max-Age=28800; Path=\/; HttpOnly; Secure; SameSite=Lax$/.exec(
+      cookies[1] ?? '',
+    )?.[1];
+    assert.equal(w.sealer.unseal<Session>(session)?.name, user);
+  }
+  assert.deepEqual(w.service.armed, ['admin'], "a viewer's sign-in arms nothing");
+  assert.deepEqual(w.logs, ['sign-in: viewer', 'sign-in: admin (sovereign-admin)']);
+});
+
+/** Reads an SSE body until `pattern` shows up or the stream ends; returns everything read so far. */
+function sseReader(res: Response) {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  let ended = false;
+  return {
+    get text() {
+      return text;
+    },
+    async until(pattern: RegExp | 'end'): Promise<boolean> {
+      while (!ended && (pattern === 'end' || !pattern.test(text))) {
+        const { value, done } = await reader.read();
+        if (done) ended = true;
+        else text += value;
+      }
+      return pattern === 'end' ? ended : pattern.test(text);
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+test('events: a snapshot, then live phases from the status, closing after cutover-completed; a new subscriber gets the replay', async () => {
+  const w = world({ status: { cutoverComplete: 'false' } });
+  const res = await w.call(EVENTS, { as: w.viewer });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  assert.equal(res.headers.get('x-accel-buffering'), 'no');
+  assert.equal(res.headers.get('cache-control'), 'no-cache', "the stream's own, not no-store");
+  const sse = sseReader(res);
+  try {
+    assert.ok(await sse.until(/event: cutover-status\ndata: \{.*\}\n\n/));
+    const snapshot = JSON.parse(/^data: (.*)$/m.exec(sse.text)?.[1] ?? '{}');
+    assert.deepEqual(snapshot, {
+      time: snapshot.time,
+      phase: 'cutover-status',
+      level: 'info',
+      message: '{"cutoverComplete":"false"}',
+    });
+
+    // Another engine writes the status; the feed's next poll tells every subscriber.
+    const started = new Date().toISOString();
+    w.state.status = {
+      cutoverComplete: 'false',
+      cutoverLastAttemptStartedAt: started,
+      'step.gitea-mirror.result': 'running',
+      'step.gitea-mirror.jobName': 'cutover-gitea-mirror-1',
+    };
+    await w.feed.poll();
+    assert.ok(
+      await sse.until(/event: cutover-step-started\ndata: .*"step":"gitea-mirror","jobName":"cutover-gitea-mirror-1"/),
+    );
+    w.state.status = { ...w.state.status, 'step.gitea-mirror.result': 'success', cutoverComplete: 'true' };
+    await w.feed.poll();
+    assert.ok(await sse.until('end'), 'the stream closes after cutover-completed');
+    assert.deepEqual(
+      [...sse.text.matchAll(/^event: (.*)$/gm)].map((m) => m[1]),
+      ['cutover-status', 'cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-completed'],
+    );
+  } finally {
+    await sse.cancel();
+  }
+
+  const replay = await (await w.call(EVENTS, { as: w.viewer })).text();
+  assert.deepEqual(
+    [...replay.matchAll(/^event: (.*)$/gm)].map((m) => m[1]),
+    ['cutover-started', 'cutover-step-started', 'cutover-step-finished', 'cutover-completed', 'cutover-status'],
+    'the run replayed, a snapshot, and the end',
+  );
+  assert.match(
+    replay,
+    /^event: cutover-completed\ndata: \{"time":"[^"]+","phase":"cutover-completed","level":"info","message":"cutover complete: the Sovereign is sovereign"\}\n\n/m,
+  );
+});
