@@ -44,6 +44,17 @@ export const nodeRegistryKey = (node: string): string => `node.${node}.registryH
 /** What a node's agent reports under `nodeRegistryKey`: "" = the host itself, "unreadable" = a hosts.toml it cannot parse. */
 export type AgentRegistryReport = Record<string, string>;
 
+// --- the run's event phases (SSE `event:` names, as the original's)
+export type RunPhase =
+  | 'cutover-started'
+  | 'cutover-step-progress'
+  | 'cutover-step-started'
+  | 'cutover-step-finished'
+  | 'cutover-step-failed'
+  | 'cutover-completed'
+  | 'cutover-already-complete'
+  | 'cutover-status';
+
 // --- labels and names of what the install creates
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';

@@ -5,19 +5,14 @@ import { EventEmitter } from 'node:events';
 import { isTransient, redact } from '../core/errors.ts';
 import { progressPercent, stepResult } from '../core/status.ts';
 import { stepKey, type StatusData } from '../core/contracts.ts';
+import type { RunPhase } from '../core/contracts.ts';
 import type { Step, StepContext } from '../core/step.ts';
 import type { Values } from '../core/values.ts';
 import type { SingleFlight } from './single-flight.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
 
-export type EnginePhase =
-  | 'cutover-started'
-  | 'cutover-step-started'
-  | 'cutover-step-finished'
-  | 'cutover-step-failed'
-  | 'cutover-completed'
-  | 'cutover-already-complete'
-  | 'cutover-status';
+/** The engine emits every phase but progress (the status feed derives that from the ConfigMap). */
+export type EnginePhase = Exclude<RunPhase, 'cutover-step-progress'>;
 
 export interface EngineEvent {
   phase: EnginePhase;

@@ -6,16 +6,9 @@ import { EventEmitter } from 'node:events';
 import { stepResult } from '../core/status.ts';
 import { STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
+import type { RunPhase } from '../core/contracts.ts';
 
-export type FeedPhase =
-  | 'cutover-started'
-  | 'cutover-step-progress'
-  | 'cutover-step-started'
-  | 'cutover-step-finished'
-  | 'cutover-step-failed'
-  | 'cutover-completed'
-  | 'cutover-already-complete'
-  | 'cutover-status';
+export type FeedPhase = RunPhase;
 
 /** One SSE frame's data, as the original's (`{time, phase, level, message, step?, jobName?}`). */
 export interface FeedEvent {
