@@ -4,6 +4,7 @@ import { GiteaForge } from './adapters/gitea/gitea-forge.ts';
 import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
 import { CutoverError } from './core/errors.ts';
+import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
 import { Engine } from './engine/engine.ts';
@@ -147,25 +148,15 @@ async function dockerAuths(cluster: KubeCluster, values: Values): Promise<Map<st
     if ((error as { status?: number }).status === 404) return {} as Record<string, string>;
     throw error;
   });
-  const auths = new Map<string, Credentials>();
   const text = data[ref.dockerConfigKey];
-  if (!text) return auths;
-  let parsed: { auths?: Record<string, { username?: string; password?: string; auth?: string }> };
+  if (!text) return new Map();
+  let parsed: DockerConfig;
   try {
-    parsed = JSON.parse(text) as typeof parsed;
+    parsed = parseDockerConfig(text);
   } catch {
     throw new CutoverError('invalid-secret', `Secret ${ref.namespace}/${ref.name}: ${ref.dockerConfigKey} is not JSON`);
   }
-  for (const [host, entry] of Object.entries(parsed.auths ?? {})) {
-    const [user, ...rest] = entry.auth
-      ? Buffer.from(entry.auth, 'base64').toString().split(':')
-      : [entry.username ?? '', entry.password ?? ''];
-    auths.set(host.replace(/^https?:\/\//, '').replace(/\/.*$/, ''), {
-      username: entry.username ?? user ?? '',
-      password: entry.password ?? rest.join(':'),
-    });
-  }
-  return auths;
+  return registryCredentials(parsed);
 }
 
 /** The inventory with digests resolved and local presence checked through the registries. */

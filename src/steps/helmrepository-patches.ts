@@ -4,6 +4,7 @@
 // URL is read back, and a HelmChart is made to reconcile from the new URL.
 import { kubeError, mergePatch } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
+import { parseDockerConfig, serializeDockerConfig, withRegistryAuth } from '../core/docker-config.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import {
@@ -68,14 +69,13 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
   const { cluster, harborCredentials } = ctx.env;
   const data = await cluster.secretData(namespace, name);
   const key = '.dockerconfigjson';
-  const config = JSON.parse(data[key] ?? '{"auths":{}}') as { auths: Record<string, unknown> };
+  const parsed = parseDockerConfig(data[key] ?? '{"auths":{}}');
   const host = harborHost(ctx);
-  const auth = Buffer.from(`${harborCredentials.username}:${harborCredentials.password}`).toString('base64');
-  if ((config.auths[host] as { auth?: string } | undefined)?.auth === auth) return;
-  config.auths[host] = { username: harborCredentials.username, password: harborCredentials.password, auth };
+  const config = withRegistryAuth(parsed, host, harborCredentials);
+  if (!config) return;
   try {
     await cluster.core.patchNamespacedSecret(
-      { name, namespace, body: { data: { [key]: Buffer.from(JSON.stringify(config)).toString('base64') } } },
+      { name, namespace, body: { data: { [key]: serializeDockerConfig(config, 'base64') } } },
       mergePatch,
     );
   } catch (error) {

@@ -1,0 +1,31 @@
+// The tether model: one reference to an upstream host in the live cluster, as the inventory reports it.
+import type { TetherKind } from './values.ts';
+
+export type { TetherKind };
+export type TetherState = 'tethered' | 'unmapped' | 'pivoted' | 'exempt';
+
+export interface Tether {
+  kind: TetherKind;
+  /** `Deployment catalyst/postgres`, `Node node-a`. */
+  object: string;
+  /** Field path in the object, e.g. `spec.template.spec.containers[0].image`. */
+  field: string;
+  /** The upstream reference as the cluster names it (images normalised: `nginx` → `docker.io/library/nginx:latest`). */
+  upstream: string;
+  /** Images: the digest the tag resolves to ('' when the registry could not say). */
+  digest?: string;
+  /** Where the host table sends it ('' when no row maps its host). */
+  local: string;
+  state: TetherState;
+  /** Why it is exempt. */
+  reason?: string;
+}
+
+export interface TetherSummary {
+  tethered: number;
+  unmapped: number;
+  pivoted: number;
+  exempt: number;
+  /** Sources the inventory could not read (a missing CRD is not one; a 403 is). */
+  unreadable: string[];
+}
