@@ -32,10 +32,9 @@ export function parseDockerConfig(text: string, encoding: 'json' | 'base64' = 'j
   return { ...fields, auths: isRecord(fields.auths) ? fields.auths : {} };
 }
 
-/** The document as JSON, or base64 of it for a Secret's `data`. */
-export function serializeDockerConfig(config: DockerConfig, encoding: 'json' | 'base64' = 'json'): string {
-  const json = JSON.stringify(config);
-  return encoding === 'base64' ? Buffer.from(json).toString('base64') : json;
+/** The document as JSON (the cluster adapter base64-encodes a Secret's data). */
+export function serializeDockerConfig(config: DockerConfig): string {
+  return JSON.stringify(config);
 }
 
 /** The registry host an `auths` key names: `https://ghcr.io/v1/` → `ghcr.io`. */

@@ -4,7 +4,7 @@
 // discovery loudly, naming the ConfigMap and what is wrong with it.
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { kubeError, type KubeCluster } from '../adapters/kube/cluster.ts';
+import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { STEP_LABELS, STEP_SELECTOR } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
 
@@ -18,12 +18,7 @@ export interface DiscoveredStep {
 }
 
 export async function discoverSteps(cluster: KubeCluster, namespace: string): Promise<DiscoveredStep[]> {
-  let items;
-  try {
-    items = (await cluster.core.listNamespacedConfigMap({ namespace, labelSelector: STEP_SELECTOR })).items;
-  } catch (error) {
-    throw kubeError('GET', `configmaps/${namespace}?labelSelector=${STEP_SELECTOR}`, error);
-  }
+  const items = await cluster.configMaps(namespace, STEP_SELECTOR);
   if (!items.length)
     throw new CutoverError('no-steps-found', `no step ConfigMaps (${STEP_SELECTOR}) in namespace ${namespace}`);
   const steps = items.map((cm) => {

@@ -3,7 +3,7 @@
 // armed auto trigger when it is due. The engine runs in this process with the jobs executor; the
 // Lease makes replicas safe, and the state lives in the status ConfigMap, so any replica — or a
 // restarted one — carries on.
-import { kubeError, kubeStatus, mergePatch, type KubeCluster } from '../adapters/kube/cluster.ts';
+import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
 import { STEP_IDS, type StatusData } from '../core/contracts.ts';
@@ -125,19 +125,14 @@ export class CutoverService implements CutoverControl {
 
   /** The ServiceAccount username behind a bearer token, if the allow-list admits it. */
   async reviewToken(token: string): Promise<{ username: string; allowed: boolean }> {
-    let review;
+    let username: string;
     try {
-      review = await this.#o.cluster.authentication.createTokenReview({
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-      });
+      username = await this.#o.cluster.tokenUser(token);
     } catch (error) {
-      throw new CutoverError(
-        'token-review-failed',
-        `TokenReview failed: ${kubeError('POST', 'tokenreviews', error).message}`,
-        { cause: error },
-      );
+      throw new CutoverError('token-review-failed', `TokenReview failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    const username = review.status?.authenticated ? (review.status.user?.username ?? '') : '';
     return { username, allowed: username !== '' && this.allowedServiceAccounts().includes(username) };
   }
 
@@ -153,11 +148,12 @@ export class CutoverService implements CutoverControl {
    * recorded in the status ConfigMap with a compare-and-swap, so two replicas cannot both arm it.
    */
   async armAutoTrigger(username: string): Promise<boolean> {
-    const { values, cluster, namespace, store, log } = this.#o;
+    const { values, store, log } = this.#o;
     if (!values.trigger.auto) return false;
     await store.ensure();
-    const cm = await cluster.core.readNamespacedConfigMap({ name: store.name, namespace });
-    const data = cm.data ?? {};
+    const status = await store.readVersioned();
+    if (!status) return false;
+    const { data } = status;
     if (data[AUTO_KEYS.armedAt] || data.cutoverStartedAt || data.cutoverComplete === 'true') return false;
     const now = Date.now();
     const patch = {
@@ -165,41 +161,23 @@ export class CutoverService implements CutoverControl {
       [AUTO_KEYS.armedBy]: username,
       [AUTO_KEYS.dueAt]: new Date(now + values.trigger.autoDelaySeconds * 1000).toISOString(),
     };
-    if (!(await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', patch))) return false;
+    if (!(await store.patchIfUnchanged(status.version, patch))) return false;
     log(`auto trigger armed by ${username}'s sign-in; fires at ${patch[AUTO_KEYS.dueAt]}`);
     this.#timerSoon(values.trigger.autoDelaySeconds * 1000);
     return true;
   }
 
-  /** Merge patch guarded by the resourceVersion read: false when someone else wrote first. */
-  async #compareAndPatch(resourceVersion: string, data: StatusData): Promise<boolean> {
-    const { cluster, namespace, store } = this.#o;
-    try {
-      await cluster.core.patchNamespacedConfigMap(
-        { name: store.name, namespace, body: { metadata: { resourceVersion }, data } },
-        mergePatch,
-      );
-      return true;
-    } catch (error) {
-      if (kubeStatus(error) === 409) return false;
-      throw kubeError('PATCH', `configmaps/${namespace}/${store.name}`, error);
-    }
-  }
-
   /** One reconcile: fire a due auto trigger, resume an interrupted run. Errors are logged, never thrown. */
   async reconcile(): Promise<void> {
-    const { cluster, namespace, store, log } = this.#o;
+    const { store, log } = this.#o;
     try {
-      const cm = await cluster.core.readNamespacedConfigMap({ name: store.name, namespace }).catch((error: unknown) => {
-        if (kubeStatus(error) === 404) return undefined;
-        throw error;
-      });
-      const data = cm?.data ?? {};
-      if (!cm || data.cutoverComplete === 'true' || this.#run) return;
+      const status = await store.readVersioned();
+      const data = status?.data ?? {};
+      if (!status || data.cutoverComplete === 'true' || this.#run) return;
       const due = data[AUTO_KEYS.dueAt];
       if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
         if (
-          await this.#compareAndPatch(cm.metadata?.resourceVersion ?? '', {
+          await store.patchIfUnchanged(status.version, {
             [AUTO_KEYS.firedAt]: new Date().toISOString(),
           })
         ) {

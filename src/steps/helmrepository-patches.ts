@@ -2,7 +2,6 @@
 // points at the local Harbor project its host maps to. The local Harbor's credentials are added to
 // the sources' pull Secret first (additive: the upstream entry stays until pulls are proven). Every
 // URL is read back, and a HelmChart is made to reconcile from the new URL.
-import { kubeError, mergePatch } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
 import { parseDockerConfig, serializeDockerConfig, withRegistryAuth } from '../core/docker-config.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
@@ -73,14 +72,7 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
   const host = harborHost(ctx);
   const config = withRegistryAuth(parsed, host, harborCredentials);
   if (!config) return;
-  try {
-    await cluster.core.patchNamespacedSecret(
-      { name, namespace, body: { data: { [key]: serializeDockerConfig(config, 'base64') } } },
-      mergePatch,
-    );
-  } catch (error) {
-    throw kubeError('PATCH', `secrets/${namespace}/${name}`, error);
-  }
+  await cluster.mergeSecretData(namespace, name, { [key]: serializeDockerConfig(config) });
   ctx.log(`Secret ${namespace}/${name}: added ${host}`);
 }
 

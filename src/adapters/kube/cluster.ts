@@ -11,6 +11,7 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
+  type V1ConfigMap,
 } from '@kubernetes/client-node';
 import { PeerError } from '../../core/errors.ts';
 
@@ -57,6 +58,32 @@ export class KubeCluster {
     return Object.fromEntries(
       Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
     );
+  }
+
+  /** The ConfigMaps of a namespace that match a label selector. */
+  async configMaps(namespace: string, labelSelector: string): Promise<V1ConfigMap[]> {
+    const list = await this.core.listNamespacedConfigMap({ namespace, labelSelector }).catch((error: unknown) => {
+      throw kubeError('GET', `configmaps/${namespace}?labelSelector=${labelSelector}`, error);
+    });
+    return list.items;
+  }
+
+  /** Merge-patches the given keys of a Secret's data (plain text in, base64 on the wire). */
+  async mergeSecretData(namespace: string, name: string, data: Record<string, string>): Promise<void> {
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    await this.core.patchNamespacedSecret({ name, namespace, body: { data: encoded } }, mergePatch).catch((error) => {
+      throw kubeError('PATCH', `secrets/${namespace}/${name}`, error);
+    });
+  }
+
+  /** Who a bearer token belongs to, by TokenReview: "" when it is not authenticated. */
+  async tokenUser(token: string): Promise<string> {
+    const review = await this.authentication
+      .createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } })
+      .catch((error: unknown) => {
+        throw kubeError('POST', 'tokenreviews', error);
+      });
+    return review.status?.authenticated ? (review.status.user?.username ?? '') : '';
   }
 }
 

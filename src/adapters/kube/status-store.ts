@@ -48,13 +48,31 @@ export class StatusStore {
   }
 
   async read(): Promise<StatusData | undefined> {
+    return (await this.readVersioned())?.data;
+  }
+
+  /** The data with the version it was read at, for a compare-and-swap (`patchIfUnchanged`). */
+  async readVersioned(): Promise<{ data: StatusData; version: string } | undefined> {
     try {
-      return (
-        (await this.#cluster.core.readNamespacedConfigMap({ name: this.name, namespace: this.namespace })).data ?? {}
-      );
+      const cm = await this.#cluster.core.readNamespacedConfigMap({ name: this.name, namespace: this.namespace });
+      return { data: cm.data ?? {}, version: cm.metadata?.resourceVersion ?? '' };
     } catch (error) {
       if (kubeStatus(error) === 404) return undefined;
       throw kubeError('GET', `configmaps/${this.namespace}/${this.name}`, error);
+    }
+  }
+
+  /** Merge-patches `data` only if nobody wrote since `version` was read; false when someone did (409). */
+  async patchIfUnchanged(version: string, data: StatusData): Promise<boolean> {
+    try {
+      await this.#cluster.core.patchNamespacedConfigMap(
+        { name: this.name, namespace: this.namespace, body: { metadata: { resourceVersion: version }, data } },
+        mergePatch,
+      );
+      return true;
+    } catch (error) {
+      if (kubeStatus(error) === 409) return false;
+      throw kubeError('PATCH', `configmaps/${this.namespace}/${this.name}`, error);
     }
   }
 
