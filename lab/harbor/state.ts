@@ -95,3 +95,7 @@ export class HarborState {
     renameSync(`${this.#file}.tmp`, this.#file);
   }
 }
+
+export function isPublic(p: ProjectRecord): boolean {
+  return p.metadata.public === 'true';
+}

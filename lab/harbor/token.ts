@@ -1,6 +1,9 @@
-// Registry tokens as Harbor's token service issues them (`/service/token`): an HMAC-signed
-// grant of actions per repository scope. The signing key lives only in the double's memory.
+// Registry tokens as Harbor's token service issues them (`/service/token`, served here too): an
+// HMAC-signed grant of actions per repository scope. The signing key lives only in the double's memory.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errors, isAdmin, sendJson } from './http.ts';
+import { isPublic, type HarborState } from './state.ts';
 
 export interface Grant {
   /** `repository:<project>/<repo>` */
@@ -55,4 +58,32 @@ export function parseScopes(scopes: string[]): Grant[] {
     });
   }
   return grants;
+}
+
+export interface TokenContext {
+  state: HarborState;
+  tokens: TokenService;
+  admin: { username: string; password: string };
+}
+
+/** `/service/token`: the admin gets what it asks for, anonymous only pulls of public projects. */
+export function serveToken(ctx: TokenContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const header = req.headers.authorization ?? '';
+  let subject = 'anonymous';
+  if (header) {
+    if (!isAdmin(req, ctx.admin)) return sendJson(res, 401, errors('UNAUTHORIZED', 'invalid credentials'));
+    subject = ctx.admin.username;
+  }
+  const granted: Grant[] = [];
+  for (const wanted of parseScopes(url.searchParams.getAll('scope'))) {
+    if (!wanted.resource.startsWith('repository:')) continue;
+    const project = ctx.state.project(wanted.resource.slice('repository:'.length).split('/')[0] ?? '', true);
+    if (!project) continue;
+    const actions = wanted.actions.filter((a) =>
+      a === 'pull' ? subject !== 'anonymous' || isPublic(project) : subject !== 'anonymous',
+    );
+    if (actions.length) granted.push({ resource: wanted.resource, actions });
+  }
+  const token = ctx.tokens.issue(subject, granted, 1800);
+  sendJson(res, 200, { token, access_token: token, expires_in: 1800, issued_at: new Date().toISOString() });
 }
