@@ -15,7 +15,7 @@ import {
   startControlPlane,
   stopControlPlane,
 } from './kube/control-plane.ts';
-import { startFlux, stopFlux } from './kube/flux.ts';
+import { FLUX_CONTROLLERS, healthURL, startFlux, stopFlux } from './kube/flux.ts';
 import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
 import { KUBELET_LOG, kubeletRunning, startKubelet, stopKubelet } from './kubelet/daemon.ts';
 import { nodePaths, startNode, stopNode, tetheredHostsToml } from './nodes/containerd.ts';
@@ -24,7 +24,7 @@ import { ensurePackages } from './packages.ts';
 import { ensurePeerBinaries } from './peers/build.ts';
 import { daemonPid, httpOk, waitUntil, withLock } from './processes.ts';
 import { timed, type Log } from './timed.ts';
-import { ENDPOINTS_FILE, GITOPS, LAB_DIR, MOTHERSHIP_PROXY_PROJECTS, PORTS, type Endpoints } from './topology.ts';
+import { ENDPOINTS_FILE, GITOPS, LAB_DIR, MOTHERSHIP_PROXY_PROJECTS, type Endpoints } from './topology.ts';
 import { startUpstreams, stopUpstreams, UPSTREAM_LOCK } from './upstream.ts';
 
 // The lab's API as tests, scripts and `lab` commands import it.
@@ -252,12 +252,14 @@ export async function status(): Promise<PeerStatus[]> {
     up: kubeletRunning(),
     role: 'local',
   });
-  peers.push({
-    peer: 'Flux source-controller',
-    url: `http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`,
-    up: await httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200),
-    role: 'local',
-  });
+  for (const controller of FLUX_CONTROLLERS) {
+    peers.push({
+      peer: `Flux ${controller.name}`,
+      url: healthURL(controller),
+      up: await httpOk(healthURL(controller), (s) => s === 200),
+      role: 'local',
+    });
+  }
   peers.push({
     peer: 'lab OIDC provider',
     url: OIDC_ISSUER,

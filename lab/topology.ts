@@ -38,6 +38,10 @@ export const PORTS = {
   sourceControllerStorage: BASE + 90,
   sourceControllerMetrics: BASE + 91,
   sourceControllerHealth: BASE + 92,
+  kustomizeControllerMetrics: BASE + 93,
+  kustomizeControllerHealth: BASE + 94,
+  helmControllerMetrics: BASE + 95,
+  helmControllerHealth: BASE + 96,
 };
 
 /** A peer's `host:port` on 127.0.0.1, as registries and certs.d name it. */

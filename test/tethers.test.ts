@@ -32,15 +32,6 @@ test('every planted tether is found where it is, with its reference, digest and 
   const ns = await testNamespace('tethers', cleanups);
   cleanups.push(
     await standInCrd({
-      group: 'helm.toolkit.fluxcd.io',
-      plural: 'helmreleases',
-      kind: 'HelmRelease',
-      version: 'v2',
-      scope: 'Namespaced',
-    }),
-  );
-  cleanups.push(
-    await standInCrd({
       group: 'pkg.crossplane.io',
       plural: 'providers',
       kind: 'Provider',

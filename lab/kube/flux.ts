@@ -1,5 +1,6 @@
-// Flux source-controller (built from its module) running out-of-cluster against the lab
-// apiserver, with its CRDs installed from the same module version.
+// Flux's source-, kustomize- and helm-controller (each built from its module) running
+// out-of-cluster against the lab apiserver, with their CRDs installed from the same module
+// versions: the GitOps controllers a real Sovereign runs, re-applying Git on every reconcile.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,12 +11,59 @@ import { apply, readManifests } from './apply.ts';
 import { ADMIN_KUBECONFIG } from './control-plane.ts';
 
 export const FLUX_DIR = join(LAB_DIR, 'flux');
-const daemon = { pidFile: join(FLUX_DIR, 'source-controller.pid'), logFile: join(FLUX_DIR, 'source-controller.log') };
 
-/** Every CRD file shipped in the source-controller module the lab builds (it refuses to start without all of them). */
-export function fluxCrdFiles(): string[] {
-  const dir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'github.com/fluxcd/source-controller'], {
-    cwd: join(import.meta.dirname, '..', 'peers', 'flux'),
+interface FluxController {
+  name: 'source-controller' | 'kustomize-controller' | 'helm-controller';
+  /** The lab/peers module that builds it. */
+  module: 'flux' | 'flux-kustomize' | 'flux-helm';
+  goModule: string;
+  metricsPort: number;
+  healthPort: number;
+  args: string[];
+}
+
+export const FLUX_CONTROLLERS: FluxController[] = [
+  {
+    name: 'source-controller',
+    module: 'flux',
+    goModule: 'github.com/fluxcd/source-controller',
+    metricsPort: PORTS.sourceControllerMetrics,
+    healthPort: PORTS.sourceControllerHealth,
+    // Artifacts are served to the other controllers (and the tests) from this address.
+    args: [
+      `--storage-path=${join(FLUX_DIR, 'storage')}`,
+      `--storage-addr=127.0.0.1:${PORTS.sourceControllerStorage}`,
+      `--storage-adv-addr=127.0.0.1:${PORTS.sourceControllerStorage}`,
+    ],
+  },
+  {
+    name: 'kustomize-controller',
+    module: 'flux-kustomize',
+    goModule: 'github.com/fluxcd/kustomize-controller',
+    metricsPort: PORTS.kustomizeControllerMetrics,
+    healthPort: PORTS.kustomizeControllerHealth,
+    args: [],
+  },
+  {
+    name: 'helm-controller',
+    module: 'flux-helm',
+    goModule: 'github.com/fluxcd/helm-controller',
+    metricsPort: PORTS.helmControllerMetrics,
+    healthPort: PORTS.helmControllerHealth,
+    args: [],
+  },
+];
+
+const daemonOf = (c: FluxController) => ({
+  pidFile: join(FLUX_DIR, `${c.name}.pid`),
+  logFile: join(FLUX_DIR, `${c.name}.log`),
+});
+export const healthURL = (c: FluxController): string => `http://127.0.0.1:${c.healthPort}/readyz`;
+
+/** Every CRD file shipped in a controller's module (a controller refuses to start without its CRDs). */
+export function crdFiles(controller: FluxController): string[] {
+  const dir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', controller.goModule], {
+    cwd: join(import.meta.dirname, '..', 'peers', controller.module),
     encoding: 'utf8',
   }).trim();
   const bases = join(dir, 'config', 'crd', 'bases');
@@ -24,37 +72,38 @@ export function fluxCrdFiles(): string[] {
     .map((f) => join(bases, f));
 }
 
+/** The source-controller's CRDs (GitRepository, HelmRepository, HelmChart, OCIRepository, Bucket…). */
+export function fluxCrdFiles(): string[] {
+  return crdFiles(FLUX_CONTROLLERS[0] as FluxController);
+}
+
 export async function startFlux(log: (line: string) => void): Promise<void> {
   await apply(
     ADMIN_KUBECONFIG,
-    fluxCrdFiles().flatMap((f) => readManifests(f)),
+    FLUX_CONTROLLERS.flatMap((c) => crdFiles(c)).flatMap((f) => readManifests(f)),
   );
   mkdirSync(join(FLUX_DIR, 'storage'), { recursive: true });
-  const state = startDaemon({
-    name: 'source-controller',
-    command: peerBinary('flux', 'source-controller'),
-    args: [
-      '--watch-all-namespaces=true',
-      '--enable-leader-election=false',
-      '--log-level=info',
-      `--storage-path=${join(FLUX_DIR, 'storage')}`,
-      `--storage-addr=127.0.0.1:${PORTS.sourceControllerStorage}`,
-      `--storage-adv-addr=127.0.0.1:${PORTS.sourceControllerStorage}`,
-      `--metrics-addr=127.0.0.1:${PORTS.sourceControllerMetrics}`,
-      `--health-addr=127.0.0.1:${PORTS.sourceControllerHealth}`,
-    ],
-    env: { KUBECONFIG: ADMIN_KUBECONFIG, RUNTIME_NAMESPACE: 'flux-system', HOME: FLUX_DIR },
-    ...daemon,
-  });
-  await waitUntil(
-    'source-controller',
-    () => httpOk(`http://127.0.0.1:${PORTS.sourceControllerHealth}/readyz`, (s) => s === 200),
-    60_000,
-    daemon,
-  );
-  log(`  Flux source-controller (out-of-cluster): ${state}`);
+  for (const controller of FLUX_CONTROLLERS) {
+    const daemon = daemonOf(controller);
+    const state = startDaemon({
+      name: controller.name,
+      command: peerBinary(controller.module, controller.name),
+      args: [
+        '--watch-all-namespaces=true',
+        '--enable-leader-election=false',
+        '--log-level=info',
+        `--metrics-addr=127.0.0.1:${controller.metricsPort}`,
+        `--health-addr=127.0.0.1:${controller.healthPort}`,
+        ...controller.args,
+      ],
+      env: { KUBECONFIG: ADMIN_KUBECONFIG, RUNTIME_NAMESPACE: 'flux-system', HOME: FLUX_DIR },
+      ...daemon,
+    });
+    await waitUntil(controller.name, () => httpOk(healthURL(controller), (s) => s === 200), 60_000, daemon);
+    log(`  Flux ${controller.name} (out-of-cluster): ${state}`);
+  }
 }
 
 export async function stopFlux(): Promise<void> {
-  await stopDaemon(daemon.pidFile);
+  for (const controller of [...FLUX_CONTROLLERS].reverse()) await stopDaemon(daemonOf(controller).pidFile);
 }

@@ -12,7 +12,7 @@ export const PEERS_DIR = process.env.SOVEREIGN_PEERS_DIR ?? join(homedir(), '.ca
 const MODULES_DIR = import.meta.dirname;
 
 interface PeerBuild {
-  module: 'kubernetes' | 'flux' | 'gitea';
+  module: 'kubernetes' | 'flux' | 'flux-kustomize' | 'flux-helm' | 'gitea';
   binaries: Record<string, string>;
   env: Record<string, string>;
   flags: string[];
@@ -42,6 +42,20 @@ export const PEER_BUILDS: PeerBuild[] = [
     env: { CGO_ENABLED: '0' },
     flags: ['-trimpath', '-ldflags=-s -w'],
     note: 'cold: ~8 min on 2 cores',
+  },
+  {
+    module: 'flux-kustomize',
+    binaries: { 'kustomize-controller': 'github.com/fluxcd/kustomize-controller' },
+    env: { CGO_ENABLED: '0' },
+    flags: ['-trimpath', '-ldflags=-s -w'],
+    note: 'cold: ~3 min on 2 cores after source-controller',
+  },
+  {
+    module: 'flux-helm',
+    binaries: { 'helm-controller': 'github.com/fluxcd/helm-controller' },
+    env: { CGO_ENABLED: '0' },
+    flags: ['-trimpath', '-ldflags=-s -w'],
+    note: 'cold: ~3 min on 2 cores after source-controller',
   },
   {
     module: 'gitea',

@@ -72,8 +72,9 @@ export async function testNamespace(prefix: string, cleanups: Array<() => Promis
 }
 
 /**
- * A CRD stand-in (any spec) for an API the lab does not run — Cilium, catalyst's Blueprint, Flux's
- * HelmRelease, Crossplane — created if absent and served before this returns. Returns its removal.
+ * A CRD stand-in (any spec) for an API the lab does not run — Cilium, catalyst's Blueprint,
+ * Crossplane — created if absent and served before this returns. Returns its removal (a no-op when
+ * the CRD was there already).
  */
 export async function standInCrd(crd: {
   group: string;
@@ -85,6 +86,8 @@ export async function standInCrd(crd: {
   const k = kube();
   const crds = k.config.makeApiClient(ApiextensionsV1Api);
   const name = `${crd.plural}.${crd.group}`;
+  // Only a stand-in this call created is removed: a real CRD (the lab's Flux ones) is left alone.
+  let created = true;
   await crds
     .createCustomResourceDefinition({
       body: {
@@ -106,6 +109,7 @@ export async function standInCrd(crd: {
     })
     .catch((error: unknown) => {
       if ((error as { code?: number }).code !== 409) throw error;
+      created = false;
     });
   await eventually(
     `${name} served`,
@@ -117,7 +121,7 @@ export async function standInCrd(crd: {
     30_000,
   );
   return async () => {
-    await crds.deleteCustomResourceDefinition({ name }).catch(() => undefined);
+    if (created) await crds.deleteCustomResourceDefinition({ name }).catch(() => undefined);
   };
 }
 

@@ -1,0 +1,135 @@
+// The lab's GitOps controllers against real peers: kustomize-controller applies the upstream GitOps
+// repository and re-applies Git over a live edit on the next reconcile (the force that undoes a
+// live-only pivot), and helm-controller installs an OCI chart from the ghcr stand-in.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mergePatch } from '../src/adapters/kube/cluster.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
+
+const e = lab();
+const k = kube();
+const cleanups = cleanupsAfterAll();
+
+type Condition = { type: string; status: string; reason?: string; message?: string };
+type FluxObject = {
+  metadata: { generation?: number };
+  status?: { observedGeneration?: number; conditions?: Condition[]; lastAppliedRevision?: string };
+};
+
+function create(
+  namespace: string,
+  group: string,
+  version: string,
+  plural: string,
+  kind: string,
+  name: string,
+  spec: object,
+) {
+  return k.custom.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural,
+    body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
+  });
+}
+
+async function readyOf(namespace: string, group: string, version: string, plural: string, name: string) {
+  const o = (await k.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as FluxObject;
+  const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
+  return { object: o, ready, current: o.status?.observedGeneration === o.metadata.generation };
+}
+
+const explainFlux = (namespace: string, group: string, version: string, plural: string, name: string) => async () => {
+  const { ready, object } = await readyOf(namespace, group, version, plural, name);
+  return `${plural} ${namespace}/${name}: Ready=${ready?.status} ${ready?.reason}: ${ready?.message}; status ${JSON.stringify(object.status ?? {})}`;
+};
+
+const repoEnv = async (namespace: string) =>
+  (
+    await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace })
+  ).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === 'CATALYST_GITOPS_REPO_URL')?.value;
+
+test('kustomize-controller applies the upstream GitOps repository, and re-applies Git over a live edit', async () => {
+  const ns = await testNamespace('gitops', cleanups);
+  await create(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
+    interval: '1m',
+    url: e.git.repoURL,
+    ref: { branch: e.git.branch },
+  });
+  await create(ns, 'kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'Kustomization', 'catalyst', {
+    interval: '10m',
+    prune: true,
+    path: './products/catalyst',
+    targetNamespace: ns,
+    sourceRef: { kind: 'GitRepository', name: 'upstream' },
+  });
+  const flux = ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'catalyst'] as const;
+  const applied = await eventually(
+    'Kustomization catalyst Ready on the upstream revision',
+    async () => {
+      const r = await readyOf(ns, ...(flux.slice(0, 3) as [string, string, string]), flux[3]);
+      return r.ready?.status === 'True' && r.current ? r.object : undefined;
+    },
+    90_000,
+    explainFlux(ns, ...flux),
+  );
+  assert.match(applied.status?.lastAppliedRevision ?? '', /^main@sha1:[0-9a-f]{40}$/);
+  assert.equal(await repoEnv(ns), e.git.repoURL, 'the env var as Git has it');
+  const deployment = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: ns });
+  assert.equal(deployment.metadata?.labels?.['kustomize.toolkit.fluxcd.io/name'], 'catalyst', 'owner label');
+
+  // A live edit, as a live-only pivot would make it…
+  await k.apps.patchNamespacedDeployment({
+    name: 'catalyst-api',
+    namespace: ns,
+    body: [
+      {
+        op: 'replace',
+        path: '/spec/template/spec/containers/0/env/0/value',
+        value: 'http://gitea.local/openova/openova.git',
+      },
+    ],
+  });
+  assert.equal(await repoEnv(ns), 'http://gitea.local/openova/openova.git');
+  // …is undone by the next reconcile.
+  await k.custom.patchNamespacedCustomObject(
+    {
+      group: flux[0],
+      version: flux[1],
+      namespace: ns,
+      plural: flux[2],
+      name: flux[3],
+      body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': new Date().toISOString() } } },
+    },
+    mergePatch,
+  );
+  await eventually('the upstream URL re-applied from Git', async () => (await repoEnv(ns)) === e.git.repoURL, 60_000);
+});
+
+test('helm-controller installs an OCI chart from the ghcr stand-in', async () => {
+  const ns = await testNamespace('helm', cleanups);
+  await create(ns, 'source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
+    type: 'oci',
+    interval: '10m',
+    url: `oci://${e.upstreams.ghcr.host}/openova-io`,
+    insecure: true,
+  });
+  await create(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'blueprint', {
+    interval: '10m',
+    chart: { spec: { chart: 'bp-flux', version: '2.4.0', sourceRef: { kind: 'HelmRepository', name: 'charts' } } },
+  });
+  await eventually(
+    'HelmRelease blueprint Ready',
+    async () => {
+      const r = await readyOf(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'blueprint');
+      return r.ready?.status === 'True' && r.current;
+    },
+    90_000,
+    explainFlux(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'blueprint'),
+  );
+  const marker = await k.core.readNamespacedConfigMap({ name: 'blueprint-marker', namespace: ns });
+  assert.deepEqual(marker.data, { chart: 'bp-flux', version: '2.4.0' }, 'the chart rendered by Helm');
+  assert.equal(marker.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+});
