@@ -4,20 +4,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { KubeCluster, mergePatch } from '../src/adapters/kube/cluster.ts';
 import { copyArtifact } from '../src/prewarm/prewarm.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { buildStepEnv } from '../src/composition.ts';
 import { parseValues, type Values } from '../src/core/values.ts';
 import { catalystApiEnvPatch } from '../src/steps/catalyst-api-env-patch.ts';
-import { fluxGitRepositoryPatch } from '../src/steps/flux-gitrepository-patch.ts';
+import { fluxGitRepositoryPatch, PRE_PIVOT_REVISION } from '../src/steps/flux-gitrepository-patch.ts';
 import { getFlux, readyCondition } from '../src/adapters/kube/flux.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { helmRepositoryPatches } from '../src/steps/helmrepository-patches.ts';
 import { CHARTS } from '../lab/corpus/spec.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
-import { cleanupsAfterAll, dropGiteaOrg, harborApi, lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropGiteaOrg, forkUpstreamRepo, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const k = kube();
@@ -80,6 +80,73 @@ test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
     (await getFlux(cluster, 'gitrepositories', namespace, 'openova')).metadata.generation,
     after1.metadata.generation,
     'no new generation',
+  );
+});
+
+test('05 flux-gitrepository-patch: a commit pushed upstream between the recorded revision and the flip does not stall the step', async () => {
+  const namespace = await testNamespace('flux-git-race', cleanups);
+  const org = uniqueName('org');
+  cleanups.push(() => dropGiteaOrg(org));
+  const upstream = forkUpstreamRepo(cleanups);
+  await k.custom.createNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'gitrepositories',
+    namespace,
+    body: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      metadata: { name: 'openova' },
+      spec: { interval: '1m0s', timeout: '60s', url: upstream.url, ref: { branch: 'main' } },
+    },
+  });
+  const before = await eventually(
+    'GitRepository Ready on the fork',
+    async () => {
+      const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
+      return readyCondition(o)?.status === 'True' ? o : undefined;
+    },
+    90_000,
+  );
+  const recorded = before.status?.artifact?.revision ?? '';
+  const lines: string[] = [];
+  const ctx = {
+    ...(await ctxFor((v) => {
+      v.gitea.org = org;
+      v.upstream.repoURL = upstream.url;
+      v.gitopsRepository = { name: 'openova', namespace };
+    })),
+    log: (line: string) => lines.push(line),
+  };
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  // A first run recorded the revision and was killed before the flip…
+  await k.custom.patchNamespacedCustomObject(
+    {
+      ...SOURCE,
+      plural: 'gitrepositories',
+      namespace,
+      name: 'openova',
+      body: { metadata: { annotations: { [PRE_PIVOT_REVISION]: recorded } } },
+    },
+    mergePatch,
+  );
+  // …then upstream moved on; the resumed step's mirror sync brings the new commit.
+  const head = upstream.push('platform/NEWS.md', '# pushed during the cutover\n');
+  await ctx.env.forge.mirrorSync(org, 'openova');
+  await eventually(
+    'the mirror holding the new commit',
+    async () => (await ctx.env.forge.branchHead(org, 'openova', 'main')) === head,
+    60_000,
+  );
+  await fluxGitRepositoryPatch.apply(ctx);
+  await fluxGitRepositoryPatch.verify(ctx);
+  const after = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
+  assert.equal(after.spec.url, `${e.gitea.url}/${org}/openova`);
+  assert.equal(after.status?.artifact?.revision, `main@sha1:${head}`, "Ready on the mirror's current head");
+  assert.notEqual(recorded, `main@sha1:${head}`);
+  assert.ok(
+    lines.some((l) => l.includes(`upstream moved on from ${recorded}`)),
+    `the step says upstream moved: ${lines.join(' | ')}`,
   );
 });
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import { GITOPS, LAB_DIR, PORTS } from '../topology.ts';
 
-const GIT_ROOT = join(LAB_DIR, 'git', 'repos');
+/** Every bare repository below this is served by the upstream Git. */
+export const GIT_ROOT = join(LAB_DIR, 'git', 'repos');
 /** Where the authored GitOps repo lives, as the upstream Git serves it. */
 export const GITOPS_BARE_DIR = join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`);
 const daemon = {

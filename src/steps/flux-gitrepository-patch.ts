@@ -1,14 +1,18 @@
 // 05 flux-gitrepository-patch: the Flux GitRepository follows the Sovereign's Gitea. The revision
-// Flux had before the flip is recorded on the object first, so the step (and a resumed step) can
-// prove Flux is Ready on the same commit from the new URL. If Gitea refuses anonymous clones, a
-// basic-auth Secret is written and referenced before the URL changes.
+// Flux had before the flip is recorded on the object first. The proof is Flux Ready, on its current
+// generation, at the mirror's current head of the branch it follows: upstream may push between the
+// record and the flip (the mirror then brings the new commit, and waiting for the old one would
+// never end), so the head is read again on every look; for a tag, semver or commit the recorded
+// revision is the proof. If Gitea refuses anonymous clones, a basic-auth Secret is written and
+// referenced before the URL changes.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { getFlux, patchFlux, readyCondition, REQUESTED_AT, waitFlux } from '../adapters/kube/flux.ts';
+import { getFlux, patchFlux, readyCondition, REQUESTED_AT, type FluxSource } from '../adapters/kube/flux.ts';
+import { doubling, pollUntil } from '../core/poll.ts';
 
 type Ctx = StepContext<StepEnv>;
 export const PRE_PIVOT_REVISION = 'cutover.openova.io/pre-pivot-revision';
@@ -100,26 +104,45 @@ async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string):
   await serverSideApply(cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
 }
 
+/** The revision Flux must reach from the mirror (see the header); undefined while the mirror lacks the branch. */
+async function expectedRevision(ctx: Ctx, repo: FluxSource): Promise<string | undefined> {
+  const branch = repo.spec.ref?.branch;
+  if (!branch || repo.spec.ref?.commit) return repo.metadata.annotations?.[PRE_PIVOT_REVISION];
+  const head = await ctx.env.forge.branchHead(ctx.values.gitea.org, ctx.values.gitea.repo, branch);
+  return head ? `${branch}@sha1:${head}` : undefined;
+}
+
 async function verify(ctx: Ctx): Promise<void> {
   const { namespace, name } = ref(ctx);
   const url = localRepoURL(ctx);
   const current = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
-  const expected = current.metadata.annotations?.[PRE_PIVOT_REVISION];
+  const recorded = current.metadata.annotations?.[PRE_PIVOT_REVISION];
   if (current.spec.url !== url)
     throw new CutoverError('not-pivoted', `GitRepository ${namespace}/${name} still points at ${current.spec.url}`);
-  const ready = await waitFlux(
-    ctx.env.cluster,
-    'gitrepositories',
-    namespace,
-    name,
-    ctx.signal,
-    (o) =>
-      readyCondition(o)?.status === 'True' &&
-      (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0) &&
-      o.status?.artifact?.revision === expected,
-    `became Ready on ${expected} from ${url}`,
+  const { repo, expected } = await pollUntil(
+    async () => {
+      const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
+      return { repo, expected: await expectedRevision(ctx, repo) };
+    },
+    ({ repo, expected }) =>
+      expected !== undefined &&
+      readyCondition(repo)?.status === 'True' &&
+      (repo.status?.observedGeneration ?? 0) >= (repo.metadata.generation ?? 0) &&
+      repo.status?.artifact?.revision === expected,
+    {
+      signal: ctx.signal,
+      interval: doubling(500, 5000),
+      code: 'flux-not-ready',
+      message: ({ repo, expected }) => {
+        const ready = readyCondition(repo);
+        return `gitrepositories ${namespace}/${name} never became Ready on ${expected ?? 'the mirror head'} from ${url} (at ${repo.status?.artifact?.revision ?? 'no artifact'}; Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`;
+      },
+    },
   );
-  ctx.log(`GitRepository ${namespace}/${name} Ready at ${ready.status?.artifact?.revision} from the Sovereign's Gitea`);
+  const moved = recorded && recorded !== expected ? ` (upstream moved on from ${recorded} since the record)` : '';
+  ctx.log(
+    `GitRepository ${namespace}/${name} Ready at ${repo.status?.artifact?.revision} from the Sovereign's Gitea${moved}`,
+  );
 }
 
 export const fluxGitRepositoryPatch: Step<StepEnv> = {

@@ -1,9 +1,14 @@
 // Test helpers over the shared lab: its endpoints, unique names per test, a Harbor API caller,
 // and fresh images nobody has pulled before (unique content, so caches cannot answer for them).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after } from 'node:test';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { CorpusGenerator, topManifest } from '../../lab/corpus/generate.ts';
+import { GIT_ROOT, GITOPS_BARE_DIR } from '../../lab/git/git.ts';
 import { readEndpoints, type Endpoints } from '../../lab/topology.ts';
 
 export function lab(): Endpoints {
@@ -93,4 +98,43 @@ export async function dropHarborProject(name: string): Promise<void> {
     );
   }
   await api('DELETE', `/projects/${name}`);
+}
+
+/**
+ * A copy of the upstream GitOps repository that only this test moves: served by the upstream Git
+ * at `url`; `push` commits a file on `main` upstream (as a maintainer's push would) and returns the
+ * new head. Removed by `cleanups`.
+ */
+export function forkUpstreamRepo(cleanups: Array<() => Promise<unknown>>): {
+  url: string;
+  push: (file: string, content: string) => string;
+} {
+  const name = uniqueName('fork');
+  const bare = join(GIT_ROOT, 'lab-tests', `${name}.git`);
+  execFileSync('git', ['clone', '-q', '--bare', GITOPS_BARE_DIR, bare]);
+  cleanups.push(async () => rmSync(bare, { recursive: true, force: true }));
+  const push = (file: string, content: string): string => {
+    const work = mkdtempSync(join(tmpdir(), 'lab-push-'));
+    try {
+      const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' }).trim();
+      execFileSync('git', ['clone', '-q', bare, work]);
+      writeFileSync(join(work, file), content);
+      git('add', '-A');
+      git(
+        '-c',
+        'user.name=Lab Maintainer',
+        '-c',
+        'user.email=maintainer@openova.invalid',
+        'commit',
+        '-q',
+        '-m',
+        `update ${file}`,
+      );
+      git('push', '-q', 'origin', 'HEAD:main');
+      return git('rev-parse', 'HEAD');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  };
+  return { url: `${lab().git.url}/lab-tests/${name}.git`, push };
 }

@@ -19,6 +19,8 @@ export interface FluxSource {
     sourceRef?: { kind: string; name: string };
     chart?: string;
     version?: string;
+    /** GitRepository: what it follows (one of these). */
+    ref?: { branch?: string; tag?: string; semver?: string; name?: string; commit?: string };
   };
   status?: {
     conditions?: FluxCondition[];
