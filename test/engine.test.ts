@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KubeCluster, mergePatch, microTime } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
-import { STEP_IDS, stepKey, type StepId } from '../src/core/contracts.ts';
+import { recheckKey, STEP_IDS, stepKey, type StepId } from '../src/core/contracts.ts';
 import type { Step } from '../src/core/step.ts';
 import { parseValues } from '../src/core/values.ts';
 import { Engine, type EngineEvent } from '../src/engine/engine.ts';
@@ -182,4 +182,51 @@ test('an engine that loses its Lease to another stops its step at once and write
   const data = (await store.read())!;
   assert.equal(data[stepKey('gitea-mirror', 'result')], 'running', "no failure written over the new holder's run");
   assert.equal(data.failedStep, '');
+});
+
+test('a rerun re-verifies every success step that can tell, and runs a drifted one again (a drift it cannot read counts as drift)', async () => {
+  const namespace = await testNamespace('engine-drift', cleanups);
+  const runs: string[] = [];
+  const drift: Partial<Record<StepId, () => Promise<Array<{ action: string; target: string; detail?: string }>>>> = {};
+  const chain = () =>
+    STEP_IDS.map((id) => ({
+      ...recordingStep(id, runs),
+      ...(['registry-pivot', 'flux-gitrepository-patch', 'catalyst-api-env-patch'].includes(id)
+        ? { drift: () => drift[id]?.() ?? Promise.resolve([]) }
+        : {}),
+    }));
+  const { store } = engine(namespace, chain());
+  assert.equal((await engine(namespace, chain()).eng.run()).result, 'completed');
+  assert.equal(runs.length, 8);
+
+  // Nothing drifted: nothing runs, and the re-verification is on record.
+  assert.equal((await engine(namespace, chain()).eng.run()).result, 'already-complete');
+  assert.equal(runs.length, 8, 'nothing ran again');
+  let data = (await store.read())!;
+  for (const id of ['registry-pivot', 'flux-gitrepository-patch', 'catalyst-api-env-patch'])
+    assert.match(data[recheckKey(id, 'recheckedAt')] ?? '', /^\d{4}-/, id);
+  assert.equal(
+    data[recheckKey('gitea-mirror', 'recheckedAt')],
+    undefined,
+    'a step that cannot tell is not re-verified',
+  );
+
+  // Flux put the upstream URL back: that step, and only it, runs again; the cutover stays complete.
+  drift['catalyst-api-env-patch'] = async () => [
+    { action: 'set', target: 'Deployment catalyst-system/catalyst-api', detail: 'X=http://robot:hunter2@upstream' },
+  ];
+  drift['registry-pivot'] = async () => {
+    throw new Error('agents unreadable');
+  };
+  const repaired = await engine(namespace, chain()).eng.run();
+  assert.equal(repaired.result, 'completed');
+  assert.deepEqual(runs.slice(8).sort(), ['catalyst-api-env-patch', 'registry-pivot']);
+  data = (await store.read())!;
+  assert.equal(data.cutoverComplete, 'true');
+  assert.match(data[recheckKey('catalyst-api-env-patch', 'repairedAt')] ?? '', /^\d{4}-/);
+  assert.match(data[recheckKey('catalyst-api-env-patch', 'drift')] ?? '', /Deployment catalyst-system\/catalyst-api/);
+  assert.ok(!data[recheckKey('catalyst-api-env-patch', 'drift')]?.includes('hunter2'), 'no secret in the status');
+  assert.match(data[recheckKey('registry-pivot', 'drift')] ?? '', /could not be read: agents unreadable/);
+  assert.equal(data[recheckKey('flux-gitrepository-patch', 'repairedAt')], undefined, 'what held was not re-run');
+  assert.equal(data[stepKey('catalyst-api-env-patch', 'result')], 'success');
 });

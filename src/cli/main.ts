@@ -14,7 +14,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export const HELP = `cutover ${pkg.version} — ${pkg.description}
 
 Usage:
-  cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; skips what passed)
+  cutover run    -f values.yaml [--kubeconfig K] [--namespace NS]   run the chain (resumes; re-verifies what passed)
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
   cutover render -f values.yaml [-n NS]                               the dormant install as Kubernetes YAML (kubectl apply -f -)

@@ -37,6 +37,9 @@ export type RegistriesYaml = 'v1' | 'v2' | 'rollback';
 
 export const stepKey = (step: string, field: 'startedAt' | 'finishedAt' | 'result' | 'jobName'): string =>
   `step.${step}.${field}`;
+/** When a rerun last re-verified a `success` step (held), and when it last found it drifted and ran it again. */
+export const recheckKey = (step: string, field: 'recheckedAt' | 'repairedAt' | 'drift'): string =>
+  `step.${step}.${field}`;
 /** The node agent's ack of `registriesYamlActive`. */
 export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
 /** The node agent's report: JSON {upstream host: the endpoint the node's containerd resolves it through}. */

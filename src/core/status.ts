@@ -1,7 +1,7 @@
 // The status ConfigMap contract (`self-sovereign-cutover-status`): keys, initial values and how
 // progress is computed. Pure: the engine decides what to write, the store writes it. The keys
 // themselves are wire contracts (core/contracts.ts).
-import { STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
+import { recheckKey, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
 export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {
@@ -42,6 +42,11 @@ export interface StepReport {
   startedAt?: string;
   finishedAt?: string;
   jobName?: string;
+  /** A rerun found it still holding… */
+  recheckedAt?: string;
+  /** …or drifted (what), and ran it again. */
+  repairedAt?: string;
+  drift?: string;
 }
 
 /** The status as the API (`GET …/cutover/status`) and `cutover status -o json` report it. */
@@ -81,6 +86,9 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
       ...opt('startedAt', data[stepKey(name, 'startedAt')]),
       ...opt('finishedAt', data[stepKey(name, 'finishedAt')]),
       ...opt('jobName', data[stepKey(name, 'jobName')]),
+      ...opt('recheckedAt', data[recheckKey(name, 'recheckedAt')]),
+      ...opt('repairedAt', data[recheckKey(name, 'repairedAt')]),
+      ...opt('drift', data[recheckKey(name, 'drift')]),
     })),
     raw: data,
   };

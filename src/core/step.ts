@@ -25,6 +25,13 @@ export interface Step<Env> {
   plan(ctx: StepContext<Env>): Promise<Change[]>;
   apply(ctx: StepContext<Env>): Promise<void>;
   verify(ctx: StepContext<Env>): Promise<void>;
+  /**
+   * What no longer holds of what this step established, read from the Sovereign alone (no upstream):
+   * empty while it holds. A rerun calls it for every step already `success` and runs a drifted step
+   * again (Flux re-applying an upstream URL from Git is the drift this exists for). Steps without it
+   * establish nothing a later change can undo from inside the cluster (a mirror, copied artifacts, a proof).
+   */
+  drift?(ctx: StepContext<Env>): Promise<Change[]>;
   /** Removes what a killed run of this step may have left behind (the engine calls it on start). */
   reap?(ctx: StepContext<Env>): Promise<void>;
 }

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { isTransient, redact } from '../core/errors.ts';
 import { progressPercent, stepResult } from '../core/status.ts';
-import { stepKey, type StatusData } from '../core/contracts.ts';
+import { recheckKey, stepKey, type StatusData } from '../core/contracts.ts';
 import type { RunPhase } from '../core/contracts.ts';
 import type { Step, StepContext } from '../core/step.ts';
 import type { Values } from '../core/values.ts';
@@ -67,7 +67,9 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     await lease.acquire();
     try {
       let status = await store.ensure();
-      if (status.cutoverComplete === 'true') {
+      // A rerun never trusts `success` blindly: what a step established may have been undone since.
+      const drifted = await this.#recheck(status);
+      if (status.cutoverComplete === 'true' && !drifted.length) {
         this.#emit('cutover-already-complete');
         return { result: 'already-complete' };
       }
@@ -82,8 +84,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
           });
       }
       // …and any `running` row is ours from an engine that died: run it again.
+      // A drifted step runs again like one that never finished.
       const stale = Object.fromEntries(
-        steps.filter((s) => stepResult(status, s.id) === 'running').map((s) => [stepKey(s.id, 'result'), '']),
+        steps
+          .filter((s) => stepResult(status, s.id) === 'running' || drifted.includes(s.id))
+          .map((s) => [stepKey(s.id, 'result'), '']),
       );
       const now = new Date().toISOString();
       status = await store.patch({
@@ -136,6 +141,45 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     } finally {
       await lease.release();
     }
+  }
+
+  /**
+   * Asks every `success` step that can tell whether what it established still holds; records when it
+   * held (`recheckedAt`) or what drifted (`drift`, `repairedAt`), and returns the drifted step ids.
+   */
+  async #recheck(status: StatusData): Promise<string[]> {
+    const { store, log, values, env } = this.#o;
+    const drifted: string[] = [];
+    const now = new Date().toISOString();
+    const record: StatusData = {};
+    for (const step of this.#o.steps) {
+      if (!step.drift || stepResult(status, step.id) !== 'success') continue;
+      // A step that cannot tell (its peer failed) is run again: its apply re-establishes or fails on its own terms.
+      const changes = await step
+        .drift({
+          values,
+          env,
+          log: (line) => log(`  ${step.id}: ${line}`),
+          signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000),
+        })
+        .catch((error: unknown) => [
+          { action: 'unknown', target: 'its state', detail: `could not be read: ${(error as Error).message}` },
+        ]);
+      if (!changes.length) {
+        record[recheckKey(step.id, 'recheckedAt')] = now;
+        continue;
+      }
+      const what = changes.map((c) => `${c.target}: ${c.detail ?? c.action}`).join('; ');
+      log(`↺ ${step.id} drifted (${what}); running it again`);
+      drifted.push(step.id);
+      Object.assign(record, {
+        [recheckKey(step.id, 'recheckedAt')]: now,
+        [recheckKey(step.id, 'repairedAt')]: now,
+        [recheckKey(step.id, 'drift')]: redact(what).slice(0, 1000),
+      });
+    }
+    if (Object.keys(record).length) await store.patch(record);
+    return drifted;
   }
 
   /** Runs one step with bounded retries of transient failures; returns the error text or undefined. */

@@ -83,4 +83,6 @@ export const catalystApiEnvPatch: Step<StepEnv> = {
   plan,
   apply,
   verify,
+  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
+  drift: plan,
 };

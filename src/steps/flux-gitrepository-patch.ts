@@ -151,4 +151,6 @@ export const fluxGitRepositoryPatch: Step<StepEnv> = {
   plan,
   apply,
   verify,
+  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
+  drift: plan,
 };

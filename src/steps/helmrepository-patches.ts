@@ -135,4 +135,6 @@ export const helmRepositoryPatches: Step<StepEnv> = {
   plan,
   apply,
   verify,
+  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
+  drift: plan,
 };

@@ -165,6 +165,12 @@ async function verify(ctx: Ctx): Promise<void> {
   if (!progress.ok) throw new CutoverError('acks-missing', progress.detail);
 }
 
+/** A node whose agent has not acked v2 (a new node, a lost ack): the pivot no longer covers every node. */
+async function drift(ctx: Ctx): Promise<Change[]> {
+  const progress = await acked(ctx, 'v2');
+  return progress.ok ? [] : [{ action: 'pivot', target: 'node agents', detail: progress.detail }];
+}
+
 /** Canary pods of a killed run. */
 async function reap(ctx: Ctx): Promise<void> {
   await deletePods(ctx.env.cluster, ctx.env.namespace, `app.kubernetes.io/component=${CANARY_COMPONENT}`);
@@ -176,5 +182,6 @@ export const registryPivot: Step<StepEnv> = {
   plan,
   apply,
   verify,
+  drift,
   reap,
 };

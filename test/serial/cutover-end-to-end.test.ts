@@ -10,7 +10,7 @@ import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { STEP_IDS, stepKey } from '../../src/core/contracts.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { StatusStore } from '../../src/adapters/kube/status-store.ts';
-import { getFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
+import { getFlux, patchFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
 import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
 import { lab } from '../support/lab.ts';
@@ -37,7 +37,7 @@ const holds = async () =>
       .listNetworkPolicyForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=cutover-egress-hold' })
   ).items.length;
 
-test('cutover run: all eight steps succeed, every tether is local, fresh pods pull through the local Harbor with upstream cut; a second run changes nothing', async () => {
+test('cutover run: all eight steps succeed, every tether is local, fresh pods pull through the local Harbor with upstream cut; a second run changes nothing; after a revert the next run repairs that step alone', async () => {
   await resetSovereign(quiet);
   const started = performance.now();
   const first = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -119,6 +119,25 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   const second = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
   assert.equal(second.status, 0, second.stderr);
   assert.match(second.stdout, /already complete/);
+
+  // A revert puts the upstream URL back (as Flux re-applying Git would): the next run re-verifies,
+  // finds that one step drifted, and runs it — and only it — again.
+  await patchFlux(cluster, 'gitrepositories', 'flux-system', 'openova', { spec: { url: e.git.repoURL } });
+  const third = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  assert.equal(third.status, 0, `${third.stdout}\n${third.stderr}`);
+  assert.match(third.stdout, /↺ flux-gitrepository-patch drifted \(GitRepository flux-system\/openova: spec\.url /);
+  assert.deepEqual(third.stdout.match(/↺ [a-z-]+/g), ['↺ flux-gitrepository-patch'], 'nothing else drifted');
+  const repaired = await getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+  assert.equal(repaired.spec.url, `${e.gitea.url}/${values.gitea.org}/${values.gitea.repo}`);
+  assert.equal(readyCondition(repaired)?.status, 'True');
+  const shown = spawnSync(process.execPath, [cli, 'status', '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'], {
+    encoding: 'utf8',
+  });
+  assert.match(
+    shown.stdout,
+    /success +flux-gitrepository-patch +repaired \d{4}-.* \(drifted: GitRepository flux-system\/openova/,
+  );
+  assert.match(shown.stdout, /success +catalyst-api-env-patch +re-verified \d{4}-/);
 });
 
 /** Starts `cutover run` and SIGKILLs it the moment it prints `marker`; returns after it died. */

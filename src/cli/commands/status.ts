@@ -17,6 +17,13 @@ export async function statusCommand(options: {
   console.log(
     `state: ${report.state}   progress: ${report.progressPercent}%   registriesYamlActive: ${report.registriesYamlActive}`,
   );
-  for (const s of report.steps) console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}`);
+  for (const s of report.steps) {
+    const recheck = s.repairedAt
+      ? `   repaired ${s.repairedAt} (drifted: ${s.drift ?? '?'})`
+      : s.recheckedAt
+        ? `   re-verified ${s.recheckedAt}`
+        : '';
+    console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}${recheck}`);
+  }
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
 }
