@@ -7,6 +7,8 @@ import { CHART_ORG, CHARTS, PROJECT_IMAGE } from '../corpus/spec.ts';
 import { GITOPS, PORTS, type Endpoints } from '../topology.ts';
 
 export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
+/** The chart the seeded OCIRepository pulls. */
+const PLATFORM_CHART = CHARTS.find((c) => c.name === 'bp-catalyst-platform') ?? CHARTS[0]!;
 export const GHCR_PULL = { username: 'openova-robot', password: 'ghcr-lab-token' };
 
 export interface SovereignInput {
@@ -129,6 +131,20 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
         },
       },
     ]),
+    // An OCIRepository on the ghcr stand-in (a chart by tag, the way a HelmRelease's chartRef uses one).
+    {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'OCIRepository',
+      metadata: { name: 'platform-chart', namespace: 'flux-system' },
+      spec: {
+        interval: '10m0s',
+        url: `oci://${ghcr}/${CHART_ORG}/${PLATFORM_CHART.name}`,
+        ref: { tag: PLATFORM_CHART.version },
+        insecure: true,
+        secretRef: { name: 'ghcr-pull' },
+        layerSelector: { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', operation: 'copy' },
+      },
+    },
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',

@@ -54,7 +54,9 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
   for (const t of await inventory.collect('')) {
     // Exempt: kept upstream on purpose (rollout history, the operator's rules) — nothing to have locally.
     if (t.state === 'exempt') continue;
-    if (t.kind === 'helm-chart') add('chart', t.upstream.replace(/^oci:\/\//, ''), t.object);
+    // Charts and OCIRepository artifacts are OCI artifacts like images; they are copied the same way.
+    if (t.kind === 'helm-chart' || t.kind === 'oci-repository')
+      add('chart', t.upstream.replace(/^oci:\/\//, ''), t.object);
     else add('image', t.upstream, t.object);
   }
   // A source prewarm could not read may hold artifacts it would miss: fail now, while egress is open.

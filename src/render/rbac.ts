@@ -60,6 +60,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // Flux sources: 05 and 06 patch them where they live; inventory and verification list them everywhere.
     { namespace: flux, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'patch'] },
     { namespace: helm, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'] },
+    { namespace: helm, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['get', 'patch'] },
     // 06 asks each HelmChart of a pivoted repository to pull again (and waits for it).
     { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get', 'patch'] },
     { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['list'] },

@@ -100,9 +100,24 @@ async function verify(ctx: Ctx): Promise<void> {
       'not-pivoted',
       `still on upstream after the patch: ${left.map((t) => `${t.kind} ${t.obj.metadata.name} (${t.obj.spec.url})`).join(', ')}`,
     );
-  // Prove a chart really comes from the new URL: ask one HelmChart to reconcile and wait for it.
   const namespace = ctx.values.helmRepositories.namespace;
   const prefix = localPrefix(ctx);
+  // An OCIRepository pulls its artifact itself: Ready on its current generation is the proof (03 copied it).
+  for (const o of await listFlux(ctx.env.cluster, 'ocirepositories', namespace)) {
+    if (!o.spec.url?.startsWith(prefix)) continue;
+    await waitFlux(
+      ctx.env.cluster,
+      'ocirepositories',
+      namespace,
+      o.metadata.name,
+      ctx.signal,
+      (r) =>
+        readyCondition(r)?.status === 'True' && (r.status?.observedGeneration ?? 0) >= (r.metadata.generation ?? 0),
+      `became Ready from ${o.spec.url}`,
+    );
+    ctx.log(`OCIRepository ${namespace}/${o.metadata.name} Ready from ${o.spec.url}`);
+  }
+  // Prove a chart really comes from the new URL: ask one HelmChart to reconcile and wait for it.
   const repos = (await listFlux(ctx.env.cluster, 'helmrepositories', namespace)).filter((r) =>
     r.spec.url?.startsWith(prefix),
   );

@@ -62,6 +62,11 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
     plural: 'helmrepositories',
   })) as { items: Array<{ spec: { url: string } }> };
   for (const r of helmRepos.items) assert.ok(r.spec.url.startsWith(`oci://${e.localHarbor.host}/`), r.spec.url);
+  // The OCIRepository was prewarmed (03) and pivoted (06): Ready from the local Harbor.
+  const oci = await getFlux(cluster, 'ocirepositories', 'flux-system', 'platform-chart');
+  assert.ok(oci.spec.url?.startsWith(`oci://${e.localHarbor.host}/`), oci.spec.url);
+  assert.equal(readyCondition(oci)?.status, 'True', JSON.stringify(oci.status?.conditions));
+  assert.equal(oci.status?.observedGeneration, oci.metadata.generation);
   const api = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' });
   assert.ok(
     api.spec?.template.spec?.containers[0]?.env

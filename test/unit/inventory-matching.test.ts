@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { Tether } from '../../src/core/tether.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { exemptionOf, globMatches } from '../../src/inventory/exemptions.ts';
-import { chartVersion } from '../../src/inventory/sources/flux.ts';
+import { chartVersion, ociArtifactURL } from '../../src/inventory/sources/flux.ts';
 import { readFailure } from '../../src/inventory/sources/source.ts';
 import { localTarget, upstreamHosts, upstreamURLs, urlTether } from '../../src/inventory/upstream-hosts.ts';
 
@@ -144,4 +144,25 @@ test('a source that could not be read: the HTTP status when the API answered, el
   assert.equal(readFailure('Secrets', Object.assign(new Error('Forbidden'), { code: 403 })), 'Secrets: HTTP 403');
   assert.equal(readFailure('ConfigMaps', new Error('connect ECONNREFUSED')), 'ConfigMaps: connect ECONNREFUSED');
   assert.equal(readFailure('HelmChart a/b', 'version "1.x" is a range'), 'HelmChart a/b: version "1.x" is a range');
+});
+
+test('the artifact an OCIRepository pulls: digest, tag, Flux-resolved semver, latest', () => {
+  const o = (ref: Record<string, string>, status?: { revision: string; observed: number }) => ({
+    metadata: { namespace: 'flux-system', name: 'o', generation: 2 },
+    spec: { url: 'oci://ghcr.io/org/app/', ref },
+    ...(status ? { status: { observedGeneration: status.observed, artifact: { revision: status.revision } } } : {}),
+  });
+  const digest = `sha256:${'b'.repeat(64)}`;
+  assert.equal(ociArtifactURL(o({ tag: '1.0', digest })), `oci://ghcr.io/org/app@${digest}`);
+  assert.equal(ociArtifactURL(o({ tag: '1.0' })), 'oci://ghcr.io/org/app:1.0');
+  assert.equal(ociArtifactURL(o({})), 'oci://ghcr.io/org/app:latest');
+  assert.equal(
+    ociArtifactURL(o({ semver: '1.x' }, { revision: `1.4.2@${digest}`, observed: 2 })),
+    'oci://ghcr.io/org/app:1.4.2',
+  );
+  assert.equal(
+    ociArtifactURL(o({ semver: '1.x' }, { revision: `1.4.2@${digest}`, observed: 1 })),
+    undefined,
+    'a stale status resolves nothing',
+  );
 });

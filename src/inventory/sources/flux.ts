@@ -13,7 +13,8 @@ interface Metadata {
 
 interface FluxSourceObject {
   metadata: Metadata;
-  spec: { url?: string; endpoint?: string };
+  spec: { url?: string; endpoint?: string; ref?: { tag?: string; semver?: string; digest?: string } };
+  status?: { observedGeneration?: number; artifact?: { revision?: string } };
 }
 
 interface HelmChart {
@@ -162,16 +163,32 @@ export const fluxSource: TetherSource = {
 };
 
 /**
+ * The artifact an OCIRepository pulls: its digest when pinned, else the tag; for a semver range the
+ * tag Flux resolved (`<tag>@sha256:…` in a current status). Flux's default is `latest`.
+ */
+export function ociArtifactURL(o: FluxSourceObject): string | undefined {
+  const url = (o.spec.url ?? '').replace(/\/+$/, '');
+  const ref = o.spec.ref ?? {};
+  if (ref.digest) return `${url}@${ref.digest}`;
+  if (ref.tag && !ref.semver) return `${url}:${ref.tag}`;
+  if (!ref.semver) return `${url}:latest`;
+  const revision = o.status?.artifact?.revision;
+  if (!revision || o.status?.observedGeneration !== o.metadata.generation) return undefined;
+  return `${url}:${revision.split('@')[0]}`;
+}
+
+/**
  * Prewarm's view: the charts to copy — those of HelmCharts pulling through an upstream OCI
- * HelmRepository (an HTTP Helm repository serves an index, not OCI), at the exact version they pull.
- * The sources themselves are no artifacts.
+ * HelmRepository (an HTTP Helm repository serves an index, not OCI), at the exact version they pull
+ * — and the artifact each upstream OCIRepository pulls. The other sources are no artifacts.
  */
 export const fluxChartSource: TetherSource = {
   name: 'Flux OCI charts',
   async collect(ctx) {
-    const [helm, charts] = await Promise.all([
+    const [helm, charts, oci] = await Promise.all([
       listFlux<FluxSourceObject>(ctx, 'helmrepositories'),
       listFlux<HelmChart>(ctx, 'helmcharts'),
+      listFlux<FluxSourceObject>(ctx, 'ocirepositories'),
     ]);
     const tethered = byKey(upstreamSources(ctx, 'HelmRepository', helm, (s) => s.url));
     const tethers: Tether[] = [];
@@ -188,6 +205,15 @@ export const fluxChartSource: TetherSource = {
         continue;
       }
       tethers.push(urlTether(ctx.hosts, 'helm-chart', object, 'spec.sourceRef', chartURL(from, c, version)));
+    }
+    for (const source of upstreamSources(ctx, 'OCIRepository', oci, (spec) => spec.url)) {
+      const o = oci.find((x) => `OCIRepository ${x.metadata.namespace}/${x.metadata.name}` === source.object);
+      const artifact = o && ociArtifactURL(o);
+      if (!artifact) {
+        ctx.cannotRead(source.object, 'a semver range Flux has not resolved yet (no current status.artifact.revision)');
+        continue;
+      }
+      tethers.push(urlTether(ctx.hosts, 'oci-repository', source.object, 'spec.url', artifact));
     }
     return tethers;
   },
