@@ -37,10 +37,8 @@ async function ctxFor(mutate: (v: Values) => void) {
 
 const SOURCE = { group: 'source.toolkit.fluxcd.io', version: 'v1' };
 
-test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign's Gitea on the same revision; a second run changes nothing", async () => {
-  const namespace = await testNamespace('flux-git', cleanups);
-  const org = uniqueName('org');
-  cleanups.push(() => dropGiteaOrg(org));
+/** GitRepository `openova` in `namespace` following `url`'s main branch, once Ready there. */
+async function upstreamGitRepository(namespace: string, url: string) {
   await k.custom.createNamespacedCustomObject({
     ...SOURCE,
     plural: 'gitrepositories',
@@ -49,17 +47,24 @@ test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'GitRepository',
       metadata: { name: 'openova' },
-      spec: { interval: '1m0s', timeout: '60s', url: e.git.repoURL, ref: { branch: e.git.branch } },
+      spec: { interval: '1m0s', timeout: '60s', url, ref: { branch: e.git.branch } },
     },
   });
-  const before = await eventually(
-    'GitRepository Ready on upstream',
+  return await eventually(
+    `GitRepository Ready on ${url}`,
     async () => {
       const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
       return readyCondition(o)?.status === 'True' ? o : undefined;
     },
     90_000,
   );
+}
+
+test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign's Gitea on the same revision; a second run changes nothing", async () => {
+  const namespace = await testNamespace('flux-git', cleanups);
+  const org = uniqueName('org');
+  cleanups.push(() => dropGiteaOrg(org));
+  const before = await upstreamGitRepository(namespace, e.git.repoURL);
   const ctx = await ctxFor((v) => {
     v.gitea.org = org;
     v.gitopsRepository = { name: 'openova', namespace };
@@ -88,25 +93,7 @@ test('05 flux-gitrepository-patch: a commit pushed upstream between the recorded
   const org = uniqueName('org');
   cleanups.push(() => dropGiteaOrg(org));
   const upstream = forkUpstreamRepo(cleanups);
-  await k.custom.createNamespacedCustomObject({
-    ...SOURCE,
-    plural: 'gitrepositories',
-    namespace,
-    body: {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: 'openova' },
-      spec: { interval: '1m0s', timeout: '60s', url: upstream.url, ref: { branch: 'main' } },
-    },
-  });
-  const before = await eventually(
-    'GitRepository Ready on the fork',
-    async () => {
-      const o = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
-      return readyCondition(o)?.status === 'True' ? o : undefined;
-    },
-    90_000,
-  );
+  const before = await upstreamGitRepository(namespace, upstream.url);
   const recorded = before.status?.artifact?.revision ?? '';
   const lines: string[] = [];
   const ctx = {

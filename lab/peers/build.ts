@@ -22,6 +22,17 @@ interface PeerBuild {
 
 const K8S_VERSION = 'v1.35.4';
 
+/** A Flux controller: pure Go, built from its own module (github.com/fluxcd/<binary>). */
+function fluxController(module: PeerBuild['module'], binary: string, note: string): PeerBuild {
+  return {
+    module,
+    binaries: { [binary]: `github.com/fluxcd/${binary}` },
+    env: { CGO_ENABLED: '0' },
+    flags: ['-trimpath', '-ldflags=-s -w'],
+    note,
+  };
+}
+
 export const PEER_BUILDS: PeerBuild[] = [
   {
     module: 'kubernetes',
@@ -36,27 +47,9 @@ export const PEER_BUILDS: PeerBuild[] = [
     ],
     note: 'cold: ~15 min on 2 cores',
   },
-  {
-    module: 'flux',
-    binaries: { 'source-controller': 'github.com/fluxcd/source-controller' },
-    env: { CGO_ENABLED: '0' },
-    flags: ['-trimpath', '-ldflags=-s -w'],
-    note: 'cold: ~8 min on 2 cores',
-  },
-  {
-    module: 'flux-kustomize',
-    binaries: { 'kustomize-controller': 'github.com/fluxcd/kustomize-controller' },
-    env: { CGO_ENABLED: '0' },
-    flags: ['-trimpath', '-ldflags=-s -w'],
-    note: 'cold: ~3 min on 2 cores after source-controller',
-  },
-  {
-    module: 'flux-helm',
-    binaries: { 'helm-controller': 'github.com/fluxcd/helm-controller' },
-    env: { CGO_ENABLED: '0' },
-    flags: ['-trimpath', '-ldflags=-s -w'],
-    note: 'cold: ~3 min on 2 cores after source-controller',
-  },
+  fluxController('flux', 'source-controller', 'cold: ~8 min on 2 cores'),
+  fluxController('flux-kustomize', 'kustomize-controller', 'cold: ~3 min on 2 cores after source-controller'),
+  fluxController('flux-helm', 'helm-controller', 'cold: ~3 min on 2 cores after source-controller'),
   {
     module: 'gitea',
     binaries: { gitea: 'code.gitea.io/gitea' },
