@@ -28,8 +28,7 @@ import { ENDPOINTS_FILE, GITOPS, LAB_DIR, MOTHERSHIP_PROXY_PROJECTS, type Endpoi
 import { startUpstreams, stopUpstreams, UPSTREAM_LOCK } from './upstream.ts';
 
 // The lab's API as tests, scripts and `lab` commands import it.
-export { endpoints, labNodes } from './endpoints.ts';
-export { startKubelet } from './kubelet/daemon.ts';
+export { labNodes } from './endpoints.ts';
 export { cutUpstream, restoreUpstream } from './upstream.ts';
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {

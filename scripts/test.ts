@@ -64,6 +64,8 @@ async function quietCluster(): Promise<void> {
   }
 }
 
+const TEST_FLAGS = ['--test', '--test-reporter=spec'];
+
 let failed = false;
 // Each tool runs on this Node (24), whatever `node` the shell would find.
 const tool = (path: string, args: string[]) => run(process.execPath, [join(REPO_ROOT, 'node_modules', path), ...args]);
@@ -87,7 +89,7 @@ const checks: Array<[string, () => Promise<{ code: number }>]> = [
   [
     'unit tests (no lab)',
     async () => {
-      const unit = await run(process.execPath, ['--test', '--test-reporter=spec', ...testFiles('test/unit')]);
+      const unit = await run(process.execPath, [...TEST_FLAGS, ...testFiles('test/unit')]);
       tally(unit.output);
       return unit;
     },
@@ -112,7 +114,7 @@ await phase('lab up', async () => {
 });
 try {
   const node = process.execPath;
-  const flags = ['--test', '--test-reporter=spec'];
+  const flags = TEST_FLAGS;
   const parallel = await phase('tests', () => run(node, [...flags, ...testFiles('test')]));
   tally(parallel.output);
   // The serial tests cut over the whole cluster: what the parallel tests left behind (namespaces

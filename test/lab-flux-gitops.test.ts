@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mergePatch } from '../src/adapters/kube/cluster.ts';
+import { readyCondition, REQUESTED_AT, type FluxSource } from '../src/adapters/kube/flux.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
@@ -11,11 +12,7 @@ const e = lab();
 const k = kube();
 const cleanups = cleanupsAfterAll();
 
-type Condition = { type: string; status: string; reason?: string; message?: string };
-type FluxObject = {
-  metadata: { generation?: number };
-  status?: { observedGeneration?: number; conditions?: Condition[]; lastAppliedRevision?: string };
-};
+type FluxObject = FluxSource & { status?: { lastAppliedRevision?: string } };
 
 function create(
   namespace: string,
@@ -37,7 +34,7 @@ function create(
 
 async function readyOf(namespace: string, group: string, version: string, plural: string, name: string) {
   const o = (await k.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as FluxObject;
-  const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
+  const ready = readyCondition(o);
   return { object: o, ready, current: o.status?.observedGeneration === o.metadata.generation };
 }
 
@@ -69,7 +66,7 @@ test('kustomize-controller applies the upstream GitOps repository, and re-applie
   const applied = await eventually(
     'Kustomization catalyst Ready on the upstream revision',
     async () => {
-      const r = await readyOf(ns, ...(flux.slice(0, 3) as [string, string, string]), flux[3]);
+      const r = await readyOf(ns, ...flux);
       return r.ready?.status === 'True' && r.current ? r.object : undefined;
     },
     90_000,
@@ -101,7 +98,7 @@ test('kustomize-controller applies the upstream GitOps repository, and re-applie
       namespace: ns,
       plural: flux[2],
       name: flux[3],
-      body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': new Date().toISOString() } } },
+      body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } },
     },
     mergePatch,
   );

@@ -56,22 +56,19 @@ export class Backends {
     return project.registry_id === null ? `${project.name}/${name}` : name;
   }
 
+  /** Where the backing registry keeps this project's repositories (a push project's are below its name). */
+  #repositoriesRoot(project: ProjectRecord): string {
+    const store = project.registry_id === null ? this.store.dir : this.proxyInstance(project).dir;
+    return join(store, 'storage', 'docker', 'registry', 'v2', 'repositories');
+  }
+
   repositoryDir(project: ProjectRecord, name: string): string {
-    const root = project.registry_id === null ? this.store.dir : this.proxyInstance(project).dir;
-    return join(root, 'storage', 'docker', 'registry', 'v2', 'repositories', this.backendRepo(project, name));
+    return join(this.#repositoriesRoot(project), this.backendRepo(project, name));
   }
 
   /** Repository names (without the project) that hold at least one manifest revision. */
   repositories(project: ProjectRecord): string[] {
-    const root = join(
-      project.registry_id === null ? this.store.dir : this.proxyInstance(project).dir,
-      'storage',
-      'docker',
-      'registry',
-      'v2',
-      'repositories',
-      ...(project.registry_id === null ? [project.name] : []),
-    );
+    const root = join(this.#repositoriesRoot(project), ...(project.registry_id === null ? [project.name] : []));
     const found: string[] = [];
     const walk = (dir: string, prefix: string): void => {
       if (!existsSync(dir)) return;

@@ -43,7 +43,7 @@ export class TokenService {
 }
 
 /** Parses `repository:a/b:pull,push` scopes (several may be space-separated or repeated). */
-export function parseScopes(scopes: string[]): Grant[] {
+function parseScopes(scopes: string[]): Grant[] {
   const grants: Grant[] = [];
   for (const scope of scopes.flatMap((s) => s.split(' ')).filter(Boolean)) {
     const first = scope.indexOf(':');

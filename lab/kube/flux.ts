@@ -61,7 +61,7 @@ const daemonOf = (c: FluxController) => ({
 export const healthURL = (c: FluxController): string => `http://127.0.0.1:${c.healthPort}/readyz`;
 
 /** Every CRD file shipped in a controller's module (a controller refuses to start without its CRDs). */
-export function crdFiles(controller: FluxController): string[] {
+function crdFiles(controller: FluxController): string[] {
   const dir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', controller.goModule], {
     cwd: join(import.meta.dirname, '..', 'peers', controller.module),
     encoding: 'utf8',

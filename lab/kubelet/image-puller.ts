@@ -27,8 +27,10 @@ export class ImagePuller {
   async pull(rt: PodRuntime, c: V1Container, runtime: ContainerRuntime): Promise<boolean> {
     const image = normaliseImage(c.image ?? '');
     const policy = c.imagePullPolicy ?? (image.endsWith(':latest') ? 'Always' : 'IfNotPresent');
+    // A present image's digest is read once: by the presence check, or after the pull.
+    let digest: string | undefined;
     for (let attempt = 0; !rt.stopped; attempt++) {
-      if (policy !== 'Always' && (await this.#present(rt.node, image))) break;
+      if (policy !== 'Always' && (digest = await this.#imageDigest(rt.node, image))) break;
       const pulled = await pullOnNode(rt.node, image, IMAGE_PULL_TIMEOUT_MS);
       if (pulled.code === 0) break;
       const message = `Failed to pull image "${c.image}": ${pulled.stderr.trim().split('\n').at(-1) ?? ''}`;
@@ -43,14 +45,10 @@ export class ImagePuller {
       await sleep(IMAGE_PULL_BACKOFF[Math.min(attempt, IMAGE_PULL_BACKOFF.length - 1)] as number);
     }
     if (rt.stopped) return false;
-    const digest = await this.#imageDigest(rt.node, image);
+    digest ??= await this.#imageDigest(rt.node, image);
     runtime.status.imageID = digest ? `${image.replace(/:[^/:]+$/, '')}@${digest}` : '';
     runtime.status.state = { waiting: { reason: 'ContainerCreating' } };
     return true;
-  }
-
-  async #present(node: LabNode, image: string): Promise<boolean> {
-    return (await this.#imageDigest(node, image)) !== undefined;
   }
 
   async #imageDigest(node: LabNode, image: string): Promise<string | undefined> {

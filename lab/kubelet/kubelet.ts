@@ -17,8 +17,6 @@ import { PodRunner } from './pod-runner.ts';
 import type { KubeletNode } from './pod-runtime.ts';
 import { Scheduler } from './scheduler.ts';
 
-export type { KubeletNode } from './pod-runtime.ts';
-
 export interface KubeletConfig {
   kubeconfig: string;
   apiserverPort: number;

@@ -165,12 +165,7 @@ export class PodRunner {
       await sleep(Math.min(10_000, 1_000 * 2 ** Math.min(runtime.status.restartCount, 4)));
     }
     const all = [...rt.containers.values()];
-    const done = all.every(
-      (r) =>
-        r.status.state?.terminated ||
-        !this.#isProject(rt.pod.spec?.containers.find((x) => x.name === r.name)?.image ?? ''),
-    );
-    if (done && all.every((r) => r.status.state?.terminated)) {
+    if (all.every((r) => r.status.state?.terminated)) {
       rt.phase = all.every((r) => r.status.state?.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
       await this.#status.publish(rt);
     }
