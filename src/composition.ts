@@ -50,12 +50,13 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
   // Nothing runs twice at once: a live holder is reported before any Secret is read.
   await lease.acquire();
   try {
+    const env = await buildStepEnv(values, cluster, namespace);
     return new Engine({
       values,
-      env: await buildStepEnv(values, cluster, namespace),
+      env,
       steps,
       requiredSteps: STEP_IDS,
-      store: statusStore(values, cluster, namespace),
+      store: env.status,
       lease,
       executor: discovered
         ? new JobsExecutor<StepEnv>(cluster, namespace, discovered, Math.floor(Date.now() / 1000))

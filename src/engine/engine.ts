@@ -68,8 +68,9 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     try {
       let status = await store.ensure();
       // A rerun never trusts `success` blindly: what a step established may have been undone since.
-      const drifted = await this.#recheck(status);
+      const { drifted, record } = await this.#recheck(status);
       if (status.cutoverComplete === 'true' && !drifted.length) {
+        if (Object.keys(record).length) await store.patch(record);
         this.#emit('cutover-already-complete');
         return { result: 'already-complete' };
       }
@@ -92,6 +93,7 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       );
       const now = new Date().toISOString();
       status = await store.patch({
+        ...record,
         ...stale,
         ...(status.cutoverStartedAt ? {} : { cutoverStartedAt: now }),
         cutoverLastAttemptStartedAt: now,
@@ -145,10 +147,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
 
   /**
    * Asks every `success` step that can tell whether what it established still holds; records when it
-   * held (`recheckedAt`) or what drifted (`drift`, `repairedAt`), and returns the drifted step ids.
+   * held (`recheckedAt`) or what drifted (`drift`, `repairedAt`): the drifted step ids, and the keys
+   * to record (written with the run's first patch).
    */
-  async #recheck(status: StatusData): Promise<string[]> {
-    const { store, log, values, env } = this.#o;
+  async #recheck(status: StatusData): Promise<{ drifted: string[]; record: StatusData }> {
+    const { log, values, env } = this.#o;
     const drifted: string[] = [];
     const now = new Date().toISOString();
     const record: StatusData = {};
@@ -178,8 +181,7 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
         [recheckKey(step.id, 'drift')]: redact(what).slice(0, 1000),
       });
     }
-    if (Object.keys(record).length) await store.patch(record);
-    return drifted;
+    return { drifted, record };
   }
 
   /** Runs one step with bounded retries of transient failures; returns the error text or undefined. */

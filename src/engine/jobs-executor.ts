@@ -8,6 +8,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { createJob, jobOutcome, listJobs, readJob, watchJob, type JobOutcome } from '../adapters/kube/jobs.ts';
 import { listPods, terminationMessage } from '../adapters/kube/pods.ts';
+import { COMPONENT_LABEL, JOB_STEP_LABEL, PART_OF, PART_OF_LABEL } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { Step, StepContext } from '../core/step.ts';
@@ -66,7 +67,7 @@ export class JobsExecutor<Env> implements Executor<Env> {
   }
 
   async #activeJob(step: string): Promise<string | undefined> {
-    const jobs = await listJobs(this.#cluster, this.#namespace, `cutover.openova.io/step=${step}`);
+    const jobs = await listJobs(this.#cluster, this.#namespace, `${JOB_STEP_LABEL}=${step}`);
     return jobs.find((j) => !jobOutcome(j) && !j.metadata?.deletionTimestamp)?.metadata?.name;
   }
 
@@ -76,9 +77,9 @@ export class JobsExecutor<Env> implements Executor<Env> {
 
   async #create(name: string, step: string, found: DiscoveredStep, deadline: number): Promise<void> {
     const labels = {
-      'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-      'app.kubernetes.io/component': 'cutover-job',
-      'cutover.openova.io/step': step,
+      [PART_OF_LABEL]: PART_OF,
+      [COMPONENT_LABEL]: 'cutover-job',
+      [JOB_STEP_LABEL]: step,
     };
     // A resumed engine finds the Job of its run already there: adopt it.
     await createJob(this.#cluster, this.#namespace, {

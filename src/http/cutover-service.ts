@@ -6,7 +6,7 @@
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
-import { STEP_IDS, type StatusData } from '../core/contracts.ts';
+import { RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
@@ -138,9 +138,7 @@ export class CutoverService implements CutoverControl {
 
   allowedServiceAccounts(): string[] {
     const configured = this.#o.values.trigger.internalServiceAccounts;
-    return configured.length
-      ? configured
-      : [`system:serviceaccount:${this.#o.namespace}:bp-self-sovereign-cutover-runner`];
+    return configured.length ? configured : [`system:serviceaccount:${this.#o.namespace}:${RUNNER}`];
   }
 
   /**

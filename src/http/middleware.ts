@@ -8,7 +8,7 @@ import type { CutoverMetrics } from './metrics.ts';
 import { SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
 
 /** HTTP status for every error the API returns — decided here only. */
-export function httpStatusFor(error: unknown): { status: 200 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
+function httpStatusFor(error: unknown): { status: 200 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
   if (error instanceof CutoverError) {
     const byCode: Record<string, 401 | 403 | 409 | 424 | 502 | 503> = {
       unauthenticated: 401,

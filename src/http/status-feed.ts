@@ -8,19 +8,17 @@ import { STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
 import type { RunPhase } from '../core/contracts.ts';
 
-export type FeedPhase = RunPhase;
-
 /** One SSE frame's data, as the original's (`{time, phase, level, message, step?, jobName?}`). */
 export interface FeedEvent {
   time: string;
-  phase: FeedPhase;
+  phase: RunPhase;
   level: 'info' | 'warn' | 'error';
   message: string;
   step?: string;
   jobName?: string;
 }
 
-export const TERMINAL: ReadonlySet<FeedPhase> = new Set(['cutover-completed', 'cutover-step-failed']);
+export const TERMINAL: ReadonlySet<RunPhase> = new Set(['cutover-completed', 'cutover-step-failed']);
 const REPLAY = 256;
 
 /** What changed between two reads of the status, as events (pure). */

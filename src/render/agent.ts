@@ -1,7 +1,7 @@
 // The node agent's objects (ServiceAccount, Role on the status ConfigMap, config, DaemonSet): part
 // of the dormant install and applied again by step 04 (registry-pivot), so both render the same.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { AGENT, type AgentConfig } from '../core/contracts.ts';
+import { AGENT, COMPONENT_LABEL, PART_OF, PART_OF_LABEL, type AgentConfig } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 
 const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
@@ -10,8 +10,8 @@ const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', con
 export function agentObjects(values: Values, namespace: string): KubernetesObject[] {
   const status = values.status.configMapName;
   const labels = {
-    'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-    'app.kubernetes.io/component': 'registry-pivot',
+    [PART_OF_LABEL]: PART_OF,
+    [COMPONENT_LABEL]: 'registry-pivot',
   };
   const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
     statusConfigMap: status,

@@ -7,6 +7,8 @@ import { stringify } from 'yaml';
 import {
   AGENT,
   API_NAME,
+  PART_OF,
+  PART_OF_LABEL,
   RUNNER,
   STEP_IDS,
   STEP_LABELS,
@@ -20,7 +22,7 @@ import { agentObjects } from './agent.ts';
 import { runnerGrants, type Grant } from './rbac.ts';
 
 const VALUES_MOUNT = '/etc/cutover';
-const PART_OF = { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' };
+const PART_OF_LABELS = { [PART_OF_LABEL]: PART_OF };
 
 export interface RenderOptions {
   namespace: string;
@@ -42,7 +44,7 @@ export function imageFor(values: Values, phase: Phase): string {
 export function render(values: Values, options: RenderOptions): Obj[] {
   const { namespace } = options;
   const labels = {
-    ...PART_OF,
+    ...PART_OF_LABELS,
     'app.kubernetes.io/name': 'self-sovereign-cutover',
     'app.kubernetes.io/managed-by': 'sovereign-cutover',
     'app.kubernetes.io/version': options.version,
@@ -81,7 +83,7 @@ export function render(values: Values, options: RenderOptions): Obj[] {
       kind: 'Service',
       metadata: meta(API_NAME, { 'app.kubernetes.io/component': 'cutover-api' }),
       spec: {
-        selector: { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' },
+        selector: { ...PART_OF_LABELS, 'app.kubernetes.io/component': 'cutover-api' },
         ports: [{ name: 'http', port: 8080, targetPort: 'http' }],
       },
     },
@@ -178,7 +180,7 @@ export function rbacObjects(grants: Grant[], namespace: string, labels: Record<s
 }
 
 function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
-  const podLabels = { ...PART_OF, 'app.kubernetes.io/component': 'cutover-api' };
+  const podLabels = { ...PART_OF_LABELS, 'app.kubernetes.io/component': 'cutover-api' };
   const secretEnv = (name: string, ref: { name: string; namespace: string; key: string }) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.name, key: ref.key, optional: true } },

@@ -11,7 +11,14 @@ import { serverSideApply } from '../adapters/kube/apply.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { getFlux, patchFlux, readyCondition, REQUESTED_AT, type FluxSource } from '../adapters/kube/flux.ts';
+import {
+  getFlux,
+  patchFlux,
+  readyCondition,
+  readyOnCurrentGeneration,
+  REQUESTED_AT,
+  type FluxSource,
+} from '../adapters/kube/flux.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -125,10 +132,7 @@ async function verify(ctx: Ctx): Promise<void> {
       return { repo, expected: await expectedRevision(ctx, repo) };
     },
     ({ repo, expected }) =>
-      expected !== undefined &&
-      readyCondition(repo)?.status === 'True' &&
-      (repo.status?.observedGeneration ?? 0) >= (repo.metadata.generation ?? 0) &&
-      repo.status?.artifact?.revision === expected,
+      expected !== undefined && readyOnCurrentGeneration(repo) && repo.status?.artifact?.revision === expected,
     {
       signal: ctx.signal,
       interval: doubling(500, 5000),

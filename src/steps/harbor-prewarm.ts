@@ -18,8 +18,6 @@ import type { StepEnv } from './env.ts';
 type Ctx = StepContext<StepEnv>;
 const PARALLEL_ARTIFACTS = 4;
 
-const clients = (ctx: Ctx) => ctx.env.registries;
-
 async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
   const { mapped, unmapped } = await collectArtifacts(ctx.env.cluster, ctx.values);
   if (unmapped.length) {
@@ -33,7 +31,7 @@ async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  const c = clients(ctx);
+  const c = ctx.env.registries;
   const changes: Change[] = [];
   for (const a of await inventory(ctx)) {
     const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));
@@ -49,7 +47,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 }
 
 /** Mirror-mode artifacts as prewarm items: upstream repository → `<project>/<path>` in the local Harbor. */
-function mirrorItems(ctx: Ctx, c: ReturnType<typeof clients>, artifacts: MappedArtifact[]): PrewarmItem[] {
+function mirrorItems(ctx: Ctx, c: StepEnv['registries'], artifacts: MappedArtifact[]): PrewarmItem[] {
   return artifacts
     .filter((a) => a.row.mode === 'mirror')
     .map((a) => ({
@@ -67,7 +65,7 @@ function mirrorItems(ctx: Ctx, c: ReturnType<typeof clients>, artifacts: MappedA
  * checks each by digest. `onProgress` sees the copy as it goes (the CLI draws a bar from it).
  */
 export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => void): Promise<PrewarmReport> {
-  const c = clients(ctx);
+  const c = ctx.env.registries;
   const artifacts = await inventory(ctx);
   const items = mirrorItems(ctx, c, artifacts);
   const proxied = artifacts.filter((a) => a.row.mode === 'proxy');
@@ -120,7 +118,7 @@ async function apply(ctx: Ctx): Promise<void> {
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const c = clients(ctx);
+  const c = ctx.env.registries;
   const missing: string[] = [];
   for (const a of await inventory(ctx)) {
     const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));

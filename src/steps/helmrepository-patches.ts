@@ -10,6 +10,7 @@ import {
   listFlux,
   patchFlux,
   readyCondition,
+  readyOnCurrentGeneration,
   REQUESTED_AT,
   waitFlux,
   type FluxPlural,
@@ -111,8 +112,7 @@ async function verify(ctx: Ctx): Promise<void> {
       namespace,
       o.metadata.name,
       ctx.signal,
-      (r) =>
-        readyCondition(r)?.status === 'True' && (r.status?.observedGeneration ?? 0) >= (r.metadata.generation ?? 0),
+      readyOnCurrentGeneration,
       `became Ready from ${o.spec.url}`,
     );
     ctx.log(`OCIRepository ${namespace}/${o.metadata.name} Ready from ${o.spec.url}`);

@@ -103,6 +103,13 @@ export function readyCondition(obj: FluxSource): FluxCondition | undefined {
   return obj.status?.conditions?.find((c) => c.type === 'Ready');
 }
 
+/** Ready, and the controller has seen the object's current generation (a Ready from before a patch proves nothing). */
+export function readyOnCurrentGeneration(obj: FluxSource): boolean {
+  return (
+    readyCondition(obj)?.status === 'True' && (obj.status?.observedGeneration ?? 0) >= (obj.metadata.generation ?? 0)
+  );
+}
+
 /** Polls (backing off 0.5 → 5 s) until `done` holds for the object, or the step deadline; the error shows its last Ready. */
 export function waitFlux(
   cluster: KubeCluster,

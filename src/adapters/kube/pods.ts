@@ -19,7 +19,7 @@ export async function createPod(
   }
 }
 
-export async function readPod(cluster: KubeCluster, namespace: string, name: string): Promise<V1Pod> {
+async function readPod(cluster: KubeCluster, namespace: string, name: string): Promise<V1Pod> {
   try {
     return await cluster.core.readNamespacedPod({ name, namespace });
   } catch (error) {

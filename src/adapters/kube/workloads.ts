@@ -37,7 +37,7 @@ export async function patchDeployment(
 }
 
 /** The controller saw the latest spec and every wanted replica is updated and available. */
-export function rolledOut(d: V1Deployment): boolean {
+function rolledOut(d: V1Deployment): boolean {
   const want = d.spec?.replicas ?? 1;
   const s = d.status;
   return (

@@ -1,5 +1,6 @@
 // ConfigMap values naming an upstream URL. The cutover's own configuration names its upstreams on
 // purpose: those rows are exempt.
+import { PART_OF, PART_OF_LABEL } from '../../core/contracts.ts';
 import type { Tether } from '../../core/tether.ts';
 import { upstreamURLs, urlTether } from '../upstream-hosts.ts';
 import type { TetherSource } from './source.ts';
@@ -12,7 +13,7 @@ export const configMapSource: TetherSource = {
     const tethers: Tether[] = [];
     for (const cm of await ctx.list('ConfigMaps', () => ctx.cluster.core.listConfigMapForAllNamespaces())) {
       const object = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
-      const own = cm.metadata?.labels?.['app.kubernetes.io/part-of'] === 'self-sovereign-cutover';
+      const own = cm.metadata?.labels?.[PART_OF_LABEL] === PART_OF;
       for (const [key, value] of Object.entries(cm.data ?? {})) {
         for (const url of upstreamURLs(value, ctx.hosts))
           tethers.push(

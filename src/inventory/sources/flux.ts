@@ -57,6 +57,7 @@ interface UpstreamSource {
   /** `Kind namespace/name`, as a row shows it. */
   object: string;
   url: string;
+  source: FluxSourceObject;
 }
 
 /** The sources of one kind whose URL names an upstream host. Suspended ones count: resumed, they pull again. */
@@ -74,7 +75,7 @@ function upstreamSources(
     const host = /^[a-z]+:\/\/(?:[^@/]+@)?([^/]+)/.exec(u)?.[1] ?? (bare ? u : '');
     if (!host || !ctx.hosts.upstream.has(host)) continue;
     const { namespace, name } = o.metadata;
-    found.push({ key: `${kind}/${namespace}/${name}`, object: `${kind} ${namespace}/${name}`, url: u });
+    found.push({ key: `${kind}/${namespace}/${name}`, object: `${kind} ${namespace}/${name}`, url: u, source: o });
   }
   return found;
 }
@@ -206,14 +207,13 @@ export const fluxChartSource: TetherSource = {
       }
       tethers.push(urlTether(ctx.hosts, 'helm-chart', object, 'spec.sourceRef', chartURL(from, c, version)));
     }
-    for (const source of upstreamSources(ctx, 'OCIRepository', oci, (spec) => spec.url)) {
-      const o = oci.find((x) => `OCIRepository ${x.metadata.namespace}/${x.metadata.name}` === source.object);
-      const artifact = o && ociArtifactURL(o);
+    for (const found of upstreamSources(ctx, 'OCIRepository', oci, (spec) => spec.url)) {
+      const artifact = ociArtifactURL(found.source);
       if (!artifact) {
-        ctx.cannotRead(source.object, 'a semver range Flux has not resolved yet (no current status.artifact.revision)');
+        ctx.cannotRead(found.object, 'a semver range Flux has not resolved yet (no current status.artifact.revision)');
         continue;
       }
-      tethers.push(urlTether(ctx.hosts, 'oci-repository', source.object, 'spec.url', artifact));
+      tethers.push(urlTether(ctx.hosts, 'oci-repository', found.object, 'spec.url', artifact));
     }
     return tethers;
   },
