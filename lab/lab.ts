@@ -7,7 +7,6 @@ import type { CorpusSize } from './corpus/spec.ts';
 import { CUT_MARKER, endpoints, labNodes, UPSTREAM_NAMES, VALUES_FILE } from './endpoints.ts';
 import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
 import { startHarbor, stopHarbor } from './harbor/harbor.ts';
-import { apply } from './kube/apply.ts';
 import {
   ADMIN_KUBECONFIG,
   APISERVER_URL,
@@ -16,7 +15,8 @@ import {
   stopControlPlane,
 } from './kube/control-plane.ts';
 import { FLUX_CONTROLLERS, healthURL, startFlux, stopFlux } from './kube/flux.ts';
-import { sovereignObjects, sovereignValues } from './kube/sovereign.ts';
+import { bootstrap, removeCutoverPatches } from './kube/bootstrap.ts';
+import { bootstrapObjects, KUSTOMIZATIONS, sovereignValues, TENANT } from './kube/sovereign.ts';
 import { KUBELET_LOG, kubeletRunning, startKubelet, stopKubelet } from './kubelet/daemon.ts';
 import { nodePaths, startNode, stopNode, tetheredHostsToml } from './nodes/containerd.ts';
 import { OIDC_ISSUER, startOidc, stopOidc } from './oidc/oidc.ts';
@@ -55,15 +55,15 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   await startFlux(log);
   await startGitea(log);
   await startOidc(log);
-  await timed(log, 'seeded tethered Sovereign (namespaces, Flux sources, workloads, secrets)', async () => {
+  await timed(log, 'tethered Sovereign bootstrapped, Flux converged on the upstream GitOps repo', async () => {
     const ready = endpoints();
     const input = {
       e: ready,
       gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password },
     };
-    await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
+    await bootstrap(bootstrapObjects(input), KUSTOMIZATIONS);
     writeFileSync(VALUES_FILE, sovereignValues(input));
-    return `applied; values in ${VALUES_FILE}`;
+    return `converged; values in ${VALUES_FILE}`;
   });
   writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
   log(`lab is up in ${((performance.now() - started) / 1000).toFixed(1)} s; endpoints in ${ENDPOINTS_FILE}`);
@@ -84,14 +84,16 @@ export async function down(log: Log = console.log): Promise<void> {
 }
 
 /**
- * Puts the lab's Sovereign back to tethered after a cutover ran on it: seeded objects re-applied
- * (the lab's field manager takes its values back), the cutover's own objects in `catalyst` removed,
- * and every node's certs.d tethered to the mothership again.
+ * Puts the lab's Sovereign back to tethered after a cutover ran on it: the cutover's patches on
+ * Flux's objects removed, the bootstrap re-applied and every Kustomization reconciled from the
+ * upstream repo until converged, the cutover's own objects in `catalyst` removed, and every node's
+ * certs.d tethered to the mothership again.
  */
 export async function resetSovereign(log: Log = console.log): Promise<void> {
   const e = endpoints();
   const input = { e, gitea: { url: GITEA_URL, username: GITEA_ADMIN.username, password: GITEA_ADMIN.password } };
   const { KubeCluster, mergePatch } = await import('../src/adapters/kube/cluster.ts');
+  const { PRE_PIVOT_REVISION } = await import('../src/steps/flux-gitrepository-patch.ts');
   const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const ns = 'catalyst';
   const quiet = () => undefined;
@@ -129,13 +131,15 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
       .deleteNamespacedNetworkPolicy({ name: h.metadata?.name ?? '', namespace: h.metadata?.namespace ?? '' })
       .catch(quiet);
   }
-  // What step 05 adds for a Gitea that needs auth: the credential Secret and the GitRepository's reference to it.
-  await cluster.core
-    .deleteCollectionNamespacedSecret({
-      namespace: 'flux-system',
-      labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover',
-    })
-    .catch(quiet);
+  // What step 05 adds for a Gitea that needs auth: the credential Secret in each namespace it pivots.
+  for (const namespace of ['flux-system', TENANT.namespace])
+    await cluster.core
+      .deleteCollectionNamespacedSecret({
+        namespace,
+        labelSelector: 'app.kubernetes.io/part-of=self-sovereign-cutover',
+      })
+      .catch(quiet);
+  // Live edits a test or an older cutover left on the root source (Git sets neither).
   await cluster.custom
     .patchNamespacedCustomObject(
       {
@@ -144,12 +148,13 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
         plural: 'gitrepositories',
         namespace: 'flux-system',
         name: GITOPS.repo,
-        body: { spec: { secretRef: null } },
+        body: { spec: { secretRef: null }, metadata: { annotations: { [PRE_PIVOT_REVISION]: null } } },
       },
       mergePatch,
     )
     .catch(quiet);
-  await apply(ADMIN_KUBECONFIG, sovereignObjects(input));
+  await removeCutoverPatches();
+  await bootstrap(bootstrapObjects(input), KUSTOMIZATIONS);
   // The API of an install binds the lab's API port: wait until its pod is gone.
   await waitUntil(
     'the cutover API pod to go',

@@ -41,13 +41,7 @@ export async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void
   >;
   await seedCorpus(corpus, registries, join(LAB_DIR, `corpus-${corpus}.json`), log);
   const e = endpoints();
-  await timed(log, 'upstream GitOps repo', async () =>
-    ensureGitopsRepo({
-      bareDir: GITOPS_BARE_DIR,
-      ghcrHost: e.upstreams.ghcr.host,
-      repoURL: e.git.repoURL,
-    }),
-  );
+  await timed(log, 'upstream GitOps repo', async () => ensureGitopsRepo({ bareDir: GITOPS_BARE_DIR, e }));
   await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, () => startGit(e.git.repoURL));
   await startHarbor('mothership', log);
   await provisionMothership(log);

@@ -130,3 +130,46 @@ test('helm-controller installs an OCI chart from the ghcr stand-in', async () =>
   assert.deepEqual(marker.data, { chart: 'bp-flux', version: '2.4.0' }, 'the chart rendered by Helm');
   assert.equal(marker.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
 });
+
+test('the lab Sovereign is bootstrapped the Flux way: its objects are applied by Kustomizations and HelmReleases from Git', async () => {
+  const labels = async (namespace: string, group: string, version: string, plural: string, name: string) =>
+    ((await k.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as FluxObject).metadata
+      .labels ?? {};
+  const owner = (l: Record<string, string>, prefix: string) => `${l[`${prefix}/namespace`]}/${l[`${prefix}/name`]}`;
+  const ks = 'kustomize.toolkit.fluxcd.io';
+  // The root applies itself, the sources, the HelmReleases, the child Kustomizations and the tenant's source.
+  assert.equal(
+    owner(await labels('flux-system', ks, 'v1', 'kustomizations', 'flux-system'), ks),
+    'flux-system/flux-system',
+  );
+  for (const [ns, plural, name] of [
+    ['flux-system', 'gitrepositories', 'openova'],
+    ['flux-system', 'ocirepositories', 'platform-chart'],
+    ['tenant-a', 'gitrepositories', 'tenant-a'],
+  ] as const)
+    assert.equal(
+      owner(await labels(ns, 'source.toolkit.fluxcd.io', 'v1', plural, name), ks),
+      'flux-system/flux-system',
+    );
+  // The tenant's own objects come from its Kustomization (impersonating its ServiceAccount, into its namespace).
+  assert.equal(
+    owner(await labels('tenant-a', 'source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'tenant-charts'), ks),
+    'tenant-a/tenant-a',
+  );
+  const api = await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' });
+  assert.equal(
+    owner(api.metadata?.labels ?? {}, ks),
+    'flux-system/catalyst',
+    'catalyst-api from the child Kustomization',
+  );
+  // helm-controller installed the charts: their workloads run on upstream images.
+  const platform = await k.apps.readNamespacedDeployment({ name: 'tenant-platform', namespace: 'tenant-a' });
+  assert.equal(owner(platform.metadata?.labels ?? {}, 'helm.toolkit.fluxcd.io'), 'tenant-a/tenant-platform');
+  assert.equal(platform.spec?.template.spec?.containers[0]?.image, `${e.upstreams.docker.host}/grafana/grafana:11.4.0`);
+  const certManager = await k.apps.readNamespacedDeployment({ name: 'bp-cert-manager', namespace: 'flux-system' });
+  assert.equal(owner(certManager.metadata?.labels ?? {}, 'helm.toolkit.fluxcd.io'), 'flux-system/bp-cert-manager');
+  assert.equal(
+    certManager.spec?.template.spec?.containers[0]?.image,
+    `${e.upstreams.quay.host}/jetstack/cert-manager-controller:v1.16.1`,
+  );
+});

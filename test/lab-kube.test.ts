@@ -49,17 +49,19 @@ describe('Flux source-controller', () => {
     assert.equal(repo.status?.artifact?.revision, `${e.git.branch}@sha1:${head}`);
   });
 
-  test('a HelmChart from an OCI HelmRepository becomes Ready (the chart was really pulled)', async () => {
+  test("a HelmRelease's HelmChart from an OCI HelmRepository becomes Ready (the chart was really pulled)", async () => {
     const chart = CHARTS[0]!;
+    // helm-controller names the HelmChart it creates for a HelmRelease `<namespace>-<release>`.
+    const name = `flux-system-${chart.name}`;
     const obj = await eventually(
-      `HelmChart ${chart.name} Ready`,
+      `HelmChart ${name} Ready`,
       async () => {
         const o = (await k.custom.getNamespacedCustomObject({
           group: 'source.toolkit.fluxcd.io',
           version: 'v1',
           namespace: 'flux-system',
           plural: 'helmcharts',
-          name: chart.name,
+          name,
         })) as { status?: { conditions?: Condition[]; artifact?: { revision: string; url: string } } };
         return ready(o) ? o : undefined;
       },

@@ -24,8 +24,12 @@ const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
 const cleanups = cleanupsAfterAll();
 
-async function ctxFor(mutate: (v: Values) => void) {
+/** Values whose Flux namespaces are the test's own: it pivots what it made, never the lab Sovereign's. */
+async function ctxFor(namespace: string, mutate: (v: Values) => void) {
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  values.gitopsRepository.namespace = namespace;
+  values.helmRepositories.namespace = namespace;
+  values.flux.namespaces = [];
   mutate(values);
   return {
     values,
@@ -65,7 +69,7 @@ test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
   const org = uniqueName('org');
   cleanups.push(() => dropGiteaOrg(org));
   const before = await upstreamGitRepository(namespace, e.git.repoURL);
-  const ctx = await ctxFor((v) => {
+  const ctx = await ctxFor(namespace, (v) => {
     v.gitea.org = org;
     v.gitopsRepository = { name: 'openova', namespace };
   });
@@ -97,7 +101,7 @@ test('05 flux-gitrepository-patch: a commit pushed upstream between the recorded
   const recorded = before.status?.artifact?.revision ?? '';
   const lines: string[] = [];
   const ctx = {
-    ...(await ctxFor((v) => {
+    ...(await ctxFor(namespace, (v) => {
       v.gitea.org = org;
       v.upstream.repoURL = upstream.url;
       v.gitopsRepository = { name: 'openova', namespace };
@@ -188,7 +192,7 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
     90_000,
   );
 
-  const ctx = await ctxFor((v) => {
+  const ctx = await ctxFor(namespace, (v) => {
     v.helmRepositories = { namespace, upstreamPrefix, names: [chart.name] };
     v.harbor.hostProjects = [
       {
@@ -253,7 +257,7 @@ test('07 catalyst-api-env-patch: the env var names the local repo, other setting
       },
     },
   });
-  const ctx = await ctxFor((v) => {
+  const ctx = await ctxFor(namespace, (v) => {
     v.catalystAPI = { deploymentName: 'catalyst-api', namespace, envVar: 'CATALYST_GITOPS_REPO_URL' };
   });
   assert.equal((await catalystApiEnvPatch.plan(ctx)).length, 1);

@@ -370,7 +370,7 @@ test('every planted tether is found where it is, with its reference, digest and 
     { encoding: 'utf8' },
   );
   assert.equal(table.status, 0, table.stderr);
-  assert.match(table.stdout, /^STATE\s+KIND\s+OBJECT\s+FIELD\s+UPSTREAM\s+LOCAL/m);
+  assert.match(table.stdout, /^STATE\s+KIND\s+OBJECT\s+OWNER \(PIVOT KEPT BY\)\s+FIELD\s+UPSTREAM\s+LOCAL/m);
   assert.match(table.stdout, /\d+ tethered, \d+ unmapped \(no host row\), \d+ exempt, \d+ pivoted/);
 });
 

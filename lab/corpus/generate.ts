@@ -5,7 +5,8 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { sha256Digest } from '../../src/adapters/oci/digest.ts';
 import * as mt from '../../src/adapters/oci/media-types.ts';
-import type { ArtifactSpec, ChartSpec, ImageSpec, LayerSpec } from './spec.ts';
+import { host, UPSTREAMS } from '../topology.ts';
+import type { ArtifactSpec, ChartImage, ChartSpec, ImageSpec, LayerSpec } from './spec.ts';
 import { tar } from './tar.ts';
 
 export interface Blob {
@@ -123,8 +124,9 @@ export class CorpusGenerator {
     const template = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-marker\ndata:\n  chart: ${spec.name}\n  version: ${spec.version}\n`;
     const raw = tar([
       { path: `${spec.name}/Chart.yaml`, data: Buffer.from(chartYaml) },
-      { path: `${spec.name}/values.yaml`, data: Buffer.from('{}\n') },
+      { path: `${spec.name}/values.yaml`, data: Buffer.from(spec.image ? `image: ${imageRef(spec.image)}\n` : '{}\n') },
       { path: `${spec.name}/templates/marker.yaml`, data: Buffer.from(template) },
+      ...(spec.image ? [{ path: `${spec.name}/templates/deployment.yaml`, data: Buffer.from(WORKLOAD_TEMPLATE) }] : []),
     ]);
     const content = gzipSync(raw, { level: 9 });
     const config = json({ apiVersion: 'v2', name: spec.name, version: spec.version, type: 'application' });
@@ -144,6 +146,28 @@ export class CorpusGenerator {
     };
   }
 }
+
+const imageRef = (i: ChartImage): string => `${host(UPSTREAMS[i.upstream].port)}/${i.repo}:${i.tag}`;
+
+/** What an image-bearing chart renders: one Deployment on its values' (upstream) image. */
+const WORKLOAD_TEMPLATE = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ .Release.Name }}
+    spec:
+      containers:
+        - name: app
+          image: {{ .Values.image }}
+`;
 
 export function artifactTag(spec: ArtifactSpec): string {
   return spec.kind === 'chart' ? spec.version : spec.tag;

@@ -27,6 +27,15 @@ export interface ChartSpec {
   repo: string;
   name: string;
   version: string;
+  /** The image of the Deployment the chart renders (its default values); none: only a marker ConfigMap. */
+  image?: ChartImage;
+}
+
+/** An image of this corpus, as a chart's values name it on its upstream's host. */
+export interface ChartImage {
+  upstream: UpstreamName;
+  repo: string;
+  tag: string;
 }
 
 export type ArtifactSpec = ImageSpec | ChartSpec;
@@ -34,16 +43,31 @@ export type ArtifactSpec = ImageSpec | ChartSpec;
 /** The org that owns every chart on the ghcr stand-in, as `oci://ghcr.io/openova-io`. */
 export const CHART_ORG = 'openova-io';
 
-/** Charts the lab's GitOps repo references (bootstrap-kit HelmRepositories). */
-export const CHARTS: Array<{ name: string; version: string }> = [
+interface Chart {
+  name: string;
+  version: string;
+  image?: ChartImage;
+}
+
+const CERT_MANAGER_IMAGE: ChartImage = { upstream: 'quay', repo: 'jetstack/cert-manager-controller', tag: 'v1.16.1' };
+
+/** Charts the lab's GitOps repo references (bootstrap-kit HelmRepositories; HelmReleases install them). */
+export const CHARTS: Chart[] = [
   { name: 'bp-cilium', version: '1.16.5' },
-  { name: 'bp-cert-manager', version: '1.16.1' },
-  { name: 'bp-flux', version: '2.4.0' },
+  { name: 'bp-cert-manager', version: '1.16.1', image: CERT_MANAGER_IMAGE },
+  { name: 'bp-flux', version: '2.4.0', image: { upstream: 'ghcr', repo: 'fluxcd/source-controller', tag: 'v1.4.1' } },
   { name: 'bp-gitea', version: '1.22.3' },
   { name: 'bp-harbor', version: '1.16.0' },
-  { name: 'bp-catalyst-platform', version: '0.9.2' },
+  {
+    name: 'bp-catalyst-platform',
+    version: '0.9.2',
+    image: { upstream: 'docker', repo: 'grafana/grafana', tag: '11.4.0' },
+  },
   { name: 'bp-self-sovereign-cutover', version: '0.1.14' },
 ];
+
+/** A chart version upstream publishes that Git does not name yet: the Day-2 bump a test makes in Git. */
+export const NEXT_CHART: Chart = { name: 'bp-cert-manager', version: '1.16.2', image: CERT_MANAGER_IMAGE };
 
 /** The project's own image on the ghcr stand-in; the lab kubelet runs it as the local CLI. */
 export const PROJECT_IMAGE = { repo: 'openova-io/sovereign-cutover', tag: '0.1.0' };
@@ -109,11 +133,13 @@ export function corpusSpec(size: CorpusSize): ArtifactSpec[] {
       );
     }
   }
-  const charts: ChartSpec[] = CHARTS.map((c) => ({
+  const charts: ChartSpec[] = [...CHARTS, NEXT_CHART].map((c) => ({
     kind: 'chart',
     upstream: 'ghcr',
     repo: `${CHART_ORG}/${c.name}`,
-    ...c,
+    name: c.name,
+    version: c.version,
+    ...(c.image ? { image: c.image } : {}),
   }));
   return [...images, ...charts];
 }

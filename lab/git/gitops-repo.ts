@@ -1,28 +1,36 @@
 // Authors the upstream GitOps repository the lab's Sovereign was provisioned from, shaped like
 // openova's: bootstrap-kit slots with OCI HelmRepositories on the ghcr stand-in, the Flux
-// GitRepository, and catalyst-api whose env names the upstream repo. Fixed authors and dates
-// make the commit ids the same on every run for the same lab ports.
+// GitRepository, and catalyst-api whose env names the upstream repo; its last commit adds the
+// lab Sovereign's cluster path and a tenant (kube/sovereign.ts `gitopsTree`), which Flux applies.
+// Fixed authors and dates make the commit ids the same on every run for the same lab ports.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CHART_ORG, CHARTS } from '../corpus/spec.ts';
-import { GITOPS } from '../topology.ts';
+import { CLUSTER_PATH, gitopsTree } from '../kube/sovereign.ts';
+import { GITOPS, type Endpoints } from '../topology.ts';
 
 export interface GitopsRepoInput {
   /** Bare repository to create, e.g. .lab/git/repos/openova-io/openova.git */
   bareDir: string;
-  /** `127.0.0.1:<port>` of the ghcr stand-in. */
-  ghcrHost: string;
-  /** The URL Flux and catalyst-api use for this repo (upstream). */
-  repoURL: string;
+  e: Endpoints;
 }
 
+/** Names the tree's content: a lab whose repo was authored from another tree is re-authored. */
+const LAYOUT_FILE = `${CLUSTER_PATH}/LAYOUT`;
+
 export function ensureGitopsRepo(input: GitopsRepoInput): 'created' | 'present' {
+  const ghcrHost = input.e.upstreams.ghcr.host;
+  const repoURL = input.e.git.repoURL;
+  const tree = gitopsTree(input.e);
+  const layout = createHash('sha256').update(JSON.stringify(tree)).digest('hex').slice(0, 16);
   if (
     existsSync(join(input.bareDir, 'HEAD')) &&
     refExists(input.bareDir, `refs/tags/${GITOPS.tag}`) &&
-    refExists(input.bareDir, `refs/heads/${GITOPS.secondBranch}`)
+    refExists(input.bareDir, `refs/heads/${GITOPS.secondBranch}`) &&
+    fileAt(input.bareDir, `${GITOPS.branch}:${LAYOUT_FILE}`) === `${layout}\n`
   ) {
     return 'present';
   }
@@ -51,16 +59,16 @@ export function ensureGitopsRepo(input: GitopsRepoInput): 'created' | 'present' 
     }));
     commit('bootstrap-kit: first slots and the Flux source', {
       'README.md': '# openova (lab upstream)\n\nThe GitOps repository a Sovereign is provisioned from.\n',
-      'clusters/_template/flux-system/gitrepository.yaml': gitRepository(input.repoURL),
-      ...Object.fromEntries(slots.slice(0, 3).map((s) => [s.file, slot(s.name, s.version, input.ghcrHost)])),
+      'clusters/_template/flux-system/gitrepository.yaml': gitRepository(repoURL),
+      ...Object.fromEntries(slots.slice(0, 3).map((s) => [s.file, slot(s.name, s.version, ghcrHost)])),
     });
     commit(
       'bootstrap-kit: gitea, harbor and the platform',
-      Object.fromEntries(slots.slice(3).map((s) => [s.file, slot(s.name, s.version, input.ghcrHost)])),
+      Object.fromEntries(slots.slice(3).map((s) => [s.file, slot(s.name, s.version, ghcrHost)])),
     );
     git('branch', GITOPS.secondBranch);
     commit('catalyst: catalyst-api', {
-      'products/catalyst/catalyst-api.yaml': catalystApi(input.repoURL, input.ghcrHost),
+      'products/catalyst/catalyst-api.yaml': catalystApi(repoURL, ghcrHost),
     });
     git('tag', '-a', GITOPS.tag, '-m', `release ${GITOPS.tag}`, {
       GIT_COMMITTER_DATE: '2026-05-03T09:00:00+00:00',
@@ -69,6 +77,10 @@ export function ensureGitopsRepo(input: GitopsRepoInput): 'created' | 'present' 
     });
     commit('platform: document the tether map', {
       'platform/TETHERS.md': '# Tethers\n\nGit: upstream GitHub. Charts: ghcr. Images: mothership Harbor.\n',
+    });
+    commit('clusters/sovereign.lab: the Sovereign, bootstrapped by Flux, and tenant-a', {
+      ...tree,
+      [LAYOUT_FILE]: `${layout}\n`,
     });
     git('checkout', '-q', GITOPS.secondBranch);
     commit('release-0.1: pin chart versions', { 'clusters/_template/RELEASE': '0.1\n' });
@@ -88,6 +100,17 @@ function gitIn(dir: string) {
     const argv = args.filter((a): a is string => typeof a === 'string');
     return execFileSync('git', ['-C', dir, ...argv], { env: { ...process.env, ...env }, encoding: 'utf8' });
   };
+}
+
+function fileAt(bareDir: string, spec: string): string | undefined {
+  try {
+    return execFileSync('git', ['-C', bareDir, 'show', spec], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 function refExists(bareDir: string, ref: string): boolean {

@@ -1,9 +1,10 @@
-// The seeded tethered Sovereign: namespaces, Flux sources on upstream Git and the ghcr stand-in,
-// workloads of every kind on upstream images, the pull secret and the admin Secrets the cutover's
-// values point at — plus .lab/values.yaml, the cutover values for this Sovereign.
+// The tethered lab Sovereign: what its upstream GitOps repo holds (Flux sources on upstream Git and
+// the ghcr stand-in, HelmReleases, workloads of every kind on upstream images, a tenant), what lab up
+// applies to bootstrap it (namespaces, Secrets, the self-managing flux-system sync) — plus
+// .lab/values.yaml, the cutover values for this Sovereign.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { CHART_ORG, CHARTS, PROJECT_IMAGE } from '../corpus/spec.ts';
+import { CHART_ORG, CHARTS, NEXT_CHART, PROJECT_IMAGE } from '../corpus/spec.ts';
 import { GITOPS, PORTS, type Endpoints } from '../topology.ts';
 
 export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
@@ -30,10 +31,23 @@ function podTemplate(app: string, containers: unknown[], extra: Record<string, u
   return { metadata: { labels: { app } }, spec: { containers, ...extra } };
 }
 
-export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject[] {
+/** The cluster path of the lab Sovereign in the GitOps repository (`clusters/<sovereign>/`). */
+export const CLUSTER_PATH = 'clusters/sovereign.lab';
+export const TENANT = { namespace: 'tenant-a', serviceAccount: 'tenant-a-reconciler', path: 'tenants/tenant-a' };
+/** The Kustomizations the lab's Git defines, `namespace/name`: the root applies the other two. */
+export const KUSTOMIZATIONS = [
+  'flux-system/flux-system',
+  'flux-system/catalyst',
+  `${TENANT.namespace}/${TENANT.namespace}`,
+];
+
+/**
+ * What `flux bootstrap` leaves on a cluster, and what lab up applies: namespaces, the Secrets
+ * (never in Git), the stand-in CRD, and the self-managing `flux-system` GitRepository and
+ * Kustomization. Everything else arrives because Flux reconciles `clusters/sovereign.lab/`.
+ */
+export function bootstrapObjects({ e, gitea }: SovereignInput): KubernetesObject[] {
   const ghcr = e.upstreams.ghcr.host;
-  const docker = e.upstreams.docker.host;
-  const quay = e.upstreams.quay.host;
   const dockerconfig = JSON.stringify({
     auths: {
       [ghcr]: {
@@ -44,7 +58,7 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
     },
   });
   const objects: Array<Record<string, unknown>> = [
-    ...SOVEREIGN_NAMESPACES.map(ns),
+    ...[...SOVEREIGN_NAMESPACES, TENANT.namespace].map(ns),
     // A stand-in for catalyst's Blueprint CRD (any spec): the dormant install ships a Blueprint document.
     {
       apiVersion: 'apiextensions.k8s.io/v1',
@@ -100,65 +114,95 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       type: 'Opaque',
       stringData: { HARBOR_ADMIN_USERNAME: e.localHarbor.username, HARBOR_ADMIN_PASSWORD: e.localHarbor.password },
     },
+    ...fluxSync(e),
+  ];
+  return objects as unknown as KubernetesObject[];
+}
+
+/** `clusters/sovereign.lab/flux-system/gotk-sync.yaml`: the root source and Kustomization, managing themselves. */
+function fluxSync(e: Endpoints): Array<Record<string, unknown>> {
+  return [
     {
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'GitRepository',
       metadata: { name: GITOPS.repo, namespace: 'flux-system' },
       spec: { interval: '1m0s', url: e.git.repoURL, ref: { branch: GITOPS.branch }, timeout: '60s' },
     },
-    ...CHARTS.flatMap((chart) => [
-      {
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'HelmRepository',
-        metadata: { name: chart.name, namespace: 'flux-system' },
-        spec: {
-          type: 'oci',
-          interval: '10m0s',
-          url: `oci://${ghcr}/${CHART_ORG}`,
-          insecure: true,
-          secretRef: { name: 'ghcr-pull' },
-        },
-      },
-      {
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'HelmChart',
-        metadata: { name: chart.name, namespace: 'flux-system' },
-        spec: {
-          chart: chart.name,
-          version: chart.version,
-          interval: '10m0s',
-          sourceRef: { kind: 'HelmRepository', name: chart.name },
-        },
-      },
-    ]),
-    // An OCIRepository on the ghcr stand-in (a chart by tag, the way a HelmRelease's chartRef uses one).
     {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'OCIRepository',
-      metadata: { name: 'platform-chart', namespace: 'flux-system' },
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: 'flux-system', namespace: 'flux-system' },
       spec: {
         interval: '10m0s',
-        url: `oci://${ghcr}/${CHART_ORG}/${PLATFORM_CHART.name}`,
-        ref: { tag: PLATFORM_CHART.version },
+        path: `./${CLUSTER_PATH}`,
+        prune: true,
+        sourceRef: { kind: 'GitRepository', name: GITOPS.repo },
+      },
+    },
+  ];
+}
+
+const yamlDocs = (objects: Array<Record<string, unknown>>): string => objects.map((o) => stringify(o)).join('---\n');
+
+/**
+ * The files of the upstream GitOps repository that make the lab Sovereign, path → YAML: the cluster
+ * path (sync, namespaces, OCI HelmRepositories and an OCIRepository, HelmReleases whose charts run
+ * workloads on upstream images, the `catalyst` Kustomization that applies `products/catalyst`, the
+ * remaining workloads) and a tenant with its own source, Kustomization (`serviceAccountName`,
+ * `targetNamespace`), HelmRepository and HelmRelease.
+ */
+export function gitopsTree(e: Endpoints): Record<string, string> {
+  const ghcr = e.upstreams.ghcr.host;
+  const docker = e.upstreams.docker.host;
+  const quay = e.upstreams.quay.host;
+  const flux = (kind: string, name: string, spec: object, namespace = 'flux-system') => ({
+    apiVersion: kind === 'Kustomization' ? 'kustomize.toolkit.fluxcd.io/v1' : 'source.toolkit.fluxcd.io/v1',
+    kind,
+    metadata: { name, namespace },
+    spec,
+  });
+  const release = (name: string, chart: object, namespace?: string) => ({
+    apiVersion: 'helm.toolkit.fluxcd.io/v2',
+    kind: 'HelmRelease',
+    metadata: { name, ...(namespace ? { namespace } : {}) },
+    spec: { interval: '10m0s', ...chart },
+  });
+  const chartSpec = (c: { name: string; version: string }, repository = c.name) => ({
+    chart: {
+      spec: {
+        chart: c.name,
+        version: c.version,
+        interval: '10m0s',
+        sourceRef: { kind: 'HelmRepository', name: repository },
+      },
+    },
+  });
+  const sources = [
+    ...CHARTS.map((chart) =>
+      flux('HelmRepository', chart.name, {
+        type: 'oci',
+        interval: '10m0s',
+        url: `oci://${ghcr}/${CHART_ORG}`,
         insecure: true,
         secretRef: { name: 'ghcr-pull' },
-        layerSelector: { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', operation: 'copy' },
-      },
-    },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'catalyst-api', namespace: 'catalyst-system', labels: { app: 'catalyst-api' } },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'catalyst-api' } },
-        template: podTemplate('catalyst-api', [
-          container('catalyst-api', `${ghcr}/openova-io/catalyst-api:1.0.0`, {
-            env: [{ name: 'CATALYST_GITOPS_REPO_URL', value: e.git.repoURL }],
-          }),
-        ]),
-      },
-    },
+      }),
+    ),
+    // An OCIRepository on the ghcr stand-in: the platform chart by tag, used by its HelmRelease's chartRef.
+    flux('OCIRepository', 'platform-chart', {
+      interval: '10m0s',
+      url: `oci://${ghcr}/${CHART_ORG}/${PLATFORM_CHART.name}`,
+      ref: { tag: PLATFORM_CHART.version },
+      insecure: true,
+      secretRef: { name: 'ghcr-pull' },
+      layerSelector: { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', operation: 'copy' },
+    }),
+  ];
+  const releases = CHARTS.filter((c) => c.name !== 'bp-self-sovereign-cutover').map((c) =>
+    c === PLATFORM_CHART
+      ? release(c.name, { chartRef: { kind: 'OCIRepository', name: 'platform-chart' } }, 'flux-system')
+      : release(c.name, chartSpec(c), 'flux-system'),
+  );
+  const workloads = [
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -226,7 +270,68 @@ export function sovereignObjects({ e, gitea }: SovereignInput): KubernetesObject
       },
     },
   ];
-  return objects as unknown as KubernetesObject[];
+  const tenant = [
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: TENANT.serviceAccount, namespace: TENANT.namespace },
+    },
+    {
+      // Flux's multi-tenancy pattern: the tenant's reconciler is admin of its own namespace only.
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: TENANT.serviceAccount, namespace: TENANT.namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name: TENANT.serviceAccount, namespace: TENANT.namespace }],
+    },
+    flux(
+      'GitRepository',
+      TENANT.namespace,
+      { interval: '1m0s', url: e.git.repoURL, ref: { branch: GITOPS.branch }, timeout: '60s' },
+      TENANT.namespace,
+    ),
+    flux(
+      'Kustomization',
+      TENANT.namespace,
+      {
+        interval: '10m0s',
+        path: `./${TENANT.path}`,
+        prune: true,
+        targetNamespace: TENANT.namespace,
+        serviceAccountName: TENANT.serviceAccount,
+        sourceRef: { kind: 'GitRepository', name: TENANT.namespace },
+      },
+      TENANT.namespace,
+    ),
+  ];
+  // The tenant's own objects carry no namespace: its Kustomization's targetNamespace sets it.
+  const tenantApps = [
+    {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'HelmRepository',
+      metadata: { name: 'tenant-charts' },
+      spec: { type: 'oci', interval: '10m0s', url: `oci://${ghcr}/${CHART_ORG}`, insecure: true },
+    },
+    release('tenant-platform', chartSpec(PLATFORM_CHART, 'tenant-charts')),
+  ];
+  return {
+    [`${CLUSTER_PATH}/flux-system/gotk-sync.yaml`]: yamlDocs(fluxSync(e)),
+    [`${CLUSTER_PATH}/namespaces.yaml`]: yamlDocs([...SOVEREIGN_NAMESPACES, TENANT.namespace].map(ns)),
+    [`${CLUSTER_PATH}/sources.yaml`]: yamlDocs(sources),
+    [`${CLUSTER_PATH}/releases.yaml`]: yamlDocs(releases),
+    [`${CLUSTER_PATH}/catalyst.yaml`]: yamlDocs([
+      flux('Kustomization', 'catalyst', {
+        interval: '10m0s',
+        path: './products/catalyst',
+        prune: true,
+        sourceRef: { kind: 'GitRepository', name: GITOPS.repo },
+      }),
+    ]),
+    [`${CLUSTER_PATH}/workloads.yaml`]: yamlDocs(workloads),
+    [`${CLUSTER_PATH}/tenants/${TENANT.namespace}.yaml`]: yamlDocs(tenant),
+    [`${TENANT.path}/sources.yaml`]: yamlDocs([tenantApps[0]!]),
+    [`${TENANT.path}/releases.yaml`]: yamlDocs([tenantApps[1]!]),
+  };
 }
 
 /** The cutover values for this Sovereign, in the seed chart's values schema. */
@@ -291,6 +396,8 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
         'proxy-docker/grafana/grafana:11.4.0',
         'proxy-ghcr/fluxcd/source-controller:v1.4.1',
         'proxy-ghcr/fluxcd/helm-controller:v1.1.0',
+        // A chart version Git does not name yet: a Day-2 bump in Git must install from the local Harbor.
+        `proxy-ghcr/${CHART_ORG}/${NEXT_CHART.name}:${NEXT_CHART.version}`,
       ],
     },
     gitopsRepository: { name: GITOPS.repo, namespace: 'flux-system' },
@@ -299,6 +406,7 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       upstreamPrefix: `oci://${e.upstreams.ghcr.host}/${CHART_ORG}`,
       names: CHARTS.map((c) => c.name),
     },
+    flux: { namespaces: [TENANT.namespace] },
     catalystAPI: { deploymentName: 'catalyst-api', namespace: 'catalyst-system', envVar: 'CATALYST_GITOPS_REPO_URL' },
     egressTest: {
       durationSeconds: 20,

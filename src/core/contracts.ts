@@ -73,6 +73,8 @@ export const STEP_LABELS = {
 export const JOB_STEP_LABEL = 'cutover.openova.io/step';
 
 export const RUNNER = 'bp-self-sovereign-cutover-runner';
+/** Step 05's Gitea credential for Flux: one Secret by this name in each namespace it pivots (RBAC grants it by name). */
+export const GITEA_AUTH_SECRET = 'sovereign-cutover-gitea-auth';
 export const API_NAME = 'self-sovereign-cutover-api';
 export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
 export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };

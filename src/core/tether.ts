@@ -19,6 +19,13 @@ export interface Tether {
   state: TetherState;
   /** Why it is exempt. */
   reason?: string;
+  /** What applies the object (`Kustomization flux-system/catalyst`, `HelmRelease ns/name`), from Flux's labels. */
+  owner?: string;
+  /**
+   * How the cutover's pivot of this row stays (Flux sources and env): `spec.patches` of the owning
+   * Kustomization, `guard` (re-applied by a HelmRelease: the guard repairs it), `live` (nothing re-applies it).
+   */
+  durability?: 'spec.patches' | 'guard' | 'live';
 }
 
 export interface TetherSummary {

@@ -51,11 +51,15 @@ export interface Values {
   prewarm: { images: string[] };
   gitopsRepository: { name: string; namespace: string };
   helmRepositories: { namespace: string; upstreamPrefix: string; names: string[] };
+  /** Namespaces besides the two above whose Flux sources (and the Kustomizations that own them) may be pivoted. */
+  flux: { namespaces: string[] };
   catalystAPI: { deploymentName: string; namespace: string; envVar: string };
   egressTest: { durationSeconds: number; blockedDomains: string[]; callHomeURLs: string[]; allowCIDRs: string[] };
   status: { configMapName: string };
   stepTimeouts: Record<StepTimeoutKey, number>;
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
+  /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
+  guard: { periodSeconds: number };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -197,6 +201,7 @@ export const VALUES_SCHEMA = obj(
       upstreamPrefix: { type: 'string', pattern: '^oci://', default: 'oci://ghcr.io/openova-io' },
       names: { type: 'array', items: { type: 'string' }, default: [] },
     }),
+    flux: obj({ namespaces: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] } }),
     catalystAPI: obj({
       deploymentName: str('catalyst-api'),
       namespace: str('catalyst-system'),
@@ -238,6 +243,7 @@ export const VALUES_SCHEMA = obj(
         default: [],
       },
     }),
+    guard: obj({ periodSeconds: { type: 'integer', minimum: 0, default: 15 } }),
     // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
     api: obj({
       port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 },
@@ -333,6 +339,13 @@ export function parseValues(text: string, source = 'values'): Values {
       `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`,
     );
   return values;
+}
+
+/** Every namespace whose Flux objects the cutover pivots (the RBAC grants patch there, nowhere else). */
+export function fluxNamespaces(values: Values): string[] {
+  return [
+    ...new Set([values.gitopsRepository.namespace, values.helmRepositories.namespace, ...values.flux.namespaces]),
+  ];
 }
 
 /** Docker Hub's registry endpoint names images `docker.io/…`. */

@@ -62,7 +62,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     this.emit('event', { phase, at: new Date().toISOString(), ...fields });
   }
 
-  async run(): Promise<RunOutcome> {
+  /**
+   * Runs the chain. `guard`: a periodic re-verification of a complete cutover — when nothing
+   * drifted it writes and announces nothing (the status would change every period otherwise).
+   */
+  async run(options: { guard?: boolean } = {}): Promise<RunOutcome> {
     const { store, lease, steps, log } = this.#o;
     await lease.acquire();
     try {
@@ -70,6 +74,7 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       // A rerun never trusts `success` blindly: what a step established may have been undone since.
       const { drifted, record } = await this.#recheck(status);
       if (status.cutoverComplete === 'true' && !drifted.length) {
+        if (options.guard) return { result: 'already-complete' };
         if (Object.keys(record).length) await store.patch(record);
         this.#emit('cutover-already-complete');
         return { result: 'already-complete' };

@@ -25,7 +25,7 @@ export interface ServiceOptions {
    * The engine for one run (discovery, the Lease, the Secrets, the jobs executor), built when a run
    * starts. The composition root knows how (`cutover serve` passes buildEngine); this layer does not.
    */
-  buildEngine: () => Promise<{ run(): Promise<RunOutcome> }>;
+  buildEngine: () => Promise<{ run(options?: { guard?: boolean }): Promise<RunOutcome> }>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -40,6 +40,7 @@ export class CutoverService implements CutoverControl {
   #stopped = false;
   #tethers: TetherSnapshot | undefined;
   #tetherWalk: Promise<TetherSnapshot> | undefined;
+  #lastGuard = 0;
 
   constructor(options: ServiceOptions) {
     this.#o = options;
@@ -171,7 +172,8 @@ export class CutoverService implements CutoverControl {
     try {
       const status = await store.readVersioned();
       const data = status?.data ?? {};
-      if (!status || data.cutoverComplete === 'true' || this.#run) return;
+      if (!status || this.#run) return;
+      if (data.cutoverComplete === 'true') return await this.#guard();
       const due = data[AUTO_KEYS.dueAt];
       if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
         if (
@@ -192,6 +194,42 @@ export class CutoverService implements CutoverControl {
     } catch (error) {
       log(`reconcile: ${redact(error instanceof Error ? error.message : String(error))}`);
     }
+  }
+
+  /**
+   * The guard: every `guard.periodSeconds`, the replica that gets the Lease re-verifies every step of
+   * the complete cutover and repairs what drifted (a reverted URL, a lost spec.patches entry). The
+   * durable pivot keeps the cutover without it; the guard only shortens how long a revert lasts.
+   */
+  async #guard(): Promise<void> {
+    const period = this.#o.values.guard.periodSeconds * 1000;
+    if (!period || Date.now() - this.#lastGuard < period) return;
+    this.#lastGuard = Date.now();
+    const { log } = this.#o;
+    let engine;
+    try {
+      engine = await this.#o.buildEngine();
+    } catch (error) {
+      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      throw error;
+    }
+    this.#run = engine
+      .run({ guard: true })
+      .then(
+        (outcome) => {
+          if (outcome.result === 'already-complete') return;
+          log(
+            `guard: repair ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`,
+          );
+          this.#o.onOutcome?.(outcome.result);
+        },
+        (error: unknown) =>
+          log(`guard pass stopped: ${redact(error instanceof Error ? error.message : String(error))}`),
+      )
+      .finally(() => {
+        this.#run = undefined;
+      });
+    await this.#run;
   }
 
   async #startQuietly(source: RunSource): Promise<void> {

@@ -4,7 +4,8 @@
 // `resourceNames` (the apiserver cannot name an object that does not exist yet: every POST would
 // be 403). The in-cluster test proves from the apiserver's audit log that every verb of every
 // grant is used, so none can be dropped.
-import type { Values } from '../core/values.ts';
+import { fluxNamespaces, type Values } from '../core/values.ts';
+import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
 
 export interface Grant {
   /** Undefined: cluster-wide (ClusterRole). */
@@ -13,13 +14,18 @@ export interface Grant {
   resource: string;
   verbs: string[];
   resourceNames?: string[];
+  /**
+   * Used only to pivot an object live, when nothing applies it (no Kustomization owns it): a
+   * Sovereign whose every pivot is durable never uses it (the in-cluster test proves both ways).
+   */
+  liveFallback?: true;
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
 
 export function runnerGrants(values: Values, namespace: string): Grant[] {
-  const flux = values.gitopsRepository.namespace;
   const helm = values.helmRepositories.namespace;
+  const pivotable = fluxNamespaces(values);
   const secretNs = (ref: { namespace: string }) => ref.namespace || namespace;
   const secretsByNamespace = new Map<string, Set<string>>();
   for (const ref of [values.gitea.adminSecretRef, values.harbor.adminSecretRef, values.harbor.ghcrSecretRef]) {
@@ -47,33 +53,49 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       verbs: ['get'],
       resourceNames: [...names].sort(),
     })),
-    // 05 gives Flux a credential for Gitea; 06 adds the local Harbor to the pull Secrets HelmRepositories name.
-    { namespace: flux, apiGroup: '', resource: 'secrets', verbs: ['create'] },
-    {
-      namespace: flux,
-      apiGroup: '',
-      resource: 'secrets',
-      verbs: ['patch'],
-      resourceNames: [`${values.gitopsRepository.name}-gitea-auth`],
-    },
+    // 05 gives Flux a credential for Gitea (one Secret by name per namespace it pivots);
+    // 06 adds the local Harbor to the pull Secrets HelmRepositories name.
+    ...pivotable.flatMap((ns): Grant[] => [
+      { namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['create'] },
+      { namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['patch'], resourceNames: [GITEA_AUTH_SECRET] },
+    ]),
     { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
-    // Flux sources: 05 and 06 patch them where they live; inventory and verification list them everywhere.
-    { namespace: flux, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'patch'] },
-    { namespace: helm, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'] },
-    { namespace: helm, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['get', 'patch'] },
-    // 06 asks each HelmChart of a pivoted repository to pull again (and waits for it).
-    { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get', 'patch'] },
-    { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['list'] },
-    { apiGroup: FLUX, resource: 'helmrepositories', verbs: ['list'] },
-    { apiGroup: FLUX, resource: 'ocirepositories', verbs: ['list'] },
+    // Flux sources: 05 and 06 pivot them (live where nothing applies them) and read them back, in the
+    // namespaces the values allow; inventory and verification list them everywhere.
+    // 05 records the pre-pivot revision on each GitRepository; 08 asks them to fetch under the hold.
+    ...pivotable.flatMap((ns): Grant[] => [
+      { namespace: ns, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['patch'] },
+      { namespace: ns, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'], liveFallback: true },
+      { namespace: ns, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['patch'], liveFallback: true },
+      // 08 asks the HelmCharts there to pull again under the hold.
+      { namespace: ns, apiGroup: FLUX, resource: 'helmcharts', verbs: ['patch'] },
+      // The durable pivot: spec.patches (server-side apply) and reconcile requests on the Kustomizations there.
+      { namespace: ns, apiGroup: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['patch'] },
+    ]),
+    // 06 asks one HelmChart of a pivoted repository to pull again and waits for it.
+    { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get'] },
+    // Sources are read back wherever they are (list is cluster-wide already, so get discloses nothing more).
+    { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'list'] },
+    { apiGroup: FLUX, resource: 'helmrepositories', verbs: ['get', 'list'] },
+    { apiGroup: FLUX, resource: 'ocirepositories', verbs: ['get', 'list'] },
     { apiGroup: FLUX, resource: 'helmcharts', verbs: ['list'] },
-    // 07: the configured Deployment only.
+    // What applied an object is read wherever it is (an owner, its parent, every consumer of a source).
+    { apiGroup: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['get', 'list'] },
+    // 07: the configured Deployment only (patched live only when no Kustomization applies it).
     {
       namespace: values.catalystAPI.namespace,
       apiGroup: 'apps',
       resource: 'deployments',
-      verbs: ['get', 'patch'],
+      verbs: ['get'],
       resourceNames: [values.catalystAPI.deploymentName],
+    },
+    {
+      namespace: values.catalystAPI.namespace,
+      apiGroup: 'apps',
+      resource: 'deployments',
+      verbs: ['patch'],
+      resourceNames: [values.catalystAPI.deploymentName],
+      liveFallback: true,
     },
     // The tether inventory (03's artifacts, the console's table): every image in use, in every
     // workload kind; Crossplane provider packages; upstream URLs in ConfigMaps; Flux objects.

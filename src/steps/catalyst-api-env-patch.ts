@@ -1,11 +1,13 @@
 // 07 catalyst-api-env-patch: the configured Deployment's env var names the Sovereign's Gitea
-// repo; wait for the rollout, read the value back. (In-cluster, this rolls the engine's own
+// repo, durably when a Kustomization applies it (durable-pivot.ts); wait for the rollout, read the
+// value back. (In-cluster, this rolls the engine's own
 // Deployment: the engine resumes on restart.)
 import type { V1Deployment } from '@kubernetes/client-node';
 import { patchDeployment, readDeployment, waitRollout } from '../adapters/kube/workloads.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
+import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { localRepoURL } from './flux-gitrepository-patch.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -36,32 +38,47 @@ function stale(ctx: Ctx, d: V1Deployment): string[] {
   );
 }
 
+/** The env var on every target container, as a strategic merge (containers and env merge by name). */
+function pivotOf(ctx: Ctx, d: V1Deployment): Pivot {
+  const { namespace, deploymentName: name, envVar } = ctx.values.catalystAPI;
+  const value = localRepoURL(ctx);
+  const containers = targets(ctx, d);
+  return {
+    object: { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name, labels: d.metadata?.labels },
+    fields: {
+      spec: {
+        template: { spec: { containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value }] })) } },
+      },
+    },
+    live: async () => {
+      // A valueFrom the variable had is dropped: the value is the pivot.
+      await patchDeployment(ctx.env.cluster, namespace, name, {
+        spec: {
+          template: {
+            spec: { containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value, valueFrom: null }] })) },
+          },
+        },
+      });
+    },
+    applied: async () => !stale(ctx, await read(ctx)).length,
+  };
+}
+
 async function plan(ctx: Ctx): Promise<Change[]> {
   const d = await read(ctx);
+  const placement = await placementOf(ctx.env.cluster, pivotOf(ctx, d).object);
   return stale(ctx, d).map((c) => ({
     action: 'set',
     target: `Deployment ${d.metadata?.namespace}/${d.metadata?.name} container ${c}`,
-    detail: `${ctx.values.catalystAPI.envVar}=${localRepoURL(ctx)}`,
+    detail: `${ctx.values.catalystAPI.envVar}=${localRepoURL(ctx)} (${durabilityText(placement)})`,
   }));
 }
 
 async function apply(ctx: Ctx): Promise<void> {
   const d = await read(ctx);
-  const containers = stale(ctx, d);
-  if (!containers.length) return;
+  await pivotDurably(ctx.env.cluster, catalystApiEnvPatch.id, [pivotOf(ctx, d)], ctx.signal, ctx.log);
   const { namespace, deploymentName: name, envVar } = ctx.values.catalystAPI;
-  const value = localRepoURL(ctx);
-  // Strategic merge keys containers and env by name: other variables and containers stay as they are.
-  await patchDeployment(ctx.env.cluster, namespace, name, {
-    spec: {
-      template: {
-        spec: {
-          containers: containers.map((c) => ({ name: c, env: [{ name: envVar, value, valueFrom: null }] })),
-        },
-      },
-    },
-  });
-  ctx.log(`Deployment ${namespace}/${name}: ${envVar}=${value} on ${containers.join(', ')}`);
+  ctx.log(`Deployment ${namespace}/${name}: ${envVar}=${localRepoURL(ctx)} on ${targets(ctx, d).join(', ')}`);
 }
 
 async function verify(ctx: Ctx): Promise<void> {
@@ -83,6 +100,6 @@ export const catalystApiEnvPatch: Step<StepEnv> = {
   plan,
   apply,
   verify,
-  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
-  drift: plan,
+  // A Flux re-apply, a revert or a lost spec.patches entry shows here.
+  drift: async (ctx) => missing(ctx.env.cluster, catalystApiEnvPatch.id, [pivotOf(ctx, await read(ctx))]),
 };

@@ -20,7 +20,15 @@ import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
-import { listFluxAll, patchFlux, readyCondition, REQUESTED_AT, type FluxPlural } from '../adapters/kube/flux.ts';
+import {
+  listFlux,
+  listFluxAll,
+  patchFlux,
+  readyCondition,
+  REQUESTED_AT,
+  type FluxPlural,
+} from '../adapters/kube/flux.ts';
+import { fluxNamespaces } from '../core/values.ts';
 
 type Ctx = StepContext<StepEnv>;
 export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' };
@@ -200,14 +208,15 @@ async function apply(ctx: Ctx): Promise<void> {
       ctx.log(`fresh pull of ${ctx.values.images.cutover} on ${node} under the hold: ok`);
     }
 
-    // Make Flux fetch under the hold too: sources must come from inside the Sovereign now.
+    // Make Flux fetch under the hold too: sources must come from inside the Sovereign now (those of
+    // the namespaces the cutover pivoted: the only ones it may touch).
     const token = new Date().toISOString();
-    for (const plural of ['gitrepositories', 'helmcharts'] as FluxPlural[]) {
-      for (const o of await listFluxAll(ctx.env.cluster, plural))
-        await patchFlux(ctx.env.cluster, plural, o.metadata.namespace, o.metadata.name, {
-          metadata: { annotations: { [REQUESTED_AT]: token } },
-        });
-    }
+    for (const namespace of fluxNamespaces(ctx.values))
+      for (const plural of ['gitrepositories', 'helmcharts'] as FluxPlural[])
+        for (const o of await listFlux(ctx.env.cluster, plural, namespace))
+          await patchFlux(ctx.env.cluster, plural, namespace, o.metadata.name, {
+            metadata: { annotations: { [REQUESTED_AT]: token } },
+          });
     // The window: nothing that was Ready may become NotReady until it ends; looked at every 5 s.
     const until = Date.now() + ctx.values.egressTest.durationSeconds * 1000;
     await pollUntil(

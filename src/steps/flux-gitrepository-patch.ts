@@ -3,8 +3,9 @@
 // generation, at the mirror's current head of the branch it follows: upstream may push between the
 // record and the flip (the mirror then brings the new commit, and waiting for the old one would
 // never end), so the head is read again on every look; for a tag, semver or commit the recorded
-// revision is the proof. If Gitea refuses anonymous clones, a basic-auth Secret is written and
-// referenced before the URL changes.
+// revision is the proof, and every Kustomization on the source applies it. If Gitea refuses anonymous
+// clones, a basic-auth Secret is written and referenced with the URL. Every GitRepository that follows
+// the upstream repository is pivoted (a tenant's too), durably: see durable-pivot.ts.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
@@ -13,13 +14,17 @@ import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import {
   getFlux,
+  listFlux,
   patchFlux,
   readyCondition,
   readyOnCurrentGeneration,
-  REQUESTED_AT,
   type FluxSource,
 } from '../adapters/kube/flux.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
+import { fluxNamespaces } from '../core/values.ts';
+import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
+import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
+import { waitKustomizationsOn } from './flux-consumers.ts';
 
 type Ctx = StepContext<StepEnv>;
 export const PRE_PIVOT_REVISION = 'cutover.openova.io/pre-pivot-revision';
@@ -28,18 +33,76 @@ export function localRepoURL(ctx: Ctx): string {
   return `${ctx.values.sovereign.giteaInternalURL.replace(/\/+$/, '')}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`;
 }
 
-const ref = (ctx: Ctx) => ({
-  namespace: ctx.values.gitopsRepository.namespace,
-  name: ctx.values.gitopsRepository.name,
-});
+/** `https://h/o/r.git/` and `https://h/o/r` name the same repository. */
+const sameRepo = (a: string | undefined, b: string): boolean =>
+  Boolean(a) && a!.replace(/\/+$/, '').replace(/\.git$/, '') === b.replace(/\/+$/, '').replace(/\.git$/, '');
+
+/**
+ * The GitRepositories this step pivots: the configured one and every other one that follows the
+ * upstream repository (a tenant's) — or already follows the mirror (a rerun) — in the namespaces
+ * the cutover may patch (`flux.namespaces`; one elsewhere stays a tether the inventory shows).
+ */
+async function repositories(ctx: Ctx): Promise<FluxSource[]> {
+  const { namespace, name } = ctx.values.gitopsRepository;
+  const local = localRepoURL(ctx);
+  const found: FluxSource[] = [];
+  for (const ns of fluxNamespaces(ctx.values))
+    for (const r of await listFlux(ctx.env.cluster, 'gitrepositories', ns))
+      if (
+        (r.metadata.namespace === namespace && r.metadata.name === name) ||
+        sameRepo(r.spec.url, ctx.values.upstream.repoURL) ||
+        sameRepo(r.spec.url, local)
+      )
+        found.push(r);
+  if (!found.some((r) => r.metadata.namespace === namespace && r.metadata.name === name))
+    throw new CutoverError('not-found', `GitRepository ${namespace}/${name} (gitopsRepository) does not exist`);
+  return found;
+}
+
+function pivotOf(ctx: Ctx, repo: FluxSource, secretRef?: { name: string }): Pivot {
+  const { namespace, name } = repo.metadata;
+  const url = localRepoURL(ctx);
+  const spec = { url, ...(secretRef ? { secretRef } : {}) };
+  return {
+    object: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      namespace,
+      name,
+      labels: repo.metadata.labels,
+    },
+    fields: { spec },
+    live: async () => {
+      await patchFlux(ctx.env.cluster, 'gitrepositories', namespace, name, { spec });
+    },
+    applied: async () => {
+      const now = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
+      return now.spec.url === url && (!secretRef || now.spec.secretRef?.name === secretRef.name);
+    },
+  };
+}
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  const { namespace, name } = ref(ctx);
-  const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
   const url = localRepoURL(ctx);
-  return repo.spec.url === url
-    ? []
-    : [{ action: 'patch', target: `GitRepository ${namespace}/${name}`, detail: `spec.url ${repo.spec.url} → ${url}` }];
+  const changes: Change[] = [];
+  for (const repo of await repositories(ctx)) {
+    if (repo.spec.url === url) continue;
+    const { namespace, name } = repo.metadata;
+    const placement = await placementOf(ctx.env.cluster, pivotOf(ctx, repo).object);
+    changes.push({
+      action: 'patch',
+      target: `GitRepository ${namespace}/${name}`,
+      detail: `spec.url ${repo.spec.url} → ${url} (${durabilityText(placement)})`,
+    });
+  }
+  return changes;
+}
+
+/** The pivots as apply declared them (the auth Secret reference only where one was written). */
+async function pivots(ctx: Ctx): Promise<Pivot[]> {
+  return (await repositories(ctx)).map((repo) =>
+    pivotOf(ctx, repo, repo.spec.secretRef?.name === GITEA_AUTH_SECRET ? { name: GITEA_AUTH_SECRET } : undefined),
+  );
 }
 
 async function anonymousCloneWorks(url: string): Promise<boolean> {
@@ -54,10 +117,11 @@ async function anonymousCloneWorks(url: string): Promise<boolean> {
 
 async function apply(ctx: Ctx): Promise<void> {
   const { cluster } = ctx.env;
-  const { namespace, name } = ref(ctx);
   const url = localRepoURL(ctx);
-  let repo = await getFlux(cluster, 'gitrepositories', namespace, name);
-  if (!repo.metadata.annotations?.[PRE_PIVOT_REVISION]) {
+  const repos = await repositories(ctx);
+  for (const repo of repos) {
+    const { namespace, name } = repo.metadata;
+    if (repo.metadata.annotations?.[PRE_PIVOT_REVISION] || repo.spec.url === url) continue;
     const revision = repo.status?.artifact?.revision;
     if (!revision || readyCondition(repo)?.status !== 'True') {
       throw new CutoverError(
@@ -65,30 +129,25 @@ async function apply(ctx: Ctx): Promise<void> {
         `GitRepository ${namespace}/${name} is not Ready on upstream (${readyCondition(repo)?.message ?? 'no artifact'}); the pivot needs a revision to prove against`,
       );
     }
-    repo = await patchFlux(cluster, 'gitrepositories', namespace, name, {
+    await patchFlux(cluster, 'gitrepositories', namespace, name, {
       metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } },
     });
-    ctx.log(`recorded pre-pivot revision ${revision}`);
+    ctx.log(`GitRepository ${namespace}/${name}: recorded pre-pivot revision ${revision}`);
   }
   // The mirror syncs on its own interval; make it current now so Flux finds the recorded revision.
   await ctx.env.forge.mirrorSync(ctx.values.gitea.org, ctx.values.gitea.repo);
-  const spec: Record<string, unknown> = { url };
-  if (!(await anonymousCloneWorks(url))) {
-    const secretName = `${name}-gitea-auth`;
-    await writeAuthSecret(ctx, namespace, secretName);
-    spec.secretRef = { name: secretName };
-    ctx.log(`Gitea needs auth: Secret ${namespace}/${secretName} referenced`);
+  const anonymous = await anonymousCloneWorks(url);
+  const wanted: Pivot[] = [];
+  if (!anonymous)
+    for (const ns of new Set(repos.map((r) => r.metadata.namespace))) {
+      await writeAuthSecret(ctx, ns, GITEA_AUTH_SECRET);
+      ctx.log(`Gitea needs auth: Secret ${ns}/${GITEA_AUTH_SECRET} referenced`);
+    }
+  for (const repo of repos) {
+    wanted.push(pivotOf(ctx, repo, anonymous ? undefined : { name: GITEA_AUTH_SECRET }));
   }
-  if (
-    repo.spec.url !== url ||
-    (spec.secretRef && repo.spec.secretRef?.name !== (spec.secretRef as { name: string }).name)
-  ) {
-    await patchFlux(cluster, 'gitrepositories', namespace, name, {
-      spec,
-      metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } },
-    });
-    ctx.log(`GitRepository ${namespace}/${name} → ${url}`);
-  }
+  await pivotDurably(cluster, fluxGitRepositoryPatch.id, wanted, ctx.signal, ctx.log);
+  for (const repo of repos) ctx.log(`GitRepository ${repo.metadata.namespace}/${repo.metadata.name} → ${url}`);
 }
 
 async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string): Promise<void> {
@@ -120,33 +179,42 @@ async function expectedRevision(ctx: Ctx, repo: FluxSource): Promise<string | un
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const { namespace, name } = ref(ctx);
   const url = localRepoURL(ctx);
-  const current = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
-  const recorded = current.metadata.annotations?.[PRE_PIVOT_REVISION];
-  if (current.spec.url !== url)
-    throw new CutoverError('not-pivoted', `GitRepository ${namespace}/${name} still points at ${current.spec.url}`);
-  const { repo, expected } = await pollUntil(
-    async () => {
-      const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
-      return { repo, expected: await expectedRevision(ctx, repo) };
-    },
-    ({ repo, expected }) =>
-      expected !== undefined && readyOnCurrentGeneration(repo) && repo.status?.artifact?.revision === expected,
-    {
-      signal: ctx.signal,
-      interval: doubling(500, 5000),
-      code: 'flux-not-ready',
-      message: ({ repo, expected }) => {
-        const ready = readyCondition(repo);
-        return `gitrepositories ${namespace}/${name} never became Ready on ${expected ?? 'the mirror head'} from ${url} (at ${repo.status?.artifact?.revision ?? 'no artifact'}; Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`;
+  const repos = await repositories(ctx);
+  const left = repos.filter((r) => r.spec.url !== url);
+  if (left.length)
+    throw new CutoverError(
+      'not-pivoted',
+      `${left.map((r) => `GitRepository ${r.metadata.namespace}/${r.metadata.name}`).join(', ')} still point at ${left[0]!.spec.url}`,
+    );
+  for (const { metadata } of repos) {
+    const { namespace, name } = metadata;
+    const recorded = metadata.annotations?.[PRE_PIVOT_REVISION];
+    const { repo, expected } = await pollUntil(
+      async () => {
+        const repo = await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name);
+        return { repo, expected: await expectedRevision(ctx, repo) };
       },
-    },
-  );
-  const moved = recorded && recorded !== expected ? ` (upstream moved on from ${recorded} since the record)` : '';
-  ctx.log(
-    `GitRepository ${namespace}/${name} Ready at ${repo.status?.artifact?.revision} from the Sovereign's Gitea${moved}`,
-  );
+      ({ repo, expected }) =>
+        expected !== undefined && readyOnCurrentGeneration(repo) && repo.status?.artifact?.revision === expected,
+      {
+        signal: ctx.signal,
+        interval: doubling(500, 5000),
+        code: 'flux-not-ready',
+        message: ({ repo, expected }) => {
+          const ready = readyCondition(repo);
+          return `gitrepositories ${namespace}/${name} never became Ready on ${expected ?? 'the mirror head'} from ${url} (at ${repo.status?.artifact?.revision ?? 'no artifact'}; Ready=${ready?.status ?? 'unknown'} ${ready?.reason ?? ''}: ${ready?.message ?? ''})`;
+        },
+      },
+    );
+    const moved = recorded && recorded !== expected ? ` (upstream moved on from ${recorded} since the record)` : '';
+    ctx.log(
+      `GitRepository ${namespace}/${name} Ready at ${repo.status?.artifact?.revision} from the Sovereign's Gitea${moved}`,
+    );
+    // What the source feeds must apply the mirror's revision: every Kustomization on it, Ready.
+    for (const k of await waitKustomizationsOn(ctx.env.cluster, repo, ctx.signal))
+      ctx.log(`Kustomization ${k.metadata.namespace}/${k.metadata.name} applied ${k.status?.lastAppliedRevision}`);
+  }
 }
 
 export const fluxGitRepositoryPatch: Step<StepEnv> = {
@@ -155,6 +223,6 @@ export const fluxGitRepositoryPatch: Step<StepEnv> = {
   plan,
   apply,
   verify,
-  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
-  drift: plan,
+  // A Flux re-apply, a revert or a lost spec.patches entry shows here.
+  drift: async (ctx) => missing(ctx.env.cluster, fluxGitRepositoryPatch.id, await pivots(ctx)),
 };

@@ -1,12 +1,17 @@
-// 06 helmrepository-patches: every OCI HelmRepository and OCIRepository under the upstream prefix
-// points at the local Harbor project its host maps to. The local Harbor's credentials are added to
-// the sources' pull Secret first (additive: the upstream entry stays until pulls are proven). Every
-// URL is read back, and a HelmChart is made to reconcile from the new URL.
+// 06 helmrepository-patches: every OCI HelmRepository and OCIRepository under the upstream prefix,
+// in any namespace the cutover may patch, points at the local Harbor project its host maps to —
+// durably (durable-pivot.ts). The local Harbor's credentials are added to the sources' pull Secret
+// first (additive: the upstream entry stays until pulls are proven). Every URL is read back, a
+// HelmChart is made to reconcile from the new URL, and every HelmRelease on these sources is Ready.
 import { CutoverError } from '../core/errors.ts';
 import { parseDockerConfig, serializeDockerConfig, withRegistryAuth } from '../core/docker-config.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
+import { fluxNamespaces } from '../core/values.ts';
+import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
+import { waitHelmReleasesOn } from './flux-consumers.ts';
 import {
+  getFlux,
   listFlux,
   patchFlux,
   readyCondition,
@@ -39,29 +44,69 @@ export function localPrefix(ctx: Ctx): string {
 
 const harborHost = (ctx: Ctx): string => new URL(ctx.values.sovereign.harborPublicURL).host;
 
-function pivoted(ctx: Ctx, url: string): string | undefined {
+/** The local URL a source should have: upstream ones map to the local Harbor, local ones stay. */
+function targetOf(ctx: Ctx, url: string): string | undefined {
   const upstream = ctx.values.helmRepositories.upstreamPrefix.replace(/\/+$/, '');
+  const local = localPrefix(ctx);
+  if (url === local || url.startsWith(`${local}/`)) return url;
   if (url !== upstream && !url.startsWith(`${upstream}/`)) return undefined;
-  return localPrefix(ctx) + url.slice(upstream.length);
+  return local + url.slice(upstream.length);
 }
 
-async function tethered(ctx: Ctx): Promise<Array<{ plural: FluxPlural; kind: string; obj: FluxSource; url: string }>> {
-  const found = [];
-  for (const { plural, kind } of KINDS) {
-    for (const obj of await listFlux(ctx.env.cluster, plural, ctx.values.helmRepositories.namespace)) {
-      const url = obj.spec.url ? pivoted(ctx, obj.spec.url) : undefined;
-      if (url) found.push({ plural, kind, obj, url });
-    }
-  }
+interface Source {
+  plural: FluxPlural;
+  kind: string;
+  obj: FluxSource;
+  /** Where it must point. */
+  url: string;
+}
+
+/**
+ * Every OCI HelmRepository and OCIRepository under the upstream prefix or already on the local
+ * Harbor, in the namespaces the cutover may patch (`flux.namespaces`; one elsewhere stays a tether
+ * the inventory shows).
+ */
+async function sources(ctx: Ctx): Promise<Source[]> {
+  const found: Source[] = [];
+  for (const namespace of fluxNamespaces(ctx.values))
+    for (const { plural, kind } of KINDS)
+      for (const obj of await listFlux(ctx.env.cluster, plural, namespace)) {
+        const url = obj.spec.url ? targetOf(ctx, obj.spec.url) : undefined;
+        if (url) found.push({ plural, kind, obj, url });
+      }
   return found;
 }
 
+const tethered = async (ctx: Ctx): Promise<Source[]> => (await sources(ctx)).filter((s) => s.obj.spec.url !== s.url);
+
+function pivotOf(ctx: Ctx, s: Source): Pivot {
+  const { namespace, name } = s.obj.metadata;
+  const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
+  const spec = { url: s.url, ...(insecure ? { insecure: true } : {}) };
+  return {
+    object: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: s.kind, namespace, name, labels: s.obj.metadata.labels },
+    fields: { spec },
+    live: async () => {
+      await patchFlux(ctx.env.cluster, s.plural, namespace, name, { spec });
+    },
+    applied: async () => {
+      const now = await getFlux(ctx.env.cluster, s.plural, namespace, name);
+      return now.spec.url === s.url && (!insecure || now.spec.insecure === true);
+    },
+  };
+}
+
 async function plan(ctx: Ctx): Promise<Change[]> {
-  return (await tethered(ctx)).map((t) => ({
-    action: 'patch',
-    target: `${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name}`,
-    detail: `${t.obj.spec.url} → ${t.url}`,
-  }));
+  const changes: Change[] = [];
+  for (const t of await tethered(ctx)) {
+    const placement = await placementOf(ctx.env.cluster, pivotOf(ctx, t).object);
+    changes.push({
+      action: 'patch',
+      target: `${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name}`,
+      detail: `${t.obj.spec.url} → ${t.url} (${durabilityText(placement)})`,
+    });
+  }
+  return changes;
 }
 
 /** Adds the local Harbor to a dockerconfigjson pull Secret, leaving every other entry alone. */
@@ -78,51 +123,67 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
 }
 
 async function apply(ctx: Ctx): Promise<void> {
-  const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
   const secrets = new Set<string>();
-  for (const t of await tethered(ctx)) {
+  const all = await sources(ctx);
+  for (const t of all.filter((s) => s.obj.spec.url !== s.url)) {
     const secret = t.obj.spec.secretRef?.name;
-    if (secret && !secrets.has(secret)) {
+    const key = `${t.obj.metadata.namespace}/${secret}`;
+    if (secret && !secrets.has(key)) {
       await addHarborAuth(ctx, t.obj.metadata.namespace, secret);
-      secrets.add(secret);
+      secrets.add(key);
     }
-    await patchFlux(ctx.env.cluster, t.plural, t.obj.metadata.namespace, t.obj.metadata.name, {
-      spec: { url: t.url, ...(insecure ? { insecure: true } : {}) },
-      metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } },
-    });
-    ctx.log(`${t.kind} ${t.obj.metadata.name}: ${t.obj.spec.url} → ${t.url}`);
   }
+  const placed = await pivotDurably(
+    ctx.env.cluster,
+    helmRepositoryPatches.id,
+    all.map((s) => pivotOf(ctx, s)),
+    ctx.signal,
+    ctx.log,
+  );
+  for (const t of all.filter((s) => s.obj.spec.url !== s.url))
+    ctx.log(`${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name}: ${t.obj.spec.url} → ${t.url}`);
+  if (!placed.length) ctx.log('no OCI HelmRepository or OCIRepository under the upstream prefix');
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const left = await tethered(ctx);
+  const all = await sources(ctx);
+  const left = all.filter((s) => s.obj.spec.url !== s.url);
   if (left.length)
     throw new CutoverError(
       'not-pivoted',
-      `still on upstream after the patch: ${left.map((t) => `${t.kind} ${t.obj.metadata.name} (${t.obj.spec.url})`).join(', ')}`,
+      `still on upstream after the patch: ${left.map((t) => `${t.kind} ${t.obj.metadata.namespace}/${t.obj.metadata.name} (${t.obj.spec.url})`).join(', ')}`,
     );
-  const namespace = ctx.values.helmRepositories.namespace;
-  const prefix = localPrefix(ctx);
   // An OCIRepository pulls its artifact itself: Ready on its current generation is the proof (03 copied it).
-  for (const o of await listFlux(ctx.env.cluster, 'ocirepositories', namespace)) {
-    if (!o.spec.url?.startsWith(prefix)) continue;
+  for (const o of all.filter((s) => s.plural === 'ocirepositories')) {
+    const { namespace, name } = o.obj.metadata;
     await waitFlux(
       ctx.env.cluster,
       'ocirepositories',
       namespace,
-      o.metadata.name,
+      name,
       ctx.signal,
       readyOnCurrentGeneration,
-      `became Ready from ${o.spec.url}`,
+      `became Ready from ${o.url}`,
     );
-    ctx.log(`OCIRepository ${namespace}/${o.metadata.name} Ready from ${o.spec.url}`);
+    ctx.log(`OCIRepository ${namespace}/${name} Ready from ${o.url}`);
   }
-  // Prove a chart really comes from the new URL: ask one HelmChart to reconcile and wait for it.
-  const repos = (await listFlux(ctx.env.cluster, 'helmrepositories', namespace)).filter((r) =>
-    r.spec.url?.startsWith(prefix),
+  await proveChartPull(ctx, all);
+  const releases = await waitHelmReleasesOn(
+    ctx.env.cluster,
+    all.map((s) => ({ kind: s.kind, source: s.obj })),
+    ctx.signal,
   );
+  if (releases.length) ctx.log(`${releases.length} HelmRelease(s) on the pivoted sources Ready`);
+}
+
+/** Proves a chart really comes from the new URL: one HelmChart of a pivoted repository pulls again. */
+async function proveChartPull(ctx: Ctx, all: Source[]): Promise<void> {
+  // The HelmCharts the runner may annotate: those in helmRepositories.namespace.
+  const namespace = ctx.values.helmRepositories.namespace;
+  const repos = all.filter((s) => s.plural === 'helmrepositories' && s.obj.metadata.namespace === namespace);
   const chart = (await listFlux(ctx.env.cluster, 'helmcharts', namespace)).find(
-    (c) => c.spec.sourceRef?.kind === 'HelmRepository' && repos.some((r) => r.metadata.name === c.spec.sourceRef?.name),
+    (c) =>
+      c.spec.sourceRef?.kind === 'HelmRepository' && repos.some((r) => r.obj.metadata.name === c.spec.sourceRef?.name),
   );
   if (!chart) {
     ctx.log('no HelmChart uses a pivoted HelmRepository; URLs read back only');
@@ -139,9 +200,9 @@ async function verify(ctx: Ctx): Promise<void> {
     chart.metadata.name,
     ctx.signal,
     (o) => o.status?.lastHandledReconcileAt === token && readyCondition(o)?.status === 'True',
-    `reconciled Ready from ${prefix}`,
+    `reconciled Ready from ${localPrefix(ctx)}`,
   );
-  ctx.log(`HelmChart ${namespace}/${chart.metadata.name} reconciled from ${prefix}`);
+  ctx.log(`HelmChart ${namespace}/${chart.metadata.name} reconciled from ${localPrefix(ctx)}`);
 }
 
 export const helmRepositoryPatches: Step<StepEnv> = {
@@ -150,6 +211,11 @@ export const helmRepositoryPatches: Step<StepEnv> = {
   plan,
   apply,
   verify,
-  // Flux re-applying an upstream URL from Git shows here: what plan would change again.
-  drift: plan,
+  // A Flux re-apply, a revert or a lost spec.patches entry shows here.
+  drift: async (ctx) =>
+    missing(
+      ctx.env.cluster,
+      helmRepositoryPatches.id,
+      (await sources(ctx)).map((s) => pivotOf(ctx, s)),
+    ),
 };

@@ -13,8 +13,11 @@ import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { render } from '../../src/render/render.ts';
-import { AGENT, RUNNER } from '../../src/core/contracts.ts';
+import { AGENT, recheckKey, RUNNER } from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
+import { reconcileAll } from '../support/flux.ts';
+import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
+import { getFlux, patchFlux } from '../../src/adapters/kube/flux.ts';
 import { labValuesFile, signIn } from '../support/api.ts';
 import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
 
@@ -168,10 +171,25 @@ test(
       .filter((ev) => ev.responseStatus?.code === 403)
       .map((ev) => `${ev.user.username} ${ev.verb} ${JSON.stringify(ev.objectRef)}`);
     assert.deepEqual(denied, [], 'no request was denied');
+    const grants = runnerGrants(values, NS);
     assert.deepEqual(
-      unneeded(runnerGrants(values, NS), runner),
+      unneeded(
+        grants.filter((g) => !g.liveFallback),
+        runner,
+      ),
       [],
       'every runner rule served a request only it allows',
+    );
+    // Every object this Sovereign's cutover pivots is applied by a Kustomization: every pivot went
+    // durable, so no request needed a live-patch fallback rule.
+    const fallbacks = grants.filter((g) => g.liveFallback);
+    assert.ok(fallbacks.length >= 3);
+    assert.deepEqual(
+      runner
+        .filter((ev) => fallbacks.some((g) => g.verbs.some((verb) => matches(g, ev, verb))))
+        .map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`),
+      [],
+      'no live patch: every pivot went into a Kustomization',
     );
     const agentRole = objects.find(
       (o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount,
@@ -186,6 +204,70 @@ test(
       ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
     }));
     assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
+  },
+);
+
+test(
+  'in-cluster guard: a hand revert is local again within one guard period; with the guard down, applies still work and the pivot holds; back up, it repairs without a new run',
+  { timeout: 300_000 },
+  async () => {
+    const cluster = KubeCluster.connect(e.kube.kubeconfig);
+    const local = `${e.gitea.url}/${privateOrg}/${values.gitea.repo}`;
+    const before =
+      (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+    assert.equal(before.cutoverComplete, 'true', 'the cutover above completed');
+    const repoURL = async () => (await getFlux(cluster, 'gitrepositories', 'flux-system', 'openova')).spec.url;
+    const apiEnv = async () =>
+      (
+        await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' })
+      ).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === values.catalystAPI.envVar)?.value;
+
+    // A revert by hand, as `kubectl apply` of an old manifest would do it.
+    const reverted = performance.now();
+    await patchFlux(cluster, 'gitrepositories', 'flux-system', 'openova', { spec: { url: e.git.repoURL } });
+    await eventually('the guard to put the GitRepository back', async () => (await repoURL()) === local, 90_000);
+    const latency = (performance.now() - reverted) / 1000;
+    console.log(`# guard repair latency: ${latency.toFixed(1)} s (guard period ${values.guard.periodSeconds} s)`);
+    // One period, plus the service's 5 s reconcile tick and the repair itself.
+    assert.ok(latency <= values.guard.periodSeconds + 15, `repaired after ${latency.toFixed(1)} s`);
+
+    // The guard goes away (the API Deployment scaled to zero)…
+    const api = { name: 'self-sovereign-cutover-api', namespace: NS };
+    const scale = (replicas: number) =>
+      k.apps.patchNamespacedDeployment({ ...api, body: { spec: { replicas } } }, mergePatch);
+    await scale(0);
+    await eventually(
+      'the cutover API pod to go',
+      async () =>
+        (await k.core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-api' }))
+          .items.length === 0,
+      60_000,
+    );
+    // …and Flux carries on: three forced reconciles of everything apply fine, and the pivot holds.
+    for (let round = 1; round <= 3; round++) {
+      await reconcileAll(cluster);
+      assert.equal(await repoURL(), local, `GitRepository local after reconcile ${round} without the guard`);
+      assert.equal(await apiEnv(), local, `env local after reconcile ${round} without the guard`);
+    }
+    // A revert while the guard is down stays until the guard is back.
+    await k.apps.patchNamespacedDeployment({
+      name: 'catalyst-api',
+      namespace: 'catalyst-system',
+      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/env/0/value', value: e.git.repoURL }],
+    });
+    assert.equal(await apiEnv(), e.git.repoURL);
+    const back = performance.now();
+    await scale(1);
+    await eventually('the guard, back, to repair the env var', async () => (await apiEnv()) === local, 120_000);
+    console.log(
+      `# guard back up: env repaired ${((performance.now() - back) / 1000).toFixed(1)} s after the API was scaled up`,
+    );
+    const after =
+      (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+    assert.equal(after.cutoverComplete, 'true');
+    assert.equal(after.cutoverStartedAt, before.cutoverStartedAt, 'no new run was started');
+    assert.match(after[recheckKey('catalyst-api-env-patch', 'repairedAt')] ?? '', /^\d{4}-/, 'the repair is recorded');
+    assert.match(after[recheckKey('flux-gitrepository-patch', 'repairedAt')] ?? '', /^\d{4}-/);
   },
 );
 

@@ -105,6 +105,36 @@ export async function dropHarborProject(name: string): Promise<void> {
  * at `url`; `push` commits a file on `main` upstream (as a maintainer's push would) and returns the
  * new head. Removed by `cleanups`.
  */
+/** Commits one file to a bare repository's main branch, as an upstream maintainer would; returns the commit. */
+export function pushFile(bare: string, file: string, content: string): string {
+  const work = mkdtempSync(join(tmpdir(), 'lab-push-'));
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' }).trim();
+    execFileSync('git', ['clone', '-q', bare, work]);
+    writeFileSync(join(work, file), content);
+    git('add', '-A');
+    git(
+      '-c',
+      'user.name=Lab Maintainer',
+      '-c',
+      'user.email=maintainer@openova.invalid',
+      'commit',
+      '-q',
+      '-m',
+      `update ${file}`,
+    );
+    git('push', '-q', 'origin', 'HEAD:main');
+    return git('rev-parse', 'HEAD');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** A file of a bare repository's main branch. */
+export function fileOnMain(bare: string, file: string): string {
+  return execFileSync('git', ['-C', bare, 'show', `main:${file}`], { encoding: 'utf8' });
+}
+
 export function forkUpstreamRepo(cleanups: Array<() => Promise<unknown>>): {
   url: string;
   push: (file: string, content: string) => string;
@@ -113,28 +143,6 @@ export function forkUpstreamRepo(cleanups: Array<() => Promise<unknown>>): {
   const bare = join(GIT_ROOT, 'lab-tests', `${name}.git`);
   execFileSync('git', ['clone', '-q', '--bare', GITOPS_BARE_DIR, bare]);
   cleanups.push(async () => rmSync(bare, { recursive: true, force: true }));
-  const push = (file: string, content: string): string => {
-    const work = mkdtempSync(join(tmpdir(), 'lab-push-'));
-    try {
-      const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' }).trim();
-      execFileSync('git', ['clone', '-q', bare, work]);
-      writeFileSync(join(work, file), content);
-      git('add', '-A');
-      git(
-        '-c',
-        'user.name=Lab Maintainer',
-        '-c',
-        'user.email=maintainer@openova.invalid',
-        'commit',
-        '-q',
-        '-m',
-        `update ${file}`,
-      );
-      git('push', '-q', 'origin', 'HEAD:main');
-      return git('rev-parse', 'HEAD');
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  };
+  const push = (file: string, content: string): string => pushFile(bare, file, content);
   return { url: `${lab().git.url}/lab-tests/${name}.git`, push };
 }

@@ -35,11 +35,43 @@ test('create never sits in a rule with resourceNames (the apiserver cannot name 
   );
 });
 
-test('07 may patch the configured Deployment only', () => {
+test('07 may patch the configured Deployment only, and only as the live fallback', () => {
   const deployments = grants.filter((g) => g.resource === 'deployments' && g.verbs.includes('patch'));
   assert.deepEqual(deployments, [
-    { namespace: 'apps', apiGroup: 'apps', resource: 'deployments', verbs: ['get', 'patch'], resourceNames: ['api'] },
+    {
+      namespace: 'apps',
+      apiGroup: 'apps',
+      resource: 'deployments',
+      verbs: ['patch'],
+      resourceNames: ['api'],
+      liveFallback: true,
+    },
   ]);
+});
+
+test('Kustomizations and Flux sources are patched only in the namespaces the values allow', () => {
+  const withTenant = runnerGrants({ ...values, flux: { namespaces: ['tenant-a'] } }, 'catalyst');
+  const patched = (gs: Grant[], resource: string) =>
+    gs.filter((g) => g.resource === resource && g.verbs.includes('patch')).map((g) => g.namespace);
+  assert.deepEqual(patched(grants, 'kustomizations'), ['flux-system']);
+  assert.deepEqual(patched(withTenant, 'kustomizations'), ['flux-system', 'tenant-a']);
+  for (const resource of ['gitrepositories', 'helmrepositories', 'ocirepositories', 'helmcharts'])
+    assert.deepEqual(patched(withTenant, resource), ['flux-system', 'tenant-a'], resource);
+  // Step 05's Gitea credential: by its one name in each of them (in flux-system, 06's pull-Secret grant covers it).
+  const mayPatch = (ns: string) =>
+    withTenant.some(
+      (g) =>
+        g.namespace === ns &&
+        g.resource === 'secrets' &&
+        g.verbs.includes('patch') &&
+        (!g.resourceNames || g.resourceNames.includes('sovereign-cutover-gitea-auth')),
+    );
+  assert.ok(mayPatch('flux-system') && mayPatch('tenant-a'));
+  assert.ok(!mayPatch('gitea'));
+  assert.ok(
+    withTenant.some((g) => g.namespace === 'tenant-a' && g.resource === 'secrets' && g.resourceNames?.length === 1),
+    'by name where nothing broader applies',
+  );
 });
 
 test('a verb a broader grant gives is dropped from the narrower one', () => {

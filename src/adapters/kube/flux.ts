@@ -10,7 +10,13 @@ export interface FluxCondition {
 }
 
 export interface FluxSource {
-  metadata: { name: string; namespace: string; generation?: number; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   spec: {
     url?: string;
     secretRef?: { name: string };

@@ -53,11 +53,12 @@ export async function tethersCommand(options: TethersOptions): Promise<void> {
 
 function printTable(shown: Tether[], summary: TetherSummary, all: boolean): void {
   const rows = [
-    ['STATE', 'KIND', 'OBJECT', 'FIELD', 'UPSTREAM', 'LOCAL'],
+    ['STATE', 'KIND', 'OBJECT', 'OWNER (PIVOT KEPT BY)', 'FIELD', 'UPSTREAM', 'LOCAL'],
     ...shown.map((t) => [
       t.state,
       t.kind,
       t.object,
+      `${t.owner ?? '-'}${t.durability ? ` (${t.durability})` : ''}`,
       t.field,
       `${t.upstream}${t.digest ? `@${t.digest.slice(0, 19)}` : ''}`,
       t.state === 'exempt' ? `(exempt: ${t.reason})` : t.local || '-',

@@ -1,5 +1,6 @@
 // Flux: sources (Git, Helm, OCI, Bucket) whose URL names an upstream host, the HelmCharts and
 // HelmReleases that pull through them — or, in prewarm's view, only the OCI charts to copy.
+import { withOwner } from '../owners.ts';
 import { kubeStatus } from '../../adapters/kube/cluster.ts';
 import type { Tether, TetherKind } from '../../core/tether.ts';
 import { urlTether } from '../upstream-hosts.ts';
@@ -9,6 +10,7 @@ interface Metadata {
   namespace: string;
   name: string;
   generation?: number;
+  labels?: Record<string, string>;
 }
 
 interface FluxSourceObject {
@@ -113,7 +115,8 @@ export const fluxSource: TetherSource = {
     ]);
     const tethers: Tether[] = [];
     const sources = (kind: TetherKind, found: UpstreamSource[], field: string) => {
-      for (const s of found) tethers.push(urlTether(ctx.hosts, kind, s.object, field, s.url));
+      for (const s of found)
+        tethers.push(...withOwner([urlTether(ctx.hosts, kind, s.object, field, s.url)], s.source.metadata.labels));
       return found;
     };
     const tethered = byKey([

@@ -1,6 +1,7 @@
 // Images of Pods and of every workload template — scaled-to-zero and suspended ones count — in
 // init, regular and ephemeral containers and image volumes; with `env`, upstream URLs in container
 // env values too. ReplicaSets a Deployment keeps at zero replicas are noted as its rollout history.
+import { withOwner } from '../owners.ts';
 import type { V1Container, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
 import type { KubeCluster } from '../../adapters/kube/cluster.ts';
 import type { Tether } from '../../core/tether.ts';
@@ -81,7 +82,10 @@ export function workloadSource({ env }: { env: boolean }): TetherSource {
       for (const { kind, prefix, list } of KINDS) {
         for (const item of await ctx.list(kind, () => list(ctx.cluster))) {
           const object = `${kind} ${item.metadata?.namespace}/${item.metadata?.name}`;
-          if (item.podSpec) work.push(podSpec(ctx, object, prefix, item.podSpec, env));
+          if (item.podSpec)
+            work.push(
+              podSpec(ctx, object, prefix, item.podSpec, env).then((ts) => withOwner(ts, item.metadata?.labels)),
+            );
           const owner = item.metadata?.ownerReferences?.find((o) => o.kind === 'Deployment');
           if (kind === 'ReplicaSet' && owner && item.replicas === 0)
             ctx.rolloutHistory.set(object, `Deployment ${item.metadata?.namespace}/${owner.name}`);

@@ -1,0 +1,150 @@
+// The Flux objects that apply other objects: Kustomizations (kustomize.toolkit.fluxcd.io/v1) and
+// HelmReleases (helm.toolkit.fluxcd.io/v2). What applied an object is read from the labels the
+// controllers put on everything they apply; `spec.patches` is written by server-side apply under
+// the cutover's field manager (ADR 0011).
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { kubeError, mergePatch, type KubeCluster } from './cluster.ts';
+import { REQUESTED_AT, type FluxCondition } from './flux.ts';
+
+export const FIELD_MANAGER = 'sovereign-cutover';
+const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+export const KUSTOMIZATIONS = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' };
+export const HELM_RELEASES = { group: 'helm.toolkit.fluxcd.io', version: 'v2', plural: 'helmreleases' };
+type OwnerKind = typeof KUSTOMIZATIONS | typeof HELM_RELEASES;
+
+export interface ObjectRef {
+  namespace: string;
+  name: string;
+}
+
+/** One entry of `Kustomization.spec.patches`: a strategic-merge or JSON6902 patch (YAML) and what it targets. */
+export interface FluxPatch {
+  patch: string;
+  target?: { group?: string; version?: string; kind?: string; name?: string; namespace?: string };
+}
+
+interface ManagedFields {
+  manager?: string;
+  operation?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+export interface FluxOwner {
+  metadata: ObjectRef & {
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    managedFields?: ManagedFields[];
+  };
+  spec: {
+    patches?: FluxPatch[];
+    targetNamespace?: string;
+    sourceRef?: { kind: string; name: string; namespace?: string };
+    chart?: { spec?: { sourceRef?: { kind: string; name: string; namespace?: string } } };
+    chartRef?: { kind: string; name: string; namespace?: string };
+  };
+  status?: {
+    conditions?: FluxCondition[];
+    observedGeneration?: number;
+    lastAppliedRevision?: string;
+    lastHandledReconcileAt?: string;
+  };
+}
+
+const OWNER_LABEL = {
+  kustomization: 'kustomize.toolkit.fluxcd.io',
+  helmRelease: 'helm.toolkit.fluxcd.io',
+} as const;
+
+/** The Kustomization or HelmRelease that applied an object, from its labels; undefined when nothing did. */
+export function ownerOf(
+  labels: Record<string, string> | undefined,
+): { kind: 'Kustomization' | 'HelmRelease'; ref: ObjectRef } | undefined {
+  for (const [kind, prefix] of [
+    ['Kustomization', OWNER_LABEL.kustomization],
+    ['HelmRelease', OWNER_LABEL.helmRelease],
+  ] as const) {
+    const name = labels?.[`${prefix}/name`];
+    const namespace = labels?.[`${prefix}/namespace`];
+    if (name && namespace) return { kind, ref: { namespace, name } };
+  }
+  return undefined;
+}
+
+/**
+ * Whether Git (applied by kustomize-controller) sets this Kustomization's `spec.patches`: then the
+ * list is Git's, atomic, and a parent's re-apply would drop any entry we add to it.
+ */
+export function gitDefinesPatches(k: FluxOwner): boolean {
+  return (k.metadata.managedFields ?? []).some(
+    (m) =>
+      m.manager === 'kustomize-controller' &&
+      Boolean((m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined)?.['f:patches']),
+  );
+}
+
+export async function getOwner(cluster: KubeCluster, kind: OwnerKind, ref: ObjectRef): Promise<FluxOwner | undefined> {
+  try {
+    return (await cluster.custom.getNamespacedCustomObject({ ...kind, ...ref })) as FluxOwner;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw kubeError('GET', `${kind.plural}/${ref.namespace}/${ref.name}`, error);
+  }
+}
+
+/** Every object of the kind in the cluster; none when Flux's CRD is not installed. */
+export async function listOwners(cluster: KubeCluster, kind: OwnerKind): Promise<FluxOwner[]> {
+  try {
+    return ((await cluster.custom.listClusterCustomObject(kind)) as { items: FluxOwner[] }).items;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return [];
+    throw kubeError('GET', kind.plural, error);
+  }
+}
+
+/**
+ * Declares the cutover's `spec.patches` on a Kustomization (server-side apply, our field manager;
+ * `resourceVersion` makes it fail rather than overwrite a list someone changed since it was read).
+ */
+export async function applyKustomizationPatches(
+  cluster: KubeCluster,
+  k: FluxOwner,
+  patches: FluxPatch[],
+): Promise<FluxOwner> {
+  const { namespace, name, resourceVersion } = k.metadata;
+  try {
+    return (await cluster.custom.patchNamespacedCustomObject(
+      {
+        ...KUSTOMIZATIONS,
+        namespace,
+        name,
+        fieldManager: FIELD_MANAGER,
+        force: true,
+        body: {
+          apiVersion: `${KUSTOMIZATIONS.group}/${KUSTOMIZATIONS.version}`,
+          kind: 'Kustomization',
+          metadata: { name, namespace, resourceVersion },
+          // An empty list is dropped, not declared: the field then goes back to whoever else sets it.
+          ...(patches.length ? { spec: { patches } } : {}),
+        },
+      },
+      applyPatch,
+    )) as FluxOwner;
+  } catch (error) {
+    throw kubeError('APPLY', `kustomizations/${namespace}/${name}`, error);
+  }
+}
+
+/** Asks Flux to reconcile now (the `flux reconcile` annotation). */
+export async function requestReconcile(cluster: KubeCluster, kind: OwnerKind, ref: ObjectRef): Promise<void> {
+  try {
+    await cluster.custom.patchNamespacedCustomObject(
+      { ...kind, ...ref, body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } } },
+      mergePatch,
+    );
+  } catch (error) {
+    throw kubeError('PATCH', `${kind.plural}/${ref.namespace}/${ref.name}`, error);
+  }
+}

@@ -1,0 +1,46 @@
+// Flux as the tests drive it: ask every Kustomization and HelmRelease to reconcile (what
+// `flux reconcile` does) and wait until each has handled the request and is Ready again.
+import { mergePatch, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { HELM_RELEASES, KUSTOMIZATIONS, listOwners, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
+import { readyCondition, REQUESTED_AT } from '../../src/adapters/kube/flux.ts';
+import { eventually } from './kube.ts';
+
+const id = (o: FluxOwner) => `${o.metadata.namespace}/${o.metadata.name}`;
+const ready = (o: FluxOwner) => readyCondition(o as never);
+
+async function owners(cluster: KubeCluster): Promise<Array<{ kind: typeof KUSTOMIZATIONS; o: FluxOwner }>> {
+  return [
+    ...(await listOwners(cluster, KUSTOMIZATIONS)).map((o) => ({ kind: KUSTOMIZATIONS, o })),
+    ...(await listOwners(cluster, HELM_RELEASES)).map((o) => ({ kind: HELM_RELEASES, o })),
+  ];
+}
+
+/** One forced reconcile of every Kustomization and HelmRelease; returns the seconds until all handled it, Ready. */
+export async function reconcileAll(cluster: KubeCluster): Promise<number> {
+  const token = new Date().toISOString();
+  const started = performance.now();
+  for (const { kind, o } of await owners(cluster))
+    await cluster.custom.patchNamespacedCustomObject(
+      { ...kind, ...o.metadata, body: { metadata: { annotations: { [REQUESTED_AT]: token } } } },
+      mergePatch,
+    );
+  await eventually(
+    `every Kustomization and HelmRelease to handle reconcile request ${token}, Ready`,
+    async () =>
+      (await owners(cluster)).every(
+        ({ o }) =>
+          o.status?.lastHandledReconcileAt === token &&
+          ready(o)?.status === 'True' &&
+          o.status.observedGeneration === o.metadata.generation,
+      ),
+    120_000,
+    async () =>
+      (await owners(cluster))
+        .map(
+          ({ o }) =>
+            `${id(o)}: handled ${o.status?.lastHandledReconcileAt}, Ready=${ready(o)?.status} ${ready(o)?.message}`,
+        )
+        .join('\n'),
+  );
+  return (performance.now() - started) / 1000;
+}

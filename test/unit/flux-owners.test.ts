@@ -1,0 +1,38 @@
+// What applied an object (Flux's owner labels) and whether Git owns a Kustomization's
+// spec.patches (kustomize-controller's managedFields): the two facts the durable pivot decides on.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { gitDefinesPatches, ownerOf, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
+
+test('the owner comes from the labels kustomize- and helm-controller put on what they apply', () => {
+  assert.deepEqual(
+    ownerOf({ 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' }),
+    { kind: 'Kustomization', ref: { namespace: 'flux-system', name: 'apps' } },
+  );
+  assert.deepEqual(ownerOf({ 'helm.toolkit.fluxcd.io/name': 'web', 'helm.toolkit.fluxcd.io/namespace': 'tenant' }), {
+    kind: 'HelmRelease',
+    ref: { namespace: 'tenant', name: 'web' },
+  });
+  assert.equal(ownerOf({ 'kustomize.toolkit.fluxcd.io/name': 'apps' }), undefined, 'a name alone is no owner');
+  assert.equal(ownerOf(undefined), undefined);
+});
+
+const kustomization = (managers: Array<{ manager: string; fields: Record<string, unknown> }>): FluxOwner => ({
+  metadata: {
+    namespace: 'flux-system',
+    name: 'apps',
+    managedFields: managers.map((m) => ({ manager: m.manager, operation: 'Apply', fieldsV1: m.fields })),
+  },
+  spec: { patches: [{ patch: 'x' }] },
+});
+
+test("Git defines spec.patches only when kustomize-controller's managed fields hold it", () => {
+  const patches = { 'f:spec': { 'f:patches': {} } };
+  assert.equal(gitDefinesPatches(kustomization([{ manager: 'kustomize-controller', fields: patches }])), true);
+  // Ours (or anyone else's) is not Git's: the list can carry our entries.
+  assert.equal(gitDefinesPatches(kustomization([{ manager: 'sovereign-cutover', fields: patches }])), false);
+  assert.equal(
+    gitDefinesPatches(kustomization([{ manager: 'kustomize-controller', fields: { 'f:spec': { 'f:path': {} } } }])),
+    false,
+  );
+});
