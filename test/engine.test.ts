@@ -210,6 +210,12 @@ test('a rerun re-verifies every success step that can tell, and runs a drifted o
     'a step that cannot tell is not re-verified',
   );
 
+  // A guard pass when nothing drifted writes nothing (it runs every period; the status would churn).
+  const before = await store.readVersioned();
+  assert.equal((await engine(namespace, chain()).eng.run({ guard: true })).result, 'already-complete');
+  assert.equal((await store.readVersioned())?.version, before?.version, 'the guard wrote nothing');
+  assert.equal(runs.length, 8);
+
   // Flux put the upstream URL back: that step, and only it, runs again; the cutover stays complete.
   drift['catalyst-api-env-patch'] = async () => [
     { action: 'set', target: 'Deployment catalyst-system/catalyst-api', detail: 'X=http://robot:hunter2@upstream' },

@@ -41,6 +41,7 @@ export class CutoverService implements CutoverControl {
   #tethers: TetherSnapshot | undefined;
   #tetherWalk: Promise<TetherSnapshot> | undefined;
   #lastGuard = 0;
+  #guarding = false;
 
   constructor(options: ServiceOptions) {
     this.#o = options;
@@ -210,9 +211,14 @@ export class CutoverService implements CutoverControl {
     try {
       engine = await this.#o.buildEngine();
     } catch (error) {
-      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      // Another replica is on it — or a dead one's Lease has not expired yet: look again at the next tick.
+      if (error instanceof CutoverError && error.code === 'in-progress') {
+        this.#lastGuard = 0;
+        return;
+      }
       throw error;
     }
+    this.#guarding = true;
     this.#run = engine
       .run({ guard: true })
       .then(
@@ -228,8 +234,14 @@ export class CutoverService implements CutoverControl {
       )
       .finally(() => {
         this.#run = undefined;
+        this.#guarding = false;
       });
     await this.#run;
+  }
+
+  /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */
+  get guarding(): boolean {
+    return this.#guarding;
   }
 
   async #startQuietly(source: RunSource): Promise<void> {

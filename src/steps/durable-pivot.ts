@@ -260,14 +260,18 @@ async function settle(cluster: KubeCluster, step: string, placed: Placed[], sign
   }
 }
 
-/** A build failure after our patch: the owner saw its current generation and could not build. */
+/**
+ * The owner failed on the generation that carries our entry: it could not build it or apply it. The
+ * wait ends and the entry is taken out (a Kustomization failing for any reason on that generation is
+ * not one to leave our patch in).
+ */
 function rejected(owner: FluxOwner | undefined): boolean {
   const ready = owner && readyCondition(owner as never);
   return Boolean(
     owner &&
-    owner.status?.observedGeneration === owner.metadata.generation &&
+    ready?.observedGeneration === owner.metadata.generation &&
     ready?.status === 'False' &&
-    ready.reason === 'BuildFailed',
+    ['BuildFailed', 'ReconciliationFailed'].includes(ready.reason ?? ''),
   );
 }
 

@@ -2,9 +2,9 @@
 // and fresh images nobody has pulled before (unique content, so caches cannot answer for them).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { CorpusGenerator, topManifest } from '../../lab/corpus/generate.ts';
@@ -111,6 +111,7 @@ export function pushFile(bare: string, file: string, content: string): string {
   try {
     const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' }).trim();
     execFileSync('git', ['clone', '-q', bare, work]);
+    mkdirSync(dirname(join(work, file)), { recursive: true });
     writeFileSync(join(work, file), content);
     git('add', '-A');
     git(

@@ -7,6 +7,8 @@ export interface FluxCondition {
   status: string;
   reason?: string;
   message?: string;
+  /** The generation the condition was set for (a failed reconcile does not advance `status.observedGeneration`). */
+  observedGeneration?: number;
 }
 
 export interface FluxSource {

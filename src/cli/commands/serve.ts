@@ -106,8 +106,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
   });
-  log('shutting down: the Lease expires and another replica (or this one, restarted) resumes the run');
   service.stop();
+  if (service.guarding) {
+    // A guard pass is short: let it end and release the Lease, or the next replica waits a whole Lease for it.
+    await Promise.race([service.settled(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  }
+  log('shutting down: the Lease expires and another replica (or this one, restarted) resumes the run');
   feed.stop();
   server.close();
   process.exit(0);
