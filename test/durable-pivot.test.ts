@@ -1,13 +1,14 @@
 // The durable pivot where Git already defines the owner's spec.patches (the list is Git's and
 // atomic): the entry goes one level up, into the parent Kustomization that applies the owner, and
-// survives both reconciling. And a patch the owner cannot build is taken out again: the step fails,
-// nothing is left half-applied, and the owner builds again. Real kustomize-controller, own namespace.
+// survives both reconciling. A patch the owner cannot build is taken out again: the step fails,
+// nothing is left half-applied, and the owner builds again. And an object a chart renders is
+// pivoted by a post-renderer on its HelmRelease. Real kustomize- and helm-controller, own namespaces.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { KubeCluster, mergePatch } from '../src/adapters/kube/cluster.ts';
-import { getOwner, KUSTOMIZATIONS, type FluxOwner } from '../src/adapters/kube/flux-owners.ts';
+import { getOwner, HELM_RELEASES, KUSTOMIZATIONS, type FluxOwner } from '../src/adapters/kube/flux-owners.ts';
 import { readyCondition, REQUESTED_AT } from '../src/adapters/kube/flux.ts';
 import { buildStepEnv } from '../src/composition.ts';
 import { CutoverError } from '../src/core/errors.ts';
@@ -176,4 +177,90 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
     90_000,
   );
   assert.equal(await env(ns), local);
+});
+
+test('an object a chart renders is pivoted by a post-renderer on its HelmRelease, and stays local over upgrades', async () => {
+  const ns = await testNamespace('durable-helm', cleanups);
+  const create = (group: string, version: string, plural: string, kind: string, name: string, spec: object) =>
+    k.custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns,
+      plural,
+      body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
+    });
+  await create('source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
+    type: 'oci',
+    interval: '10m',
+    url: `oci://${e.upstreams.ghcr.host}/openova-io`,
+    insecure: true,
+  });
+  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'web', {
+    interval: '10m',
+    chart: {
+      spec: { chart: 'bp-cert-manager', version: '1.16.1', sourceRef: { kind: 'HelmRepository', name: 'charts' } },
+    },
+  });
+  const deployment = () => k.apps.readNamespacedDeployment({ name: 'web', namespace: ns });
+  const release = async () =>
+    (await k.custom.getNamespacedCustomObject({ ...HELM_RELEASES, namespace: ns, name: 'web' })) as FluxOwner & {
+      status?: { history?: Array<{ version?: number }> };
+    };
+
+  await eventually(
+    'the chart’s Deployment',
+    async () => (await deployment().catch(() => undefined)) !== undefined,
+    90_000,
+  );
+  const webEnv = async () =>
+    (await deployment()).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === ENV)?.value;
+
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  values.flux.namespaces = [];
+  values.catalystAPI = { deploymentName: 'web', namespace: ns, envVar: ENV };
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, cluster, 'catalyst'),
+    log: () => {},
+    signal: AbortSignal.timeout(120_000),
+  };
+  const local = `${values.sovereign.giteaInternalURL}/${values.gitea.org}/${values.gitea.repo}`;
+  const [change] = await catalystApiEnvPatch.plan(ctx);
+  assert.match(change?.detail ?? '', new RegExp(`durable: spec\\.postRenderers on its HelmRelease ${ns}/web`));
+  await catalystApiEnvPatch.apply(ctx);
+  await catalystApiEnvPatch.verify(ctx);
+  assert.equal(await webEnv(), local);
+  assert.match(
+    (await release()).spec.postRenderers?.[0]?.kustomize?.patches?.[0]?.patch ?? '',
+    /^# sovereign-cutover: catalyst-api-env-patch Deployment/,
+  );
+  await eventually(
+    'the post-renderer recorded as a Helm upgrade (release v2)',
+    async () => ((await release()).status?.history?.[0]?.version ?? 0) >= 2,
+  );
+  // helm-controller re-renders the chart on every upgrade: the post-renderer goes with it.
+  for (let round = 1; round <= 2; round++) {
+    const token = new Date().toISOString();
+    await k.custom.patchNamespacedCustomObject(
+      {
+        ...HELM_RELEASES,
+        namespace: ns,
+        name: 'web',
+        body: { metadata: { annotations: { [REQUESTED_AT]: token, 'reconcile.fluxcd.io/forceAt': token } } },
+      },
+      mergePatch,
+    );
+    await eventually(
+      `HelmRelease web forced to upgrade (${round})`,
+      async () => {
+        const r = await release();
+        return r.status?.lastHandledReconcileAt === token && readyCondition(r as never)?.status === 'True';
+      },
+      90_000,
+    );
+    assert.equal(await webEnv(), local, `local after forced upgrade ${round}`);
+  }
+  const upgraded = (await release()).status?.history?.[0]?.version ?? 0;
+  assert.ok(upgraded >= 4, `two more releases were rendered (now at ${upgraded})`);
+  assert.deepEqual(await catalystApiEnvPatch.drift!(ctx), [], 'nothing to repair');
 });

@@ -23,9 +23,9 @@ export interface Tether {
   owner?: string;
   /**
    * How the cutover's pivot of this row stays (Flux sources and env): `spec.patches` of the owning
-   * Kustomization, `guard` (re-applied by a HelmRelease: the guard repairs it), `live` (nothing re-applies it).
+   * Kustomization, `post-renderer` on the owning HelmRelease, `live` (nothing re-applies it).
    */
-  durability?: 'spec.patches' | 'guard' | 'live';
+  durability?: 'spec.patches' | 'post-renderer' | 'live';
 }
 
 export interface TetherSummary {

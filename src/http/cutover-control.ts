@@ -7,8 +7,7 @@ import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 import type { PendingLogin, Session } from './session.ts';
 import type { FeedEvent } from './status-feed.ts';
 
-/** Who started a run; `guard` is the periodic re-verification of a complete cutover. */
-export type RunSource = 'operator' | 'internal' | 'auto' | 'resume' | 'guard';
+export type RunSource = 'operator' | 'internal' | 'auto' | 'resume';
 
 export interface TetherSnapshot {
   takenAt: string;

@@ -1,6 +1,6 @@
 // What applies a tether's object, from the labels Flux's controllers put on what they apply, and
 // how the cutover's pivot of it stays (ADR 0011): rows the pivot steps change (Flux sources, env)
-// say whether a Kustomization's spec.patches keeps them, the guard, or nothing.
+// say whether a Kustomization's spec.patches keeps them, a HelmRelease's post-renderer, or nothing.
 import { ownerOf } from '../adapters/kube/flux-owners.ts';
 import type { Tether } from '../core/tether.ts';
 
@@ -12,7 +12,7 @@ export function withOwner(tethers: Tether[], labels: Record<string, string> | un
     ...t,
     ...(owner ? { owner: `${owner.kind} ${owner.ref.namespace}/${owner.ref.name}` } : {}),
     ...(PIVOTED_BY_STEPS.has(t.kind)
-      ? { durability: !owner ? 'live' : owner.kind === 'Kustomization' ? 'spec.patches' : 'guard' }
+      ? { durability: !owner ? 'live' : owner.kind === 'Kustomization' ? 'spec.patches' : 'post-renderer' }
       : {}),
   }));
 }

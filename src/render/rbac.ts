@@ -15,10 +15,11 @@ export interface Grant {
   verbs: string[];
   resourceNames?: string[];
   /**
-   * Used only to pivot an object live, when nothing applies it (no Kustomization owns it): a
-   * Sovereign whose every pivot is durable never uses it (the in-cluster test proves both ways).
+   * Used only for pivots of some shape: `live` (an object nothing applies, patched live) or
+   * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease). A Sovereign
+   * without such objects never uses it (the in-cluster test proves that, and that every other rule is used).
    */
-  liveFallback?: true;
+  onlyFor?: 'live' | 'helm-release';
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
@@ -65,12 +66,19 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // 05 records the pre-pivot revision on each GitRepository; 08 asks them to fetch under the hold.
     ...pivotable.flatMap((ns): Grant[] => [
       { namespace: ns, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['patch'] },
-      { namespace: ns, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'], liveFallback: true },
-      { namespace: ns, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['patch'], liveFallback: true },
+      { namespace: ns, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'], onlyFor: 'live' },
+      { namespace: ns, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['patch'], onlyFor: 'live' },
       // 08 asks the HelmCharts there to pull again under the hold.
       { namespace: ns, apiGroup: FLUX, resource: 'helmcharts', verbs: ['patch'] },
       // The durable pivot: spec.patches (server-side apply) and reconcile requests on the Kustomizations there.
       { namespace: ns, apiGroup: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['patch'] },
+      {
+        namespace: ns,
+        apiGroup: 'helm.toolkit.fluxcd.io',
+        resource: 'helmreleases',
+        verbs: ['patch'],
+        onlyFor: 'helm-release',
+      },
     ]),
     // 06 asks one HelmChart of a pivoted repository to pull again and waits for it.
     { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get'] },
@@ -81,6 +89,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { apiGroup: FLUX, resource: 'helmcharts', verbs: ['list'] },
     // What applied an object is read wherever it is (an owner, its parent, every consumer of a source).
     { apiGroup: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['get', 'list'] },
+    { apiGroup: 'helm.toolkit.fluxcd.io', resource: 'helmreleases', verbs: ['get'], onlyFor: 'helm-release' },
     // 07: the configured Deployment only (patched live only when no Kustomization applies it).
     {
       namespace: values.catalystAPI.namespace,
@@ -95,7 +104,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       resource: 'deployments',
       verbs: ['patch'],
       resourceNames: [values.catalystAPI.deploymentName],
-      liveFallback: true,
+      onlyFor: 'live',
     },
     // The tether inventory (03's artifacts, the console's table): every image in use, in every
     // workload kind; Crossplane provider packages; upstream URLs in ConfigMaps; Flux objects.

@@ -1,23 +1,26 @@
-// A pivot that survives GitOps (ADR 0011). An object applied by a Flux Kustomization is pivoted
-// by adding a patch to that Kustomization's `spec.patches` — Flux's own desired state then carries
-// the local value, and every reconcile re-applies it. When Git already defines the owner's
-// `spec.patches` (an atomic list: the parent's next apply would drop our entry), the entry goes
-// one level up, as a JSON6902 `add` on the parent that applies the owner. Objects nothing applies
-// are patched live; objects with no place for a patch (a HelmRelease's, a root whose Git has
-// patches) are patched live and kept by the guard. Each entry starts with a marker comment naming
-// the step and the object, so a step replaces its own entries and leaves every other one alone.
+// A pivot that survives GitOps (ADR 0011). An object a Flux Kustomization applies is pivoted by an
+// entry in that Kustomization's `spec.patches`; one a HelmRelease renders, by a kustomize
+// post-renderer on that HelmRelease (`spec.postRenderers`). Flux's own desired state then carries
+// the local value, and every reconcile re-applies it. When Git already defines that list (atomic:
+// the parent's next apply would drop our entry), the entry goes one level up, as a JSON6902 `add`
+// on the Kustomization that applies the owner. Objects nothing applies are patched live; objects
+// with no place for an entry are patched live and kept by the guard. Each entry starts with a
+// marker comment naming the step and the object, so a step replaces its own entries and leaves
+// every other one alone.
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import {
-  applyKustomizationPatches,
+  applyOwnerSpec,
   getOwner,
-  gitDefinesPatches,
+  gitDefines,
+  HELM_RELEASES,
   KUSTOMIZATIONS,
   ownerOf,
   requestReconcile,
   type FluxOwner,
   type FluxPatch,
   type ObjectRef,
+  type OwnerKind,
 } from '../adapters/kube/flux-owners.ts';
 import { readyCondition } from '../adapters/kube/flux.ts';
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
@@ -43,50 +46,62 @@ export interface Pivot {
 
 export type Durability = 'owner' | 'parent' | 'live' | 'guard-only';
 
+/** A Kustomization or a HelmRelease. */
+export interface OwnerRef extends ObjectRef {
+  kind: 'Kustomization' | 'HelmRelease';
+}
+
 export interface Placement {
   durability: Durability;
-  /** The Kustomization that applies the object. */
-  owner?: ObjectRef;
-  /** The Kustomization whose `spec.patches` holds the entry (the owner, or its parent). */
-  host?: ObjectRef;
-  /** Why the object has no durable place, for guard-only. */
+  /** What applies the object. */
+  owner?: OwnerRef;
+  /** Whose list holds the entry: the owner, or the Kustomization that applies it. */
+  host?: OwnerRef;
+  /** Why the object has no durable place (guard-only), or why it is live. */
   reason?: string;
 }
 
+const MARK = '# sovereign-cutover: ';
 const id = (r: ObjectRef): string => `${r.namespace}/${r.name}`;
+const named = (r: OwnerRef): string => `${r.kind} ${id(r)}`;
 const describe = (o: PivotObject): string => `${o.kind} ${id(o)}`;
-const marker = (step: string, o: PivotObject): string => `# sovereign-cutover: ${step} ${describe(o)}`;
+const marker = (step: string, o: PivotObject): string => `${MARK}${step} ${describe(o)}`;
 const ours = (entry: FluxPatch, step: string, o: PivotObject): boolean =>
   entry.patch.startsWith(`${marker(step, o)}\n`);
+const apiOf = (r: OwnerRef): OwnerKind => (r.kind === 'Kustomization' ? KUSTOMIZATIONS : HELM_RELEASES);
+/** The list an owner of this kind carries entries in. */
+const listOf = (r: OwnerRef): 'patches' | 'postRenderers' => (r.kind === 'Kustomization' ? 'patches' : 'postRenderers');
+const read = (cluster: KubeCluster, r: OwnerRef): Promise<FluxOwner | undefined> => getOwner(cluster, apiOf(r), r);
 
 /** Where a pivot of this object is kept, from the labels Flux put on it. */
 export async function placementOf(cluster: KubeCluster, o: PivotObject): Promise<Placement> {
-  const owner = ownerOf(o.labels);
-  if (!owner) return { durability: 'live' };
-  if (owner.kind === 'HelmRelease')
-    return { durability: 'guard-only', reason: `applied by HelmRelease ${id(owner.ref)} (post-renderers: not yet)` };
-  const k = await getOwner(cluster, KUSTOMIZATIONS, owner.ref);
-  if (!k) return { durability: 'live', reason: `its Kustomization ${id(owner.ref)} is gone` };
-  if (!gitDefinesPatches(k)) return { durability: 'owner', owner: owner.ref, host: owner.ref };
-  const parent = ownerOf(k.metadata.labels);
-  const parentK = parent?.kind === 'Kustomization' ? await getOwner(cluster, KUSTOMIZATIONS, parent.ref) : undefined;
-  if (!parentK || id(parent!.ref) === id(owner.ref) || gitDefinesPatches(parentK))
+  const found = ownerOf(o.labels);
+  if (!found) return { durability: 'live' };
+  const owner: OwnerRef = { kind: found.kind, ...found.ref };
+  const obj = await read(cluster, owner);
+  if (!obj) return { durability: 'live', reason: `its ${named(owner)} is gone` };
+  if (!gitDefines(obj, listOf(owner))) return { durability: 'owner', owner, host: owner };
+  const up = ownerOf(obj.metadata.labels);
+  const parent: OwnerRef | undefined = up?.kind === 'Kustomization' ? { kind: up.kind, ...up.ref } : undefined;
+  const parentObj = parent && id(parent) !== id(owner) ? await read(cluster, parent) : undefined;
+  if (!parent || !parentObj || gitDefines(parentObj, 'patches'))
     return {
       durability: 'guard-only',
-      owner: owner.ref,
-      reason: `Git defines spec.patches of Kustomization ${id(owner.ref)} and no parent can carry ours`,
+      owner,
+      reason: `Git defines spec.${listOf(owner)} of ${named(owner)} and no parent can carry ours`,
     };
-  return { durability: 'parent', owner: owner.ref, host: parent!.ref };
+  return { durability: 'parent', owner, host: parent };
 }
 
-/** The `spec.patches` entry that pivots `o` on the Kustomization that applies it. */
-function ownerEntry(step: string, p: Pivot, owner: FluxOwner): FluxPatch {
+/** The entry that pivots `o` in its owner's list. */
+function ownerEntry(step: string, p: Pivot, owner: OwnerRef, ownerObj: FluxOwner): FluxPatch {
   const { apiVersion, kind, namespace, name } = p.object;
   const slash = apiVersion.lastIndexOf('/');
   const group = slash < 0 ? '' : apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
-  // Under a targetNamespace the namespace is set after patching: match by kind and name only.
-  const scoped = owner.spec.targetNamespace ? {} : { namespace };
+  // A chart's manifests may carry no namespace, and under a targetNamespace it is set after
+  // patching: match those by kind and name only.
+  const scoped = owner.kind === 'HelmRelease' || ownerObj.spec.targetNamespace ? {} : { namespace };
   const body = { apiVersion, kind, metadata: { name, ...scoped }, ...p.fields };
   return {
     patch: `${marker(step, p.object)}\n${stringify(body)}`,
@@ -95,17 +110,13 @@ function ownerEntry(step: string, p: Pivot, owner: FluxOwner): FluxPatch {
 }
 
 /** The parent's entry: a JSON6902 `add` of the owner entry to the owner's (Git-defined) list. */
-function parentEntry(step: string, p: Pivot, owner: FluxOwner): FluxPatch {
-  const ops = [{ op: 'add', path: '/spec/patches/-', value: ownerEntry(step, p, owner) }];
+function parentEntry(step: string, p: Pivot, owner: OwnerRef, ownerObj: FluxOwner): FluxPatch {
+  const entry = ownerEntry(step, p, owner, ownerObj);
+  const value = owner.kind === 'Kustomization' ? entry : { kustomize: { patches: [entry] } };
+  const api = apiOf(owner);
   return {
-    patch: `${marker(step, p.object)}\n${stringify(ops)}`,
-    target: {
-      group: KUSTOMIZATIONS.group,
-      version: KUSTOMIZATIONS.version,
-      kind: 'Kustomization',
-      name: owner.metadata.name,
-      namespace: owner.metadata.namespace,
-    },
+    patch: `${marker(step, p.object)}\n${stringify([{ op: 'add', path: `/spec/${listOf(owner)}/-`, value }])}`,
+    target: { group: api.group, version: api.version, kind: owner.kind, name: owner.name, namespace: owner.namespace },
   };
 }
 
@@ -119,29 +130,53 @@ async function place(cluster: KubeCluster, step: string, pivots: Pivot[]): Promi
   const placed: Placed[] = [];
   for (const pivot of pivots) {
     const placement = await placementOf(cluster, pivot.object);
-    const owner = placement.owner && (await getOwner(cluster, KUSTOMIZATIONS, placement.owner));
+    const owner = placement.owner;
+    const ownerObj = owner && (await read(cluster, owner));
     const entry =
-      owner && placement.durability === 'owner'
-        ? ownerEntry(step, pivot, owner)
-        : owner && placement.durability === 'parent'
-          ? parentEntry(step, pivot, owner)
+      owner && ownerObj && placement.durability === 'owner'
+        ? ownerEntry(step, pivot, owner, ownerObj)
+        : owner && ownerObj && placement.durability === 'parent'
+          ? parentEntry(step, pivot, owner, ownerObj)
           : undefined;
     placed.push({ pivot, placement, entry });
   }
   return placed;
 }
 
-/** The host's list with this step's entries for these objects replaced by `entries`. */
-function composed(host: FluxOwner, step: string, placed: Placed[]): FluxPatch[] {
-  const others = (host.spec.patches ?? []).filter((e) => !placed.some((p) => ours(e, step, p.pivot.object)));
-  return [...others, ...placed.map((p) => p.entry!)];
+/** The entries a host carries: a Kustomization's patches, or every post-renderer's patches of a HelmRelease. */
+function entriesOf(host: OwnerRef, o: FluxOwner | undefined): FluxPatch[] {
+  if (!o) return [];
+  if (host.kind === 'Kustomization') return o.spec.patches ?? [];
+  return (o.spec.postRenderers ?? []).flatMap((r) => r.kustomize?.patches ?? []);
 }
 
-function byHost(placed: Placed[]): Map<string, Placed[]> {
-  const hosts = new Map<string, Placed[]>();
+/**
+ * The host's list with this step's entries for the `replaced` objects taken out and `add`ed: a
+ * Kustomization's patches, or a HelmRelease's post-renderers, ours being the one whose patches
+ * carry our marker.
+ */
+function composed(host: OwnerRef, o: FluxOwner, step: string, replaced: Placed[], add: FluxPatch[]): unknown[] {
+  const keep = (e: FluxPatch) => !replaced.some((p) => ours(e, step, p.pivot.object));
+  if (host.kind === 'Kustomization') return [...(o.spec.patches ?? []).filter(keep), ...add];
+  const renderers = o.spec.postRenderers ?? [];
+  const isOurs = (r: (typeof renderers)[number]) => (r.kustomize?.patches ?? []).some((e) => e.patch.startsWith(MARK));
+  const patches = [
+    ...renderers
+      .filter(isOurs)
+      .flatMap((r) => r.kustomize?.patches ?? [])
+      .filter(keep),
+    ...add,
+  ];
+  return [...renderers.filter((r) => !isOurs(r)), ...(patches.length ? [{ kustomize: { patches } }] : [])];
+}
+
+function byHost(placed: Placed[]): Map<string, { host: OwnerRef; placed: Placed[] }> {
+  const hosts = new Map<string, { host: OwnerRef; placed: Placed[] }>();
   for (const p of placed.filter((p) => p.entry)) {
-    const key = id(p.placement.host!);
-    hosts.set(key, [...(hosts.get(key) ?? []), p]);
+    const host = p.placement.host!;
+    const group = hosts.get(named(host)) ?? { host, placed: [] };
+    group.placed.push(p);
+    hosts.set(named(host), group);
   }
   return hosts;
 }
@@ -153,15 +188,14 @@ function byHost(placed: Placed[]): Map<string, Placed[]> {
 export async function missing(cluster: KubeCluster, step: string, pivots: Pivot[]): Promise<Change[]> {
   const placed = await place(cluster, step, pivots);
   const changes: Change[] = [];
-  for (const [host, group] of byHost(placed)) {
-    const [namespace, name] = host.split('/') as [string, string];
-    const current = (await getOwner(cluster, KUSTOMIZATIONS, { namespace, name }))?.spec.patches ?? [];
+  for (const { host, placed: group } of byHost(placed).values()) {
+    const current = entriesOf(host, await read(cluster, host));
     for (const p of group) {
       if (!current.some((e) => isDeepStrictEqual(e, p.entry)))
         changes.push({
           action: 'patch',
-          target: `Kustomization ${host}`,
-          detail: `spec.patches keeps ${describe(p.pivot.object)} local (${p.placement.durability === 'parent' ? `via its owner ${id(p.placement.owner!)}` : 'its owner'})`,
+          target: named(host),
+          detail: `spec.${listOf(host)} keeps ${describe(p.pivot.object)} local (${durabilityText(p.placement)})`,
         });
     }
   }
@@ -179,9 +213,9 @@ export async function missing(cluster: KubeCluster, step: string, pivots: Pivot[
 export function durabilityText(p: Placement): string {
   switch (p.durability) {
     case 'owner':
-      return `durable: spec.patches on its Kustomization ${id(p.host!)}`;
+      return `durable: spec.${listOf(p.host!)} on its ${named(p.host!)}`;
     case 'parent':
-      return `durable: spec.patches on ${id(p.host!)}, which applies its Kustomization ${id(p.owner!)}`;
+      return `durable: spec.patches on ${id(p.host!)}, which applies its ${named(p.owner!)}`;
     case 'live':
       return p.reason ? `live patch: ${p.reason}` : 'live patch: nothing re-applies it';
     case 'guard-only':
@@ -191,8 +225,8 @@ export function durabilityText(p: Placement): string {
 
 /**
  * Pivots every object durably where it can and live where it cannot, then waits until each live
- * object carries the change (asking its owner to reconcile once). A patch its Kustomization cannot
- * build is taken out again and the step fails: nothing half-applied stays behind.
+ * object carries the change (asking its owner to reconcile once). A patch its owner cannot build
+ * or apply is taken out again and the step fails: nothing half-applied stays behind.
  */
 export async function pivotDurably(
   cluster: KubeCluster,
@@ -202,21 +236,27 @@ export async function pivotDurably(
   log: (line: string) => void,
 ): Promise<Placed[]> {
   const placed = await place(cluster, step, pivots);
-  for (const [host, group] of byHost(placed)) {
-    const [namespace, name] = host.split('/') as [string, string];
-    const current = await getOwner(cluster, KUSTOMIZATIONS, { namespace, name });
-    if (!current) throw new CutoverError('owner-gone', `Kustomization ${host} disappeared while pivoting`);
-    const patches = composed(current, step, group);
-    if (isDeepStrictEqual(patches, current.spec.patches ?? [])) continue;
-    const written = await applyKustomizationPatches(cluster, current, patches);
+  for (const { host, placed: group } of byHost(placed).values()) {
+    const current = await read(cluster, host);
+    if (!current) throw new CutoverError('owner-gone', `${named(host)} disappeared while pivoting`);
+    const list = composed(
+      host,
+      current,
+      step,
+      group,
+      group.map((p) => p.entry!),
+    );
+    const field = listOf(host);
+    if (isDeepStrictEqual(list, current.spec[field] ?? [])) continue;
+    const written = await applyOwnerSpec(cluster, apiOf(host), current, { [field]: list });
     // Read back: our entries are in the list the apiserver stored.
     for (const p of group)
-      if (!written.spec.patches?.some((e) => isDeepStrictEqual(e, p.entry)))
+      if (!entriesOf(host, written).some((e) => isDeepStrictEqual(e, p.entry)))
         throw new CutoverError(
           'not-pivoted',
-          `Kustomization ${host}: the patch for ${describe(p.pivot.object)} did not persist`,
+          `${named(host)}: the patch for ${describe(p.pivot.object)} did not persist`,
         );
-    log(`Kustomization ${host}: spec.patches keeps ${group.map((p) => describe(p.pivot.object)).join(', ')} local`);
+    log(`${named(host)}: spec.${field} keeps ${group.map((p) => describe(p.pivot.object)).join(', ')} local`);
   }
   for (const p of placed) {
     if (p.entry) continue;
@@ -227,7 +267,7 @@ export async function pivotDurably(
   return placed;
 }
 
-/** Waits for every live object to carry its change; an owner that cannot build our patch undoes it. */
+/** Waits for every live object to carry its change; an owner that cannot build or apply our entry undoes it. */
 async function settle(cluster: KubeCluster, step: string, placed: Placed[], signal: AbortSignal): Promise<void> {
   const asked = new Set<string>();
   for (const p of placed) {
@@ -235,53 +275,68 @@ async function settle(cluster: KubeCluster, step: string, placed: Placed[], sign
     const owner = p.placement.owner!;
     // The spec change reconciles the host at once; a parent's entry reaches the owner on the owner's next reconcile.
     for (const ref of [p.placement.host!, owner]) {
-      if (asked.has(id(ref))) continue;
-      asked.add(id(ref));
-      await requestReconcile(cluster, KUSTOMIZATIONS, ref);
+      if (asked.has(named(ref))) continue;
+      asked.add(named(ref));
+      await requestReconcile(cluster, apiOf(ref), ref);
     }
-    await pollUntil(
-      async () => ({ applied: await p.pivot.applied(), owner: await getOwner(cluster, KUSTOMIZATIONS, owner) }),
-      (s) => s.applied || rejected(s.owner),
+    let forced = false;
+    const s = await pollUntil(
+      async () => {
+        const state = { applied: await p.pivot.applied(), owner: await read(cluster, owner) };
+        // A HelmRelease mid-install when our entry landed can record the new generation as done without
+        // rendering it: once it is Ready on that generation without our value, force one upgrade.
+        if (owner.kind === 'HelmRelease' && !state.applied && !forced && settledOnCurrent(state.owner)) {
+          forced = true;
+          await requestReconcile(cluster, HELM_RELEASES, owner, { force: true });
+        }
+        return state;
+      },
+      (s) => s.applied || rejected(owner.kind, s.owner),
       {
         signal,
         interval: doubling(250, 2000),
         code: 'not-pivoted',
         message: (s) =>
-          `${describe(p.pivot.object)} was not re-applied with the local value by Kustomization ${id(owner)} (Ready=${readyCondition(s.owner as never)?.status ?? 'unknown'}: ${readyCondition(s.owner as never)?.message ?? ''})`,
+          `${describe(p.pivot.object)} was not re-applied with the local value by ${named(owner)} (${readiness(s.owner)})`,
       },
-    ).then(async (s) => {
-      if (s.applied) return;
-      await unpatch(cluster, step, [p]);
-      throw new CutoverError(
-        'patch-rejected',
-        `Kustomization ${id(owner)} could not build with the pivot of ${describe(p.pivot.object)}; it was removed again: ${readyCondition(s.owner as never)?.message ?? ''}`,
-      );
-    });
+    );
+    if (s.applied) continue;
+    await unpatch(cluster, step, [p]);
+    throw new CutoverError(
+      'patch-rejected',
+      `${named(owner)} could not build or apply the pivot of ${describe(p.pivot.object)}; it was removed again (${readiness(s.owner)})`,
+    );
   }
 }
 
+function settledOnCurrent(o: FluxOwner | undefined): boolean {
+  const ready = o && readyCondition(o as never);
+  return Boolean(o && ready?.status === 'True' && ready.observedGeneration === o.metadata.generation);
+}
+
+const readiness = (o: FluxOwner | undefined): string => {
+  const ready = o && readyCondition(o as never);
+  return `Ready=${ready?.status ?? 'unknown'}: ${ready?.message ?? ''}`;
+};
+
 /**
- * The owner failed on the generation that carries our entry: it could not build it or apply it. The
- * wait ends and the entry is taken out (a Kustomization failing for any reason on that generation is
- * not one to leave our patch in).
+ * The owner failed on the generation that carries our entry (the Ready condition's generation: a
+ * failed reconcile does not advance `status.observedGeneration`): a Kustomization could not build
+ * or apply it, a HelmRelease could not install or upgrade with it (but for a dependency not ready).
  */
-function rejected(owner: FluxOwner | undefined): boolean {
+function rejected(kind: OwnerRef['kind'], owner: FluxOwner | undefined): boolean {
   const ready = owner && readyCondition(owner as never);
-  return Boolean(
-    owner &&
-    ready?.observedGeneration === owner.metadata.generation &&
-    ready?.status === 'False' &&
-    ['BuildFailed', 'ReconciliationFailed'].includes(ready.reason ?? ''),
-  );
+  if (!owner || ready?.observedGeneration !== owner.metadata.generation || ready?.status !== 'False') return false;
+  return kind === 'Kustomization'
+    ? ['BuildFailed', 'ReconciliationFailed'].includes(ready.reason ?? '')
+    : ready.reason !== 'DependencyNotReady';
 }
 
 /** Takes this step's entries for these objects out of their hosts. */
 async function unpatch(cluster: KubeCluster, step: string, placed: Placed[]): Promise<void> {
-  for (const [host, group] of byHost(placed)) {
-    const [namespace, name] = host.split('/') as [string, string];
-    const current = await getOwner(cluster, KUSTOMIZATIONS, { namespace, name });
+  for (const { host, placed: group } of byHost(placed).values()) {
+    const current = await read(cluster, host);
     if (!current) continue;
-    const others = (current.spec.patches ?? []).filter((e) => !group.some((p) => ours(e, step, p.pivot.object)));
-    await applyKustomizationPatches(cluster, current, others);
+    await applyOwnerSpec(cluster, apiOf(host), current, { [listOf(host)]: composed(host, current, step, group, []) });
   }
 }

@@ -174,22 +174,22 @@ test(
     const grants = runnerGrants(values, NS);
     assert.deepEqual(
       unneeded(
-        grants.filter((g) => !g.liveFallback),
+        grants.filter((g) => !g.onlyFor),
         runner,
       ),
       [],
       'every runner rule served a request only it allows',
     );
-    // Every object this Sovereign's cutover pivots is applied by a Kustomization: every pivot went
-    // durable, so no request needed a live-patch fallback rule.
-    const fallbacks = grants.filter((g) => g.liveFallback);
+    // Every object this Sovereign's cutover pivots is applied by a Kustomization: every pivot went into
+    // its spec.patches, so no request needed a rule kept for live patches or post-renderers.
+    const fallbacks = grants.filter((g) => g.onlyFor);
     assert.ok(fallbacks.length >= 3);
     assert.deepEqual(
       runner
         .filter((ev) => fallbacks.some((g) => g.verbs.some((verb) => matches(g, ev, verb))))
         .map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`),
       [],
-      'no live patch: every pivot went into a Kustomization',
+      'no live patch, no post-renderer: every pivot went into a Kustomization',
     );
     const agentRole = objects.find(
       (o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount,

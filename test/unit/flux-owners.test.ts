@@ -2,7 +2,7 @@
 // spec.patches (kustomize-controller's managedFields): the two facts the durable pivot decides on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gitDefinesPatches, ownerOf, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
+import { gitDefines, ownerOf, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
 
 test('the owner comes from the labels kustomize- and helm-controller put on what they apply', () => {
   assert.deepEqual(
@@ -28,11 +28,11 @@ const kustomization = (managers: Array<{ manager: string; fields: Record<string,
 
 test("Git defines spec.patches only when kustomize-controller's managed fields hold it", () => {
   const patches = { 'f:spec': { 'f:patches': {} } };
-  assert.equal(gitDefinesPatches(kustomization([{ manager: 'kustomize-controller', fields: patches }])), true);
+  assert.equal(gitDefines(kustomization([{ manager: 'kustomize-controller', fields: patches }]), 'patches'), true);
   // Ours (or anyone else's) is not Git's: the list can carry our entries.
-  assert.equal(gitDefinesPatches(kustomization([{ manager: 'sovereign-cutover', fields: patches }])), false);
+  assert.equal(gitDefines(kustomization([{ manager: 'sovereign-cutover', fields: patches }]), 'patches'), false);
   assert.equal(
-    gitDefinesPatches(kustomization([{ manager: 'kustomize-controller', fields: { 'f:spec': { 'f:path': {} } } }])),
+    gitDefines(kustomization([{ manager: 'kustomize-controller', fields: { 'f:spec': { 'f:path': {} } } }]), 'patches'),
     false,
   );
 });

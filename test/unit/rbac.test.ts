@@ -44,7 +44,7 @@ test('07 may patch the configured Deployment only, and only as the live fallback
       resource: 'deployments',
       verbs: ['patch'],
       resourceNames: ['api'],
-      liveFallback: true,
+      onlyFor: 'live',
     },
   ]);
 });

@@ -11,7 +11,7 @@ const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideAppl
 
 export const KUSTOMIZATIONS = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' };
 export const HELM_RELEASES = { group: 'helm.toolkit.fluxcd.io', version: 'v2', plural: 'helmreleases' };
-type OwnerKind = typeof KUSTOMIZATIONS | typeof HELM_RELEASES;
+export type OwnerKind = typeof KUSTOMIZATIONS | typeof HELM_RELEASES;
 
 export interface ObjectRef {
   namespace: string;
@@ -40,6 +40,8 @@ export interface FluxOwner {
   };
   spec: {
     patches?: FluxPatch[];
+    /** HelmRelease: kustomize post-renderers (patches on what the chart renders). */
+    postRenderers?: Array<{ kustomize?: { patches?: FluxPatch[]; [other: string]: unknown } }>;
     targetNamespace?: string;
     sourceRef?: { kind: string; name: string; namespace?: string };
     chart?: { spec?: { sourceRef?: { kind: string; name: string; namespace?: string } } };
@@ -74,14 +76,15 @@ export function ownerOf(
 }
 
 /**
- * Whether Git (applied by kustomize-controller) sets this Kustomization's `spec.patches`: then the
- * list is Git's, atomic, and a parent's re-apply would drop any entry we add to it.
+ * Whether Git (applied by kustomize-controller) sets this field of the spec — a Kustomization's
+ * `patches`, a HelmRelease's `postRenderers`: then the list is Git's, atomic, and a parent's
+ * re-apply would drop any entry we add to it.
  */
-export function gitDefinesPatches(k: FluxOwner): boolean {
-  return (k.metadata.managedFields ?? []).some(
+export function gitDefines(o: FluxOwner, field: 'patches' | 'postRenderers'): boolean {
+  return (o.metadata.managedFields ?? []).some(
     (m) =>
       m.manager === 'kustomize-controller' &&
-      Boolean((m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined)?.['f:patches']),
+      Boolean((m.fieldsV1?.['f:spec'] as Record<string, unknown> | undefined)?.[`f:${field}`]),
   );
 }
 
@@ -105,43 +108,56 @@ export async function listOwners(cluster: KubeCluster, kind: OwnerKind): Promise
 }
 
 /**
- * Declares the cutover's `spec.patches` on a Kustomization (server-side apply, our field manager;
- * `resourceVersion` makes it fail rather than overwrite a list someone changed since it was read).
+ * Declares the cutover's part of an owner's spec (`patches`, `postRenderers`) by server-side apply
+ * under our field manager; `resourceVersion` makes it fail rather than overwrite a list someone
+ * changed since it was read. A field given as an empty list is dropped, not declared: it then goes
+ * back to whoever else sets it.
  */
-export async function applyKustomizationPatches(
+export async function applyOwnerSpec(
   cluster: KubeCluster,
-  k: FluxOwner,
-  patches: FluxPatch[],
+  kind: OwnerKind,
+  o: FluxOwner,
+  spec: Record<string, unknown[]>,
 ): Promise<FluxOwner> {
-  const { namespace, name, resourceVersion } = k.metadata;
+  const { namespace, name, resourceVersion } = o.metadata;
+  const declared = Object.fromEntries(Object.entries(spec).filter(([, list]) => list.length));
   try {
     return (await cluster.custom.patchNamespacedCustomObject(
       {
-        ...KUSTOMIZATIONS,
+        ...kind,
         namespace,
         name,
         fieldManager: FIELD_MANAGER,
         force: true,
         body: {
-          apiVersion: `${KUSTOMIZATIONS.group}/${KUSTOMIZATIONS.version}`,
-          kind: 'Kustomization',
+          apiVersion: `${kind.group}/${kind.version}`,
+          kind: kind === KUSTOMIZATIONS ? 'Kustomization' : 'HelmRelease',
           metadata: { name, namespace, resourceVersion },
-          // An empty list is dropped, not declared: the field then goes back to whoever else sets it.
-          ...(patches.length ? { spec: { patches } } : {}),
+          ...(Object.keys(declared).length ? { spec: declared } : {}),
         },
       },
       applyPatch,
     )) as FluxOwner;
   } catch (error) {
-    throw kubeError('APPLY', `kustomizations/${namespace}/${name}`, error);
+    throw kubeError('APPLY', `${kind.plural}/${namespace}/${name}`, error);
   }
 }
 
-/** Asks Flux to reconcile now (the `flux reconcile` annotation). */
-export async function requestReconcile(cluster: KubeCluster, kind: OwnerKind, ref: ObjectRef): Promise<void> {
+/** The annotation that makes helm-controller upgrade even when it thinks the release in sync (`flux reconcile hr --force`). */
+const FORCE_AT = 'reconcile.fluxcd.io/forceAt';
+
+/** Asks Flux to reconcile now (the `flux reconcile` annotation); `force`: a HelmRelease upgrades regardless. */
+export async function requestReconcile(
+  cluster: KubeCluster,
+  kind: OwnerKind,
+  ref: ObjectRef,
+  options: { force?: boolean } = {},
+): Promise<void> {
+  const token = new Date().toISOString();
+  const annotations = { [REQUESTED_AT]: token, ...(options.force ? { [FORCE_AT]: token } : {}) };
   try {
     await cluster.custom.patchNamespacedCustomObject(
-      { ...kind, ...ref, body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } } },
+      { ...kind, ...ref, body: { metadata: { annotations } } },
       mergePatch,
     );
   } catch (error) {
