@@ -26,6 +26,8 @@ import {
 export const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
 /** Present while the upstream peers are cut. */
 export const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
+/** Present while the lab's network ignores NetworkPolicy (as some CNIs do): the egress hold then blocks nothing. */
+export const NO_ENFORCEMENT_MARKER = join(LAB_DIR, 'egress-enforcement-off');
 export const VALUES_FILE = join(LAB_DIR, 'values.yaml');
 const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
 

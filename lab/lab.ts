@@ -29,7 +29,7 @@ import { startUpstreams, stopUpstreams, UPSTREAM_LOCK } from './upstream.ts';
 
 // The lab's API as tests, scripts and `lab` commands import it.
 export { labNodes } from './endpoints.ts';
-export { cutUpstream, restoreUpstream } from './upstream.ts';
+export { cutUpstream, restoreUpstream, setEgressEnforcement } from './upstream.ts';
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
   const started = performance.now();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { seedCorpus } from './corpus/seed.ts';
 import type { CorpusSize, UpstreamName } from './corpus/spec.ts';
-import { CUT_MARKER, endpoints, UPSTREAM_NAMES, upstreamRegistry } from './endpoints.ts';
+import { CUT_MARKER, endpoints, NO_ENFORCEMENT_MARKER, UPSTREAM_NAMES, upstreamRegistry } from './endpoints.ts';
 import { GITOPS_BARE_DIR, startGit, stopGit } from './git/git.ts';
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
 import { startHarbor, stopHarbor } from './harbor/harbor.ts';
@@ -85,4 +85,10 @@ export async function restoreUpstream(log: Log = console.log): Promise<void> {
     writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
   });
   log('upstream restored');
+}
+
+/** Switches the lab network's NetworkPolicy enforcement (on by default): off, it behaves like a CNI that ignores policies. */
+export function setEgressEnforcement(on: boolean): void {
+  if (on) rmSync(NO_ENFORCEMENT_MARKER, { force: true });
+  else writeFileSync(NO_ENFORCEMENT_MARKER, new Date().toISOString());
 }

@@ -14,6 +14,7 @@ import { LocalExecutor } from './engine/local-executor.ts';
 import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
+import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
 import type { Credentials, Registries, StepEnv } from './steps/env.ts';
 import { presentByDigest } from './adapters/oci/completeness.ts';
 import { DistributionClient } from './adapters/oci/distribution-client.ts';
@@ -28,6 +29,8 @@ export interface EngineSetup {
   executor: 'local' | 'jobs';
   /** Who holds the single-flight Lease while this engine runs. */
   holder: string;
+  /** Aborted to stop the run (the CLI's SIGTERM / Ctrl-C). */
+  stop?: AbortSignal;
   log: (line: string) => void;
 }
 
@@ -62,6 +65,7 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
         ? new JobsExecutor<StepEnv>(cluster, namespace, discovered, Math.floor(Date.now() / 1000))
         : new LocalExecutor<StepEnv>(),
       log: setup.log,
+      ...(setup.stop ? { stop: setup.stop } : {}),
     });
   } catch (error) {
     await lease.release();
@@ -108,6 +112,24 @@ function registryClients(
       return client;
     },
   };
+}
+
+/**
+ * Removes egress hold policies no run owns (an engine that crashed mid-window): when there are any,
+ * under the single-flight Lease (a live run is left alone: CutoverError 'in-progress'). Returns how
+ * many policies went.
+ */
+export async function reapStrayHolds(setup: Omit<EngineSetup, 'executor' | 'stop'>): Promise<number> {
+  const { values, cluster, namespace } = setup;
+  if (!(await holdsLeft(cluster))) return 0;
+  const lease = new SingleFlight(cluster, namespace, setup.holder);
+  await lease.acquire();
+  try {
+    const env = await buildStepEnv(values, cluster, namespace);
+    return await removeHolds({ values, env, log: setup.log, signal: AbortSignal.timeout(60_000) });
+  } finally {
+    await lease.release();
+  }
 }
 
 /** The Kubernetes connection: `kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster. */

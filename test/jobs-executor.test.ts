@@ -11,7 +11,7 @@ import { CutoverError } from '../src/core/errors.ts';
 import { parseValues } from '../src/core/values.ts';
 import { STEP_LABELS } from '../src/core/contracts.ts';
 import { discoverSteps } from '../src/engine/discovery.ts';
-import { JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
+import { JOB_GRACE_SECONDS, JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { kube, testNamespace } from './support/kube.ts';
@@ -100,6 +100,7 @@ test("a job-mode step runs as a Job named, labelled and bounded per the contract
       {
         name: 'step',
         image: values.images.cutover,
+        terminationMessagePolicy: 'FallbackToLogsOnError',
         args: ['step', step, '-f', valuesPath],
         env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
         volumeMounts: [{ name: 'values', mountPath: '/etc/cutover-values', readOnly: true }],
@@ -139,7 +140,7 @@ test("a job-mode step runs as a Job named, labelled and bounded per the contract
   assert.equal(job.metadata?.labels?.['app.kubernetes.io/component'], 'cutover-job');
   assert.equal(job.metadata?.labels?.['cutover.openova.io/step'], 'gitea-mirror');
   assert.equal(job.spec?.ttlSecondsAfterFinished, JOB_TTL_SECONDS);
-  assert.equal(job.spec?.activeDeadlineSeconds, values.stepTimeouts.giteaMirrorSeconds);
+  assert.equal(job.spec?.activeDeadlineSeconds, values.stepTimeouts.giteaMirrorSeconds + JOB_GRACE_SECONDS);
   const repo = (await (await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers })).json()) as {
     mirror: boolean;
   };

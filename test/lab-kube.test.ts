@@ -143,12 +143,19 @@ describe('lab kubelet', () => {
           metadata: { name },
           spec: {
             backoffLimit: 0,
-            template: { spec: { restartPolicy: 'Never', containers: [{ name: 'cutover', image, args }] } },
+            template: {
+              spec: {
+                restartPolicy: 'Never',
+                containers: [{ name: 'cutover', image, args, ...(name === 'fails' ? fallback : {}) }],
+              },
+            },
           },
         },
       });
+    const fallback = { terminationMessagePolicy: 'FallbackToLogsOnError' };
     await job('ok', ['--version']);
     await job('fails', ['frobnicate']);
+    await job('fails-quietly', ['frobnicate']);
     const condition = (name: string) => async () =>
       (await k.batch.readNamespacedJob({ name, namespace })).status?.conditions?.find(
         (c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'),
@@ -158,7 +165,11 @@ describe('lab kubelet', () => {
     const failed = (await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=fails' })).items[0] as V1Pod;
     const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
     assert.equal(terminated?.exitCode, 2, "the CLI's usage exit code reaches the pod status");
-    assert.match(terminated?.message ?? '', /unknown command "frobnicate"/);
+    assert.match(terminated?.message ?? '', /unknown command "frobnicate"/, 'FallbackToLogsOnError: the log tail');
+    // The default policy reads /dev/termination-log, which the CLI does not write: no message, as on a real kubelet.
+    assert.equal(await eventually('Job fails-quietly finished', condition('fails-quietly'), 60_000), 'Failed');
+    const quiet = (await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=fails-quietly' })).items[0];
+    assert.equal(quiet?.status?.containerStatuses?.[0]?.state?.terminated?.message, undefined);
   });
 });
 

@@ -1,6 +1,8 @@
 // The lab's network at node level: the egress hold NetworkPolicy cuts the upstream peers off, as
 // a CNI would cut the pods' traffic to them.
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NO_ENFORCEMENT_MARKER } from '../endpoints.ts';
 import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { cutUpstream, restoreUpstream } from '../upstream.ts';
 import { log } from './log.ts';
@@ -23,12 +25,15 @@ export class EgressEnforcer {
     while (!this.#stopping) {
       try {
         const policies = (await this.#kube.networking.listNetworkPolicyForAllNamespaces()).items;
-        const hold = policies.some(
-          (p) =>
-            Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
-            !p.spec?.podSelector?.matchExpressions?.length &&
-            (p.spec?.policyTypes ?? []).includes('Egress'),
-        );
+        // A CNI that ignores NetworkPolicy (`setEgressEnforcement(false)`) sees no hold at all.
+        const hold =
+          !existsSync(NO_ENFORCEMENT_MARKER) &&
+          policies.some(
+            (p) =>
+              Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
+              !p.spec?.podSelector?.matchExpressions?.length &&
+              (p.spec?.policyTypes ?? []).includes('Egress'),
+          );
         if (hold && !cutByHold) {
           await cutUpstream((line) => log(`egress hold: ${line}`));
           cutByHold = true;

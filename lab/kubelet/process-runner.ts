@@ -1,6 +1,6 @@
 // Runs a container of the project's own image as a local `cutover` process (the kubelet's own
 // Node.js): the pod's env, its volumes bound at their mount paths inside a private mount namespace,
-// the log's tail as the termination message.
+// the log's tail as the termination message when the container asks for it (FallbackToLogsOnError).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -124,7 +124,11 @@ export class ProcessRunner {
           reason: code === 0 ? 'Completed' : 'Error',
           startedAt,
           finishedAt: new Date(),
-          ...(code !== 0 && tail ? { message: tail.slice(-4096) } : {}),
+          // As a kubelet: with FallbackToLogsOnError a failed container's log tail; with the default
+          // policy (File) the CLI writes no /dev/termination-log, so no message.
+          ...(code !== 0 && tail && c.terminationMessagePolicy === 'FallbackToLogsOnError'
+            ? { message: tail.slice(-4096) }
+            : {}),
         },
       },
     };

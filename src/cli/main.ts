@@ -23,7 +23,7 @@ Usage:
   cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
-  cutover probe  [--within S] URL…                                   egress probe: exit 0 when every URL is unreachable
+  cutover probe  [--within S] [--expect blocked|reachable] URL…      egress probe: exit 0 when every URL is unreachable (blocked)
   cutover --help | --version        cutover <command> --help (tethers, prewarm): that command in detail
 
 Options:
@@ -38,6 +38,8 @@ Options:
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
   --listen HOST:PORT     serve: where to listen (default: values api.bindAddress:api.port)
   --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
+  --expect WHAT          probe: blocked (default) or reachable: exit 0 when at least one URL answers — step 08's
+                         check before the hold that the proof can show the hold blocking something
 
 A Sovereign is handed over still tethered: Flux pulls Git from GitHub and Helm charts from
 oci://ghcr.io/…, and nodes pull images through a vendor Harbor. The cutover mirrors Git into the
@@ -131,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
       output: { type: 'string', short: 'o', default: 'table' },
       config: { type: 'string' },
       within: { type: 'string', default: '30' },
+      expect: { type: 'string', default: 'blocked' },
       listen: { type: 'string' },
       all: { type: 'boolean', default: false },
     },
@@ -215,7 +218,9 @@ async function main(argv: string[]): Promise<void> {
       if (!Number.isFinite(within) || within < 0)
         throw new CutoverError('usage', `--within must be a number of seconds, not "${values.within}"`);
       const { probeCommand } = await import('./commands/probe.ts');
-      return await probeCommand(positionals.slice(1), within);
+      if (values.expect !== 'blocked' && values.expect !== 'reachable')
+        throw new CutoverError('usage', `--expect must be blocked or reachable, not "${values.expect}"`);
+      return await probeCommand(positionals.slice(1), within, values.expect);
     }
     case 'agent': {
       if (!values.config) throw new CutoverError('usage', 'cutover agent needs --config agent.json');

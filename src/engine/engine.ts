@@ -42,6 +42,8 @@ export interface EngineOptions<Env> {
   store: StatusStore;
   lease: SingleFlight;
   executor: Executor<Env>;
+  /** Aborted when the run must stop (SIGTERM, Ctrl-C): the running step stops and cleans up, the run fails with the reason. */
+  stop?: AbortSignal;
   log: (line: string) => void;
   /** The whole chain: completion is refused unless every one of these ran. */
   requiredSteps?: readonly string[];
@@ -108,6 +110,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       });
       this.#emit('cutover-started', { total: steps.length });
       for (const [index, step] of steps.entries()) {
+        if (this.#o.stop?.aborted) {
+          const error = redact(describeError(this.#o.stop.reason));
+          await store.patch({ failedStep: step.id, lastError: error, currentStep: '' });
+          return { result: 'failed', failedStep: step.id, error };
+        }
         if (stepResult(status, step.id) === 'success') {
           log(`✔ ${step.id} (already done)`);
           continue;
@@ -205,8 +212,9 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
     log(`▶ ${step.id}`);
     for (let attempt = 1; ; attempt++) {
       const timeoutMs = values.stepTimeouts[step.timeoutKey] * 1000;
-      // The step ends at its deadline, or at once if this engine lost the single-flight Lease.
-      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#o.lease.signal]);
+      // The step ends at its deadline, at once if this engine lost the single-flight Lease, or when told to stop.
+      const stop = this.#o.stop ?? new AbortController().signal;
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#o.lease.signal, stop]);
       try {
         const { jobName } = await executor.execute(step, {
           values,
@@ -225,8 +233,8 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       } catch (error) {
         // Another engine owns the run now: leave the status to it.
         if (this.#o.lease.signal.aborted) throw this.#o.lease.signal.reason;
-        const message = redact(describeError(error));
-        if (isTransient(error) && attempt < attempts && !this.#o.lease.signal.aborted) {
+        const message = redact(describeError(stop.aborted ? stop.reason : error));
+        if (isTransient(error) && attempt < attempts && !stop.aborted) {
           log(`  ${step.id}: transient failure (attempt ${attempt}/${attempts}), retrying: ${message}`);
           await new Promise((r) => setTimeout(r, (this.#o.retryDelayMs ?? 2000) * attempt));
           continue;

@@ -17,6 +17,8 @@ import type { Executor } from './engine.ts';
 import { LocalExecutor } from './local-executor.ts';
 
 export const JOB_TTL_SECONDS = 86_400;
+/** A step Job outlives its step's deadline by this much: the step times out first, cleans up, and reports. */
+export const JOB_GRACE_SECONDS = 60;
 
 export function jobName(step: string, runEpoch: number): string {
   return `cutover-${step}-${runEpoch}`.slice(0, 63).replace(/-+$/, '');
@@ -86,7 +88,9 @@ export class JobsExecutor<Env> implements Executor<Env> {
       metadata: { name, labels },
       spec: {
         ttlSecondsAfterFinished: JOB_TTL_SECONDS,
-        activeDeadlineSeconds: deadline,
+        // Longer than the step's own deadline: the step stops itself first and cleans up (the egress
+        // hold) before the kubelet kills the pod.
+        activeDeadlineSeconds: deadline + JOB_GRACE_SECONDS,
         backoffLimit: 0,
         template: {
           metadata: { labels },

@@ -26,6 +26,8 @@ export interface ServiceOptions {
    * starts. The composition root knows how (`cutover serve` passes buildEngine); this layer does not.
    */
   buildEngine: () => Promise<{ run(options?: { guard?: boolean }): Promise<RunOutcome> }>;
+  /** Removes egress holds no run owns; throws CutoverError 'in-progress' while a run holds the Lease (composition's reapStrayHolds). */
+  reapStrayHolds?: () => Promise<number>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -174,6 +176,12 @@ export class CutoverService implements CutoverControl {
       const status = await store.readVersioned();
       const data = status?.data ?? {};
       if (!status || this.#run) return;
+      const interrupted =
+        data.cutoverStartedAt &&
+        !data.failedStep &&
+        (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
+      // No run is under way (a resume reaps on its own): a hold left by an engine that died goes now.
+      if (!interrupted) await this.#reapStrays();
       if (data.cutoverComplete === 'true') return await this.#guard();
       const due = data[AUTO_KEYS.dueAt];
       if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
@@ -187,13 +195,19 @@ export class CutoverService implements CutoverControl {
         }
         return;
       }
-      const interrupted =
-        data.cutoverStartedAt &&
-        !data.failedStep &&
-        (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
       if (interrupted) await this.#startQuietly('resume');
     } catch (error) {
       log(`reconcile: ${redact(error instanceof Error ? error.message : String(error))}`);
+    }
+  }
+
+  async #reapStrays(): Promise<void> {
+    try {
+      const removed = (await this.#o.reapStrayHolds?.()) ?? 0;
+      if (removed) this.#o.log(`reaped ${removed} egress hold policies no run owns (an engine stopped mid-window)`);
+    } catch (error) {
+      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      throw error;
     }
   }
 

@@ -59,6 +59,7 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
                 // Pre-pivot: the agent is what pivots the nodes, so it comes from upstream.
                 image: values.images.cutover,
                 args: ['agent', '--config', `${MOUNT.config}/agent.json`],
+                terminationMessagePolicy: 'FallbackToLogsOnError',
                 env: [
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

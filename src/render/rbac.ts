@@ -119,6 +119,9 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { apiGroup: '', resource: 'configmaps', verbs: ['list'] },
     { apiGroup: FLUX, resource: 'buckets', verbs: ['list'] },
     { apiGroup: 'helm.toolkit.fluxcd.io', resource: 'helmreleases', verbs: ['list'] },
+    // 08: the hold lets pods reach the apiserver: the `kubernetes` Service and its EndpointSlices.
+    { namespace: 'default', apiGroup: '', resource: 'services', verbs: ['get'], resourceNames: ['kubernetes'] },
+    { namespace: 'default', apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list'] },
     // 08: the egress hold in every namespace (and Cilium's cluster-wide policy where Cilium runs).
     { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
     { apiGroup: '', resource: 'nodes', verbs: ['list'] },

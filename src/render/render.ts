@@ -107,6 +107,8 @@ function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
         name: 'step',
         image: imageFor(values, phase),
         args: ['step', step, '-f', `${VALUES_MOUNT}/values.yaml`],
+        // The engine records the step's own error from the terminated container.
+        terminationMessagePolicy: 'FallbackToLogsOnError',
         env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
         resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
         securityContext: {
@@ -204,6 +206,7 @@ function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
               // The API carries the engine through the pivot: it must start from upstream.
               image: values.images.cutover,
               args: ['serve', '-f', `${VALUES_MOUNT}/values.yaml`],
+              terminationMessagePolicy: 'FallbackToLogsOnError',
               ports: [{ name: 'http', containerPort: values.api.port }],
               env: [
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

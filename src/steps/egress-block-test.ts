@@ -5,6 +5,7 @@
 // failure, and (through `reap`) after a kill.
 import type { KubernetesObject, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
+import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import {
   CILIUM_API_VERSION,
   ciliumInstalled,
@@ -12,6 +13,8 @@ import {
   deleteCiliumPolicy,
   deleteNetworkPolicy,
   listNetworkPolicies,
+  apiserverEndpoints,
+  type ApiserverEndpoint,
 } from '../adapters/kube/network-policies.ts';
 import { activeNamespaces, nodeNames } from '../adapters/kube/nodes.ts';
 import { containerState, createPod, deletePod, deletePods, waitPod } from '../adapters/kube/pods.ts';
@@ -35,7 +38,7 @@ export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' 
 const HOLD_SELECTOR = `app.kubernetes.io/component=${HOLD.label}`;
 const PROBE_COMPONENT = 'cutover-egress-probe';
 
-function holdPolicy(ctx: Ctx, namespace: string): KubernetesObject {
+function holdPolicy(ctx: Ctx, namespace: string, apiserver: ApiserverEndpoint[]): KubernetesObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -54,6 +57,12 @@ function holdPolicy(ctx: Ctx, namespace: string): KubernetesObject {
             { protocol: 'TCP', port: 53 },
           ],
         },
+        // The apiserver stays reachable: the step pod, the engine, the agents and Flux keep working, and
+        // whatever removes the hold can reach the API to do it.
+        ...apiserver.map((a) => ({
+          to: [{ ipBlock: { cidr: a.cidr } }],
+          ports: a.ports.map((port) => ({ protocol: 'TCP', port })),
+        })),
         ...(ctx.values.egressTest.allowCIDRs.length
           ? [{ to: ctx.values.egressTest.allowCIDRs.map((cidr) => ({ ipBlock: { cidr } })) }]
           : []),
@@ -88,7 +97,13 @@ function ciliumHold(ctx: Ctx): KubernetesObject {
 /** The hold: a NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where Cilium's CRD exists. */
 export async function applyHolds(ctx: Ctx): Promise<void> {
   const { cluster } = ctx.env;
-  const objects = (await activeNamespaces(cluster)).map((ns) => holdPolicy(ctx, ns));
+  const apiserver = await apiserverEndpoints(cluster);
+  if (!apiserver.length)
+    throw new CutoverError(
+      'apiserver-unknown',
+      'the kubernetes Service has no cluster IP and no EndpointSlice: the hold could not let pods reach the apiserver, so it is not applied',
+    );
+  const objects = (await activeNamespaces(cluster)).map((ns) => holdPolicy(ctx, ns, apiserver));
   if (await ciliumInstalled(cluster)) objects.push(ciliumHold(ctx));
   await serverSideApply(ctx.env.cluster.config, objects, 'sovereign-cutover');
 }
@@ -101,6 +116,11 @@ export async function removeHolds(ctx: Ctx): Promise<number> {
   const holds = await listNetworkPolicies(cluster, HOLD_SELECTOR);
   for (const h of holds) await deleteNetworkPolicy(cluster, h.namespace, h.name);
   return removed + holds.length;
+}
+
+/** How many hold policies exist (one cheap list; Cilium's policy is removed with the rest when there are any). */
+export async function holdsLeft(cluster: KubeCluster): Promise<number> {
+  return (await listNetworkPolicies(cluster, HOLD_SELECTOR)).length;
 }
 
 /** Names of things that are not Ready now: Flux sources/charts and workloads. */
@@ -120,7 +140,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
     {
       action: 'hold',
       target: `NetworkPolicy ${HOLD.name} in every namespace`,
-      detail: `default-deny egress, allow DNS + ${ctx.values.egressTest.allowCIDRs.join(', ')}`,
+      detail: `default-deny egress, allow DNS, the kube-apiserver + ${ctx.values.egressTest.allowCIDRs.join(', ')}`,
     },
     {
       action: 'probe',
@@ -158,9 +178,35 @@ async function apply(ctx: Ctx): Promise<void> {
   const runId = Date.now().toString(36);
   const baseline = await notReady(ctx);
   ctx.log(`baseline: ${baseline.size} object(s) already NotReady (they do not count)`);
+  // Before the hold, a call-home URL must answer from a pod: then "unreachable under the hold" proves
+  // the hold blocks (a CNI that ignores NetworkPolicy, or a site already cut off, cannot pass).
+  const before = await runPod(
+    ctx,
+    `cutover-probe-before-${runId}`,
+    {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'probe',
+          image: ctx.values.images.cutover,
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          args: ['probe', '--expect', 'reachable', '--within', '30', ...ctx.values.egressTest.callHomeURLs],
+        },
+      ],
+    },
+    'finished',
+  );
+  const reached = containerState(before)?.terminated;
+  if (reached?.exitCode !== 0)
+    throw new CutoverError(
+      'proof-impossible',
+      `no call-home URL answered from a pod before the hold, so the proof cannot show the hold blocking anything (${reached?.message ?? `exit ${reached?.exitCode}`}); egressTest.callHomeURLs must name upstream endpoints pods reach today`,
+    );
+  ctx.log('call-home reachable from a pod before the hold');
   try {
     await applyHolds(ctx);
     ctx.log('egress hold applied in every namespace');
+    const held = Date.now();
 
     const probe = await runPod(
       ctx,
@@ -171,6 +217,7 @@ async function apply(ctx: Ctx): Promise<void> {
           {
             name: 'probe',
             image: ctx.values.images.cutover,
+            terminationMessagePolicy: 'FallbackToLogsOnError',
             args: ['probe', '--within', '60', ...ctx.values.egressTest.callHomeURLs],
           },
         ],
@@ -183,7 +230,9 @@ async function apply(ctx: Ctx): Promise<void> {
         'egress-leak',
         `call-home probe failed (exit ${result?.exitCode}): ${result?.message ?? 'no output'}`,
       );
-    ctx.log(`call-home blocked: ${ctx.values.egressTest.callHomeURLs.join(', ')}`);
+    ctx.log(
+      `call-home blocked ${((Date.now() - held) / 1000).toFixed(1)} s after the hold: ${ctx.values.egressTest.callHomeURLs.join(', ')}`,
+    );
 
     for (const node of await nodeNames(ctx.env.cluster)) {
       const pod = await runPod(
@@ -194,7 +243,13 @@ async function apply(ctx: Ctx): Promise<void> {
           restartPolicy: 'Never',
           tolerations: [{ operator: 'Exists' }],
           containers: [
-            { name: 'pull', image: ctx.values.images.cutover, imagePullPolicy: 'Always', args: ['--version'] },
+            {
+              name: 'pull',
+              image: ctx.values.images.cutover,
+              imagePullPolicy: 'Always',
+              args: ['--version'],
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            },
           ],
         },
         'started',

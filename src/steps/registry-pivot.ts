@@ -136,7 +136,15 @@ async function proveWithCanaries(ctx: Ctx, nodes: string[]): Promise<void> {
           nodeName: node,
           restartPolicy: 'Never',
           tolerations: [{ operator: 'Exists' }],
-          containers: [{ name: 'canary', image, imagePullPolicy: 'Always', args: ['--version'] }],
+          containers: [
+            {
+              name: 'canary',
+              image,
+              imagePullPolicy: 'Always',
+              args: ['--version'],
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            },
+          ],
         },
       });
     }

@@ -148,23 +148,50 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
   assert.match(shown.stdout, /success +catalyst-api-env-patch +re-verified \d{4}-/);
 });
 
-/** Starts `cutover run` and SIGKILLs it the moment it prints `marker`; returns after it died. */
-async function killAt(marker: string): Promise<void> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts `cutover run` and signals it the moment it prints `marker`; returns after it ended, with what it said. */
+async function killAt(
+  marker: string,
+  signal: NodeJS.Signals = 'SIGKILL',
+  command: string[] = args,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [cli, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  const ended = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const seen = await new Promise<boolean>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes(marker)) {
-        child.kill('SIGKILL');
+      if (output.includes(marker) && !child.killed) {
+        child.kill(signal);
         resolve(true);
       }
-    });
-    child.on('exit', () => resolve(false));
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    void ended.then(() => resolve(false));
   });
-  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  const code = await ended;
   assert.ok(seen, `the run ended before printing "${marker}":\n${output}`);
+  return { code, output };
 }
+
+test('SIGTERM during the egress window: cutover run removes the hold before it exits, and the run is failed with the reason', async () => {
+  await resetSovereign(quiet);
+  const { code, output } = await killAt('egress hold applied', 'SIGTERM');
+  assert.notEqual(code, 0, output);
+  assert.equal(await holds(), 0, 'no hold left when it exited');
+  assert.match(output, /SIGTERM received; stopping the running step/);
+  assert.match(output, /egress hold removed/);
+  const data = (await store.read())!;
+  assert.equal(data.failedStep, 'egress-block-test');
+  assert.match(data.lastError ?? '', /cutover run was stopped by SIGTERM/);
+  assert.equal(data[stepKey('egress-block-test', 'result')], 'failed');
+
+  // The same for `cutover step`, a step Job's entrypoint (the kubelet's SIGTERM at the Job's deadline).
+  const step = await killAt('egress hold applied', 'SIGTERM', ['step', 'egress-block-test', ...args.slice(1)]);
+  assert.notEqual(step.code, 0, step.output);
+  assert.match(step.output, /cutover step egress-block-test was stopped by SIGTERM/);
+  assert.equal(await holds(), 0, 'no hold left when the step exited');
+});
 
 test('an engine killed during harbor-prewarm and again during the egress window is resumed; the run completes with no leaked hold', async () => {
   await resetSovereign(quiet);

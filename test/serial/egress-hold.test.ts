@@ -1,21 +1,27 @@
 // Runs alone (a hold makes the lab cut its upstream, as a CNI would): the egress hold is a
 // default-deny NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where
-// Cilium's CRD exists; removing it removes every piece, and the lab's upstream comes back.
+// Cilium's CRD exists; removing it removes every piece, and the lab's upstream comes back. A hold
+// no run owns is reaped by `cutover serve` without a new run. Step 08 cannot pass when its proof shows
+// nothing: upstream already unreachable, or a network that ignores the hold.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../../src/composition.ts';
 import { parseValues } from '../../src/core/values.ts';
-import { applyHolds, removeHolds } from '../../src/steps/egress-block-test.ts';
-import { status } from '../../lab/lab.ts';
-import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
+import { applyHolds, holdsLeft, removeHolds } from '../../src/steps/egress-block-test.ts';
+import { cutUpstream, restoreUpstream, setEgressEnforcement, status } from '../../lab/lab.ts';
+import { CCNP_STAND_IN, eventually, kube, standInCrd, testNamespace } from '../support/kube.ts';
+import { startServe } from '../support/api.ts';
+import { PORTS } from '../../lab/topology.ts';
 import { cleanupsAfterAll, lab } from '../support/lab.ts';
 
 const e = lab();
 const k = kube();
 const cluster = KubeCluster.connect(e.kube.kubeconfig);
 const cleanups = cleanupsAfterAll();
+const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 test('the hold covers every namespace (and Cilium cluster-wide when its CRD exists); removal leaves nothing and upstream returns', async () => {
   cleanups.push(await standInCrd(CCNP_STAND_IN));
@@ -37,6 +43,7 @@ test('the hold covers every namespace (and Cilium cluster-wide when its CRD exis
   })) as { spec: { endpointSelector: object; enableDefaultDeny: { egress: boolean } } };
   assert.deepEqual(ccnp.spec.endpointSelector, {});
   assert.equal(ccnp.spec.enableDefaultDeny.egress, true);
+  const apiserver = await k.core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
   const namespaces = (await k.core.listNamespace()).items
     .filter((n) => n.status?.phase === 'Active')
     .map((n) => n.metadata?.name);
@@ -50,6 +57,14 @@ test('the hold covers every namespace (and Cilium cluster-wide when its CRD exis
     assert.ok(policy, `hold in ${ns}`);
     assert.deepEqual(policy.spec?.policyTypes, ['Egress']);
     assert.deepEqual({ ...policy.spec?.podSelector }, {}, 'every pod of the namespace');
+    assert.ok(
+      policy.spec?.egress?.some(
+        (rule) =>
+          rule.to?.some((to) => to.ipBlock?.cidr === `${apiserver.spec?.clusterIP}/32`) &&
+          rule.ports?.some((p) => p.protocol === 'TCP' && p.port === apiserver.spec?.ports?.[0]?.port),
+      ),
+      `the apiserver (${apiserver.spec?.clusterIP}) stays reachable from ${ns}`,
+    );
   }
   await eventually(
     'the lab (as a CNI) cut the upstream',
@@ -61,3 +76,82 @@ test('the hold covers every namespace (and Cilium cluster-wide when its CRD exis
   assert.equal(await removeHolds(ctx), 0, 'nothing left');
   await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
 });
+
+test('cutover serve reaps a hold no run owns (its engine died after the step failed) without a new run', async () => {
+  const namespace = await testNamespace('reap', cleanups);
+  // A run that is over (failed), not one to resume: nothing would ever remove its hold but the reaper.
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: 'self-sovereign-cutover-status' },
+      data: { cutoverStartedAt: new Date().toISOString(), failedStep: 'egress-block-test', currentStep: '' },
+    },
+  });
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  const ctx = {
+    values,
+    env: await buildStepEnv(values, cluster, namespace),
+    log: () => {},
+    signal: AbortSignal.timeout(60_000),
+  };
+  cleanups.push(() => removeHolds(ctx));
+  await applyHolds(ctx);
+  assert.ok((await holdsLeft(cluster)) > 0);
+  const api = await startServe(PORTS.api + 4, namespace);
+  // Stopped at the end of this test, not of the file: its reaper would take the next test's hold away.
+  try {
+    const started = performance.now();
+    await eventually(
+      'the reaper to remove every hold',
+      async () => (await holdsLeft(cluster)) === 0,
+      30_000,
+      async () => api.output(),
+    );
+    console.log(
+      `# stray hold reaped ${((performance.now() - started) / 1000).toFixed(1)} s after cutover serve started`,
+    );
+    assert.match(api.output(), /reaped \d+ egress hold policies no run owns/);
+    const data =
+      (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+    assert.equal(data.failedStep, 'egress-block-test', 'no new run was started');
+  } finally {
+    await api.stop();
+  }
+  await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
+});
+
+test(
+  'step 08 cannot pass vacuously: with upstream already unreachable it fails as proof-impossible, and under a network that ignores the hold it fails as a LEAK; no hold is left either way',
+  { timeout: 300_000 },
+  async () => {
+    const step = () =>
+      spawnSync(
+        process.execPath,
+        [cli, 'step', 'egress-block-test', '-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'],
+        { encoding: 'utf8' },
+      );
+    await cutUpstream(() => {});
+    try {
+      const cutOff = step();
+      assert.notEqual(cutOff.status, 0);
+      assert.match(`${cutOff.stdout}${cutOff.stderr}`, /no call-home URL answered from a pod before the hold/);
+      assert.equal(await holdsLeft(cluster), 0);
+    } finally {
+      await restoreUpstream(() => {});
+    }
+    setEgressEnforcement(false);
+    try {
+      const started = performance.now();
+      const ignored = step();
+      console.log(
+        `# a hold the network ignores: step 08 failed after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+      assert.notEqual(ignored.status, 0);
+      assert.match(`${ignored.stdout}${ignored.stderr}`, /LEAK: still reachable under the egress hold/);
+      assert.match(ignored.stdout, /egress hold removed/);
+      assert.equal(await holdsLeft(cluster), 0);
+    } finally {
+      setEgressEnforcement(true);
+    }
+  },
+);

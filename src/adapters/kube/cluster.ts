@@ -7,6 +7,7 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  DiscoveryV1Api,
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
@@ -24,6 +25,7 @@ export class KubeCluster {
   readonly batch: BatchV1Api;
   readonly coordination: CoordinationV1Api;
   readonly custom: CustomObjectsApi;
+  readonly discovery: DiscoveryV1Api;
   readonly networking: NetworkingV1Api;
   readonly authentication: AuthenticationV1Api;
 
@@ -34,6 +36,7 @@ export class KubeCluster {
     this.batch = config.makeApiClient(BatchV1Api);
     this.coordination = config.makeApiClient(CoordinationV1Api);
     this.custom = config.makeApiClient(CustomObjectsApi);
+    this.discovery = config.makeApiClient(DiscoveryV1Api);
     this.networking = config.makeApiClient(NetworkingV1Api);
     this.authentication = config.makeApiClient(AuthenticationV1Api);
   }

@@ -63,3 +63,35 @@ export async function deleteCiliumPolicy(cluster: KubeCluster, name: string): Pr
     throw kubeError('DELETE', `${CCNP.plural}/${name}`, error);
   }
 }
+
+/** Where pods reach the kube-apiserver: an address (a /32 or /128) and the TCP ports on it. */
+export interface ApiserverEndpoint {
+  cidr: string;
+  ports: number[];
+}
+
+/**
+ * The kube-apiserver as pods reach it: the `kubernetes` Service's cluster IP on its port (CNIs
+ * that match policy before translating the Service address) and every address of its
+ * EndpointSlices on their ports (CNIs that match after).
+ */
+export async function apiserverEndpoints(cluster: KubeCluster): Promise<ApiserverEndpoint[]> {
+  const host = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
+  try {
+    const service = await cluster.core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
+    const found: ApiserverEndpoint[] = [];
+    const ip = service.spec?.clusterIP;
+    if (ip && ip !== 'None') found.push({ cidr: host(ip), ports: (service.spec?.ports ?? []).map((p) => p.port) });
+    const slices = await cluster.discovery.listNamespacedEndpointSlice({
+      namespace: 'default',
+      labelSelector: 'kubernetes.io/service-name=kubernetes',
+    });
+    for (const slice of slices.items) {
+      const ports = (slice.ports ?? []).map((p) => p.port).filter((p): p is number => p !== undefined);
+      for (const e of slice.endpoints) for (const address of e.addresses) found.push({ cidr: host(address), ports });
+    }
+    return found;
+  } catch (error) {
+    throw kubeError('GET', 'services/default/kubernetes and its EndpointSlices', error);
+  }
+}

@@ -1,6 +1,8 @@
 // `cutover probe --within S URL…`: run inside a pod under the egress hold. Exit 0 when every URL is
 // unreachable; a URL that still answers (any HTTP status) after S seconds is a LEAK (exit 1). The
-// wait covers a network policy that is still being programmed.
+// wait covers a network policy that is still being programmed. `--expect reachable`, run before the
+// hold: exit 0 once at least one URL answers — otherwise the proof could not tell a hold that blocks
+// from one that does nothing (a CNI that ignores NetworkPolicy, a site already cut off).
 import { CutoverError } from '../../core/errors.ts';
 import { pollUntil } from '../../core/poll.ts';
 
@@ -14,8 +16,13 @@ async function reachable(url: string): Promise<number | undefined> {
   }
 }
 
-export async function probeCommand(urls: string[], withinSeconds: number): Promise<void> {
+export async function probeCommand(
+  urls: string[],
+  withinSeconds: number,
+  expect: 'blocked' | 'reachable' = 'blocked',
+): Promise<void> {
   if (!urls.length) throw new CutoverError('usage', 'cutover probe needs at least one URL');
+  if (expect === 'reachable') return await expectReachable(urls, withinSeconds);
   await pollUntil(
     async () => {
       const answers = await Promise.all(urls.map(async (url) => ({ url, status: await reachable(url) })));
@@ -31,4 +38,22 @@ export async function probeCommand(urls: string[], withinSeconds: number): Promi
     },
   );
   console.log(`blocked: ${urls.join(', ')}`);
+}
+
+async function expectReachable(urls: string[], withinSeconds: number): Promise<void> {
+  const answered = await pollUntil(
+    async () =>
+      (await Promise.all(urls.map(async (url) => ({ url, status: await reachable(url) })))).filter(
+        (a) => a.status !== undefined,
+      ),
+    (answers) => answers.length > 0,
+    {
+      signal: AbortSignal.timeout(Math.ceil(withinSeconds * 1000)),
+      interval: 1000,
+      code: 'proof-impossible',
+      message: () =>
+        `none of ${urls.join(', ')} answered before the hold: the proof could not show the hold blocking anything`,
+    },
+  );
+  console.log(`reachable: ${answered.map((a) => `${a.url} (HTTP ${a.status})`).join(', ')}`);
 }

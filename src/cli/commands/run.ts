@@ -29,6 +29,20 @@ export function loadValues(path: string): Values {
   return parseValues(text, path);
 }
 
+/**
+ * Aborted on SIGTERM or Ctrl-C: what runs stops, cleans up (the egress hold) and records why,
+ * instead of the process dying mid-step.
+ */
+function stopOnSignals(command: string): AbortSignal {
+  const stop = new AbortController();
+  for (const name of ['SIGTERM', 'SIGINT'] as const)
+    process.once(name, () => {
+      console.error(`${command}: ${name} received; stopping the running step (it cleans up first)`);
+      stop.abort(new CutoverError('stopped', `${command} was stopped by ${name}`));
+    });
+  return stop.signal;
+}
+
 export async function runCommand(options: ClusterOptions & { executor: string }): Promise<void> {
   if (options.executor !== 'local' && options.executor !== 'jobs')
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
@@ -42,6 +56,7 @@ export async function runCommand(options: ClusterOptions & { executor: string })
     executor: options.executor,
     holder,
     log: (line) => console.log(line),
+    stop: stopOnSignals('cutover run'),
   });
   const outcome = await engine.run();
   if (outcome.result === 'already-complete') console.log('the cutover is already complete: the Sovereign is sovereign');
@@ -60,7 +75,10 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
     values,
     env,
     log: (line: string) => console.log(line),
-    signal: AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000),
+    signal: AbortSignal.any([
+      AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000),
+      stopOnSignals(`cutover step ${name}`),
+    ]),
   };
   await new LocalExecutor<StepEnv>().execute(step, ctx);
   console.log(`${name}: success`);
