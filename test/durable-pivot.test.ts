@@ -14,7 +14,9 @@ import { buildStepEnv } from '../src/composition.ts';
 import { CutoverError } from '../src/core/errors.ts';
 import { parseValues } from '../src/core/values.ts';
 import { catalystApiEnvPatch } from '../src/steps/catalyst-api-env-patch.ts';
+import { localRepoURL } from '../src/steps/flux-gitrepository-patch.ts';
 import { pivotDurably } from '../src/steps/durable-pivot.ts';
+import { createFlux } from './support/flux.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, forkUpstreamRepo, lab } from './support/lab.ts';
 
@@ -28,6 +30,19 @@ const env = async (namespace: string) =>
   (
     await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace })
   ).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === ENV)?.value;
+
+/** Step 07's context for this Deployment, in the test's own namespace only (never the lab Sovereign's). */
+async function step07For(deploymentName: string, namespace: string) {
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  values.flux.namespaces = [];
+  values.catalystAPI = { deploymentName, namespace, envVar: ENV };
+  return {
+    values,
+    env: await buildStepEnv(values, cluster, 'catalyst'),
+    log: () => {},
+    signal: AbortSignal.timeout(120_000),
+  };
+}
 
 async function kustomization(namespace: string, name: string): Promise<FluxOwner> {
   return (await getOwner(cluster, KUSTOMIZATIONS, { namespace, name }))!;
@@ -77,20 +92,12 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
       },
     }),
   );
-  const create = (plural: string, kind: string, group: string, name: string, spec: object) =>
-    k.custom.createNamespacedCustomObject({
-      group,
-      version: 'v1',
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${group}/v1`, kind, metadata: { name }, spec },
-    });
-  await create('gitrepositories', 'GitRepository', 'source.toolkit.fluxcd.io', 'upstream', {
+  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
     interval: '1m',
     url: fork.url,
     ref: { branch: 'main' },
   });
-  await create('kustomizations', 'Kustomization', KUSTOMIZATIONS.group, 'parent', {
+  await createFlux(ns, KUSTOMIZATIONS.group, 'v1', 'kustomizations', 'Kustomization', 'parent', {
     interval: '10m',
     path: `./tests/${ns}`,
     prune: true,
@@ -106,16 +113,8 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
   );
   assert.equal(await env(ns), e.git.repoURL);
 
-  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-  values.flux.namespaces = [];
-  values.catalystAPI = { deploymentName: 'catalyst-api', namespace: ns, envVar: ENV };
-  const ctx = {
-    values,
-    env: await buildStepEnv(values, cluster, 'catalyst'),
-    log: () => {},
-    signal: AbortSignal.timeout(120_000),
-  };
-  const local = `${values.sovereign.giteaInternalURL}/${values.gitea.org}/${values.gitea.repo}`;
+  const ctx = await step07For('catalyst-api', ns);
+  const local = localRepoURL(ctx);
   const [change] = await catalystApiEnvPatch.plan(ctx);
   assert.match(
     change?.detail ?? '',
@@ -181,21 +180,13 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
 
 test('an object a chart renders is pivoted by a post-renderer on its HelmRelease, and stays local over upgrades', async () => {
   const ns = await testNamespace('durable-helm', cleanups);
-  const create = (group: string, version: string, plural: string, kind: string, name: string, spec: object) =>
-    k.custom.createNamespacedCustomObject({
-      group,
-      version,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
-    });
-  await create('source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
+  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
     type: 'oci',
     interval: '10m',
     url: `oci://${e.upstreams.ghcr.host}/openova-io`,
     insecure: true,
   });
-  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'web', {
+  await createFlux(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'web', {
     interval: '10m',
     chart: {
       spec: { chart: 'bp-cert-manager', version: '1.16.1', sourceRef: { kind: 'HelmRepository', name: 'charts' } },
@@ -215,16 +206,8 @@ test('an object a chart renders is pivoted by a post-renderer on its HelmRelease
   const webEnv = async () =>
     (await deployment()).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === ENV)?.value;
 
-  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-  values.flux.namespaces = [];
-  values.catalystAPI = { deploymentName: 'web', namespace: ns, envVar: ENV };
-  const ctx = {
-    values,
-    env: await buildStepEnv(values, cluster, 'catalyst'),
-    log: () => {},
-    signal: AbortSignal.timeout(120_000),
-  };
-  const local = `${values.sovereign.giteaInternalURL}/${values.gitea.org}/${values.gitea.repo}`;
+  const ctx = await step07For('web', ns);
+  const local = localRepoURL(ctx);
   const [change] = await catalystApiEnvPatch.plan(ctx);
   assert.match(change?.detail ?? '', new RegExp(`durable: spec\\.postRenderers on its HelmRelease ${ns}/web`));
   await catalystApiEnvPatch.apply(ctx);

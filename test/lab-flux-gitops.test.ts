@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mergePatch } from '../src/adapters/kube/cluster.ts';
 import { readyCondition, REQUESTED_AT, type FluxSource } from '../src/adapters/kube/flux.ts';
+import { createFlux } from './support/flux.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
@@ -13,24 +14,6 @@ const k = kube();
 const cleanups = cleanupsAfterAll();
 
 type FluxObject = FluxSource & { status?: { lastAppliedRevision?: string } };
-
-function create(
-  namespace: string,
-  group: string,
-  version: string,
-  plural: string,
-  kind: string,
-  name: string,
-  spec: object,
-) {
-  return k.custom.createNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural,
-    body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
-  });
-}
 
 async function readyOf(namespace: string, group: string, version: string, plural: string, name: string) {
   const o = (await k.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as FluxObject;
@@ -50,12 +33,12 @@ const repoEnv = async (namespace: string) =>
 
 test('kustomize-controller applies the upstream GitOps repository, and re-applies Git over a live edit', async () => {
   const ns = await testNamespace('gitops', cleanups);
-  await create(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
+  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
     interval: '1m',
     url: e.git.repoURL,
     ref: { branch: e.git.branch },
   });
-  await create(ns, 'kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'Kustomization', 'catalyst', {
+  await createFlux(ns, 'kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'Kustomization', 'catalyst', {
     interval: '10m',
     prune: true,
     path: './products/catalyst',
@@ -107,13 +90,13 @@ test('kustomize-controller applies the upstream GitOps repository, and re-applie
 
 test('helm-controller installs an OCI chart from the ghcr stand-in', async () => {
   const ns = await testNamespace('helm', cleanups);
-  await create(ns, 'source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
+  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'HelmRepository', 'charts', {
     type: 'oci',
     interval: '10m',
     url: `oci://${e.upstreams.ghcr.host}/openova-io`,
     insecure: true,
   });
-  await create(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'blueprint', {
+  await createFlux(ns, 'helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'HelmRelease', 'blueprint', {
     interval: '10m',
     chart: { spec: { chart: 'bp-flux', version: '2.4.0', sourceRef: { kind: 'HelmRepository', name: 'charts' } } },
   });

@@ -3,44 +3,19 @@
 // Kustomization and HelmRelease Ready on its current generation, the root on the source's
 // revision). `reset` takes whatever the cutover added to the Flux objects away first.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
+import { HELM_RELEASES, KUSTOMIZATIONS, listOwners } from '../../src/adapters/kube/flux-owners.ts';
+import { listFluxAll, readyCondition, REQUESTED_AT, type FluxSource } from '../../src/adapters/kube/flux.ts';
 import { apply } from './apply.ts';
 import { ADMIN_KUBECONFIG } from './control-plane.ts';
 
-const KUSTOMIZE = { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' };
-const HELM = { group: 'helm.toolkit.fluxcd.io', version: 'v2', plural: 'helmreleases' };
-// OCI HelmRepositories have no reconciler (so no Ready): the sources that do.
-const SOURCES = ['gitrepositories', 'ocirepositories'].map((plural) => ({
-  group: 'source.toolkit.fluxcd.io',
-  version: 'v1',
-  plural,
-}));
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt';
-
-interface FluxObject {
-  metadata: { name: string; namespace: string; generation?: number; annotations?: Record<string, string> };
-  spec: { patches?: unknown[]; postRenderers?: unknown[]; sourceRef?: { kind: string; name: string } };
-  status?: {
-    observedGeneration?: number;
-    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-    lastHandledReconcileAt?: string;
-  };
-}
-
-function api(): CustomObjectsApi {
-  const config = new KubeConfig();
-  config.loadFromFile(ADMIN_KUBECONFIG);
-  return config.makeApiClient(CustomObjectsApi);
-}
-
-const list = async (custom: CustomObjectsApi, kind: typeof KUSTOMIZE): Promise<FluxObject[]> =>
-  ((await custom.listClusterCustomObject(kind)) as { items: FluxObject[] }).items;
+/** What convergence looks at, common to Kustomizations, HelmReleases and sources. */
+type FluxObject = Pick<FluxSource, 'metadata' | 'status'>;
 
 /** Why an object is not converged yet, or undefined when it is. */
 function notConverged(o: FluxObject, token?: string): string | undefined {
-  const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
+  const ready = readyCondition(o as FluxSource);
   const id = `${o.metadata.namespace}/${o.metadata.name}`;
   if (o.status?.observedGeneration !== o.metadata.generation) return `${id}: generation not observed yet`;
   if (token && o.status?.lastHandledReconcileAt !== token) return `${id}: reconcile request not handled yet`;
@@ -55,13 +30,17 @@ function notConverged(o: FluxObject, token?: string): string | undefined {
  * must exist (Flux creates the children itself, so an empty list is not "converged").
  */
 export async function waitConverged(expect: string[], timeoutMs = 180_000, token?: string): Promise<void> {
-  const custom = api();
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const deadline = Date.now() + timeoutMs;
   let why = 'nothing listed yet';
   while (Date.now() < deadline) {
-    const kustomizations = await list(custom, KUSTOMIZE);
-    const releases = await list(custom, HELM);
-    const sources = (await Promise.all(SOURCES.map((kind) => list(custom, kind)))).flat();
+    const kustomizations = await listOwners(cluster, KUSTOMIZATIONS);
+    const releases = await listOwners(cluster, HELM_RELEASES);
+    // OCI HelmRepositories have no reconciler (so no Ready): the sources that do.
+    const sources = [
+      ...(await listFluxAll(cluster, 'gitrepositories')),
+      ...(await listFluxAll(cluster, 'ocirepositories')),
+    ];
     const present = new Set([...kustomizations, ...releases].map((o) => `${o.metadata.namespace}/${o.metadata.name}`));
     const missing = expect.filter((id) => !present.has(id));
     const waiting = [
@@ -81,12 +60,13 @@ export async function waitConverged(expect: string[], timeoutMs = 180_000, token
 /** Applies the bootstrap objects and asks every Kustomization to reconcile now (a reset must not wait an interval). */
 export async function bootstrap(objects: KubernetesObject[], expect: string[]): Promise<void> {
   await apply(ADMIN_KUBECONFIG, objects);
-  const custom = api();
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
+  // One token for all, so the wait can tell which requests were handled.
   const token = new Date().toISOString();
-  for (const k of await list(custom, KUSTOMIZE)) {
-    await custom.patchNamespacedCustomObject(
+  for (const k of await listOwners(cluster, KUSTOMIZATIONS)) {
+    await cluster.custom.patchNamespacedCustomObject(
       {
-        ...KUSTOMIZE,
+        ...KUSTOMIZATIONS,
         namespace: k.metadata.namespace,
         name: k.metadata.name,
         body: { metadata: { annotations: { [REQUESTED_AT]: token } } },
@@ -102,14 +82,14 @@ export async function bootstrap(objects: KubernetesObject[], expect: string[]): 
  * `spec.postRenderers`; the lab's Git defines neither), so the next reconcile applies Git as it is.
  */
 export async function removeCutoverPatches(): Promise<void> {
-  const custom = api();
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   for (const [kind, field] of [
-    [KUSTOMIZE, 'patches'],
-    [HELM, 'postRenderers'],
+    [KUSTOMIZATIONS, 'patches'],
+    [HELM_RELEASES, 'postRenderers'],
   ] as const) {
-    for (const o of await list(custom, kind)) {
+    for (const o of await listOwners(cluster, kind)) {
       if (!o.spec[field]) continue;
-      await custom.patchNamespacedCustomObject(
+      await cluster.custom.patchNamespacedCustomObject(
         { ...kind, namespace: o.metadata.namespace, name: o.metadata.name, body: { spec: { [field]: null } } },
         mergePatch,
       );

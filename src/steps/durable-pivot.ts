@@ -75,22 +75,30 @@ const read = (cluster: KubeCluster, r: OwnerRef): Promise<FluxOwner | undefined>
 
 /** Where a pivot of this object is kept, from the labels Flux put on it. */
 export async function placementOf(cluster: KubeCluster, o: PivotObject): Promise<Placement> {
+  return (await locate(cluster, o)).placement;
+}
+
+/** The placement, and the owner object it was decided on (read once, for the entry too). */
+async function locate(cluster: KubeCluster, o: PivotObject): Promise<{ placement: Placement; ownerObj?: FluxOwner }> {
   const found = ownerOf(o.labels);
-  if (!found) return { durability: 'live' };
+  if (!found) return { placement: { durability: 'live' } };
   const owner: OwnerRef = { kind: found.kind, ...found.ref };
-  const obj = await read(cluster, owner);
-  if (!obj) return { durability: 'live', reason: `its ${named(owner)} is gone` };
-  if (!gitDefines(obj, listOf(owner))) return { durability: 'owner', owner, host: owner };
-  const up = ownerOf(obj.metadata.labels);
+  const ownerObj = await read(cluster, owner);
+  if (!ownerObj) return { placement: { durability: 'live', reason: `its ${named(owner)} is gone` } };
+  if (!gitDefines(ownerObj, listOf(owner))) return { placement: { durability: 'owner', owner, host: owner }, ownerObj };
+  const up = ownerOf(ownerObj.metadata.labels);
   const parent: OwnerRef | undefined = up?.kind === 'Kustomization' ? { kind: up.kind, ...up.ref } : undefined;
   const parentObj = parent && id(parent) !== id(owner) ? await read(cluster, parent) : undefined;
   if (!parent || !parentObj || gitDefines(parentObj, 'patches'))
     return {
-      durability: 'guard-only',
-      owner,
-      reason: `Git defines spec.${listOf(owner)} of ${named(owner)} and no parent can carry ours`,
+      placement: {
+        durability: 'guard-only',
+        owner,
+        reason: `Git defines spec.${listOf(owner)} of ${named(owner)} and no parent can carry ours`,
+      },
+      ownerObj,
     };
-  return { durability: 'parent', owner, host: parent };
+  return { placement: { durability: 'parent', owner, host: parent }, ownerObj };
 }
 
 /** The entry that pivots `o` in its owner's list. */
@@ -129,9 +137,8 @@ interface Placed {
 async function place(cluster: KubeCluster, step: string, pivots: Pivot[]): Promise<Placed[]> {
   const placed: Placed[] = [];
   for (const pivot of pivots) {
-    const placement = await placementOf(cluster, pivot.object);
+    const { placement, ownerObj } = await locate(cluster, pivot.object);
     const owner = placement.owner;
-    const ownerObj = owner && (await read(cluster, owner));
     const entry =
       owner && ownerObj && placement.durability === 'owner'
         ? ownerEntry(step, pivot, owner, ownerObj)

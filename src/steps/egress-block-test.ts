@@ -298,7 +298,7 @@ async function apply(ctx: Ctx): Promise<void> {
 
 async function verify(ctx: Ctx): Promise<void> {
   const { cluster } = ctx.env;
-  const left = (await listNetworkPolicies(cluster, HOLD_SELECTOR)).length;
+  const left = await holdsLeft(cluster);
   const cilium = (await ciliumInstalled(cluster)) ? await countCiliumPolicies(cluster, HOLD_SELECTOR) : 0;
   if (left + cilium) throw new CutoverError('hold-leaked', `${left + cilium} egress hold policies are still present`);
 }

@@ -1,9 +1,10 @@
-// Flux as the tests drive it: ask every Kustomization and HelmRelease to reconcile (what
-// `flux reconcile` does) and wait until each has handled the request and is Ready again.
+// Flux as the tests drive it: create a Flux object in a test's namespace; ask every Kustomization
+// and HelmRelease to reconcile (what `flux reconcile` does) and wait until each has handled the
+// request and is Ready again.
 import { mergePatch, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { HELM_RELEASES, KUSTOMIZATIONS, listOwners, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
 import { readyCondition, REQUESTED_AT } from '../../src/adapters/kube/flux.ts';
-import { eventually } from './kube.ts';
+import { eventually, kube } from './kube.ts';
 
 const id = (o: FluxOwner) => `${o.metadata.namespace}/${o.metadata.name}`;
 const ready = (o: FluxOwner) => readyCondition(o as never);
@@ -43,4 +44,23 @@ export async function reconcileAll(cluster: KubeCluster): Promise<number> {
         .join('\n'),
   );
   return (performance.now() - started) / 1000;
+}
+
+/** Creates a Flux object (`group/version` `kind`) named `name` in `namespace`. */
+export function createFlux(
+  namespace: string,
+  group: string,
+  version: string,
+  plural: string,
+  kind: string,
+  name: string,
+  spec: object,
+) {
+  return kube().custom.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural,
+    body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
+  });
 }
