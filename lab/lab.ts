@@ -97,7 +97,9 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const ns = 'catalyst';
   const quiet = () => undefined;
-  await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace: ns }).catch(quiet);
+  // The node agent of an install (its own namespace, `<install>-agent`) or of a step run without one.
+  for (const namespace of [ns, `${ns}-agent`])
+    await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace }).catch(quiet);
   // A dormant install (`cutover render` applied by the demo or a test): its API, step ConfigMaps and Jobs.
   await cluster.apps
     .deleteNamespacedDeployment({ name: 'self-sovereign-cutover-api', namespace: ns, propagationPolicy: 'Background' })

@@ -107,6 +107,10 @@ test('render: the status ConfigMap carries no data and is kept; RBAC never pairs
 
 test('render: the lab apiserver accepts the whole render (server-side dry run); its steps are discovered in order', async () => {
   const namespace = await testNamespace('render', cleanups);
+  // A dry run creates no Namespace, so the node agent's (`<install>-agent`) must exist for the objects in it.
+  const agentNamespace = `${namespace}-agent`;
+  await kube().core.createNamespace({ body: { metadata: { name: agentNamespace } } });
+  cleanups.push(() => kube().core.deleteNamespace({ name: agentNamespace }));
   const docs = render(lab().valuesFile, namespace);
   const config = kube().config;
   await serverSideApply(config, docs, 'render-test', { dryRun: true });

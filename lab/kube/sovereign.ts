@@ -5,6 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CHART_ORG, CHARTS, NEXT_CHART, PROJECT_IMAGE } from '../corpus/spec.ts';
+import { podSecurityLabels } from '../../src/core/pod-security.ts';
 import { GITOPS, PORTS, type Endpoints } from '../topology.ts';
 
 export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
@@ -59,6 +60,12 @@ export function bootstrapObjects({ e, gitea }: SovereignInput): KubernetesObject
   });
   const objects: Array<Record<string, unknown>> = [
     ...[...SOVEREIGN_NAMESPACES, TENANT.namespace].map(ns),
+    // The node agent's namespace, as `cutover render` ships it: a local `cutover run` (no install) needs it.
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'catalyst-agent', labels: podSecurityLabels('privileged') },
+    },
     // A stand-in for catalyst's Blueprint CRD (any spec): the dormant install ships a Blueprint document.
     {
       apiVersion: 'apiextensions.k8s.io/v1',
@@ -408,6 +415,9 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     },
     flux: { namespaces: [TENANT.namespace] },
     catalystAPI: { deploymentName: 'catalyst-api', namespace: 'catalyst-system', envVar: 'CATALYST_GITOPS_REPO_URL' },
+    // The install shares `catalyst` with postgres and jobs that run as root, as a real Sovereign does:
+    // `restricted` would refuse their next pods, so the lab enforces baseline there (warnings stay restricted).
+    podSecurity: { enforce: 'baseline' },
     egressTest: {
       durationSeconds: 20,
       blockedDomains: [

@@ -1,6 +1,6 @@
 // What a container gets from its pod spec: environment (literal, ConfigMap/Secret refs,
 // downward API) and volumes materialised as directories on the node.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type {
   V1Container,
@@ -170,6 +170,34 @@ function writeItems(
   }
 }
 
+/** How the container's process runs, from the pod's and the container's securityContext (the lab image's user is root). */
+export interface ContainerSecurity {
+  uid: number;
+  gid: number;
+  readOnlyRoot: boolean;
+  dropAllCapabilities: boolean;
+  noNewPrivileges: boolean;
+}
+
+/** As a kubelet: refuses `runAsNonRoot` with a root user (CreateContainerConfigError). */
+export function containerSecurity(pod: V1Pod, c: V1Container): ContainerSecurity {
+  const podSc = pod.spec?.securityContext ?? {};
+  const sc = c.securityContext ?? {};
+  const uid = sc.runAsUser ?? podSc.runAsUser ?? 0;
+  if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) && uid === 0)
+    throw new PodSpecError(
+      'CreateContainerConfigError',
+      `container has runAsNonRoot and image will run as root (pod: "${pod.metadata?.name ?? ''}", container: ${c.name})`,
+    );
+  return {
+    uid,
+    gid: sc.runAsGroup ?? podSc.runAsGroup ?? uid,
+    readOnlyRoot: sc.readOnlyRootFilesystem ?? false,
+    dropAllCapabilities: (sc.capabilities?.drop ?? []).includes('ALL'),
+    noNewPrivileges: sc.allowPrivilegeEscalation === false,
+  };
+}
+
 /** Materialises one volume; returns the directory (or file) to bind into the container. */
 export async function materialiseVolume(
   kube: KubeCluster,
@@ -187,7 +215,9 @@ export async function materialiseVolume(
     return target;
   }
   if (volume.emptyDir) {
+    // World-writable, as a kubelet makes it: a non-root container writes its temporary files here.
     mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o777);
     return dir;
   }
   if (volume.configMap) {
@@ -240,7 +270,10 @@ export async function materialiseVolume(
             },
           },
         });
-        writeFileSync(join(dir, source.serviceAccountToken.path), token.status?.token ?? '', { mode: 0o600 });
+        // The volume's defaultMode (0644 unless set), so a non-root container can read its identity.
+        writeFileSync(join(dir, source.serviceAccountToken.path), token.status?.token ?? '', {
+          mode: volume.projected.defaultMode ?? 0o644,
+        });
       } else if (source.configMap) {
         const data = await configMapData(
           kube,

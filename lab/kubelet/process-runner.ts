@@ -1,13 +1,15 @@
 // Runs a container of the project's own image as a local `cutover` process (the kubelet's own
 // Node.js): the pod's env, its volumes bound at their mount paths inside a private mount namespace,
-// the log's tail as the termination message when the container asks for it (FallbackToLogsOnError).
+// its securityContext enforced (user and group, a read-only root filesystem, no capabilities, no new
+// privileges; seccomp is not), the log's tail as the termination message when the container asks for
+// it (FallbackToLogsOnError).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container } from '@kubernetes/client-node';
 import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
-import { containerEnv, PodSpecError } from './pod-spec.ts';
+import { containerEnv, containerSecurity, PodSpecError, type ContainerSecurity } from './pod-spec.ts';
 import type { ContainerRuntime, PodRuntime } from './pod-runtime.ts';
 import type { StatusPublisher } from './status-publisher.ts';
 
@@ -37,7 +39,9 @@ export class ProcessRunner {
     init: boolean,
   ): Promise<number> {
     let env: Record<string, string>;
+    let security: ContainerSecurity;
     try {
+      security = containerSecurity(rt.pod, c);
       env = await containerEnv(this.#kube, rt.pod, c);
     } catch (error) {
       runtime.status.state = {
@@ -57,7 +61,8 @@ export class ProcessRunner {
       target: m.mountPath,
       readOnly: m.readOnly ?? false,
     }));
-    // Bind every mount inside a private mount namespace, then exec the CLI: paths are the pod's.
+    // Bind every mount inside a private mount namespace, make the root read-only if asked (the
+    // volumes stay as mounted), then exec the CLI as the container's user: paths are the pod's.
     const script = [
       'set -e',
       ...mounts.flatMap((m) => [
@@ -65,7 +70,8 @@ export class ProcessRunner {
         `mount --bind '${m.source}' '${m.target}'`,
         ...(m.readOnly ? [`mount -o remount,ro,bind '${m.target}'`] : []),
       ]),
-      'exec "$@"',
+      ...(security.readOnlyRoot ? ['mount -o remount,ro,bind /'] : []),
+      `exec ${dropPrivileges(security)} "$@"`,
     ].join('\n');
     const workdir = join(rt.dir, 'containers', c.name);
     mkdirSync(workdir, { recursive: true });
@@ -136,4 +142,14 @@ export class ProcessRunner {
     await this.#status.publish(rt);
     return code;
   }
+}
+
+/** The `setpriv` prefix that runs the process as the container's user without what it dropped. */
+function dropPrivileges(s: ContainerSecurity): string {
+  const flags = [
+    ...(s.uid !== 0 || s.gid !== 0 ? [`--reuid=${s.uid}`, `--regid=${s.gid}`, '--clear-groups'] : []),
+    ...(s.dropAllCapabilities ? ['--bounding-set=-all', '--inh-caps=-all'] : []),
+    ...(s.noNewPrivileges ? ['--no-new-privs'] : []),
+  ];
+  return flags.length ? `setpriv ${flags.join(' ')} --` : '';
 }

@@ -225,16 +225,12 @@ async function main(argv: string[]): Promise<void> {
     case 'agent': {
       if (!values.config) throw new CutoverError('usage', 'cutover agent needs --config agent.json');
       const nodeName = process.env.NODE_NAME;
-      const namespace = process.env.POD_NAMESPACE;
-      if (!nodeName || !namespace)
-        throw new CutoverError(
-          'usage',
-          'cutover agent runs in a pod: NODE_NAME and POD_NAMESPACE must be set (downward API)',
-        );
+      if (!nodeName)
+        throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME must be set (downward API)');
       const { runAgent } = await import('../agent/agent.ts');
       const { agentStatusStore } = await import('../composition.ts');
-      const file = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<AgentConfig, 'nodeName' | 'namespace'>;
-      const config: AgentConfig = { ...file, nodeName, namespace };
+      const file = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<AgentConfig, 'nodeName'>;
+      const config: AgentConfig = { ...file, nodeName };
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
       return await runAgent(config, agentStatusStore(config), (line) => console.log(line), stop.signal);

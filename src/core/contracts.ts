@@ -79,7 +79,15 @@ export const API_NAME = 'self-sovereign-cutover-api';
 export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
 export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };
 
-/** The node agent's configuration (`agent.json` in its ConfigMap; node and namespace from the downward API). */
+/** The node agent's namespace: apart from the install, because only it needs Pod Security `privileged`. */
+export function agentNamespace(
+  values: { registryPivot: { agentNamespace: string } },
+  installNamespace: string,
+): string {
+  return values.registryPivot.agentNamespace || `${installNamespace}-agent`;
+}
+
+/** The node agent's configuration (`agent.json` in its ConfigMap; the node from the downward API). `namespace` is the status ConfigMap's. */
 export interface AgentConfig {
   nodeName: string;
   namespace: string;

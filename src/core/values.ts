@@ -72,7 +72,8 @@ export interface Values {
     };
     sessionKeySecretRef: SecretRef & { key: string };
   };
-  registryPivot: { certsDir: string; k3sConfigDir: string };
+  registryPivot: { certsDir: string; k3sConfigDir: string; agentNamespace: string };
+  podSecurity: { enforce: 'restricted' | 'baseline' | 'privileged' };
   tethers: { exempt: TetherExemption[] };
 }
 
@@ -265,7 +266,16 @@ export const VALUES_SCHEMA = obj(
     }),
     images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
     // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
-    registryPivot: obj({ certsDir: str('/etc/containerd/certs.d'), k3sConfigDir: str('/etc/rancher/k3s') }),
+    registryPivot: obj({
+      certsDir: str('/etc/containerd/certs.d'),
+      k3sConfigDir: str('/etc/rancher/k3s'),
+      // The node agent's namespace, labelled Pod Security `privileged` (it writes host paths); empty: `<install namespace>-agent`.
+      agentNamespace: str(''),
+    }),
+    // The Pod Security level enforced on the install namespace (warn and audit are always `restricted`,
+    // which every pod of the install meets). Lower it only when the namespace is shared with workloads
+    // that do not meet it: the label applies to their new pods too.
+    podSecurity: obj({ enforce: { enum: ['restricted', 'baseline', 'privileged'], default: 'restricted' } }),
     // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
     tethers: obj({
       exempt: {

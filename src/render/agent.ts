@@ -1,7 +1,10 @@
 // The node agent's objects (ServiceAccount, Role on the status ConfigMap, config, DaemonSet): part
 // of the dormant install and applied again by step 04 (registry-pivot), so both render the same.
+// The agent lives in its own namespace (Pod Security `privileged`: it writes host paths); its Role
+// is in the install namespace, where the status ConfigMap is.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { AGENT, COMPONENT_LABEL, PART_OF, PART_OF_LABEL, type AgentConfig } from '../core/contracts.ts';
+import { AGENT, agentNamespace, COMPONENT_LABEL, PART_OF, PART_OF_LABEL, type AgentConfig } from '../core/contracts.ts';
+import { LOCKED_DOWN_CONTAINER } from '../core/pod-security.ts';
 import type { Values } from '../core/values.ts';
 
 const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
@@ -13,7 +16,9 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
     [PART_OF_LABEL]: PART_OF,
     [COMPONENT_LABEL]: 'registry-pivot',
   };
-  const config: Omit<AgentConfig, 'nodeName' | 'namespace'> = {
+  const own = agentNamespace(values, namespace);
+  const config: Omit<AgentConfig, 'nodeName'> = {
+    namespace,
     statusConfigMap: status,
     certsDir: MOUNT.certs,
     k3sConfigDir: MOUNT.k3s,
@@ -21,7 +26,7 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
     hostProjects: values.harbor.hostProjects,
   };
   const objects: Array<Record<string, unknown>> = [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: AGENT.serviceAccount, namespace, labels } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: AGENT.serviceAccount, namespace: own, labels } },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
@@ -34,18 +39,18 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
       kind: 'RoleBinding',
       metadata: { name: AGENT.serviceAccount, namespace, labels },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT.serviceAccount },
-      subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace }],
+      subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace: own }],
     },
     {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: AGENT.config, namespace, labels },
+      metadata: { name: AGENT.config, namespace: own, labels },
       data: { 'agent.json': JSON.stringify(config, null, 2) },
     },
     {
       apiVersion: 'apps/v1',
       kind: 'DaemonSet',
-      metadata: { name: AGENT.daemonSet, namespace, labels },
+      metadata: { name: AGENT.daemonSet, namespace: own, labels },
       spec: {
         selector: { matchLabels: { 'app.kubernetes.io/component': 'registry-pivot' } },
         template: {
@@ -60,12 +65,11 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
                 image: values.images.cutover,
                 args: ['agent', '--config', `${MOUNT.config}/agent.json`],
                 terminationMessagePolicy: 'FallbackToLogsOnError',
-                env: [
-                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                ],
+                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
                 resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
-                securityContext: { runAsUser: 0 },
+                // Root for the root-owned host directories, and nothing else: no capability
+                // (not even DAC override), no escalation, a read-only root filesystem.
+                securityContext: { ...LOCKED_DOWN_CONTAINER, runAsUser: 0 },
                 volumeMounts: [
                   { name: 'certs', mountPath: MOUNT.certs },
                   { name: 'k3s', mountPath: MOUNT.k3s },

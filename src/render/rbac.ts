@@ -5,7 +5,7 @@
 // be 403). The in-cluster test proves from the apiserver's audit log that every verb of every
 // grant is used, so none can be dropped.
 import { fluxNamespaces, type Values } from '../core/values.ts';
-import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
+import { agentNamespace, GITEA_AUTH_SECRET } from '../core/contracts.ts';
 
 export interface Grant {
   /** Undefined: cluster-wide (ClusterRole). */
@@ -27,6 +27,7 @@ const FLUX = 'source.toolkit.fluxcd.io';
 export function runnerGrants(values: Values, namespace: string): Grant[] {
   const helm = values.helmRepositories.namespace;
   const pivotable = fluxNamespaces(values);
+  const agent = agentNamespace(values, namespace);
   const secretNs = (ref: { namespace: string }) => ref.namespace || namespace;
   const secretsByNamespace = new Map<string, Set<string>>();
   for (const ref of [values.gitea.adminSecretRef, values.harbor.adminSecretRef, values.harbor.ghcrSecretRef]) {
@@ -41,9 +42,12 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // A failed Job is left for its TTL (a retry stamps a new one): no delete.
     { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create'] },
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
-    // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when absent).
-    { namespace, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
-    { namespace, apiGroup: '', resource: 'serviceaccounts', verbs: ['patch'] },
+    // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when
+    // absent) in the agent's namespace, and the agent's Role on the status ConfigMap here.
+    { namespace: agent, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
+    { namespace: agent, apiGroup: '', resource: 'serviceaccounts', verbs: ['patch'] },
+    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['patch'] },
+    { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['patch'] },
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['patch'] },
     // Secrets: read the admin and pull credentials by name; 05 writes Flux's Gitea credential.

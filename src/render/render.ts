@@ -6,6 +6,7 @@ import type { KubernetesObject, V1ObjectMeta, V1PodSpec } from '@kubernetes/clie
 import { stringify } from 'yaml';
 import {
   AGENT,
+  agentNamespace,
   API_NAME,
   PART_OF,
   PART_OF_LABEL,
@@ -18,6 +19,7 @@ import {
 } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import { parseImageRef } from '../core/image-ref.ts';
+import { podSecurityLabels, restrictedPod } from '../core/pod-security.ts';
 import { agentObjects } from './agent.ts';
 import { runnerGrants, type Grant } from './rbac.ts';
 
@@ -53,7 +55,20 @@ export function render(values: Values, options: RenderOptions): Obj[] {
   };
   const meta: Meta = (name, extra = {}) => ({ name, namespace, labels: { ...labels, ...extra } });
   const objects: Obj[] = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } },
+    // Pod Security: the install's pods are `restricted`; only the node agent's namespace is not.
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: namespace,
+        labels: { ...labels, ...podSecurityLabels(values.podSecurity.enforce, 'restricted') },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: agentNamespace(values, namespace), labels: { ...labels, ...podSecurityLabels('privileged') } },
+    },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(RUNNER) },
     {
       apiVersion: 'v1',
@@ -99,7 +114,7 @@ export function renderYaml(values: Values, options: RenderOptions): string {
 }
 
 function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
-  return {
+  return restrictedPod({
     serviceAccountName: RUNNER,
     restartPolicy: 'Never',
     containers: [
@@ -111,16 +126,11 @@ function stepPodSpec(values: Values, step: string, phase: Phase): V1PodSpec {
         terminationMessagePolicy: 'FallbackToLogsOnError',
         env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
         resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          capabilities: { drop: ['ALL'] },
-        },
         volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
       },
     ],
     volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
-  };
+  });
 }
 
 function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: number, meta: Meta): Obj {
@@ -198,7 +208,7 @@ function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
       template: {
         metadata: { labels: podLabels },
-        spec: {
+        spec: restrictedPod({
           serviceAccountName: RUNNER,
           containers: [
             {
@@ -216,16 +226,11 @@ function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
               ],
               readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
-              },
               volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
             },
           ],
           volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
-        },
+        }),
       },
     },
   };

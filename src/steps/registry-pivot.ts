@@ -10,7 +10,7 @@ import { copyArtifact } from '../prewarm/prewarm.ts';
 import { agentObjects } from '../render/agent.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
-import { AGENT, nodeAckKey, type StatusData } from '../core/contracts.ts';
+import { AGENT, agentNamespace, nodeAckKey, type StatusData } from '../core/contracts.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { parseImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
@@ -20,7 +20,8 @@ const CANARY_PATH = 'sovereign-cutover/canary';
 const CANARY_COMPONENT = 'cutover-canary';
 
 async function agentNodes(ctx: Ctx): Promise<{ desired: number; nodes: string[] }> {
-  const { cluster, namespace } = ctx.env;
+  const { cluster } = ctx.env;
+  const namespace = agentNamespace(ctx.values, ctx.env.namespace);
   const ds = await readDaemonSet(cluster, namespace, AGENT.daemonSet);
   const pods = await listPods(cluster, namespace, 'app.kubernetes.io/component=registry-pivot');
   return {
@@ -54,7 +55,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   const changes: Change[] = [
     {
       action: 'apply',
-      target: `DaemonSet ${ctx.env.namespace}/${AGENT.daemonSet}`,
+      target: `DaemonSet ${agentNamespace(ctx.values, ctx.env.namespace)}/${AGENT.daemonSet}`,
       detail: 'node agent + its ServiceAccount, Role, config',
     },
   ];

@@ -13,7 +13,7 @@ import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { render } from '../../src/render/render.ts';
-import { AGENT, recheckKey, RUNNER } from '../../src/core/contracts.ts';
+import { AGENT, agentNamespace, recheckKey, RUNNER } from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
@@ -164,7 +164,9 @@ test(
 
     const events = auditSince(auditFrom);
     const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
-    const agent = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${AGENT.serviceAccount}`);
+    const agent = events.filter(
+      (ev) => ev.user.username === `system:serviceaccount:${agentNamespace(values, NS)}:${AGENT.serviceAccount}`,
+    );
     console.log(`# audit: ${runner.length} runner requests, ${agent.length} node-agent requests`);
     assert.ok(runner.length > 50 && agent.length > 0);
     const denied = [...runner, ...agent]

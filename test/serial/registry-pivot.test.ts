@@ -27,6 +27,8 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   const namespace = await testNamespace('pivot', cleanups);
   const projects = { ghcr: uniqueName('ghcr'), docker: uniqueName('docker'), quay: uniqueName('quay') };
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  // The agent runs apart from the install (its namespace alone may run host-path pods).
+  values.registryPivot.agentNamespace = await testNamespace('pivot-agent', cleanups);
   values.harbor.hostProjects = (['ghcr', 'docker', 'quay'] as const).map((u) => ({
     host: e.upstreams[u].host,
     project: projects[u],
@@ -54,7 +56,9 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
       },
       60_000,
     ).catch(() => undefined);
-    await k.apps.deleteNamespacedDaemonSet({ name: AGENT.daemonSet, namespace }).catch(() => undefined);
+    await k.apps
+      .deleteNamespacedDaemonSet({ name: AGENT.daemonSet, namespace: values.registryPivot.agentNamespace })
+      .catch(() => undefined);
   });
 
   const ctx = {

@@ -58,10 +58,14 @@ export async function eventually<T>(
 }
 
 /** A namespace for one test; deleting it (and all it holds) is registered with `cleanups`. */
-export async function testNamespace(prefix: string, cleanups: Array<() => Promise<unknown>>): Promise<string> {
+export async function testNamespace(
+  prefix: string,
+  cleanups: Array<() => Promise<unknown>>,
+  labels: Record<string, string> = {},
+): Promise<string> {
   const name = uniqueName(prefix);
   const { core } = kube();
-  await core.createNamespace({ body: { metadata: { name, labels: { 'sovereign.lab/test': 'true' } } } });
+  await core.createNamespace({ body: { metadata: { name, labels: { 'sovereign.lab/test': 'true', ...labels } } } });
   cleanups.push(() => core.deleteNamespace({ name }).catch(() => undefined));
   // The ServiceAccount controller creates `default`; pods need it.
   await eventually(

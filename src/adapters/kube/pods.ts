@@ -1,6 +1,8 @@
 // Pods the steps start themselves (canaries, probes, fresh pulls): create, read, wait for their one
-// container, delete. Every failure leaves as a PeerError (kubeError).
+// container, delete. Every failure leaves as a PeerError (kubeError). Every pod created here meets
+// Pod Security `restricted`, so it is admitted in the install namespace.
 import type { V1ContainerState, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import { restrictedPod } from '../../core/pod-security.ts';
 import { pollUntil } from '../../core/poll.ts';
 import { kubeError, kubeStatus, type KubeCluster } from './cluster.ts';
 
@@ -12,7 +14,7 @@ export async function createPod(
   try {
     await cluster.core.createNamespacedPod({
       namespace,
-      body: { metadata: { name: pod.name, labels: pod.labels }, spec: pod.spec },
+      body: { metadata: { name: pod.name, labels: pod.labels }, spec: restrictedPod(pod.spec) },
     });
   } catch (error) {
     throw kubeError('POST', `pods/${namespace}/${pod.name}`, error);
