@@ -36,25 +36,32 @@ export class PodRunner {
     this.#processes = new ProcessRunner(kube, config, this.#status);
   }
 
-  /** The pod is gone from the apiserver. */
+  /** The pod is gone from the apiserver (a termination under way finishes on its own). */
   deleted(uid: string): void {
     const rt = this.#pods.get(uid);
-    if (rt) this.#forget(rt);
+    if (rt && !rt.terminating) this.#forget(rt);
   }
 
   /** A pod bound to one of this kubelet's nodes: started once, killed and removed when it is being deleted. */
   async sync(pod: V1Pod, uid: string, node: KubeletNode): Promise<void> {
     const rt = this.#pods.get(uid);
     if (pod.metadata?.deletionTimestamp) {
-      if (rt) this.#killAll(rt);
-      await this.#kube.core
-        .deleteNamespacedPod({
-          name: pod.metadata.name ?? '',
-          namespace: pod.metadata.namespace ?? '',
-          gracePeriodSeconds: 0,
-        })
-        .catch(() => undefined);
-      if (rt) this.#forget(rt);
+      if (rt?.terminating) return;
+      // As a kubelet: SIGTERM, the grace period for the containers to exit (their volumes and
+      // token still there), SIGKILL, and only then the pod object goes and its volumes with it.
+      const finish = async (): Promise<void> => {
+        if (rt) await this.#terminate(rt, pod.metadata?.deletionGracePeriodSeconds ?? 30);
+        await this.#kube.core
+          .deleteNamespacedPod({
+            name: pod.metadata?.name ?? '',
+            namespace: pod.metadata?.namespace ?? '',
+            gracePeriodSeconds: 0,
+          })
+          .catch(() => undefined);
+        if (rt) this.#forget(rt);
+      };
+      if (!rt) return await finish();
+      rt.terminating = finish(); // in the background: other pods' events go on meanwhile
       return;
     }
     if (rt) {
@@ -176,6 +183,15 @@ export class PodRunner {
       .replace(/^[^/]+\//, '')
       .replace(/[:@].*$/, '');
     return this.#config.projectImageRepos.some((repo) => path === repo || path.endsWith(`/${repo}`));
+  }
+
+  /** SIGTERM to every container, up to `graceSeconds` for them to exit, SIGKILL to what is left. */
+  async #terminate(rt: PodRuntime, graceSeconds: number): Promise<void> {
+    this.#killAll(rt);
+    const running = () => [...rt.containers.values(), ...rt.init.values()].filter((c) => c.process);
+    const deadline = Date.now() + graceSeconds * 1000;
+    while (running().length && Date.now() < deadline) await sleep(200);
+    for (const c of running()) c.process?.kill('SIGKILL');
   }
 
   #killAll(rt: PodRuntime): void {

@@ -21,6 +21,8 @@ export interface PodRuntime {
   containers: Map<string, ContainerRuntime>;
   init: Map<string, ContainerRuntime>;
   stopped: boolean;
+  /** Set once the pod is being deleted: its containers' graceful termination, then its removal. */
+  terminating?: Promise<void>;
   phase: string;
   dir: string;
 }

@@ -2,19 +2,27 @@
 // default-deny NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where
 // Cilium's CRD exists; removing it removes every piece, and the lab's upstream comes back. A hold
 // no run owns is reaped by `cutover serve` without a new run. Step 08 cannot pass when its proof shows
-// nothing: upstream already unreachable, or a network that ignores the hold.
+// nothing: upstream already unreachable, or a network that ignores the hold. The hold goes on every
+// exit path: the engine losing its Lease mid-hold, the step Job killed at its deadline mid-hold.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
+import { KubeCluster, mergePatch, microTime } from '../../src/adapters/kube/cluster.ts';
+import { StatusStore } from '../../src/adapters/kube/status-store.ts';
 import { buildStepEnv } from '../../src/composition.ts';
+import { CutoverError } from '../../src/core/errors.ts';
 import { parseValues } from '../../src/core/values.ts';
-import { applyHolds, holdsLeft, removeHolds } from '../../src/steps/egress-block-test.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { LocalExecutor } from '../../src/engine/local-executor.ts';
+import { SingleFlight } from '../../src/engine/single-flight.ts';
+import { applyHolds, egressBlockTest, holdsLeft, removeHolds } from '../../src/steps/egress-block-test.ts';
 import { cutUpstream, restoreUpstream, setEgressEnforcement, status } from '../../lab/lab.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd, testNamespace } from '../support/kube.ts';
 import { startServe } from '../support/api.ts';
 import { PORTS } from '../../lab/topology.ts';
+import { restrictedPod } from '../../src/core/pod-security.ts';
+import { stringify } from 'yaml';
 import { cleanupsAfterAll, lab } from '../support/lab.ts';
 
 const e = lab();
@@ -153,5 +161,122 @@ test(
     } finally {
       setEgressEnforcement(true);
     }
+  },
+);
+
+test(
+  'an engine that loses its Lease mid-hold stops step 08, and the hold is gone when the engine gives up',
+  { timeout: 180_000 },
+  async () => {
+    const namespace = await testNamespace('lost-lease', cleanups);
+    const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+    values.egressTest.durationSeconds = 600; // the Lease is lost well inside the window
+    const env = await buildStepEnv(values, cluster, namespace);
+    cleanups.push(() => removeHolds({ values, env, log: () => {}, signal: AbortSignal.timeout(60_000) }));
+    const lines: string[] = [];
+    const engine = new Engine({
+      values,
+      env,
+      steps: [egressBlockTest],
+      store: new StatusStore(cluster, namespace, values.status.configMapName),
+      lease: new SingleFlight(cluster, namespace, 'engine-under-test'),
+      executor: new LocalExecutor(),
+      log: (line) => lines.push(line),
+    });
+    const run = engine.run();
+    await eventually(
+      'the hold to be applied',
+      async () => (await holdsLeft(cluster)) > 0,
+      90_000,
+      async () => lines.join('\n'),
+    );
+    // Another engine takes the Lease (as after a partition longer than the Lease).
+    await cluster.coordination.patchNamespacedLease(
+      {
+        name: 'self-sovereign-cutover',
+        namespace,
+        body: { spec: { holderIdentity: 'another-engine', renewTime: microTime(new Date()) } },
+      },
+      mergePatch,
+    );
+    const lost = performance.now();
+    await assert.rejects(run, (err: unknown) => err instanceof CutoverError && err.code === 'lease-lost');
+    const seconds = ((performance.now() - lost) / 1000).toFixed(1);
+    assert.equal(await holdsLeft(cluster), 0, 'no hold outlives the engine that lost its Lease');
+    console.log(`# Lease lost mid-hold: the engine gave up ${seconds} s later, with the hold already removed`);
+    assert.match(lines.join('\n'), /egress hold removed/);
+    await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
+  },
+);
+
+test(
+  'a step-08 Job killed at its deadline mid-hold (SIGTERM from the kubelet) removes its hold on the way out',
+  { timeout: 240_000 },
+  async () => {
+    const namespace = await testNamespace('job-deadline', cleanups);
+    const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+    values.egressTest.durationSeconds = 600; // the Job's deadline falls inside the window
+    cleanups.push(() =>
+      removeHolds({ values, env: { cluster } as never, log: () => {}, signal: AbortSignal.timeout(60_000) }),
+    );
+    // The exit path under test, not RBAC: the Job runs as a ServiceAccount bound to cluster-admin.
+    const binding = `${namespace}-step`;
+    await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'step' } } });
+    await k.rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: binding },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ kind: 'ServiceAccount', name: 'step', namespace }],
+      },
+    });
+    cleanups.push(() => k.rbac.deleteClusterRoleBinding({ name: binding }).catch(() => undefined));
+    await k.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'values' }, data: { 'values.yaml': stringify(values) } },
+    });
+    const deadlineSeconds = 45;
+    await k.batch.createNamespacedJob({
+      namespace,
+      body: {
+        metadata: { name: 'egress-block-test' },
+        spec: {
+          backoffLimit: 0,
+          activeDeadlineSeconds: deadlineSeconds,
+          template: {
+            spec: restrictedPod({
+              serviceAccountName: 'step',
+              restartPolicy: 'Never',
+              containers: [
+                {
+                  name: 'step',
+                  image: values.images.cutover,
+                  args: ['step', 'egress-block-test', '-f', '/etc/cutover/values.yaml'],
+                  env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+                  volumeMounts: [{ name: 'values', mountPath: '/etc/cutover', readOnly: true }],
+                },
+              ],
+              volumes: [{ name: 'values', configMap: { name: 'values' } }],
+            }),
+          },
+        },
+      },
+    });
+    await eventually('the hold to be applied', async () => (await holdsLeft(cluster)) > 0, 60_000);
+    const killed = await eventually(
+      'the Job to fail at its deadline',
+      async () => {
+        const job = await k.batch.readNamespacedJob({ name: 'egress-block-test', namespace });
+        const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+        return failed ? failed : undefined;
+      },
+      (deadlineSeconds + 30) * 1000,
+    );
+    assert.equal(killed.reason, 'DeadlineExceeded');
+    const from = performance.now();
+    await eventually('no hold left', async () => (await holdsLeft(cluster)) === 0, 30_000);
+    console.log(
+      `# Job deadline mid-hold: no hold left ${((performance.now() - from) / 1000).toFixed(1)} s after the Job failed`,
+    );
+    await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
   },
 );
