@@ -3,13 +3,15 @@ import { parseArgs } from 'node:util';
 import type { CorpusSize } from './corpus/spec.ts';
 import { cutUpstream, down, resetSovereign, restoreUpstream, status, up } from './lab.ts';
 import { ENDPOINTS_FILE } from './topology.ts';
+import { trustPeersCa } from './peers-pki.ts';
 
 const HELP = `Usage: npm run lab -- <command> [--corpus small|bench]
 
 The lab is a tethered Sovereign made of real peers on 127.0.0.1 (state in .lab/):
 three upstream registries (ghcr.io, docker.io, quay.io stand-ins, Debian docker-registry),
 upstream Git (git http-backend), a mothership Harbor and a local Harbor (API doubles over
-docker-registry), and two nodes (Debian containerd) tethered to the mothership.
+docker-registry; the local one on HTTPS with the Sovereign's private CA, .lab/pki-peers/ca.crt),
+and two nodes (Debian containerd) tethered to the mothership.
 
 Commands:
   up                 start every peer, seed the corpus, write ${ENDPOINTS_FILE} (idempotent)
@@ -37,6 +39,8 @@ try {
   }
   if (values.corpus !== 'small' && values.corpus !== 'bench')
     throw new Error(`--corpus must be small or bench, not "${values.corpus}"`);
+  // The local Harbor serves HTTPS on the Sovereign's private CA: the lab's own checks trust it.
+  trustPeersCa();
   switch (command) {
     case 'up':
       await up(log, values.corpus as CorpusSize);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { UpstreamName } from './corpus/spec.ts';
 import { GITEA_ADMIN, GITEA_URL } from './gitea/gitea.ts';
+import { harborUrl } from './harbor/harbor.ts';
 import { ADMIN_KUBECONFIG, APISERVER_URL } from './kube/control-plane.ts';
 import { nodePaths, NODE_NAMESPACE, type LabNode } from './nodes/containerd.ts';
 import { OIDC_ISSUER } from './oidc/oidc.ts';
@@ -62,7 +63,7 @@ export function endpoints(): Endpoints {
       ...MOTHERSHIP_ADMIN,
       proxyProjects: MOTHERSHIP_PROXY_PROJECTS,
     },
-    localHarbor: { url: `http://${host(PORTS.localHarbor)}`, host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
+    localHarbor: { url: harborUrl('local'), host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
     nodes: Object.fromEntries(
       labNodes().map((node) => {
         const p = nodePaths(node);

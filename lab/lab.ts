@@ -1,6 +1,7 @@
 // The lab: a tethered Sovereign's world made of real peers on 127.0.0.1, brought up and down here;
 // each peer starts and stops in its own module, the upstream peers in upstream.ts.
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
+import { trustPeersCa } from './peers-pki.ts';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CorpusSize } from './corpus/spec.ts';
@@ -218,6 +219,7 @@ export interface PeerStatus {
 }
 
 export async function status(): Promise<PeerStatus[]> {
+  trustPeersCa(); // the local Harbor is on the Sovereign's private CA
   const e = endpoints();
   const peers: PeerStatus[] = [];
   for (const name of UPSTREAM_NAMES) {

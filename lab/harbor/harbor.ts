@@ -6,11 +6,30 @@ import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import { timed, type Log } from '../timed.ts';
 import { HARBOR_ADMIN, HARBOR_SWAGGER, host, LAB_DIR, MOTHERSHIP_ADMIN, PORTS } from '../topology.ts';
 import type { HarborDoubleConfig } from './server.ts';
+import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 
+// The Sovereign's own Harbor serves HTTPS on the Sovereign's private CA; the vendor's stays HTTP.
 const harbors = {
-  mothership: { name: 'mothership', port: PORTS.mothership, storePort: PORTS.mothershipStore, admin: MOTHERSHIP_ADMIN },
-  local: { name: 'local-harbor', port: PORTS.localHarbor, storePort: PORTS.localHarborStore, admin: HARBOR_ADMIN },
+  mothership: {
+    name: 'mothership',
+    port: PORTS.mothership,
+    storePort: PORTS.mothershipStore,
+    admin: MOTHERSHIP_ADMIN,
+    tls: false,
+  },
+  local: {
+    name: 'local-harbor',
+    port: PORTS.localHarbor,
+    storePort: PORTS.localHarborStore,
+    admin: HARBOR_ADMIN,
+    tls: true,
+  },
 };
+
+/** The URL a Harbor double serves on. */
+export function harborUrl(name: HarborName): string {
+  return `${harbors[name].tls ? 'https' : 'http'}://${host(harbors[name].port)}`;
+}
 export type HarborName = keyof typeof harbors;
 
 function harborDir(name: HarborName): string {
@@ -28,6 +47,7 @@ export async function startHarbor(name: HarborName, log: Log): Promise<void> {
     storePort: h.storePort,
     admin: h.admin,
     swaggerPath: HARBOR_SWAGGER,
+    ...(h.tls ? { tls: (ensurePeersPki(), PEERS_CERT) } : {}),
   };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   const daemon = harborDaemon(name);
@@ -35,7 +55,7 @@ export async function startHarbor(name: HarborName, log: Log): Promise<void> {
     const state = startDaemon(daemon);
     await waitUntil(
       `${h.name} Harbor`,
-      () => httpOk(`http://${host(h.port)}/api/v2.0/ping`, (s) => s === 200),
+      () => httpOk(`${harborUrl(name)}/api/v2.0/ping`, (s) => s === 200),
       20_000,
       daemon,
     );

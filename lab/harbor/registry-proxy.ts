@@ -61,7 +61,9 @@ function forward(ctx: RegistryContext, req: IncomingMessage, res: ServerResponse
   const target = new URL(backend);
   const headers = { ...req.headers };
   delete headers.authorization;
-  // Keep the client's Host so upload Locations the store builds point back at this double.
+  // Keep the client's Host, and say which scheme it used (as Harbor's TLS-terminating front does), so
+  // upload Locations the store builds point back at this double.
+  headers['x-forwarded-proto'] = new URL(ctx.externalUrl).protocol.replace(':', '');
   const upstream = httpRequest(
     { host: target.hostname, port: target.port, method: req.method, path, headers, agent: ctx.agent },
     (answer) => {

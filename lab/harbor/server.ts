@@ -4,7 +4,9 @@
 // against specs/harbor/swagger.yaml (vendored); a request the spec forbids gets 400.
 // This file is the server: dispatch, validation and the double's parts; the routes live in
 // api-*.ts, the /v2 proxy in registry-proxy.ts, /service/token in token.ts.
+import { readFileSync } from 'node:fs';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import { startRegistry, stopRegistry } from '../registry.ts';
 import { SwaggerValidationError, SwaggerValidator } from '../swagger-validator.ts';
@@ -35,6 +37,8 @@ export interface HarborDoubleConfig {
   storePort: number;
   admin: { username: string; password: string };
   swaggerPath: string;
+  /** Serve HTTPS with this certificate (signed by the lab's private CA); plain HTTP without. */
+  tls?: { cert: string; key: string };
 }
 
 /** Every implemented operation by its swagger operationId; any other matched operation answers 501. */
@@ -70,20 +74,24 @@ export class HarborDouble {
   }
 
   get externalUrl(): string {
-    return `http://127.0.0.1:${this.config.port}`;
+    return `${this.config.tls ? 'https' : 'http'}://127.0.0.1:${this.config.port}`;
   }
 
   async start(): Promise<void> {
     await startRegistry(this.#backends.store);
     for (const project of this.#state.projects)
       if (project.registry_id !== null) await this.#backends.ensureProxy(project);
-    this.#server = createServer((req, res) => {
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((error: unknown) => {
         if (!res.headersSent)
           sendJson(res, 500, errors('INTERNAL_SERVER_ERROR', error instanceof Error ? error.message : String(error)));
         else res.destroy();
       });
-    });
+    };
+    const { tls } = this.config;
+    this.#server = tls
+      ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
+      : createServer(handle);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
       this.#server?.listen(this.config.port, '127.0.0.1', resolve);

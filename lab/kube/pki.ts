@@ -31,63 +31,85 @@ const openssl = (...args: string[]): void => {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 };
 
+type Pair = { cert: string; key: string };
+
+/** A self-signed CA, made once. */
+export function ensureCa(ca: Pair, commonName: string): void {
+  if (existsSync(ca.cert)) return;
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.cert,
+    '-days',
+    '3650',
+    '-subj',
+    `/CN=${commonName}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  );
+}
+
+/** A key pair and a certificate the CA signs with these extensions, made once. */
+export function signWithCa(ca: Pair, pair: Pair, subject: string, extensions: string): void {
+  if (existsSync(pair.cert)) return;
+  const csr = `${pair.cert}.csr`;
+  const ext = `${pair.cert}.ext`;
+  writeFileSync(ext, extensions);
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', csr, '-subj', subject);
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-out',
+    pair.cert,
+    '-days',
+    '3650',
+    '-extfile',
+    ext,
+  );
+}
+
+/** The extensions of a TLS server certificate for these subject alternative names. */
+export function servingExtensions(sans: string[]): string {
+  return `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans.join(',')}\n`;
+}
+
 export function ensurePki(dir: string): Pki {
   const p = pkiPaths(dir);
   mkdirSync(dir, { recursive: true });
-  if (!existsSync(p.ca.cert)) {
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      p.ca.key,
-      '-out',
-      p.ca.cert,
-      '-days',
-      '3650',
-      '-subj',
-      '/CN=sovereign-lab-ca',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-    );
-  }
-  const sign = (pair: { cert: string; key: string }, subject: string, extensions: string): void => {
-    if (existsSync(pair.cert)) return;
-    const csr = `${pair.cert}.csr`;
-    const ext = `${pair.cert}.ext`;
-    writeFileSync(ext, extensions);
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', csr, '-subj', subject);
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      p.ca.cert,
-      '-CAkey',
-      p.ca.key,
-      '-CAcreateserial',
-      '-out',
-      pair.cert,
-      '-days',
-      '3650',
-      '-extfile',
-      ext,
-    );
-  };
-  sign(
+  ensureCa(p.ca, 'sovereign-lab-ca');
+  signWithCa(
+    p.ca,
     p.apiserver,
     '/CN=kube-apiserver',
-    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:10.96.0.1\n',
+    servingExtensions([
+      'DNS:kubernetes',
+      'DNS:kubernetes.default',
+      'DNS:kubernetes.default.svc',
+      'DNS:kubernetes.default.svc.cluster.local',
+      'DNS:localhost',
+      'IP:127.0.0.1',
+      'IP:10.96.0.1',
+    ]),
   );
   const client =
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
-  sign(p.admin, '/O=system:masters/CN=lab-admin', client);
-  sign(p.controllerManager, '/CN=system:kube-controller-manager', client);
+  signWithCa(p.ca, p.admin, '/O=system:masters/CN=lab-admin', client);
+  signWithCa(p.ca, p.controllerManager, '/CN=system:kube-controller-manager', client);
   if (!existsSync(p.serviceAccount.key)) {
     openssl('genrsa', '-out', p.serviceAccount.key, '2048');
     openssl('rsa', '-in', p.serviceAccount.key, '-pubout', '-out', p.serviceAccount.pub);

@@ -6,6 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { CHART_ORG, CHARTS, NEXT_CHART, PROJECT_IMAGE } from '../corpus/spec.ts';
 import { podSecurityLabels } from '../../src/core/pod-security.ts';
+import { peersCaPem } from '../peers-pki.ts';
 import { GITOPS, PORTS, type Endpoints } from '../topology.ts';
 
 export const SOVEREIGN_NAMESPACES = ['flux-system', 'catalyst', 'catalyst-system', 'gitea', 'harbor'];
@@ -418,6 +419,8 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     // The install shares `catalyst` with postgres and jobs that run as root, as a real Sovereign does:
     // `restricted` would refuse their next pods, so the lab enforces baseline there (warnings stay restricted).
     podSecurity: { enforce: 'baseline' },
+    // The local Harbor serves HTTPS with a certificate the Sovereign's private CA signed.
+    tls: { caBundle: peersCaPem() },
     egressTest: {
       durationSeconds: 20,
       blockedDomains: [

@@ -1,6 +1,7 @@
 // One JSON-over-HTTP call for the REST adapters (Gitea, Harbor): expected statuses or a PeerError
 // carrying method, URL, status and body (redacted), and a timeout on every call.
 import { PeerError } from '../core/errors.ts';
+import { trustedFetch } from './trust.ts';
 
 export interface JsonCall {
   authorization: string;
@@ -21,7 +22,7 @@ export async function callJson(
 ): Promise<{ status: number; body: unknown }> {
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await trustedFetch(url, {
       method,
       headers: {
         authorization: call.authorization,
@@ -33,9 +34,7 @@ export async function callJson(
       signal: AbortSignal.timeout(call.timeoutMs ?? 30_000),
     });
   } catch (error) {
-    throw new PeerError(method, url, 0, error instanceof Error ? `${error.name}: ${error.message}` : String(error), {
-      cause: error,
-    });
+    throw new PeerError(method, url, 0, fetchFailure(error), { cause: error });
   }
   const text = await res.text();
   if (!call.ok.includes(res.status)) throw new PeerError(method, url, res.status, text);
@@ -46,4 +45,11 @@ export async function callJson(
     /* a plain-text answer */
   }
   return { status: res.status, body: parsed };
+}
+
+/** Why a fetch failed, with its cause (fetch says only "fetch failed"; the cause names the TLS or socket error). */
+export function fetchFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.name}: ${error.message}${cause}`;
 }

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
+import { HARBOR_CA_FILE, pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
 import {
   nodeAckKey,
   nodeRegistryKey,
@@ -36,9 +36,18 @@ export function converge(config: AgentConfig, desired: RegistriesYaml): void {
         if (existsSync(file)) copyFileSync(file, file + BACKUP);
         else writeFileSync(`${file}${BACKUP}.none`, '');
       }
-      const want = pivotedHostsToml(row, config.harborURL);
+      const { caBundle, insecureSkipVerify } = config.harborTls;
+      const ca = join(dir, HARBOR_CA_FILE);
+      if (caBundle && (!existsSync(ca) || readFileSync(ca, 'utf8') !== caBundle)) writeAtomically(ca, caBundle);
+      const want = pivotedHostsToml(row, config.harborURL, {
+        ...(caBundle ? { caFile: HARBOR_CA_FILE } : {}),
+        skipVerify: insecureSkipVerify,
+      });
       if (!existsSync(file) || readFileSync(file, 'utf8') !== want) writeAtomically(file, want);
-    } else if (existsSync(file + BACKUP)) {
+      continue;
+    }
+    rmSync(join(dir, HARBOR_CA_FILE), { force: true });
+    if (existsSync(file + BACKUP)) {
       renameSync(file + BACKUP, file);
     } else if (existsSync(`${file}${BACKUP}.none`)) {
       rmSync(file, { force: true });

@@ -75,6 +75,8 @@ export const JOB_STEP_LABEL = 'cutover.openova.io/step';
 export const RUNNER = 'bp-self-sovereign-cutover-runner';
 /** Step 05's Gitea credential for Flux: one Secret by this name in each namespace it pivots (RBAC grants it by name). */
 export const GITEA_AUTH_SECRET = 'sovereign-cutover-gitea-auth';
+/** Flux's copy of the local Harbor's CA (`ca.crt`), referenced by pivoted OCI sources' `certSecretRef` (06). */
+export const HARBOR_CA_SECRET = 'sovereign-cutover-harbor-ca';
 export const API_NAME = 'self-sovereign-cutover-api';
 export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
 export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };
@@ -96,4 +98,6 @@ export interface AgentConfig {
   k3sConfigDir: string;
   harborURL: string;
   hostProjects: HostProject[];
+  /** How nodes trust the local Harbor: its CA bundle (written beside hosts.toml) and whether to skip verification. */
+  harborTls: { caBundle: string; insecureSkipVerify: boolean };
 }

@@ -4,11 +4,29 @@
 import { stringify } from 'smol-toml';
 import type { HostProject } from './values.ts';
 
-export function pivotedHostsToml(row: HostProject, harborURL: string): string {
+/** The CA bundle the agent writes beside hosts.toml, which names it relative to its own directory. */
+export const HARBOR_CA_FILE = 'sovereign-cutover-harbor-ca.crt';
+
+/**
+ * `tls`: the local Harbor's CA file (beside hosts.toml) and whether to skip verification. Both go on
+ * the `[host]` entry: containerd 1.6/1.7 ignore a root-level `ca` unless the file has a `[host]` too.
+ */
+export function pivotedHostsToml(
+  row: HostProject,
+  harborURL: string,
+  tls: { caFile?: string; skipVerify?: boolean } = {},
+): string {
   const harbor = harborURL.replace(/\/+$/, '');
   return `# written by sovereign-cutover (registry-pivot): ${row.host} → ${harbor}/${row.project}\n${stringify({
     server: harbor,
-    host: { [`${harbor}/v2/${row.project}`]: { capabilities: ['pull', 'resolve'], override_path: true } },
+    host: {
+      [`${harbor}/v2/${row.project}`]: {
+        capabilities: ['pull', 'resolve'],
+        override_path: true,
+        ...(tls.caFile ? { ca: tls.caFile } : {}),
+        ...(tls.skipVerify ? { skip_verify: true } : {}),
+      },
+    },
   })}`;
 }
 

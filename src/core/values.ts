@@ -74,6 +74,7 @@ export interface Values {
   };
   registryPivot: { certsDir: string; k3sConfigDir: string; agentNamespace: string };
   podSecurity: { enforce: 'restricted' | 'baseline' | 'privileged' };
+  tls: { caBundle: string; hosts: Array<{ host: string; caBundle: string; insecureSkipVerify: boolean }> };
   tethers: { exempt: TetherExemption[] };
 }
 
@@ -276,6 +277,24 @@ export const VALUES_SCHEMA = obj(
     // which every pod of the install meets). Lower it only when the namespace is shared with workloads
     // that do not meet it: the label applies to their new pods too.
     podSecurity: obj({ enforce: { enum: ['restricted', 'baseline', 'privileged'], default: 'restricted' } }),
+    // Private CAs: `caBundle` (PEM) is trusted for every host besides the system's CAs; a `hosts` row
+    // (`host:port` as in URLs) adds a CA for that host only, or skips its verification (logged loudly).
+    // Nodes get the Harbor host's CAs in hosts.toml, pivoted Flux sources in a certSecretRef.
+    tls: obj({
+      caBundle: str(''),
+      hosts: {
+        type: 'array',
+        default: [],
+        items: obj(
+          {
+            host: { type: 'string', minLength: 1 },
+            caBundle: str(''),
+            insecureSkipVerify: { type: 'boolean', default: false },
+          },
+          ['host'],
+        ),
+      },
+    }),
     // The tether inventory's explicit exemptions (`cutover tethers`): what may stay pointed upstream, and why.
     tethers: obj({
       exempt: {

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { CutoverError } from '../core/errors.ts';
+import { trustedFetch } from '../adapters/trust.ts';
 import { SESSION_SECONDS, type PendingLogin, type Session } from './session.ts';
 
 export interface OidcSettings {
@@ -28,13 +29,11 @@ export class OidcLogin {
     if (!issuerURL)
       throw new CutoverError('auth-unconfigured', 'no identity provider configured (auth.oidc.issuerURL)');
     this.#config ??= oidc
-      .discovery(
-        new URL(issuerURL),
-        clientID,
-        clientSecret,
-        undefined,
-        issuerURL.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : undefined,
-      )
+      .discovery(new URL(issuerURL), clientID, clientSecret, undefined, {
+        // The issuer is trusted as the values say (tls.*), like every other peer.
+        [oidc.customFetch]: (url, options) => trustedFetch(url, options as RequestInit),
+        ...(issuerURL.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : {}),
+      })
       .catch((error: unknown) => {
         this.#config = undefined;
         throw new CutoverError(

@@ -5,6 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { AGENT, agentNamespace, COMPONENT_LABEL, PART_OF, PART_OF_LABEL, type AgentConfig } from '../core/contracts.ts';
 import { LOCKED_DOWN_CONTAINER } from '../core/pod-security.ts';
+import { hostTls } from '../core/tls.ts';
 import type { Values } from '../core/values.ts';
 
 const MOUNT = { certs: '/host/containerd/certs.d', k3s: '/host/rancher/k3s', config: '/etc/cutover' };
@@ -23,6 +24,7 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
     certsDir: MOUNT.certs,
     k3sConfigDir: MOUNT.k3s,
     harborURL: values.sovereign.harborPublicURL,
+    harborTls: hostTls(values.tls, new URL(values.sovereign.harborPublicURL).host),
     hostProjects: values.harbor.hostProjects,
   };
   const objects: Array<Record<string, unknown>> = [

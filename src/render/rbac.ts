@@ -5,7 +5,7 @@
 // be 403). The in-cluster test proves from the apiserver's audit log that every verb of every
 // grant is used, so none can be dropped.
 import { fluxNamespaces, type Values } from '../core/values.ts';
-import { agentNamespace, GITEA_AUTH_SECRET } from '../core/contracts.ts';
+import { agentNamespace, GITEA_AUTH_SECRET, HARBOR_CA_SECRET } from '../core/contracts.ts';
 
 export interface Grant {
   /** Undefined: cluster-wide (ClusterRole). */
@@ -58,11 +58,17 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       verbs: ['get'],
       resourceNames: [...names].sort(),
     })),
-    // 05 gives Flux a credential for Gitea (one Secret by name per namespace it pivots);
-    // 06 adds the local Harbor to the pull Secrets HelmRepositories name.
+    // 05 gives Flux a credential for Gitea, 06 the local Harbor's CA (one Secret by name each per
+    // namespace it pivots); 06 adds the local Harbor to the pull Secrets HelmRepositories name.
     ...pivotable.flatMap((ns): Grant[] => [
       { namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['create'] },
-      { namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['patch'], resourceNames: [GITEA_AUTH_SECRET] },
+      {
+        namespace: ns,
+        apiGroup: '',
+        resource: 'secrets',
+        verbs: ['get', 'patch'],
+        resourceNames: [GITEA_AUTH_SECRET, HARBOR_CA_SECRET],
+      },
     ]),
     { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
     // Flux sources: 05 and 06 pivot them (live where nothing applies them) and read them back, in the

@@ -8,6 +8,10 @@ import { parseDockerConfig, serializeDockerConfig, withRegistryAuth } from '../c
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import { fluxNamespaces } from '../core/values.ts';
+import { hostTls } from '../core/tls.ts';
+import { HARBOR_CA_SECRET } from '../core/contracts.ts';
+import { serverSideApply } from '../adapters/kube/apply.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitHelmReleasesOn } from './flux-consumers.ts';
 import {
@@ -79,10 +83,36 @@ async function sources(ctx: Ctx): Promise<Source[]> {
 
 const tethered = async (ctx: Ctx): Promise<Source[]> => (await sources(ctx)).filter((s) => s.obj.spec.url !== s.url);
 
+/** The local Harbor's CA bundle when Flux must be given it (an HTTPS Harbor the values carry a CA for), else ''. */
+function harborCa(ctx: Ctx): string {
+  if (!ctx.values.sovereign.harborPublicURL.startsWith('https://')) return '';
+  return hostTls(ctx.values.tls, harborHost(ctx)).caBundle;
+}
+
+/** Flux's copy of the local Harbor's CA (`ca.crt`), one Secret by a fixed name per namespace, by server-side apply. */
+async function writeHarborCaSecret(ctx: Ctx, namespace: string, caBundle: string): Promise<void> {
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: HARBOR_CA_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
+    type: 'Opaque',
+    stringData: { 'ca.crt': caBundle },
+  };
+  await serverSideApply(ctx.env.cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
+  const written = await ctx.env.cluster.secretData(namespace, HARBOR_CA_SECRET);
+  if (written['ca.crt'] !== caBundle)
+    throw new CutoverError('read-back', `Secret ${namespace}/${HARBOR_CA_SECRET} does not hold the CA just written`);
+}
+
 function pivotOf(ctx: Ctx, s: Source): Pivot {
   const { namespace, name } = s.obj.metadata;
   const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
-  const spec = { url: s.url, ...(insecure ? { insecure: true } : {}) };
+  const ca = Boolean(harborCa(ctx));
+  const spec = {
+    url: s.url,
+    ...(insecure ? { insecure: true } : {}),
+    ...(ca ? { certSecretRef: { name: HARBOR_CA_SECRET } } : {}),
+  };
   return {
     object: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: s.kind, namespace, name, labels: s.obj.metadata.labels },
     fields: { spec },
@@ -91,7 +121,11 @@ function pivotOf(ctx: Ctx, s: Source): Pivot {
     },
     applied: async () => {
       const now = await getFlux(ctx.env.cluster, s.plural, namespace, name);
-      return now.spec.url === s.url && (!insecure || now.spec.insecure === true);
+      return (
+        now.spec.url === s.url &&
+        (!insecure || now.spec.insecure === true) &&
+        (!ca || now.spec.certSecretRef?.name === HARBOR_CA_SECRET)
+      );
     },
   };
 }
@@ -133,6 +167,13 @@ async function apply(ctx: Ctx): Promise<void> {
       secrets.add(key);
     }
   }
+  // An HTTPS Harbor on a private CA: Flux gets the CA before any source points there.
+  const caBundle = harborCa(ctx);
+  if (caBundle)
+    for (const ns of new Set(all.map((s) => s.obj.metadata.namespace))) {
+      await writeHarborCaSecret(ctx, ns, caBundle);
+      ctx.log(`Secret ${ns}/${HARBOR_CA_SECRET}: the local Harbor's CA for Flux (certSecretRef)`);
+    }
   const placed = await pivotDurably(
     ctx.env.cluster,
     helmRepositoryPatches.id,

@@ -10,9 +10,13 @@ import { DistributionClient } from '../../src/adapters/oci/distribution-client.t
 import { CorpusGenerator, topManifest } from '../../lab/corpus/generate.ts';
 import { GIT_ROOT, GITOPS_BARE_DIR } from '../../lab/git/git.ts';
 import { readEndpoints, type Endpoints } from '../../lab/topology.ts';
+import { trustPeersCa } from '../../lab/peers-pki.ts';
 
+/** The lab's endpoints; the test process trusts the Sovereign's private CA as the cutover does (values' tls). */
 export function lab(): Endpoints {
-  return readEndpoints();
+  const e = readEndpoints();
+  trustPeersCa();
+  return e;
 }
 
 export function uniqueName(prefix: string): string {

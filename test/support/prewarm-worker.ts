@@ -2,6 +2,9 @@
 // blobs land. Usage: node test/support/prewarm-worker.ts '<json>'.
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { Prewarmer } from '../../src/prewarm/prewarm.ts';
+import { trustPeersCa } from '../../lab/peers-pki.ts';
+
+trustPeersCa(); // the local Harbor is on the Sovereign's private CA
 
 const job = JSON.parse(process.argv[2] ?? '{}') as {
   source: string;

@@ -1,12 +1,13 @@
 // Reads a Git remote's refs over smart HTTP (`info/refs?service=git-upload-pack`), so the cutover
 // can compare heads without a git binary in its image.
 import { PeerError } from '../../core/errors.ts';
+import { trustedFetch } from '../trust.ts';
 
 export async function remoteRefs(repoURL: string, timeoutMs = 30_000): Promise<Map<string, string>> {
   const url = `${repoURL.replace(/\/+$/, '')}/info/refs?service=git-upload-pack`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: { 'git-protocol': 'version=0' }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await trustedFetch(url, { headers: { 'git-protocol': 'version=0' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new PeerError('GET', url, 0, error instanceof Error ? error.message : String(error), { cause: error });
   }

@@ -22,6 +22,7 @@ export interface FluxSource {
   spec: {
     url?: string;
     secretRef?: { name: string };
+    certSecretRef?: { name: string };
     insecure?: boolean;
     type?: string;
     sourceRef?: { kind: string; name: string };

@@ -2,14 +2,16 @@
 // socket backpressure. It imports node: modules only, so this isolate's heap stays a few MB and
 // each of its collections is cheap.
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { TrustAgents, type TrustSnapshot } from '../trust-agents.ts';
 import type { PumpFailure, PumpReply, PumpRequest } from './blob-pump.ts';
 
-const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+// Default CAs are per thread: this one trusts as its parent was told to.
+const agents = new TrustAgents((workerData as { trust: TrustSnapshot }).trust).apply();
 const MAX_REDIRECTS = 5;
 
 /**
@@ -53,7 +55,7 @@ function send(
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(
       url,
-      { method, headers, agent: https ? agents.https : agents.http, timeout: idleMs },
+      { method, headers, agent: agents.agentFor(url), timeout: idleMs },
       resolve,
     );
     req.on('error', (error) =>

@@ -8,6 +8,7 @@
 // The main thread keeps its heap for what needs it (inventories of 10 000 workloads, manifests).
 import { Worker } from 'node:worker_threads';
 import { PeerError } from '../../core/errors.ts';
+import { trustSnapshot } from '../trust.ts';
 
 /** A request the worker makes: its URL and headers (credentials included; they never leave memory). */
 export interface HttpCall {
@@ -79,6 +80,7 @@ export class BlobPump {
   #spawn(): Worker {
     const worker = new Worker(new URL('./blob-pump-worker.ts', import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      workerData: { trust: trustSnapshot() },
     });
     worker.unref();
     worker.on('message', (reply: PumpReply) => {

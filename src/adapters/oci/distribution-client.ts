@@ -1,9 +1,10 @@
 // A small OCI distribution-spec client: manifests and blobs by digest, the registry token
 // flow (Bearer challenge → token endpoint, with basic credentials when we have them) and
 // plain Basic auth. Used by the lab to seed registries and by the product to copy artifacts.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { PeerError } from '../../core/errors.ts';
+import { agentFor, trustedFetch } from '../trust.ts';
 import type { HttpCall } from './blob-pump.ts';
 import { basicAuth } from '../http-json.ts';
 import { sha256Digest } from './digest.ts';
@@ -36,8 +37,6 @@ export class DistributionClient {
   #basicChallenge = false;
   /** Scopes the registry serves without credentials. */
   readonly #anonymous = new Set<string>();
-  /** Keep-alive connections (bounded by the caller's concurrency). */
-  readonly #agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 
   /** `baseUrl` is the registry root, e.g. `http://127.0.0.1:15001`. */
   constructor(baseUrl: string, credentials?: RegistryCredentials) {
@@ -252,7 +251,8 @@ export class DistributionClient {
     return new Promise((resolve, reject) => {
       const req = send(
         url,
-        { method, headers, agent: https ? this.#agents.https : this.#agents.http, timeout: timeoutMs },
+        // Keep-alive connections per host, trusting as the values say (bounded by the caller's concurrency).
+        { method, headers, agent: agentFor(url), timeout: timeoutMs },
         resolve,
       );
       const fail = (error: Error) =>
@@ -324,7 +324,7 @@ export class DistributionClient {
     if (scopeKey !== 'registry') tokenUrl.searchParams.set('scope', scopeKey);
     let res: Response;
     try {
-      res = await fetch(tokenUrl, {
+      res = await trustedFetch(tokenUrl, {
         headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {},
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

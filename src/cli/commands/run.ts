@@ -5,6 +5,7 @@ import { buildEngine, buildStepEnv, connectCluster } from '../../composition.ts'
 import { CutoverError } from '../../core/errors.ts';
 
 import { parseValues, type Values } from '../../core/values.ts';
+import { configureTrust } from '../../adapters/trust.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
@@ -15,7 +16,7 @@ export interface ClusterOptions {
   namespace: string;
 }
 
-/** Values first: nothing touches a cluster before they parse. */
+/** Values first: nothing touches a cluster before they parse, and every client trusts servers as they say. */
 export function loadValues(path: string): Values {
   let text: string;
   try {
@@ -26,7 +27,13 @@ export function loadValues(path: string): Values {
       `cannot read values file ${path}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  return parseValues(text, path);
+  return trustingAsValuesSay(parseValues(text, path));
+}
+
+/** Applies the values' `tls` to every HTTP client of this process; a skipped verification is said on stderr. */
+export function trustingAsValuesSay(values: Values): Values {
+  for (const warning of configureTrust(values.tls)) console.error(`WARNING: ${warning}`);
+  return values;
 }
 
 /**

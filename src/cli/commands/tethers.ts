@@ -7,7 +7,7 @@ import { CutoverError } from '../../core/errors.ts';
 import { parseValues, type Values } from '../../core/values.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
 import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
-import { loadValues } from './run.ts';
+import { loadValues, trustingAsValuesSay } from './run.ts';
 
 export interface TethersOptions {
   values?: string | undefined;
@@ -30,7 +30,9 @@ async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise
         );
       throw error;
     });
-  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
+  return trustingAsValuesSay(
+    parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`),
+  );
 }
 
 export async function tethersCommand(options: TethersOptions): Promise<void> {

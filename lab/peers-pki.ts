@@ -1,0 +1,37 @@
+// The Sovereign's private CA (not the cluster's): it signs the serving certificates of the lab's
+// HTTPS peers, as an organisation's own CA would. Clients trust it only through what they are
+// given: the cutover through `tls.caBundle` in its values, the tests and the lab through the same
+// product code (configureTrust), nodes through hosts.toml `ca`, Flux through `certSecretRef`.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configureTrust } from '../src/adapters/trust.ts';
+import { ensureCa, servingExtensions, signWithCa } from './kube/pki.ts';
+import { LAB_DIR } from './topology.ts';
+
+const DIR = join(LAB_DIR, 'pki-peers');
+export const PEERS_CA = { cert: join(DIR, 'ca.crt'), key: join(DIR, 'ca.key') };
+/** Every HTTPS peer serves this certificate: the peers all live on 127.0.0.1. */
+export const PEERS_CERT = { cert: join(DIR, 'peers.crt'), key: join(DIR, 'peers.key') };
+
+export function ensurePeersPki(): void {
+  mkdirSync(DIR, { recursive: true });
+  ensureCa(PEERS_CA, 'sovereign-lab-private-ca');
+  signWithCa(PEERS_CA, PEERS_CERT, '/CN=sovereign.lab peers', servingExtensions(['IP:127.0.0.1', 'DNS:localhost']));
+}
+
+/** The private CA's certificate (PEM). */
+export function peersCaPem(): string {
+  ensurePeersPki();
+  return readFileSync(PEERS_CA.cert, 'utf8');
+}
+
+let trusted = false;
+/**
+ * This process trusts the private CA as the cutover does, through its values' `tls.caBundle`
+ * (configureTrust): the lab's own commands and the tests, once per process.
+ */
+export function trustPeersCa(): void {
+  if (trusted) return;
+  configureTrust({ caBundle: peersCaPem(), hosts: [] });
+  trusted = true;
+}
