@@ -57,7 +57,8 @@ test('Kustomizations and Flux sources are patched only in the namespaces the val
   assert.deepEqual(patched(withTenant, 'kustomizations'), ['flux-system', 'tenant-a']);
   for (const resource of ['gitrepositories', 'helmrepositories', 'ocirepositories', 'helmcharts'])
     assert.deepEqual(patched(withTenant, resource), ['flux-system', 'tenant-a'], resource);
-  // Step 05's Gitea credential: by its one name in each of them (in flux-system, 06's pull-Secret grant covers it).
+  // Step 05's Gitea credential and 06's copy of the Harbor CA: by their names in each of them (in
+  // flux-system, 06's pull-Secret grant covers them).
   const mayPatch = (ns: string) =>
     withTenant.some(
       (g) =>
@@ -69,7 +70,12 @@ test('Kustomizations and Flux sources are patched only in the namespaces the val
   assert.ok(mayPatch('flux-system') && mayPatch('tenant-a'));
   assert.ok(!mayPatch('gitea'));
   assert.ok(
-    withTenant.some((g) => g.namespace === 'tenant-a' && g.resource === 'secrets' && g.resourceNames?.length === 1),
+    withTenant.some(
+      (g) =>
+        g.namespace === 'tenant-a' &&
+        g.resource === 'secrets' &&
+        JSON.stringify(g.resourceNames) === '["sovereign-cutover-gitea-auth","sovereign-cutover-harbor-ca"]',
+    ),
     'by name where nothing broader applies',
   );
 });
