@@ -218,6 +218,11 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
   await helmRepositoryPatches.verify(ctx);
   const repo = await getFlux(cluster, 'helmrepositories', namespace, chart.name);
   assert.equal(repo.spec.url, `oci://${e.localHarbor.host}/${project}/openova-io`);
+  // The local Harbor is HTTPS on the Sovereign's private CA: Flux got the CA (and verify saw it pull).
+  assert.equal(repo.spec.certSecretRef?.name, 'sovereign-cutover-harbor-ca');
+  assert.equal(repo.spec.insecure, false, 'TLS, not plain HTTP (the upstream was)');
+  const ca = await k.core.readNamespacedSecret({ name: 'sovereign-cutover-harbor-ca', namespace });
+  assert.equal(Buffer.from(ca.data?.['ca.crt'] ?? '', 'base64').toString(), ctx.values.tls.caBundle.trim() + '\n');
   const auths = JSON.parse(
     Buffer.from(
       (await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace })).data?.['.dockerconfigjson'] ?? '',

@@ -47,9 +47,10 @@ export async function callJson(
   return { status: res.status, body: parsed };
 }
 
-/** Why a fetch failed, with its cause (fetch says only "fetch failed"; the cause names the TLS or socket error). */
+/** Why a fetch failed, with its root cause (fetch says only "fetch failed"; the cause names the TLS or socket error). */
 export function fetchFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${error.name}: ${error.message}${cause}`;
+  let root: unknown = error.cause;
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  return `${error.name}: ${error.message}${root instanceof Error ? `: ${root.message}` : ''}`;
 }

@@ -3,9 +3,10 @@
 // with its own bundle trusts that one too; verification is skipped only for a host named so
 // (`tls.hosts[].insecureSkipVerify`), and loudly. The proxy environment (HTTPS_PROXY, NO_PROXY) is
 // honoured by every client. The Kubernetes client is not concerned: it trusts its kubeconfig's CA.
-import { setGlobalProxyFromEnv, type Agent } from 'node:http';
+import type { Agent } from 'node:http';
 import { getCACertificates } from 'node:tls';
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { CutoverError } from '../core/errors.ts';
 import { TrustAgents, type HostTrust, type TrustSnapshot } from './trust-agents.ts';
 
 export interface TrustConfig {
@@ -15,6 +16,8 @@ export interface TrustConfig {
 }
 
 let agents = new TrustAgents({ defaults: [], hosts: [] });
+/** The process's CAs before any configuration (Node's bundle, NODE_EXTRA_CA_CERTS, the system's with --use-system-ca). */
+const BASE_CAS = getCACertificates('default');
 const dispatchers = new Map<string, Dispatcher>();
 
 /** The certificates of a PEM bundle (one string each). */
@@ -31,9 +34,10 @@ export function configureTrust(config: TrustConfig): string[] {
   const global = pemCertificates(config.caBundle);
   for (const h of config.hosts)
     if (h.caBundle && !pemCertificates(h.caBundle).length)
-      throw new Error(`tls.hosts[${h.host}].caBundle holds no PEM certificate`);
-  if (config.caBundle && !global.length) throw new Error('tls.caBundle holds no PEM certificate');
-  const defaults = [...getCACertificates('default'), ...global];
+      throw new CutoverError('invalid-values', `tls.hosts[${h.host}].caBundle holds no PEM certificate`);
+  if (config.caBundle && !global.length)
+    throw new CutoverError('invalid-values', 'tls.caBundle holds no PEM certificate');
+  const defaults = [...BASE_CAS, ...global];
   const hosts = config.hosts.map((h): [string, HostTrust] => [
     h.host,
     {
@@ -45,9 +49,11 @@ export function configureTrust(config: TrustConfig): string[] {
   agents = new TrustAgents({ defaults, hosts }).apply();
   for (const d of dispatchers.values()) void d.close();
   dispatchers.clear();
-  // Global fetch and the default agents follow HTTPS_PROXY/NO_PROXY from now on (Node >= 24.14).
-  if (process.env.HTTPS_PROXY || process.env.https_proxy || process.env.HTTP_PROXY || process.env.http_proxy)
-    setGlobalProxyFromEnv();
+  // Global fetch: new connections only (none verified under the old trust is reused), and the proxy
+  // environment (HTTPS_PROXY, NO_PROXY) followed.
+  const previous = getGlobalDispatcher();
+  setGlobalDispatcher(new EnvHttpProxyAgent());
+  void previous.close().catch(() => undefined);
   return config.hosts
     .filter((h) => h.insecureSkipVerify)
     .map(

@@ -108,9 +108,10 @@ function pivotOf(ctx: Ctx, s: Source): Pivot {
   const { namespace, name } = s.obj.metadata;
   const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
   const ca = Boolean(harborCa(ctx));
+  // `insecure` both ways: an upstream reached over plain HTTP must not leave an HTTPS Harbor "insecure".
   const spec = {
     url: s.url,
-    ...(insecure ? { insecure: true } : {}),
+    insecure,
     ...(ca ? { certSecretRef: { name: HARBOR_CA_SECRET } } : {}),
   };
   return {
@@ -123,7 +124,7 @@ function pivotOf(ctx: Ctx, s: Source): Pivot {
       const now = await getFlux(ctx.env.cluster, s.plural, namespace, name);
       return (
         now.spec.url === s.url &&
-        (!insecure || now.spec.insecure === true) &&
+        Boolean(now.spec.insecure) === insecure &&
         (!ca || now.spec.certSecretRef?.name === HARBOR_CA_SECRET)
       );
     },

@@ -2,7 +2,7 @@
 // agent DaemonSet, every node acks v2 with hosts.toml pointing at the local Harbor, and a canary
 // that exists only in the local Harbor starts on every node under its upstream name.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
@@ -87,6 +87,10 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
     const toml = ghcrToml(node);
     assert.ok(toml.includes(`[host."${e.localHarbor.url}/v2/${projects.ghcr}"]`), `${node} hosts.toml → local Harbor`);
     assert.ok(toml.includes(`server = "${e.localHarbor.url}"`), 'no upstream fallback');
+    // HTTPS on the Sovereign's private CA: the CA beside hosts.toml, named on the [host] entry.
+    assert.ok(toml.includes('ca = "sovereign-cutover-harbor-ca.crt"'), toml);
+    const ca = join(e.nodes[node as 'node-a'].certsDir, e.upstreams.ghcr.host, 'sovereign-cutover-harbor-ca.crt');
+    assert.equal(readFileSync(ca, 'utf8'), values.tls.caBundle.trim() + '\n');
   }
   const canaries = (
     await k.core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=cutover-canary' })
@@ -103,4 +107,8 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
     60_000,
   );
   assert.equal(ghcrToml('node-a'), tethered, 'the tethered hosts.toml is back exactly');
+  assert.ok(
+    !existsSync(join(e.nodes['node-a'].certsDir, e.upstreams.ghcr.host, 'sovereign-cutover-harbor-ca.crt')),
+    'the CA file goes with the pivot',
+  );
 });

@@ -1,0 +1,165 @@
+// TLS with a private CA, against the lab's local Harbor (HTTPS, its certificate signed by the
+// Sovereign's private CA): every client of the product verifies it with the values' CA, refuses it
+// with a wrong CA or none, trusts a host's own CA only for that host, skips verification only for a
+// host named so (and says so), and goes through HTTPS_PROXY unless NO_PROXY names the host.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
+import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { fetchFailure } from '../src/adapters/http-json.ts';
+import { configureTrust, trustedFetch } from '../src/adapters/trust.ts';
+import { ensureCa } from '../lab/kube/pki.ts';
+import { peersCaPem } from '../lab/peers-pki.ts';
+import { REPO_ROOT } from '../lab/topology.ts';
+import { labValuesFile } from './support/api.ts';
+import { lab } from './support/lab.ts';
+
+const execFileAsync = promisify(execFile);
+const e = lab();
+const privateCa = peersCaPem();
+const scratch = mkdtempSync(join(tmpdir(), 'trust-'));
+const other = { cert: join(scratch, 'other-ca.crt'), key: join(scratch, 'other-ca.key') };
+ensureCa(other, 'some-other-ca');
+const otherCa = readFileSync(other.cert, 'utf8');
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+/** One call through each client family: node:https agents (registry), fetch (Harbor REST), bare trusted fetch. */
+async function callEach(url: string): Promise<string[]> {
+  const outcomes: string[] = [];
+  for (const call of [
+    () => new DistributionClient(url).ping(),
+    () => new HarborApi(url, e.localHarbor).project('library'),
+    async () => {
+      const res = await trustedFetch(`${url}/api/v2.0/ping`);
+      if (res.status !== 200) throw new Error(`status ${res.status}`);
+    },
+  ]) {
+    try {
+      await call();
+      outcomes.push('ok');
+    } catch (error) {
+      outcomes.push(fetchFailure(error)); // the message and its cause (fetch says only "fetch failed")
+    }
+  }
+  return outcomes;
+}
+
+test('every client verifies the local Harbor with the private CA; a wrong CA or none is refused', async () => {
+  configureTrust({ caBundle: privateCa, hosts: [] });
+  assert.deepEqual(await callEach(e.localHarbor.url), ['ok', 'ok', 'ok']);
+
+  for (const caBundle of [otherCa, '']) {
+    configureTrust({ caBundle, hosts: [] });
+    const refused = await callEach(e.localHarbor.url);
+    for (const outcome of refused)
+      assert.match(outcome, /unable to verify|self[- ]signed|certificate/, `refused with the reason: ${outcome}`);
+  }
+});
+
+test("a host's own CA is trusted for that host only; skipping verification is per host and said", async () => {
+  const byIp = e.localHarbor.url; // https://127.0.0.1:port
+  const byName = byIp.replace('127.0.0.1', 'localhost'); // the same server, another host name in its certificate
+  configureTrust({
+    caBundle: '',
+    hosts: [{ host: new URL(byIp).host, caBundle: privateCa, insecureSkipVerify: false }],
+  });
+  assert.deepEqual(await callEach(byIp), ['ok', 'ok', 'ok']);
+  for (const outcome of await callEach(byName)) assert.match(outcome, /unable to verify|certificate/);
+
+  // (127.0.0.1 here: the Harbor's token realm names it, so a client of `localhost` goes there too.)
+  const warnings = configureTrust({
+    caBundle: '',
+    hosts: [{ host: new URL(byIp).host, caBundle: '', insecureSkipVerify: true }],
+  });
+  assert.deepEqual(warnings, [
+    `TLS verification is OFF for ${new URL(byIp).host} (tls.hosts[].insecureSkipVerify): anyone on the path can impersonate it`,
+  ]);
+  assert.deepEqual(await callEach(byIp), ['ok', 'ok', 'ok']);
+  for (const outcome of await callEach(byName))
+    assert.match(outcome, /unable to verify|certificate/, 'not for other hosts');
+  configureTrust({ caBundle: privateCa, hosts: [] });
+});
+
+test('values: a bundle without a certificate is refused; a skipped verification is a warning on stderr', () => {
+  const render = (tls: object) =>
+    spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', labValuesFile({ tls })], {
+      encoding: 'utf8',
+    });
+  const bad = render({ caBundle: 'not a certificate' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /tls\.caBundle holds no PEM certificate/);
+  const insecure = render({ hosts: [{ host: 'harbor.example:443', insecureSkipVerify: true }] });
+  assert.equal(insecure.status, 0, insecure.stderr);
+  assert.match(insecure.stderr, /WARNING: TLS verification is OFF for harbor\.example:443/);
+});
+
+/** A CONNECT proxy that records the targets it tunnels to. */
+async function connectProxy(): Promise<{ url: string; targets: string[]; server: Server }> {
+  const targets: string[] = [];
+  const { connect } = await import('node:net');
+  const server = createServer((client) => {
+    client.once('data', (head) => {
+      const line = head.toString('latin1').split('\r\n')[0] ?? '';
+      const target = /^CONNECT (\S+) HTTP/.exec(line)?.[1];
+      if (!target) return client.destroy();
+      targets.push(target);
+      const [host, port] = target.split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${address.port}`, targets, server };
+}
+
+test('HTTPS_PROXY is honoured by every client (NO_PROXY names the hosts that go direct)', async () => {
+  const proxy = await connectProxy();
+  try {
+    const script = join(scratch, 'through-proxy.ts');
+    writeFileSync(
+      script,
+      `import { configureTrust, trustedFetch } from '${REPO_ROOT}/src/adapters/trust.ts';
+import { DistributionClient } from '${REPO_ROOT}/src/adapters/oci/distribution-client.ts';
+import { HarborApi } from '${REPO_ROOT}/src/adapters/harbor/harbor-api.ts';
+const [url, ca, user, password] = process.argv.slice(2);
+configureTrust({ caBundle: ca, hosts: [] });
+await new DistributionClient(url).ping();
+await new HarborApi(url, { username: user, password }).project('library');
+configureTrust({ caBundle: '', hosts: [{ host: new URL(url).host, caBundle: ca, insecureSkipVerify: false }] });
+const res = await trustedFetch(url + '/api/v2.0/ping');
+if (res.status !== 200) throw new Error('status ' + res.status);
+console.log('ok');
+`,
+    );
+    // Asynchronously: the proxy answers from this process's event loop.
+    const run = (env: Record<string, string>) =>
+      execFileAsync(
+        process.execPath,
+        [script, e.localHarbor.url, privateCa, e.localHarbor.username, e.localHarbor.password],
+        { encoding: 'utf8', env: { ...process.env, HTTPS_PROXY: proxy.url, NO_PROXY: '', ...env } },
+      );
+    const proxied = await run({});
+    // node:https agents, global fetch, an undici dispatcher: each went through the proxy's tunnel.
+    assert.ok(proxied.stdout.includes('ok'));
+    assert.ok(proxy.targets.length >= 3, `tunnels: ${proxy.targets.join(', ')}`);
+    assert.ok(proxy.targets.every((t) => t === e.localHarbor.host));
+    proxy.targets.length = 0;
+    const direct = await run({ NO_PROXY: '127.0.0.1' });
+    assert.ok(direct.stdout.includes('ok'));
+    assert.deepEqual(proxy.targets, [], 'NO_PROXY hosts go direct');
+  } finally {
+    proxy.server.close();
+  }
+});
