@@ -81,6 +81,11 @@ test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
   const after1 = await getFlux(cluster, 'gitrepositories', namespace, 'openova');
   assert.equal(after1.spec.url, `${e.gitea.url}/${org}/openova`);
   assert.equal(after1.status?.artifact?.revision, before.status?.artifact?.revision);
+  // Gitea is HTTPS on the Sovereign's private CA and anonymous: the secretRef carries only its CA.
+  assert.ok(e.gitea.url.startsWith('https://'));
+  assert.equal(after1.spec.secretRef?.name, 'sovereign-cutover-gitea-auth');
+  const secret = await k.core.readNamespacedSecret({ name: 'sovereign-cutover-gitea-auth', namespace });
+  assert.deepEqual(Object.keys(secret.data ?? {}), ['ca.crt']);
 
   assert.deepEqual(await fluxGitRepositoryPatch.plan(ctx), []);
   await fluxGitRepositoryPatch.apply(ctx);

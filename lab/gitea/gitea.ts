@@ -1,6 +1,7 @@
 // The Sovereign's own Gitea, built from code.gitea.io/gitea (sqlite): install locked, an admin
 // user with an API token, migrations allowed from local networks (the upstream is on 127.0.0.1),
 // and mirror settings that accept a 10m0s interval.
+import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import { LAB_DIR, PORTS } from '../topology.ts';
 
 export const GITEA_DIR = join(LAB_DIR, 'gitea');
-export const GITEA_URL = `http://127.0.0.1:${PORTS.gitea}`;
+/** The Sovereign's Gitea serves HTTPS with a certificate the Sovereign's private CA signed. */
+export const GITEA_URL = `https://127.0.0.1:${PORTS.gitea}`;
 export const GITEA_ADMIN = { username: 'gitea_admin', password: 'Gitea-lab-admin-1', email: 'admin@sovereign.lab' };
 const daemon = { pidFile: join(GITEA_DIR, 'gitea.pid'), logFile: join(GITEA_DIR, 'gitea.out.log') };
 const CONFIG = join(GITEA_DIR, 'app.ini');
@@ -35,6 +37,7 @@ function secret(name: string): string {
 }
 
 function writeConfig(): void {
+  ensurePeersPki();
   const staticRoot = giteaModuleDir();
   writeFileSync(
     CONFIG,
@@ -44,7 +47,9 @@ RUN_USER = root
 WORK_PATH = ${GITEA_DIR}
 
 [server]
-PROTOCOL = http
+PROTOCOL = https
+CERT_FILE = ${PEERS_CERT.cert}
+KEY_FILE = ${PEERS_CERT.key}
 HTTP_ADDR = 127.0.0.1
 HTTP_PORT = ${PORTS.gitea}
 ROOT_URL = ${GITEA_URL}/

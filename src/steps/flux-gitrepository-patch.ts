@@ -23,6 +23,7 @@ import {
 import { doubling, pollUntil } from '../core/poll.ts';
 import { fluxNamespaces } from '../core/values.ts';
 import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
+import { hostTls } from '../core/tls.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitKustomizationsOn } from './flux-consumers.ts';
 
@@ -137,33 +138,53 @@ async function apply(ctx: Ctx): Promise<void> {
   // The mirror syncs on its own interval; make it current now so Flux finds the recorded revision.
   await ctx.env.forge.mirrorSync(ctx.values.gitea.org, ctx.values.gitea.repo);
   const anonymous = await anonymousCloneWorks(url);
+  // Flux reads Gitea's CA from the GitRepository's secretRef (`ca.crt`; a GitRepository has no certSecretRef).
+  const caBundle = giteaCa(ctx);
+  const secretNeeded = !anonymous || Boolean(caBundle);
   const wanted: Pivot[] = [];
-  if (!anonymous)
+  if (secretNeeded)
     for (const ns of new Set(repos.map((r) => r.metadata.namespace))) {
-      await writeAuthSecret(ctx, ns, GITEA_AUTH_SECRET);
-      ctx.log(`Gitea needs auth: Secret ${ns}/${GITEA_AUTH_SECRET} referenced`);
+      await writeAuthSecret(ctx, ns, GITEA_AUTH_SECRET, { credentials: !anonymous, caBundle });
+      ctx.log(
+        `Secret ${ns}/${GITEA_AUTH_SECRET} referenced: ${[!anonymous && 'Gitea needs auth', caBundle && "Gitea's CA"].filter(Boolean).join(', ')}`,
+      );
     }
   for (const repo of repos) {
-    wanted.push(pivotOf(ctx, repo, anonymous ? undefined : { name: GITEA_AUTH_SECRET }));
+    wanted.push(pivotOf(ctx, repo, secretNeeded ? { name: GITEA_AUTH_SECRET } : undefined));
   }
   await pivotDurably(cluster, fluxGitRepositoryPatch.id, wanted, ctx.signal, ctx.log);
   for (const repo of repos) ctx.log(`GitRepository ${repo.metadata.namespace}/${repo.metadata.name} → ${url}`);
 }
 
-async function writeAuthSecret(ctx: Ctx, namespace: string, secretName: string): Promise<void> {
+/** Gitea's CA bundle when Flux must be given it (HTTPS Gitea the values carry a CA for), else ''. */
+function giteaCa(ctx: Ctx): string {
+  const url = localRepoURL(ctx);
+  return url.startsWith('https://') ? hostTls(ctx.values.tls, new URL(url).host).caBundle : '';
+}
+
+async function writeAuthSecret(
+  ctx: Ctx,
+  namespace: string,
+  secretName: string,
+  what: { credentials: boolean; caBundle: string },
+): Promise<void> {
   const { cluster } = ctx.env;
-  const gitea = await cluster.secretData(
-    ctx.values.gitea.adminSecretRef.namespace,
-    ctx.values.gitea.adminSecretRef.name,
-  );
+  const gitea = what.credentials
+    ? await cluster.secretData(ctx.values.gitea.adminSecretRef.namespace, ctx.values.gitea.adminSecretRef.name)
+    : {};
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
     type: 'Opaque',
     stringData: {
-      username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '',
-      password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '',
+      ...(what.credentials
+        ? {
+            username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '',
+            password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '',
+          }
+        : {}),
+      ...(what.caBundle ? { 'ca.crt': what.caBundle } : {}),
     },
   };
   // Server-side apply: one request whether it exists or not, so the runner needs create + patch on this name only.
