@@ -2,6 +2,7 @@
 // HTTPS peers, as an organisation's own CA would. Clients trust it only through what they are
 // given: the cutover through `tls.caBundle` in its values, the tests and the lab through the same
 // product code (configureTrust), nodes through hosts.toml `ca`, Flux through `certSecretRef`.
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configureTrust } from '../src/adapters/trust.ts';
@@ -17,6 +18,13 @@ export function ensurePeersPki(): void {
   mkdirSync(DIR, { recursive: true });
   ensureCa(PEERS_CA, 'sovereign-lab-private-ca');
   signWithCa(PEERS_CA, PEERS_CERT, '/CN=sovereign.lab peers', servingExtensions(['IP:127.0.0.1', 'DNS:localhost']));
+}
+
+/** base64(SHA-256(SPKI)) of the peers' certificate: what Chromium's --ignore-certificate-errors-spki-list names. */
+export function peersCertSpki(): string {
+  ensurePeersPki();
+  const spki = new X509Certificate(readFileSync(PEERS_CERT.cert)).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
 }
 
 /** The private CA's certificate (PEM). */

@@ -14,6 +14,7 @@ import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { fetchFailure } from '../src/adapters/http-json.ts';
 import { configureTrust, trustedFetch } from '../src/adapters/trust.ts';
+import { OidcLogin } from '../src/http/oidc-login.ts';
 import { ensureCa } from '../lab/kube/pki.ts';
 import { peersCaPem } from '../lab/peers-pki.ts';
 import { REPO_ROOT } from '../lab/topology.ts';
@@ -60,6 +61,23 @@ test('every client verifies the local Harbor with the private CA; a wrong CA or 
     for (const outcome of refused)
       assert.match(outcome, /unable to verify|self[- ]signed|certificate/, `refused with the reason: ${outcome}`);
   }
+});
+
+test('the identity provider (HTTPS, private CA) is discovered with the CA and refused with a wrong one', async () => {
+  const login = () =>
+    new OidcLogin({
+      issuerURL: e.oidc.issuer,
+      clientID: e.oidc.clientID,
+      clientSecret: e.oidc.clientSecret,
+      adminGroup: 'sovereign-admins',
+      groupsClaim: 'groups',
+    }).begin('http://127.0.0.1:15050/auth/callback', '/');
+  configureTrust({ caBundle: privateCa, hosts: [] });
+  const { url } = await login();
+  assert.ok(url.startsWith(`${e.oidc.issuer}/`), url);
+  configureTrust({ caBundle: otherCa, hosts: [] });
+  await assert.rejects(login(), /identity provider .* is unavailable: .*(certificate|verify)/);
+  configureTrust({ caBundle: privateCa, hosts: [] });
 });
 
 test("a host's own CA is trusted for that host only; skipping verification is per host and said", async () => {
@@ -162,4 +180,16 @@ console.log('ok');
   } finally {
     proxy.server.close();
   }
+});
+
+test('cutover probe counts a server whose certificate it cannot verify as reachable (it answered)', () => {
+  const probe = (...args: string[]) =>
+    spawnSync(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'probe', ...args], { encoding: 'utf8' });
+  const target = `${e.localHarbor.url}/v2/`;
+  const before = probe('--expect', 'reachable', '--within', '5', target);
+  assert.equal(before.status, 0, before.stderr);
+  assert.match(before.stdout, /reachable: .*\(TLS handshake \(\w+\)\)/);
+  const leak = probe('--within', '2', target);
+  assert.notEqual(leak.status, 0);
+  assert.match(leak.stderr, /LEAK: still reachable under the egress hold: .*TLS handshake/);
 });

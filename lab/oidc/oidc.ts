@@ -6,6 +6,7 @@ import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import type { Log } from '../timed.ts';
 import { API_PORTS, LAB_DIR, OIDC_CLIENT, OIDC_USERS, PORTS } from '../topology.ts';
 import type { LabOidcConfig } from './provider.ts';
+import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 
 const oidcDaemon = {
   name: 'lab OIDC provider',
@@ -13,7 +14,8 @@ const oidcDaemon = {
   pidFile: join(LAB_DIR, 'oidc', 'oidc.pid'),
   logFile: join(LAB_DIR, 'oidc', 'oidc.log'),
 };
-export const OIDC_ISSUER = `http://127.0.0.1:${PORTS.oidc}`;
+/** The identity provider serves HTTPS on the Sovereign's private CA. */
+export const OIDC_ISSUER = `https://127.0.0.1:${PORTS.oidc}`;
 
 export async function startOidc(log: Log): Promise<void> {
   const config: LabOidcConfig = {
@@ -25,6 +27,7 @@ export async function startOidc(log: Log): Promise<void> {
     ]),
     users: OIDC_USERS,
     cookieKey: 'lab-oidc-cookie-key',
+    tls: (ensurePeersPki(), PEERS_CERT),
   };
   mkdirSync(oidcDaemon.dir, { recursive: true });
   writeFileSync(join(oidcDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));

@@ -1,7 +1,9 @@
 // The lab's identity provider: a real OpenID Connect provider (panva's `oidc-provider`, certified
 // OP) on 127.0.0.1, with a plain sign-in page in front of it. Lab users and their groups are
 // fixed: `admin` is a sovereign-admin, `viewer` is signed in but not an admin.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
 
 export interface LabOidcConfig {
@@ -11,6 +13,8 @@ export interface LabOidcConfig {
   redirectURIs: string[];
   users: Record<string, { password: string; groups: string[] }>;
   cookieKey: string;
+  /** Serve HTTPS with this certificate (signed by the lab's private CA); plain HTTP without. */
+  tls?: { cert: string; key: string };
 }
 
 const page = (
@@ -41,7 +45,7 @@ export class LabOidc {
 
   constructor(config: LabOidcConfig) {
     this.#config = config;
-    this.issuer = `http://127.0.0.1:${config.port}`;
+    this.issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${config.port}`;
     const users = config.users;
     this.#provider = new Provider(this.issuer, {
       clients: [
@@ -71,17 +75,21 @@ export class LabOidc {
       ttl: { Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     });
     // Plain http on loopback: tell the provider its cookies are not on a TLS origin.
-    this.#provider.proxy = true;
+    if (!config.tls) this.#provider.proxy = true;
   }
 
   async start(): Promise<void> {
     const callback = this.#provider.callback();
-    this.#server = createServer((req, res) => {
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
       void this.#handle(req, res, callback).catch((error: unknown) => {
         res.statusCode = 500;
         res.end(String(error instanceof Error ? error.message : error));
       });
-    });
+    };
+    const { tls } = this.#config;
+    this.#server = tls
+      ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
+      : createServer(handle);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
       this.#server?.listen(this.#config.port, '127.0.0.1', () => resolve());

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { CutoverError } from '../core/errors.ts';
 import { trustedFetch } from '../adapters/trust.ts';
+import { fetchFailure } from '../adapters/http-json.ts';
 import { SESSION_SECONDS, type PendingLogin, type Session } from './session.ts';
 
 export interface OidcSettings {
@@ -38,7 +39,7 @@ export class OidcLogin {
         this.#config = undefined;
         throw new CutoverError(
           'identity-provider-unavailable',
-          `identity provider ${issuerURL} is unavailable: ${error instanceof Error ? error.message : String(error)}`,
+          `identity provider ${issuerURL} is unavailable: ${fetchFailure(error)}`,
           { cause: error },
         );
       });

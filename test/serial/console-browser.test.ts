@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { peersCertSpki } from '../../lab/peers-pki.ts';
 import { installCutover, resetSovereign } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/topology.ts';
 import { kube } from '../support/kube.ts';
@@ -30,7 +31,9 @@ test(
 
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+      // The identity provider is HTTPS on the Sovereign's private CA: the browser accepts exactly
+      // that certificate's key (the product itself verifies it with the values' CA).
+      args: ['--no-sandbox', '--disable-dev-shm-usage', `--ignore-certificate-errors-spki-list=${peersCertSpki()}`],
     });
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     mkdirSync(ARTIFACTS, { recursive: true });

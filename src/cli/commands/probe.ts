@@ -6,13 +6,20 @@
 import { CutoverError } from '../../core/errors.ts';
 import { pollUntil } from '../../core/poll.ts';
 
-async function reachable(url: string): Promise<number | undefined> {
+/**
+ * How the URL answered (`HTTP 200`), or undefined when nothing did. A server whose certificate this
+ * pod does not trust still answered: the probe runs without the values, and reachability is the question.
+ */
+async function reachable(url: string): Promise<string | undefined> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(3000), redirect: 'manual' });
     await res.body?.cancel();
-    return res.status;
-  } catch {
-    return undefined;
+    return `HTTP ${res.status}`;
+  } catch (error) {
+    let cause: unknown = error;
+    while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+    const code = (cause as { code?: string }).code ?? '';
+    return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/.test(code) ? `TLS handshake (${code})` : undefined;
   }
 }
 
@@ -34,7 +41,7 @@ export async function probeCommand(
       interval: 1000,
       code: 'egress-leak',
       message: (leaks) =>
-        `LEAK: still reachable under the egress hold: ${leaks.map((l) => `${l.url} (HTTP ${l.status})`).join(', ')}`,
+        `LEAK: still reachable under the egress hold: ${leaks.map((l) => `${l.url} (${l.status})`).join(', ')}`,
     },
   );
   console.log(`blocked: ${urls.join(', ')}`);
@@ -55,5 +62,5 @@ async function expectReachable(urls: string[], withinSeconds: number): Promise<v
         `none of ${urls.join(', ')} answered before the hold: the proof could not show the hold blocking anything`,
     },
   );
-  console.log(`reachable: ${answered.map((a) => `${a.url} (HTTP ${a.status})`).join(', ')}`);
+  console.log(`reachable: ${answered.map((a) => `${a.url} (${a.status})`).join(', ')}`);
 }
