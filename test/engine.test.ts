@@ -2,6 +2,7 @@
 // resume of its own `running` rows, skip of passed steps, bounded retries of transient failures,
 // and completion only when every required step ran and the nodes were pivoted.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { KubeCluster, mergePatch, microTime } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
@@ -234,4 +235,35 @@ test('a rerun re-verifies every success step that can tell, and runs a drifted o
   assert.match(data[recheckKey('registry-pivot', 'drift')] ?? '', /could not be read: agents unreadable/);
   assert.equal(data[recheckKey('flux-gitrepository-patch', 'repairedAt')], undefined, 'what held was not re-run');
   assert.equal(data[stepKey('catalyst-api-env-patch', 'result')], 'success');
+});
+
+test('a run that skips TLS verification for a host says so in status, and cutover status warns', async () => {
+  const namespace = await testNamespace('engine-insecure', cleanups);
+  const insecure = structuredClone(values);
+  insecure.tls.hosts = [{ host: 'harbor.internal:443', caBundle: '', insecureSkipVerify: true }];
+  const eng = new Engine<object>({
+    values: insecure,
+    env: {},
+    steps: [recordingStep('gitea-mirror', [])],
+    store: new StatusStore(cluster, namespace, values.status.configMapName),
+    lease: new SingleFlight(cluster, namespace, 'insecure-test'),
+    executor: new LocalExecutor(),
+    log: () => {},
+  });
+  await eng.run();
+  const data = (await new StatusStore(cluster, namespace, values.status.configMapName).read())!;
+  assert.equal(data.tlsUnverifiedHosts, 'harbor.internal:443');
+  const shown = spawnSync(
+    process.execPath,
+    [
+      new URL('../src/cli/main.ts', import.meta.url).pathname,
+      'status',
+      '--kubeconfig',
+      e.kube.kubeconfig,
+      '-n',
+      namespace,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.match(shown.stdout, /WARNING: TLS verification is OFF for harbor\.internal:443/);
 });

@@ -62,6 +62,8 @@ export interface StatusReport {
   failedStep?: string;
   lastError?: string;
   registriesYamlActive: string;
+  /** Hosts whose TLS verification the run skips (`tls.hosts[].insecureSkipVerify`). */
+  tlsUnverifiedHosts?: string[];
   steps: StepReport[];
   raw: StatusData;
 }
@@ -80,6 +82,7 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     ...opt('failedStep', data.failedStep),
     ...opt('lastError', data.lastError),
     registriesYamlActive: data.registriesYamlActive || 'v1',
+    ...(data.tlsUnverifiedHosts ? { tlsUnverifiedHosts: data.tlsUnverifiedHosts.split(',') } : {}),
     steps: steps.map((name) => ({
       name,
       result: stepResult(data, name),

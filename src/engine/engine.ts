@@ -107,6 +107,11 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
         failedStep: '',
         lastError: '',
         totalSteps: String(steps.length),
+        // Said in status, not only in logs: hosts whose TLS verification this run skips.
+        tlsUnverifiedHosts: this.#o.values.tls.hosts
+          .filter((h) => h.insecureSkipVerify)
+          .map((h) => h.host)
+          .join(','),
       });
       this.#emit('cutover-started', { total: steps.length });
       for (const [index, step] of steps.entries()) {
