@@ -47,7 +47,7 @@ export function endpoints(): Endpoints {
       { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor },
     ]),
   ) as Endpoints['upstreams'];
-  const gitUrl = `http://${host(PORTS.git)}`;
+  const gitUrl = `https://${host(PORTS.git)}`;
   return {
     upstreams,
     git: {

@@ -3,7 +3,7 @@
 // given: the cutover through `tls.caBundle` in its values, the tests and the lab through the same
 // product code (configureTrust), nodes through hosts.toml `ca`, Flux through `certSecretRef`.
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configureTrust } from '../src/adapters/trust.ts';
 import { ensureCa, servingExtensions, signWithCa } from './kube/pki.ts';
@@ -11,6 +11,8 @@ import { LAB_DIR } from './topology.ts';
 
 const DIR = join(LAB_DIR, 'pki-peers');
 export const PEERS_CA = { cert: join(DIR, 'ca.crt'), key: join(DIR, 'ca.key') };
+/** The system's CAs and the private CA in one file, for Go and git peers (SSL_CERT_FILE, http.sslCAInfo replace the system's). */
+export const TRUST_BUNDLE = join(DIR, 'system-and-private-ca.pem');
 /** Every HTTPS peer serves this certificate: the peers all live on 127.0.0.1. */
 export const PEERS_CERT = { cert: join(DIR, 'peers.crt'), key: join(DIR, 'peers.key') };
 
@@ -18,6 +20,11 @@ export function ensurePeersPki(): void {
   mkdirSync(DIR, { recursive: true });
   ensureCa(PEERS_CA, 'sovereign-lab-private-ca');
   signWithCa(PEERS_CA, PEERS_CERT, '/CN=sovereign.lab peers', servingExtensions(['IP:127.0.0.1', 'DNS:localhost']));
+  const system = '/etc/ssl/certs/ca-certificates.crt';
+  writeFileSync(
+    TRUST_BUNDLE,
+    `${existsSync(system) ? readFileSync(system, 'utf8') : ''}\n${readFileSync(PEERS_CA.cert, 'utf8')}`,
+  );
 }
 
 /** base64(SHA-256(SPKI)) of the peers' certificate: what Chromium's --ignore-certificate-errors-spki-list names. */
@@ -41,5 +48,7 @@ let trusted = false;
 export function trustPeersCa(): void {
   if (trusted) return;
   configureTrust({ caBundle: peersCaPem(), hosts: [] });
+  // …and so does every git this process starts (the upstream Git is HTTPS on the private CA).
+  process.env.GIT_SSL_CAINFO = TRUST_BUNDLE;
   trusted = true;
 }

@@ -16,7 +16,7 @@ import { parseValues } from '../src/core/values.ts';
 import { catalystApiEnvPatch } from '../src/steps/catalyst-api-env-patch.ts';
 import { localRepoURL } from '../src/steps/flux-gitrepository-patch.ts';
 import { pivotDurably } from '../src/steps/durable-pivot.ts';
-import { createFlux } from './support/flux.ts';
+import { createFlux, createUpstreamGitRepository } from './support/flux.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, forkUpstreamRepo, lab } from './support/lab.ts';
 
@@ -92,11 +92,7 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
       },
     }),
   );
-  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
-    interval: '1m',
-    url: fork.url,
-    ref: { branch: 'main' },
-  });
+  await createUpstreamGitRepository(ns, 'upstream', { url: fork.url, ref: { branch: 'main' } });
   await createFlux(ns, KUSTOMIZATIONS.group, 'v1', 'kustomizations', 'Kustomization', 'parent', {
     interval: '10m',
     path: `./tests/${ns}`,

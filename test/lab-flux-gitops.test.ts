@@ -1,11 +1,12 @@
 // The lab's GitOps controllers against real peers: kustomize-controller applies the upstream GitOps
 // repository and re-applies Git over a live edit on the next reconcile (the force that undoes a
 // live-only pivot), and helm-controller installs an OCI chart from the ghcr stand-in.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mergePatch } from '../src/adapters/kube/cluster.ts';
 import { readyCondition, REQUESTED_AT, type FluxSource } from '../src/adapters/kube/flux.ts';
-import { createFlux } from './support/flux.ts';
+import { createFlux, createUpstreamGitRepository } from './support/flux.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
@@ -33,11 +34,7 @@ const repoEnv = async (namespace: string) =>
 
 test('kustomize-controller applies the upstream GitOps repository, and re-applies Git over a live edit', async () => {
   const ns = await testNamespace('gitops', cleanups);
-  await createFlux(ns, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', 'upstream', {
-    interval: '1m',
-    url: e.git.repoURL,
-    ref: { branch: e.git.branch },
-  });
+  await createUpstreamGitRepository(ns, 'upstream', { url: e.git.repoURL, ref: { branch: e.git.branch } });
   await createFlux(ns, 'kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'Kustomization', 'catalyst', {
     interval: '10m',
     prune: true,

@@ -14,7 +14,7 @@ import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { SwaggerValidator } from '../lab/swagger-validator.ts';
 import { GITEA_SWAGGER, HARBOR_SWAGGER } from '../lab/topology.ts';
-import { cleanupsAfterAll, dropGiteaOrg, harborApi, lab, uniqueName } from './support/lab.ts';
+import { cleanupsAfterAll, dropGiteaOrg, forkUpstreamRepo, harborApi, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
 const cleanups = cleanupsAfterAll();
@@ -117,6 +117,25 @@ test('01 gitea-mirror: an existing non-mirror repository is a clear failure, not
   });
   const ctx = await context(testValues((v) => (v.gitea.org = org)));
   await assert.rejects(giteaMirror.apply(ctx), /not a pull mirror/);
+});
+
+test('01 gitea-mirror: a mirror of another remote is a clear failure at once, not a wait until the deadline', async () => {
+  const org = uniqueName('org');
+  cleanups.push(() => dropGiteaOrg(org));
+  const fork = forkUpstreamRepo(cleanups);
+  // A mirror of the fork, made the way the step makes one…
+  const first = await context(testValues((v) => ((v.gitea.org = org), (v.upstream.repoURL = fork.url))));
+  await giteaMirror.apply(first);
+  await giteaMirror.verify(first);
+  // …then values that name the real upstream.
+  const ctx = await context(testValues((v) => (v.gitea.org = org)));
+  const started = performance.now();
+  await assert.rejects(giteaMirror.apply(ctx), (error: Error) => {
+    assert.match(error.message, /mirrors .*lab-tests.*, not upstream\.repoURL .*openova-io\/openova/);
+    assert.match(error.message, /Gitea cannot change a pull mirror's remote/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 10_000);
 });
 
 test('02 harbor-projects: mirror and proxy projects exist in their modes; a second run changes nothing', async () => {

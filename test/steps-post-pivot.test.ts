@@ -1,6 +1,7 @@
 // Steps 05–07 against the lab, each on objects of its own in a test namespace: a GitRepository
 // that follows the Sovereign's Gitea on the same revision, OCI HelmRepositories that follow the
 // local Harbor (a HelmChart reconciles from it), and a Deployment env var with its rollout.
+import { createUpstreamGitRepository } from './support/flux.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -43,17 +44,7 @@ const SOURCE = { group: 'source.toolkit.fluxcd.io', version: 'v1' };
 
 /** GitRepository `openova` in `namespace` following `url`'s main branch, once Ready there. */
 async function upstreamGitRepository(namespace: string, url: string) {
-  await k.custom.createNamespacedCustomObject({
-    ...SOURCE,
-    plural: 'gitrepositories',
-    namespace,
-    body: {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: 'openova' },
-      spec: { interval: '1m0s', timeout: '60s', url, ref: { branch: e.git.branch } },
-    },
-  });
+  await createUpstreamGitRepository(namespace, 'openova', { interval: '1m0s', url, ref: { branch: e.git.branch } });
   return await eventually(
     `GitRepository Ready on ${url}`,
     async () => {

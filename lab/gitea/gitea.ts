@@ -1,7 +1,7 @@
 // The Sovereign's own Gitea, built from code.gitea.io/gitea (sqlite): install locked, an admin
 // user with an API token, migrations allowed from local networks (the upstream is on 127.0.0.1),
 // and mirror settings that accept a 10m0s interval.
-import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
+import { ensurePeersPki, PEERS_CERT, TRUST_BUNDLE } from '../peers-pki.ts';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,14 @@ const CONFIG = join(GITEA_DIR, 'app.ini');
 const TOKEN_FILE = join(GITEA_DIR, 'admin-token');
 const TOKEN = /^[0-9a-f]{40}$/;
 // Gitea refuses to run as root unless told that this is deliberate; the lab runs as root.
-const ENV = { GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT: 'true', GITEA_WORK_DIR: GITEA_DIR, HOME: GITEA_DIR };
+// Gitea (Go) and the git it runs trust the Sovereign's private CA: the upstream Git it mirrors is HTTPS on it.
+const ENV = {
+  GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT: 'true',
+  GITEA_WORK_DIR: GITEA_DIR,
+  HOME: GITEA_DIR,
+  SSL_CERT_FILE: TRUST_BUNDLE,
+  GIT_SSL_CAINFO: TRUST_BUNDLE,
+};
 
 /** Where Gitea's templates, options and public assets live: the module source (no bindata build). */
 function giteaModuleDir(): string {
@@ -110,6 +117,9 @@ ADAPTER = memory
 
 [cron.update_checker]
 ENABLED = false
+
+[git.config]
+http.sslCAInfo = ${TRUST_BUNDLE}
 `,
   );
 }

@@ -115,6 +115,8 @@ export function bootstrapObjects({ e, gitea }: SovereignInput): KubernetesObject
       type: 'Opaque',
       stringData: { key: 'lab-session-key-0123456789abcdef0123456789abcdef' },
     },
+    // The upstream Git is HTTPS on the private CA: Flux reads the CA from each GitRepository's secretRef.
+    ...['flux-system', TENANT.namespace].map((namespace) => upstreamGitCaSecret(namespace)),
     {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -127,6 +129,18 @@ export function bootstrapObjects({ e, gitea }: SovereignInput): KubernetesObject
   return objects as unknown as KubernetesObject[];
 }
 
+/** The Secret a GitRepository on the upstream Git names: the private CA as `ca.crt` (a GitRepository has no certSecretRef). */
+export const UPSTREAM_GIT_CA_SECRET = 'upstream-git-ca';
+export function upstreamGitCaSecret(namespace: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: UPSTREAM_GIT_CA_SECRET, namespace },
+    type: 'Opaque',
+    stringData: { 'ca.crt': peersCaPem() },
+  };
+}
+
 /** `clusters/sovereign.lab/flux-system/gotk-sync.yaml`: the root source and Kustomization, managing themselves. */
 function fluxSync(e: Endpoints): Array<Record<string, unknown>> {
   return [
@@ -134,7 +148,13 @@ function fluxSync(e: Endpoints): Array<Record<string, unknown>> {
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'GitRepository',
       metadata: { name: GITOPS.repo, namespace: 'flux-system' },
-      spec: { interval: '1m0s', url: e.git.repoURL, ref: { branch: GITOPS.branch }, timeout: '60s' },
+      spec: {
+        interval: '1m0s',
+        url: e.git.repoURL,
+        ref: { branch: GITOPS.branch },
+        timeout: '60s',
+        secretRef: { name: UPSTREAM_GIT_CA_SECRET },
+      },
     },
     {
       apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
@@ -295,7 +315,13 @@ export function gitopsTree(e: Endpoints): Record<string, string> {
     flux(
       'GitRepository',
       TENANT.namespace,
-      { interval: '1m0s', url: e.git.repoURL, ref: { branch: GITOPS.branch }, timeout: '60s' },
+      {
+        interval: '1m0s',
+        url: e.git.repoURL,
+        ref: { branch: GITOPS.branch },
+        timeout: '60s',
+        secretRef: { name: UPSTREAM_GIT_CA_SECRET },
+      },
       TENANT.namespace,
     ),
     flux(

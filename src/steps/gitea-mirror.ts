@@ -10,6 +10,10 @@ import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
 
+/** `https://h/o/r.git` and `https://h/o/r/` name the same remote. */
+const sameRemote = (a: string, b: string): boolean =>
+  a.replace(/\/+$/, '').replace(/\.git$/, '') === b.replace(/\/+$/, '').replace(/\.git$/, '');
+
 const MIGRATE_CLIENT_TIMEOUT_MS = 120_000;
 
 function target(ctx: Ctx): { org: string; repo: string; label: string } {
@@ -69,6 +73,13 @@ async function apply(ctx: Ctx): Promise<void> {
       `${label} exists but is not a pull mirror; Gitea cannot turn a regular repository into a mirror. Rename or delete it, then run the cutover again.`,
     );
   }
+  // A mirror of another remote would never reach upstream's head: say so now, not at the deadline.
+  // Gitea's API cannot change a pull mirror's remote, and deleting one Flux may read is not ours to do.
+  if (!sameRemote(existing.original_url, ctx.values.upstream.repoURL))
+    throw new CutoverError(
+      'mirror-remote-mismatch',
+      `${label} mirrors ${existing.original_url}, not upstream.repoURL ${ctx.values.upstream.repoURL}; Gitea cannot change a pull mirror's remote. Delete the repository (it holds only mirrored history) or set gitea.repo to a new name, then run the cutover again.`,
+    );
   if (existing.mirror_interval !== interval) await forge.setMirrorInterval(org, repo, interval);
   await forge.mirrorSync(org, repo);
   ctx.log(`${label}: mirror_interval ${interval}, sync requested`);

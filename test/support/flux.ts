@@ -4,6 +4,8 @@
 import { mergePatch, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { HELM_RELEASES, KUSTOMIZATIONS, listOwners, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
 import { readyCondition, REQUESTED_AT } from '../../src/adapters/kube/flux.ts';
+import type { V1Secret } from '@kubernetes/client-node';
+import { UPSTREAM_GIT_CA_SECRET, upstreamGitCaSecret } from '../../lab/kube/sovereign.ts';
 import { eventually, kube } from './kube.ts';
 
 const id = (o: FluxOwner) => `${o.metadata.namespace}/${o.metadata.name}`;
@@ -62,5 +64,26 @@ export function createFlux(
     namespace,
     plural,
     body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec },
+  });
+}
+
+/**
+ * A GitRepository on the upstream Git (or a fork it serves): HTTPS on the private CA, so the CA goes
+ * in a Secret its secretRef names, as the lab Sovereign's own do.
+ */
+export async function createUpstreamGitRepository(
+  namespace: string,
+  name: string,
+  spec: { url: string; ref: object; interval?: string },
+) {
+  await kube()
+    .core.createNamespacedSecret({ namespace, body: upstreamGitCaSecret(namespace) as V1Secret })
+    .catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 409) throw error;
+    });
+  return await createFlux(namespace, 'source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'GitRepository', name, {
+    interval: '1m',
+    ...spec,
+    secretRef: { name: UPSTREAM_GIT_CA_SECRET },
   });
 }

@@ -9,6 +9,8 @@ export interface ForgeRepo {
   mirror: boolean;
   empty: boolean;
   mirror_interval: string;
+  /** Where a mirror pulls from (Repository.original_url in Gitea's swagger). */
+  original_url: string;
   clone_url: string;
   default_branch: string;
 }
