@@ -1,5 +1,6 @@
 // Lab daemons: started detached (they outlive `lab up`), tracked by pid files under .lab/run,
 // logging to .lab/logs. Every start is idempotent: a live daemon is left alone.
+import { trustPeersCa } from './peers-pki.ts';
 import { spawn } from 'node:child_process';
 import {
   closeSync,
@@ -150,6 +151,9 @@ export async function waitUntil(
 }
 
 export async function httpOk(url: string, accept: (status: number) => boolean = (s) => s < 500): Promise<boolean> {
+  // The HTTPS peers are on the lab's private CA: whichever lab process checks them (the CLI, the
+  // kubelet restoring upstream after a hold, a test) trusts it.
+  trustPeersCa();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
