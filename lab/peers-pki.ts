@@ -4,6 +4,8 @@
 // product code (configureTrust), nodes through hosts.toml `ca`, Flux through `certSecretRef`.
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import { configureTrust } from '../src/adapters/trust.ts';
 import { ensureCa, servingExtensions, signWithCa } from './kube/pki.ts';
@@ -51,4 +53,17 @@ export function trustPeersCa(): void {
   // …and so does every git this process starts (the upstream Git is HTTPS on the private CA).
   process.env.GIT_SSL_CAINFO = TRUST_BUNDLE;
   trusted = true;
+}
+
+/** A serving certificate and key, as files. */
+export interface ServingCert {
+  cert: string;
+  key: string;
+}
+
+/** A lab peer's server: HTTPS with `tls` (a certificate the private CA signed), plain HTTP without. */
+export function peerServer(handle: (req: IncomingMessage, res: ServerResponse) => void, tls?: ServingCert): Server {
+  return tls
+    ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
+    : createServer(handle);
 }

@@ -1,16 +1,12 @@
 // The upstream Git peer: `git http-backend` (git's own smart-HTTP server) behind a minimal
 // CGI gateway. Read-only: the lab's GitHub stand-in serves clones and fetches, never pushes.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { peerServer, type ServingCert } from '../peers-pki.ts';
 
 /** `tls`: serve HTTPS with this certificate (the lab's private CA signed it); plain HTTP without. */
-export function serveGit(projectRoot: string, port: number, tls?: { cert: string; key: string }): Promise<void> {
-  const handle = (req: IncomingMessage, res: ServerResponse) => cgi(projectRoot, req, res);
-  const server = tls
-    ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
-    : createServer(handle);
+export function serveGit(projectRoot: string, port: number, tls?: ServingCert): Promise<void> {
+  const server = peerServer((req, res) => cgi(projectRoot, req, res), tls);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

@@ -4,9 +4,8 @@
 // against specs/harbor/swagger.yaml (vendored); a request the spec forbids gets 400.
 // This file is the server: dispatch, validation and the double's parts; the routes live in
 // api-*.ts, the /v2 proxy in registry-proxy.ts, /service/token in token.ts.
-import { readFileSync } from 'node:fs';
-import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { peerServer, type ServingCert } from '../peers-pki.ts';
+import { Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { startRegistry, stopRegistry } from '../registry.ts';
 import { SwaggerValidationError, SwaggerValidator } from '../swagger-validator.ts';
@@ -38,7 +37,7 @@ export interface HarborDoubleConfig {
   admin: { username: string; password: string };
   swaggerPath: string;
   /** Serve HTTPS with this certificate (signed by the lab's private CA); plain HTTP without. */
-  tls?: { cert: string; key: string };
+  tls?: ServingCert;
 }
 
 /** Every implemented operation by its swagger operationId; any other matched operation answers 501. */
@@ -88,10 +87,7 @@ export class HarborDouble {
         else res.destroy();
       });
     };
-    const { tls } = this.config;
-    this.#server = tls
-      ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
-      : createServer(handle);
+    this.#server = peerServer(handle, this.config.tls);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
       this.#server?.listen(this.config.port, '127.0.0.1', resolve);

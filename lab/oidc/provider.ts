@@ -1,9 +1,8 @@
 // The lab's identity provider: a real OpenID Connect provider (panva's `oidc-provider`, certified
 // OP) on 127.0.0.1, with a plain sign-in page in front of it. Lab users and their groups are
 // fixed: `admin` is a sovereign-admin, `viewer` is signed in but not an admin.
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { peerServer, type ServingCert } from '../peers-pki.ts';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
 
 export interface LabOidcConfig {
@@ -14,7 +13,7 @@ export interface LabOidcConfig {
   users: Record<string, { password: string; groups: string[] }>;
   cookieKey: string;
   /** Serve HTTPS with this certificate (signed by the lab's private CA); plain HTTP without. */
-  tls?: { cert: string; key: string };
+  tls?: ServingCert;
 }
 
 const page = (
@@ -86,10 +85,7 @@ export class LabOidc {
         res.end(String(error instanceof Error ? error.message : error));
       });
     };
-    const { tls } = this.#config;
-    this.#server = tls
-      ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle)
-      : createServer(handle);
+    this.#server = peerServer(handle, this.#config.tls);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
       this.#server?.listen(this.#config.port, '127.0.0.1', () => resolve());

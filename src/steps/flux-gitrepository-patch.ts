@@ -7,8 +7,6 @@
 // clones, a basic-auth Secret is written and referenced with the URL. Every GitRepository that follows
 // the upstream repository is pivoted (a tenant's too), durably: see durable-pivot.ts.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { serverSideApply } from '../adapters/kube/apply.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
@@ -24,6 +22,8 @@ import { doubling, pollUntil } from '../core/poll.ts';
 import { fluxNamespaces } from '../core/values.ts';
 import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
 import { hostTls } from '../core/tls.ts';
+import { sameRepoURL } from '../core/repo-url.ts';
+import { applyOwnSecret } from './own-secret.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitKustomizationsOn } from './flux-consumers.ts';
 
@@ -33,10 +33,6 @@ export const PRE_PIVOT_REVISION = 'cutover.openova.io/pre-pivot-revision';
 export function localRepoURL(ctx: Ctx): string {
   return `${ctx.values.sovereign.giteaInternalURL.replace(/\/+$/, '')}/${ctx.values.gitea.org}/${ctx.values.gitea.repo}`;
 }
-
-/** `https://h/o/r.git/` and `https://h/o/r` name the same repository. */
-const sameRepo = (a: string | undefined, b: string): boolean =>
-  Boolean(a) && a!.replace(/\/+$/, '').replace(/\.git$/, '') === b.replace(/\/+$/, '').replace(/\.git$/, '');
 
 /**
  * The GitRepositories this step pivots: the configured one and every other one that follows the
@@ -51,8 +47,8 @@ async function repositories(ctx: Ctx): Promise<FluxSource[]> {
     for (const r of await listFlux(ctx.env.cluster, 'gitrepositories', ns))
       if (
         (r.metadata.namespace === namespace && r.metadata.name === name) ||
-        sameRepo(r.spec.url, ctx.values.upstream.repoURL) ||
-        sameRepo(r.spec.url, local)
+        sameRepoURL(r.spec.url, ctx.values.upstream.repoURL) ||
+        sameRepoURL(r.spec.url, local)
       )
         found.push(r);
   if (!found.some((r) => r.metadata.namespace === namespace && r.metadata.name === name))
@@ -169,26 +165,14 @@ async function writeAuthSecret(
   what: { credentials: boolean; caBundle: string },
 ): Promise<void> {
   const { cluster } = ctx.env;
-  const gitea = what.credentials
-    ? await cluster.secretData(ctx.values.gitea.adminSecretRef.namespace, ctx.values.gitea.adminSecretRef.name)
-    : {};
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
-    type: 'Opaque',
-    stringData: {
-      ...(what.credentials
-        ? {
-            username: gitea[ctx.values.gitea.adminSecretRef.usernameKey] ?? '',
-            password: gitea[ctx.values.gitea.adminSecretRef.passwordKey] ?? '',
-          }
-        : {}),
-      ...(what.caBundle ? { 'ca.crt': what.caBundle } : {}),
-    },
-  };
-  // Server-side apply: one request whether it exists or not, so the runner needs create + patch on this name only.
-  await serverSideApply(cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
+  const { adminSecretRef } = ctx.values.gitea;
+  const gitea = what.credentials ? await cluster.secretData(adminSecretRef.namespace, adminSecretRef.name) : {};
+  await applyOwnSecret(cluster, namespace, secretName, {
+    ...(what.credentials
+      ? { username: gitea[adminSecretRef.usernameKey] ?? '', password: gitea[adminSecretRef.passwordKey] ?? '' }
+      : {}),
+    ...(what.caBundle ? { 'ca.crt': what.caBundle } : {}),
+  });
 }
 
 /** The revision Flux must reach from the mirror (see the header); undefined while the mirror lacks the branch. */

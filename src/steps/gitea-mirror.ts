@@ -4,15 +4,12 @@
 // branch head equals upstream's.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import { CutoverError } from '../core/errors.ts';
+import { sameRepoURL } from '../core/repo-url.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
-
-/** `https://h/o/r.git` and `https://h/o/r/` name the same remote. */
-const sameRemote = (a: string, b: string): boolean =>
-  a.replace(/\/+$/, '').replace(/\.git$/, '') === b.replace(/\/+$/, '').replace(/\.git$/, '');
 
 const MIGRATE_CLIENT_TIMEOUT_MS = 120_000;
 
@@ -75,7 +72,7 @@ async function apply(ctx: Ctx): Promise<void> {
   }
   // A mirror of another remote would never reach upstream's head: say so now, not at the deadline.
   // Gitea's API cannot change a pull mirror's remote, and deleting one Flux may read is not ours to do.
-  if (!sameRemote(existing.original_url, ctx.values.upstream.repoURL))
+  if (!sameRepoURL(existing.original_url, ctx.values.upstream.repoURL))
     throw new CutoverError(
       'mirror-remote-mismatch',
       `${label} mirrors ${existing.original_url}, not upstream.repoURL ${ctx.values.upstream.repoURL}; Gitea cannot change a pull mirror's remote. Delete the repository (it holds only mirrored history) or set gitea.repo to a new name, then run the cutover again.`,

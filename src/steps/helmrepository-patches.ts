@@ -10,8 +10,7 @@ import type { StepEnv } from './env.ts';
 import { fluxNamespaces } from '../core/values.ts';
 import { hostTls } from '../core/tls.ts';
 import { HARBOR_CA_SECRET } from '../core/contracts.ts';
-import { serverSideApply } from '../adapters/kube/apply.ts';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { applyOwnSecret } from './own-secret.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitHelmReleasesOn } from './flux-consumers.ts';
 import {
@@ -89,21 +88,6 @@ function harborCa(ctx: Ctx): string {
   return hostTls(ctx.values.tls, harborHost(ctx)).caBundle;
 }
 
-/** Flux's copy of the local Harbor's CA (`ca.crt`), one Secret by a fixed name per namespace, by server-side apply. */
-async function writeHarborCaSecret(ctx: Ctx, namespace: string, caBundle: string): Promise<void> {
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: HARBOR_CA_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
-    type: 'Opaque',
-    stringData: { 'ca.crt': caBundle },
-  };
-  await serverSideApply(ctx.env.cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
-  const written = await ctx.env.cluster.secretData(namespace, HARBOR_CA_SECRET);
-  if (written['ca.crt'] !== caBundle)
-    throw new CutoverError('read-back', `Secret ${namespace}/${HARBOR_CA_SECRET} does not hold the CA just written`);
-}
-
 function pivotOf(ctx: Ctx, s: Source): Pivot {
   const { namespace, name } = s.obj.metadata;
   const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
@@ -172,7 +156,7 @@ async function apply(ctx: Ctx): Promise<void> {
   const caBundle = harborCa(ctx);
   if (caBundle)
     for (const ns of new Set(all.map((s) => s.obj.metadata.namespace))) {
-      await writeHarborCaSecret(ctx, ns, caBundle);
+      await applyOwnSecret(ctx.env.cluster, ns, HARBOR_CA_SECRET, { 'ca.crt': caBundle });
       ctx.log(`Secret ${ns}/${HARBOR_CA_SECRET}: the local Harbor's CA for Flux (certSecretRef)`);
     }
   const placed = await pivotDurably(
