@@ -7,7 +7,7 @@ import { trustPeersCa } from './peers-pki.ts';
 
 const HELP = `Usage: npm run lab -- <command> [--corpus small|bench]
 
-The lab is a tethered Sovereign made of real peers on 127.0.0.1 (state in .lab/):
+The lab is a tethered Sovereign made of real peers on a network of its own (state in .lab/):
 three upstream registries (ghcr.io, docker.io, quay.io stand-ins, Debian docker-registry),
 upstream Git (git http-backend), a mothership Harbor and a local Harbor (API doubles over
 docker-registry; the local one on HTTPS with the Sovereign's private CA, .lab/pki-peers/ca.crt),

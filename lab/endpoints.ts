@@ -11,11 +11,13 @@ import { OIDC_ISSUER } from './oidc/oidc.ts';
 import { registryUrl, type RegistryInstance } from './registry.ts';
 import {
   GITOPS,
+  clusterHost,
   HARBOR_ADMIN,
-  host,
+  internetHost,
   LAB_DIR,
   MOTHERSHIP_ADMIN,
   MOTHERSHIP_PROXY_PROJECTS,
+  NET,
   NODES,
   OIDC_CLIENT,
   OIDC_USERS,
@@ -27,13 +29,11 @@ import {
 export const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
 /** Present while the upstream peers are cut. */
 export const CUT_MARKER = join(LAB_DIR, 'upstream-cut');
-/** Present while the lab's network ignores NetworkPolicy (as some CNIs do): the egress hold then blocks nothing. */
-export const NO_ENFORCEMENT_MARKER = join(LAB_DIR, 'egress-enforcement-off');
 export const VALUES_FILE = join(LAB_DIR, 'values.yaml');
 const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
 
 export function upstreamRegistry(name: UpstreamName): RegistryInstance {
-  return { name, port: UPSTREAMS[name].port, dir: join(LAB_DIR, 'upstreams', name) };
+  return { name, port: UPSTREAMS[name].port, address: NET.internet.ip, dir: join(LAB_DIR, 'upstreams', name) };
 }
 
 export function labNodes(): LabNode[] {
@@ -44,10 +44,14 @@ export function endpoints(): Endpoints {
   const upstreams = Object.fromEntries(
     UPSTREAM_NAMES.map((n) => [
       n,
-      { url: registryUrl(upstreamRegistry(n)), host: host(UPSTREAMS[n].port), standsFor: UPSTREAMS[n].standsFor },
+      {
+        url: registryUrl(upstreamRegistry(n)),
+        host: internetHost(UPSTREAMS[n].port),
+        standsFor: UPSTREAMS[n].standsFor,
+      },
     ]),
   ) as Endpoints['upstreams'];
-  const gitUrl = `https://${host(PORTS.git)}`;
+  const gitUrl = `https://${internetHost(PORTS.git)}`;
   return {
     upstreams,
     git: {
@@ -58,12 +62,12 @@ export function endpoints(): Endpoints {
       tag: GITOPS.tag,
     },
     mothership: {
-      url: `http://${host(PORTS.mothership)}`,
-      host: host(PORTS.mothership),
+      url: harborUrl('mothership'),
+      host: internetHost(PORTS.mothership),
       ...MOTHERSHIP_ADMIN,
       proxyProjects: MOTHERSHIP_PROXY_PROJECTS,
     },
-    localHarbor: { url: harborUrl('local'), host: host(PORTS.localHarbor), ...HARBOR_ADMIN },
+    localHarbor: { url: harborUrl('local'), host: clusterHost(PORTS.localHarbor), ...HARBOR_ADMIN },
     nodes: Object.fromEntries(
       labNodes().map((node) => {
         const p = nodePaths(node);

@@ -1,4 +1,4 @@
-// The lab: a tethered Sovereign's world made of real peers on 127.0.0.1, brought up and down here;
+// The lab: a tethered Sovereign's world made of real peers on the lab network, brought up and down here;
 // each peer starts and stops in its own module, the upstream peers in upstream.ts.
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
 import { trustPeersCa } from './peers-pki.ts';
@@ -21,6 +21,8 @@ import { bootstrapObjects, KUSTOMIZATIONS, sovereignValues, TENANT } from './kub
 import { KUBELET_LOG, kubeletRunning, startKubelet, stopKubelet } from './kubelet/daemon.ts';
 import { nodePaths, startNode, stopNode, tetheredHostsToml } from './nodes/containerd.ts';
 import { OIDC_ISSUER, startOidc, stopOidc } from './oidc/oidc.ts';
+import { ensureLabNetwork, removeLabNetwork, setPolicyEnforcement } from './network/host-network.ts';
+import { startNetworkPolicies, stopNetworkPolicies } from './network/network-policies.ts';
 import { ensurePackages } from './packages.ts';
 import { ensurePeerBinaries } from './peers/build.ts';
 import { daemonPid, httpOk, waitUntil, withLock } from './processes.ts';
@@ -30,13 +32,19 @@ import { startUpstreams, stopUpstreams, UPSTREAM_LOCK } from './upstream.ts';
 
 // The lab's API as tests, scripts and `lab` commands import it.
 export { labNodes } from './endpoints.ts';
-export { cutUpstream, restoreUpstream, setEgressEnforcement } from './upstream.ts';
+export { cutUpstream, restoreUpstream } from './upstream.ts';
+export { policyEnforced, setPolicyEnforcement } from './network/host-network.ts';
 
 export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): Promise<Endpoints> {
   const started = performance.now();
   log(`lab up → ${LAB_DIR}`);
   ensurePackages(undefined, log);
   mkdirSync(LAB_DIR, { recursive: true });
+  await timed(log, 'lab network', async () => {
+    const made = ensureLabNetwork();
+    setPolicyEnforcement(true);
+    return made;
+  });
   await withLock(UPSTREAM_LOCK, async () => {
     rmSync(CUT_MARKER, { force: true });
     await startUpstreams(log, corpus);
@@ -52,6 +60,7 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
     await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
   await ensurePeerBinaries(log);
   await startControlPlane(log);
+  await startNetworkPolicies(log);
   await startKubelet(log);
   await startFlux(log);
   await startGitea(log);
@@ -76,11 +85,13 @@ export async function down(log: Log = console.log): Promise<void> {
   await stopGitea();
   await stopFlux();
   await stopKubelet();
+  await stopNetworkPolicies();
   await stopControlPlane();
   for (const node of labNodes()) await stopNode(node);
   await stopHarbor('local');
   await stopUpstreams();
   rmSync(CUT_MARKER, { force: true });
+  removeLabNetwork();
   log('lab is down (state kept in .lab; delete it for a fresh lab)');
 }
 

@@ -11,6 +11,12 @@ export const LAB_PACKAGES: Record<string, string> = {
   etcd: 'etcd-server',
   openssl: 'openssl',
   unshare: 'util-linux',
+  nsenter: 'util-linux',
+  setpriv: 'util-linux',
+  // The lab network: bridges and pods' namespaces (iproute2), the policy queue and Service translation (iptables, nft backend).
+  ip: 'iproute2',
+  iptables: 'iptables',
+  nft: 'nftables',
   // The console test drives a real headless browser (playwright-core over Debian's Chromium).
   chromium: 'chromium',
 };

@@ -9,19 +9,24 @@ import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
 import { configureTrust } from '../src/adapters/trust.ts';
 import { ensureCa, servingExtensions, signWithCa } from './kube/pki.ts';
-import { LAB_DIR } from './topology.ts';
+import { LAB_DIR, NET } from './topology.ts';
 
 const DIR = join(LAB_DIR, 'pki-peers');
 export const PEERS_CA = { cert: join(DIR, 'ca.crt'), key: join(DIR, 'ca.key') };
 /** The system's CAs and the private CA in one file, for Go and git peers (SSL_CERT_FILE, http.sslCAInfo replace the system's). */
 export const TRUST_BUNDLE = join(DIR, 'system-and-private-ca.pem');
-/** Every HTTPS peer serves this certificate: the peers all live on 127.0.0.1. */
+/** Every HTTPS peer serves this certificate: for the lab network's upstream and cluster addresses. */
 export const PEERS_CERT = { cert: join(DIR, 'peers.crt'), key: join(DIR, 'peers.key') };
 
 export function ensurePeersPki(): void {
   mkdirSync(DIR, { recursive: true });
   ensureCa(PEERS_CA, 'sovereign-lab-private-ca');
-  signWithCa(PEERS_CA, PEERS_CERT, '/CN=sovereign.lab peers', servingExtensions(['IP:127.0.0.1', 'DNS:localhost']));
+  signWithCa(
+    PEERS_CA,
+    PEERS_CERT,
+    '/CN=sovereign.lab peers',
+    servingExtensions(['IP:127.0.0.1', 'DNS:localhost', `IP:${NET.internet.ip}`, `IP:${NET.cluster.ip}`]),
+  );
   const system = '/etc/ssl/certs/ca-certificates.crt';
   writeFileSync(
     TRUST_BUNDLE,

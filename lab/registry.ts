@@ -8,13 +8,15 @@ import { httpOk, startDaemon, stopDaemon, waitUntil } from './processes.ts';
 export interface RegistryInstance {
   name: string;
   port: number;
+  /** Where it listens (default 127.0.0.1: a peer's private store). */
+  address?: string;
   /** Directory holding config.yml, storage/, the pid file and the log. */
   dir: string;
   proxy?: { remoteUrl: string; username?: string; password?: string };
 }
 
 export function registryUrl(r: RegistryInstance): string {
-  return `http://127.0.0.1:${r.port}`;
+  return `http://${r.address ?? '127.0.0.1'}:${r.port}`;
 }
 
 export async function startRegistry(r: RegistryInstance): Promise<'started' | 'running'> {
@@ -27,7 +29,7 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
       delete: { enabled: true },
       cache: { blobdescriptor: 'inmemory' },
     },
-    http: { addr: `127.0.0.1:${r.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    http: { addr: `${r.address ?? '127.0.0.1'}:${r.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
     ...(r.proxy
       ? {
           proxy: {

@@ -1,4 +1,4 @@
-// Where every lab peer lives: ports on 127.0.0.1, directories under .lab/, credentials.
+// Where every lab peer lives: its address and port on the lab network, directories under .lab/, credentials.
 // One table, read by `lab up`, the tests, the demo and (later) the benchmarks.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -42,15 +42,44 @@ export const PORTS = {
   kustomizeControllerHealth: BASE + 94,
   helmControllerMetrics: BASE + 95,
   helmControllerHealth: BASE + 96,
+  networkPoliciesMetrics: BASE + 97,
 };
 
-/** A peer's `host:port` on 127.0.0.1, as registries and certs.d name it. */
-export function host(port: number): string {
-  return `127.0.0.1:${port}`;
+/**
+ * The lab network (ADR 0015): addresses on interfaces the lab creates, so that pods — each in its own
+ * network namespace — reach peers the way they would in a cluster, and a NetworkPolicy can judge it.
+ */
+export const NET = {
+  /** Upstream peers (registries, Git, the mothership): an "internet" address (TEST-NET-3). */
+  internet: { bridge: 'labinet0', ip: '203.0.113.10' },
+  /** The Sovereign's own peers (local Harbor, Gitea, the identity provider): a cluster address. */
+  cluster: { bridge: 'labclus0', ip: '10.43.0.10' },
+  /** The control plane's node address: the apiserver binds and advertises it. */
+  controlPlane: { bridge: 'labnode0', ip: '172.20.0.10' },
+  podCIDR: '10.42.0.0/16',
+  serviceCIDR: '10.96.0.0/16',
+  /** The `kubernetes` Service's cluster IP (the first of serviceCIDR), as pods are told it. */
+  kubernetesServiceIP: '10.96.0.1',
+};
+
+/** An upstream peer's `host:port`, as registries and certs.d name it. */
+export function internetHost(port: number): string {
+  return `${NET.internet.ip}:${port}`;
+}
+
+/** A Sovereign-local peer's `host:port`. */
+export function clusterHost(port: number): string {
+  return `${NET.cluster.ip}:${port}`;
 }
 
 export const NODES = ['node-a', 'node-b'] as const;
 export type NodeName = (typeof NODES)[number];
+
+/** Each node's pod subnet, on a bridge of its own, and its InternalIP on the nodes' network. */
+export const NODE_NETWORKS: Record<NodeName, { bridge: string; subnet: string; gateway: string; address: string }> = {
+  'node-a': { bridge: 'labpods-a', subnet: '10.42.0.0/24', gateway: '10.42.0.1', address: '172.20.0.11' },
+  'node-b': { bridge: 'labpods-b', subnet: '10.42.1.0/24', gateway: '10.42.1.1', address: '172.20.0.12' },
+};
 
 /** The mothership's pre-provisioned proxy-cache projects, one per upstream (names as the seed's). */
 export const MOTHERSHIP_PROXY_PROJECTS: Record<UpstreamName, string> = {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { seedCorpus } from './corpus/seed.ts';
 import type { CorpusSize, UpstreamName } from './corpus/spec.ts';
-import { CUT_MARKER, endpoints, NO_ENFORCEMENT_MARKER, UPSTREAM_NAMES, upstreamRegistry } from './endpoints.ts';
+import { CUT_MARKER, endpoints, UPSTREAM_NAMES, upstreamRegistry } from './endpoints.ts';
 import { GITOPS_BARE_DIR, startGit, stopGit } from './git/git.ts';
 import { ensureGitopsRepo } from './git/gitops-repo.ts';
 import { startHarbor, stopHarbor } from './harbor/harbor.ts';
@@ -16,7 +16,7 @@ import { registryUrl, startRegistry, stopRegistry } from './registry.ts';
 import { timed, type Log } from './timed.ts';
 import {
   ENDPOINTS_FILE,
-  host,
+  internetHost,
   LAB_DIR,
   MOTHERSHIP_ADMIN,
   MOTHERSHIP_PROXY_PROJECTS,
@@ -31,7 +31,7 @@ export async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void
   for (const name of UPSTREAM_NAMES) {
     await timed(
       log,
-      `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${host(UPSTREAMS[name].port)}`,
+      `upstream registry ${name} (stands for ${UPSTREAMS[name].standsFor}) on ${internetHost(UPSTREAMS[name].port)}`,
       () => startRegistry(upstreamRegistry(name)),
     );
   }
@@ -42,7 +42,7 @@ export async function startUpstreams(log: Log, corpus: CorpusSize): Promise<void
   await seedCorpus(corpus, registries, join(LAB_DIR, `corpus-${corpus}.json`), log);
   const e = endpoints();
   await timed(log, 'upstream GitOps repo', async () => ensureGitopsRepo({ bareDir: GITOPS_BARE_DIR, e }));
-  await timed(log, `upstream git (git http-backend) on ${host(PORTS.git)}`, () => startGit(e.git.repoURL));
+  await timed(log, `upstream git (git http-backend) on ${internetHost(PORTS.git)}`, () => startGit(e.git.repoURL));
   await startHarbor('mothership', log);
   await provisionMothership(log);
 }
@@ -85,10 +85,4 @@ export async function restoreUpstream(log: Log = console.log): Promise<void> {
     writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
   });
   log('upstream restored');
-}
-
-/** Switches the lab network's NetworkPolicy enforcement (on by default): off, it behaves like a CNI that ignores policies. */
-export function setEgressEnforcement(on: boolean): void {
-  if (on) rmSync(NO_ENFORCEMENT_MARKER, { force: true });
-  else writeFileSync(NO_ENFORCEMENT_MARKER, new Date().toISOString());
 }

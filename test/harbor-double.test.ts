@@ -170,7 +170,7 @@ describe('projects and /v2', () => {
     assert.equal(res.status, 401);
     assert.match(
       res.headers.get('www-authenticate') ?? '',
-      /^Bearer realm="https:\/\/127\.0\.0\.1:\d+\/service\/token",service="harbor-registry"/,
+      new RegExp(`^Bearer realm="${e.localHarbor.url.replaceAll('.', '\\.')}/service/token",service="harbor-registry"`),
     );
     assert.equal((await api('GET', `/projects/${project}`, undefined, { anonymous: true })).status, 401);
   });

@@ -1,7 +1,8 @@
 // TLS with a private CA, against the lab's local Harbor (HTTPS, its certificate signed by the
 // Sovereign's private CA): every client of the product verifies it with the values' CA, refuses it
 // with a wrong CA or none, trusts a host's own CA only for that host, skips verification only for a
-// host named so (and says so), and goes through HTTPS_PROXY unless NO_PROXY names the host.
+// host named so (and says so), goes through HTTPS_PROXY unless NO_PROXY names the host, and takes a CA
+// bundle from a Secret as well as inline.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -19,7 +20,12 @@ import { ensureCa } from '../lab/kube/pki.ts';
 import { peersCaPem } from '../lab/peers-pki.ts';
 import { REPO_ROOT } from '../lab/topology.ts';
 import { labValuesFile } from './support/api.ts';
-import { lab } from './support/lab.ts';
+import { cleanupsAfterAll, lab } from './support/lab.ts';
+import { kube, testNamespace } from './support/kube.ts';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { withCaSecrets } from '../src/adapters/kube/ca-secrets.ts';
+import { parseValues } from '../src/core/values.ts';
+import { runnerGrants } from '../src/render/rbac.ts';
 
 const execFileAsync = promisify(execFile);
 const e = lab();
@@ -80,9 +86,26 @@ test('the identity provider (HTTPS, private CA) is discovered with the CA and re
   configureTrust({ caBundle: privateCa, hosts: [] });
 });
 
-test("a host's own CA is trusted for that host only; skipping verification is per host and said", async () => {
-  const byIp = e.localHarbor.url; // https://127.0.0.1:port
-  const byName = byIp.replace('127.0.0.1', 'localhost'); // the same server, another host name in its certificate
+/** The same server under another host (127.0.0.1:<port>, which its certificate also names): a TCP forwarder. */
+async function sameServerElsewhere(target: string): Promise<{ url: string; close: () => void }> {
+  const { hostname, port } = new URL(target);
+  const { connect } = await import('node:net');
+  const server = createServer((client) => {
+    const upstream = connect(Number(port), hostname);
+    client.pipe(upstream).pipe(client);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return { url: `https://127.0.0.1:${address.port}`, close: () => server.close() };
+}
+
+test("a host's own CA is trusted for that host only; skipping verification is per host and said", async (t) => {
+  const byIp = e.localHarbor.url;
+  const elsewhere = await sameServerElsewhere(byIp);
+  t.after(elsewhere.close);
+  const byName = elsewhere.url; // the same server, another host in its certificate
   configureTrust({
     caBundle: '',
     hosts: [{ host: new URL(byIp).host, caBundle: privateCa, insecureSkipVerify: false }],
@@ -90,7 +113,7 @@ test("a host's own CA is trusted for that host only; skipping verification is pe
   assert.deepEqual(await callEach(byIp), ['ok', 'ok', 'ok']);
   for (const outcome of await callEach(byName)) assert.match(outcome, /unable to verify|certificate/);
 
-  // (127.0.0.1 here: the Harbor's token realm names it, so a client of `localhost` goes there too.)
+  // (The Harbor's own host here: its token realm names it, so a client of the other host goes there too.)
   const warnings = configureTrust({
     caBundle: '',
     hosts: [{ host: new URL(byIp).host, caBundle: '', insecureSkipVerify: true }],
@@ -174,7 +197,7 @@ console.log('ok');
     assert.ok(proxy.targets.length >= 3, `tunnels: ${proxy.targets.join(', ')}`);
     assert.ok(proxy.targets.every((t) => t === e.localHarbor.host));
     proxy.targets.length = 0;
-    const direct = await run({ NO_PROXY: '127.0.0.1' });
+    const direct = await run({ NO_PROXY: new URL(e.localHarbor.url).hostname });
     assert.ok(direct.stdout.includes('ok'));
     assert.deepEqual(proxy.targets, [], 'NO_PROXY hosts go direct');
   } finally {
@@ -192,4 +215,68 @@ test('cutover probe counts a server whose certificate it cannot verify as reacha
   const leak = probe('--within', '2', target);
   assert.notEqual(leak.status, 0);
   assert.match(leak.stderr, /LEAK: still reachable under the egress hold: .*TLS handshake/);
+});
+
+test('a CA bundle kept in a Secret (tls.caBundleSecretRef) is read and trusted; a missing Secret or key is a clear error', async () => {
+  const cleanups = cleanupsAfterAll();
+  const namespace = await testNamespace('ca-secret', cleanups);
+  const cluster = KubeCluster.connect(e.kube.kubeconfig);
+  await kube().core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'private-ca' }, stringData: { 'ca.crt': privateCa } },
+  });
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  const withRef = (tls: object) => ({ ...values, tls: { caBundle: '', hosts: [], ...tls } }) as typeof values;
+
+  const global = await withCaSecrets(
+    withRef({ caBundleSecretRef: { name: 'private-ca', namespace: '', key: 'ca.crt' } }),
+    cluster,
+    namespace,
+  );
+  configureTrust(global.tls);
+  assert.deepEqual(await callEach(e.localHarbor.url), ['ok', 'ok', 'ok']);
+  const perHost = await withCaSecrets(
+    withRef({
+      hosts: [
+        {
+          host: e.localHarbor.host,
+          caBundle: '',
+          insecureSkipVerify: false,
+          caBundleSecretRef: { name: 'private-ca', namespace, key: 'ca.crt' },
+        },
+      ],
+    }),
+    cluster,
+    'elsewhere',
+  );
+  configureTrust(perHost.tls);
+  assert.deepEqual(await callEach(e.localHarbor.url), ['ok', 'ok', 'ok']);
+  configureTrust({ caBundle: privateCa, hosts: [] });
+
+  await assert.rejects(
+    withCaSecrets(
+      withRef({ caBundleSecretRef: { name: 'no-such-ca', namespace: '', key: 'ca.crt' } }),
+      cluster,
+      namespace,
+    ),
+    new RegExp(`tls\\.caBundleSecretRef: Secret ${namespace}/no-such-ca does not exist`),
+  );
+  await assert.rejects(
+    withCaSecrets(
+      withRef({ caBundleSecretRef: { name: 'private-ca', namespace: '', key: 'bundle.pem' } }),
+      cluster,
+      namespace,
+    ),
+    /has no key "bundle\.pem" \(its keys: ca\.crt\)/,
+  );
+  // The runner may read exactly that Secret, by name.
+  const grants = runnerGrants(
+    withRef({ caBundleSecretRef: { name: 'private-ca', namespace: '', key: 'ca.crt' } }),
+    namespace,
+  );
+  assert.ok(
+    grants.some(
+      (g) => g.namespace === namespace && g.resource === 'secrets' && g.resourceNames?.includes('private-ca'),
+    ),
+  );
 });

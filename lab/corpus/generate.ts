@@ -5,7 +5,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { sha256Digest } from '../../src/adapters/oci/digest.ts';
 import * as mt from '../../src/adapters/oci/media-types.ts';
-import { host, UPSTREAMS } from '../topology.ts';
+import { internetHost, UPSTREAMS } from '../topology.ts';
 import type { ArtifactSpec, ChartImage, ChartSpec, ImageSpec, LayerSpec } from './spec.ts';
 import { tar } from './tar.ts';
 
@@ -147,7 +147,7 @@ export class CorpusGenerator {
   }
 }
 
-const imageRef = (i: ChartImage): string => `${host(UPSTREAMS[i.upstream].port)}/${i.repo}:${i.tag}`;
+const imageRef = (i: ChartImage): string => `${internetHost(UPSTREAMS[i.upstream].port)}/${i.repo}:${i.tag}`;
 
 /** What an image-bearing chart renders: one Deployment on its values' (upstream) image. */
 const WORKLOAD_TEMPLATE = `apiVersion: apps/v1

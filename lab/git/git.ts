@@ -2,7 +2,7 @@
 // serving the bare repositories under .lab/git/repos, the GitOps repo among them.
 import { join } from 'node:path';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
-import { GITOPS, LAB_DIR, PORTS } from '../topology.ts';
+import { GITOPS, LAB_DIR, NET, PORTS } from '../topology.ts';
 import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 
 /** Every bare repository below this is served by the upstream Git. */
@@ -13,7 +13,14 @@ export const GITOPS_BARE_DIR = join(GIT_ROOT, GITOPS.org, `${GITOPS.repo}.git`);
 const daemon = {
   name: 'upstream git',
   command: process.execPath,
-  args: [join(import.meta.dirname, 'main.ts'), GIT_ROOT, String(PORTS.git), PEERS_CERT.cert, PEERS_CERT.key],
+  args: [
+    join(import.meta.dirname, 'main.ts'),
+    GIT_ROOT,
+    NET.internet.ip,
+    String(PORTS.git),
+    PEERS_CERT.cert,
+    PEERS_CERT.key,
+  ],
   pidFile: join(LAB_DIR, 'git', 'git.pid'),
   logFile: join(LAB_DIR, 'git', 'git.log'),
 };

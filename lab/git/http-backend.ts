@@ -5,16 +5,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { peerServer, type ServingCert } from '../peers-pki.ts';
 
 /** `tls`: serve HTTPS with this certificate (the lab's private CA signed it); plain HTTP without. */
-export function serveGit(projectRoot: string, port: number, tls?: ServingCert): Promise<void> {
+export function serveGit(projectRoot: string, address: string, port: number, tls?: ServingCert): Promise<void> {
   const server = peerServer((req, res) => cgi(projectRoot, req, res), tls);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, address, () => resolve());
   });
 }
 
 function cgi(projectRoot: string, req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const url = new URL(req.url ?? '/', 'http://git.invalid');
   if (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack') {
     res.writeHead(403, { 'content-type': 'text/plain' }).end('the upstream stand-in is read-only\n');
     return;

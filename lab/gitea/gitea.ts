@@ -1,5 +1,5 @@
 // The Sovereign's own Gitea, built from code.gitea.io/gitea (sqlite): install locked, an admin
-// user with an API token, migrations allowed from local networks (the upstream is on 127.0.0.1),
+// user with an API token, migrations allowed from the upstream Git's address,
 // and mirror settings that accept a 10m0s interval.
 import { ensurePeersPki, PEERS_CERT, TRUST_BUNDLE } from '../peers-pki.ts';
 import { execFileSync } from 'node:child_process';
@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { peerBinary } from '../peers/build.ts';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
-import { LAB_DIR, PORTS } from '../topology.ts';
+import { clusterHost, LAB_DIR, NET, PORTS } from '../topology.ts';
 
 export const GITEA_DIR = join(LAB_DIR, 'gitea');
 /** The Sovereign's Gitea serves HTTPS with a certificate the Sovereign's private CA signed. */
-export const GITEA_URL = `https://127.0.0.1:${PORTS.gitea}`;
+export const GITEA_URL = `https://${clusterHost(PORTS.gitea)}`;
 export const GITEA_ADMIN = { username: 'gitea_admin', password: 'Gitea-lab-admin-1', email: 'admin@sovereign.lab' };
 const daemon = { pidFile: join(GITEA_DIR, 'gitea.pid'), logFile: join(GITEA_DIR, 'gitea.out.log') };
 const CONFIG = join(GITEA_DIR, 'app.ini');
@@ -57,7 +57,7 @@ WORK_PATH = ${GITEA_DIR}
 PROTOCOL = https
 CERT_FILE = ${PEERS_CERT.cert}
 KEY_FILE = ${PEERS_CERT.key}
-HTTP_ADDR = 127.0.0.1
+HTTP_ADDR = ${NET.cluster.ip}
 HTTP_PORT = ${PORTS.gitea}
 ROOT_URL = ${GITEA_URL}/
 DISABLE_SSH = true

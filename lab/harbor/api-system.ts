@@ -26,12 +26,12 @@ export const systemHandlers: Record<string, Handler> = {
       },
     };
   },
-  getSystemInfo: ({ admin, externalUrl, port }) => ({
+  getSystemInfo: ({ admin, externalUrl }) => ({
     status: 200,
     body: {
       harbor_version: VERSION,
       external_url: externalUrl,
-      registry_url: `127.0.0.1:${port}`,
+      registry_url: new URL(externalUrl).host,
       auth_mode: 'db_auth',
       current_time: new Date().toISOString(),
       ...(admin ? { registry_storage_provider_name: 'filesystem', self_registration: false, read_only: false } : {}),

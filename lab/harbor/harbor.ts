@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import { timed, type Log } from '../timed.ts';
-import { HARBOR_ADMIN, HARBOR_SWAGGER, host, LAB_DIR, MOTHERSHIP_ADMIN, PORTS } from '../topology.ts';
+import { HARBOR_ADMIN, HARBOR_SWAGGER, LAB_DIR, MOTHERSHIP_ADMIN, NET, PORTS } from '../topology.ts';
 import type { HarborDoubleConfig } from './server.ts';
 import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 
@@ -15,6 +15,7 @@ const harbors = {
     port: PORTS.mothership,
     storePort: PORTS.mothershipStore,
     admin: MOTHERSHIP_ADMIN,
+    address: NET.internet.ip,
     tls: false,
   },
   local: {
@@ -22,13 +23,14 @@ const harbors = {
     port: PORTS.localHarbor,
     storePort: PORTS.localHarborStore,
     admin: HARBOR_ADMIN,
+    address: NET.cluster.ip,
     tls: true,
   },
 };
 
 /** The URL a Harbor double serves on. */
 export function harborUrl(name: HarborName): string {
-  return `${harbors[name].tls ? 'https' : 'http'}://${host(harbors[name].port)}`;
+  return `${harbors[name].tls ? 'https' : 'http'}://${harbors[name].address}:${harbors[name].port}`;
 }
 export type HarborName = keyof typeof harbors;
 
@@ -42,6 +44,7 @@ export async function startHarbor(name: HarborName, log: Log): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const config: HarborDoubleConfig = {
     name: h.name,
+    address: h.address,
     port: h.port,
     stateDir: dir,
     storePort: h.storePort,
@@ -51,7 +54,7 @@ export async function startHarbor(name: HarborName, log: Log): Promise<void> {
   };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   const daemon = harborDaemon(name);
-  await timed(log, `${h.name} Harbor (API double over docker-registry) on ${host(h.port)}`, async () => {
+  await timed(log, `${h.name} Harbor (API double over docker-registry) on ${harborUrl(name)}`, async () => {
     const state = startDaemon(daemon);
     await waitUntil(
       `${h.name} Harbor`,

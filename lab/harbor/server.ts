@@ -31,6 +31,8 @@ import { serveToken, TokenService, type TokenContext } from './token.ts';
 
 export interface HarborDoubleConfig {
   name: string;
+  /** The lab network address it serves on. */
+  address: string;
   port: number;
   stateDir: string;
   storePort: number;
@@ -73,7 +75,7 @@ export class HarborDouble {
   }
 
   get externalUrl(): string {
-    return `${this.config.tls ? 'https' : 'http'}://127.0.0.1:${this.config.port}`;
+    return `${this.config.tls ? 'https' : 'http'}://${this.config.address}:${this.config.port}`;
   }
 
   async start(): Promise<void> {
@@ -90,7 +92,7 @@ export class HarborDouble {
     this.#server = peerServer(handle, this.config.tls);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
-      this.#server?.listen(this.config.port, '127.0.0.1', resolve);
+      this.#server?.listen(this.config.port, this.config.address, resolve);
     });
   }
 

@@ -5,12 +5,13 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { peerBinary } from '../peers/build.ts';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
-import { LAB_DIR, PORTS } from '../topology.ts';
+import { LAB_DIR, NET, PORTS } from '../topology.ts';
 import { ensurePki, pkiPaths, writeKubeconfig, type Pki } from './pki.ts';
 
 export const KUBE_DIR = join(LAB_DIR, 'kube');
 export const ADMIN_KUBECONFIG = join(LAB_DIR, 'kubeconfig');
-export const APISERVER_URL = `https://127.0.0.1:${PORTS.apiserver}`;
+/** The apiserver on the control plane's node address (pods reach it as the `kubernetes` Service). */
+export const APISERVER_URL = `https://${NET.controlPlane.ip}:${PORTS.apiserver}`;
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 /** The apiserver's audit log (JSON lines, Metadata level, ServiceAccounts only). */
 export const AUDIT_LOG = join(KUBE_DIR, 'audit.log');
@@ -112,8 +113,8 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
     command: peerBinary('kubernetes', 'kube-apiserver'),
     args: [
       `--etcd-servers=http://127.0.0.1:${PORTS.etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${NET.controlPlane.ip}`,
+      `--advertise-address=${NET.controlPlane.ip}`,
       `--secure-port=${PORTS.apiserver}`,
       `--tls-cert-file=${p.apiserver.cert}`,
       `--tls-private-key-file=${p.apiserver.key}`,
@@ -123,10 +124,10 @@ export async function startControlPlane(log: (line: string) => void): Promise<vo
       `--api-audiences=${SA_ISSUER}`,
       `--service-account-key-file=${p.serviceAccount.pub}`,
       `--service-account-signing-key-file=${p.serviceAccount.key}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${NET.serviceCIDR}`,
       '--allow-privileged=true',
-      // Loopback addresses are not valid Endpoints; the lab has no Service network anyway.
-      '--endpoint-reconciler-type=none',
+      // The default (lease) reconciler publishes the `kubernetes` Service's EndpointSlice: the
+      // control plane's node address, which the egress hold reads to keep the apiserver reachable.
       // Who did what, for least-privilege proofs: every ServiceAccount request outside kube-system.
       `--audit-policy-file=${auditPolicy()}`,
       `--audit-log-path=${AUDIT_LOG}`,

@@ -2,6 +2,7 @@
 // client certificates (admin in system:masters, the controller-manager), the service-account
 // signing key pair, and kubeconfigs that embed them.
 import { execFileSync } from 'node:child_process';
+import { NET } from '../topology.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -59,9 +60,10 @@ export function ensureCa(ca: Pair, commonName: string): void {
 
 /** A key pair and a certificate the CA signs with these extensions, made once. */
 export function signWithCa(ca: Pair, pair: Pair, subject: string, extensions: string): void {
-  if (existsSync(pair.cert)) return;
   const csr = `${pair.cert}.csr`;
   const ext = `${pair.cert}.ext`;
+  // Made again when its extensions changed (a peer moved to another address).
+  if (existsSync(pair.cert) && existsSync(ext) && readFileSync(ext, 'utf8') === extensions) return;
   writeFileSync(ext, extensions);
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', pair.key, '-out', csr, '-subj', subject);
   openssl(
@@ -103,7 +105,8 @@ export function ensurePki(dir: string): Pki {
       'DNS:kubernetes.default.svc.cluster.local',
       'DNS:localhost',
       'IP:127.0.0.1',
-      'IP:10.96.0.1',
+      `IP:${NET.kubernetesServiceIP}`,
+      `IP:${NET.controlPlane.ip}`,
     ]),
   );
   const client =

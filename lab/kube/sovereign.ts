@@ -475,7 +475,8 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
       egressBlockTestSeconds: 900,
     },
     trigger: { auto: false },
-    api: { port: PORTS.api, bindAddress: '127.0.0.1', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
+    // The API pod listens on its own network; the lab kubelet forwards the host's 127.0.0.1 port to it.
+    api: { port: PORTS.api, bindAddress: '0.0.0.0', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
     auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
     tethers: {
       exempt: [

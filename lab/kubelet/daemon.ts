@@ -22,7 +22,6 @@ export const KUBELET_LOG = kubeletDaemon.logFile;
 export async function startKubelet(log: Log): Promise<void> {
   const config: KubeletConfig = {
     kubeconfig: ADMIN_KUBECONFIG,
-    apiserverPort: PORTS.apiserver,
     nodes: labNodes().map((node) => {
       const p = nodePaths(node);
       return {
@@ -39,6 +38,8 @@ export async function startKubelet(log: Log): Promise<void> {
     projectImageRepos: [PROJECT_IMAGE.repo.split('/').at(-1) as string],
     cliPath: join(REPO_ROOT, 'src', 'cli', 'main.ts'),
     runDir: kubeletDaemon.dir,
+    // The console and API of a dormant install, on the port its values' publicURL names.
+    forwards: [{ listenPort: PORTS.api, namespace: 'catalyst', service: 'self-sovereign-cutover-api', port: 'http' }],
   };
   mkdirSync(kubeletDaemon.dir, { recursive: true });
   writeFileSync(join(kubeletDaemon.dir, 'config.json'), JSON.stringify(config, null, 2));

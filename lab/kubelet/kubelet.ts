@@ -3,36 +3,39 @@
 // come from); containers of the project's own image run as local `cutover` processes inside a
 // private mount namespace that binds the pod's volumes at their mount paths (the ServiceAccount
 // token at /var/run/secrets/kubernetes.io/serviceaccount, hostPaths at the node's directories);
-// any other container is a long-running stand-in, Ready once its image is pulled. It also enforces
-// the egress hold on the upstream peers. This class watches and routes; each job has its module:
-// scheduler.ts, pod-runner.ts (with image-puller.ts, process-runner.ts, status-publisher.ts),
-// egress-enforcer.ts.
+// any other container is a long-running stand-in, Ready once its image is pulled. Every pod has its
+// own network namespace on its node's bridge (pod-network.ts); NetworkPolicy is not the kubelet's
+// job (kube-network-policies judges the traffic). This class watches and routes; each job has its
+// module: scheduler.ts, pod-runner.ts (with pod-network.ts, image-puller.ts, process-runner.ts,
+// status-publisher.ts), service-forward.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
-import { EgressEnforcer } from './egress-enforcer.ts';
 import { log } from './log.ts';
 import { heartbeat, registerNode } from './nodes.ts';
+import { PodNetwork } from './pod-network.ts';
 import { PodRunner } from './pod-runner.ts';
 import type { KubeletNode } from './pod-runtime.ts';
 import { Scheduler } from './scheduler.ts';
+import { ServiceForward, type ServiceForwardConfig } from './service-forward.ts';
 
 export interface KubeletConfig {
   kubeconfig: string;
-  apiserverPort: number;
   nodes: KubeletNode[];
   /** Repository paths (after the registry host) that are the project's own image. */
   projectImageRepos: string[];
   /** Entry of the project's CLI, run with the kubelet's own Node.js. */
   cliPath: string;
   runDir: string;
+  /** Services the host reaches on a 127.0.0.1 port (the lab's ingress). */
+  forwards: ServiceForwardConfig[];
 }
 
 export class LabKubelet {
   readonly #config: KubeletConfig;
   readonly #kube: KubeCluster;
   readonly #scheduler: Scheduler;
-  readonly #egress: EgressEnforcer;
+  readonly #forwards: ServiceForward[];
   readonly #pods: PodRunner;
   #stopping = false;
 
@@ -40,22 +43,25 @@ export class LabKubelet {
     this.#config = config;
     this.#kube = KubeCluster.connect(config.kubeconfig);
     this.#scheduler = new Scheduler(this.#kube, config.nodes);
-    this.#egress = new EgressEnforcer(this.#kube);
+    this.#forwards = config.forwards.map((f) => new ServiceForward(this.#kube, f));
     this.#pods = new PodRunner(this.#kube, config);
   }
 
   async start(): Promise<void> {
+    // Pods of an earlier kubelet are run anew, each in a new namespace.
+    PodNetwork.removeAll();
     for (const node of this.#config.nodes) await registerNode(this.#kube, node.name);
+    for (const forward of this.#forwards) await forward.start();
     void this.#heartbeats();
-    void this.#egress.run();
     void this.#watchPods();
     void this.#resync();
   }
 
   stop(): void {
     this.#stopping = true;
-    this.#egress.stop();
+    for (const forward of this.#forwards) forward.stop();
     this.#pods.stopAll();
+    PodNetwork.removeAll();
   }
 
   async #heartbeats(): Promise<void> {

@@ -3,9 +3,11 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { kubeStatus as statusOf, mergePatch, microTime, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
 
+import { NODE_NETWORKS, type NodeName } from '../topology.ts';
+
 const NODE_LEASE_NS = 'kube-node-lease';
 
-function nodeStatus(now: Date): NonNullable<V1Node['status']> {
+function nodeStatus(name: string, now: Date): NonNullable<V1Node['status']> {
   const condition = (type: string, status: string, reason: string, message: string) => ({
     type,
     status,
@@ -23,7 +25,7 @@ function nodeStatus(now: Date): NonNullable<V1Node['status']> {
       condition('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
       condition('Ready', 'True', 'KubeletReady', 'lab kubelet is posting ready status'),
     ],
-    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+    addresses: [{ type: 'InternalIP', address: NODE_NETWORKS[name as NodeName].address }],
     daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
     nodeInfo: {
       architecture: 'amd64',
@@ -64,7 +66,7 @@ export async function registerNode(kube: KubeCluster, name: string): Promise<voi
 
 export async function heartbeat(kube: KubeCluster, name: string, withStatus: boolean): Promise<void> {
   const now = new Date();
-  if (withStatus) await kube.core.patchNodeStatus({ name, body: { status: nodeStatus(now) } }, mergePatch);
+  if (withStatus) await kube.core.patchNodeStatus({ name, body: { status: nodeStatus(name, now) } }, mergePatch);
   // Patch bodies go out as written, so the MicroTime string survives (a typed Date would not).
   const renew = { spec: { renewTime: microTime(now), holderIdentity: name, leaseDurationSeconds: 40 } };
   try {

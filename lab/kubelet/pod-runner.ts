@@ -13,6 +13,8 @@ import { materialiseVolume, PodSpecError } from './pod-spec.ts';
 import type { ContainerRuntime, KubeletNode, PodRuntime } from './pod-runtime.ts';
 import { ProcessRunner, type ProcessRunnerConfig } from './process-runner.ts';
 import { StatusPublisher } from './status-publisher.ts';
+import { PodNetwork } from './pod-network.ts';
+import { NODE_NETWORKS, type NodeName } from '../topology.ts';
 
 export interface PodRunnerConfig extends ProcessRunnerConfig {
   /** Repository paths (after the registry host) that are the project's own image. */
@@ -27,6 +29,7 @@ export class PodRunner {
   readonly #status: StatusPublisher;
   readonly #images: ImagePuller;
   readonly #processes: ProcessRunner;
+  readonly #network = new PodNetwork();
 
   constructor(kube: KubeCluster, config: PodRunnerConfig) {
     this.#config = config;
@@ -65,7 +68,7 @@ export class PodRunner {
       return;
     }
     if (rt) {
-      rt.pod = pod;
+      rt.pod = { ...pod, status: { ...pod.status, podIP: rt.network.ip, hostIP: nodeAddress(node) } };
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
@@ -79,6 +82,12 @@ export class PodRunner {
       stopped: false,
       phase: 'Pending',
       dir: join(this.#config.runDir, 'pods', `${pod.metadata?.namespace}_${pod.metadata?.name}_${uid}`),
+      network: this.#network.attach(uid, node.name as NodeName),
+    };
+    // What the downward API and the status report: the pod's address and its node's.
+    runtime.pod = {
+      ...pod,
+      status: { ...pod.status, podIP: runtime.network.ip, hostIP: nodeAddress(node) },
     };
     this.#pods.set(uid, runtime);
     this.#run(runtime).catch((error: unknown) =>
@@ -113,6 +122,7 @@ export class PodRunner {
       await this.#status.publish(rt);
       // Like a kubelet: keep trying; the missing object may appear.
       await sleep(5_000);
+      this.#network.detach(rt.network, rt.node.name as NodeName);
       this.#pods.delete(rt.uid);
       return;
     }
@@ -201,9 +211,14 @@ export class PodRunner {
 
   #forget(rt: PodRuntime): void {
     this.#killAll(rt);
+    if (this.#pods.get(rt.uid) === rt) this.#network.detach(rt.network, rt.node.name as NodeName);
     this.#pods.delete(rt.uid);
     rmSync(rt.dir, { recursive: true, force: true });
   }
+}
+
+function nodeAddress(node: KubeletNode): string {
+  return NODE_NETWORKS[node.name as NodeName].address;
 }
 
 function waiting(c: V1Container, reason: string): V1ContainerStatus {

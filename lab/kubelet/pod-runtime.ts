@@ -3,6 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { LabNode } from '../nodes/containerd.ts';
+import type { PodAddress } from './pod-network.ts';
 import type { NodeHost } from './pod-spec.ts';
 
 export interface KubeletNode extends LabNode, NodeHost {}
@@ -25,4 +26,6 @@ export interface PodRuntime {
   terminating?: Promise<void>;
   phase: string;
   dir: string;
+  /** The pod's own network namespace and address. */
+  network: PodAddress;
 }

@@ -34,8 +34,9 @@ function fieldValue(pod: V1Pod, selector: V1ObjectFieldSelector): string {
     case 'spec.serviceAccountName':
       return pod.spec?.serviceAccountName ?? 'default';
     case 'status.podIP':
+      return pod.status?.podIP ?? '';
     case 'status.hostIP':
-      return '127.0.0.1';
+      return pod.status?.hostIP ?? '';
   }
   const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (label)

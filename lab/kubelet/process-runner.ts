@@ -1,5 +1,5 @@
 // Runs a container of the project's own image as a local `cutover` process (the kubelet's own
-// Node.js): the pod's env, its volumes bound at their mount paths inside a private mount namespace,
+// Node.js) in the pod's network namespace: the pod's env, its volumes bound at their mount paths inside a private mount namespace,
 // its securityContext enforced (user and group, a read-only root filesystem, no capabilities, no new
 // privileges; seccomp is not), the log's tail as the termination message when the container asks for
 // it (FallbackToLogsOnError).
@@ -11,12 +11,13 @@ import type { V1Container } from '@kubernetes/client-node';
 import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { containerEnv, containerSecurity, PodSpecError, type ContainerSecurity } from './pod-spec.ts';
 import type { ContainerRuntime, PodRuntime } from './pod-runtime.ts';
+import { NET } from '../topology.ts';
+import { PodNetwork } from './pod-network.ts';
 import type { StatusPublisher } from './status-publisher.ts';
 
 export interface ProcessRunnerConfig {
   /** Entry of the project's CLI, run with the kubelet's own Node.js. */
   cliPath: string;
-  apiserverPort: number;
 }
 
 export class ProcessRunner {
@@ -78,8 +79,10 @@ export class ProcessRunner {
     const logFile = join(rt.dir, `${c.name}.log`);
     const logStream = createWriteStream(logFile, { flags: 'a' });
     const child = spawn(
-      'unshare',
+      'nsenter',
       [
+        `--net=${PodNetwork.path(rt.network)}`,
+        'unshare',
         '--mount',
         '--propagation',
         'private',
@@ -98,9 +101,10 @@ export class ProcessRunner {
           PATH: `${join(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
           HOME: workdir,
           HOSTNAME: rt.pod.metadata?.name ?? '',
-          KUBERNETES_SERVICE_HOST: '127.0.0.1',
-          KUBERNETES_SERVICE_PORT: String(this.#config.apiserverPort),
-          KUBERNETES_SERVICE_PORT_HTTPS: String(this.#config.apiserverPort),
+          // As kubelet does: the `kubernetes` Service, which the node translates to the apiserver.
+          KUBERNETES_SERVICE_HOST: NET.kubernetesServiceIP,
+          KUBERNETES_SERVICE_PORT: '443',
+          KUBERNETES_SERVICE_PORT_HTTPS: '443',
           ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

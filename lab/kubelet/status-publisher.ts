@@ -30,9 +30,10 @@ export class StatusPublisher {
     });
     const status = {
       phase: rt.phase,
-      hostIP: '127.0.0.1',
-      podIP: '127.0.0.1',
-      podIPs: [{ ip: '127.0.0.1' }],
+      hostIP: rt.pod.status?.hostIP ?? '',
+      hostIPs: [{ ip: rt.pod.status?.hostIP ?? '' }],
+      podIP: rt.network.ip,
+      podIPs: [{ ip: rt.network.ip }],
       startTime: rt.pod.status?.startTime ?? now,
       conditions: [
         condition('PodScheduled', true),

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from '../processes.ts';
 import type { Log } from '../timed.ts';
-import { API_PORTS, LAB_DIR, OIDC_CLIENT, OIDC_USERS, PORTS } from '../topology.ts';
+import { API_PORTS, clusterHost, LAB_DIR, NET, OIDC_CLIENT, OIDC_USERS, PORTS } from '../topology.ts';
 import type { LabOidcConfig } from './provider.ts';
 import { ensurePeersPki, PEERS_CERT } from '../peers-pki.ts';
 
@@ -15,10 +15,11 @@ const oidcDaemon = {
   logFile: join(LAB_DIR, 'oidc', 'oidc.log'),
 };
 /** The identity provider serves HTTPS on the Sovereign's private CA. */
-export const OIDC_ISSUER = `https://127.0.0.1:${PORTS.oidc}`;
+export const OIDC_ISSUER = `https://${clusterHost(PORTS.oidc)}`;
 
 export async function startOidc(log: Log): Promise<void> {
   const config: LabOidcConfig = {
+    address: NET.cluster.ip,
     port: PORTS.oidc,
     ...OIDC_CLIENT,
     redirectURIs: API_PORTS.flatMap((port) => [

@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
 
 export interface LabOidcConfig {
+  address: string;
   port: number;
   clientID: string;
   clientSecret: string;
@@ -44,7 +45,7 @@ export class LabOidc {
 
   constructor(config: LabOidcConfig) {
     this.#config = config;
-    this.issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${config.port}`;
+    this.issuer = `${config.tls ? 'https' : 'http'}://${config.address}:${config.port}`;
     const users = config.users;
     this.#provider = new Provider(this.issuer, {
       clients: [
@@ -88,7 +89,7 @@ export class LabOidc {
     this.#server = peerServer(handle, this.#config.tls);
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('error', reject);
-      this.#server?.listen(this.#config.port, '127.0.0.1', () => resolve());
+      this.#server?.listen(this.#config.port, this.#config.address, () => resolve());
     });
   }
 

@@ -12,7 +12,7 @@ export const PEERS_DIR = process.env.SOVEREIGN_PEERS_DIR ?? join(homedir(), '.ca
 const MODULES_DIR = import.meta.dirname;
 
 interface PeerBuild {
-  module: 'kubernetes' | 'flux' | 'flux-kustomize' | 'flux-helm' | 'gitea';
+  module: 'kubernetes' | 'flux' | 'flux-kustomize' | 'flux-helm' | 'gitea' | 'kube-network-policies';
   binaries: Record<string, string>;
   env: Record<string, string>;
   flags: string[];
@@ -58,6 +58,14 @@ export const PEER_BUILDS: PeerBuild[] = [
     flags: ['-trimpath', '-tags=sqlite sqlite_unlock_notify', '-ldflags=-s -w -X main.Version=1.24.6'],
     note: 'cold: ~10 min on 2 cores',
   },
+  {
+    // The lab network's NetworkPolicy implementation (ADR 0015); its main package is named `cmd`.
+    module: 'kube-network-policies',
+    binaries: { 'kube-network-policies': 'sigs.k8s.io/kube-network-policies/cmd' },
+    env: { CGO_ENABLED: '0' },
+    flags: ['-trimpath', '-ldflags=-s -w'],
+    note: 'cold: ~2 min on 2 cores',
+  },
 ];
 
 function buildKey(build: PeerBuild): string {
@@ -96,7 +104,14 @@ export async function ensurePeerBinaries(log: (line: string) => void = console.l
     try {
       await go(
         join(MODULES_DIR, build.module),
-        ['build', ...build.flags, '-o', `${tmp}/`, ...missing.map((b) => build.binaries[b] as string)],
+        // One binary is written under its own name (a main package may be called `cmd`); several go to the folder.
+        [
+          'build',
+          ...build.flags,
+          '-o',
+          missing.length === 1 ? join(tmp, missing[0] as string) : `${tmp}/`,
+          ...missing.map((b) => build.binaries[b] as string),
+        ],
         build.env,
       );
     } finally {

@@ -1,12 +1,13 @@
-// Runs alone (a hold makes the lab cut its upstream, as a CNI would): the egress hold is a
-// default-deny NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where
-// Cilium's CRD exists; removing it removes every piece, and the lab's upstream comes back. A hold
+// Runs alone (a hold covers every namespace): the egress hold is a default-deny NetworkPolicy in
+// every namespace, plus a CiliumClusterwideNetworkPolicy where Cilium's CRD exists; removing it
+// removes every piece. The lab network enforces it (kube-network-policies): a pod's call-home is
+// dropped while the apiserver and the local peers stay reachable. A hold
 // no run owns is reaped by `cutover serve` without a new run. Step 08 cannot pass when its proof shows
 // nothing: upstream already unreachable, or a network that ignores the hold. The hold goes on every
 // exit path: the engine losing its Lease mid-hold, the step Job killed at its deadline mid-hold.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { KubeCluster, mergePatch, microTime } from '../../src/adapters/kube/cluster.ts';
 import { StatusStore } from '../../src/adapters/kube/status-store.ts';
@@ -17,10 +18,12 @@ import { Engine } from '../../src/engine/engine.ts';
 import { LocalExecutor } from '../../src/engine/local-executor.ts';
 import { SingleFlight } from '../../src/engine/single-flight.ts';
 import { applyHolds, egressBlockTest, holdsLeft, removeHolds } from '../../src/steps/egress-block-test.ts';
-import { cutUpstream, restoreUpstream, setEgressEnforcement, status } from '../../lab/lab.ts';
+import { cutUpstream, restoreUpstream, setPolicyEnforcement, status } from '../../lab/lab.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd, testNamespace } from '../support/kube.ts';
 import { startServe } from '../support/api.ts';
-import { PORTS } from '../../lab/topology.ts';
+import { NET, PORTS } from '../../lab/topology.ts';
+import { NETWORK_POLICIES_LOG } from '../../lab/network/network-policies.ts';
+import { probeFromPod } from '../support/probe-pod.ts';
 import { restrictedPod } from '../../src/core/pod-security.ts';
 import { stringify } from 'yaml';
 import { cleanupsAfterAll, lab } from '../support/lab.ts';
@@ -31,7 +34,7 @@ const cluster = KubeCluster.connect(e.kube.kubeconfig);
 const cleanups = cleanupsAfterAll();
 const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
-test('the hold covers every namespace (and Cilium cluster-wide when its CRD exists); removal leaves nothing and upstream returns', async () => {
+test('the hold covers every namespace (and Cilium cluster-wide when its CRD exists); removal leaves nothing', async () => {
   cleanups.push(await standInCrd(CCNP_STAND_IN));
 
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
@@ -74,16 +77,63 @@ test('the hold covers every namespace (and Cilium cluster-wide when its CRD exis
       `the apiserver (${apiserver.spec?.clusterIP}) stays reachable from ${ns}`,
     );
   }
-  await eventually(
-    'the lab (as a CNI) cut the upstream',
-    async () => (await status()).filter((p) => p.role === 'upstream').every((p) => !p.up),
-    30_000,
-  );
 
   assert.equal(await removeHolds(ctx), held.length + 1);
   assert.equal(await removeHolds(ctx), 0, 'nothing left');
-  await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
 });
+
+test(
+  'the network enforces the hold: a pod reaches upstream a moment before it and not under it, the apiserver and the local peers stay reachable, and reach returns when it goes',
+  { timeout: 300_000 },
+  async () => {
+    const namespace = await testNamespace('hold-net', cleanups);
+    const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+    const ctx = {
+      values,
+      env: await buildStepEnv(values, cluster, namespace),
+      log: () => {},
+      signal: AbortSignal.timeout(60_000),
+    };
+    const upstream = values.egressTest.callHomeURLs;
+    // The apiserver as pods are told it (the `kubernetes` Service), and the Sovereign's own peers.
+    const local = [
+      `https://${NET.kubernetesServiceIP}/readyz`,
+      `${e.localHarbor.url}/api/v2.0/ping`,
+      e.gitea.url,
+      e.oidc.issuer,
+    ];
+    const reachable = (url: string) => probeFromPod(namespace, ['--expect', 'reachable', '--within', '15', url]);
+
+    const before = await Promise.all(upstream.map(reachable));
+    for (const [i, r] of before.entries()) assert.equal(r.exitCode, 0, `${upstream[i]} before the hold: ${r.message}`);
+    const podIP = before[0]?.pod.status?.podIP ?? '';
+    assert.match(podIP, /^10\.42\./, 'the probe ran on the pod network');
+
+    const verdictsFrom = statSync(NETWORK_POLICIES_LOG).size;
+    cleanups.push(() => removeHolds(ctx));
+    const applied = performance.now();
+    await applyHolds(ctx);
+    const blocked = await probeFromPod(namespace, ['--within', '30', ...upstream]);
+    assert.equal(blocked.exitCode, 0, `every call-home URL blocked: ${blocked.message}`);
+    console.log(
+      `# hold applied → ${upstream.length} call-home URLs blocked from a pod in ${((performance.now() - applied) / 1000).toFixed(1)} s (the probe pod's own start included)`,
+    );
+    const stillReachable = await Promise.all(local.map(reachable));
+    for (const [i, r] of stillReachable.entries())
+      assert.equal(r.exitCode, 0, `${local[i]} stays reachable under the hold: ${r.message}`);
+    // The network refused the traffic; the peers themselves stayed up all along.
+    assert.ok(
+      (await status()).every((p) => p.up),
+      'every peer up',
+    );
+    const verdicts = readFileSync(NETWORK_POLICIES_LOG, 'utf8').slice(verdictsFrom);
+    assert.match(verdicts, /verdict="drop"/, 'kube-network-policies dropped the call-home connections');
+
+    assert.ok((await removeHolds(ctx)) > 0);
+    const after = await reachable(upstream[0] as string);
+    assert.equal(after.exitCode, 0, `upstream reachable again once the hold is gone: ${after.message}`);
+  },
+);
 
 test('cutover serve reaps a hold no run owns (its engine died after the step failed) without a new run', async () => {
   const namespace = await testNamespace('reap', cleanups);
@@ -125,7 +175,6 @@ test('cutover serve reaps a hold no run owns (its engine died after the step fai
   } finally {
     await api.stop();
   }
-  await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
 });
 
 test(
@@ -147,7 +196,7 @@ test(
     } finally {
       await restoreUpstream(() => {});
     }
-    setEgressEnforcement(false);
+    setPolicyEnforcement(false);
     try {
       const started = performance.now();
       const ignored = step();
@@ -159,7 +208,7 @@ test(
       assert.match(ignored.stdout, /egress hold removed/);
       assert.equal(await holdsLeft(cluster), 0);
     } finally {
-      setEgressEnforcement(true);
+      setPolicyEnforcement(true);
     }
   },
 );
@@ -205,7 +254,6 @@ test(
     assert.equal(await holdsLeft(cluster), 0, 'no hold outlives the engine that lost its Lease');
     console.log(`# Lease lost mid-hold: the engine gave up ${seconds} s later, with the hold already removed`);
     assert.match(lines.join('\n'), /egress hold removed/);
-    await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
   },
 );
 
@@ -277,6 +325,5 @@ test(
     console.log(
       `# Job deadline mid-hold: no hold left ${((performance.now() - from) / 1000).toFixed(1)} s after the Job failed`,
     );
-    await eventually('the upstream back', async () => (await status()).every((p) => p.up), 60_000);
   },
 );
