@@ -11,6 +11,9 @@ export interface SecretRef {
   namespace: string;
 }
 
+/** A CA bundle kept in a Secret (namespace '' = the install's); `key` holds PEM. */
+export type CaSecretRef = SecretRef & { key: string };
+
 export interface ProxyProject {
   name: string;
   upstreamURL: string;
@@ -74,7 +77,11 @@ export interface Values {
   };
   registryPivot: { certsDir: string; k3sConfigDir: string; agentNamespace: string };
   podSecurity: { enforce: 'restricted' | 'baseline' | 'privileged' };
-  tls: { caBundle: string; hosts: Array<{ host: string; caBundle: string; insecureSkipVerify: boolean }> };
+  tls: {
+    caBundle: string;
+    caBundleSecretRef?: CaSecretRef;
+    hosts: Array<{ host: string; caBundle: string; caBundleSecretRef?: CaSecretRef; insecureSkipVerify: boolean }>;
+  };
   tethers: { exempt: TetherExemption[] };
 }
 
@@ -123,6 +130,13 @@ const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
   properties,
   required,
 });
+/** Optional (no default): present only when the CA lives in a Secret. */
+const caSecretRef = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { name: { type: 'string', minLength: 1 }, namespace: str(''), key: str('ca.crt') },
+  required: ['name'],
+};
 const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s/]+' };
 const optionalUrl = { type: 'string', pattern: `^$|${url.pattern}`, default: '' };
 const secretRef = (name: string, namespace: string, keys: Record<string, string>) =>
@@ -279,9 +293,11 @@ export const VALUES_SCHEMA = obj(
     podSecurity: obj({ enforce: { enum: ['restricted', 'baseline', 'privileged'], default: 'restricted' } }),
     // Private CAs: `caBundle` (PEM) is trusted for every host besides the system's CAs; a `hosts` row
     // (`host:port` as in URLs) adds a CA for that host only, or skips its verification (logged loudly).
-    // Nodes get the Harbor host's CAs in hosts.toml, pivoted Flux sources in a certSecretRef.
+    // Either CA may instead (or as well) come from a Secret: `caBundleSecretRef`, read when a command
+    // starts. Nodes get the Harbor host's CAs in hosts.toml, pivoted Flux sources in a certSecretRef.
     tls: obj({
       caBundle: str(''),
+      caBundleSecretRef: caSecretRef,
       hosts: {
         type: 'array',
         default: [],
@@ -289,6 +305,7 @@ export const VALUES_SCHEMA = obj(
           {
             host: { type: 'string', minLength: 1 },
             caBundle: str(''),
+            caBundleSecretRef: caSecretRef,
             insecureSkipVerify: { type: 'boolean', default: false },
           },
           ['host'],

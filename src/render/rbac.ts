@@ -30,7 +30,15 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
   const agent = agentNamespace(values, namespace);
   const secretNs = (ref: { namespace: string }) => ref.namespace || namespace;
   const secretsByNamespace = new Map<string, Set<string>>();
-  for (const ref of [values.gitea.adminSecretRef, values.harbor.adminSecretRef, values.harbor.ghcrSecretRef]) {
+  const caRefs = [values.tls.caBundleSecretRef, ...values.tls.hosts.map((h) => h.caBundleSecretRef)].filter(
+    (ref) => ref !== undefined,
+  );
+  for (const ref of [
+    values.gitea.adminSecretRef,
+    values.harbor.adminSecretRef,
+    values.harbor.ghcrSecretRef,
+    ...caRefs,
+  ]) {
     const ns = secretNs(ref);
     secretsByNamespace.set(ns, (secretsByNamespace.get(ns) ?? new Set()).add(ref.name));
   }
@@ -50,7 +58,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['patch'] },
     { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['patch'] },
-    // Secrets: read the admin and pull credentials by name; 05 writes Flux's Gitea credential.
+    // Secrets: read the admin and pull credentials and the CA bundles by name; 05 writes Flux's Gitea credential.
     ...[...secretsByNamespace].map(([ns, names]): Grant => ({
       namespace: ns,
       apiGroup: '',

@@ -1,9 +1,9 @@
 // `cutover prewarm -f values.yaml`: step 03 on its own — every artifact in use copied into the
 // local Harbor by digest and verified — with a progress bar when stderr is a terminal.
-import { buildStepEnv, connectCluster } from '../../composition.ts';
+import { buildStepEnv } from '../../composition.ts';
 import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
 import { prewarmAll, progressText } from '../../steps/harbor-prewarm.ts';
-import { loadValues, type ClusterOptions } from './run.ts';
+import { loadValues, valuesAndCluster, type ClusterOptions } from './run.ts';
 
 function bar(p: PrewarmProgress): string {
   const width = 28;
@@ -12,8 +12,7 @@ function bar(p: PrewarmProgress): string {
 }
 
 export async function prewarmCommand(options: ClusterOptions): Promise<void> {
-  const values = loadValues(options.values);
-  const cluster = connectCluster(options.kubeconfig);
+  const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const tty = process.stderr.isTTY;
   let last = 0;

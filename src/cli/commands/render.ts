@@ -1,10 +1,11 @@
 // `cutover render -f values.yaml`: the dormant install on stdout.
 import { readFileSync } from 'node:fs';
 import { renderYaml } from '../../render/render.ts';
-import { loadValues } from './run.ts';
+import { loadValues, trustingAsValuesSay } from './run.ts';
 
 export function renderCommand(options: { values: string; namespace: string; version: string }): void {
-  const values = loadValues(options.values);
+  // The inline CA bundles are checked (and a skipped verification said) here, not first in the cluster.
+  const values = trustingAsValuesSay(loadValues(options.values));
   process.stdout.write(
     renderYaml(values, {
       namespace: options.namespace,

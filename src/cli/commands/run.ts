@@ -6,6 +6,8 @@ import { CutoverError } from '../../core/errors.ts';
 
 import { parseValues, type Values } from '../../core/values.ts';
 import { configureTrust } from '../../adapters/trust.ts';
+import { withCaSecrets } from '../../adapters/kube/ca-secrets.ts';
+import type { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
@@ -16,7 +18,7 @@ export interface ClusterOptions {
   namespace: string;
 }
 
-/** Values first: nothing touches a cluster before they parse, and every client trusts servers as they say. */
+/** Values first: nothing touches a cluster before they parse. */
 export function loadValues(path: string): Values {
   let text: string;
   try {
@@ -27,7 +29,24 @@ export function loadValues(path: string): Values {
       `cannot read values file ${path}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  return trustingAsValuesSay(parseValues(text, path));
+  return parseValues(text, path);
+}
+
+/**
+ * The values and the cluster, with every client of this process trusting servers as the values say
+ * (their CA Secrets read first): what every command that talks to a cluster starts with.
+ */
+export async function valuesAndCluster(
+  values: Values,
+  options: { kubeconfig?: string | undefined; namespace: string },
+): Promise<{ values: Values; cluster: KubeCluster }> {
+  const cluster = connectCluster(options.kubeconfig);
+  return { values: await trustedValues(values, cluster, options.namespace), cluster };
+}
+
+/** The values with their CA Secrets read, applied to every HTTP client of this process. */
+export async function trustedValues(values: Values, cluster: KubeCluster, namespace: string): Promise<Values> {
+  return trustingAsValuesSay(await withCaSecrets(values, cluster, namespace));
 }
 
 /** Applies the values' `tls` to every HTTP client of this process; a skipped verification is said on stderr. */
@@ -53,8 +72,7 @@ function stopOnSignals(command: string): AbortSignal {
 export async function runCommand(options: ClusterOptions & { executor: string }): Promise<void> {
   if (options.executor !== 'local' && options.executor !== 'jobs')
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
-  const values = loadValues(options.values);
-  const cluster = connectCluster(options.kubeconfig);
+  const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   const holder = `cutover-cli-${process.pid}@${hostname()}`;
   const engine = await buildEngine({
     values,
@@ -75,8 +93,7 @@ export async function runCommand(options: ClusterOptions & { executor: string })
 export async function stepCommand(name: string, options: ClusterOptions): Promise<void> {
   const step = stepNamed(name);
   if (!step) throw new CutoverError('usage', `unknown step "${name}"; steps: ${CHAIN.map((s) => s.id).join(', ')}`);
-  const values = loadValues(options.values);
-  const cluster = connectCluster(options.kubeconfig);
+  const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const ctx = {
     values,
@@ -92,8 +109,7 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
 }
 
 export async function planCommand(options: ClusterOptions): Promise<void> {
-  const values = loadValues(options.values);
-  const cluster = connectCluster(options.kubeconfig);
+  const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const signal = new AbortController().signal;
   for (const step of CHAIN) {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
-import { buildEngine, connectCluster, reapStrayHolds, statusStore, takeInventory } from '../../composition.ts';
+import { buildEngine, reapStrayHolds, statusStore, takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Values } from '../../core/values.ts';
 import { CutoverService } from '../../http/cutover-service.ts';
@@ -13,7 +13,7 @@ import { OidcLogin } from '../../http/oidc-login.ts';
 import { buildApp } from '../../http/server.ts';
 import { SessionSealer } from '../../http/session.ts';
 import { StatusFeed } from '../../http/status-feed.ts';
-import { loadValues } from './run.ts';
+import { loadValues, valuesAndCluster } from './run.ts';
 
 export interface ServeOptions {
   values: string;
@@ -45,9 +45,9 @@ function listenAddress(values: Values, listen: string | undefined): { hostname: 
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const values = loadValues(options.values);
-  const address = listenAddress(values, options.listen);
-  const cluster = connectCluster(options.kubeconfig);
+  const parsed = loadValues(options.values);
+  const address = listenAddress(parsed, options.listen);
+  const { values, cluster } = await valuesAndCluster(parsed, options);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, options.namespace);

@@ -7,7 +7,7 @@ import { CutoverError } from '../../core/errors.ts';
 import { parseValues, type Values } from '../../core/values.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
 import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
-import { loadValues, trustingAsValuesSay } from './run.ts';
+import { loadValues, trustedValues } from './run.ts';
 
 export interface TethersOptions {
   values?: string | undefined;
@@ -30,16 +30,14 @@ async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise
         );
       throw error;
     });
-  return trustingAsValuesSay(
-    parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`),
-  );
+  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
 }
 
 export async function tethersCommand(options: TethersOptions): Promise<void> {
   if (!['table', 'json', 'yaml'].includes(options.output))
     throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
   const cluster = connectCluster(options.kubeconfig);
-  const values = await valuesFor(cluster, options);
+  const values = await trustedValues(await valuesFor(cluster, options), cluster, options.namespace);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
   if (options.output === 'json') console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
