@@ -8,6 +8,7 @@ import { harborUrl } from './harbor/harbor.ts';
 import { ADMIN_KUBECONFIG, APISERVER_URL } from './kube/control-plane.ts';
 import { nodePaths, NODE_NAMESPACE, type LabNode } from './nodes/containerd.ts';
 import { OIDC_ISSUER } from './oidc/oidc.ts';
+import { PEERS_CERT } from './peers-pki.ts';
 import { registryUrl, type RegistryInstance } from './registry.ts';
 import {
   GITOPS,
@@ -33,7 +34,13 @@ export const VALUES_FILE = join(LAB_DIR, 'values.yaml');
 const GITEA_TOKEN_FILE = join(LAB_DIR, 'gitea', 'admin-token');
 
 export function upstreamRegistry(name: UpstreamName): RegistryInstance {
-  return { name, port: UPSTREAMS[name].port, address: NET.internet.ip, dir: join(LAB_DIR, 'upstreams', name) };
+  return {
+    name,
+    port: UPSTREAMS[name].port,
+    address: NET.internet.ip,
+    dir: join(LAB_DIR, 'upstreams', name),
+    ...(UPSTREAMS[name].tls ? { tls: PEERS_CERT } : {}),
+  };
 }
 
 export function labNodes(): LabNode[] {

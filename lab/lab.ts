@@ -1,10 +1,10 @@
 // The lab: a tethered Sovereign's world made of real peers on the lab network, brought up and down here;
 // each peer starts and stops in its own module, the upstream peers in upstream.ts.
 // `up` is idempotent (a running peer is left alone, seeded content is checked, not redone).
-import { trustPeersCa } from './peers-pki.ts';
+import { PEERS_CA, trustPeersCa } from './peers-pki.ts';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CorpusSize } from './corpus/spec.ts';
+import type { CorpusSize, UpstreamName } from './corpus/spec.ts';
 import { CUT_MARKER, endpoints, labNodes, UPSTREAM_NAMES, VALUES_FILE } from './endpoints.ts';
 import { GITEA_ADMIN, GITEA_URL, startGitea, stopGitea } from './gitea/gitea.ts';
 import { startHarbor, stopHarbor } from './harbor/harbor.ts';
@@ -19,10 +19,15 @@ import { FLUX_CONTROLLERS, healthURL, startFlux, stopFlux } from './kube/flux.ts
 import { bootstrap, removeCutoverPatches } from './kube/bootstrap.ts';
 import { bootstrapObjects, KUSTOMIZATIONS, sovereignValues, TENANT } from './kube/sovereign.ts';
 import { KUBELET_LOG, kubeletRunning, startKubelet, stopKubelet } from './kubelet/daemon.ts';
-import { nodePaths, startNode, stopNode, tetheredHostsToml } from './nodes/containerd.ts';
+import { nodePaths, startNode, stopNode, tetheredHostsToml, type MirrorRoute } from './nodes/containerd.ts';
 import { OIDC_ISSUER, startOidc, stopOidc } from './oidc/oidc.ts';
-import { ensureLabNetwork, removeLabNetwork, setPolicyEnforcement } from './network/host-network.ts';
-import { startNetworkPolicies, stopNetworkPolicies } from './network/network-policies.ts';
+import { ensureLabNetwork, policyEnforced, removeLabNetwork, setPolicyEnforcement } from './network/host-network.ts';
+import {
+  NETWORK_POLICIES_LOG,
+  networkPoliciesRunning,
+  startNetworkPolicies,
+  stopNetworkPolicies,
+} from './network/network-policies.ts';
 import { ensurePackages } from './packages.ts';
 import { ensurePeerBinaries } from './peers/build.ts';
 import { daemonPid, httpOk, waitUntil, withLock } from './processes.ts';
@@ -51,11 +56,7 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   });
   await startHarbor('local', log);
   const e = endpoints();
-  const routes = UPSTREAM_NAMES.map((u) => ({
-    upstreamHost: e.upstreams[u].host,
-    upstreamUrl: e.upstreams[u].url,
-    mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
-  }));
+  const routes = UPSTREAM_NAMES.map((u) => tetheredRoute(e, u));
   for (const node of labNodes())
     await timed(log, `${node.name} (containerd, certs.d → mothership)`, () => startNode(node, routes));
   await ensurePeerBinaries(log);
@@ -78,6 +79,16 @@ export async function up(log: Log = console.log, corpus: CorpusSize = 'small'): 
   writeFileSync(ENDPOINTS_FILE, JSON.stringify(endpoints(), null, 2));
   log(`lab is up in ${((performance.now() - started) / 1000).toFixed(1)} s; endpoints in ${ENDPOINTS_FILE}`);
   return e;
+}
+
+/** How a tethered node pulls an upstream's images: through the mothership's proxy project, the upstream behind it. */
+function tetheredRoute(e: Endpoints, u: UpstreamName): MirrorRoute {
+  return {
+    upstreamHost: e.upstreams[u].host,
+    upstreamUrl: e.upstreams[u].url,
+    mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
+    ...(e.upstreams[u].url.startsWith('https:') ? { upstreamCa: PEERS_CA.cert } : {}),
+  };
 }
 
 export async function down(log: Log = console.log): Promise<void> {
@@ -186,14 +197,7 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
       const dir = join(nodePaths(node).certsDir, e.upstreams[u].host);
       rmSync(join(dir, 'hosts.toml.pre-cutover'), { force: true });
       rmSync(join(dir, 'hosts.toml.pre-cutover.none'), { force: true });
-      writeFileSync(
-        join(dir, 'hosts.toml'),
-        tetheredHostsToml({
-          upstreamHost: e.upstreams[u].host,
-          upstreamUrl: e.upstreams[u].url,
-          mirrorUrl: `${e.mothership.url}/v2/${MOTHERSHIP_PROXY_PROJECTS[u]}`,
-        }),
-      );
+      writeFileSync(join(dir, 'hosts.toml'), tetheredHostsToml(tetheredRoute(e, u)));
     }
   }
   log('lab Sovereign reset to tethered');
@@ -263,6 +267,12 @@ export async function status(): Promise<PeerStatus[]> {
     peer: 'kube-apiserver',
     url: APISERVER_URL,
     up: (await apiserverGet('/readyz')) === 200,
+    role: 'local',
+  });
+  peers.push({
+    peer: 'kube-network-policies (enforcing)',
+    url: NETWORK_POLICIES_LOG,
+    up: networkPoliciesRunning() && policyEnforced(),
     role: 'local',
   });
   peers.push({

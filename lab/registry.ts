@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ensurePeersPki, TRUST_BUNDLE, type ServingCert } from './peers-pki.ts';
 import { httpOk, startDaemon, stopDaemon, waitUntil } from './processes.ts';
 
 export interface RegistryInstance {
@@ -13,10 +14,12 @@ export interface RegistryInstance {
   /** Directory holding config.yml, storage/, the pid file and the log. */
   dir: string;
   proxy?: { remoteUrl: string; username?: string; password?: string };
+  /** Serve HTTPS with this certificate (the lab's private CA signed it). */
+  tls?: ServingCert;
 }
 
 export function registryUrl(r: RegistryInstance): string {
-  return `http://${r.address ?? '127.0.0.1'}:${r.port}`;
+  return `${r.tls ? 'https' : 'http'}://${r.address ?? '127.0.0.1'}:${r.port}`;
 }
 
 export async function startRegistry(r: RegistryInstance): Promise<'started' | 'running'> {
@@ -29,7 +32,11 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
       delete: { enabled: true },
       cache: { blobdescriptor: 'inmemory' },
     },
-    http: { addr: `${r.address ?? '127.0.0.1'}:${r.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    http: {
+      addr: `${r.address ?? '127.0.0.1'}:${r.port}`,
+      headers: { 'X-Content-Type-Options': ['nosniff'] },
+      ...(r.tls ? { tls: { certificate: r.tls.cert, key: r.tls.key } } : {}),
+    },
     ...(r.proxy
       ? {
           proxy: {
@@ -47,6 +54,8 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
     args: ['serve', join(r.dir, 'config.yml')],
     pidFile: join(r.dir, 'registry.pid'),
     logFile,
+    // A pull-through cache of an HTTPS upstream on the private CA trusts it (Go reads SSL_CERT_FILE).
+    env: { SSL_CERT_FILE: (ensurePeersPki(), TRUST_BUNDLE) },
   });
   await waitUntil(
     `registry ${r.name} on port ${r.port}`,

@@ -15,10 +15,11 @@ export const FLUX_CRDS_DIR = join(SPECS_DIR, 'flux');
 
 const BASE = Number(process.env.SOVEREIGN_LAB_PORT_BASE ?? 15000);
 
-export const UPSTREAMS: Record<UpstreamName, { port: number; standsFor: string }> = {
-  ghcr: { port: BASE + 1, standsFor: 'ghcr.io' },
-  docker: { port: BASE + 2, standsFor: 'docker.io' },
-  quay: { port: BASE + 3, standsFor: 'quay.io' },
+/** `tls`: serves HTTPS with a certificate the lab's private CA signed (an upstream behind a TLS-inspecting proxy, or a private upstream). */
+export const UPSTREAMS: Record<UpstreamName, { port: number; standsFor: string; tls: boolean }> = {
+  ghcr: { port: BASE + 1, standsFor: 'ghcr.io', tls: false },
+  docker: { port: BASE + 2, standsFor: 'docker.io', tls: false },
+  quay: { port: BASE + 3, standsFor: 'quay.io', tls: true },
 };
 
 export const PORTS = {

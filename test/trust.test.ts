@@ -69,6 +69,35 @@ test('every client verifies the local Harbor with the private CA; a wrong CA or 
   }
 });
 
+test('every HTTPS peer of the lab (local Harbor, Gitea, identity provider, upstream Git, the quay stand-in) is verified with the private CA and refused with another', async () => {
+  const peers = [
+    `${e.localHarbor.url}/api/v2.0/ping`,
+    `${e.gitea.url}/api/v1/version`,
+    `${e.oidc.issuer}/.well-known/openid-configuration`,
+    `${e.git.repoURL}/info/refs?service=git-upload-pack`,
+    `${e.upstreams.quay.url}/v2/`,
+  ];
+  for (const url of peers) assert.ok(url.startsWith('https://'), `${url} is HTTPS`);
+  const outcomes = async () =>
+    await Promise.all(
+      peers.map(async (url) => {
+        try {
+          const res = await trustedFetch(url);
+          await res.body?.cancel();
+          return `HTTP ${res.status}`;
+        } catch (error) {
+          return fetchFailure(error);
+        }
+      }),
+    );
+  configureTrust({ caBundle: privateCa, hosts: [] });
+  for (const [i, outcome] of (await outcomes()).entries()) assert.equal(outcome, 'HTTP 200', peers[i]);
+  configureTrust({ caBundle: otherCa, hosts: [] });
+  for (const [i, outcome] of (await outcomes()).entries())
+    assert.match(outcome, /unable to verify|self[- ]signed|certificate/, `${peers[i]} refused: ${outcome}`);
+  configureTrust({ caBundle: privateCa, hosts: [] });
+});
+
 test('the identity provider (HTTPS, private CA) is discovered with the CA and refused with a wrong one', async () => {
   const login = () =>
     new OidcLogin({

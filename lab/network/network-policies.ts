@@ -108,6 +108,10 @@ function queueBound(): boolean {
     .some((line) => line.trim().split(/\s+/)[0] === String(POLICY_QUEUE));
 }
 
+export function networkPoliciesRunning(): boolean {
+  return daemonPid(daemon.pidFile) !== undefined && queueBound();
+}
+
 export async function stopNetworkPolicies(): Promise<void> {
   await stopDaemon(daemon.pidFile, command());
 }

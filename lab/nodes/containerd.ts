@@ -20,8 +20,10 @@ export interface MirrorRoute {
   /** `host:port` of the upstream registry as images name it. */
   upstreamHost: string;
   upstreamUrl: string;
-  /** e.g. `http://127.0.0.1:15010/v2/proxy-ghcr` */
+  /** e.g. `http://203.0.113.10:15010/v2/proxy-ghcr` */
   mirrorUrl: string;
+  /** The CA file containerd verifies an HTTPS upstream with (`ca` for the server). */
+  upstreamCa?: string;
 }
 
 export const NODE_NAMESPACE = 'k8s.io';
@@ -55,6 +57,7 @@ export function nodePaths(node: LabNode): {
 export function tetheredHostsToml(route: MirrorRoute): string {
   return stringify({
     server: route.upstreamUrl,
+    ...(route.upstreamCa ? { ca: route.upstreamCa } : {}),
     host: { [route.mirrorUrl]: { capabilities: ['pull', 'resolve'], override_path: true } },
   });
 }
