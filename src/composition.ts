@@ -3,7 +3,8 @@
 import { GiteaForge } from './adapters/gitea/gitea-forge.ts';
 import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
-import { CutoverError } from './core/errors.ts';
+import { CutoverError, redact } from './core/errors.ts';
+import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
@@ -15,6 +16,7 @@ import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
+import { observeMirror } from './steps/gitea-mirror.ts';
 import type { Credentials, Registries, StepEnv } from './steps/env.ts';
 import { presentByDigest } from './adapters/oci/completeness.ts';
 import { DistributionClient } from './adapters/oci/distribution-client.ts';
@@ -202,4 +204,22 @@ export async function takeInventory(
   });
   const tethers = await inventory.collect(namespace);
   return { tethers, summary: inventory.summary() };
+}
+
+/** The Git mirror's health look for `cutover serve` (ADR 0016); the Gitea client is built once, on first use. */
+export function mirrorObserver(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+): () => Promise<MirrorObservation> {
+  let env: Promise<StepEnv> | undefined;
+  return async () => {
+    env ??= buildStepEnv(values, cluster, namespace);
+    try {
+      return await observeMirror(values, (await env).forge);
+    } catch (error) {
+      env = undefined; // the Gitea credential could not be read: try again next time
+      return { at: new Date(), error: redact(error instanceof Error ? error.message : String(error)) };
+    }
+  };
 }

@@ -93,6 +93,26 @@ test('a signed-in operator sees the status in the original shape; sessions are s
   assert.ok(counts.tethered > 0, 'the lab Sovereign is tethered');
   const table = (await json(await call('/api/v1/sovereign/cutover/tethers', { as: viewer }))).body;
   assert.equal(table.summary.tethered, table.tethers.filter((t: { state: string }) => t.state === 'tethered').length);
+  // A step that finishes after the counts were taken makes them stale at once (not 30 s later): the
+  // console never shows the count from before a run beside its outcome.
+  const finishedAt = new Date(Date.parse(counts.takenAt) + 1000).toISOString();
+  await k.core.patchNamespacedConfigMap(
+    {
+      name: 'self-sovereign-cutover-status',
+      namespace,
+      body: { data: { 'step.gitea-mirror.finishedAt': finishedAt } },
+    },
+    mergePatch,
+  );
+  const recounted = await eventually(
+    'tether counts taken after the step finished',
+    async () => {
+      const t = (await json(await call(STATUS, { as: viewer }))).body.tethers;
+      return t && t.takenAt > finishedAt ? t : undefined;
+    },
+    20_000,
+  );
+  assert.ok(Date.parse(recounted.takenAt) - Date.parse(counts.takenAt) < 30_000, 'well inside the 30 s refresh');
   const me = (await json(await call('/api/v1/session', { as: admin }))).body;
   assert.equal(me.admin, true);
   assert.deepEqual(me.groups, ['sovereign-admins']);

@@ -1,6 +1,7 @@
 // The status ConfigMap contract (`self-sovereign-cutover-status`): keys, initial values and how
 // progress is computed. Pure: the engine decides what to write, the store writes it. The keys
 // themselves are wire contracts (core/contracts.ts).
+import { mirrorHealth, type MirrorHealth } from './mirror-health.ts';
 import { recheckKey, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
@@ -64,12 +65,15 @@ export interface StatusReport {
   registriesYamlActive: string;
   /** Hosts whose TLS verification the run skips (`tls.hosts[].insecureSkipVerify`). */
   tlsUnverifiedHosts?: string[];
+  /** After the cutover: is the Git mirror keeping up with upstream (`degraded` past its threshold)? */
+  mirror?: MirrorHealth;
   steps: StepReport[];
   raw: StatusData;
 }
 
 export function statusReport(data: StatusData, steps: readonly string[] = STEP_IDS): StatusReport {
   const opt = (key: string, value: string | undefined): Record<string, string> => (value ? { [key]: value } : {});
+  const mirror = mirrorHealth(data);
   return {
     state: cutoverState(data),
     cutoverComplete: data.cutoverComplete === 'true',
@@ -83,6 +87,7 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     ...opt('lastError', data.lastError),
     registriesYamlActive: data.registriesYamlActive || 'v1',
     ...(data.tlsUnverifiedHosts ? { tlsUnverifiedHosts: data.tlsUnverifiedHosts.split(',') } : {}),
+    ...(mirror ? { mirror } : {}),
     steps: steps.map((name) => ({
       name,
       result: stepResult(data, name),

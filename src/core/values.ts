@@ -62,7 +62,7 @@ export interface Values {
   stepTimeouts: Record<StepTimeoutKey, number>;
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
-  guard: { periodSeconds: number };
+  guard: { periodSeconds: number; mirrorCheckSeconds: number; mirrorMaxAgeSeconds: number };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -259,7 +259,13 @@ export const VALUES_SCHEMA = obj(
         default: [],
       },
     }),
-    guard: obj({ periodSeconds: { type: 'integer', minimum: 0, default: 15 } }),
+    guard: obj({
+      periodSeconds: { type: 'integer', minimum: 0, default: 15 },
+      // After the cutover: how often the Git mirror's head is compared with upstream's (0 = never), and
+      // how long it may go without being seen on upstream's head before the Sovereign reports itself degraded.
+      mirrorCheckSeconds: { type: 'integer', minimum: 0, default: 60 },
+      mirrorMaxAgeSeconds: { type: 'integer', minimum: 1, default: 3600 },
+    }),
     // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
     api: obj({
       port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 },

@@ -6,6 +6,7 @@
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
+import { mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
 import { RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
@@ -28,6 +29,8 @@ export interface ServiceOptions {
   buildEngine: () => Promise<{ run(options?: { guard?: boolean }): Promise<RunOutcome> }>;
   /** Removes egress holds no run owns; throws CutoverError 'in-progress' while a run holds the Lease (composition's reapStrayHolds). */
   reapStrayHolds?: () => Promise<number>;
+  /** One look at the Git mirror's head against upstream's, never throwing (composition's mirrorObserver). */
+  observeMirror?: () => Promise<MirrorObservation>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -43,6 +46,7 @@ export class CutoverService implements CutoverControl {
   #tethers: TetherSnapshot | undefined;
   #tetherWalk: Promise<TetherSnapshot> | undefined;
   #lastGuard = 0;
+  #lastMirrorCheck = 0;
   #guarding = false;
 
   constructor(options: ServiceOptions) {
@@ -182,7 +186,10 @@ export class CutoverService implements CutoverControl {
         (data.currentStep || STEP_IDS.some((s) => stepResult(data, s) === 'running'));
       // No run is under way (a resume reaps on its own): a hold left by an engine that died goes now.
       if (!interrupted) await this.#reapStrays();
-      if (data.cutoverComplete === 'true') return await this.#guard();
+      if (data.cutoverComplete === 'true') {
+        await this.#checkMirror(data);
+        return await this.#guard();
+      }
       const due = data[AUTO_KEYS.dueAt];
       if (due && !data[AUTO_KEYS.firedAt] && Date.parse(due) <= Date.now()) {
         if (
@@ -251,6 +258,23 @@ export class CutoverService implements CutoverControl {
         this.#guarding = false;
       });
     await this.#run;
+  }
+
+  /**
+   * After the cutover, every `guard.mirrorCheckSeconds`: where the Git mirror stands against upstream,
+   * written to the status (ADR 0016). A read-only look, so every replica may take it; a change of
+   * verdict (degraded or healthy again) is logged.
+   */
+  async #checkMirror(data: StatusData): Promise<void> {
+    const period = this.#o.values.guard.mirrorCheckSeconds * 1000;
+    if (!this.#o.observeMirror || !period || Date.now() - this.#lastMirrorCheck < period) return;
+    this.#lastMirrorCheck = Date.now();
+    const before = mirrorHealth(data);
+    const observed = await this.#o.observeMirror();
+    const after = mirrorHealth(
+      await this.#o.store.patch(mirrorRecord(data, observed, this.#o.values.guard.mirrorMaxAgeSeconds)),
+    );
+    if (after && after.degraded !== (before?.degraded ?? false)) this.#o.log(after.summary);
   }
 
   /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */

@@ -2,6 +2,7 @@
 // replica reports the same run), plus this process's own engine runs and HTTP requests.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { cutoverState, stepResult } from '../core/status.ts';
+import { mirrorHealth } from '../core/mirror-health.ts';
 import { STEP_IDS, stepKey, type StatusData } from '../core/contracts.ts';
 
 export class CutoverMetrics {
@@ -56,6 +57,27 @@ export class CutoverMetrics {
           const finished = Date.parse(data?.[stepKey(step, 'finishedAt')] ?? '');
           this.set({ step }, ((Number.isFinite(finished) ? finished : Date.now()) - started) / 1000);
         }
+      },
+    });
+    // After the cutover (ADR 0016): absent until the first mirror check, so no alert fires on a tethered cluster.
+    new Gauge({
+      name: 'cutover_mirror_sync_age_seconds',
+      help: "Seconds since the Git mirror was last seen on upstream's head",
+      registers,
+      collect() {
+        this.reset();
+        const mirror = mirrorHealth(snapshot() ?? {});
+        if (mirror) this.set(mirror.ageSeconds);
+      },
+    });
+    new Gauge({
+      name: 'cutover_mirror_degraded',
+      help: '1 while the Git mirror is older than guard.mirrorMaxAgeSeconds (the Sovereign is degraded)',
+      registers,
+      collect() {
+        this.reset();
+        const mirror = mirrorHealth(snapshot() ?? {});
+        if (mirror) this.set(mirror.degraded ? 1 : 0);
       },
     });
     new Gauge({

@@ -1,9 +1,13 @@
 // 01 gitea-mirror: the Sovereign's Gitea holds a pull mirror of the upstream GitOps repo.
 // Ensure the org; migrate as a mirror (Gitea sets the mirror flag only at creation); an existing
 // mirror gets the configured interval and an immediate sync. Verify: a non-empty mirror whose
-// branch head equals upstream's.
+// branch head equals upstream's. After the cutover, observeMirror is how the serving process keeps
+// watching that the mirror keeps up.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
-import { CutoverError } from '../core/errors.ts';
+import type { Forge } from '../adapters/gitea/gitea-forge.ts';
+import { CutoverError, redact } from '../core/errors.ts';
+import type { MirrorObservation } from '../core/mirror-health.ts';
+import type { Values } from '../core/values.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
@@ -120,3 +124,27 @@ export const giteaMirror: Step<StepEnv> = {
   apply,
   verify,
 };
+
+/**
+ * One look at the mirror's head and upstream's, for the mirror health the serving process keeps after
+ * the cutover (ADR 0016). Never throws: what could not be read is the observation's `error`.
+ */
+export async function observeMirror(values: Values, forge: Forge): Promise<MirrorObservation> {
+  const at = new Date();
+  const { org, repo } = values.gitea;
+  const branch = values.upstream.branch;
+  const errors: string[] = [];
+  const [head, upstreamHead] = await Promise.all([
+    forge.branchHead(org, repo, branch).then(
+      (h) => h ?? (errors.push(`gitea repo ${org}/${repo} has no branch ${branch}`), undefined),
+      (error: unknown) => (errors.push(`gitea: ${messageOf(error)}`), undefined),
+    ),
+    remoteRefs(values.upstream.repoURL, 15_000).then(
+      (refs) => refs.get(`refs/heads/${branch}`) ?? (errors.push(`upstream has no branch ${branch}`), undefined),
+      (error: unknown) => (errors.push(`upstream: ${messageOf(error)}`), undefined),
+    ),
+  ]);
+  return { at, head, upstreamHead, ...(errors.length ? { error: redact(errors.join('; ')) } : {}) };
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

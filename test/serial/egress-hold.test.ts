@@ -160,8 +160,9 @@ test('cutover serve reaps a hold no run owns (its engine died after the step fai
   try {
     const started = performance.now();
     await eventually(
-      'the reaper to remove every hold',
-      async () => (await holdsLeft(cluster)) === 0,
+      'the reaper to remove every hold and say so',
+      // Both: the policies go before the reaper's log line is written.
+      async () => (await holdsLeft(cluster)) === 0 && /reaped \d+ egress hold policies/.test(api.output()),
       30_000,
       async () => api.output(),
     );

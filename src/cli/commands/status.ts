@@ -26,6 +26,7 @@ export async function statusCommand(options: {
     console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}${recheck}`);
   }
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
+  if (report.mirror) console.log(report.mirror.summary);
   if (report.tlsUnverifiedHosts)
     console.log(
       `WARNING: TLS verification is OFF for ${report.tlsUnverifiedHosts.join(', ')} (tls.hosts[].insecureSkipVerify)`,

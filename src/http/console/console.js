@@ -70,6 +70,9 @@ function renderStatus() {
   if (auto?.dueAt)
     $('auto').textContent = `Auto trigger armed: the cutover starts at ${new Date(auto.dueAt).toLocaleTimeString()}.`;
   renderTetherCounts();
+  $('mirror').hidden = !status.mirror;
+  $('mirror').textContent = status.mirror?.summary ?? '';
+  $('mirror').className = status.mirror?.degraded ? 'degraded' : 'muted';
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
@@ -217,6 +220,8 @@ async function main() {
   });
   await refresh();
   listen();
+  // Between runs there are no events: tether counts and the mirror's health are read again every 15 s.
+  setInterval(() => void refresh().catch(() => undefined), 15_000);
 }
 
 void main();

@@ -28,9 +28,10 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
     const data = (await feed.poll()) ?? {};
     if (feed.error) throw new CutoverError('status-read-failed', feed.error);
     // The tether counts as last taken; a stale inventory is refreshed in the background, never waited for.
+    // Stale: older than 30 s, or taken before the run last changed something (a step finished).
     const last = service.lastTethers;
-    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000)
-      void service.tethers().catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
+    if (!last || Date.now() - Date.parse(last.takenAt) > 30_000 || Date.parse(last.takenAt) < lastChangeAt(data))
+      void service.tethers(0).catch((error: unknown) => log(`tether inventory: ${redact(String(error))}`));
     return {
       ...statusReport(data),
       ...extras(values, data),
@@ -126,4 +127,13 @@ function extras(values: Values, data: StatusData) {
       `Proof: upstream egress blocked for ${values.egressTest.durationSeconds} s while Flux must stay Ready and fresh pulls must work`,
     ],
   };
+}
+
+/** When a run last changed the cluster: the latest step finish (or the cutover's), 0 if none. */
+function lastChangeAt(data: StatusData): number {
+  const times = Object.entries(data)
+    .filter(([key]) => key === 'cutoverFinishedAt' || /^step\.[^.]+\.finishedAt$/.test(key))
+    .map(([, value]) => Date.parse(value))
+    .filter((t) => Number.isFinite(t));
+  return Math.max(0, ...times);
 }
