@@ -2,7 +2,6 @@
 // every 10 s and its status every 30 s, so the real node-lifecycle controller keeps it Ready.
 import type { V1Node } from '@kubernetes/client-node';
 import { kubeStatus as statusOf, mergePatch, microTime, type KubeCluster } from '../../src/adapters/kube/cluster.ts';
-
 import { NODE_NETWORKS, type NodeName } from '../topology.ts';
 
 const NODE_LEASE_NS = 'kube-node-lease';

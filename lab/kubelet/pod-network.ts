@@ -21,6 +21,10 @@ function ip(args: string[], input?: string): void {
 export class PodNetwork {
   /** Host numbers in use on each node's subnet (.1 is the bridge). */
   readonly #used = new Map<string, Set<number>>();
+  /** Where each node's next search starts: addresses go round, so one just freed is not handed out at once. */
+  readonly #next = new Map<string, number>();
+  /** Live namespaces → their node and host number (detach is idempotent). */
+  readonly #attached = new Map<string, { node: NodeName; host: number }>();
 
   /** The netns path a process joins to run in the pod's network. */
   static path(a: PodAddress): string {
@@ -32,9 +36,10 @@ export class PodNetwork {
     const net = NODE_NETWORKS[node];
     const used = this.#used.get(node) ?? new Set<number>();
     this.#used.set(node, used);
-    let host = 2;
-    while (used.has(host)) host++;
-    if (host > 254) throw new Error(`node ${node}: no free address left in ${net.subnet}`);
+    if (used.size >= 253) throw new Error(`node ${node}: no free address left in ${net.subnet}`);
+    let host = this.#next.get(node) ?? 2;
+    while (used.has(host)) host = host >= 254 ? 2 : host + 1;
+    this.#next.set(node, host >= 254 ? 2 : host + 1);
     used.add(host);
     const id = uid.replaceAll('-', '').slice(0, 12);
     const netns = `${NETNS_PREFIX}${id}`;
@@ -64,12 +69,16 @@ export class PodNetwork {
         cause: error,
       });
     }
+    this.#attached.set(netns, { node, host });
     return { netns, ip: address };
   }
 
-  /** Removes the pod's namespace (its veth goes with it) and frees its address. */
-  detach(a: PodAddress, node: NodeName): void {
-    this.#used.get(node)?.delete(Number(a.ip.split('.').at(-1)));
+  /** Removes the pod's namespace (its veth goes with it) and frees its address; once. */
+  detach(a: PodAddress): void {
+    const attached = this.#attached.get(a.netns);
+    if (!attached) return;
+    this.#attached.delete(a.netns);
+    this.#used.get(attached.node)?.delete(attached.host);
     try {
       ip(['netns', 'del', a.netns]);
     } catch {

@@ -122,7 +122,7 @@ export class PodRunner {
       await this.#status.publish(rt);
       // Like a kubelet: keep trying; the missing object may appear.
       await sleep(5_000);
-      this.#network.detach(rt.network, rt.node.name as NodeName);
+      this.#network.detach(rt.network);
       this.#pods.delete(rt.uid);
       return;
     }
@@ -185,6 +185,8 @@ export class PodRunner {
     if (all.every((r) => r.status.state?.terminated)) {
       rt.phase = all.every((r) => r.status.state?.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
       await this.#status.publish(rt);
+      // As a kubelet tears down a finished pod's sandbox: its address is free again (the status keeps it).
+      this.#network.detach(rt.network);
     }
   }
 
@@ -211,7 +213,7 @@ export class PodRunner {
 
   #forget(rt: PodRuntime): void {
     this.#killAll(rt);
-    if (this.#pods.get(rt.uid) === rt) this.#network.detach(rt.network, rt.node.name as NodeName);
+    this.#network.detach(rt.network);
     this.#pods.delete(rt.uid);
     rmSync(rt.dir, { recursive: true, force: true });
   }
