@@ -17,6 +17,7 @@ import { StatusStore } from './adapters/kube/status-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
 import { observeMirror } from './steps/gitea-mirror.ts';
+import { intakePins, type PinReport } from './steps/pin-radar.ts';
 import type { Credentials, Registries, StepEnv } from './steps/env.ts';
 import { presentByDigest } from './adapters/oci/completeness.ts';
 import { DistributionClient } from './adapters/oci/distribution-client.ts';
@@ -222,4 +223,26 @@ export function mirrorObserver(
       return { at: new Date(), error: redact(error instanceof Error ? error.message : String(error)) };
     }
   };
+}
+
+/**
+ * The pin radar's intake for `cutover serve` (ADR 0017): under the Lease, so exactly one replica copies;
+ * throws CutoverError 'in-progress' while another holds it.
+ */
+export async function intakeMirrorPins(
+  setup: Omit<EngineSetup, 'executor' | 'stop'>,
+  revision: string,
+): Promise<PinReport> {
+  const { values, cluster, namespace } = setup;
+  const lease = new SingleFlight(cluster, namespace, setup.holder);
+  await lease.acquire();
+  try {
+    const env = await buildStepEnv(values, cluster, namespace);
+    return await intakePins(
+      { values, env, log: setup.log, signal: AbortSignal.timeout(values.stepTimeouts.harborPrewarmSeconds * 1000) },
+      revision,
+    );
+  } finally {
+    await lease.release();
+  }
 }

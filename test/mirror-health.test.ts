@@ -112,7 +112,11 @@ test(
     assert.match(degraded?.summary ?? '', /^DEGRADED: Git mirror behind upstream/);
     assert.equal(await metric('cutover_mirror_degraded'), 1);
     assert.ok((await metric('cutover_mirror_sync_age_seconds')) > maxAge);
-    assert.match(api.output(), /DEGRADED: Git mirror behind upstream/, 'the verdict change is logged');
+    await eventually(
+      'the verdict change logged',
+      async () => /DEGRADED: Git mirror behind upstream/.test(api.output()),
+      15_000,
+    );
 
     // Gitea syncs (as at its next interval): healthy again, without anyone touching the cutover.
     await env.forge.mirrorSync(org, values.gitea.repo);

@@ -52,6 +52,9 @@ export class PodNetwork {
           `netns add ${netns}`,
           `link add lv${id} type veth peer name eth0 netns ${netns}`,
           `link set lv${id} master ${net.bridge} up`,
+          // An address used before may still sit in the host's neighbour table with the old pod's MAC (as
+          // the CNI bridge plugin's gratuitous ARP does, the host must learn the new one).
+          `neigh flush to ${address} dev ${net.bridge}`,
         ].join('\n'),
       );
       ip(

@@ -2,6 +2,7 @@
 // progress is computed. Pure: the engine decides what to write, the store writes it. The keys
 // themselves are wire contracts (core/contracts.ts).
 import { mirrorHealth, type MirrorHealth } from './mirror-health.ts';
+import { pinStatus, type PinStatus } from './pin-status.ts';
 import { recheckKey, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
@@ -67,6 +68,8 @@ export interface StatusReport {
   tlsUnverifiedHosts?: string[];
   /** After the cutover: is the Git mirror keeping up with upstream (`degraded` past its threshold)? */
   mirror?: MirrorHealth;
+  /** After the cutover: what the mirror's head pins, and each pin the local Harbor cannot serve. */
+  pins?: PinStatus;
   steps: StepReport[];
   raw: StatusData;
 }
@@ -74,6 +77,7 @@ export interface StatusReport {
 export function statusReport(data: StatusData, steps: readonly string[] = STEP_IDS): StatusReport {
   const opt = (key: string, value: string | undefined): Record<string, string> => (value ? { [key]: value } : {});
   const mirror = mirrorHealth(data);
+  const pins = pinStatus(data);
   return {
     state: cutoverState(data),
     cutoverComplete: data.cutoverComplete === 'true',
@@ -88,6 +92,7 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     registriesYamlActive: data.registriesYamlActive || 'v1',
     ...(data.tlsUnverifiedHosts ? { tlsUnverifiedHosts: data.tlsUnverifiedHosts.split(',') } : {}),
     ...(mirror ? { mirror } : {}),
+    ...(pins ? { pins } : {}),
     steps: steps.map((name) => ({
       name,
       result: stepResult(data, name),

@@ -63,6 +63,7 @@ export interface Values {
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
   guard: { periodSeconds: number; mirrorCheckSeconds: number; mirrorMaxAgeSeconds: number };
+  intake: { mode: 'auto' | 'off' };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -266,6 +267,10 @@ export const VALUES_SCHEMA = obj(
       mirrorCheckSeconds: { type: 'integer', minimum: 0, default: 60 },
       mirrorMaxAgeSeconds: { type: 'integer', minimum: 1, default: 3600 },
     }),
+    // After the cutover, when the mirror's head moves: `auto` reads what it pins and copies what the local
+    // Harbor lacks while upstream answers (ADR 0017); `off` only reports nothing. (`request`, an operator's
+    // approval first, is not built yet.)
+    intake: obj({ mode: { enum: ['auto', 'off'], default: 'auto' } }),
     // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
     api: obj({
       port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 },

@@ -6,7 +6,8 @@
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
-import { mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
+import { MIRROR_KEYS, mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
+import { pinRecord, pinStatus, type PendingPin } from '../core/pin-status.ts';
 import { RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
@@ -31,6 +32,10 @@ export interface ServiceOptions {
   reapStrayHolds?: () => Promise<number>;
   /** One look at the Git mirror's head against upstream's, never throwing (composition's mirrorObserver). */
   observeMirror?: () => Promise<MirrorObservation>;
+  /** Reads what a mirror revision pins and copies what the local Harbor lacks, under the Lease (composition's intakeMirrorPins). */
+  intakePins?: (
+    revision: string,
+  ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[] }>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -47,6 +52,8 @@ export class CutoverService implements CutoverControl {
   #tetherWalk: Promise<TetherSnapshot> | undefined;
   #lastGuard = 0;
   #lastMirrorCheck = 0;
+  #mirrorDegraded = false;
+  #lastIntake = 0;
   #guarding = false;
 
   constructor(options: ServiceOptions) {
@@ -187,7 +194,7 @@ export class CutoverService implements CutoverControl {
       // No run is under way (a resume reaps on its own): a hold left by an engine that died goes now.
       if (!interrupted) await this.#reapStrays();
       if (data.cutoverComplete === 'true') {
-        await this.#checkMirror(data);
+        await this.#intake((await this.#checkMirror(data)) ?? data);
         return await this.#guard();
       }
       const due = data[AUTO_KEYS.dueAt];
@@ -265,16 +272,43 @@ export class CutoverService implements CutoverControl {
    * written to the status (ADR 0016). A read-only look, so every replica may take it; a change of
    * verdict (degraded or healthy again) is logged.
    */
-  async #checkMirror(data: StatusData): Promise<void> {
+  async #checkMirror(data: StatusData): Promise<StatusData | undefined> {
     const period = this.#o.values.guard.mirrorCheckSeconds * 1000;
-    if (!this.#o.observeMirror || !period || Date.now() - this.#lastMirrorCheck < period) return;
+    if (!this.#o.observeMirror || !period || Date.now() - this.#lastMirrorCheck < period) return undefined;
     this.#lastMirrorCheck = Date.now();
-    const before = mirrorHealth(data);
     const observed = await this.#o.observeMirror();
-    const after = mirrorHealth(
-      await this.#o.store.patch(mirrorRecord(data, observed, this.#o.values.guard.mirrorMaxAgeSeconds)),
-    );
-    if (after && after.degraded !== (before?.degraded ?? false)) this.#o.log(after.summary);
+    const written = await this.#o.store.patch(mirrorRecord(data, observed, this.#o.values.guard.mirrorMaxAgeSeconds));
+    // Logged when this replica's verdict changes (the age grows between looks, so the status alone cannot say when).
+    const degraded = mirrorHealth(written)?.degraded ?? false;
+    if (degraded !== this.#mirrorDegraded) this.#o.log(mirrorHealth(written)?.summary ?? '');
+    this.#mirrorDegraded = degraded;
+    return written;
+  }
+
+  /**
+   * The pin radar (ADR 0017): when the mirror's head is a revision not read yet — or pins of the last
+   * one are still pending, once per mirror check period — read what it pins and copy what the local
+   * Harbor lacks. Under the Lease: another replica doing it is no error.
+   */
+  async #intake(data: StatusData): Promise<void> {
+    const head = data[MIRROR_KEYS.head];
+    if (!this.#o.intakePins || this.#o.values.intake.mode === 'off' || !head) return;
+    const pins = pinStatus(data);
+    const retry =
+      Boolean(pins?.pendingCount) && Date.now() - this.#lastIntake >= this.#o.values.guard.mirrorCheckSeconds * 1000;
+    if (pins?.revision === head && !retry) return;
+    this.#lastIntake = Date.now();
+    try {
+      const report = await this.#o.intakePins(head);
+      await this.#o.store.patch(pinRecord(report, new Date()));
+      if (report.copied.length || report.pending.length || pins?.revision !== head)
+        this.#o.log(
+          `pins of ${head.slice(0, 12)}: ${report.pins}, ${report.copied.length} copied into the local Harbor, ${report.pending.length} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ''}`,
+        );
+    } catch (error) {
+      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      this.#o.log(`pin intake: ${redact(error instanceof Error ? error.message : String(error))}`);
+    }
   }
 
   /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */

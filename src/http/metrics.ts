@@ -3,6 +3,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { cutoverState, stepResult } from '../core/status.ts';
 import { mirrorHealth } from '../core/mirror-health.ts';
+import { pinStatus } from '../core/pin-status.ts';
 import { STEP_IDS, stepKey, type StatusData } from '../core/contracts.ts';
 
 export class CutoverMetrics {
@@ -78,6 +79,16 @@ export class CutoverMetrics {
         this.reset();
         const mirror = mirrorHealth(snapshot() ?? {});
         if (mirror) this.set(mirror.degraded ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cutover_pins_pending',
+      help: "Artifacts the Git mirror's head pins that the local Harbor cannot serve (absent before the first look)",
+      registers,
+      collect() {
+        this.reset();
+        const pins = pinStatus(snapshot() ?? {});
+        if (pins) this.set(pins.pendingCount);
       },
     });
     new Gauge({

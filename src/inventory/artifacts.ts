@@ -65,9 +65,14 @@ export async function collectArtifacts(cluster: KubeCluster, values: Values): Pr
       'inventory-incomplete',
       `cannot list every artifact in use: ${inventory.unreadable.join('; ')}`,
     );
+  return mapArtifacts(byRef.values(), rows);
+}
+
+/** Each artifact to its local Harbor project through the host table, or unmapped. */
+export function mapArtifacts(artifacts: Iterable<Artifact>, rows: HostProject[]): ArtifactInventory {
   const mapped: MappedArtifact[] = [];
   const unmapped: Artifact[] = [];
-  for (const artifact of byRef.values()) {
+  for (const artifact of artifacts) {
     const row = rows.find((r) => r.host === artifact.ref.host);
     if (row) mapped.push({ ...artifact, row, localRepo: `${row.project}/${artifact.ref.path}` });
     else unmapped.push(artifact);

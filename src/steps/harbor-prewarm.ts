@@ -65,8 +65,16 @@ function mirrorItems(ctx: Ctx, c: StepEnv['registries'], artifacts: MappedArtifa
  * checks each by digest. `onProgress` sees the copy as it goes (the CLI draws a bar from it).
  */
 export async function prewarmAll(ctx: Ctx, onProgress?: (p: PrewarmProgress) => void): Promise<PrewarmReport> {
+  return await prewarmArtifacts(ctx, await inventory(ctx), onProgress);
+}
+
+/** Copies (or pulls through) these artifacts and checks each by digest: step 03, and the pin radar's intake. */
+export async function prewarmArtifacts(
+  ctx: Ctx,
+  artifacts: MappedArtifact[],
+  onProgress?: (p: PrewarmProgress) => void,
+): Promise<PrewarmReport> {
   const c = ctx.env.registries;
-  const artifacts = await inventory(ctx);
   const items = mirrorItems(ctx, c, artifacts);
   const proxied = artifacts.filter((a) => a.row.mode === 'proxy');
   ctx.log(

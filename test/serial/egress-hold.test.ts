@@ -102,7 +102,7 @@ test(
       e.gitea.url,
       e.oidc.issuer,
     ];
-    const reachable = (url: string) => probeFromPod(namespace, ['--expect', 'reachable', '--within', '15', url]);
+    const reachable = (url: string) => probeFromPod(namespace, ['--expect', 'reachable', '--within', '30', url]);
 
     const before = await Promise.all(upstream.map(reachable));
     for (const [i, r] of before.entries()) assert.equal(r.exitCode, 0, `${upstream[i]} before the hold: ${r.message}`);

@@ -23,6 +23,16 @@ export interface Forge {
   setMirrorInterval(owner: string, name: string, interval: string): Promise<void>;
   mirrorSync(owner: string, name: string): Promise<void>;
   branchHead(owner: string, name: string, branch: string): Promise<string | undefined>;
+  /** Every file of a commit's tree (path, blob sha, size), all pages. */
+  files(owner: string, name: string, commit: string): Promise<ForgeFile[]>;
+  /** A blob's content. */
+  blob(owner: string, name: string, sha: string): Promise<Buffer>;
+}
+
+export interface ForgeFile {
+  path: string;
+  sha: string;
+  size: number;
 }
 
 export interface MirrorInput {
@@ -110,6 +120,30 @@ export class GiteaForge implements Forge {
       [200, 404],
     );
     return res.status === 200 ? (res.body as { commit: { id: string } }).commit.id : undefined;
+  }
+
+  async files(owner: string, name: string, commit: string): Promise<ForgeFile[]> {
+    const files: ForgeFile[] = [];
+    for (let page = 1; ; page++) {
+      const res = await this.#call(
+        'GET',
+        `/repos/${enc(owner)}/${enc(name)}/git/trees/${enc(commit)}?recursive=true&per_page=1000&page=${page}`,
+        undefined,
+        [200],
+      );
+      const body = res.body as {
+        tree?: Array<{ path: string; type: string; sha: string; size: number }>;
+        truncated: boolean;
+      };
+      for (const e of body.tree ?? []) if (e.type === 'blob') files.push({ path: e.path, sha: e.sha, size: e.size });
+      if (!body.truncated || !body.tree?.length) return files;
+    }
+  }
+
+  async blob(owner: string, name: string, sha: string): Promise<Buffer> {
+    const res = await this.#call('GET', `/repos/${enc(owner)}/${enc(name)}/git/blobs/${enc(sha)}`, undefined, [200]);
+    const body = res.body as { content: string; encoding: string };
+    return Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8');
   }
 
   #call(method: string, path: string, body: unknown, ok: number[], timeoutMs?: number) {

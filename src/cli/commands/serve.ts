@@ -4,7 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
-import { buildEngine, mirrorObserver, reapStrayHolds, statusStore, takeInventory } from '../../composition.ts';
+import {
+  buildEngine,
+  intakeMirrorPins,
+  mirrorObserver,
+  reapStrayHolds,
+  statusStore,
+  takeInventory,
+} from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Values } from '../../core/values.ts';
 import { CutoverService } from '../../http/cutover-service.ts';
@@ -69,6 +76,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     takeInventory: () => takeInventory(cluster, values, options.namespace, false),
     reapStrayHolds: () => reapStrayHolds({ values, cluster, namespace: options.namespace, holder, log }),
     observeMirror: mirrorObserver(values, cluster, options.namespace),
+    intakePins: (revision) =>
+      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision),
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });

@@ -27,6 +27,12 @@ export async function statusCommand(options: {
   }
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
   if (report.mirror) console.log(report.mirror.summary);
+  if (report.pins) {
+    console.log(
+      `pins of ${report.pins.revision.slice(0, 12)}: ${report.pins.total}, ${report.pins.pendingCount} not servable from the local Harbor`,
+    );
+    for (const p of report.pins.pending) console.log(`  ${p.ref} (${p.foundIn}): ${p.reason}`);
+  }
   if (report.tlsUnverifiedHosts)
     console.log(
       `WARNING: TLS verification is OFF for ${report.tlsUnverifiedHosts.join(', ')} (tls.hosts[].insecureSkipVerify)`,

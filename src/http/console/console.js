@@ -73,6 +73,14 @@ function renderStatus() {
   $('mirror').hidden = !status.mirror;
   $('mirror').textContent = status.mirror?.summary ?? '';
   $('mirror').className = status.mirror?.degraded ? 'degraded' : 'muted';
+  const pins = status.pins;
+  $('pins').hidden = !pins;
+  $('pins').className = pins?.pendingCount ? 'degraded' : 'muted';
+  $('pins').textContent = !pins
+    ? ''
+    : pins.pendingCount
+      ? `${pins.pendingCount} of ${pins.total} pins of ${pins.revision.slice(0, 12)} cannot be served locally: ${pins.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}`
+      : `All ${pins.total} pins of ${pins.revision.slice(0, 12)} are in the local Harbor.`;
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';

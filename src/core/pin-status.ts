@@ -1,0 +1,59 @@
+// The pin radar's findings in the status ConfigMap (ADR 0017): which revision of the mirror was read,
+// how many artifacts it pins, and each pin the local Harbor cannot serve, with why. Pure.
+import type { StatusData } from './contracts.ts';
+
+export const PIN_KEYS = {
+  revision: 'pinsRevision',
+  checkedAt: 'pinsCheckedAt',
+  total: 'pinsTotal',
+  /** JSON: PendingPin[] (at most MAX_LISTED; `pinsPendingCount` has the full count). */
+  pending: 'pinsPending',
+  pendingCount: 'pinsPendingCount',
+} as const;
+
+const MAX_LISTED = 50;
+
+export interface PendingPin {
+  ref: string;
+  foundIn: string;
+  reason: string;
+}
+
+export interface PinStatus {
+  revision: string;
+  checkedAt: string;
+  total: number;
+  pendingCount: number;
+  pending: PendingPin[];
+}
+
+export function pinRecord(
+  report: { revision: string; pins: number; pending: PendingPin[] },
+  at: Date,
+): Record<string, string> {
+  return {
+    [PIN_KEYS.revision]: report.revision,
+    [PIN_KEYS.checkedAt]: at.toISOString(),
+    [PIN_KEYS.total]: String(report.pins),
+    [PIN_KEYS.pending]: JSON.stringify(report.pending.slice(0, MAX_LISTED)),
+    [PIN_KEYS.pendingCount]: String(report.pending.length),
+  };
+}
+
+export function pinStatus(data: StatusData): PinStatus | undefined {
+  const revision = data[PIN_KEYS.revision];
+  if (!revision) return undefined;
+  let pending: PendingPin[] = [];
+  try {
+    pending = JSON.parse(data[PIN_KEYS.pending] || '[]') as PendingPin[];
+  } catch {
+    // a hand-edited value: the count still says how many
+  }
+  return {
+    revision,
+    checkedAt: data[PIN_KEYS.checkedAt] ?? '',
+    total: Number(data[PIN_KEYS.total]) || 0,
+    pendingCount: Number(data[PIN_KEYS.pendingCount]) || pending.length,
+    pending,
+  };
+}

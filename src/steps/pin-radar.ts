@@ -1,0 +1,93 @@
+// The pin radar and its intake (issue 15 §1–3, ADR 0017): after the cutover, the artifacts a revision
+// of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts) and, where the local
+// Harbor lacks one, copied in while upstream answers — by digest, every platform, with step 03's
+// prewarmer. What cannot be had is reported with the reason, per pin. Not a step of the chain: the
+// serving process runs it, under the Lease, whenever the mirror's head moves.
+import type { Artifact, MappedArtifact } from '../inventory/artifacts.ts';
+import { mapArtifacts } from '../inventory/artifacts.ts';
+import { pinsOf, type GitManifest } from '../inventory/git-pins.ts';
+import { upstreamHosts } from '../inventory/upstream-hosts.ts';
+import { forEachLimited } from '../core/limit.ts';
+import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
+import { CutoverError, redact } from '../core/errors.ts';
+import type { PendingPin } from '../core/pin-status.ts';
+import type { StepContext } from '../core/step.ts';
+import { prewarmArtifacts } from './harbor-prewarm.ts';
+import type { StepEnv } from './env.ts';
+
+type Ctx = StepContext<StepEnv>;
+
+/** Manifests bigger than this are no manifests the radar reads. */
+const MAX_FILE_BYTES = 1 << 20;
+const MAX_FILES = 5000;
+
+export interface PinReport {
+  revision: string;
+  /** Distinct artifacts the revision pins. */
+  pins: number;
+  /** Copied into the local Harbor by this intake. */
+  copied: string[];
+  /** Not servable from the local Harbor, and why. */
+  pending: PendingPin[];
+}
+
+async function manifestsAt(ctx: Ctx, revision: string): Promise<GitManifest[]> {
+  const { forge } = ctx.env;
+  const { org, repo } = ctx.values.gitea;
+  const files = (await forge.files(org, repo, revision)).filter(
+    (f) => /\.ya?ml$/i.test(f.path) && f.size <= MAX_FILE_BYTES,
+  );
+  if (files.length > MAX_FILES)
+    throw new CutoverError(
+      'too-many-manifests',
+      `revision ${revision} has ${files.length} YAML files (limit ${MAX_FILES})`,
+    );
+  const manifests: GitManifest[] = [];
+  await forEachLimited(files, 8, async (f) => {
+    manifests.push({ file: f.path, text: (await forge.blob(org, repo, f.sha)).toString('utf8') });
+  });
+  return manifests.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+/** Present in the local Harbor under the same tag (or digest): nothing to copy, upstream or not. */
+async function presentLocally(ctx: Ctx, a: MappedArtifact): Promise<boolean> {
+  const found = await ctx.env.registries.local.headManifest(a.localRepo, reference(a.ref));
+  return Boolean(found) && (!a.ref.digest || found?.digest === a.ref.digest);
+}
+
+/** Reads what `revision` pins and makes every pin servable from the local Harbor where it can. */
+export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport> {
+  const local = upstreamHosts(ctx.values).local;
+  const byRef = new Map<string, Artifact>();
+  for (const pin of pinsOf(await manifestsAt(ctx, revision))) {
+    const ref = parseImageRef(pin.ref);
+    if (local.has(ref.host)) continue;
+    const key = formatImageRef(ref);
+    const entry = byRef.get(key) ?? { kind: pin.kind, ref, foundIn: [] };
+    entry.foundIn.push(pin.foundIn);
+    byRef.set(key, entry);
+  }
+  const { mapped, unmapped } = mapArtifacts(byRef.values(), ctx.values.harbor.hostProjects);
+  const pending: PendingPin[] = unmapped.map((a) => ({
+    ref: formatImageRef(a.ref),
+    foundIn: a.foundIn[0] ?? '',
+    reason: `host ${a.ref.host} is not in harbor.hostProjects`,
+  }));
+  const copied: string[] = [];
+  for (const a of mapped) {
+    const ref = formatImageRef(a.ref);
+    try {
+      if (await presentLocally(ctx, a)) continue;
+      await prewarmArtifacts(ctx, [a]);
+      copied.push(ref);
+      ctx.log(`intake: ${ref} → ${a.localRepo}:${reference(a.ref)} (pinned by ${a.foundIn[0]})`);
+    } catch (error) {
+      pending.push({
+        ref,
+        foundIn: a.foundIn[0] ?? '',
+        reason: redact(error instanceof Error ? error.message : String(error)).slice(0, 300),
+      });
+    }
+  }
+  return { revision, pins: byRef.size, copied, pending };
+}

@@ -1,0 +1,154 @@
+// The pin radar and its intake (issue 15 §1–3, ADR 0017), against the real Gitea, the lab's upstream
+// Git and registries and the local Harbor: after the cutover `cutover serve` reads what the mirror's
+// head pins, copies what the local Harbor lacks (by digest), and reports each pin it cannot serve
+// with the reason — in the status, the API and the metrics. Projects of the test's own keep it apart.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { KubeCluster } from '../src/adapters/kube/cluster.ts';
+import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
+import { buildStepEnv } from '../src/composition.ts';
+import { parseValues, type HostProject } from '../src/core/values.ts';
+import { giteaMirror } from '../src/steps/gitea-mirror.ts';
+import { harborProjects } from '../src/steps/harbor-projects.ts';
+import { PORTS } from '../lab/topology.ts';
+import { signIn, startServe } from './support/api.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
+import {
+  cleanupsAfterAll,
+  dropGiteaOrg,
+  dropHarborProject,
+  forkUpstreamRepo,
+  lab,
+  pushFreshImage,
+  uniqueName,
+} from './support/lab.ts';
+
+const e = lab();
+const cleanups = cleanupsAfterAll();
+
+interface Pins {
+  revision: string;
+  total: number;
+  pendingCount: number;
+  pending: Array<{ ref: string; foundIn: string; reason: string }>;
+}
+
+test(
+  'the pin radar copies what the mirror head pins into the local Harbor, and names each pin it cannot serve with why',
+  { timeout: 300_000 },
+  async () => {
+    const fork = forkUpstreamRepo(cleanups);
+    const org = uniqueName('radar');
+    cleanups.push(() => dropGiteaOrg(org));
+    const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+    const hostProjects: HostProject[] = (['ghcr', 'docker', 'quay'] as const).map((u) => ({
+      host: e.upstreams[u].host,
+      project: uniqueName(`radar-${u}`),
+      mode: 'mirror',
+      upstreamURL: e.upstreams[u].url,
+      registryType: 'docker-registry',
+      authMode: 'anonymous',
+    }));
+    cleanups.push(async () => {
+      for (const row of hostProjects) await dropHarborProject(row.project);
+    });
+    values.harbor.hostProjects = hostProjects;
+    values.gitea.org = org;
+    values.upstream.repoURL = fork.url;
+    const env = await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst');
+    const ctx = { values, env, log: () => {}, signal: AbortSignal.timeout(120_000) };
+    await harborProjects.apply(ctx);
+    await giteaMirror.apply(ctx);
+    await giteaMirror.verify(ctx);
+    const head = await env.forge.branchHead(org, values.gitea.repo, values.upstream.branch);
+
+    const namespace = await testNamespace('pin-radar', cleanups);
+    await kube().core.createNamespacedConfigMap({
+      namespace,
+      body: {
+        metadata: { name: values.status.configMapName },
+        data: { cutoverComplete: 'true', cutoverFinishedAt: new Date().toISOString() },
+      },
+    });
+    const api = await startServe(PORTS.api + 6, namespace, {
+      gitea: { org },
+      upstream: { repoURL: fork.url },
+      harbor: { hostProjects },
+      guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
+    });
+    cleanups.push(() => api.stop());
+    const viewer = await signIn(api.url, 'viewer');
+    const pins = async () =>
+      (
+        (await (
+          await fetch(`${api.url}/api/v1/sovereign/cutover/status`, { headers: { cookie: viewer.cookie } })
+        ).json()) as { pins?: Pins }
+      ).pins;
+
+    // The head as the cutover left it: every pin copied in (the projects are the test's own, empty).
+    const first = await eventually(
+      'the radar to read the mirror head',
+      async () => {
+        const p = await pins();
+        return p?.revision === head ? p : undefined;
+      },
+      120_000,
+      async () => api.output(),
+    );
+    assert.equal(first.pendingCount, 0, JSON.stringify(first.pending));
+    assert.ok(first.total >= 10, `the lab's GitOps repo pins many artifacts (${first.total})`);
+    assert.match(
+      api.output(),
+      new RegExp(`pins of ${head?.slice(0, 12)}: \\d+, \\d+ copied into the local Harbor, 0 not servable`),
+    );
+
+    // Upstream pins a new image (pushed upstream) and one that exists nowhere.
+    const upstream = new DistributionClient(e.upstreams.ghcr.url);
+    const fresh = uniqueName('radar-app');
+    const digest = await pushFreshImage(upstream, `openova-io/${fresh}`, '1.0.0');
+    const missing = `${e.upstreams.ghcr.host}/openova-io/${uniqueName('never-pushed')}:9.9.9`;
+    const pushed = performance.now();
+    const commit = fork.push(
+      'clusters/sovereign.lab/radar.yaml',
+      [
+        'apiVersion: apps/v1',
+        'kind: Deployment',
+        'metadata: { name: radar, namespace: catalyst-system }',
+        'spec:',
+        '  selector: { matchLabels: { app: radar } }',
+        '  template:',
+        '    metadata: { labels: { app: radar } }',
+        '    spec:',
+        '      containers:',
+        `        - { name: app, image: "${e.upstreams.ghcr.host}/openova-io/${fresh}:1.0.0" }`,
+        `        - { name: sidecar, image: "${missing}" }`,
+        '',
+      ].join('\n'),
+    );
+    await env.forge.mirrorSync(org, values.gitea.repo);
+    const second = await eventually(
+      'the radar to read the new revision',
+      async () => {
+        const p = await pins();
+        return p?.revision === commit ? p : undefined;
+      },
+      120_000,
+      async () => api.output(),
+    );
+    console.log(
+      `# pin radar: commit → its pins read and copied ${((performance.now() - pushed) / 1000).toFixed(1)} s after the push (mirror synced on request, checks every 5 s)`,
+    );
+    assert.equal(second.total, first.total + 2);
+    assert.deepEqual(
+      second.pending.map((p) => [p.ref, p.foundIn]),
+      [[missing, 'clusters/sovereign.lab/radar.yaml: Deployment catalyst-system/radar']],
+    );
+    assert.match(second.pending[0]?.reason ?? '', /not found|404|MANIFEST_UNKNOWN|unknown/i);
+    const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
+    const copied = await local.headManifest(`${hostProjects[0]?.project}/openova-io/${fresh}`, '1.0.0');
+    assert.equal(copied?.digest, digest, 'the new pin is in the local Harbor, by digest');
+    const metrics = await (await fetch(`${api.url}/metrics`)).text();
+    assert.match(metrics, /^cutover_pins_pending 1$/m);
+  },
+);
