@@ -54,6 +54,7 @@ test(
       for (const row of hostProjects) await dropHarborProject(row.project);
     });
     values.harbor.hostProjects = hostProjects;
+    values.prewarm.images = []; // named by the lab's projects, not this test's
     values.gitea.org = org;
     values.upstream.repoURL = fork.url;
     const env = await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst');
@@ -75,6 +76,7 @@ test(
       gitea: { org },
       upstream: { repoURL: fork.url },
       harbor: { hostProjects },
+      prewarm: { images: [] },
       guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
     });
     cleanups.push(() => api.stop());
@@ -96,12 +98,11 @@ test(
       120_000,
       async () => api.output(),
     );
-    assert.equal(first.pendingCount, 0, JSON.stringify(first.pending));
+    // Git's pins (`file: Kind ns/name`); the cluster's own (other tests' workloads too) are not this test's.
+    const fromGit = (p: Pins) => p.pending.filter((pin) => pin.foundIn.includes('.yaml: '));
+    assert.deepEqual(fromGit(first), [], 'every pin of the head is servable');
     assert.ok(first.total >= 10, `the lab's GitOps repo pins many artifacts (${first.total})`);
-    assert.match(
-      api.output(),
-      new RegExp(`pins of ${head?.slice(0, 12)}: \\d+, \\d+ copied into the local Harbor, 0 not servable`),
-    );
+    assert.match(api.output(), new RegExp(`pins of ${head?.slice(0, 12)}: \\d+, \\d+ copied into the local Harbor`));
 
     // Upstream pins a new image (pushed upstream) and one that exists nowhere.
     const upstream = new DistributionClient(e.upstreams.ghcr.url);
@@ -139,16 +140,15 @@ test(
     console.log(
       `# pin radar: commit → its pins read and copied ${((performance.now() - pushed) / 1000).toFixed(1)} s after the push (mirror synced on request, checks every 5 s)`,
     );
-    assert.equal(second.total, first.total + 2);
     assert.deepEqual(
-      second.pending.map((p) => [p.ref, p.foundIn]),
+      fromGit(second).map((p) => [p.ref, p.foundIn]),
       [[missing, 'clusters/sovereign.lab/radar.yaml: Deployment catalyst-system/radar']],
     );
-    assert.match(second.pending[0]?.reason ?? '', /not found|404|MANIFEST_UNKNOWN|unknown/i);
+    assert.match(fromGit(second)[0]?.reason ?? '', /not found|404|MANIFEST_UNKNOWN|unknown/i);
     const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
     const copied = await local.headManifest(`${hostProjects[0]?.project}/openova-io/${fresh}`, '1.0.0');
     assert.equal(copied?.digest, digest, 'the new pin is in the local Harbor, by digest');
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
-    assert.match(metrics, /^cutover_pins_pending 1$/m);
+    assert.equal(Number(/^cutover_pins_pending (\d+)$/m.exec(metrics)?.[1]), second.pendingCount);
   },
 );

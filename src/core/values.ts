@@ -63,7 +63,7 @@ export interface Values {
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
   guard: { periodSeconds: number; mirrorCheckSeconds: number; mirrorMaxAgeSeconds: number };
-  intake: { mode: 'auto' | 'off' };
+  intake: { mode: 'auto' | 'off'; periodSeconds: number };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -270,7 +270,11 @@ export const VALUES_SCHEMA = obj(
     // After the cutover, when the mirror's head moves: `auto` reads what it pins and copies what the local
     // Harbor lacks while upstream answers (ADR 0017); `off` only reports nothing. (`request`, an operator's
     // approval first, is not built yet.)
-    intake: obj({ mode: { enum: ['auto', 'off'], default: 'auto' } }),
+    intake: obj({
+      mode: { enum: ['auto', 'off'], default: 'auto' },
+      // How often the cluster's own pins are looked at again (a new revision is read at once).
+      periodSeconds: { type: 'integer', minimum: 5, default: 30 },
+    }),
     // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
     api: obj({
       port: { type: 'integer', minimum: 1, maximum: 65535, default: 8080 },

@@ -286,22 +286,21 @@ export class CutoverService implements CutoverControl {
   }
 
   /**
-   * The pin radar (ADR 0017): when the mirror's head is a revision not read yet — or pins of the last
-   * one are still pending, once per mirror check period — read what it pins and copy what the local
-   * Harbor lacks. Under the Lease: another replica doing it is no error.
+   * The pin radar (ADR 0017): at once when the mirror's head is a revision not read yet, else every
+   * `intake.periodSeconds` (the cluster's own pins, and pending ones again), read what the head and the
+   * cluster pin and copy what the local Harbor lacks. Under the Lease: another replica on it is no error.
    */
   async #intake(data: StatusData): Promise<void> {
     const head = data[MIRROR_KEYS.head];
     if (!this.#o.intakePins || this.#o.values.intake.mode === 'off' || !head) return;
     const pins = pinStatus(data);
-    const retry =
-      Boolean(pins?.pendingCount) && Date.now() - this.#lastIntake >= this.#o.values.guard.mirrorCheckSeconds * 1000;
-    if (pins?.revision === head && !retry) return;
+    const due = Date.now() - this.#lastIntake >= this.#o.values.intake.periodSeconds * 1000;
+    if (pins?.revision === head && !due) return;
     this.#lastIntake = Date.now();
     try {
       const report = await this.#o.intakePins(head);
       await this.#o.store.patch(pinRecord(report, new Date()));
-      if (report.copied.length || report.pending.length || pins?.revision !== head)
+      if (report.copied.length || pins?.revision !== head || report.pending.length !== pins.pendingCount)
         this.#o.log(
           `pins of ${head.slice(0, 12)}: ${report.pins}, ${report.copied.length} copied into the local Harbor, ${report.pending.length} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ''}`,
         );

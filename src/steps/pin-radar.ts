@@ -1,11 +1,12 @@
 // The pin radar and its intake (issue 15 §1–3, ADR 0017): after the cutover, the artifacts a revision
-// of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts) and, where the local
-// Harbor lacks one, copied in while upstream answers — by digest, every platform, with step 03's
+// of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts), with those the cluster
+// runs now (the tether inventory's artifacts), and, where the local Harbor lacks one, copied in while
+// upstream answers — by digest, every platform, with step 03's
 // prewarmer. What cannot be had is reported with the reason, per pin. Not a step of the chain: the
 // serving process runs it, under the Lease, whenever the mirror's head moves.
 import type { Artifact, MappedArtifact } from '../inventory/artifacts.ts';
-import { mapArtifacts } from '../inventory/artifacts.ts';
-import { pinsOf, type GitManifest } from '../inventory/git-pins.ts';
+import { collectArtifacts, mapArtifacts } from '../inventory/artifacts.ts';
+import { pinsOf, type GitManifest, type GitPin } from '../inventory/git-pins.ts';
 import { upstreamHosts } from '../inventory/upstream-hosts.ts';
 import { forEachLimited } from '../core/limit.ts';
 import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
@@ -55,18 +56,34 @@ async function presentLocally(ctx: Ctx, a: MappedArtifact): Promise<boolean> {
   return Boolean(found) && (!a.ref.digest || found?.digest === a.ref.digest);
 }
 
-/** Reads what `revision` pins and makes every pin servable from the local Harbor where it can. */
+/** The last revision read, and its pins: a revision never changes, so it is read once. */
+let lastRead: { key: string; pins: GitPin[] } | undefined;
+
+async function revisionPins(ctx: Ctx, revision: string): Promise<GitPin[]> {
+  const key = `${ctx.values.gitea.org}/${ctx.values.gitea.repo}@${revision}`;
+  if (lastRead?.key !== key) lastRead = { key, pins: pinsOf(await manifestsAt(ctx, revision)) };
+  return lastRead.pins;
+}
+
+/**
+ * Reads what `revision` pins, and what runs in the cluster now (a workload applied by hand pins
+ * without a Git change), and makes every pin servable from the local Harbor where it can.
+ */
 export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport> {
   const local = upstreamHosts(ctx.values).local;
   const byRef = new Map<string, Artifact>();
-  for (const pin of pinsOf(await manifestsAt(ctx, revision))) {
-    const ref = parseImageRef(pin.ref);
-    if (local.has(ref.host)) continue;
+  const add = (kind: Artifact['kind'], text: string, foundIn: string) => {
+    const ref = parseImageRef(text);
+    if (local.has(ref.host)) return;
     const key = formatImageRef(ref);
-    const entry = byRef.get(key) ?? { kind: pin.kind, ref, foundIn: [] };
-    entry.foundIn.push(pin.foundIn);
+    const entry = byRef.get(key) ?? { kind, ref, foundIn: [] };
+    if (!entry.foundIn.includes(foundIn)) entry.foundIn.push(foundIn);
     byRef.set(key, entry);
-  }
+  };
+  for (const pin of await revisionPins(ctx, revision)) add(pin.kind, pin.ref, pin.foundIn);
+  const running = await collectArtifacts(ctx.env.cluster, ctx.values);
+  for (const a of [...running.mapped, ...running.unmapped])
+    add(a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
   const { mapped, unmapped } = mapArtifacts(byRef.values(), ctx.values.harbor.hostProjects);
   const pending: PendingPin[] = unmapped.map((a) => ({
     ref: formatImageRef(a.ref),

@@ -1,6 +1,8 @@
 // Runs alone: the whole chain on the lab's tethered Sovereign through the CLI, then a second run,
 // then the lab is reset to tethered. Also: an engine killed during harbor-prewarm and again during
-// the egress window is resumed by the next run, which completes with no leaked hold.
+// the egress window is resumed by the next run, which completes with no leaked hold. After the
+// cutover, a workload applied by hand with a new upstream image starts once cutover serve's intake
+// copied its image in (mirror mode: the nodes have no upstream to fall back on).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,7 +15,10 @@ import { StatusStore } from '../../src/adapters/kube/status-store.ts';
 import { getFlux, patchFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
 import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
-import { lab } from '../support/lab.ts';
+import { lab, pushFreshImage, uniqueName } from '../support/lab.ts';
+import { startServe } from '../support/api.ts';
+import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
+import { PORTS } from '../../lab/topology.ts';
 
 const e = lab();
 const k = kube();
@@ -146,6 +151,45 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
     /success +flux-gitrepository-patch +repaired \d{4}-.* \(drifted: GitRepository flux-system\/openova/,
   );
   assert.match(shown.stdout, /success +catalyst-api-env-patch +re-verified \d{4}-/);
+});
+
+test('after the cutover, a workload applied by hand with a new upstream image: cutover serve copies it in and its pod starts (issue 15 acceptance 3)', async () => {
+  assert.equal((await store.read())?.cutoverComplete, 'true', 'runs on the cutover the test before completed');
+  const namespace = await testNamespace('by-hand', cleanups);
+  const repo = `openova-io/${uniqueName('by-hand')}`;
+  const digest = await pushFreshImage(new DistributionClient(e.upstreams.ghcr.url), repo, '1.0.0');
+  const api = await startServe(PORTS.api + 7, 'catalyst', {
+    guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
+    intake: { periodSeconds: 5 },
+  });
+  cleanups.push(() => api.stop());
+  await eventually(
+    'the first intake',
+    async () => /pins of [0-9a-f]{12}: /.test(api.output()),
+    60_000,
+    async () => api.output(),
+  );
+  const applied = performance.now();
+  await k.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'by-hand' },
+      spec: { containers: [{ name: 'app', image: `${e.upstreams.ghcr.host}/${repo}:1.0.0` }] },
+    },
+  });
+  await eventually(
+    'the pod to run on its node, pulled from the local Harbor',
+    async () => (await k.core.readNamespacedPod({ name: 'by-hand', namespace })).status?.phase === 'Running',
+    120_000,
+    async () => api.output(),
+  );
+  console.log(
+    `# a workload applied by hand: its new upstream image copied in and the pod Running ${((performance.now() - applied) / 1000).toFixed(1)} s after it was applied (intake every 5 s; the kubelet's pull back-off included)`,
+  );
+  const local = new DistributionClient(e.localHarbor.url, e.localHarbor);
+  const row = values.harbor.hostProjects.find((r) => r.host === e.upstreams.ghcr.host);
+  assert.equal((await local.headManifest(`${row?.project}/${repo}`, '1.0.0'))?.digest, digest, 'copied by digest');
+  assert.match(api.output(), /1 copied into the local Harbor/);
 });
 
 /** Starts `cutover run` and signals it the moment it prints `marker`; returns after it ended, with what it said. */
