@@ -268,7 +268,7 @@ export const VALUES_SCHEMA = obj(
       mirrorMaxAgeSeconds: { type: 'integer', minimum: 1, default: 3600 },
     }),
     // After the cutover, when the mirror's head moves: `auto` reads what it pins and copies what the local
-    // Harbor lacks while upstream answers (ADR 0017); `off` only reports nothing. (`request`, an operator's
+    // Harbor lacks while upstream answers (ADR 0017); `off` turns the radar off. (`request`, an operator's
     // approval first, is not built yet.)
     intake: obj({
       mode: { enum: ['auto', 'off'], default: 'auto' },
