@@ -184,9 +184,9 @@ export class PodRunner {
     const all = [...rt.containers.values()];
     if (all.every((r) => r.status.state?.terminated)) {
       rt.phase = all.every((r) => r.status.state?.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
+      // Its network stays until the pod is deleted: the status still names the address, and a second pod
+      // on it would make the address ambiguous to whatever finds pods by IP (NetworkPolicy does).
       await this.#status.publish(rt);
-      // As a kubelet tears down a finished pod's sandbox: its address is free again (the status keeps it).
-      this.#network.detach(rt.network);
     }
   }
 
