@@ -1,9 +1,9 @@
 // The pin radar and its intake (issue 15 §1–3, ADR 0017): after the cutover, the artifacts a revision
 // of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts), with those the cluster
 // runs now (the tether inventory's artifacts), and, where the local Harbor lacks one, copied in while
-// upstream answers — by digest, every platform, with step 03's
-// prewarmer. What cannot be had is reported with the reason, per pin. Not a step of the chain: the
-// serving process runs it, under the Lease, whenever the mirror's head moves.
+// upstream answers — by digest, every platform, with step 03's prewarmer. What cannot be had is
+// reported with the reason, per pin. Not a step of the chain: the serving process runs it, under the
+// Lease, when the mirror's head moves and every `intake.periodSeconds`.
 import type { Artifact, MappedArtifact } from '../inventory/artifacts.ts';
 import { collectArtifacts, mapArtifacts } from '../inventory/artifacts.ts';
 import { pinsOf, type GitManifest, type GitPin } from '../inventory/git-pins.ts';
@@ -24,7 +24,7 @@ const MAX_FILES = 5000;
 
 export interface PinReport {
   revision: string;
-  /** Distinct artifacts the revision pins. */
+  /** Distinct artifacts the revision and the cluster pin. */
   pins: number;
   /** Copied into the local Harbor by this intake. */
   copied: string[];
