@@ -7,6 +7,7 @@ import { CutoverError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
+import type { StepContext } from './core/step.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
 import { Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
@@ -123,13 +124,25 @@ function registryClients(
  * many policies went.
  */
 export async function reapStrayHolds(setup: Omit<EngineSetup, 'executor' | 'stop'>): Promise<number> {
+  if (!(await holdsLeft(setup.cluster))) return 0;
+  return await underLease(setup, 60_000, (ctx) => removeHolds(ctx));
+}
+
+/**
+ * Work of the serving process that must not overlap a run (or another replica's turn): under the
+ * single-flight Lease (CutoverError 'in-progress' while another holds it), with the steps' environment.
+ */
+async function underLease<T>(
+  setup: Omit<EngineSetup, 'executor' | 'stop'>,
+  deadlineMs: number,
+  work: (ctx: StepContext<StepEnv>) => Promise<T>,
+): Promise<T> {
   const { values, cluster, namespace } = setup;
-  if (!(await holdsLeft(cluster))) return 0;
   const lease = new SingleFlight(cluster, namespace, setup.holder);
   await lease.acquire();
   try {
     const env = await buildStepEnv(values, cluster, namespace);
-    return await removeHolds({ values, env, log: setup.log, signal: AbortSignal.timeout(60_000) });
+    return await work({ values, env, log: setup.log, signal: AbortSignal.timeout(deadlineMs) });
   } finally {
     await lease.release();
   }
@@ -233,16 +246,7 @@ export async function intakeMirrorPins(
   setup: Omit<EngineSetup, 'executor' | 'stop'>,
   revision: string,
 ): Promise<PinReport> {
-  const { values, cluster, namespace } = setup;
-  const lease = new SingleFlight(cluster, namespace, setup.holder);
-  await lease.acquire();
-  try {
-    const env = await buildStepEnv(values, cluster, namespace);
-    return await intakePins(
-      { values, env, log: setup.log, signal: AbortSignal.timeout(values.stepTimeouts.harborPrewarmSeconds * 1000) },
-      revision,
-    );
-  } finally {
-    await lease.release();
-  }
+  return await underLease(setup, setup.values.stepTimeouts.harborPrewarmSeconds * 1000, (ctx) =>
+    intakePins(ctx, revision),
+  );
 }

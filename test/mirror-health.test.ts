@@ -11,7 +11,7 @@ import { buildStepEnv } from '../src/composition.ts';
 import { parseValues } from '../src/core/values.ts';
 import { giteaMirror, observeMirror } from '../src/steps/gitea-mirror.ts';
 import { PORTS } from '../lab/topology.ts';
-import { signIn, startServe } from './support/api.ts';
+import { signIn, startServe, statusAs } from './support/api.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, dropGiteaOrg, forkUpstreamRepo, lab, uniqueName } from './support/lab.ts';
 
@@ -73,10 +73,7 @@ test(
     });
     cleanups.push(() => api.stop());
     const viewer = await signIn(api.url, 'viewer');
-    const report = async () =>
-      (await (
-        await fetch(`${api.url}/api/v1/sovereign/cutover/status`, { headers: { cookie: viewer.cookie } })
-      ).json()) as MirrorReport;
+    const report = () => statusAs<MirrorReport>(api.url, viewer);
     const metric = async (name: string) => {
       const text = await (await fetch(`${api.url}/metrics`)).text();
       return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);

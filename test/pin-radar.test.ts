@@ -12,7 +12,7 @@ import { parseValues, type HostProject } from '../src/core/values.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { PORTS } from '../lab/topology.ts';
-import { signIn, startServe } from './support/api.ts';
+import { signIn, startServe, statusAs } from './support/api.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import {
   cleanupsAfterAll,
@@ -81,12 +81,7 @@ test(
     });
     cleanups.push(() => api.stop());
     const viewer = await signIn(api.url, 'viewer');
-    const pins = async () =>
-      (
-        (await (
-          await fetch(`${api.url}/api/v1/sovereign/cutover/status`, { headers: { cookie: viewer.cookie } })
-        ).json()) as { pins?: Pins }
-      ).pins;
+    const pins = async () => (await statusAs<{ pins?: Pins }>(api.url, viewer)).pins;
 
     // The head as the cutover left it: every pin copied in (the projects are the test's own, empty).
     const first = await eventually(

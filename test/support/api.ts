@@ -202,3 +202,10 @@ export async function signIn(apiURL: string, user: 'admin' | 'viewer'): Promise<
   const me = (await (await fetch(`${apiURL}/api/v1/session`, { headers: { cookie } })).json()) as { csrfToken: string };
   return { cookie, csrfToken: me.csrfToken };
 }
+
+/** `GET /api/v1/sovereign/cutover/status` as a signed-in user. */
+export async function statusAs<T>(apiURL: string, user: SignedIn): Promise<T> {
+  return (await (
+    await fetch(`${apiURL}/api/v1/sovereign/cutover/status`, { headers: { cookie: user.cookie } })
+  ).json()) as T;
+}
