@@ -9,6 +9,8 @@ export const PIN_KEYS = {
   /** JSON: PendingPin[] (at most MAX_LISTED; `pinsPendingCount` has the full count). */
   pending: 'pinsPending',
   pendingCount: 'pinsPendingCount',
+  /** The last revision whose pins were all local: where Flux is held (ADR 0017). */
+  verified: 'pinsVerifiedRevision',
 } as const;
 
 const MAX_LISTED = 50;
@@ -25,13 +27,16 @@ export interface PinStatus {
   total: number;
   pendingCount: number;
   pending: PendingPin[];
+  /** Where Flux is held: the last revision whose pins were all local ('' before the first). */
+  verifiedRevision: string;
 }
 
 export function pinRecord(
-  report: { revision: string; pins: number; pending: PendingPin[] },
+  report: { revision: string; pins: number; pending: PendingPin[]; verified: boolean },
   at: Date,
 ): Record<string, string> {
   return {
+    ...(report.verified ? { [PIN_KEYS.verified]: report.revision } : {}),
     [PIN_KEYS.revision]: report.revision,
     [PIN_KEYS.checkedAt]: at.toISOString(),
     [PIN_KEYS.total]: String(report.pins),
@@ -55,5 +60,6 @@ export function pinStatus(data: StatusData): PinStatus | undefined {
     total: Number(data[PIN_KEYS.total]) || 0,
     pendingCount: Number(data[PIN_KEYS.pendingCount]) || pending.length,
     pending,
+    verifiedRevision: data[PIN_KEYS.verified] ?? '',
   };
 }

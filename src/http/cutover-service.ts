@@ -35,7 +35,7 @@ export interface ServiceOptions {
   /** Reads what a mirror revision pins and copies what the local Harbor lacks, under the Lease (composition's intakeMirrorPins). */
   intakePins?: (
     revision: string,
-  ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[] }>;
+  ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean }>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -300,9 +300,14 @@ export class CutoverService implements CutoverControl {
     try {
       const report = await this.#o.intakePins(head);
       await this.#o.store.patch(pinRecord(report, new Date()));
-      if (report.copied.length || pins?.revision !== head || report.pending.length !== pins.pendingCount)
+      if (
+        report.copied.length ||
+        pins?.revision !== head ||
+        report.pending.length !== pins.pendingCount ||
+        (report.verified && pins.verifiedRevision !== head)
+      )
         this.#o.log(
-          `pins of ${head.slice(0, 12)}: ${report.pins}, ${report.copied.length} copied into the local Harbor, ${report.pending.length} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ''}`,
+          `pins of ${head.slice(0, 12)}: ${report.pins}, ${report.copied.length} copied into the local Harbor, ${report.pending.length} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ''}; ${report.verified ? `Flux let onto ${head.slice(0, 12)}` : `Flux held at ${pins?.verifiedRevision.slice(0, 12) || 'the revision it has'}`}`,
         );
     } catch (error) {
       if (error instanceof CutoverError && error.code === 'in-progress') return;

@@ -178,7 +178,10 @@ async function writeAuthSecret(
 /** The revision Flux must reach from the mirror (see the header); undefined while the mirror lacks the branch. */
 async function expectedRevision(ctx: Ctx, repo: FluxSource): Promise<string | undefined> {
   const branch = repo.spec.ref?.branch;
-  if (!branch || repo.spec.ref?.commit) return repo.metadata.annotations?.[PRE_PIVOT_REVISION];
+  // A commit — pinned in Git, or the pin radar's hold on the last verified revision (ADR 0017) — is what Flux reports.
+  const commit = repo.spec.ref?.commit;
+  if (commit) return branch ? `${branch}@sha1:${commit}` : `sha1:${commit}`;
+  if (!branch) return repo.metadata.annotations?.[PRE_PIVOT_REVISION];
   const head = await ctx.env.forge.branchHead(ctx.values.gitea.org, ctx.values.gitea.repo, branch);
   return head ? `${branch}@sha1:${head}` : undefined;
 }

@@ -14,6 +14,11 @@ import { CutoverError, redact } from '../core/errors.ts';
 import type { PendingPin } from '../core/pin-status.ts';
 import type { StepContext } from '../core/step.ts';
 import { prewarmArtifacts } from './harbor-prewarm.ts';
+import { getFlux, listFlux, patchFlux } from '../adapters/kube/flux.ts';
+import { fluxNamespaces } from '../core/values.ts';
+import { sameRepoURL } from '../core/repo-url.ts';
+import { pivotDurably, type Pivot } from './durable-pivot.ts';
+import { localRepoURL } from './flux-gitrepository-patch.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -30,6 +35,42 @@ export interface PinReport {
   copied: string[];
   /** Not servable from the local Harbor, and why. */
   pending: PendingPin[];
+  /** Every pin the revision's manifests name is local, so Flux was let onto it (the hold advanced). */
+  verified: boolean;
+}
+
+/** The intake's own entries in the durable pivot (a marker of their own: step 05's stay untouched). */
+export const HOLD_MARK = 'pin-intake';
+
+/**
+ * Holds every GitRepository that follows the mirror at `revision` (ADR 0017): `spec.ref.commit`, kept
+ * by an entry of the intake's own on its owner (durable-pivot.ts), so Flux applies no revision whose
+ * pins the local Harbor cannot serve. Moving the entry to the next verified revision lets Flux on.
+ */
+async function holdAt(ctx: Ctx, revision: string): Promise<void> {
+  const url = localRepoURL(ctx);
+  const pivots: Pivot[] = [];
+  for (const ns of fluxNamespaces(ctx.values))
+    for (const repo of await listFlux(ctx.env.cluster, 'gitrepositories', ns)) {
+      if (!sameRepoURL(repo.spec.url, url)) continue;
+      const { namespace, name } = repo.metadata;
+      pivots.push({
+        object: {
+          apiVersion: 'source.toolkit.fluxcd.io/v1',
+          kind: 'GitRepository',
+          namespace,
+          name,
+          labels: repo.metadata.labels,
+        },
+        fields: { spec: { ref: { commit: revision } } },
+        live: async () => {
+          await patchFlux(ctx.env.cluster, 'gitrepositories', namespace, name, { spec: { ref: { commit: revision } } });
+        },
+        applied: async () =>
+          (await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name)).spec.ref?.commit === revision,
+      });
+    }
+  await pivotDurably(ctx.env.cluster, HOLD_MARK, pivots, ctx.signal, ctx.log);
 }
 
 async function manifestsAt(ctx: Ctx, revision: string): Promise<GitManifest[]> {
@@ -80,7 +121,11 @@ export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport>
     if (!entry.foundIn.includes(foundIn)) entry.foundIn.push(foundIn);
     byRef.set(key, entry);
   };
-  for (const pin of await revisionPins(ctx, revision)) add(pin.kind, pin.ref, pin.foundIn);
+  const gitPins = new Set<string>();
+  for (const pin of await revisionPins(ctx, revision)) {
+    add(pin.kind, pin.ref, pin.foundIn);
+    gitPins.add(formatImageRef(parseImageRef(pin.ref)));
+  }
   const running = await collectArtifacts(ctx.env.cluster, ctx.values);
   for (const a of [...running.mapped, ...running.unmapped])
     add(a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
@@ -106,5 +151,8 @@ export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport>
       });
     }
   }
-  return { revision, pins: byRef.size, copied, pending };
+  // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git).
+  const verified = !pending.some((p) => gitPins.has(p.ref));
+  if (verified) await holdAt(ctx, revision);
+  return { revision, pins: byRef.size, copied, pending, verified };
 }

@@ -15,7 +15,9 @@ import { StatusStore } from '../../src/adapters/kube/status-store.ts';
 import { getFlux, patchFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
 import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
-import { lab, pushFreshImage, uniqueName } from '../support/lab.ts';
+import { lab, pushFile, pushFreshImage, uniqueName } from '../support/lab.ts';
+import { GITOPS_BARE_DIR } from '../../lab/git/git.ts';
+import { buildStepEnv } from '../../src/composition.ts';
 import { startServe } from '../support/api.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { PORTS } from '../../lab/topology.ts';
@@ -190,6 +192,84 @@ test('after the cutover, a workload applied by hand with a new upstream image: c
   const row = values.harbor.hostProjects.find((r) => r.host === e.upstreams.ghcr.host);
   assert.equal((await local.headManifest(`${row?.project}/${repo}`, '1.0.0'))?.digest, digest, 'copied by digest');
   assert.match(api.output(), /1 copied into the local Harbor/);
+  await api.stop(); // the next test runs its own
+});
+
+test('after the cutover, Flux is held on the last revision whose pins are all local; once upstream serves the missing image it is copied in and Flux is let on (issue 15 §2, auto)', async () => {
+  assert.equal((await store.read())?.cutoverComplete, 'true', 'runs on the cutover completed before');
+  const file = 'products/catalyst/held.yaml';
+  const repoPath = `openova-io/${uniqueName('held')}`;
+  const image = `${e.upstreams.ghcr.host}/${repoPath}:1.0.0`;
+  cleanups.push(async () => pushFile(GITOPS_BARE_DIR, file, '# removed by the test that added it\n'));
+  const api = await startServe(PORTS.api + 8, 'catalyst', {
+    guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
+    intake: { periodSeconds: 5 },
+  });
+  cleanups.push(() => api.stop());
+  const env = await buildStepEnv(values, cluster, 'catalyst');
+  const gitRepo = () => getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+  const head = await env.forge.branchHead(values.gitea.org, values.gitea.repo, values.upstream.branch);
+  await eventually(
+    'Flux held on the verified head',
+    async () => (await gitRepo()).spec.ref?.commit === head,
+    90_000,
+    async () => api.output(),
+  );
+
+  // Upstream pins an image nobody serves yet: the revision is read, its pin is pending, Flux stays.
+  const commit = pushFile(
+    GITOPS_BARE_DIR,
+    file,
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: { name: held, namespace: catalyst-system }',
+      'spec:',
+      '  selector: { matchLabels: { app: held } }',
+      '  template:',
+      '    metadata: { labels: { app: held } }',
+      `    spec: { containers: [{ name: app, image: "${image}" }] }`,
+      '',
+    ].join('\n'),
+  );
+  await env.forge.mirrorSync(values.gitea.org, values.gitea.repo);
+  const read = await eventually(
+    'the radar to read the new revision',
+    async () => {
+      const d = await store.read();
+      return d?.pinsRevision === commit ? d : undefined;
+    },
+    60_000,
+    async () => api.output(),
+  );
+  assert.ok((JSON.parse(read.pinsPending ?? '[]') as Array<{ ref: string }>).some((p) => p.ref === image));
+  assert.equal(read.pinsVerifiedRevision, head);
+  await sleep(10_000); // two more looks: nothing moves Flux while the pin is pending
+  const still = await gitRepo();
+  assert.equal(still.spec.ref?.commit, head, 'Flux held');
+  assert.equal(still.status?.artifact?.revision, `${values.upstream.branch}@sha1:${head}`);
+  assert.equal(
+    (await k.apps.listNamespacedDeployment({ namespace: 'catalyst-system', labelSelector: 'app=held' })).items.length,
+    0,
+    'the held revision was never applied',
+  );
+
+  // Upstream serves it: the next look copies it, lets Flux on, and the workload runs from the local Harbor.
+  const served = performance.now();
+  await pushFreshImage(new DistributionClient(e.upstreams.ghcr.url), repoPath, '1.0.0');
+  await eventually('Flux let onto the new revision', async () => (await gitRepo()).spec.ref?.commit === commit, 60_000);
+  await eventually(
+    'the new workload running',
+    async () =>
+      (await k.core.listNamespacedPod({ namespace: 'catalyst-system', labelSelector: 'app=held' })).items.some(
+        (p) => p.status?.phase === 'Running',
+      ),
+    120_000,
+    async () => api.output(),
+  );
+  console.log(
+    `# held revision: upstream served the image → copied, Flux let on, the pod Running ${((performance.now() - served) / 1000).toFixed(1)} s later (intake every 5 s)`,
+  );
 });
 
 /** Starts `cutover run` and signals it the moment it prints `marker`; returns after it ended, with what it said. */

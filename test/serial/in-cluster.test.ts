@@ -18,6 +18,7 @@ import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts'
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
 import { getFlux, patchFlux } from '../../src/adapters/kube/flux.ts';
+import { getOwner, KUSTOMIZATIONS, ownerOf } from '../../src/adapters/kube/flux-owners.ts';
 import { labValuesFile, signIn } from '../support/api.ts';
 import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
 
@@ -223,6 +224,25 @@ test(
       (
         await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' })
       ).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === values.catalystAPI.envVar)?.value;
+
+    // The pin intake holds Flux on the verified head (ADR 0017); writing that hold makes the owning
+    // Kustomization re-apply the GitRepository, which would put a revert back before the guard looks.
+    await eventually(
+      'the pin hold to be in place and applied',
+      async () => {
+        const status = (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS }))
+          .data;
+        const repo = await getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+        const owner = ownerOf(repo.metadata.labels);
+        const kustomization = owner && (await getOwner(cluster, KUSTOMIZATIONS, owner.ref));
+        return (
+          Boolean(status?.pinsVerifiedRevision) &&
+          repo.spec.ref?.commit === status?.pinsVerifiedRevision &&
+          kustomization?.status?.observedGeneration === kustomization?.metadata.generation
+        );
+      },
+      90_000,
+    );
 
     // A revert by hand, as `kubectl apply` of an old manifest would do it.
     const reverted = performance.now();

@@ -29,7 +29,7 @@ export async function statusCommand(options: {
   if (report.mirror) console.log(report.mirror.summary);
   if (report.pins) {
     console.log(
-      `pins of ${report.pins.revision.slice(0, 12)}: ${report.pins.total}, ${report.pins.pendingCount} not servable from the local Harbor`,
+      `pins of ${report.pins.revision.slice(0, 12)}: ${report.pins.total}, ${report.pins.pendingCount} not servable from the local Harbor; Flux held at ${report.pins.verifiedRevision.slice(0, 12) || '(not yet)'}`,
     );
     for (const p of report.pins.pending) console.log(`  ${p.ref} (${p.foundIn}): ${p.reason}`);
   }

@@ -81,6 +81,8 @@ function renderStatus() {
     : pins.pendingCount
       ? `${pins.pendingCount} of ${pins.total} pins of ${pins.revision.slice(0, 12)} cannot be served locally: ${pins.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}`
       : `All ${pins.total} pins of ${pins.revision.slice(0, 12)} are in the local Harbor.`;
+  if (pins?.verifiedRevision && pins.verifiedRevision !== pins.revision)
+    $('pins').textContent += ` Flux is held at ${pins.verifiedRevision.slice(0, 12)} until they are.`;
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
