@@ -3,6 +3,8 @@
 import { GiteaForge } from './adapters/gitea/gitea-forge.ts';
 import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
+import { recordDecision, type Decision } from './adapters/kube/events.ts';
+import { approve, intakeWindow, windowSummary, type IntakeWindow } from './core/intake-window.ts';
 import { CutoverError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
@@ -245,8 +247,48 @@ export function mirrorObserver(
 export async function intakeMirrorPins(
   setup: Omit<EngineSetup, 'executor' | 'stop'>,
   revision: string,
+  copy: boolean,
 ): Promise<PinReport> {
   return await underLease(setup, setup.values.stepTimeouts.harborPrewarmSeconds * 1000, (ctx) =>
-    intakePins(ctx, revision),
+    intakePins(ctx, revision, copy),
   );
+}
+
+/** Records a guard decision as a Kubernetes Event on the status ConfigMap; a failure is logged, never thrown. */
+export function decisionRecorder(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+  instance: string,
+  log: (line: string) => void,
+): (d: Decision) => Promise<void> {
+  return async (d) => {
+    await recordDecision(cluster, namespace, values.status.configMapName, instance, d).catch((error: unknown) =>
+      log(`event ${d.reason}: ${redact(error instanceof Error ? error.message : String(error))}`),
+    );
+  };
+}
+
+/**
+ * `intake.mode: request` (ADR 0018): an operator approves the pending revision — from the console,
+ * the API or `cutover intake approve` — which opens its delivery window (compare-and-swap on the
+ * status, so a concurrent write is not lost) and records the approval as an Event. Undefined when a
+ * window is open for it already.
+ */
+export async function approveIntake(
+  store: StatusStore,
+  values: Values,
+  by: string,
+  revision: string | undefined,
+  record: (d: Decision) => Promise<void>,
+): Promise<IntakeWindow | undefined> {
+  const status = await store.readVersioned();
+  if (!status) throw new CutoverError('status-read-failed', 'the status ConfigMap does not exist');
+  const patch = approve(values, status.data, by, new Date(), revision);
+  if (!patch) return undefined;
+  if (!(await store.patchIfUnchanged(status.version, patch)))
+    throw new CutoverError('status-conflict', 'the status changed while approving; approve again');
+  const window = intakeWindow(patch)!;
+  await record({ reason: 'IntakeApproved', action: 'Approve', type: 'Normal', note: windowSummary(window) });
+  return window;
 }

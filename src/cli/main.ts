@@ -21,6 +21,7 @@ Usage:
   cutover serve  -f values.yaml [-n NS] [--listen HOST:PORT]         the API, the console and the in-process engine
   cutover tethers [-f values.yaml] [-o table|json|yaml] [--all]      every reference to an upstream host in the cluster, and where it should point
   cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
+  cutover intake approve [--revision SHA] [-f values.yaml] [-n NS]   intake.mode request: let the pending revision in (see cutover intake --help)
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] [--expect blocked|reachable] URL…      egress probe: exit 0 when every URL is unreachable (blocked)
@@ -35,6 +36,7 @@ Options:
   --status-configmap N   status ConfigMap name for \`status\` (default: self-sovereign-cutover-status)
   -o, --output FORMAT    table (default), json (or yaml for tethers)
   --all                  tethers: also list what is already pivoted
+  --revision SHA         intake approve: the commit the status shows pending (refused if the head moved on)
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
   --listen HOST:PORT     serve: where to listen (default: values api.bindAddress:api.port)
   --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
@@ -107,6 +109,27 @@ Options:
 Exit codes: 0 every artifact verified; 1 an artifact failed, a reference points at a host the
 table does not map, or the inventory could not read a source; 2 bad usage or invalid values.
 `,
+  intake: `cutover intake approve [--revision SHA] [-f values.yaml] [--kubeconfig K] [-n NS]
+
+After the cutover, \`cutover serve\` reads every new revision of the Git mirror and lists what it
+pins (images, chart versions, OCI artifacts). With intake.mode: request nothing is copied from
+upstream and Flux stays on the last approved revision until an operator approves the new one:
+\`cutover status\` shows it as "awaiting approval" with each pin the local Harbor lacks.
+
+approve opens a delivery window for that revision (intake.windowSeconds, 900 by default): the
+next look of \`cutover serve\` copies its pins into the local Harbor, by digest, every platform,
+and lets Flux onto it once all are local. Who approved (your Kubernetes identity), when, what was
+copied and how long the window was open are recorded in the status ConfigMap (intakeWindow) and as
+Kubernetes Events on it (kubectl events -n NS). A window that closes before every pin is local
+(upstream unreachable: "expired") leaves Flux where it was; approve again once upstream is back.
+
+Options:
+  --revision SHA      the commit you reviewed; refused when the pending revision is another one
+  -f, --values FILE   cutover values (default: the install's values ConfigMap in -n)
+  -n, --namespace NS  the install's namespace (default catalyst)
+Exit codes: 0 approved (or already open); 1 nothing pending, not request mode, or the cluster
+failed; 2 bad usage.
+`,
 };
 
 /** Exit codes, decided here only. */
@@ -136,6 +159,7 @@ async function main(argv: string[]): Promise<void> {
       expect: { type: 'string', default: 'blocked' },
       listen: { type: 'string' },
       all: { type: 'boolean', default: false },
+      revision: { type: 'string' },
     },
   });
   if (values.version) {
@@ -186,6 +210,15 @@ async function main(argv: string[]): Promise<void> {
         namespace: values.namespace,
         output: values.output,
         all: values.all,
+      });
+    }
+    case 'intake': {
+      const { intakeCommand } = await import('./commands/intake.ts');
+      return await intakeCommand(positionals[1], {
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        namespace: values.namespace,
+        revision: values.revision,
       });
     }
     case 'prewarm': {

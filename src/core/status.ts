@@ -3,6 +3,8 @@
 // themselves are wire contracts (core/contracts.ts).
 import { mirrorHealth, type MirrorHealth } from './mirror-health.ts';
 import { pinStatus, type PinStatus } from './pin-status.ts';
+import { intakeWindow, type IntakeWindow } from './intake-window.ts';
+import { sovereignCondition, type SovereignCondition } from './sovereign-condition.ts';
 import { recheckKey, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
@@ -70,6 +72,10 @@ export interface StatusReport {
   mirror?: MirrorHealth;
   /** After the cutover: what the mirror's head pins, and each pin the local Harbor cannot serve. */
   pins?: PinStatus;
+  /** `intake.mode: request`: the last delivery window an operator's approval opened. */
+  intakeWindow?: IntakeWindow;
+  /** Sovereign, mirror keeping up, Flux on the mirror's head — or why not (the condition to alert on). */
+  condition: SovereignCondition;
   steps: StepReport[];
   raw: StatusData;
 }
@@ -78,6 +84,7 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
   const opt = (key: string, value: string | undefined): Record<string, string> => (value ? { [key]: value } : {});
   const mirror = mirrorHealth(data);
   const pins = pinStatus(data);
+  const window = intakeWindow(data);
   return {
     state: cutoverState(data),
     cutoverComplete: data.cutoverComplete === 'true',
@@ -93,6 +100,8 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     ...(data.tlsUnverifiedHosts ? { tlsUnverifiedHosts: data.tlsUnverifiedHosts.split(',') } : {}),
     ...(mirror ? { mirror } : {}),
     ...(pins ? { pins } : {}),
+    ...(window ? { intakeWindow: window } : {}),
+    condition: sovereignCondition(data),
     steps: steps.map((name) => ({
       name,
       result: stepResult(data, name),

@@ -63,7 +63,7 @@ export interface Values {
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
   guard: { periodSeconds: number; mirrorCheckSeconds: number; mirrorMaxAgeSeconds: number };
-  intake: { mode: 'auto' | 'off'; periodSeconds: number };
+  intake: { mode: 'auto' | 'request' | 'off'; periodSeconds: number; windowSeconds: number };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -267,13 +267,16 @@ export const VALUES_SCHEMA = obj(
       mirrorCheckSeconds: { type: 'integer', minimum: 0, default: 60 },
       mirrorMaxAgeSeconds: { type: 'integer', minimum: 1, default: 3600 },
     }),
-    // After the cutover, when the mirror's head moves: `auto` reads what it pins and copies what the local
-    // Harbor lacks while upstream answers (ADR 0017); `off` turns the radar off. (`request`, an operator's
-    // approval first, is not built yet.)
+    // After the cutover, when the mirror's head moves: `auto` reads what it pins, copies what the local
+    // Harbor lacks while upstream answers and lets Flux onto it once every pin is local (ADR 0017);
+    // `request` copies and lets on nothing until an operator approves the revision (ADR 0018); `off`
+    // turns the radar off.
     intake: obj({
-      mode: { enum: ['auto', 'off'], default: 'auto' },
+      mode: { enum: ['auto', 'request', 'off'], default: 'auto' },
       // How often the cluster's own pins are looked at again (a new revision is read at once).
       periodSeconds: { type: 'integer', minimum: 5, default: 30 },
+      // `request`: how long an approval's delivery window stays open for copies before it expires.
+      windowSeconds: { type: 'integer', minimum: 30, default: 900 },
     }),
     // `cutover serve`: where it listens (in-cluster: every address; the lab: 127.0.0.1), how many replicas.
     api: obj({

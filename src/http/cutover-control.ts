@@ -3,6 +3,7 @@
 // against the classes, so the app runs on CutoverService and StatusFeed in `cutover serve` and on
 // in-memory stand-ins in the unit tests — no cluster needed to check a status code.
 import type { StatusData } from '../core/contracts.ts';
+import type { IntakeWindow } from '../core/intake-window.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 import type { PendingLogin, Session } from './session.ts';
 import type { FeedEvent } from './status-feed.ts';
@@ -38,6 +39,11 @@ export interface CutoverControl {
   reviewToken(token: string): Promise<{ username: string; allowed: boolean }>;
   /** After a sovereign-admin's sign-in: arm the auto trigger when it is on and not armed yet. */
   armAutoTrigger(username: string): Promise<boolean>;
+  /**
+   * `intake.mode: request`: approve the pending revision (undefined: whichever is pending), opening its
+   * delivery window. Throws CutoverError 'intake-not-request', 'nothing-pending', 'stale-revision' (409).
+   */
+  approveIntake(by: string, revision?: string): Promise<IntakeWindow | undefined>;
 }
 
 /** The status as the routes read it (StatusFeed): one poll, the run's replay, live events. */

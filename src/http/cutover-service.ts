@@ -7,7 +7,16 @@ import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
 import { MIRROR_KEYS, mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
-import { pinRecord, pinStatus, type PendingPin } from '../core/pin-status.ts';
+import { pinRecord, pinStatus, type PendingPin, type PinStatus } from '../core/pin-status.ts';
+import {
+  afterLook,
+  copiesAllowed,
+  intakeWindow,
+  INTAKE_WINDOW_KEY,
+  windowSummary,
+  type IntakeWindow,
+} from '../core/intake-window.ts';
+import type { Decision } from '../adapters/kube/events.ts';
 import { RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
@@ -35,7 +44,12 @@ export interface ServiceOptions {
   /** Reads what a mirror revision pins and copies what the local Harbor lacks, under the Lease (composition's intakeMirrorPins). */
   intakePins?: (
     revision: string,
+    copy: boolean,
   ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean }>;
+  /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
+  approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
+  /** Records a guard decision as a Kubernetes Event (composition's decisionRecorder); never throws. */
+  recordDecision?: (d: Decision) => Promise<void>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
   /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
@@ -286,33 +300,49 @@ export class CutoverService implements CutoverControl {
   }
 
   /**
-   * The pin radar (ADR 0017): at once when the mirror's head is a revision not read yet, else every
-   * `intake.periodSeconds` (the cluster's own pins, and pending ones again), read what the head and the
-   * cluster pin and copy what the local Harbor lacks. Under the Lease: another replica on it is no error.
+   * The pin radar (ADR 0017): at once when the mirror's head is a revision not read yet or an approval
+   * opened a window, else every `intake.periodSeconds` (the cluster's own pins, and pending ones
+   * again), read what the head and the cluster pin; copy what the local Harbor lacks and let Flux on
+   * when `auto`, or inside an approved window when `request` (ADR 0018). Each decision is logged and
+   * recorded as an Event. Under the Lease: another replica on it is no error.
    */
   async #intake(data: StatusData): Promise<void> {
+    const { values, store } = this.#o;
     const head = data[MIRROR_KEYS.head];
-    if (!this.#o.intakePins || this.#o.values.intake.mode === 'off' || !head) return;
+    if (!this.#o.intakePins || values.intake.mode === 'off' || !head) return;
     const pins = pinStatus(data);
-    const due = Date.now() - this.#lastIntake >= this.#o.values.intake.periodSeconds * 1000;
-    if (pins?.revision === head && !due) return;
+    const window = intakeWindow(data);
+    const due =
+      Date.now() - this.#lastIntake >= values.intake.periodSeconds * 1000 ||
+      pins?.revision !== head ||
+      (window?.outcome === 'open' && (pins?.checkedAt ?? '') < window.approvedAt);
+    if (!due) return;
     this.#lastIntake = Date.now();
     try {
-      const report = await this.#o.intakePins(head);
-      await this.#o.store.patch(pinRecord(report, new Date()));
-      if (
-        report.copied.length ||
-        pins?.revision !== head ||
-        report.pending.length !== pins.pendingCount ||
-        (report.verified && pins.verifiedRevision !== head)
-      )
-        this.#o.log(
-          `pins of ${head.slice(0, 12)}: ${report.pins}, ${report.copied.length} copied into the local Harbor, ${report.pending.length} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ''}; ${report.verified ? `Flux let onto ${head.slice(0, 12)}` : `Flux held at ${pins?.verifiedRevision.slice(0, 12) || 'the revision it has'}`}`,
-        );
+      const report = await this.#o.intakePins(head, copiesAllowed(values, data, head, new Date()));
+      const now = new Date();
+      const closed = afterLook(data, head, report, now);
+      await store.patch({
+        ...pinRecord(report, now),
+        ...(closed ? { [INTAKE_WINDOW_KEY]: JSON.stringify(closed) } : {}),
+      });
+      for (const d of decisions(report, pins, closed)) {
+        this.#o.log(`intake: ${d.note}`);
+        await this.#o.recordDecision?.(d);
+      }
     } catch (error) {
       if (error instanceof CutoverError && error.code === 'in-progress') return;
       this.#o.log(`pin intake: ${redact(error instanceof Error ? error.message : String(error))}`);
     }
+  }
+
+  /** An operator's approval of the pending revision (`intake.mode: request`); the next look copies at once. */
+  async approveIntake(by: string, revision?: string): Promise<IntakeWindow | undefined> {
+    if (!this.#o.approveIntake) throw new CutoverError('intake-not-request', 'this server has no intake');
+    const window = await this.#o.approveIntake(by, revision);
+    if (window) this.#o.log(`intake: ${windowSummary(window)}`);
+    this.#timerSoon(0);
+    return window;
   }
 
   /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */
@@ -350,4 +380,44 @@ export class CutoverService implements CutoverControl {
     this.#stopped = true;
     clearTimeout(this.#timer);
   }
+}
+
+/** What one intake look decided, as Events: copies made, Flux let on or held, a delivery window closed. */
+function decisions(
+  report: { revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean },
+  before: PinStatus | undefined,
+  closed: IntakeWindow | undefined,
+): Decision[] {
+  const rev = report.revision.slice(0, 12);
+  const out: Decision[] = [];
+  if (report.copied.length)
+    out.push({
+      reason: 'PinsCopied',
+      action: 'Copy',
+      type: 'Normal',
+      note: `${report.copied.length} copied into the local Harbor for revision ${rev}: ${report.copied.join(', ')}`,
+    });
+  if (report.verified && before?.verifiedRevision !== report.revision)
+    out.push({
+      reason: 'RevisionVerified',
+      action: 'LetOn',
+      type: 'Normal',
+      note: `all ${report.pins} pins of ${rev} are in the local Harbor: Flux let onto it`,
+    });
+  const changed = before?.revision !== report.revision || before.pendingCount !== report.pending.length;
+  if (!report.verified && changed)
+    out.push({
+      reason: 'RevisionHeld',
+      action: 'Hold',
+      type: 'Warning',
+      note: `Flux held at ${before?.verifiedRevision.slice(0, 12) || 'the revision it has'}: ${report.pending.length} of ${report.pins} pins of ${rev} not servable${report.pending.length ? `: ${report.pending.map((p) => `${p.ref} (${p.reason})`).join('; ')}` : ' (awaiting approval)'}`,
+    });
+  if (closed && closed.outcome !== 'open')
+    out.push({
+      reason: 'IntakeWindowClosed',
+      action: 'CloseWindow',
+      type: closed.outcome === 'verified' ? 'Normal' : 'Warning',
+      note: windowSummary(closed),
+    });
+  return out;
 }

@@ -4,6 +4,9 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { cutoverState, stepResult } from '../core/status.ts';
 import { mirrorHealth } from '../core/mirror-health.ts';
 import { pinStatus } from '../core/pin-status.ts';
+import { intakeWindow } from '../core/intake-window.ts';
+import { sovereignCondition } from '../core/sovereign-condition.ts';
+import type { TetherSummary } from '../inventory/tethers.ts';
 import { STEP_IDS, stepKey, type StatusData } from '../core/contracts.ts';
 
 export class CutoverMetrics {
@@ -11,7 +14,11 @@ export class CutoverMetrics {
   readonly runs: Counter<'outcome'>;
   readonly requests: Counter<'route' | 'code'>;
 
-  constructor(snapshot: () => StatusData | undefined, engineRunning: () => boolean) {
+  constructor(
+    snapshot: () => StatusData | undefined,
+    engineRunning: () => boolean,
+    tethers: () => TetherSummary | undefined = () => undefined,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'cutover_' });
     new Gauge({
@@ -89,6 +96,51 @@ export class CutoverMetrics {
         this.reset();
         const pins = pinStatus(snapshot() ?? {});
         if (pins) this.set(pins.pendingCount);
+      },
+    });
+    new Gauge({
+      name: 'cutover_tethers',
+      help: 'References in the cluster by state (tethered, unmapped, pivoted, exempt), as the last inventory counted them',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const summary = tethers();
+        if (summary)
+          for (const state of ['tethered', 'unmapped', 'pivoted', 'exempt'] as const)
+            this.set({ state }, summary[state]);
+      },
+    });
+    // The condition to alert on (ADR 0018): 1 when sovereign with the mirror keeping up and Flux on its head.
+    new Gauge({
+      name: 'cutover_sovereign_ready',
+      help: 'The Sovereign condition: 1 when true; the reason label says why not (Tethered, CutoverFailed, MirrorDegraded, AwaitingApproval, RevisionHeld)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const data = snapshot();
+        if (!data) return;
+        const condition = sovereignCondition(data);
+        this.set({ reason: condition.reason }, condition.status === 'True' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cutover_intake_window_open',
+      help: '1 while an approved delivery window (intake.mode request) is open',
+      registers,
+      collect() {
+        this.set(intakeWindow(snapshot() ?? {})?.outcome === 'open' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cutover_intake_window_copied',
+      help: 'Artifacts copied into the local Harbor by the last delivery window (absent before the first)',
+      registers,
+      collect() {
+        this.reset();
+        const window = intakeWindow(snapshot() ?? {});
+        if (window) this.set(window.copiedCount);
       },
     });
     new Gauge({

@@ -8,15 +8,20 @@ import type { CutoverMetrics } from './metrics.ts';
 import { SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
 
 /** HTTP status for every error the API returns — decided here only. */
-function httpStatusFor(error: unknown): { status: 200 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
+function httpStatusFor(error: unknown): { status: 200 | 400 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
   if (error instanceof CutoverError) {
-    const byCode: Record<string, 401 | 403 | 409 | 424 | 502 | 503> = {
+    const byCode: Record<string, 400 | 401 | 403 | 409 | 424 | 502 | 503> = {
+      'invalid-request': 400,
       unauthenticated: 401,
       'missing-bearer': 401,
       'not-sovereign-admin': 403,
       'csrf-rejected': 403,
       'unauthorized-sa': 403,
       'in-progress': 409,
+      'intake-not-request': 409,
+      'nothing-pending': 409,
+      'stale-revision': 409,
+      'status-conflict': 409,
       'no-steps-found': 424,
       'auth-unconfigured': 503,
       'identity-provider-unavailable': 503,

@@ -47,6 +47,8 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // The install ships the status ConfigMap, so no create: the engine only reads and merge-patches it.
     { namespace, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch'] },
     { namespace, apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'] },
+    // The guard records each intake decision as an Event on the status ConfigMap (ADR 0018).
+    { namespace, apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'] },
     // A failed Job is left for its TTL (a retry stamps a new one): no delete.
     { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create'] },
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },

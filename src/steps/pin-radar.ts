@@ -12,6 +12,7 @@ import { forEachLimited } from '../core/limit.ts';
 import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import type { PendingPin } from '../core/pin-status.ts';
+import { AWAITING_APPROVAL } from '../core/intake-window.ts';
 import type { StepContext } from '../core/step.ts';
 import { prewarmArtifacts } from './harbor-prewarm.ts';
 import { getFlux, listFlux, patchFlux } from '../adapters/kube/flux.ts';
@@ -108,9 +109,10 @@ async function revisionPins(ctx: Ctx, revision: string): Promise<GitPin[]> {
 
 /**
  * Reads what `revision` pins, and what runs in the cluster now (a workload applied by hand pins
- * without a Git change), and makes every pin servable from the local Harbor where it can.
+ * without a Git change), and makes every pin servable from the local Harbor where it can — unless
+ * `copy` is false (`request` mode outside a window): then it only says what is missing, and holds.
  */
-export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport> {
+export async function intakePins(ctx: Ctx, revision: string, copy = true): Promise<PinReport> {
   const local = upstreamHosts(ctx.values).local;
   const byRef = new Map<string, Artifact>();
   const add = (kind: Artifact['kind'], text: string, foundIn: string) => {
@@ -140,6 +142,10 @@ export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport>
     const ref = formatImageRef(a.ref);
     try {
       if (await presentLocally(ctx, a)) continue;
+      if (!copy) {
+        pending.push({ ref, foundIn: a.foundIn[0] ?? '', reason: AWAITING_APPROVAL });
+        continue;
+      }
       await prewarmArtifacts(ctx, [a]);
       copied.push(ref);
       ctx.log(`intake: ${ref} → ${a.localRepo}:${reference(a.ref)} (pinned by ${a.foundIn[0]})`);
@@ -151,8 +157,9 @@ export async function intakePins(ctx: Ctx, revision: string): Promise<PinReport>
       });
     }
   }
-  // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git).
-  const verified = !pending.some((p) => gitPins.has(p.ref));
+  // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git),
+  // and in `request` mode only inside an approved window (ADR 0018).
+  const verified = copy && !pending.some((p) => gitPins.has(p.ref));
   if (verified) await holdAt(ctx, revision);
   return { revision, pins: byRef.size, copied, pending, verified };
 }

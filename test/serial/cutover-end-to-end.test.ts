@@ -18,7 +18,9 @@ import { eventually, kube, testNamespace } from '../support/kube.ts';
 import { lab, pushFile, pushFreshImage, uniqueName } from '../support/lab.ts';
 import { GITOPS_BARE_DIR } from '../../lab/git/git.ts';
 import { buildStepEnv } from '../../src/composition.ts';
-import { startServe } from '../support/api.ts';
+import { labValuesFile, startServe } from '../support/api.ts';
+import { AWAITING_APPROVAL, intakeWindow, windowSummary } from '../../src/core/intake-window.ts';
+import { sovereignCondition } from '../../src/core/sovereign-condition.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { PORTS } from '../../lab/topology.ts';
 
@@ -167,7 +169,7 @@ test('after the cutover, a workload applied by hand with a new upstream image: c
   cleanups.push(() => api.stop());
   await eventually(
     'the first intake',
-    async () => /pins of [0-9a-f]{12}: /.test(api.output()),
+    async () => /pins of [0-9a-f]{12}/.test(api.output()),
     60_000,
     async () => api.output(),
   );
@@ -270,6 +272,7 @@ test('after the cutover, Flux is held on the last revision whose pins are all lo
   console.log(
     `# held revision: upstream served the image → copied, Flux let on, the pod Running ${((performance.now() - served) / 1000).toFixed(1)} s later (intake every 5 s)`,
   );
+  await api.stop(); // the next test runs its own, in another intake mode
 });
 
 /** Starts `cutover run` and signals it the moment it prints `marker`; returns after it ended, with what it said. */
@@ -297,6 +300,142 @@ async function killAt(
   assert.ok(seen, `the run ended before printing "${marker}":\n${output}`);
   return { code, output };
 }
+
+test('after the cutover, intake.mode request: a new revision is neither copied nor let on until an operator approves it; approved with upstream cut it stays held, and goes through once upstream is back; approver, copies and window recorded, each decision an Event (issue 15 §2-3)', async () => {
+  assert.equal((await store.read())?.cutoverComplete, 'true', 'runs on the cutover completed before');
+  const file = 'products/catalyst/requested.yaml';
+  const repoPath = `openova-io/${uniqueName('requested')}`;
+  const image = `${e.upstreams.ghcr.host}/${repoPath}:1.0.0`;
+  cleanups.push(async () => pushFile(GITOPS_BARE_DIR, file, '# removed by the test that added it\n'));
+  const overrides = { intake: { mode: 'request', periodSeconds: 5, windowSeconds: 300 } };
+  const api = await startServe(PORTS.api + 9, 'catalyst', {
+    guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
+    ...overrides,
+  });
+  cleanups.push(() => api.stop());
+  const env = await buildStepEnv(values, cluster, 'catalyst');
+  const gitRepo = () => getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+  const heldAt = (await store.read())?.pinsVerifiedRevision ?? '';
+  assert.match(heldAt, /^[0-9a-f]{40}$/, 'Flux is held on a verified revision (the test before)');
+  const row = values.harbor.hostProjects.find((r) => r.host === e.upstreams.ghcr.host);
+  const local = new DistributionClient(e.localHarbor.url, {
+    username: e.localHarbor.username,
+    password: e.localHarbor.password,
+  });
+  const localCopy = () => local.headManifest(`${row?.project}/${repoPath}`, '1.0.0');
+
+  // Upstream serves the image and a commit pins it: the radar reads it, copies nothing, lets Flux on to nothing.
+  await pushFreshImage(new DistributionClient(e.upstreams.ghcr.url), repoPath, '1.0.0');
+  const commit = pushFile(
+    GITOPS_BARE_DIR,
+    file,
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: { name: requested, namespace: catalyst-system }',
+      'spec:',
+      '  selector: { matchLabels: { app: requested } }',
+      '  template:',
+      '    metadata: { labels: { app: requested } }',
+      `    spec: { containers: [{ name: app, image: "${image}" }] }`,
+      '',
+    ].join('\n'),
+  );
+  await env.forge.mirrorSync(values.gitea.org, values.gitea.repo);
+  const read = await eventually(
+    'the radar to read the new revision',
+    async () => {
+      const d = await store.read();
+      return d?.pinsRevision === commit ? d : undefined;
+    },
+    60_000,
+    async () => api.output(),
+  );
+  const pending = JSON.parse(read.pinsPending ?? '[]') as Array<{ ref: string; reason: string }>;
+  assert.deepEqual(pending.find((p) => p.ref === image)?.reason, AWAITING_APPROVAL);
+  assert.equal(sovereignCondition(read).reason, 'AwaitingApproval');
+  await sleep(10_000); // two more looks
+  assert.equal(await localCopy(), undefined, 'nothing copied without an approval');
+  assert.equal((await gitRepo()).spec.ref?.commit, heldAt, 'Flux held without an approval');
+
+  // Approved while upstream is cut: the window opens, the copy cannot be made, Flux stays held.
+  await cutUpstream(quiet);
+  const approver = await cluster.whoAmI();
+  const approval = spawnSync(
+    process.execPath,
+    [
+      cli,
+      'intake',
+      'approve',
+      '--revision',
+      commit,
+      '-f',
+      labValuesFile(overrides),
+      '--kubeconfig',
+      e.kube.kubeconfig,
+      '-n',
+      'catalyst',
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(approval.status, 0, approval.stderr);
+  assert.match(
+    approval.stdout,
+    new RegExp(`delivery window for ${commit.slice(0, 12)} open since .* \\(approved by ${approver},`),
+  );
+  const held = await eventually(
+    'the approved copy to fail while upstream is cut',
+    async () => {
+      const d = await store.read();
+      const p = (JSON.parse(d?.pinsPending ?? '[]') as Array<{ ref: string; reason: string }>).find(
+        (x) => x.ref === image,
+      );
+      return p && p.reason !== AWAITING_APPROVAL ? d : undefined;
+    },
+    60_000,
+    async () => api.output(),
+  );
+  assert.equal(sovereignCondition(held).reason, 'RevisionHeld');
+  assert.equal(intakeWindow(held)?.outcome, 'open');
+  assert.equal((await gitRepo()).spec.ref?.commit, heldAt, 'Flux held while the pins cannot be copied');
+
+  // Upstream back: the open window copies it and Flux goes on, with no further operator action.
+  const restored = performance.now();
+  await restoreUpstream(quiet);
+  await eventually(
+    'Flux let onto the approved revision',
+    async () => (await gitRepo()).spec.ref?.commit === commit,
+    90_000,
+    async () => api.output(),
+  );
+  await eventually(
+    'the approved workload running',
+    async () =>
+      (await k.core.listNamespacedPod({ namespace: 'catalyst-system', labelSelector: 'app=requested' })).items.some(
+        (p) => p.status?.phase === 'Running',
+      ),
+    120_000,
+  );
+  console.log(
+    `# request mode: upstream restored → copied, Flux let on, pod Running ${((performance.now() - restored) / 1000).toFixed(1)} s later (intake every 5 s)`,
+  );
+  const window = intakeWindow((await store.read())!)!;
+  assert.deepEqual(
+    [window.revision, window.approvedBy, window.outcome, window.copied.includes(image)],
+    [commit, approver, 'verified', true],
+  );
+  console.log(`# request mode: ${windowSummary(window)}`);
+  const reasons = (await cluster.events.listNamespacedEvent({ namespace: 'catalyst' })).items
+    .filter(
+      (ev) =>
+        ev.regarding?.name === values.status.configMapName &&
+        Date.parse(String(ev.eventTime)) >= Date.parse(window.approvedAt) - 60_000,
+    )
+    .map((ev) => ev.reason);
+  for (const reason of ['RevisionHeld', 'IntakeApproved', 'PinsCopied', 'RevisionVerified', 'IntakeWindowClosed'])
+    assert.ok(reasons.includes(reason), `an Event ${reason} (got ${reasons.join(', ')})`);
+  await api.stop();
+});
 
 test('SIGTERM during the egress window: cutover run removes the hold before it exits, and the run is failed with the reason', async () => {
   await resetSovereign(quiet);

@@ -163,6 +163,26 @@ test(
       `images still named upstream are served locally (${tethers.summary.pivoted} pivoted)`,
     );
 
+    // The guard's first look after the cutover: the pin intake holds Flux on the verified head, and says so
+    // in a Kubernetes Event on the status ConfigMap (ADR 0018).
+    const decision = await eventually(
+      'the intake to record its first decision as an Event',
+      async () =>
+        (await KubeCluster.connect(e.kube.kubeconfig).events.listNamespacedEvent({ namespace: NS })).items.find(
+          (ev) => ev.reason === 'RevisionVerified' && ev.regarding?.name === values.status.configMapName,
+        ),
+      90_000,
+    );
+    assert.equal(decision.reportingController, 'sovereign-cutover.openova.io/guard');
+    console.log(`# intake decision: ${decision.note ?? ''}`);
+    // The apiserver writes a request's audit line after answering it.
+    await eventually(
+      "the Event's create in the audit log",
+      async () =>
+        auditSince(auditFrom).some((ev) => ev.verb === 'create' && ev.objectRef?.apiGroup === 'events.k8s.io'),
+      10_000,
+    );
+
     const events = auditSince(auditFrom);
     const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
     const agent = events.filter(

@@ -34,6 +34,7 @@ interface InMemoryService extends CutoverControl {
   readonly starts: RunSource[];
   readonly armed: string[];
   readonly tetherWalks: (number | undefined)[];
+  readonly approvals: Array<{ by: string; revision: string | undefined }>;
 }
 
 /** A stand-in for CutoverService: `tokens` maps a bearer token to the ServiceAccount TokenReview would name. */
@@ -49,6 +50,7 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     starts: [],
     armed: [],
     tetherWalks: [],
+    approvals: [],
     async start(source) {
       this.starts.push(source);
       if (this.next instanceof Error) throw this.next;
@@ -65,6 +67,10 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     async armAutoTrigger(username) {
       this.armed.push(username);
       return true;
+    },
+    async approveIntake(by, revision) {
+      this.approvals.push({ by, revision });
+      return undefined;
     },
   };
 }
@@ -106,12 +112,13 @@ function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<s
       as?: { cookie: string; csrf: string };
       csrf?: boolean;
       headers?: Record<string, string>;
+      body?: string;
     } = {},
   ) => {
     const headers: Record<string, string> = { ...init.headers };
     if (init.as) headers.cookie = init.as.cookie;
     if (init.as && init.csrf !== false && init.method === 'POST') headers['x-csrf-token'] = init.as.csrf;
-    return app.request(`${ORIGIN}${path}`, { method: init.method ?? 'GET', headers });
+    return app.request(`${ORIGIN}${path}`, { method: init.method ?? 'GET', headers, body: init.body ?? null });
   };
   return { app, feed, metrics, service, sealer, logs, state, admin, viewer, call };
 }
@@ -199,6 +206,31 @@ test('start: CSRF token and same origin required, then sovereign-admins only', a
   r = await json(await w.call(START, { method: 'POST', as: w.admin, headers: { origin: ORIGIN } }));
   assert.equal(r.status, 200, 'our own origin (the public URL) is fine');
   assert.deepEqual(w.service.starts, ['operator']);
+});
+
+test('intake approve: sovereign-admins only, with CSRF; the revision must be a commit id; the approver is the session', async () => {
+  const w = world();
+  const APPROVE = '/api/v1/sovereign/cutover/intake/approve';
+  const revision = 'a'.repeat(40);
+  let r = await json(await w.call(APPROVE, { method: 'POST', as: w.admin, csrf: false }));
+  assert.deepEqual([r.status, r.body.error], [403, 'csrf-rejected']);
+  r = await json(await w.call(APPROVE, { method: 'POST', as: w.viewer, body: JSON.stringify({ revision }) }));
+  assert.deepEqual([r.status, r.body.error], [403, 'not-sovereign-admin']);
+  r = await json(await w.call(APPROVE, { method: 'POST', as: w.admin, body: JSON.stringify({ revision: 'main' }) }));
+  assert.deepEqual(r, {
+    status: 400,
+    body: { error: 'invalid-request', detail: 'revision must be a 40-hex commit id' },
+  });
+  assert.deepEqual(w.service.approvals, [], 'nothing approved before the checks passed');
+  r = await json(await w.call(APPROVE, { method: 'POST', as: w.admin, body: JSON.stringify({ revision }) }));
+  assert.equal(r.status, 200);
+  assert.equal(r.body.condition.type, 'Sovereign', 'answers with the status');
+  r = await json(await w.call(APPROVE, { method: 'POST', as: w.admin }));
+  assert.equal(r.status, 200, 'no body: whichever revision is pending');
+  assert.deepEqual(w.service.approvals, [
+    { by: 'admin', revision },
+    { by: 'admin', revision: undefined },
+  ]);
 });
 
 test('start: 200 with the status, 409 cutover-in-progress, 424 no-steps-found, 5xx mapped and logged', async () => {

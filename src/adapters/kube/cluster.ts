@@ -8,6 +8,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
+  EventsV1Api,
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
@@ -28,6 +29,7 @@ export class KubeCluster {
   readonly discovery: DiscoveryV1Api;
   readonly networking: NetworkingV1Api;
   readonly authentication: AuthenticationV1Api;
+  readonly events: EventsV1Api;
 
   constructor(config: KubeConfig) {
     this.config = config;
@@ -39,6 +41,7 @@ export class KubeCluster {
     this.discovery = config.makeApiClient(DiscoveryV1Api);
     this.networking = config.makeApiClient(NetworkingV1Api);
     this.authentication = config.makeApiClient(AuthenticationV1Api);
+    this.events = config.makeApiClient(EventsV1Api);
   }
 
   /** In-cluster identity when running in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config. */
@@ -87,6 +90,16 @@ export class KubeCluster {
         throw kubeError('POST', 'tokenreviews', error);
       });
     return review.status?.authenticated ? (review.status.user?.username ?? '') : '';
+  }
+
+  /** Who the apiserver says this client is (SelfSubjectReview): what an approval made from the CLI records. */
+  async whoAmI(): Promise<string> {
+    const review = await this.authentication
+      .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } })
+      .catch((error: unknown) => {
+        throw kubeError('POST', 'selfsubjectreviews', error);
+      });
+    return review.status?.userInfo?.username ?? '';
   }
 }
 

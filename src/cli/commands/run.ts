@@ -7,7 +7,8 @@ import { CutoverError } from '../../core/errors.ts';
 import { parseValues, type Values } from '../../core/values.ts';
 import { configureTrust } from '../../adapters/trust.ts';
 import { withCaSecrets } from '../../adapters/kube/ca-secrets.ts';
-import type { KubeCluster } from '../../adapters/kube/cluster.ts';
+import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
+import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
@@ -30,6 +31,26 @@ export function loadValues(path: string): Values {
     );
   }
   return parseValues(text, path);
+}
+
+/** Values from -f, else from the dormant install's values ConfigMap in `namespace`. */
+export async function installValues(
+  cluster: KubeCluster,
+  path: string | undefined,
+  namespace: string,
+): Promise<Values> {
+  if (path) return loadValues(path);
+  const cm = await cluster.core
+    .readNamespacedConfigMap({ name: VALUES_CONFIGMAP, namespace })
+    .catch((error: unknown) => {
+      if (kubeStatus(error) === 404)
+        throw new CutoverError(
+          'usage',
+          `no -f values.yaml and no ConfigMap ${namespace}/${VALUES_CONFIGMAP} (is the cutover installed there?)`,
+        );
+      throw error;
+    });
+  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${namespace}/${VALUES_CONFIGMAP}`);
 }
 
 /**

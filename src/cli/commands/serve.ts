@@ -5,7 +5,9 @@ import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
 import {
+  approveIntake,
   buildEngine,
+  decisionRecorder,
   intakeMirrorPins,
   mirrorObserver,
   reapStrayHolds,
@@ -59,11 +61,13 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, options.namespace);
   const feed = new StatusFeed(store);
+  const recordDecision = decisionRecorder(values, cluster, options.namespace, holder, log);
   // The metrics and the service need each other: metrics reads `service` only when scraped, which is
   // after both exist (the server listens below), and the service counts runs on `metrics`.
   const metrics = new CutoverMetrics(
     () => feed.snapshot,
     () => service.running,
+    () => service.lastTethers?.summary,
   );
   const service = new CutoverService({
     values,
@@ -76,8 +80,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     takeInventory: () => takeInventory(cluster, values, options.namespace, false),
     reapStrayHolds: () => reapStrayHolds({ values, cluster, namespace: options.namespace, holder, log }),
     observeMirror: mirrorObserver(values, cluster, options.namespace),
-    intakePins: (revision) =>
-      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision),
+    intakePins: (revision, copy) =>
+      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy),
+    approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
+    recordDecision,
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });

@@ -1,6 +1,7 @@
 // `cutover status`: the status ConfigMap, as a table or as the API's JSON.
 import { connectCluster, statusConfigMap } from '../../composition.ts';
 import { statusReport } from '../../core/status.ts';
+import { windowSummary } from '../../core/intake-window.ts';
 
 export async function statusCommand(options: {
   kubeconfig?: string | undefined;
@@ -33,6 +34,10 @@ export async function statusCommand(options: {
     );
     for (const p of report.pins.pending) console.log(`  ${p.ref} (${p.foundIn}): ${p.reason}`);
   }
+  if (report.intakeWindow) console.log(windowSummary(report.intakeWindow));
+  console.log(
+    `condition Sovereign=${report.condition.status} (${report.condition.reason})${report.condition.status === 'True' ? '' : `: ${report.condition.message}`}`,
+  );
   if (report.tlsUnverifiedHosts)
     console.log(
       `WARNING: TLS verification is OFF for ${report.tlsUnverifiedHosts.join(', ')} (tls.hosts[].insecureSkipVerify)`,

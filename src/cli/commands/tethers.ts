@@ -1,13 +1,10 @@
 // `cutover tethers`: the tether inventory of the live cluster — every reference to an upstream
 // host, where it is, where it should point, and whether it already does.
 import { stringify } from 'yaml';
-import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
 import { connectCluster, takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
-import { parseValues, type Values } from '../../core/values.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
-import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
-import { loadValues, trustedValues } from './run.ts';
+import { installValues, trustedValues } from './run.ts';
 
 export interface TethersOptions {
   values?: string | undefined;
@@ -17,27 +14,15 @@ export interface TethersOptions {
   all: boolean;
 }
 
-/** Values from -f, else from the dormant install's values ConfigMap. */
-async function valuesFor(cluster: KubeCluster, options: TethersOptions): Promise<Values> {
-  if (options.values) return loadValues(options.values);
-  const cm = await cluster.core
-    .readNamespacedConfigMap({ name: VALUES_CONFIGMAP, namespace: options.namespace })
-    .catch((error: unknown) => {
-      if (kubeStatus(error) === 404)
-        throw new CutoverError(
-          'usage',
-          `no -f values.yaml and no ConfigMap ${options.namespace}/${VALUES_CONFIGMAP} (is the cutover installed there?)`,
-        );
-      throw error;
-    });
-  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${options.namespace}/${VALUES_CONFIGMAP}`);
-}
-
 export async function tethersCommand(options: TethersOptions): Promise<void> {
   if (!['table', 'json', 'yaml'].includes(options.output))
     throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
   const cluster = connectCluster(options.kubeconfig);
-  const values = await trustedValues(await valuesFor(cluster, options), cluster, options.namespace);
+  const values = await trustedValues(
+    await installValues(cluster, options.values, options.namespace),
+    cluster,
+    options.namespace,
+  );
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
   if (options.output === 'json') console.log(JSON.stringify({ summary, tethers: shown }, null, 2));

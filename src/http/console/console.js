@@ -83,6 +83,15 @@ function renderStatus() {
       : `All ${pins.total} pins of ${pins.revision.slice(0, 12)} are in the local Harbor.`;
   if (pins?.verifiedRevision && pins.verifiedRevision !== pins.revision)
     $('pins').textContent += ` Flux is held at ${pins.verifiedRevision.slice(0, 12)} until they are.`;
+  // intake.mode request (ADR 0018): the revision waits for a sovereign-admin's approval.
+  const window = status.intakeWindow;
+  $('intake-window').hidden = !window;
+  $('intake-window').textContent = window
+    ? `Delivery window for ${window.revision.slice(0, 12)}: approved by ${window.approvedBy} at ${new Date(window.approvedAt).toLocaleString()}, ${window.outcome}, ${window.copiedCount} copied.`
+    : '';
+  const awaiting = status.condition?.reason === 'AwaitingApproval';
+  $('approve').hidden = !awaiting || !session.admin;
+  if (awaiting) $('approve').textContent = `Approve revision ${pins.revision.slice(0, 12)}`;
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
@@ -201,6 +210,29 @@ async function start() {
   );
 }
 
+/** Approves the pending revision after a confirmation naming it and every pin it will copy. */
+async function approve() {
+  const pins = status?.pins;
+  if (!pins) return;
+  const list = pins.pending.map((p) => `  ${p.ref}`).join('\n');
+  if (
+    !confirm(`Let revision ${pins.revision} in?\nCopied from upstream into the local Harbor:\n${list || '  (nothing)'}`)
+  )
+    return;
+  try {
+    status = await api('/api/v1/sovereign/cutover/intake/approve', {
+      method: 'POST',
+      headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ revision: pins.revision }),
+    });
+    renderStatus();
+  } catch (error) {
+    $('error').hidden = false;
+    $('failed-step').textContent = '(approve)';
+    $('last-error').textContent = String(error.message ?? error);
+  }
+}
+
 async function main() {
   session = await api('/api/v1/session');
   $('signed-out').hidden = session.authenticated;
@@ -225,6 +257,7 @@ async function main() {
     out,
   );
   $('achieve').addEventListener('click', () => void start());
+  $('approve').addEventListener('click', () => void approve());
   $('tethers').addEventListener('toggle', () => {
     if ($('tethers').open) void loadTethers().catch(() => undefined);
   });

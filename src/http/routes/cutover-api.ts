@@ -55,6 +55,16 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
     await service.start('operator');
     return c.json(await report());
   });
+  // `intake.mode: request` (ADR 0018): a sovereign-admin approves the revision the console showed pending.
+  app.post('/api/v1/sovereign/cutover/intake/approve', change, async (c) => {
+    const s = c.var.session;
+    if (!s.admin) throw new CutoverError('not-sovereign-admin', `${s.name} is not in ${values.auth.oidc.adminGroup}`);
+    const body = (await c.req.json().catch(() => ({}))) as { revision?: unknown };
+    if (body.revision !== undefined && (typeof body.revision !== 'string' || !/^[0-9a-f]{40}$/.test(body.revision)))
+      throw new CutoverError('invalid-request', 'revision must be a 40-hex commit id');
+    await service.approveIntake(s.name, body.revision);
+    return c.json(await report());
+  });
   app.get('/api/v1/sovereign/cutover/events', signedIn, (c) => {
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
