@@ -97,7 +97,7 @@ test(
     const fromGit = (p: Pins) => p.pending.filter((pin) => pin.foundIn.includes('.yaml: '));
     assert.deepEqual(fromGit(first), [], 'every pin of the head is servable');
     assert.ok(first.total >= 10, `the lab's GitOps repo pins many artifacts (${first.total})`);
-    assert.match(api.output(), new RegExp(`pins of ${head?.slice(0, 12)}: \\d+, \\d+ copied into the local Harbor`));
+    assert.match(api.output(), new RegExp(`\\d+ copied into the local Harbor for revision ${head?.slice(0, 12)}`));
 
     // Upstream pins a new image (pushed upstream) and one that exists nowhere.
     const upstream = new DistributionClient(e.upstreams.ghcr.url);
@@ -145,5 +145,17 @@ test(
     assert.equal(copied?.digest, digest, 'the new pin is in the local Harbor, by digest');
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
     assert.equal(Number(/^cutover_pins_pending (\d+)$/m.exec(metrics)?.[1]), second.pendingCount);
+    assert.match(metrics, /^cutover_sovereign_ready\{reason="RevisionHeld"\} 0$/m, 'the condition to alert on');
+    // Each decision is an Event on the status ConfigMap (ADR 0018): the copies, and the revision held by the missing pin.
+    const notes = await eventually(
+      'the decisions as Events',
+      async () => {
+        const items = (await env.cluster.events.listNamespacedEvent({ namespace })).items;
+        const held = items.find((ev) => ev.reason === 'RevisionHeld' && ev.note?.includes(missing));
+        return held && items.some((ev) => ev.reason === 'PinsCopied') ? items : undefined;
+      },
+      30_000,
+    );
+    assert.ok(notes.every((ev) => ev.regarding?.name === values.status.configMapName));
   },
 );
