@@ -1,7 +1,8 @@
 // The pin radar and its intake (issue 15 §1–3, ADR 0017), against the real Gitea, the lab's upstream
 // Git and registries and the local Harbor: after the cutover `cutover serve` reads what the mirror's
 // head pins, copies what the local Harbor lacks (by digest), and reports each pin it cannot serve
-// with the reason — in the status, the API and the metrics. Projects of the test's own keep it apart.
+// with the reason — in the status, the API, the metrics and Events. With two replicas only the Lease
+// holder copies, and a replica killed mid-copy is taken over. Projects of the test's own keep it apart.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -12,7 +13,9 @@ import { parseValues, type HostProject } from '../src/core/values.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { PORTS } from '../lab/topology.ts';
-import { signIn, startServe, statusAs } from './support/api.ts';
+import { signIn, startServe, statusAs, type ServeProcess } from './support/api.ts';
+import { StatusStore } from '../src/adapters/kube/status-store.ts';
+import { pinStatus } from '../src/core/pin-status.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import {
   cleanupsAfterAll,
@@ -34,51 +37,61 @@ interface Pins {
   pending: Array<{ ref: string; foundIn: string; reason: string }>;
 }
 
+/** A mirror of an upstream fork in a Gitea org, Harbor projects and a status namespace of the test's own. */
+async function radarWorld(name: string) {
+  const fork = forkUpstreamRepo(cleanups);
+  const org = uniqueName(name);
+  cleanups.push(() => dropGiteaOrg(org));
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  const hostProjects: HostProject[] = (['ghcr', 'docker', 'quay'] as const).map((u) => ({
+    host: e.upstreams[u].host,
+    project: uniqueName(`radar-${u}`),
+    mode: 'mirror',
+    upstreamURL: e.upstreams[u].url,
+    registryType: 'docker-registry',
+    authMode: 'anonymous',
+  }));
+  cleanups.push(async () => {
+    for (const row of hostProjects) await dropHarborProject(row.project);
+  });
+  values.harbor.hostProjects = hostProjects;
+  values.prewarm.images = []; // named by the lab's projects, not this test's
+  values.gitea.org = org;
+  values.upstream.repoURL = fork.url;
+  const env = await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst');
+  const ctx = { values, env, log: () => {}, signal: AbortSignal.timeout(120_000) };
+  await harborProjects.apply(ctx);
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  const head = await env.forge.branchHead(org, values.gitea.repo, values.upstream.branch);
+
+  const namespace = await testNamespace(name, cleanups);
+  await kube().core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: values.status.configMapName },
+      data: { cutoverComplete: 'true', cutoverFinishedAt: new Date().toISOString() },
+    },
+  });
+  // `cutover serve` on this test's mirror and projects, after a (recorded) complete cutover.
+  const overrides = {
+    gitea: { org },
+    upstream: { repoURL: fork.url },
+    harbor: { hostProjects },
+    prewarm: { images: [] },
+    guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
+    intake: { periodSeconds: 5 },
+  };
+  return { fork, org, values, hostProjects, env, head, namespace, overrides };
+}
+
 test(
   'the pin radar copies what the mirror head pins into the local Harbor, and names each pin it cannot serve with why',
   { timeout: 300_000 },
   async () => {
-    const fork = forkUpstreamRepo(cleanups);
-    const org = uniqueName('radar');
-    cleanups.push(() => dropGiteaOrg(org));
-    const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
-    const hostProjects: HostProject[] = (['ghcr', 'docker', 'quay'] as const).map((u) => ({
-      host: e.upstreams[u].host,
-      project: uniqueName(`radar-${u}`),
-      mode: 'mirror',
-      upstreamURL: e.upstreams[u].url,
-      registryType: 'docker-registry',
-      authMode: 'anonymous',
-    }));
-    cleanups.push(async () => {
-      for (const row of hostProjects) await dropHarborProject(row.project);
-    });
-    values.harbor.hostProjects = hostProjects;
-    values.prewarm.images = []; // named by the lab's projects, not this test's
-    values.gitea.org = org;
-    values.upstream.repoURL = fork.url;
-    const env = await buildStepEnv(values, KubeCluster.connect(e.kube.kubeconfig), 'catalyst');
-    const ctx = { values, env, log: () => {}, signal: AbortSignal.timeout(120_000) };
-    await harborProjects.apply(ctx);
-    await giteaMirror.apply(ctx);
-    await giteaMirror.verify(ctx);
-    const head = await env.forge.branchHead(org, values.gitea.repo, values.upstream.branch);
-
-    const namespace = await testNamespace('pin-radar', cleanups);
-    await kube().core.createNamespacedConfigMap({
-      namespace,
-      body: {
-        metadata: { name: values.status.configMapName },
-        data: { cutoverComplete: 'true', cutoverFinishedAt: new Date().toISOString() },
-      },
-    });
-    const api = await startServe(PORTS.api + 6, namespace, {
-      gitea: { org },
-      upstream: { repoURL: fork.url },
-      harbor: { hostProjects },
-      prewarm: { images: [] },
-      guard: { periodSeconds: 0, mirrorCheckSeconds: 1 },
-    });
+    const { fork, values, hostProjects, env, head, namespace, overrides } = await radarWorld('pin-radar');
+    const org = values.gitea.org;
+    const api = await startServe(PORTS.api + 6, namespace, overrides);
     cleanups.push(() => api.stop());
     const viewer = await signIn(api.url, 'viewer');
     const pins = async () => (await statusAs<{ pins?: Pins }>(api.url, viewer)).pins;
@@ -157,5 +170,54 @@ test(
       30_000,
     );
     assert.ok(notes.every((ev) => ev.regarding?.name === values.status.configMapName));
+  },
+);
+
+test(
+  'two replicas of cutover serve: one intake at a time (the Lease); the replica copying is killed mid-copy and the other finishes the copies (issue 15 acceptance 4)',
+  { timeout: 300_000 },
+  async () => {
+    const { values, head, namespace, overrides } = await radarWorld('radar-replicas');
+    const store = new StatusStore(KubeCluster.connect(e.kube.kubeconfig), namespace, values.status.configMapName);
+    const replicas = [
+      await startServe(PORTS.api + 10, namespace, overrides),
+      await startServe(PORTS.api + 11, namespace, overrides),
+    ];
+    for (const r of replicas) cleanups.push(() => r.stop());
+    const copies = (r: ServeProcess) => [...r.output().matchAll(/ intake: (\S+) → /g)].map((m) => m[1]);
+
+    const copying = await eventually(
+      'one replica to start copying',
+      async () => replicas.find((r) => copies(r).length),
+      120_000,
+    );
+    await copying.kill();
+    const killedAt = performance.now();
+    const before = copies(copying);
+    const survivor = replicas.find((r) => r !== copying)!;
+    assert.deepEqual(copies(survivor), [], 'the other replica copied nothing while the first held the Lease');
+
+    // The survivor takes over once the dead replica's Lease expires (30 s), and finishes.
+    const done = await eventually(
+      'the survivor to make every pin of the head servable',
+      async () => {
+        const pins = pinStatus((await store.read()) ?? {});
+        return pins && pins.revision === head && pins.pending.every((p) => !p.foundIn.includes('.yaml: '))
+          ? pins
+          : undefined;
+      },
+      120_000,
+      async () => survivor.output(),
+    );
+    const after = copies(survivor);
+    console.log(
+      `# two replicas: the copying one killed after ${before.length} copies; the survivor copied ${after.length} more (${done.total} pins in all), done ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (Lease 30 s)`,
+    );
+    assert.ok(after.length > 0, 'the survivor copied what was left');
+    // At most the artifact in flight at the kill is copied twice (its blobs already present are skipped).
+    assert.ok(
+      after.filter((ref) => before.includes(ref)).length <= 1,
+      `copied twice: ${after.filter((ref) => before.includes(ref)).join(', ')}`,
+    );
   },
 );

@@ -14,6 +14,8 @@ export interface ServeProcess {
   url: string;
   output: () => string;
   stop: () => Promise<void>;
+  /** SIGKILL: the process dies holding whatever it held (its Lease expires; nothing is released). */
+  kill: () => Promise<void>;
 }
 
 /** Lab values with overrides merged in (deep for objects), written to a temporary file. */
@@ -64,15 +66,17 @@ export async function startServe(
     },
     30_000,
   );
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    child.kill(name);
+    await closed;
+  };
   return {
     url,
     output: () => output,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const closed = new Promise((resolve) => child.once('close', resolve));
-      child.kill('SIGTERM');
-      await closed;
-    },
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
   };
 }
 

@@ -1,8 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) about the status ConfigMap: one per decision the guard takes
 // after the cutover (pins copied, a revision held or let on, an approval, a window closed), so
 // `kubectl events`, event exporters and alerting see them beside the cluster's own.
-import type { KubeCluster } from './cluster.ts';
-import { kubeError } from './cluster.ts';
+import { kubeError, microTime, type KubeCluster } from './cluster.ts';
 
 export const REPORTING_CONTROLLER = 'sovereign-cutover.openova.io/guard';
 
@@ -34,7 +33,8 @@ export async function recordDecision(
           name: `${configMapName}.${(Date.now() * 1000 + Math.floor(Math.random() * 1000)).toString(16)}`,
           namespace,
         },
-        eventTime: microTime(new Date()),
+        // A MicroTime typed as a Date by the client, which would send three digits: a string goes as it is.
+        eventTime: microTime(new Date()) as unknown as Date,
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: instance.slice(0, 128),
         action: d.action,
@@ -47,12 +47,4 @@ export async function recordDecision(
     .catch((error: unknown) => {
       throw kubeError('POST', `events/${namespace}`, error);
     });
-}
-
-/**
- * A MicroTime as the apiserver parses it (six fractional digits). The client types it as a Date but
- * would send a Date's three digits, which the apiserver refuses; a string is sent as it is.
- */
-function microTime(at: Date): Date {
-  return at.toISOString().replace(/Z$/, '000Z') as unknown as Date;
 }
