@@ -40,6 +40,8 @@ export function upstreamRegistry(name: UpstreamName): RegistryInstance {
     address: NET.internet.ip,
     dir: join(LAB_DIR, 'upstreams', name),
     ...(UPSTREAMS[name].tls ? { tls: PEERS_CERT } : {}),
+    // The proof that after the cutover only the cutover's copier reaches upstream (issue 15).
+    accessLog: true,
   };
 }
 

@@ -16,7 +16,11 @@ export interface RegistryInstance {
   proxy?: { remoteUrl: string; username?: string; password?: string };
   /** Serve HTTPS with this certificate (the lab's private CA signed it). */
   tls?: ServingCert;
+  /** Log every request (combined log format, with the User-Agent) to the registry's log: who pulled what. */
+  accessLog?: boolean;
 }
+
+export const registryLog = (r: Pick<RegistryInstance, 'dir'>): string => join(r.dir, 'registry.log');
 
 export function registryUrl(r: RegistryInstance): string {
   return `${r.tls ? 'https' : 'http'}://${r.address ?? '127.0.0.1'}:${r.port}`;
@@ -26,7 +30,7 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
   mkdirSync(join(r.dir, 'storage'), { recursive: true });
   const config = {
     version: 0.1,
-    log: { level: 'warn', accesslog: { disabled: true } },
+    log: { level: 'warn', accesslog: { disabled: !r.accessLog } },
     storage: {
       filesystem: { rootdirectory: join(r.dir, 'storage') },
       delete: { enabled: true },
@@ -47,7 +51,7 @@ export async function startRegistry(r: RegistryInstance): Promise<'started' | 'r
       : {}),
   };
   writeFileSync(join(r.dir, 'config.yml'), stringify(config));
-  const logFile = join(r.dir, 'registry.log');
+  const logFile = registryLog(r);
   const state = startDaemon({
     name: `registry ${r.name}`,
     command: 'docker-registry',

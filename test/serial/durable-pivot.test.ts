@@ -5,19 +5,28 @@
 // Git (mirrored before the cut) is installed by helm-controller from the local Harbor.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { HELM_RELEASES, KUSTOMIZATIONS, listOwners, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
-import { listFluxAll, readyCondition, type FluxSource } from '../../src/adapters/kube/flux.ts';
+import { getFlux, listFluxAll, readyCondition, type FluxSource } from '../../src/adapters/kube/flux.ts';
 import { parseValues } from '../../src/core/values.ts';
-import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
+import { cutUpstream, installCutover, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { GITOPS_BARE_DIR } from '../../lab/git/git.ts';
 import { CLUSTER_PATH } from '../../lab/kube/sovereign.ts';
 import { CHARTS, NEXT_CHART } from '../../lab/corpus/spec.ts';
+import { StatusStore } from '../../src/adapters/kube/status-store.ts';
+import { buildStepEnv } from '../../src/composition.ts';
+import { DistributionClient, USER_AGENT } from '../../src/adapters/oci/distribution-client.ts';
+import { CHART_ORG } from '../../lab/corpus/spec.ts';
+import { CorpusGenerator } from '../../lab/corpus/generate.ts';
+import { pushArtifact } from '../../lab/corpus/seed.ts';
+import { registryLog } from '../../lab/registry.ts';
+import { UPSTREAM_NAMES, upstreamRegistry } from '../../lab/endpoints.ts';
+import { labValuesFile } from '../support/api.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { eventually, kube } from '../support/kube.ts';
-import { fileOnMain, lab, pushFile } from '../support/lab.ts';
+import { fileOnMain, lab, pushFile, pushFiles, pushFreshImage } from '../support/lab.ts';
 
 const e = lab();
 const k = kube();
@@ -26,10 +35,12 @@ const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
 const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const flags = ['-f', e.valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'];
 const quiet = (): void => {};
+const cleanups: Array<() => Promise<unknown>> = [];
 const releasesFile = `${CLUSTER_PATH}/releases.yaml`;
 const originalReleases = fileOnMain(GITOPS_BARE_DIR, releasesFile);
 after(async () => {
   await restoreUpstream(quiet);
+  for (const cleanup of cleanups.reverse()) await cleanup();
   if (fileOnMain(GITOPS_BARE_DIR, releasesFile) !== originalReleases)
     pushFile(GITOPS_BARE_DIR, releasesFile, originalReleases);
   await resetSovereign(quiet);
@@ -193,5 +204,153 @@ test(
     // The source it came from is the local Harbor: nothing upstream answers now.
     const repo = (await listFluxAll(cluster, 'helmrepositories')).find((r) => id(r) === `flux-system/${chart.name}`);
     assert.ok(repo?.spec.url?.startsWith(localCharts), repo?.spec.url);
+  },
+);
+
+test(
+  'after the cutover, one upstream commit bumps catalyst-api to a new image, a HelmRelease to a new chart version and adds a HelmRepository: the installed cutover API (auto) copies them in, Flux runs it, no pod is ever in ImagePullBackOff, and upstream saw no pull but the copier (issue 15 acceptance 1)',
+  { timeout: 300_000 },
+  async () => {
+    await restoreUpstream(quiet); // the test before cut it
+    // The product as installed: its API Deployment runs the guard and the intake (as the runner, steps as Jobs).
+    await installCutover(
+      quiet,
+      readFileSync(
+        labValuesFile({ guard: { periodSeconds: 5, mirrorCheckSeconds: 5 }, intake: { periodSeconds: 5 } }),
+        'utf8',
+      ),
+    );
+    const status = new StatusStore(cluster, 'catalyst', values.status.configMapName);
+    const gitRepo = () => getFlux(cluster, 'gitrepositories', 'flux-system', 'openova');
+    await eventually(
+      'Flux held on the verified head',
+      async () => {
+        const held = (await status.read())?.pinsVerifiedRevision;
+        return Boolean(held) && (await gitRepo()).spec.ref?.commit === held;
+      },
+      90_000,
+    );
+
+    // Upstream publishes a new catalyst-api image and a new chart version, then one commit uses them.
+    const logs = UPSTREAM_NAMES.map((n) => ({
+      file: registryLog(upstreamRegistry(n)),
+      from: statSync(registryLog(upstreamRegistry(n))).size,
+    }));
+    const ghcr = new DistributionClient(e.upstreams.ghcr.url);
+    const tag = `1.1.${Date.now() % 100000}`;
+    await pushFreshImage(ghcr, 'openova-io/catalyst-api', tag);
+    const gitea = CHARTS.find((c) => c.name === 'bp-gitea')!;
+    const nextVersion = `${gitea.version.split('.').slice(0, 2).join('.')}.${Date.now() % 100000}`;
+    await pushArtifact(
+      ghcr,
+      new CorpusGenerator().build({
+        kind: 'chart',
+        upstream: 'ghcr',
+        repo: `${CHART_ORG}/${gitea.name}`,
+        name: gitea.name,
+        version: nextVersion,
+      }),
+    );
+    const releases = fileOnMain(GITOPS_BARE_DIR, releasesFile);
+    const bumped = releases.replace(
+      new RegExp(`(chart: ${gitea.name}\\n(?:.*\\n)*?\\s+version: )${gitea.version.replaceAll('.', '\\.')}`),
+      `$1${nextVersion}`,
+    );
+    assert.notEqual(bumped, releases, 'the release was found in Git');
+    const sourcesFile = `${CLUSTER_PATH}/sources.yaml`;
+    const apiFile = 'products/catalyst/catalyst-api.yaml';
+    const apiManifest = fileOnMain(GITOPS_BARE_DIR, apiFile);
+    const originals = {
+      [releasesFile]: releases,
+      [sourcesFile]: fileOnMain(GITOPS_BARE_DIR, sourcesFile),
+      [apiFile]: apiManifest,
+    };
+    cleanups.push(async () => pushFiles(GITOPS_BARE_DIR, originals));
+    const newSource = 'acceptance-charts';
+    const pushed = performance.now();
+    const commit = pushFiles(GITOPS_BARE_DIR, {
+      [apiFile]: apiManifest.replace(/catalyst-api:[\w.-]+/, `catalyst-api:${tag}`),
+      [releasesFile]: bumped,
+      [sourcesFile]: `${originals[sourcesFile]!.trimEnd()}\n---\n${[
+        'apiVersion: source.toolkit.fluxcd.io/v1',
+        'kind: HelmRepository',
+        `metadata: { name: ${newSource}, namespace: flux-system }`,
+        `spec: { type: oci, interval: 10m0s, url: "oci://${e.upstreams.ghcr.host}/${CHART_ORG}", insecure: true, secretRef: { name: ghcr-pull } }`,
+      ].join('\n')}\n`,
+    });
+    const env = await buildStepEnv(values, cluster, 'catalyst');
+    await env.forge.mirrorSync(values.gitea.org, values.gitea.repo);
+
+    // Watch the rollout: no catalyst-system pod may ever wait on a pull.
+    const backoffs = new Set<string>();
+    const watching = setInterval(() => {
+      void k.core.listNamespacedPod({ namespace: 'catalyst-system' }).then(
+        (pods) => {
+          for (const p of pods.items)
+            for (const c of p.status?.containerStatuses ?? [])
+              if (['ImagePullBackOff', 'ErrImagePull'].includes(c.state?.waiting?.reason ?? ''))
+                backoffs.add(`${p.metadata?.name}: ${c.state?.waiting?.reason} ${c.image}`);
+        },
+        () => undefined,
+      );
+    }, 250);
+    try {
+      await eventually(
+        `catalyst-api running ${tag}`,
+        async () =>
+          (
+            await k.core.listNamespacedPod({ namespace: 'catalyst-system', labelSelector: 'app=catalyst-api' })
+          ).items.some((p) => p.status?.phase === 'Running' && p.spec?.containers[0]?.image?.endsWith(`:${tag}`)),
+        120_000,
+      );
+      const apiRunning = (performance.now() - pushed) / 1000;
+      const release = await eventually(
+        `HelmRelease flux-system/${gitea.name} on ${nextVersion}`,
+        async () => {
+          const r = (await k.custom.getNamespacedCustomObject({
+            ...HELM_RELEASES,
+            namespace: 'flux-system',
+            name: gitea.name,
+          })) as FluxOwner & {
+            status?: { history?: Array<{ chartVersion?: string; status?: string }> };
+          };
+          return r.status?.history?.[0]?.chartVersion === nextVersion && readyCondition(r as never)?.status === 'True'
+            ? r
+            : undefined;
+        },
+        120_000,
+      );
+      assert.equal(release.status?.history?.[0]?.status, 'deployed');
+      const added = await eventually(
+        `the new HelmRepository flux-system/${newSource} pointed at the local Harbor`,
+        async () =>
+          (await listFluxAll(cluster, 'helmrepositories')).find(
+            (r) => id(r) === `flux-system/${newSource}` && r.spec.url?.startsWith(localCharts),
+          ),
+        120_000,
+      );
+      console.log(
+        `# upstream commit (new image, chart bump, new HelmRepository): catalyst-api Running ${apiRunning.toFixed(1)} s after the push, all applied ${((performance.now() - pushed) / 1000).toFixed(1)} s after it (mirror synced on request; the installed API checks the mirror and the pins every 5 s)`,
+      );
+      assert.equal((await gitRepo()).spec.ref?.commit, commit, 'Flux runs the verified commit');
+      assert.ok(added.spec.url?.startsWith(localCharts));
+    } finally {
+      clearInterval(watching);
+    }
+    assert.deepEqual([...backoffs], [], 'no pod waited on a pull');
+    // Upstream's access logs: after the commit, every request came from the cutover (the copier, the
+    // inventory's digest look-ups, this test's pushes); neither a node's containerd nor Flux reached upstream.
+    const others = logs.flatMap(({ file, from }) =>
+      readFileSync(file, 'utf8')
+        .slice(from)
+        .split('\n')
+        // Access-log lines only (combined format), not the registry's own warnings.
+        .filter((line) => /^\S+ - \S+ \[[^\]]+\] "/.test(line) && !line.endsWith(`"${USER_AGENT['user-agent']}"`)),
+    );
+    assert.deepEqual(others, [], "no request to upstream but the cutover's");
+    const copierPulls = logs
+      .flatMap(({ file, from }) => readFileSync(file, 'utf8').slice(from).split('\n'))
+      .filter((l) => new RegExp(`"GET /v2/openova-io/(catalyst-api|${gitea.name})/manifests/`).test(l));
+    assert.ok(copierPulls.length >= 2, `the copier pulled the new image and chart: ${copierPulls.join('\n')}`);
   },
 );

@@ -111,12 +111,19 @@ export async function dropHarborProject(name: string): Promise<void> {
  */
 /** Commits one file to a bare repository's main branch, as an upstream maintainer would; returns the commit. */
 export function pushFile(bare: string, file: string, content: string): string {
+  return pushFiles(bare, { [file]: content });
+}
+
+/** Commits several files at once (one upstream commit); returns the commit. */
+export function pushFiles(bare: string, files: Record<string, string>): string {
   const work = mkdtempSync(join(tmpdir(), 'lab-push-'));
   try {
     const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' }).trim();
     execFileSync('git', ['clone', '-q', bare, work]);
-    mkdirSync(dirname(join(work, file)), { recursive: true });
-    writeFileSync(join(work, file), content);
+    for (const [file, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(work, file)), { recursive: true });
+      writeFileSync(join(work, file), content);
+    }
     git('add', '-A');
     git(
       '-c',
@@ -126,7 +133,7 @@ export function pushFile(bare: string, file: string, content: string): string {
       'commit',
       '-q',
       '-m',
-      `update ${file}`,
+      `update ${Object.keys(files).join(', ')}`,
     );
     git('push', '-q', 'origin', 'HEAD:main');
     return git('rev-parse', 'HEAD');

@@ -29,6 +29,9 @@ type Action = 'pull' | 'push';
 
 const REQUEST_TIMEOUT_MS = 120_000;
 
+/** Names every request of ours in a registry's access log (an upstream's log then tells our copies from any other pull). */
+export const USER_AGENT = { 'user-agent': 'sovereign-cutover' } as const;
+
 export class DistributionClient {
   readonly baseUrl: string;
   readonly #credentials: RegistryCredentials | undefined;
@@ -145,7 +148,7 @@ export class DistributionClient {
   async blobRead(repo: string, digest: string): Promise<HttpCall> {
     const path = `/v2/${repo}/blobs/${digest}`;
     const authorization = await this.#authorizationFor({ repo, action: 'pull' }, path);
-    return { url: this.baseUrl + path, headers: authorization ? { authorization } : {} };
+    return { url: this.baseUrl + path, headers: { ...USER_AGENT, ...(authorization ? { authorization } : {}) } };
   }
 
   /**
@@ -173,7 +176,7 @@ export class DistributionClient {
     const url = new URL(location);
     url.searchParams.set('digest', digest);
     const authorization = await this.#authorizationFor({ repo, action: 'push' }, `/v2/${repo}/blobs/uploads/`);
-    return { url: url.toString(), headers: authorization ? { authorization } : {} };
+    return { url: url.toString(), headers: { ...USER_AGENT, ...(authorization ? { authorization } : {}) } };
   }
 
   /** Drops every cached token (after a 401: one expired; the next request answers a fresh challenge). */
@@ -252,7 +255,7 @@ export class DistributionClient {
       const req = send(
         url,
         // Keep-alive connections per host, trusting as the values say (bounded by the caller's concurrency).
-        { method, headers, agent: agentFor(url), timeout: timeoutMs },
+        { method, headers: { ...USER_AGENT, ...headers }, agent: agentFor(url), timeout: timeoutMs },
         resolve,
       );
       const fail = (error: Error) =>
@@ -325,7 +328,7 @@ export class DistributionClient {
     let res: Response;
     try {
       res = await trustedFetch(tokenUrl, {
-        headers: this.#credentials ? { authorization: basicAuth(this.#credentials) } : {},
+        headers: { ...USER_AGENT, ...(this.#credentials ? { authorization: basicAuth(this.#credentials) } : {}) },
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
