@@ -2,8 +2,9 @@
 // pin radar, ADR 0017): the image of every container in any pod template (`containers`,
 // `initContainers`, `ephemeralContainers` lists wherever they are: Pods, workloads, CronJobs), the
 // chart:version a HelmRelease installs from an OCI HelmRepository, and the artifact an OCIRepository
-// pulls. What it cannot see: images a chart renders, kustomize `images:` overrides, postBuild
-// substitutions, version ranges (no registry is asked here). Pure.
+// pulls. What it cannot see here: images a chart renders (its default values are read from the chart's
+// package by chart-images.ts), kustomize `images:` overrides, postBuild substitutions, version ranges
+// (no registry is asked here). Pure.
 import { parseAllDocuments } from 'yaml';
 import { ociArtifactURL } from './sources/flux.ts';
 

@@ -1,12 +1,15 @@
 // The pin radar and its intake (issue 15 §1–3, ADR 0017): after the cutover, the artifacts a revision
-// of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts), with those the cluster
-// runs now (the tether inventory's artifacts), and, where the local Harbor lacks one, copied in while
+// of the Gitea mirror pins are read from its manifests (inventory/git-pins.ts) and from the default
+// values of the charts it pins (inventory/chart-images.ts), with those the cluster runs now (the
+// tether inventory's artifacts), and, where the local Harbor lacks one, copied in while
 // upstream answers — by digest, every platform, with step 03's prewarmer. What cannot be had is
 // reported with the reason, per pin. Not a step of the chain: the serving process runs it, under the
 // Lease, when the mirror's head moves and every `intake.periodSeconds`.
 import type { Artifact, MappedArtifact } from '../inventory/artifacts.ts';
 import { collectArtifacts, mapArtifacts } from '../inventory/artifacts.ts';
 import { pinsOf, type GitManifest, type GitPin } from '../inventory/git-pins.ts';
+import { chartImages } from '../inventory/chart-images.ts';
+import { HELM_CHART_LAYER } from '../adapters/oci/media-types.ts';
 import { upstreamHosts } from '../inventory/upstream-hosts.ts';
 import { forEachLimited } from '../core/limit.ts';
 import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
@@ -115,23 +118,59 @@ async function revisionPins(ctx: Ctx, revision: string): Promise<GitPin[]> {
 export async function intakePins(ctx: Ctx, revision: string, copy = true): Promise<PinReport> {
   const local = upstreamHosts(ctx.values).local;
   const byRef = new Map<string, Artifact>();
-  const add = (kind: Artifact['kind'], text: string, foundIn: string) => {
-    const ref = parseImageRef(text);
-    if (local.has(ref.host)) return;
-    const key = formatImageRef(ref);
-    const entry = byRef.get(key) ?? { kind, ref, foundIn: [] };
-    if (!entry.foundIn.includes(foundIn)) entry.foundIn.push(foundIn);
-    byRef.set(key, entry);
-  };
   const gitPins = new Set<string>();
-  for (const pin of await revisionPins(ctx, revision)) {
-    add(pin.kind, pin.ref, pin.foundIn);
-    gitPins.add(formatImageRef(parseImageRef(pin.ref)));
-  }
+  /** Adds a pin (once per reference, every place it was found); returns its key, '' for a local one. */
+  const add = (into: Map<string, Artifact>, kind: Artifact['kind'], text: string, foundIn: string): string => {
+    const ref = parseImageRef(text);
+    if (local.has(ref.host)) return '';
+    const key = formatImageRef(ref);
+    const entry = byRef.get(key) ?? into.get(key) ?? { kind, ref, foundIn: [] };
+    if (!entry.foundIn.includes(foundIn)) entry.foundIn.push(foundIn);
+    into.set(key, entry);
+    return key;
+  };
+  for (const pin of await revisionPins(ctx, revision)) gitPins.add(add(byRef, pin.kind, pin.ref, pin.foundIn));
   const running = await collectArtifacts(ctx.env.cluster, ctx.values);
   for (const a of [...running.mapped, ...running.unmapped])
-    add(a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
-  const { mapped, unmapped } = mapArtifacts(byRef.values(), ctx.values.harbor.hostProjects);
+    add(byRef, a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
+  const first = await makeLocal(ctx, byRef.values(), copy);
+
+  // Then the images the revision's charts declare in their default values, read from the local copies.
+  const declared = new Map<string, Artifact>();
+  const unread = new Set(first.pending.map((p) => p.ref));
+  for (const chart of first.mapped) {
+    const key = formatImageRef(chart.ref);
+    if (chart.kind !== 'chart' || !gitPins.has(key) || unread.has(key)) continue;
+    for (const image of await declaredImages(ctx, chart)) {
+      // One the first pass had (the cluster runs it) is now pinned by the revision too.
+      const known = byRef.has(formatImageRef(parseImageRef(image)));
+      gitPins.add(
+        add(known ? byRef : declared, 'image', image, `values.yaml of chart ${key} (${chart.foundIn[0] ?? ''})`),
+      );
+    }
+  }
+  const second = await makeLocal(ctx, declared.values(), copy);
+  for (const [key, a] of declared) byRef.set(key, a);
+  const copied = [...first.copied, ...second.copied];
+  const pending = [...first.pending, ...second.pending];
+  // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git),
+  // and in `request` mode only inside an approved window (ADR 0018).
+  const verified = copy && !pending.some((p) => gitPins.has(p.ref));
+  if (verified) await holdAt(ctx, revision);
+  return { revision, pins: byRef.size, copied, pending, verified };
+}
+
+/**
+ * Makes each artifact servable from the local Harbor: one already there (same tag, or the pinned
+ * digest) is left alone; the others are copied by step 03's prewarmer, or — with `copy` false — only
+ * reported missing. What cannot be made local is pending, with why.
+ */
+async function makeLocal(
+  ctx: Ctx,
+  artifacts: Iterable<Artifact>,
+  copy: boolean,
+): Promise<{ mapped: MappedArtifact[]; copied: string[]; pending: PendingPin[] }> {
+  const { mapped, unmapped } = mapArtifacts(artifacts, ctx.values.harbor.hostProjects);
   const pending: PendingPin[] = unmapped.map((a) => ({
     ref: formatImageRef(a.ref),
     foundIn: a.foundIn[0] ?? '',
@@ -157,9 +196,38 @@ export async function intakePins(ctx: Ctx, revision: string, copy = true): Promi
       });
     }
   }
-  // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git),
-  // and in `request` mode only inside an approved window (ADR 0018).
-  const verified = copy && !pending.some((p) => gitPins.has(p.ref));
-  if (verified) await holdAt(ctx, revision);
-  return { revision, pins: byRef.size, copied, pending, verified };
+  return { mapped, copied, pending };
+}
+
+/** A chart's declared images by its manifest digest: a chart version never changes, so each is read once. */
+const declaredByDigest = new Map<string, string[]>();
+
+/**
+ * The images a chart names in its default values (inventory/chart-images.ts), read from its copy in
+ * the local Harbor. A chart that cannot be read is logged and declares nothing: its images are then
+ * as invisible as images a template assembles.
+ */
+async function declaredImages(ctx: Ctx, chart: MappedArtifact): Promise<string[]> {
+  const local = ctx.env.registries.local;
+  try {
+    const manifest = await local.getManifest(chart.localRepo, reference(chart.ref));
+    const known = declaredByDigest.get(manifest.digest);
+    if (known) return known;
+    const layers =
+      (
+        JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as {
+          layers?: Array<{ mediaType: string; digest: string }>;
+        }
+      ).layers ?? [];
+    const content = layers.find((l) => l.mediaType === HELM_CHART_LAYER);
+    const images = content ? chartImages(await local.getBlob(chart.localRepo, content.digest)) : [];
+    if (declaredByDigest.size > 1000) declaredByDigest.clear();
+    declaredByDigest.set(manifest.digest, images);
+    return images;
+  } catch (error) {
+    ctx.log(
+      `intake: the values of chart ${formatImageRef(chart.ref)} could not be read: ${redact(error instanceof Error ? error.message : String(error))}`,
+    );
+    return [];
+  }
 }

@@ -208,7 +208,7 @@ test(
 );
 
 test(
-  'after the cutover, one upstream commit bumps catalyst-api to a new image, a HelmRelease to a new chart version and adds a HelmRepository: the installed cutover API (auto) copies them in, Flux runs it, no pod is ever in ImagePullBackOff, and upstream saw no pull but the copier (issue 15 acceptance 1)',
+  'after the cutover, one upstream commit bumps catalyst-api to a new image, a HelmRelease to a new chart version (whose values name a new image) and adds a HelmRepository: the installed cutover API (auto) copies them in, Flux runs it, no pod is ever in ImagePullBackOff, and upstream saw no pull but the copier (issue 15 acceptance 1)',
   { timeout: 300_000 },
   async () => {
     await restoreUpstream(quiet); // the test before cut it
@@ -249,8 +249,11 @@ test(
         repo: `${CHART_ORG}/${gitea.name}`,
         name: gitea.name,
         version: nextVersion,
+        // The bumped chart renders a Deployment on an image only its default values name.
+        image: { upstream: 'ghcr', repo: 'openova-io/gitea-next', tag },
       }),
     );
+    await pushFreshImage(ghcr, 'openova-io/gitea-next', tag);
     const releases = fileOnMain(GITOPS_BARE_DIR, releasesFile);
     const bumped = releases.replace(
       new RegExp(`(chart: ${gitea.name}\\n(?:.*\\n)*?\\s+version: )${gitea.version.replaceAll('.', '\\.')}`),
@@ -284,7 +287,7 @@ test(
     // Watch the rollout: no catalyst-system pod may ever wait on a pull.
     const backoffs = new Set<string>();
     const watching = setInterval(() => {
-      void k.core.listNamespacedPod({ namespace: 'catalyst-system' }).then(
+      void k.core.listPodForAllNamespaces().then(
         (pods) => {
           for (const p of pods.items)
             for (const c of p.status?.containerStatuses ?? [])
@@ -321,6 +324,17 @@ test(
         120_000,
       );
       assert.equal(release.status?.history?.[0]?.status, 'deployed');
+      // What the chart rendered runs on the image its values named: the radar read them and copied it in.
+      await eventually(
+        `the chart's Deployment running gitea-next:${tag}`,
+        async () =>
+          (await k.core.listNamespacedPod({ namespace: 'flux-system' })).items.some(
+            (p) =>
+              p.status?.phase === 'Running' &&
+              p.spec?.containers.some((c) => c.image?.endsWith(`/openova-io/gitea-next:${tag}`)),
+          ),
+        120_000,
+      );
       const added = await eventually(
         `the new HelmRepository flux-system/${newSource} pointed at the local Harbor`,
         async () =>
@@ -330,7 +344,7 @@ test(
         120_000,
       );
       console.log(
-        `# upstream commit (new image, chart bump, new HelmRepository): catalyst-api Running ${apiRunning.toFixed(1)} s after the push, all applied ${((performance.now() - pushed) / 1000).toFixed(1)} s after it (mirror synced on request; the installed API checks the mirror and the pins every 5 s)`,
+        `# upstream commit (new image, chart bump with a new image in its values, new HelmRepository): catalyst-api Running ${apiRunning.toFixed(1)} s after the push, all applied ${((performance.now() - pushed) / 1000).toFixed(1)} s after it (mirror synced on request; the installed API checks the mirror and the pins every 5 s)`,
       );
       assert.equal((await gitRepo()).spec.ref?.commit, commit, 'Flux runs the verified commit');
       assert.ok(added.spec.url?.startsWith(localCharts));
@@ -350,7 +364,14 @@ test(
     assert.deepEqual(others, [], "no request to upstream but the cutover's");
     const copierPulls = logs
       .flatMap(({ file, from }) => readFileSync(file, 'utf8').slice(from).split('\n'))
-      .filter((l) => new RegExp(`"GET /v2/openova-io/(catalyst-api|${gitea.name})/manifests/`).test(l));
-    assert.ok(copierPulls.length >= 2, `the copier pulled the new image and chart: ${copierPulls.join('\n')}`);
+      .filter((l) => new RegExp(`"GET /v2/openova-io/(catalyst-api|gitea-next|${gitea.name})/manifests/`).test(l));
+    const copiedEvents = (await cluster.events.listNamespacedEvent({ namespace: 'catalyst' })).items.filter(
+      (ev) => ev.reason === 'PinsCopied',
+    );
+    assert.ok(
+      copiedEvents.some((ev) => ev.note?.includes(`openova-io/gitea-next:${tag}`)),
+      `the intake copied the image the chart's values name: ${copiedEvents.map((ev) => ev.note).join('; ')}`,
+    );
+    assert.ok(copierPulls.length >= 3, `the copier pulled the new images and chart: ${copierPulls.join('\n')}`);
   },
 );
