@@ -4,6 +4,9 @@ import { GiteaForge } from './adapters/gitea/gitea-forge.ts';
 import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
 import { recordDecision, type Decision } from './adapters/kube/events.ts';
+import { watchPodImages } from './adapters/kube/pod-images.ts';
+import { upstreamHosts } from './inventory/upstream-hosts.ts';
+import { parseImageRef } from './core/image-ref.ts';
 import { approve, intakeWindow, windowSummary, type IntakeWindow } from './core/intake-window.ts';
 import { CutoverError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
@@ -291,4 +294,28 @@ export async function approveIntake(
   const window = intakeWindow(patch)!;
   await record({ reason: 'IntakeApproved', action: 'Approve', type: 'Normal', note: windowSummary(window) });
   return window;
+}
+
+/**
+ * The cluster's new upstream images as they appear (a Pod watch), for `cutover serve`'s intake: a
+ * workload applied by hand is looked at within a second or two, not at the next full sweep.
+ */
+export function clusterPinWatch(
+  values: Values,
+  cluster: KubeCluster,
+  log: (line: string) => void,
+): (nudge: (images: string[]) => void, signal: AbortSignal) => void {
+  const local = upstreamHosts(values).local;
+  return (nudge, signal) =>
+    watchPodImages(
+      cluster,
+      (images) => {
+        const upstream = images.filter((i) => !local.has(parseImageRef(i).host));
+        if (upstream.length) nudge(upstream);
+      },
+      {
+        signal,
+        onError: (error) => log(`pod watch: ${redact(error instanceof Error ? error.message : String(error))}`),
+      },
+    );
 }

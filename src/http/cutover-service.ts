@@ -48,6 +48,8 @@ export interface ServiceOptions {
   ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean }>;
   /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
   approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
+  /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
+  watchClusterPins?: (nudge: (images: string[]) => void, signal: AbortSignal) => void;
   /** Records a guard decision as a Kubernetes Event (composition's decisionRecorder); never throws. */
   recordDecision?: (d: Decision) => Promise<void>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
@@ -68,6 +70,9 @@ export class CutoverService implements CutoverControl {
   #lastMirrorCheck = 0;
   #mirrorDegraded = false;
   #lastIntake = 0;
+  /** A new upstream image appeared in the cluster since the last intake look (the Pod watch). */
+  #pinsNudged = false;
+  readonly #watching = new AbortController();
   #guarding = false;
 
   constructor(options: ServiceOptions) {
@@ -313,11 +318,13 @@ export class CutoverService implements CutoverControl {
     const pins = pinStatus(data);
     const window = intakeWindow(data);
     const due =
+      this.#pinsNudged ||
       Date.now() - this.#lastIntake >= values.intake.periodSeconds * 1000 ||
       pins?.revision !== head ||
       (window?.outcome === 'open' && (pins?.checkedAt ?? '') < window.approvedAt);
     if (!due) return;
     this.#lastIntake = Date.now();
+    this.#pinsNudged = false;
     try {
       const report = await this.#o.intakePins(head, copiesAllowed(values, data, head, new Date()));
       const now = new Date();
@@ -360,8 +367,12 @@ export class CutoverService implements CutoverControl {
     }
   }
 
-  /** Reconciles now and every `intervalMs`. */
+  /** Reconciles now and every `intervalMs`; a new upstream image in the cluster brings the intake's look forward. */
   startReconciling(intervalMs: number): void {
+    this.#o.watchClusterPins?.(() => {
+      this.#pinsNudged = true;
+      this.#timerSoon(0);
+    }, this.#watching.signal);
     const loop = (): void => {
       void this.reconcile().finally(() => {
         if (this.#stopped) return;
@@ -378,6 +389,7 @@ export class CutoverService implements CutoverControl {
 
   stop(): void {
     this.#stopped = true;
+    this.#watching.abort();
     clearTimeout(this.#timer);
   }
 }

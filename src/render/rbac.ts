@@ -128,7 +128,8 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     },
     // The tether inventory (03's artifacts, the console's table): every image in use, in every
     // workload kind; Crossplane provider packages; upstream URLs in ConfigMaps; Flux objects.
-    { apiGroup: '', resource: 'pods', verbs: ['list'] },
+    // …and watched by `cutover serve`'s intake, which sees a new image as it appears (issue 15).
+    { apiGroup: '', resource: 'pods', verbs: ['list', 'watch'] },
     { apiGroup: 'apps', resource: 'deployments', verbs: ['list'] },
     { apiGroup: 'apps', resource: 'daemonsets', verbs: ['list'] },
     { apiGroup: 'apps', resource: 'statefulsets', verbs: ['list'] },

@@ -7,6 +7,7 @@ import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
 import {
   approveIntake,
   buildEngine,
+  clusterPinWatch,
   decisionRecorder,
   intakeMirrorPins,
   mirrorObserver,
@@ -84,6 +85,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy),
     approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
     recordDecision,
+    watchClusterPins: clusterPinWatch(values, cluster, log),
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });
