@@ -251,9 +251,10 @@ export async function intakeMirrorPins(
   setup: Omit<EngineSetup, 'executor' | 'stop'>,
   revision: string,
   copy: boolean,
+  clusterImages?: string[],
 ): Promise<PinReport> {
   return await underLease(setup, setup.values.stepTimeouts.harborPrewarmSeconds * 1000, (ctx) =>
-    intakePins(ctx, revision, copy),
+    intakePins(ctx, revision, copy, clusterImages),
   );
 }
 

@@ -63,7 +63,7 @@ export interface Values {
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
   /** `cutover serve` re-verifies a complete cutover this often and repairs what drifted (0: never). */
   guard: { periodSeconds: number; mirrorCheckSeconds: number; mirrorMaxAgeSeconds: number };
-  intake: { mode: 'auto' | 'request' | 'off'; periodSeconds: number; windowSeconds: number };
+  intake: { mode: 'auto' | 'request' | 'off'; periodSeconds: number; retrySeconds: number; windowSeconds: number };
   images: { cutover: string };
   api: { port: number; bindAddress: string; replicas: number; publicURL: string };
   auth: {
@@ -273,8 +273,11 @@ export const VALUES_SCHEMA = obj(
     // turns the radar off.
     intake: obj({
       mode: { enum: ['auto', 'request', 'off'], default: 'auto' },
-      // How often the cluster's own pins are looked at again (a new revision is read at once).
-      periodSeconds: { type: 'integer', minimum: 5, default: 30 },
+      // How often the whole cluster is swept for pins (a new revision is read at once, and a Pod watch
+      // brings a new image's look forward, so the sweep only catches what a watch cannot see).
+      periodSeconds: { type: 'integer', minimum: 5, default: 300 },
+      // How often pins that could not be made local are tried again (without re-listing the cluster).
+      retrySeconds: { type: 'integer', minimum: 5, default: 30 },
       // `request`: how long an approval's delivery window stays open for copies before it expires.
       windowSeconds: { type: 'integer', minimum: 30, default: 900 },
     }),

@@ -45,7 +45,16 @@ export interface ServiceOptions {
   intakePins?: (
     revision: string,
     copy: boolean,
-  ) => Promise<{ revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean }>;
+    /** Only these of the cluster's images (the Pod watch's), instead of re-listing the cluster. */
+    clusterImages?: string[],
+  ) => Promise<{
+    revision: string;
+    pins: number;
+    copied: string[];
+    pending: PendingPin[];
+    verified: boolean;
+    looked: string[];
+  }>;
   /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
   approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
   /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
@@ -70,8 +79,10 @@ export class CutoverService implements CutoverControl {
   #lastMirrorCheck = 0;
   #mirrorDegraded = false;
   #lastIntake = 0;
-  /** A new upstream image appeared in the cluster since the last intake look (the Pod watch). */
-  #pinsNudged = false;
+  /** When the intake last looked (a sweep or not). */
+  #lastLook = 0;
+  /** New upstream images the Pod watch saw since the last intake look. */
+  readonly #newImages = new Set<string>();
   readonly #watching = new AbortController();
   #guarding = false;
 
@@ -317,16 +328,29 @@ export class CutoverService implements CutoverControl {
     if (!this.#o.intakePins || values.intake.mode === 'off' || !head) return;
     const pins = pinStatus(data);
     const window = intakeWindow(data);
-    const due =
-      this.#pinsNudged ||
+    // The full sweep (the cluster re-listed) every period, for a new head, or an approval; in between,
+    // what the Pod watch saw appear is looked at alone.
+    const sweep =
       Date.now() - this.#lastIntake >= values.intake.periodSeconds * 1000 ||
       pins?.revision !== head ||
       (window?.outcome === 'open' && (pins?.checkedAt ?? '') < window.approvedAt);
-    if (!due) return;
-    this.#lastIntake = Date.now();
-    this.#pinsNudged = false;
+    // Pins that could not be made local are tried again every retrySeconds, without a sweep.
+    const retry = Boolean(pins?.pendingCount) && Date.now() - this.#lastLook >= values.intake.retrySeconds * 1000;
+    if (!sweep && !retry && !this.#newImages.size) return;
+    this.#lastLook = Date.now();
+    if (sweep) this.#lastIntake = Date.now();
+    const seen = sweep ? undefined : [...this.#newImages, ...(retry ? (pins?.pending ?? []).map((p) => p.ref) : [])];
+    this.#newImages.clear();
     try {
-      const report = await this.#o.intakePins(head, copiesAllowed(values, data, head, new Date()));
+      const look = await this.#o.intakePins(head, copiesAllowed(values, data, head, new Date()), seen);
+      // An incremental look did not see the rest of the cluster: what the last sweep found pending stays listed.
+      const report = seen
+        ? {
+            ...look,
+            pins: Math.max(look.pins, pins?.total ?? 0),
+            pending: [...look.pending, ...(pins?.pending ?? []).filter((p) => !look.looked.includes(p.ref))],
+          }
+        : look;
       const now = new Date();
       const closed = afterLook(data, head, report, now);
       await store.patch({
@@ -338,7 +362,11 @@ export class CutoverService implements CutoverControl {
         await this.#o.recordDecision?.(d);
       }
     } catch (error) {
-      if (error instanceof CutoverError && error.code === 'in-progress') return;
+      if (error instanceof CutoverError && error.code === 'in-progress') {
+        for (const image of seen ?? []) this.#newImages.add(image); // looked at again at the next tick
+        return;
+      }
+      // Otherwise the next sweep looks at them again.
       this.#o.log(`pin intake: ${redact(error instanceof Error ? error.message : String(error))}`);
     }
   }
@@ -369,8 +397,8 @@ export class CutoverService implements CutoverControl {
 
   /** Reconciles now and every `intervalMs`; a new upstream image in the cluster brings the intake's look forward. */
   startReconciling(intervalMs: number): void {
-    this.#o.watchClusterPins?.(() => {
-      this.#pinsNudged = true;
+    this.#o.watchClusterPins?.((images) => {
+      for (const image of images) this.#newImages.add(image);
       this.#timerSoon(0);
     }, this.#watching.signal);
     const loop = (): void => {

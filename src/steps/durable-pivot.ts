@@ -242,6 +242,28 @@ export async function pivotDurably(
   signal: AbortSignal,
   log: (line: string) => void,
 ): Promise<Placed[]> {
+  const placed = await placeEntries(cluster, step, pivots, log);
+  for (const p of placed) {
+    if (p.entry) continue;
+    if (!(await p.pivot.applied())) await p.pivot.live();
+    log(`${describe(p.pivot.object)}: ${durabilityText(p.placement)}`);
+  }
+  await settle(cluster, step, placed, signal);
+  return placed;
+}
+
+/**
+ * Writes this step's entries for `pivots` into their hosts' lists (read back) and nothing else:
+ * no live patch, no wait. Alone, it pivots objects before they exist — an entry whose target is
+ * absent matches nothing until Flux creates the object, which then starts local (the pin intake's
+ * new Flux sources, ADR 0017). Objects with no durable place are returned without an entry.
+ */
+export async function placeEntries(
+  cluster: KubeCluster,
+  step: string,
+  pivots: Pivot[],
+  log: (line: string) => void,
+): Promise<Placed[]> {
   const placed = await place(cluster, step, pivots);
   for (const { host, placed: group } of byHost(placed).values()) {
     const current = await read(cluster, host);
@@ -265,12 +287,6 @@ export async function pivotDurably(
         );
     log(`${named(host)}: spec.${field} keeps ${group.map((p) => describe(p.pivot.object)).join(', ')} local`);
   }
-  for (const p of placed) {
-    if (p.entry) continue;
-    if (!(await p.pivot.applied())) await p.pivot.live();
-    log(`${describe(p.pivot.object)}: ${durabilityText(p.placement)}`);
-  }
-  await settle(cluster, step, placed, signal);
   return placed;
 }
 

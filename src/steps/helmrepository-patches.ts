@@ -26,7 +26,7 @@ import {
 } from '../adapters/kube/flux.ts';
 
 type Ctx = StepContext<StepEnv>;
-const KINDS: Array<{ plural: FluxPlural; kind: string }> = [
+export const KINDS: Array<{ plural: FluxPlural; kind: string }> = [
   { plural: 'helmrepositories', kind: 'HelmRepository' },
   { plural: 'ocirepositories', kind: 'OCIRepository' },
 ];
@@ -48,7 +48,7 @@ export function localPrefix(ctx: Ctx): string {
 const harborHost = (ctx: Ctx): string => new URL(ctx.values.sovereign.harborPublicURL).host;
 
 /** The local URL a source should have: upstream ones map to the local Harbor, local ones stay. */
-function targetOf(ctx: Ctx, url: string): string | undefined {
+export function targetOf(ctx: Ctx, url: string): string | undefined {
   const upstream = ctx.values.helmRepositories.upstreamPrefix.replace(/\/+$/, '');
   const local = localPrefix(ctx);
   if (url === local || url.startsWith(`${local}/`)) return url;
@@ -56,7 +56,7 @@ function targetOf(ctx: Ctx, url: string): string | undefined {
   return local + url.slice(upstream.length);
 }
 
-interface Source {
+export interface Source {
   plural: FluxPlural;
   kind: string;
   obj: FluxSource;
@@ -88,7 +88,7 @@ function harborCa(ctx: Ctx): string {
   return hostTls(ctx.values.tls, harborHost(ctx)).caBundle;
 }
 
-function pivotOf(ctx: Ctx, s: Source): Pivot {
+export function pivotOf(ctx: Ctx, s: Source): Pivot {
   const { namespace, name } = s.obj.metadata;
   const insecure = ctx.values.sovereign.harborPublicURL.startsWith('http://');
   const ca = Boolean(harborCa(ctx));

@@ -7,7 +7,7 @@
 // Lease, when the mirror's head moves and every `intake.periodSeconds`.
 import type { Artifact, MappedArtifact } from '../inventory/artifacts.ts';
 import { collectArtifacts, mapArtifacts } from '../inventory/artifacts.ts';
-import { pinsOf, type GitManifest, type GitPin } from '../inventory/git-pins.ts';
+import { manifestObjects, pinsOf, type GitManifest, type GitPin } from '../inventory/git-pins.ts';
 import { chartImages } from '../inventory/chart-images.ts';
 import { HELM_CHART_LAYER } from '../adapters/oci/media-types.ts';
 import { upstreamHosts } from '../inventory/upstream-hosts.ts';
@@ -21,7 +21,9 @@ import { prewarmArtifacts } from './harbor-prewarm.ts';
 import { getFlux, listFlux, patchFlux } from '../adapters/kube/flux.ts';
 import { fluxNamespaces } from '../core/values.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
-import { pivotDurably, type Pivot } from './durable-pivot.ts';
+import { pivotDurably, placeEntries, type Pivot } from './durable-pivot.ts';
+import { helmRepositoryPatches, KINDS, pivotOf, targetOf } from './helmrepository-patches.ts';
+import { KUSTOMIZATIONS, listOwners, type FluxOwner } from '../adapters/kube/flux-owners.ts';
 import { localRepoURL } from './flux-gitrepository-patch.ts';
 import type { StepEnv } from './env.ts';
 
@@ -41,6 +43,8 @@ export interface PinReport {
   pending: PendingPin[];
   /** Every pin the revision's manifests name is local, so Flux was let onto it (the hold advanced). */
   verified: boolean;
+  /** Every reference this look considered (an incremental look: the revision's and the watch's only). */
+  looked: string[];
 }
 
 /** The intake's own entries in the durable pivot (a marker of their own: step 05's stay untouched). */
@@ -101,21 +105,111 @@ async function presentLocally(ctx: Ctx, a: MappedArtifact): Promise<boolean> {
   return Boolean(found) && (!a.ref.digest || found?.digest === a.ref.digest);
 }
 
-/** The last revision read, and its pins: a revision never changes, so it is read once. */
-let lastRead: { key: string; pins: GitPin[] } | undefined;
+/** A Flux source a revision declares, where. */
+interface RevisionSource {
+  file: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  url: string;
+}
 
-async function revisionPins(ctx: Ctx, revision: string): Promise<GitPin[]> {
+/** The last revision read, its pins and its Flux sources: a revision never changes, so it is read once. */
+let lastRead: { key: string; pins: GitPin[]; sources: RevisionSource[] } | undefined;
+
+async function readRevision(ctx: Ctx, revision: string): Promise<{ pins: GitPin[]; sources: RevisionSource[] }> {
   const key = `${ctx.values.gitea.org}/${ctx.values.gitea.repo}@${revision}`;
-  if (lastRead?.key !== key) lastRead = { key, pins: pinsOf(await manifestsAt(ctx, revision)) };
-  return lastRead.pins;
+  if (lastRead?.key !== key) {
+    const manifests = await manifestsAt(ctx, revision);
+    const sources = manifestObjects(manifests).flatMap(({ file, object }): RevisionSource[] => {
+      const meta = (object.metadata ?? {}) as { namespace?: unknown; name?: unknown };
+      const url = (object.spec as { url?: unknown } | undefined)?.url;
+      return KINDS.some((k) => k.kind === object.kind) && typeof url === 'string' && typeof meta.name === 'string'
+        ? [
+            {
+              file,
+              kind: String(object.kind),
+              namespace: typeof meta.namespace === 'string' ? meta.namespace : '',
+              name: meta.name,
+              url,
+            },
+          ]
+        : [];
+    });
+    lastRead = { key, pins: pinsOf(manifests), sources };
+  }
+  return lastRead;
+}
+
+/**
+ * Step 06's durable entries for the upstream Flux sources a revision is about to add (ADR 0017), placed
+ * on the Kustomization that will apply each — the one following the mirror whose path holds the file
+ * (the deepest) — before Flux is let on, so each source is created pointing at the local Harbor and
+ * never fetches upstream. Sources that exist already are step 06's (and the guard's) as ever.
+ */
+async function pivotNewSources(ctx: Ctx, sources: RevisionSource[]): Promise<void> {
+  const { cluster } = ctx.env;
+  const mirror = localRepoURL(ctx);
+  const namespaces = fluxNamespaces(ctx.values);
+  const followers: FluxOwner[] = [];
+  for (const k of await listOwners(cluster, KUSTOMIZATIONS)) {
+    const ref = k.spec.sourceRef;
+    if (ref?.kind !== 'GitRepository' || !namespaces.includes(k.metadata.namespace)) continue;
+    const repo = await getFlux(cluster, 'gitrepositories', ref.namespace ?? k.metadata.namespace, ref.name).catch(
+      () => undefined,
+    );
+    if (repo && sameRepoURL(repo.spec.url, mirror)) followers.push(k);
+  }
+  const dir = (k: FluxOwner) => (k.spec.path ?? '').replace(/^\.?\/?/, '').replace(/\/+$/, '');
+  const pivots: Pivot[] = [];
+  for (const s of sources) {
+    const plural = KINDS.find((k) => k.kind === s.kind)?.plural;
+    const url = targetOf(ctx, s.url);
+    if (!plural || !url || url === s.url) continue;
+    const owner = followers
+      .filter((k) => !dir(k) || s.file.startsWith(`${dir(k)}/`))
+      .sort((a, b) => dir(b).length - dir(a).length)[0];
+    const namespace = s.namespace || owner?.spec.targetNamespace || '';
+    if (!owner || !namespaces.includes(namespace)) continue;
+    if (
+      await getFlux(cluster, plural, namespace, s.name).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
+    const labels = {
+      'kustomize.toolkit.fluxcd.io/name': owner.metadata.name,
+      'kustomize.toolkit.fluxcd.io/namespace': owner.metadata.namespace,
+    };
+    pivots.push(
+      pivotOf(ctx, {
+        plural,
+        kind: s.kind,
+        obj: { metadata: { namespace, name: s.name, labels }, spec: { url: s.url } },
+        url,
+      }),
+    );
+  }
+  if (pivots.length)
+    await placeEntries(cluster, helmRepositoryPatches.id, pivots, (line) =>
+      ctx.log(`intake: ${line} (before Flux creates it)`),
+    );
 }
 
 /**
  * Reads what `revision` pins, and what runs in the cluster now (a workload applied by hand pins
  * without a Git change), and makes every pin servable from the local Harbor where it can — unless
  * `copy` is false (`request` mode outside a window): then it only says what is missing, and holds.
+ * With `clusterImages` (what the Pod watch saw appear) the cluster is not re-listed: only those are
+ * looked at beside the revision's pins.
  */
-export async function intakePins(ctx: Ctx, revision: string, copy = true): Promise<PinReport> {
+export async function intakePins(
+  ctx: Ctx,
+  revision: string,
+  copy = true,
+  clusterImages?: string[],
+): Promise<PinReport> {
   const local = upstreamHosts(ctx.values).local;
   const byRef = new Map<string, Artifact>();
   const gitPins = new Set<string>();
@@ -129,10 +223,14 @@ export async function intakePins(ctx: Ctx, revision: string, copy = true): Promi
     into.set(key, entry);
     return key;
   };
-  for (const pin of await revisionPins(ctx, revision)) gitPins.add(add(byRef, pin.kind, pin.ref, pin.foundIn));
-  const running = await collectArtifacts(ctx.env.cluster, ctx.values);
-  for (const a of [...running.mapped, ...running.unmapped])
-    add(byRef, a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
+  const read = await readRevision(ctx, revision);
+  for (const pin of read.pins) gitPins.add(add(byRef, pin.kind, pin.ref, pin.foundIn));
+  if (clusterImages) for (const image of clusterImages) add(byRef, 'image', image, 'a Pod (seen by the watch)');
+  else {
+    const running = await collectArtifacts(ctx.env.cluster, ctx.values);
+    for (const a of [...running.mapped, ...running.unmapped])
+      add(byRef, a.kind, formatImageRef(a.ref), a.foundIn[0] ?? 'the cluster');
+  }
   const first = await makeLocal(ctx, byRef.values(), copy);
 
   // Then the images the revision's charts declare in their default values, read from the local copies.
@@ -156,8 +254,11 @@ export async function intakePins(ctx: Ctx, revision: string, copy = true): Promi
   // Flux moves on only when every pin the revision names is local (the cluster's own pins do not hold Git),
   // and in `request` mode only inside an approved window (ADR 0018).
   const verified = copy && !pending.some((p) => gitPins.has(p.ref));
-  if (verified) await holdAt(ctx, revision);
-  return { revision, pins: byRef.size, copied, pending, verified };
+  if (verified) {
+    await pivotNewSources(ctx, read.sources);
+    await holdAt(ctx, revision);
+  }
+  return { revision, pins: byRef.size, copied, pending, verified, looked: [...byRef.keys()] };
 }
 
 /**

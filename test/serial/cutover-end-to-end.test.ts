@@ -197,6 +197,11 @@ test('after the cutover, a workload applied by hand with a new upstream image: c
   const row = values.harbor.hostProjects.find((r) => r.host === e.upstreams.ghcr.host);
   assert.equal((await local.headManifest(`${row?.project}/${repo}`, '1.0.0'))?.digest, digest, 'copied by digest');
   assert.match(api.output(), /1 copied into the local Harbor/);
+  assert.match(
+    api.output(),
+    new RegExp(`intake: \\S+/${repo}:1\\.0\\.0 → .*\\(pinned by a Pod \\(seen by the watch\\)\\)`),
+    'an incremental look (no re-list) copied it',
+  );
   await api.stop(); // the next test runs its own
 });
 

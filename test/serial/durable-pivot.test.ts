@@ -208,7 +208,7 @@ test(
 );
 
 test(
-  'after the cutover, one upstream commit bumps catalyst-api to a new image, a HelmRelease to a new chart version (whose values name a new image) and adds a HelmRepository: the installed cutover API (auto) copies them in, Flux runs it, no pod is ever in ImagePullBackOff, and upstream saw no pull but the copier (issue 15 acceptance 1)',
+  'after the cutover, one upstream commit bumps catalyst-api to a new image, a HelmRelease to a new chart version (whose values name a new image) and adds a HelmRepository with a HelmRelease on it: the installed cutover API (auto) copies them in, Flux runs it, no pod is ever in ImagePullBackOff, and upstream saw no pull but the copier (issue 15 acceptance 1)',
   { timeout: 300_000 },
   async () => {
     await restoreUpstream(quiet); // the test before cut it
@@ -269,7 +269,19 @@ test(
       [apiFile]: apiManifest,
     };
     cleanups.push(async () => pushFiles(GITOPS_BARE_DIR, originals));
+    // …and a new HelmRepository with a HelmRelease on it: its first fetch must already be local.
     const newSource = 'acceptance-charts';
+    const extraChart = 'bp-acceptance-extra';
+    await pushArtifact(
+      ghcr,
+      new CorpusGenerator().build({
+        kind: 'chart',
+        upstream: 'ghcr',
+        repo: `${CHART_ORG}/${extraChart}`,
+        name: extraChart,
+        version: nextVersion,
+      }),
+    );
     const pushed = performance.now();
     const commit = pushFiles(GITOPS_BARE_DIR, {
       [apiFile]: apiManifest.replace(/catalyst-api:[\w.-]+/, `catalyst-api:${tag}`),
@@ -279,6 +291,11 @@ test(
         'kind: HelmRepository',
         `metadata: { name: ${newSource}, namespace: flux-system }`,
         `spec: { type: oci, interval: 10m0s, url: "oci://${e.upstreams.ghcr.host}/${CHART_ORG}", insecure: true, secretRef: { name: ghcr-pull } }`,
+        '---',
+        'apiVersion: helm.toolkit.fluxcd.io/v2',
+        'kind: HelmRelease',
+        `metadata: { name: ${extraChart}, namespace: flux-system }`,
+        `spec: { interval: 10m0s, chart: { spec: { chart: ${extraChart}, version: "${nextVersion}", sourceRef: { kind: HelmRepository, name: ${newSource} } } } }`,
       ].join('\n')}\n`,
     });
     const env = await buildStepEnv(values, cluster, 'catalyst');
@@ -335,6 +352,17 @@ test(
           ),
         120_000,
       );
+      await eventually(
+        `HelmRelease flux-system/${extraChart} on the new source, Ready`,
+        async () => {
+          const r = (await k.custom
+            .getNamespacedCustomObject({ ...HELM_RELEASES, namespace: 'flux-system', name: extraChart })
+            .catch(() => undefined)) as
+            (FluxOwner & { status?: { history?: Array<{ chartVersion?: string }> } }) | undefined;
+          return r?.status?.history?.[0]?.chartVersion === nextVersion && readyCondition(r as never)?.status === 'True';
+        },
+        120_000,
+      );
       const added = await eventually(
         `the new HelmRepository flux-system/${newSource} pointed at the local Harbor`,
         async () =>
@@ -364,7 +392,9 @@ test(
     assert.deepEqual(others, [], "no request to upstream but the cutover's");
     const copierPulls = logs
       .flatMap(({ file, from }) => readFileSync(file, 'utf8').slice(from).split('\n'))
-      .filter((l) => new RegExp(`"GET /v2/openova-io/(catalyst-api|gitea-next|${gitea.name})/manifests/`).test(l));
+      .filter((l) =>
+        new RegExp(`"GET /v2/openova-io/(catalyst-api|gitea-next|${gitea.name}|${extraChart})/manifests/`).test(l),
+      );
     const copiedEvents = (await cluster.events.listNamespacedEvent({ namespace: 'catalyst' })).items.filter(
       (ev) => ev.reason === 'PinsCopied',
     );
@@ -372,6 +402,6 @@ test(
       copiedEvents.some((ev) => ev.note?.includes(`openova-io/gitea-next:${tag}`)),
       `the intake copied the image the chart's values name: ${copiedEvents.map((ev) => ev.note).join('; ')}`,
     );
-    assert.ok(copierPulls.length >= 3, `the copier pulled the new images and chart: ${copierPulls.join('\n')}`);
+    assert.ok(copierPulls.length >= 4, `the copier pulled the new images and charts: ${copierPulls.join('\n')}`);
   },
 );

@@ -100,10 +100,11 @@ test(
     // Exercise the Cilium path too: with its CRD present the egress hold is also a CiliumClusterwideNetworkPolicy.
     removeCcnp = await standInCrd(CCNP_STAND_IN);
 
+    // From before the install: the API's long-running Pod watch starts with it.
+    const auditFrom = statSync(AUDIT_LOG).size;
     const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
     const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
 
-    const auditFrom = statSync(AUDIT_LOG).size;
     const token =
       (
         await k.core.createNamespacedServiceAccountToken({

@@ -43,6 +43,8 @@ export interface FluxOwner {
     /** HelmRelease: kustomize post-renderers (patches on what the chart renders). */
     postRenderers?: Array<{ kustomize?: { patches?: FluxPatch[]; [other: string]: unknown } }>;
     targetNamespace?: string;
+    /** Kustomization: the directory of its source it applies. */
+    path?: string;
     sourceRef?: { kind: string; name: string; namespace?: string };
     chart?: { spec?: { sourceRef?: { kind: string; name: string; namespace?: string } } };
     chartRef?: { kind: string; name: string; namespace?: string };

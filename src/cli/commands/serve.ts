@@ -81,8 +81,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     takeInventory: () => takeInventory(cluster, values, options.namespace, false),
     reapStrayHolds: () => reapStrayHolds({ values, cluster, namespace: options.namespace, holder, log }),
     observeMirror: mirrorObserver(values, cluster, options.namespace),
-    intakePins: (revision, copy) =>
-      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy),
+    intakePins: (revision, copy, clusterImages) =>
+      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy, clusterImages),
     approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
     recordDecision,
     watchClusterPins: clusterPinWatch(values, cluster, log),
