@@ -21,6 +21,21 @@ export interface PendingPin {
   reason: string;
 }
 
+/** What one intake look found and did (steps/pin-radar.ts). */
+export interface PinReport {
+  revision: string;
+  /** Distinct artifacts the revision and the cluster pin. */
+  pins: number;
+  /** Copied into the local Harbor by this intake. */
+  copied: string[];
+  /** Not servable from the local Harbor, and why. */
+  pending: PendingPin[];
+  /** Every pin the revision's manifests name is local, so Flux was let onto it (the hold advanced). */
+  verified: boolean;
+  /** Every reference this look considered (an incremental look: the revision's and the watch's only). */
+  looked: string[];
+}
+
 export interface PinStatus {
   revision: string;
   checkedAt: string;
@@ -32,7 +47,7 @@ export interface PinStatus {
 }
 
 export function pinRecord(
-  report: { revision: string; pins: number; pending: PendingPin[]; verified: boolean },
+  report: Pick<PinReport, 'revision' | 'pins' | 'pending' | 'verified'>,
   at: Date,
 ): Record<string, string> {
   return {

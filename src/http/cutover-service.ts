@@ -7,7 +7,7 @@ import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
 import { MIRROR_KEYS, mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
-import { pinRecord, pinStatus, type PendingPin, type PinStatus } from '../core/pin-status.ts';
+import { pinRecord, pinStatus, type PinReport, type PinStatus } from '../core/pin-status.ts';
 import {
   afterLook,
   copiesAllowed,
@@ -47,14 +47,7 @@ export interface ServiceOptions {
     copy: boolean,
     /** Only these of the cluster's images (the Pod watch's), instead of re-listing the cluster. */
     clusterImages?: string[],
-  ) => Promise<{
-    revision: string;
-    pins: number;
-    copied: string[];
-    pending: PendingPin[];
-    verified: boolean;
-    looked: string[];
-  }>;
+  ) => Promise<PinReport>;
   /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
   approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
   /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
@@ -423,11 +416,7 @@ export class CutoverService implements CutoverControl {
 }
 
 /** What one intake look decided, as Events: copies made, Flux let on or held, a delivery window closed. */
-function decisions(
-  report: { revision: string; pins: number; copied: string[]; pending: PendingPin[]; verified: boolean },
-  before: PinStatus | undefined,
-  closed: IntakeWindow | undefined,
-): Decision[] {
+function decisions(report: PinReport, before: PinStatus | undefined, closed: IntakeWindow | undefined): Decision[] {
   const rev = report.revision.slice(0, 12);
   const out: Decision[] = [];
   if (report.copied.length)

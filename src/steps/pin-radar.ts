@@ -14,7 +14,7 @@ import { upstreamHosts } from '../inventory/upstream-hosts.ts';
 import { forEachLimited } from '../core/limit.ts';
 import { formatImageRef, parseImageRef, reference } from '../core/image-ref.ts';
 import { CutoverError, redact } from '../core/errors.ts';
-import type { PendingPin } from '../core/pin-status.ts';
+import type { PendingPin, PinReport } from '../core/pin-status.ts';
 import { AWAITING_APPROVAL } from '../core/intake-window.ts';
 import type { StepContext } from '../core/step.ts';
 import { prewarmArtifacts } from './harbor-prewarm.ts';
@@ -32,20 +32,6 @@ type Ctx = StepContext<StepEnv>;
 /** Manifests bigger than this are no manifests the radar reads. */
 const MAX_FILE_BYTES = 1 << 20;
 const MAX_FILES = 5000;
-
-export interface PinReport {
-  revision: string;
-  /** Distinct artifacts the revision and the cluster pin. */
-  pins: number;
-  /** Copied into the local Harbor by this intake. */
-  copied: string[];
-  /** Not servable from the local Harbor, and why. */
-  pending: PendingPin[];
-  /** Every pin the revision's manifests name is local, so Flux was let onto it (the hold advanced). */
-  verified: boolean;
-  /** Every reference this look considered (an incremental look: the revision's and the watch's only). */
-  looked: string[];
-}
 
 /** The intake's own entries in the durable pivot (a marker of their own: step 05's stay untouched). */
 export const HOLD_MARK = 'pin-intake';
