@@ -104,11 +104,6 @@ export async function dropHarborProject(name: string): Promise<void> {
   await api('DELETE', `/projects/${name}`);
 }
 
-/**
- * A copy of the upstream GitOps repository that only this test moves: served by the upstream Git
- * at `url`; `push` commits a file on `main` upstream (as a maintainer's push would) and returns the
- * new head. Removed by `cleanups`.
- */
 /** Commits one file to a bare repository's main branch, as an upstream maintainer would; returns the commit. */
 export function pushFile(bare: string, file: string, content: string): string {
   return pushFiles(bare, { [file]: content });
@@ -147,6 +142,11 @@ export function fileOnMain(bare: string, file: string): string {
   return execFileSync('git', ['-C', bare, 'show', `main:${file}`], { encoding: 'utf8' });
 }
 
+/**
+ * A copy of the upstream GitOps repository that only this test moves: served by the upstream Git
+ * at `url`; `push` commits a file on `main` upstream (as a maintainer's push would) and returns the
+ * new head. Removed by `cleanups`.
+ */
 export function forkUpstreamRepo(cleanups: Array<() => Promise<unknown>>): {
   url: string;
   push: (file: string, content: string) => string;
