@@ -24,7 +24,7 @@ import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
 import { hostTls } from '../core/tls.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
 import { applyOwnSecret } from './own-secret.ts';
-import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
+import { durabilityText, missing, pivotDurably, placementOf, type Pivot, type PivotObject } from './durable-pivot.ts';
 import { waitKustomizationsOn } from './flux-consumers.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -56,18 +56,18 @@ async function repositories(ctx: Ctx): Promise<FluxSource[]> {
   return found;
 }
 
+/** A GitRepository as the durable pivot names it (05's pivot, the pin intake's hold). */
+export function gitRepositoryObject(repo: FluxSource): PivotObject {
+  const { namespace, name, labels } = repo.metadata;
+  return { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', namespace, name, labels };
+}
+
 function pivotOf(ctx: Ctx, repo: FluxSource, secretRef?: { name: string }): Pivot {
   const { namespace, name } = repo.metadata;
   const url = localRepoURL(ctx);
   const spec = { url, ...(secretRef ? { secretRef } : {}) };
   return {
-    object: {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      namespace,
-      name,
-      labels: repo.metadata.labels,
-    },
+    object: gitRepositoryObject(repo),
     fields: { spec },
     live: async () => {
       await patchFlux(ctx.env.cluster, 'gitrepositories', namespace, name, { spec });

@@ -24,7 +24,7 @@ import { sameRepoURL } from '../core/repo-url.ts';
 import { pivotDurably, placeEntries, type Pivot } from './durable-pivot.ts';
 import { helmRepositoryPatches, KINDS, pivotOf, targetOf } from './helmrepository-patches.ts';
 import { KUSTOMIZATIONS, listOwners, type FluxOwner } from '../adapters/kube/flux-owners.ts';
-import { localRepoURL } from './flux-gitrepository-patch.ts';
+import { gitRepositoryObject, localRepoURL } from './flux-gitrepository-patch.ts';
 import type { StepEnv } from './env.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -49,13 +49,7 @@ async function holdAt(ctx: Ctx, revision: string): Promise<void> {
       if (!sameRepoURL(repo.spec.url, url)) continue;
       const { namespace, name } = repo.metadata;
       pivots.push({
-        object: {
-          apiVersion: 'source.toolkit.fluxcd.io/v1',
-          kind: 'GitRepository',
-          namespace,
-          name,
-          labels: repo.metadata.labels,
-        },
+        object: gitRepositoryObject(repo),
         fields: { spec: { ref: { commit: revision } } },
         live: async () => {
           await patchFlux(ctx.env.cluster, 'gitrepositories', namespace, name, { spec: { ref: { commit: revision } } });

@@ -39,6 +39,32 @@ after(async () => {
   await resetSovereign(quiet);
 });
 
+/** A one-container Deployment in catalyst-system, as upstream would commit it. */
+const deployment = (name: string, image: string): string =>
+  [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    `metadata: { name: ${name}, namespace: catalyst-system }`,
+    'spec:',
+    `  selector: { matchLabels: { app: ${name} } }`,
+    '  template:',
+    `    metadata: { labels: { app: ${name} } }`,
+    `    spec: { containers: [{ name: app, image: "${image}" }] }`,
+    '',
+  ].join('\n');
+
+/** The status once the pin radar of `api` has read `commit`. */
+const radarRead = (commit: string, api: { output: () => string }) =>
+  eventually(
+    'the radar to read the new revision',
+    async () => {
+      const d = await store.read();
+      return d?.pinsRevision === commit ? d : undefined;
+    },
+    60_000,
+    async () => api.output(),
+  );
+
 const holds = async () =>
   (
     await k.config
@@ -227,31 +253,9 @@ test('after the cutover, Flux is held on the last revision whose pins are all lo
   );
 
   // Upstream pins an image nobody serves yet: the revision is read, its pin is pending, Flux stays.
-  const commit = pushFile(
-    GITOPS_BARE_DIR,
-    file,
-    [
-      'apiVersion: apps/v1',
-      'kind: Deployment',
-      'metadata: { name: held, namespace: catalyst-system }',
-      'spec:',
-      '  selector: { matchLabels: { app: held } }',
-      '  template:',
-      '    metadata: { labels: { app: held } }',
-      `    spec: { containers: [{ name: app, image: "${image}" }] }`,
-      '',
-    ].join('\n'),
-  );
+  const commit = pushFile(GITOPS_BARE_DIR, file, deployment('held', image));
   await env.forge.mirrorSync(values.gitea.org, values.gitea.repo);
-  const read = await eventually(
-    'the radar to read the new revision',
-    async () => {
-      const d = await store.read();
-      return d?.pinsRevision === commit ? d : undefined;
-    },
-    60_000,
-    async () => api.output(),
-  );
+  const read = await radarRead(commit, api);
   assert.ok((JSON.parse(read.pinsPending ?? '[]') as Array<{ ref: string }>).some((p) => p.ref === image));
   assert.equal(read.pinsVerifiedRevision, head);
   await sleep(10_000); // two more looks: nothing moves Flux while the pin is pending
@@ -334,31 +338,9 @@ test('after the cutover, intake.mode request: a new revision is neither copied n
 
   // Upstream serves the image and a commit pins it: the radar reads it, copies nothing, lets Flux on to nothing.
   await pushFreshImage(new DistributionClient(e.upstreams.ghcr.url), repoPath, '1.0.0');
-  const commit = pushFile(
-    GITOPS_BARE_DIR,
-    file,
-    [
-      'apiVersion: apps/v1',
-      'kind: Deployment',
-      'metadata: { name: requested, namespace: catalyst-system }',
-      'spec:',
-      '  selector: { matchLabels: { app: requested } }',
-      '  template:',
-      '    metadata: { labels: { app: requested } }',
-      `    spec: { containers: [{ name: app, image: "${image}" }] }`,
-      '',
-    ].join('\n'),
-  );
+  const commit = pushFile(GITOPS_BARE_DIR, file, deployment('requested', image));
   await env.forge.mirrorSync(values.gitea.org, values.gitea.repo);
-  const read = await eventually(
-    'the radar to read the new revision',
-    async () => {
-      const d = await store.read();
-      return d?.pinsRevision === commit ? d : undefined;
-    },
-    60_000,
-    async () => api.output(),
-  );
+  const read = await radarRead(commit, api);
   const pending = JSON.parse(read.pinsPending ?? '[]') as Array<{ ref: string; reason: string }>;
   assert.deepEqual(pending.find((p) => p.ref === image)?.reason, AWAITING_APPROVAL);
   assert.equal(sovereignCondition(read).reason, 'AwaitingApproval');
