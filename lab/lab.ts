@@ -134,9 +134,10 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
       propagationPolicy: 'Background',
     })
     .catch(quiet);
-  await cluster.core
-    .deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app.kubernetes.io/component=cutover-step' })
-    .catch(quiet);
+  for (const component of ['cutover-step', 'cutover-journal'])
+    await cluster.core
+      .deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: `app.kubernetes.io/component=${component}` })
+      .catch(quiet);
   await cluster.core
     .deleteCollectionNamespacedPod({
       namespace: ns,

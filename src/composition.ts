@@ -12,7 +12,9 @@ import { CutoverError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
-import type { StepContext } from './core/step.ts';
+import type { Change, StepContext } from './core/step.ts';
+import type { JournalEntry } from './core/journal.ts';
+import { rollback, rollbackPlan, type RollbackResult } from './steps/rollback.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
 import { Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
@@ -20,6 +22,7 @@ import { JobsExecutor } from './engine/jobs-executor.ts';
 import { LocalExecutor } from './engine/local-executor.ts';
 import { SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
+import { JournalStore } from './adapters/kube/journal-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
 import { observeMirror } from './steps/gitea-mirror.ts';
@@ -94,6 +97,7 @@ export async function buildStepEnv(values: Values, cluster: KubeCluster, namespa
   ]);
   const harborCredentials = { username: harbor[0], password: harbor[1] };
   const upstreamAuths = await dockerAuths(cluster, values);
+  const status = statusStore(values, cluster, namespace);
   return {
     cluster,
     namespace,
@@ -102,7 +106,8 @@ export async function buildStepEnv(values: Values, cluster: KubeCluster, namespa
     harborCredentials,
     upstreamAuths,
     registries: registryClients(values, harborCredentials, upstreamAuths),
-    status: statusStore(values, cluster, namespace),
+    status,
+    journal: new JournalStore(cluster, status),
   };
 }
 
@@ -139,7 +144,7 @@ export async function reapStrayHolds(setup: Omit<EngineSetup, 'executor' | 'stop
  * single-flight Lease (CutoverError 'in-progress' while another holds it), with the steps' environment.
  */
 async function underLease<T>(
-  setup: Omit<EngineSetup, 'executor' | 'stop'>,
+  setup: Omit<EngineSetup, 'executor'>,
   deadlineMs: number,
   work: (ctx: StepContext<StepEnv>) => Promise<T>,
 ): Promise<T> {
@@ -148,15 +153,42 @@ async function underLease<T>(
   await lease.acquire();
   try {
     const env = await buildStepEnv(values, cluster, namespace);
-    return await work({ values, env, log: setup.log, signal: AbortSignal.timeout(deadlineMs) });
+    const signal = AbortSignal.any([
+      AbortSignal.timeout(deadlineMs),
+      lease.signal,
+      ...(setup.stop ? [setup.stop] : []),
+    ]);
+    return await work({ values, env, log: setup.log, signal });
   } finally {
     await lease.release();
   }
 }
 
-/** The Kubernetes connection: `kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster. */
-export function connectCluster(kubeconfig?: string): KubeCluster {
-  return KubeCluster.connect(kubeconfig);
+/** How long a rollback may take, nodes and Flux re-applies included. */
+const ROLLBACK_DEADLINE_MS = 15 * 60_000;
+
+/**
+ * `cutover rollback` (steps/rollback.ts): under the single-flight Lease, so no run or guard changes
+ * anything meanwhile; `by` is recorded in the status.
+ */
+export async function rollbackCutover(setup: Omit<EngineSetup, 'executor'>, by: string): Promise<RollbackResult> {
+  return await underLease(setup, ROLLBACK_DEADLINE_MS, (ctx) => rollback(ctx, CHAIN, by));
+}
+
+/** What a rollback would undo now, one line per change (nothing is written, no Lease taken). */
+export async function rollbackPreview(values: Values, cluster: KubeCluster, namespace: string): Promise<Change[]> {
+  const env = await buildStepEnv(values, cluster, namespace);
+  return await rollbackPlan({ values, env, log: () => {}, signal: AbortSignal.timeout(60_000) });
+}
+
+/** The journal, oldest entry first (`cutover journal`). */
+export async function journalEntries(values: Values, cluster: KubeCluster, namespace: string): Promise<JournalEntry[]> {
+  return await new JournalStore(cluster, statusStore(values, cluster, namespace)).entries();
+}
+
+/** The Kubernetes connection: `kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster; `context` as kubectl's --context. */
+export function connectCluster(kubeconfig?: string, context?: string): KubeCluster {
+  return KubeCluster.connect(kubeconfig, context);
 }
 
 export function statusStore(values: Values, cluster: KubeCluster, namespace: string): StatusStore {

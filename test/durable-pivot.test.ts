@@ -135,7 +135,7 @@ test('Git defines the owner’s spec.patches: the pivot goes into the parent, ke
 
   // A pivot the child cannot build (a list field given a string): taken out again, the step fails.
   const bad = pivotDurably(
-    cluster,
+    ctx.env,
     'test-unbuildable',
     [
       {

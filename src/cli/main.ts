@@ -22,6 +22,8 @@ Usage:
   cutover tethers [-f values.yaml] [-o table|json|yaml] [--all]      every reference to an upstream host in the cluster, and where it should point
   cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
   cutover intake approve [--revision SHA] [-f values.yaml] [-n NS]   intake.mode request: let the pending revision in (see cutover intake --help)
+  cutover journal [-o table|json] [-f values.yaml] [-n NS]           every change the cutover made: object, field, before, after, step
+  cutover rollback [--yes] [-f values.yaml] [-n NS]                  undo the cutover from the journal: the tethered state back (see --help)
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] [--expect blocked|reachable] URL…      egress probe: exit 0 when every URL is unreachable (blocked)
@@ -30,6 +32,9 @@ Usage:
 Options:
   -f, --values FILE      cutover values (the seed chart's keys); validated before anything touches the cluster
   --kubeconfig FILE      cluster to act on (default: in-cluster identity, then $KUBECONFIG, ~/.kube/config)
+  --context NAME         the kubeconfig context to use (default: its current context), as kubectl's
+  -y, --yes              run, rollback: do not ask for confirmation on a terminal (commands that change
+                         a cluster first print its API server, context and install namespace)
   -n, --namespace NS     namespace of the install: status ConfigMap and Lease (default: catalyst)
   --executor local|jobs  local (default): each step in this process; jobs: discover the step
                          ConfigMaps in the namespace and run each job-mode step as a Job
@@ -130,6 +135,32 @@ Options:
 Exit codes: 0 approved (or already open); 1 nothing pending, not request mode, or the cluster
 failed; 2 bad usage.
 `,
+  rollback: `cutover rollback [--yes] [-f values.yaml] [--kubeconfig K] [--context C] [-n NS]
+
+Undoes the cutover from its journal: every change a step made was recorded before it was made
+(object, field, value before, value after; \`cutover journal\` lists them). Works from any state:
+a completed cutover, a run failed at any step, a run that was killed.
+
+In order: what a killed step left behind goes (the egress hold, canary pods); the cutover's entries
+leave every Kustomization's spec.patches and HelmRelease's post-renderers, and Flux re-applies Git;
+every journaled field gets back its value from before the cutover (Flux sources, the catalyst-api
+env, annotations); pull Secrets lose the local Harbor credentials the cutover added; every node's
+agent restores the node's own containerd hosts.toml and acknowledges; what the cutover created
+(Secrets, the node agent when the cutover deployed it) is deleted. Everything is read back and
+repaired until it holds. The local Harbor's and Gitea's content stays.
+
+It first prints the API server, context and namespace, and every change it will make; on a terminal
+it asks before changing anything (--yes for scripts). It holds the single-flight Lease: it refuses
+while a run is in progress (abort it first). The status ConfigMap records who rolled back and when,
+and is reset: a later \`cutover run\` starts clean.
+
+Options:
+  -f, --values FILE   cutover values (default: the install's values ConfigMap in -n)
+  -y, --yes           do not ask for confirmation
+  -n, --namespace NS  the install's namespace (default catalyst)
+Exit codes: 0 rolled back; 1 not confirmed, or something did not hold (it says what; run it again);
+3 a cutover is in progress.
+`,
 };
 
 /** Exit codes, decided here only. */
@@ -150,6 +181,8 @@ async function main(argv: string[]): Promise<void> {
       version: { type: 'boolean', short: 'v' },
       values: { type: 'string', short: 'f' },
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      yes: { type: 'boolean', short: 'y', default: false },
       namespace: { type: 'string', short: 'n', default: 'catalyst' },
       executor: { type: 'string', default: 'local' },
       'status-configmap': { type: 'string', default: 'self-sovereign-cutover-status' },
@@ -181,13 +214,40 @@ async function main(argv: string[]): Promise<void> {
       return await runCommand({
         values: needValues(),
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: values.namespace,
         executor: values.executor,
+        yes: values.yes,
+      });
+    }
+    case 'journal': {
+      const { journalCommand } = await import('./commands/rollback.ts');
+      return await journalCommand({
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+        output: values.output,
+      });
+    }
+    case 'rollback': {
+      const { rollbackCommand } = await import('./commands/rollback.ts');
+      return await rollbackCommand({
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+        yes: values.yes,
       });
     }
     case 'plan': {
       const { planCommand } = await import('./commands/run.ts');
-      return await planCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
+      return await planCommand({
+        values: needValues(),
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+      });
     }
     case 'render': {
       const { renderCommand } = await import('./commands/render.ts');
@@ -198,6 +258,7 @@ async function main(argv: string[]): Promise<void> {
       return await serveCommand({
         values: needValues(),
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: process.env.POD_NAMESPACE ?? values.namespace,
         listen: values.listen,
       });
@@ -207,6 +268,7 @@ async function main(argv: string[]): Promise<void> {
       return await tethersCommand({
         values: values.values,
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: values.namespace,
         output: values.output,
         all: values.all,
@@ -217,13 +279,19 @@ async function main(argv: string[]): Promise<void> {
       return await intakeCommand(positionals[1], {
         values: values.values,
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: values.namespace,
         revision: values.revision,
       });
     }
     case 'prewarm': {
       const { prewarmCommand } = await import('./commands/prewarm.ts');
-      return await prewarmCommand({ values: needValues(), kubeconfig: values.kubeconfig, namespace: values.namespace });
+      return await prewarmCommand({
+        values: needValues(),
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+      });
     }
     case 'step': {
       const name = positionals[1];
@@ -232,6 +300,7 @@ async function main(argv: string[]): Promise<void> {
       return await stepCommand(name, {
         values: needValues(),
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: process.env.POD_NAMESPACE ?? values.namespace,
       });
     }
@@ -241,6 +310,7 @@ async function main(argv: string[]): Promise<void> {
       const { statusCommand } = await import('./commands/status.ts');
       return await statusCommand({
         kubeconfig: values.kubeconfig,
+        context: values.context,
         namespace: values.namespace,
         configMap: values['status-configmap'],
         output: values.output,

@@ -58,6 +58,17 @@ export type RunPhase =
   | 'cutover-already-complete'
   | 'cutover-status';
 
+/**
+ * The auto trigger's keys in the status ConfigMap: written by the service, reported by the status
+ * route, kept by a rollback (the trigger fires once ever).
+ */
+export const AUTO_KEYS = {
+  armedAt: 'autoTriggerArmedAt',
+  armedBy: 'autoTriggerArmedBy',
+  dueAt: 'autoTriggerDueAt',
+  firedAt: 'autoTriggerFiredAt',
+} as const;
+
 // --- labels and names of what the install creates
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
@@ -71,6 +82,13 @@ export const STEP_LABELS = {
 };
 /** A step Job's label naming its step (Jobs carry `component=cutover-job`). */
 export const JOB_STEP_LABEL = 'cutover.openova.io/step';
+
+/** The pin intake's own entries in the durable pivot and its journal (step 05's stay untouched). */
+export const HOLD_STEP = 'pin-intake';
+/** The journal (core/journal.ts): one ConfigMap per step, beside the status ConfigMap. */
+export const journalConfigMap = (statusConfigMap: string, step: string): string => `${statusConfigMap}-journal-${step}`;
+export const JOURNAL_COMPONENT = 'cutover-journal';
+export const JOURNAL_STEP_LABEL = 'cutover.openova.io/journal-step';
 
 export const RUNNER = 'bp-self-sovereign-cutover-runner';
 /** Step 05's Gitea credential for Flux: one Secret by this name in each namespace it pivots (RBAC grants it by name). */

@@ -16,14 +16,6 @@ export interface TetherSnapshot {
   tethers: Tether[];
 }
 
-/** The auto trigger's keys in the status ConfigMap: written by the service, reported by the status route. */
-export const AUTO_KEYS = {
-  armedAt: 'autoTriggerArmedAt',
-  armedBy: 'autoTriggerArmedBy',
-  dueAt: 'autoTriggerDueAt',
-  firedAt: 'autoTriggerFiredAt',
-} as const;
-
 /** The cutover as the routes drive it (CutoverService). */
 export interface CutoverControl {
   /**

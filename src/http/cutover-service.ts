@@ -17,12 +17,12 @@ import {
   type IntakeWindow,
 } from '../core/intake-window.ts';
 import type { Decision } from '../adapters/kube/events.ts';
-import { RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
+import { AUTO_KEYS, RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
-import { AUTO_KEYS, type CutoverControl, type RunSource, type TetherSnapshot } from './cutover-control.ts';
+import { type CutoverControl, type RunSource, type TetherSnapshot } from './cutover-control.ts';
 import type { FeedEvent } from './status-feed.ts';
 
 export interface ServiceOptions {

@@ -54,12 +54,13 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
     // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when
     // absent) in the agent's namespace, and the agent's Role on the status ConfigMap here.
+    // Each is read first: one it creates is journaled as created (rollback removes only those).
     { namespace: agent, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
-    { namespace: agent, apiGroup: '', resource: 'serviceaccounts', verbs: ['patch'] },
-    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['patch'] },
+    { namespace: agent, apiGroup: '', resource: 'serviceaccounts', verbs: ['get', 'patch'] },
+    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['get', 'patch'] },
     { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },
-    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['patch'] },
-    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['patch'] },
+    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['get', 'patch'] },
+    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['get', 'patch'] },
     // Secrets: read the admin and pull credentials and the CA bundles by name; 05 writes Flux's Gitea credential.
     ...[...secretsByNamespace].map(([ns, names]): Grant => ({
       namespace: ns,
@@ -88,8 +89,8 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       { namespace: ns, apiGroup: FLUX, resource: 'gitrepositories', verbs: ['patch'] },
       { namespace: ns, apiGroup: FLUX, resource: 'helmrepositories', verbs: ['patch'], onlyFor: 'live' },
       { namespace: ns, apiGroup: FLUX, resource: 'ocirepositories', verbs: ['patch'], onlyFor: 'live' },
-      // 08 asks the HelmCharts there to pull again under the hold.
-      { namespace: ns, apiGroup: FLUX, resource: 'helmcharts', verbs: ['patch'] },
+      // 08 asks the HelmCharts there to pull again under the hold (read first: the journal records the request).
+      { namespace: ns, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get', 'patch'] },
       // The durable pivot: spec.patches (server-side apply) and reconcile requests on the Kustomizations there.
       { namespace: ns, apiGroup: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['patch'] },
       {
@@ -146,11 +147,12 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // 08: the egress hold in every namespace (and Cilium's cluster-wide policy where Cilium runs).
     { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
     { apiGroup: '', resource: 'nodes', verbs: ['list'] },
-    { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'] },
+    // Each is read before it is created: the journal records it as created.
+    { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['get', 'list', 'create', 'patch', 'delete'] },
     {
       apiGroup: 'cilium.io',
       resource: 'ciliumclusterwidenetworkpolicies',
-      verbs: ['list', 'create', 'patch', 'delete'],
+      verbs: ['get', 'list', 'create', 'patch', 'delete'],
     },
     // The internal trigger checks callers' ServiceAccount tokens.
     { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },

@@ -8,6 +8,10 @@ import {
   AGENT,
   agentNamespace,
   API_NAME,
+  HOLD_STEP,
+  JOURNAL_COMPONENT,
+  JOURNAL_STEP_LABEL,
+  journalConfigMap,
   PART_OF,
   PART_OF_LABEL,
   RUNNER,
@@ -88,6 +92,19 @@ export function render(values: Values, options: RenderOptions): Obj[] {
         annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
       },
     },
+    // The journal (core/journal.ts): one ConfigMap per step, and the pin intake's. Shipped empty and
+    // created once, like the status, so the runner never needs to create a ConfigMap.
+    ...[...STEP_IDS, HOLD_STEP].map((step) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        ...meta(journalConfigMap(values.status.configMapName, step), {
+          'app.kubernetes.io/component': JOURNAL_COMPONENT,
+          [JOURNAL_STEP_LABEL]: step,
+        }),
+        annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
+      },
+    })),
     ...(agentObjects(values, namespace) as Obj[]).map((o) => ({
       ...o,
       metadata: { ...o.metadata, labels: { ...labels, ...o.metadata?.labels } },

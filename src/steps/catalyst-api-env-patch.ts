@@ -76,7 +76,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 
 async function apply(ctx: Ctx): Promise<void> {
   const d = await read(ctx);
-  await pivotDurably(ctx.env.cluster, catalystApiEnvPatch.id, [pivotOf(ctx, d)], ctx.signal, ctx.log);
+  await pivotDurably(ctx.env, catalystApiEnvPatch.id, [pivotOf(ctx, d)], ctx.signal, ctx.log);
   const { namespace, deploymentName: name, envVar } = ctx.values.catalystAPI;
   ctx.log(`Deployment ${namespace}/${name}: ${envVar}=${localRepoURL(ctx)} on ${targets(ctx, d).join(', ')}`);
 }

@@ -15,6 +15,7 @@ import {
   gitDefines,
   HELM_RELEASES,
   KUSTOMIZATIONS,
+  listOwners,
   ownerOf,
   requestReconcile,
   type FluxOwner,
@@ -25,6 +26,7 @@ import {
 import { readyCondition } from '../adapters/kube/flux.ts';
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
+import { journalFields, type Journaling } from './journal.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change } from '../core/step.ts';
 
@@ -236,13 +238,14 @@ export function durabilityText(p: Placement): string {
  * or apply is taken out again and the step fails: nothing half-applied stays behind.
  */
 export async function pivotDurably(
-  cluster: KubeCluster,
+  env: Journaling,
   step: string,
   pivots: Pivot[],
   signal: AbortSignal,
   log: (line: string) => void,
 ): Promise<Placed[]> {
-  const placed = await placeEntries(cluster, step, pivots, log);
+  const { cluster } = env;
+  const placed = await placeEntries(env, step, pivots, log);
   for (const p of placed) {
     if (p.entry) continue;
     if (!(await p.pivot.applied())) await p.pivot.live();
@@ -259,12 +262,15 @@ export async function pivotDurably(
  * new Flux sources, ADR 0017). Objects with no durable place are returned without an entry.
  */
 export async function placeEntries(
-  cluster: KubeCluster,
+  env: Journaling,
   step: string,
   pivots: Pivot[],
   log: (line: string) => void,
 ): Promise<Placed[]> {
+  const { cluster } = env;
   const placed = await place(cluster, step, pivots);
+  // Journaled first: the live fields each pivot changes (an entry changes them through Flux).
+  for (const p of placed) await journalFields(env, step, p.pivot.object, p.pivot.fields);
   for (const { host, placed: group } of byHost(placed).values()) {
     const current = await read(cluster, host);
     if (!current) throw new CutoverError('owner-gone', `${named(host)} disappeared while pivoting`);
@@ -277,6 +283,20 @@ export async function placeEntries(
     );
     const field = listOf(host);
     if (isDeepStrictEqual(list, current.spec[field] ?? [])) continue;
+    await env.journal.record(step, [
+      {
+        op: 'entries',
+        object: {
+          apiVersion: `${apiOf(host).group}/${apiOf(host).version}`,
+          kind: host.kind,
+          namespace: host.namespace,
+          name: host.name,
+        },
+        path: ['spec', field],
+        before: current.spec[field],
+        after: list,
+      },
+    ]);
     const written = await applyOwnerSpec(cluster, apiOf(host), current, { [field]: list });
     // Read back: our entries are in the list the apiserver stored.
     for (const p of group)
@@ -362,4 +382,56 @@ async function unpatch(cluster: KubeCluster, step: string, placed: Placed[]): Pr
     if (!current) continue;
     await applyOwnerSpec(cluster, apiOf(host), current, { [listOf(host)]: composed(host, current, step, group, []) });
   }
+}
+
+/** Whether an owner's list carries an entry of the cutover's (any step's, the intake's hold too). */
+function carriesOurs(host: OwnerRef, o: FluxOwner): boolean {
+  return entriesOf(host, o).some((e) => e.patch.startsWith(MARK));
+}
+
+/** Every Kustomization and HelmRelease in the cluster that carries an entry of the cutover's. */
+export async function ownersWithEntries(cluster: KubeCluster): Promise<Array<{ host: OwnerRef; owner: FluxOwner }>> {
+  const found: Array<{ host: OwnerRef; owner: FluxOwner }> = [];
+  for (const kind of ['Kustomization', 'HelmRelease'] as const)
+    for (const owner of await listOwners(cluster, kind === 'Kustomization' ? KUSTOMIZATIONS : HELM_RELEASES)) {
+      const host: OwnerRef = { kind, namespace: owner.metadata.namespace, name: owner.metadata.name };
+      if (carriesOurs(host, owner)) found.push({ host, owner });
+    }
+  return found;
+}
+
+/**
+ * Takes every entry of the cutover's out of the lists that hold them (rollback): a list the cutover
+ * declared goes back to what others declare. A list Git defines carries ours only through its
+ * parent's entry, so it is left to the parent's next apply; each host and its owner is asked to
+ * reconcile. Returns what it changed.
+ */
+export async function removeAllEntries(cluster: KubeCluster, log: (line: string) => void): Promise<OwnerRef[]> {
+  const changed: OwnerRef[] = [];
+  for (const { host, owner } of await ownersWithEntries(cluster)) {
+    const field = listOf(host);
+    if (gitDefines(owner, field)) continue;
+    const list =
+      host.kind === 'Kustomization'
+        ? (owner.spec.patches ?? []).filter((e) => !e.patch.startsWith(MARK))
+        : (owner.spec.postRenderers ?? []).filter(
+            (r) => !(r.kustomize?.patches ?? []).some((e) => e.patch.startsWith(MARK)),
+          );
+    await applyOwnerSpec(cluster, apiOf(host), owner, { [field]: list });
+    await requestReconcile(cluster, apiOf(host), host);
+    log(`${named(host)}: the cutover's entries taken out of spec.${field}`);
+    changed.push(host);
+  }
+  return changed;
+}
+
+/** Asks the owners still carrying our entries (through a parent's) to reconcile; returns how many do. */
+export async function nudgeOwnersWithEntries(cluster: KubeCluster): Promise<string[]> {
+  const left = await ownersWithEntries(cluster);
+  for (const { host, owner } of left) {
+    await requestReconcile(cluster, apiOf(host), host);
+    const up = ownerOf(owner.metadata.labels);
+    if (up?.kind === 'Kustomization') await requestReconcile(cluster, KUSTOMIZATIONS, up.ref);
+  }
+  return left.map(({ host }) => named(host));
 }

@@ -19,11 +19,13 @@ import {
 import { activeNamespaces, nodeNames } from '../adapters/kube/nodes.ts';
 import { containerState, createPod, deletePod, deletePods, waitPod } from '../adapters/kube/pods.ts';
 import { unreadyWorkloads } from '../adapters/kube/workloads.ts';
+import { journalCreates, journalFields } from './journal.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
 import {
+  fluxObject,
   listFlux,
   listFluxAll,
   patchFlux,
@@ -105,6 +107,7 @@ export async function applyHolds(ctx: Ctx): Promise<void> {
     );
   const objects = (await activeNamespaces(cluster)).map((ns) => holdPolicy(ctx, ns, apiserver));
   if (await ciliumInstalled(cluster)) objects.push(ciliumHold(ctx));
+  await journalCreates(ctx.env, egressBlockTest.id, objects);
   await serverSideApply(ctx.env.cluster.config, objects, 'sovereign-cutover');
 }
 
@@ -268,10 +271,11 @@ async function apply(ctx: Ctx): Promise<void> {
     const token = new Date().toISOString();
     for (const namespace of fluxNamespaces(ctx.values))
       for (const plural of ['gitrepositories', 'helmcharts'] as FluxPlural[])
-        for (const o of await listFlux(ctx.env.cluster, plural, namespace))
-          await patchFlux(ctx.env.cluster, plural, namespace, o.metadata.name, {
-            metadata: { annotations: { [REQUESTED_AT]: token } },
-          });
+        for (const o of await listFlux(ctx.env.cluster, plural, namespace)) {
+          const request = { metadata: { annotations: { [REQUESTED_AT]: token } } };
+          await journalFields(ctx.env, egressBlockTest.id, fluxObject(plural, namespace, o.metadata.name), request);
+          await patchFlux(ctx.env.cluster, plural, namespace, o.metadata.name, request);
+        }
     // The window: nothing that was Ready may become NotReady until it ends; looked at every 5 s.
     const until = Date.now() + ctx.values.egressTest.durationSeconds * 1000;
     await pollUntil(

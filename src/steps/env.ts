@@ -4,6 +4,7 @@ import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import type { Forge } from '../adapters/gitea/gitea-forge.ts';
 import type { HarborApi } from '../adapters/harbor/harbor-api.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
+import type { JournalStore } from '../adapters/kube/journal-store.ts';
 import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
 import type { HostProject } from '../core/values.ts';
 
@@ -30,4 +31,6 @@ export interface StepEnv {
   registries: Registries;
   /** The status ConfigMap (steps write progress and read the flip; the engine owns the rest). */
   status: StatusStore;
+  /** Where every change is recorded before it is made (core/journal.ts; `cutover rollback` reads it). */
+  journal: JournalStore;
 }

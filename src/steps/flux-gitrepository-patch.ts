@@ -24,6 +24,7 @@ import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
 import { hostTls } from '../core/tls.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
 import { applyOwnSecret } from './own-secret.ts';
+import { journalFields } from './journal.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot, type PivotObject } from './durable-pivot.ts';
 import { waitKustomizationsOn } from './flux-consumers.ts';
 
@@ -126,9 +127,9 @@ async function apply(ctx: Ctx): Promise<void> {
         `GitRepository ${namespace}/${name} is not Ready on upstream (${readyCondition(repo)?.message ?? 'no artifact'}); the pivot needs a revision to prove against`,
       );
     }
-    await patchFlux(cluster, 'gitrepositories', namespace, name, {
-      metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } },
-    });
+    const record = { metadata: { annotations: { [PRE_PIVOT_REVISION]: revision } } };
+    await journalFields(ctx.env, fluxGitRepositoryPatch.id, gitRepositoryObject(repo), record);
+    await patchFlux(cluster, 'gitrepositories', namespace, name, record);
     ctx.log(`GitRepository ${namespace}/${name}: recorded pre-pivot revision ${revision}`);
   }
   // The mirror syncs on its own interval; make it current now so Flux finds the recorded revision.
@@ -148,7 +149,7 @@ async function apply(ctx: Ctx): Promise<void> {
   for (const repo of repos) {
     wanted.push(pivotOf(ctx, repo, secretNeeded ? { name: GITEA_AUTH_SECRET } : undefined));
   }
-  await pivotDurably(cluster, fluxGitRepositoryPatch.id, wanted, ctx.signal, ctx.log);
+  await pivotDurably(ctx.env, fluxGitRepositoryPatch.id, wanted, ctx.signal, ctx.log);
   for (const repo of repos) ctx.log(`GitRepository ${repo.metadata.namespace}/${repo.metadata.name} → ${url}`);
 }
 
@@ -167,7 +168,7 @@ async function writeAuthSecret(
   const { cluster } = ctx.env;
   const { adminSecretRef } = ctx.values.gitea;
   const gitea = what.credentials ? await cluster.secretData(adminSecretRef.namespace, adminSecretRef.name) : {};
-  await applyOwnSecret(cluster, namespace, secretName, {
+  await applyOwnSecret(ctx.env, fluxGitRepositoryPatch.id, namespace, secretName, {
     ...(what.credentials
       ? { username: gitea[adminSecretRef.usernameKey] ?? '', password: gitea[adminSecretRef.passwordKey] ?? '' }
       : {}),

@@ -11,11 +11,13 @@ import { fluxNamespaces } from '../core/values.ts';
 import { hostTls } from '../core/tls.ts';
 import { HARBOR_CA_SECRET } from '../core/contracts.ts';
 import { applyOwnSecret } from './own-secret.ts';
+import { journalFields } from './journal.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitHelmReleasesOn } from './flux-consumers.ts';
 import {
   getFlux,
   listFlux,
+  fluxObject,
   patchFlux,
   readyCondition,
   readyOnCurrentGeneration,
@@ -137,6 +139,18 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
   const host = harborHost(ctx);
   const config = withRegistryAuth(parsed, host, harborCredentials);
   if (!config) return;
+  const added = (await ctx.env.journal.entries()).some(
+    (e) => e.op === 'registry-auth' && e.host === host && e.object.namespace === namespace && e.object.name === name,
+  );
+  if (parsed.auths[host] && !added) {
+    // The Sovereign gave this Secret its own credentials for the local Harbor: theirs stand (a rollback could not bring them back).
+    ctx.log(`Secret ${namespace}/${name}: already has credentials for ${host}; left as they are`);
+    return;
+  }
+  // The journal names the host only: rollback takes that entry out again (no credential is journaled).
+  await ctx.env.journal.record(helmRepositoryPatches.id, [
+    { op: 'registry-auth', object: { apiVersion: 'v1', kind: 'Secret', namespace, name }, path: ['data', key], host },
+  ]);
   await cluster.mergeSecretData(namespace, name, { [key]: serializeDockerConfig(config) });
   ctx.log(`Secret ${namespace}/${name}: added ${host}`);
 }
@@ -156,11 +170,11 @@ async function apply(ctx: Ctx): Promise<void> {
   const caBundle = harborCa(ctx);
   if (caBundle)
     for (const ns of new Set(all.map((s) => s.obj.metadata.namespace))) {
-      await applyOwnSecret(ctx.env.cluster, ns, HARBOR_CA_SECRET, { 'ca.crt': caBundle });
+      await applyOwnSecret(ctx.env, helmRepositoryPatches.id, ns, HARBOR_CA_SECRET, { 'ca.crt': caBundle });
       ctx.log(`Secret ${ns}/${HARBOR_CA_SECRET}: the local Harbor's CA for Flux (certSecretRef)`);
     }
   const placed = await pivotDurably(
-    ctx.env.cluster,
+    ctx.env,
     helmRepositoryPatches.id,
     all.map((s) => pivotOf(ctx, s)),
     ctx.signal,
@@ -216,9 +230,14 @@ async function proveChartPull(ctx: Ctx, all: Source[]): Promise<void> {
     return;
   }
   const token = new Date().toISOString();
-  await patchFlux(ctx.env.cluster, 'helmcharts', namespace, chart.metadata.name, {
-    metadata: { annotations: { [REQUESTED_AT]: token } },
-  });
+  const request = { metadata: { annotations: { [REQUESTED_AT]: token } } };
+  await journalFields(
+    ctx.env,
+    helmRepositoryPatches.id,
+    fluxObject('helmcharts', namespace, chart.metadata.name),
+    request,
+  );
+  await patchFlux(ctx.env.cluster, 'helmcharts', namespace, chart.metadata.name, request);
   await waitFlux(
     ctx.env.cluster,
     'helmcharts',

@@ -3,11 +3,12 @@
 // the runner needs create + patch on that name only — and read back.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { serverSideApply } from '../adapters/kube/apply.ts';
-import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { CutoverError } from '../core/errors.ts';
+import { journalCreates, type Journaling } from './journal.ts';
 
 export async function applyOwnSecret(
-  cluster: KubeCluster,
+  env: Journaling,
+  step: string,
   namespace: string,
   name: string,
   data: Record<string, string>,
@@ -19,6 +20,8 @@ export async function applyOwnSecret(
     type: 'Opaque',
     stringData: data,
   };
+  const { cluster } = env;
+  await journalCreates(env, step, [secret as KubernetesObject]);
   await serverSideApply(cluster.config, [secret as KubernetesObject], 'sovereign-cutover');
   const written = await cluster.secretData(namespace, name);
   const differs = Object.keys(data).filter((key) => written[key] !== data[key]);

@@ -19,6 +19,7 @@ import { AWAITING_APPROVAL } from '../core/intake-window.ts';
 import type { StepContext } from '../core/step.ts';
 import { prewarmArtifacts } from './harbor-prewarm.ts';
 import { getFlux, listFlux, patchFlux } from '../adapters/kube/flux.ts';
+import { HOLD_STEP } from '../core/contracts.ts';
 import { fluxNamespaces } from '../core/values.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
 import { pivotDurably, placeEntries, type Pivot } from './durable-pivot.ts';
@@ -32,9 +33,6 @@ type Ctx = StepContext<StepEnv>;
 /** Manifests bigger than this are no manifests the radar reads. */
 const MAX_FILE_BYTES = 1 << 20;
 const MAX_FILES = 5000;
-
-/** The intake's own entries in the durable pivot (a marker of their own: step 05's stay untouched). */
-export const HOLD_MARK = 'pin-intake';
 
 /**
  * Holds every GitRepository that follows the mirror at `revision` (ADR 0017): `spec.ref.commit`, kept
@@ -58,7 +56,7 @@ async function holdAt(ctx: Ctx, revision: string): Promise<void> {
           (await getFlux(ctx.env.cluster, 'gitrepositories', namespace, name)).spec.ref?.commit === revision,
       });
     }
-  await pivotDurably(ctx.env.cluster, HOLD_MARK, pivots, ctx.signal, ctx.log);
+  await pivotDurably(ctx.env, HOLD_STEP, pivots, ctx.signal, ctx.log);
 }
 
 async function manifestsAt(ctx: Ctx, revision: string): Promise<GitManifest[]> {
@@ -172,7 +170,7 @@ async function pivotNewSources(ctx: Ctx, sources: RevisionSource[]): Promise<voi
     );
   }
   if (pivots.length)
-    await placeEntries(cluster, helmRepositoryPatches.id, pivots, (line) =>
+    await placeEntries(ctx.env, helmRepositoryPatches.id, pivots, (line) =>
       ctx.log(`intake: ${line} (before Flux creates it)`),
     );
 }

@@ -8,6 +8,7 @@ import { containerState, createPod, deletePod, deletePods, listPods, waitPod } f
 import { readDaemonSet } from '../adapters/kube/workloads.ts';
 import { copyArtifact } from '../prewarm/prewarm.ts';
 import { agentObjects } from '../render/agent.ts';
+import { journalCreates } from './journal.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import { AGENT, agentNamespace, nodeAckKey, type StatusData } from '../core/contracts.ts';
@@ -41,7 +42,8 @@ async function statusData(ctx: Ctx): Promise<StatusData> {
   return status;
 }
 
-async function acked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
+/** Whether every node the agent runs on acknowledged `want` (v2: pivoted, v1: its own files back). */
+export async function nodesAcked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
   const status = await statusData(ctx);
   const done = nodes.filter((n) => status[nodeAckKey(n)] === want);
@@ -82,9 +84,21 @@ async function apply(ctx: Ctx): Promise<void> {
       `registriesYamlActive is ${status.registriesYamlActive ?? 'unset'}; the engine flips it to v2 once harbor-prewarm has passed`,
     );
   }
-  await serverSideApply(cluster.config, agentObjects(ctx.values, namespace), 'sovereign-cutover');
+  const agent = agentObjects(ctx.values, namespace);
+  await journalCreates(ctx.env, registryPivot.id, agent);
+  // The nodes' own files are kept by each agent; the entry tells rollback to bring them back.
+  await ctx.env.journal.record(registryPivot.id, [
+    {
+      op: 'nodes',
+      object: { apiVersion: 'v1', kind: 'ConfigMap', namespace: ctx.env.status.namespace, name: ctx.env.status.name },
+      path: ['data', 'registriesYamlActive'],
+      before: 'v1',
+      after: 'v2',
+    },
+  ]);
+  await serverSideApply(cluster.config, agent, 'sovereign-cutover');
   const progress = await pollUntil(
-    () => acked(ctx, 'v2'),
+    () => nodesAcked(ctx, 'v2'),
     (p) => p.ok,
     {
       signal: ctx.signal,
@@ -170,13 +184,13 @@ async function waitStarted(ctx: Ctx, name: string, node: string): Promise<void> 
 }
 
 async function verify(ctx: Ctx): Promise<void> {
-  const progress = await acked(ctx, 'v2');
+  const progress = await nodesAcked(ctx, 'v2');
   if (!progress.ok) throw new CutoverError('acks-missing', progress.detail);
 }
 
 /** A node whose agent has not acked v2 (a new node, a lost ack): the pivot no longer covers every node. */
 async function drift(ctx: Ctx): Promise<Change[]> {
-  const progress = await acked(ctx, 'v2');
+  const progress = await nodesAcked(ctx, 'v2');
   return progress.ok ? [] : [{ action: 'pivot', target: 'node agents', detail: progress.detail }];
 }
 

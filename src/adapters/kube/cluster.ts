@@ -15,7 +15,7 @@ import {
   setHeaderOptions,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
-import { PeerError } from '../../core/errors.ts';
+import { CutoverError, PeerError } from '../../core/errors.ts';
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -44,16 +44,37 @@ export class KubeCluster {
     this.events = config.makeApiClient(EventsV1Api);
   }
 
-  /** In-cluster identity when running in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config. */
-  static connect(kubeconfig?: string): KubeCluster {
+  /**
+   * In-cluster identity when running in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config;
+   * `context` (kubectl's --context) picks one of the file's contexts instead of its current one.
+   */
+  static connect(kubeconfig?: string, context?: string): KubeCluster {
     const config = new KubeConfig();
     if (kubeconfig) config.loadFromFile(kubeconfig);
     else config.loadFromDefault();
+    if (context) {
+      if (!config.getContextObject(context))
+        throw new CutoverError(
+          'usage',
+          `no context "${context}" in the kubeconfig (it has: ${
+            config
+              .getContexts()
+              .map((c) => c.name)
+              .join(', ') || 'none'
+          })`,
+        );
+      config.setCurrentContext(context);
+    }
     return new KubeCluster(config);
   }
 
   get server(): string {
     return this.config.getCurrentCluster()?.server ?? '';
+  }
+
+  /** The kubeconfig context in use ('' in a pod). */
+  get context(): string {
+    return this.config.getCurrentContext() ?? '';
   }
 
   /** Secret data, decoded. */

@@ -1,4 +1,5 @@
 // Flux source objects (source.toolkit.fluxcd.io/v1) as the inventory reads them and the steps patch them.
+import type { ObjectId } from '../../core/journal.ts';
 import { kubeError, mergePatch, type KubeCluster } from './cluster.ts';
 import { doubling, pollUntil } from '../../core/poll.ts';
 
@@ -44,6 +45,18 @@ export type FluxPlural = 'gitrepositories' | 'helmrepositories' | 'ocirepositori
 const GROUP = 'source.toolkit.fluxcd.io';
 const VERSION = 'v1';
 export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt';
+
+const KIND_OF: Record<FluxPlural, string> = {
+  gitrepositories: 'GitRepository',
+  helmrepositories: 'HelmRepository',
+  ocirepositories: 'OCIRepository',
+  helmcharts: 'HelmChart',
+};
+
+/** A source as the journal names it. */
+export function fluxObject(plural: FluxPlural, namespace: string, name: string): ObjectId {
+  return { apiVersion: `${GROUP}/${VERSION}`, kind: KIND_OF[plural], namespace, name };
+}
 
 export async function getFlux(
   cluster: KubeCluster,

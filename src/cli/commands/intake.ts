@@ -12,6 +12,7 @@ export async function intakeCommand(
   options: {
     values?: string | undefined;
     kubeconfig?: string | undefined;
+    context?: string | undefined;
     namespace: string;
     revision?: string | undefined;
   },
@@ -20,7 +21,7 @@ export async function intakeCommand(
     throw new CutoverError('usage', `cutover intake takes one action: approve (not "${action ?? ''}")`);
   if (options.revision !== undefined && !/^[0-9a-f]{40}$/.test(options.revision))
     throw new CutoverError('usage', `--revision must be a 40-hex commit id, not "${options.revision}"`);
-  const cluster = connectCluster(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig, options.context);
   const values = await installValues(cluster, options.values, options.namespace);
   const by = await cluster.whoAmI();
   const log = (line: string) => console.error(line);

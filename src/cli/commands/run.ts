@@ -12,10 +12,12 @@ import { VALUES_CONFIGMAP } from '../../core/contracts.ts';
 import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
+import { announceTarget, confirm } from '../confirm.ts';
 
 export interface ClusterOptions {
   values: string;
   kubeconfig?: string | undefined;
+  context?: string | undefined;
   namespace: string;
 }
 
@@ -59,9 +61,9 @@ export async function installValues(
  */
 export async function valuesAndCluster(
   values: Values,
-  options: { kubeconfig?: string | undefined; namespace: string },
+  options: { kubeconfig?: string | undefined; context?: string | undefined; namespace: string },
 ): Promise<{ values: Values; cluster: KubeCluster }> {
-  const cluster = connectCluster(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig, options.context);
   return { values: await trustedValues(values, cluster, options.namespace), cluster };
 }
 
@@ -80,7 +82,7 @@ export function trustingAsValuesSay(values: Values): Values {
  * Aborted on SIGTERM or Ctrl-C: what runs stops, cleans up (the egress hold) and records why,
  * instead of the process dying mid-step.
  */
-function stopOnSignals(command: string): AbortSignal {
+export function stopOnSignals(command: string): AbortSignal {
   const stop = new AbortController();
   for (const name of ['SIGTERM', 'SIGINT'] as const)
     process.once(name, () => {
@@ -90,10 +92,12 @@ function stopOnSignals(command: string): AbortSignal {
   return stop.signal;
 }
 
-export async function runCommand(options: ClusterOptions & { executor: string }): Promise<void> {
+export async function runCommand(options: ClusterOptions & { executor: string; yes: boolean }): Promise<void> {
   if (options.executor !== 'local' && options.executor !== 'jobs')
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
+  announceTarget('cutover run', cluster, options.namespace);
+  await confirm('Run the cutover on this cluster?', options.yes);
   const holder = `cutover-cli-${process.pid}@${hostname()}`;
   const engine = await buildEngine({
     values,

@@ -28,6 +28,7 @@ import { loadValues, valuesAndCluster } from './run.ts';
 export interface ServeOptions {
   values: string;
   kubeconfig?: string | undefined;
+  context?: string | undefined;
   namespace: string;
   listen?: string | undefined;
 }

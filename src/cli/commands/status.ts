@@ -5,11 +5,16 @@ import { windowSummary } from '../../core/intake-window.ts';
 
 export async function statusCommand(options: {
   kubeconfig?: string | undefined;
+  context?: string | undefined;
   namespace: string;
   configMap: string;
   output: string;
 }): Promise<void> {
-  const store = statusConfigMap(connectCluster(options.kubeconfig), options.namespace, options.configMap);
+  const store = statusConfigMap(
+    connectCluster(options.kubeconfig, options.context),
+    options.namespace,
+    options.configMap,
+  );
   const report = statusReport((await store.read()) ?? {});
   if (options.output === 'json') {
     console.log(JSON.stringify(report, null, 2));

@@ -9,6 +9,7 @@ import { installValues, trustedValues } from './run.ts';
 export interface TethersOptions {
   values?: string | undefined;
   kubeconfig?: string | undefined;
+  context?: string | undefined;
   namespace: string;
   output: string;
   all: boolean;
@@ -17,7 +18,7 @@ export interface TethersOptions {
 export async function tethersCommand(options: TethersOptions): Promise<void> {
   if (!['table', 'json', 'yaml'].includes(options.output))
     throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
-  const cluster = connectCluster(options.kubeconfig);
+  const cluster = connectCluster(options.kubeconfig, options.context);
   const values = await trustedValues(
     await installValues(cluster, options.values, options.namespace),
     cluster,

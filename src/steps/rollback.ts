@@ -1,0 +1,235 @@
+// `cutover rollback` (issue 16, ADR 0019): the tethered state back from the journal, from any point —
+// a completed cutover, a failed step, a killed run. In order: what a killed step left behind goes
+// (each step's reap: the egress hold, canaries); the durable pivot's entries leave every Flux owner
+// and the owners re-apply Git; every journaled field gets its value from before the cutover, newest
+// change first; pull Secrets lose the local Harbor's credentials; the nodes restore their own
+// hosts.toml and acknowledge; what the cutover created is deleted. Then everything is read back,
+// and repaired, until it holds or the deadline passes. Local Harbor and Gitea content stays.
+import { deleteObject, readObject, replaceObject } from '../adapters/kube/objects.ts';
+import { readDaemonSet } from '../adapters/kube/workloads.ts';
+import { parseDockerConfig, serializeDockerConfig } from '../core/docker-config.ts';
+import { CutoverError, PeerError } from '../core/errors.ts';
+import { describeObject, describePath, undoOrder, valueAt, withValue, type JournalEntry } from '../core/journal.ts';
+import { doubling, pollUntil } from '../core/poll.ts';
+import type { Change, Step, StepContext } from '../core/step.ts';
+import { initialStatus } from '../core/status.ts';
+import { AGENT, agentNamespace, AUTO_KEYS, type StatusData } from '../core/contracts.ts';
+import { nudgeOwnersWithEntries, ownersWithEntries, removeAllEntries } from './durable-pivot.ts';
+import { nodesAcked } from './registry-pivot.ts';
+import type { StepEnv } from './env.ts';
+
+type Ctx = StepContext<StepEnv>;
+const DOCKER_CONFIG = '.dockerconfigjson';
+
+const show = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value).slice(0, 200));
+
+/** One line per change rollback makes, in its order (the confirmation names each). */
+export function undoChanges(entries: JournalEntry[]): Change[] {
+  return undoOrder(entries).map((e): Change => {
+    const target = describeObject(e.object);
+    switch (e.op) {
+      case 'set':
+        return { action: 'restore', target, detail: `${describePath(e.path)} → ${show(e.before)}` };
+      case 'create':
+        return { action: 'delete', target, detail: 'created by the cutover' };
+      case 'entries':
+        return { action: 'remove', target, detail: `the cutover's entries in ${describePath(e.path)}` };
+      case 'registry-auth':
+        return { action: 'remove', target, detail: `the credentials for ${e.host} the cutover added` };
+      case 'nodes':
+        return {
+          action: 'restore',
+          target: "every node's containerd hosts.toml",
+          detail: 'their own files, kept by the node agent',
+        };
+    }
+  });
+}
+
+/** What a rollback would do now (nothing is written). */
+export async function rollbackPlan(ctx: Ctx): Promise<Change[]> {
+  const changes = undoChanges(await ctx.env.journal.entries());
+  const status = (await ctx.env.status.read()) ?? {};
+  if (status.registriesYamlActive === 'v2' && !changes.some((c) => c.target.includes('hosts.toml')))
+    changes.push({
+      action: 'restore',
+      target: "every node's containerd hosts.toml",
+      detail: 'registriesYamlActive is v2',
+    });
+  for (const { host } of await ownersWithEntries(ctx.env.cluster))
+    if (!changes.some((c) => c.action === 'remove' && c.target === `${host.kind} ${host.namespace}/${host.name}`))
+      changes.push({
+        action: 'remove',
+        target: `${host.kind} ${host.namespace}/${host.name}`,
+        detail: "the cutover's entries",
+      });
+  return changes;
+}
+
+export interface RollbackResult {
+  changes: Change[];
+  /** Read-back rounds until everything held. */
+  rounds: number;
+}
+
+/**
+ * Restores the tethered state. `steps`: the chain, for their reap. Records the rollback in the
+ * status (who, when, how many changes) and empties the journal: a later cutover starts clean.
+ */
+export async function rollback(ctx: Ctx, steps: Step<StepEnv>[], by: string): Promise<RollbackResult> {
+  const { env, log } = ctx;
+  const entries = await env.journal.entries();
+  const changes = await rollbackPlan(ctx);
+  const startedAt = new Date().toISOString();
+  await env.status.patch({
+    rollbackStartedAt: startedAt,
+    rollbackBy: by,
+    rollbackFinishedAt: '',
+    rollbackResult: 'running',
+  });
+  for (const step of steps) await step.reap?.({ ...ctx, log: (line) => log(`  ${step.id}: ${line}`) });
+  await removeAllEntries(env.cluster, log);
+  // A Git-defined list carries ours through its parent's entry: gone once the parent re-applied it.
+  await pollUntil(
+    () => nudgeOwnersWithEntries(env.cluster),
+    (left) => left.length === 0,
+    {
+      signal: ctx.signal,
+      interval: doubling(1000, 5000),
+      code: 'rollback-incomplete',
+      message: (left) => `Flux never re-applied ${left.join(', ')} without the cutover's entries`,
+    },
+  );
+  const undo = undoOrder(entries);
+  let rounds = 0;
+  await pollUntil(
+    async () => {
+      rounds++;
+      return await restore(ctx, undo);
+    },
+    (left) => left.length === 0,
+    {
+      signal: ctx.signal,
+      interval: doubling(1000, 5000),
+      code: 'rollback-incomplete',
+      message: (left) => `these never held their value from before the cutover: ${left.join('; ')}`,
+    },
+  );
+  await nodesBack(ctx, entries);
+  for (const e of undo.filter((e) => e.op === 'create')) {
+    if (await deleteObject(env.cluster, e.object)) log(`deleted ${describeObject(e.object)}`);
+  }
+  await pollUntil(
+    async () => {
+      const left: string[] = [];
+      for (const e of undo.filter((e) => e.op === 'create'))
+        if (await readObject(env.cluster, e.object)) left.push(describeObject(e.object));
+      return left;
+    },
+    (left) => left.length === 0,
+    {
+      signal: ctx.signal,
+      interval: doubling(500, 5000),
+      code: 'rollback-incomplete',
+      message: (left) => `still there after their deletion: ${left.join(', ')}`,
+    },
+  );
+  await resetStatus(ctx, { rollbackStartedAt: startedAt, rollbackBy: by, changes: changes.length });
+  await env.journal.clear();
+  log(`rollback complete: ${changes.length} change(s) undone, read back in ${rounds} round(s)`);
+  return { changes, rounds };
+}
+
+/** One pass over the journaled fields and pull Secrets: writes what differs, returns what did. */
+async function restore(ctx: Ctx, undo: JournalEntry[]): Promise<string[]> {
+  const { cluster } = ctx.env;
+  const differed: string[] = [];
+  for (const e of undo) {
+    if (e.op === 'set') {
+      const live = await readObject(cluster, e.object);
+      if (!live || JSON.stringify(valueAt(live, e.path ?? [])) === JSON.stringify(e.before)) continue;
+      differed.push(`${describeObject(e.object)} ${describePath(e.path)}`);
+      try {
+        await replaceObject(cluster, withValue(live, e.path ?? [], e.before));
+        ctx.log(`restored ${describeObject(e.object)} ${describePath(e.path)}`);
+      } catch (error) {
+        // Someone wrote it since the read (Flux re-applying): the next pass reads again.
+        if (!(error instanceof PeerError && error.status === 409)) throw error;
+      }
+    }
+    if (e.op === 'registry-auth' && e.host && e.object.namespace) {
+      const data = await cluster.secretData(e.object.namespace, e.object.name).catch((error: unknown) => {
+        if (error instanceof PeerError && error.status === 404) return undefined;
+        throw error;
+      });
+      if (!data?.[DOCKER_CONFIG]) continue;
+      const config = parseDockerConfig(data[DOCKER_CONFIG]);
+      if (!(e.host in config.auths)) continue;
+      differed.push(`${describeObject(e.object)} auths.${e.host}`);
+      const auths = Object.fromEntries(Object.entries(config.auths).filter(([host]) => host !== e.host));
+      await cluster.mergeSecretData(e.object.namespace, e.object.name, {
+        [DOCKER_CONFIG]: serializeDockerConfig({ ...config, auths }),
+      });
+      ctx.log(`${describeObject(e.object)}: the credentials for ${e.host} taken out`);
+    }
+  }
+  return differed;
+}
+
+/** The nodes restore their own files (the agent keeps them) and acknowledge v1, when they were ever told v2. */
+async function nodesBack(ctx: Ctx, entries: JournalEntry[]): Promise<void> {
+  const status = (await ctx.env.status.read()) ?? {};
+  if (status.registriesYamlActive !== 'v2' && !entries.some((e) => e.op === 'nodes')) return;
+  await ctx.env.status.patch({ registriesYamlActive: 'v1' });
+  const namespace = agentNamespace(ctx.values, ctx.env.namespace);
+  const agentRuns = await readDaemonSet(ctx.env.cluster, namespace, AGENT.daemonSet).then(
+    () => true,
+    (error: unknown) => {
+      if (error instanceof PeerError && error.status === 404) return false;
+      throw error;
+    },
+  );
+  if (!agentRuns) {
+    ctx.log(`no node agent (DaemonSet ${namespace}/${AGENT.daemonSet}): no node was ever pivoted`);
+    return;
+  }
+  const acked = await pollUntil(
+    () => nodesAcked(ctx, 'v1'),
+    (p) => p.ok,
+    {
+      signal: ctx.signal,
+      interval: 1000,
+      code: 'rollback-incomplete',
+      message: (p) => `the node agents never all restored their own hosts.toml: ${p.detail}`,
+    },
+  );
+  ctx.log(`nodes: ${acked.detail}`);
+}
+
+/**
+ * The status as a fresh install has it, plus the rollback's record and the auto trigger's keys
+ * (it fires once ever): a later cutover starts clean.
+ */
+async function resetStatus(
+  ctx: Ctx,
+  record: { rollbackStartedAt: string; rollbackBy: string; changes: number },
+): Promise<void> {
+  const current = (await ctx.env.status.read()) ?? {};
+  const keep = new Set<string>(Object.values(AUTO_KEYS));
+  const cleared = Object.fromEntries(
+    Object.keys(current)
+      .filter((key) => !keep.has(key))
+      .map((key) => [key, null]),
+  ) as unknown as StatusData;
+  const written = await ctx.env.status.patch({
+    ...cleared,
+    ...initialStatus(),
+    rollbackStartedAt: record.rollbackStartedAt,
+    rollbackBy: record.rollbackBy,
+    rollbackFinishedAt: new Date().toISOString(),
+    rollbackResult: 'restored',
+    rollbackChanges: String(record.changes),
+  });
+  if (written.cutoverComplete !== 'false' || written.registriesYamlActive !== 'v1')
+    throw new CutoverError('read-back', 'the status ConfigMap does not read back as reset');
+}
