@@ -16,11 +16,11 @@ import type { Change, StepContext } from './core/step.ts';
 import type { JournalEntry } from './core/journal.ts';
 import { rollback, rollbackPlan, type RollbackResult } from './steps/rollback.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
-import { Engine } from './engine/engine.ts';
+import { ABORT_KEYS, Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
 import { JobsExecutor } from './engine/jobs-executor.ts';
 import { LocalExecutor } from './engine/local-executor.ts';
-import { SingleFlight } from './engine/single-flight.ts';
+import { liveHolder, SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { JournalStore } from './adapters/kube/journal-store.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
@@ -79,6 +79,10 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
         : new LocalExecutor<StepEnv>(),
       log: setup.log,
       ...(setup.stop ? { stop: setup.stop } : {}),
+      remainingTethers: async () =>
+        (await takeInventory(cluster, values, namespace, false)).tethers
+          .filter((t) => t.state === 'tethered' || t.state === 'unmapped')
+          .map((t) => `${t.state} ${t.object} ${t.field} → ${t.upstream}`),
     });
   } catch (error) {
     await lease.release();
@@ -162,6 +166,31 @@ async function underLease<T>(
   } finally {
     await lease.release();
   }
+}
+
+/**
+ * Asks the running cutover to stop (`cutover abort`, the API, the console): a status request the
+ * engine holding the Lease sees within seconds, wherever it runs. Returns who is running it, or
+ * undefined when nothing runs (then nothing is written).
+ */
+export async function requestAbort(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+  by: string,
+): Promise<string | undefined> {
+  const holder = await liveHolder(cluster, namespace);
+  if (!holder) return undefined;
+  await statusStore(values, cluster, namespace).patch({
+    [ABORT_KEYS.requestedAt]: new Date().toISOString(),
+    [ABORT_KEYS.requestedBy]: by,
+  });
+  return holder;
+}
+
+/** Whether anything holds the single-flight Lease (a run, a rollback, the guard). */
+export async function cutoverRunning(cluster: KubeCluster, namespace: string): Promise<boolean> {
+  return (await liveHolder(cluster, namespace)) !== undefined;
 }
 
 /** How long a rollback may take, nodes and Flux re-applies included. */

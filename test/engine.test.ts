@@ -9,11 +9,11 @@ import { CutoverError, PeerError } from '../src/core/errors.ts';
 import { recheckKey, STEP_IDS, stepKey, type StepId } from '../src/core/contracts.ts';
 import type { Step } from '../src/core/step.ts';
 import { parseValues } from '../src/core/values.ts';
-import { Engine, type EngineEvent } from '../src/engine/engine.ts';
+import { ABORT_KEYS, Engine, type EngineEvent, type EngineOptions } from '../src/engine/engine.ts';
 import { LocalExecutor } from '../src/engine/local-executor.ts';
 import { SingleFlight } from '../src/engine/single-flight.ts';
 import { StatusStore } from '../src/adapters/kube/status-store.ts';
-import { testNamespace } from './support/kube.ts';
+import { eventually, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 import { readFileSync } from 'node:fs';
 
@@ -39,7 +39,12 @@ function recordingStep(id: StepId, runs: string[], fail?: (attempt: number) => E
   };
 }
 
-function engine(namespace: string, steps: Step<object>[], required: readonly string[] = steps.map((s) => s.id)) {
+function engine(
+  namespace: string,
+  steps: Step<object>[],
+  required: readonly string[] = steps.map((s) => s.id),
+  extra: Partial<EngineOptions<object>> = {},
+) {
   const store = new StatusStore(cluster, namespace, values.status.configMapName);
   const eng = new Engine<object>({
     values,
@@ -51,6 +56,7 @@ function engine(namespace: string, steps: Step<object>[], required: readonly str
     executor: new LocalExecutor(),
     log: () => {},
     retryDelayMs: 10,
+    ...extra,
   });
   return { eng, store };
 }
@@ -117,10 +123,16 @@ test('a genuine failure stops the chain with failedStep and a redacted lastError
     recordingStep('harbor-projects', runs),
     recordingStep('harbor-prewarm', runs),
   ];
-  const rerun = await engine(namespace, fixed, STEP_IDS).eng.run();
+  // A chain that lacks steps (a missing step ConfigMap) is refused before any step runs.
+  const partial = await engine(namespace, fixed, STEP_IDS).eng.run();
+  assert.equal(partial.result, 'failed', 'the chain is incomplete without the other five steps');
+  assert.match(partial.error ?? '', /lacks step\(s\) registry-pivot.*nothing was run/);
+  assert.deepEqual(runs.slice(2), [], 'no step ran');
+  assert.equal((await store.read())!.currentStep, '');
+
+  const rerun = await engine(namespace, fixed).eng.run();
   assert.deepEqual(runs.slice(2), ['harbor-projects', 'harbor-prewarm'], 'gitea-mirror was already success');
-  assert.equal(rerun.result, 'failed', 'the chain is incomplete without the other five steps');
-  assert.match(rerun.error ?? '', /lacks step\(s\) registry-pivot/);
+  assert.equal(rerun.result, 'failed', 'never pivoted: registriesYamlActive is not v2');
   assert.equal((await store.read())!.cutoverComplete, 'false');
 });
 
@@ -266,4 +278,106 @@ test('a run that skips TLS verification for a host says so in status, and cutove
     { encoding: 'utf8' },
   );
   assert.match(shown.stdout, /WARNING: TLS verification is OFF for harbor\.internal:443/);
+});
+
+test('an operator abort (a status request, from any process) stops the running step at its next safe point: failed there, who aborted recorded, currentStep cleared, the Lease free', async () => {
+  const namespace = await testNamespace('engine-abort', cleanups);
+  const cleanedUp: string[] = [];
+  const waiting: Step<object> = {
+    id: 'harbor-prewarm',
+    timeoutKey: 'harborProjectsSeconds',
+    plan: async () => [],
+    // Runs until told to stop, then cleans up (as step 08 removes its hold).
+    apply: ({ signal }) =>
+      new Promise((_, reject) =>
+        signal.addEventListener('abort', () => {
+          cleanedUp.push('harbor-prewarm');
+          reject(signal.reason as Error);
+        }),
+      ),
+    verify: async () => {},
+  };
+  const runs: string[] = [];
+  const { eng, store } = engine(
+    namespace,
+    [recordingStep('gitea-mirror', runs), waiting, recordingStep('registry-pivot', runs)],
+    undefined,
+    {
+      abortPollMs: 200,
+    },
+  );
+  const running = eng.run();
+  await eventually('the step to run', async () => (await store.read())?.currentStep === 'harbor-prewarm');
+  const requested = performance.now();
+  await store.patch({
+    [ABORT_KEYS.requestedAt]: new Date().toISOString(),
+    [ABORT_KEYS.requestedBy]: 'alice@example.com',
+  });
+  const outcome = await running;
+  console.log(`# abort honoured ${((performance.now() - requested) / 1000).toFixed(1)} s after the request`);
+  assert.equal(outcome.result, 'failed');
+  assert.equal(outcome.failedStep, 'harbor-prewarm');
+  assert.match(outcome.error ?? '', /aborted by alice@example\.com/);
+  assert.deepEqual(cleanedUp, ['harbor-prewarm'], 'the step was told to stop and cleaned up');
+  assert.deepEqual(runs, ['gitea-mirror'], 'nothing after it ran');
+  const data = (await store.read())!;
+  assert.equal(data.failedStep, 'harbor-prewarm');
+  assert.equal(data.currentStep, '');
+  assert.equal(data[ABORT_KEYS.by], 'alice@example.com');
+  assert.match(data[ABORT_KEYS.at] ?? '', /^\d{4}-/);
+  // The Lease is free: a new run starts at once, un-aborted (the old request is history), and finishes.
+  const retry = await engine(namespace, [
+    recordingStep('gitea-mirror', runs),
+    recordingStep('harbor-prewarm', runs),
+    recordingStep('registry-pivot', runs),
+  ]).eng.run();
+  assert.equal(retry.result, 'completed');
+  assert.deepEqual(runs, ['gitea-mirror', 'harbor-prewarm', 'registry-pivot']);
+  assert.equal((await store.read())![ABORT_KEYS.requestedAt], '', 'the old request was cleared');
+});
+
+test('invariants: a precondition that fails fails its step before any write (the nodes are never told v2); a skipped step still emits its event; completion is refused while tethers remain', async () => {
+  const namespace = await testNamespace('engine-invariants', cleanups);
+  const runs: string[] = [];
+  const guarded: Step<object> = {
+    ...recordingStep('registry-pivot', runs),
+    precondition: async () => {
+      throw new CutoverError('prewarm-incomplete', '1 artifact(s) are not complete in the local Harbor: ghcr.io/x:1');
+    },
+  };
+  const first = engine(namespace, [recordingStep('harbor-prewarm', runs), guarded]);
+  const outcome = await first.eng.run();
+  assert.equal(outcome.failedStep, 'registry-pivot');
+  assert.match(outcome.error ?? '', /not complete in the local Harbor/);
+  assert.deepEqual(runs, ['harbor-prewarm'], 'registry-pivot never applied');
+  const data = (await first.store.read())!;
+  assert.equal(data.registriesYamlActive, 'v1', 'the nodes were never told to pivot');
+  assert.equal(data.currentStep, '');
+
+  const events: EngineEvent[] = [];
+  const left = ['tethered Deployment tenant/x spec.template.spec.containers[0].image → ghcr.io/x:1'];
+  const second = engine(
+    namespace,
+    [recordingStep('harbor-prewarm', runs), recordingStep('registry-pivot', runs)],
+    undefined,
+    {
+      remainingTethers: async () => left,
+    },
+  );
+  second.eng.on('event', (ev) => events.push(ev));
+  const incomplete = await second.eng.run();
+  assert.deepEqual(
+    events.filter((ev) => ev.phase === 'cutover-step-finished').map((ev) => [ev.step, ev.skipped ?? false]),
+    [
+      ['harbor-prewarm', true],
+      ['registry-pivot', false],
+    ],
+    'the step that had passed emits its event, marked skipped',
+  );
+  assert.equal(incomplete.result, 'failed');
+  assert.equal(incomplete.failedStep, 'tethers');
+  assert.match(incomplete.error ?? '', /1 tether\(s\) remain.*Deployment tenant\/x/);
+  assert.equal((await second.store.read())!.cutoverComplete, 'false');
+  left.length = 0;
+  assert.equal((await second.eng.run()).result, 'completed', 'complete once none remain');
 });

@@ -24,6 +24,7 @@ Usage:
   cutover intake approve [--revision SHA] [-f values.yaml] [-n NS]   intake.mode request: let the pending revision in (see cutover intake --help)
   cutover journal [-o table|json] [-f values.yaml] [-n NS]           every change the cutover made: object, field, before, after, step
   cutover rollback [--yes] [-f values.yaml] [-n NS]                  undo the cutover from the journal: the tethered state back (see --help)
+  cutover abort  [--yes] [-f values.yaml] [-n NS]                     stop the running cutover (here or in the cluster) at a safe point
   cutover step   <name> -f values.yaml [-n NS]                       one step in this process (the step Job entrypoint)
   cutover agent  --config agent.json                                 the node agent (registry-pivot DaemonSet entrypoint)
   cutover probe  [--within S] [--expect blocked|reachable] URL…      egress probe: exit 0 when every URL is unreachable (blocked)
@@ -33,7 +34,7 @@ Options:
   -f, --values FILE      cutover values (the seed chart's keys); validated before anything touches the cluster
   --kubeconfig FILE      cluster to act on (default: in-cluster identity, then $KUBECONFIG, ~/.kube/config)
   --context NAME         the kubeconfig context to use (default: its current context), as kubectl's
-  -y, --yes              run, rollback: do not ask for confirmation on a terminal (commands that change
+  -y, --yes              run, rollback, abort: do not ask for confirmation on a terminal (commands that change
                          a cluster first print its API server, context and install namespace)
   -n, --namespace NS     namespace of the install: status ConfigMap and Lease (default: catalyst)
   --executor local|jobs  local (default): each step in this process; jobs: discover the step
@@ -228,6 +229,16 @@ async function main(argv: string[]): Promise<void> {
         context: values.context,
         namespace: values.namespace,
         output: values.output,
+      });
+    }
+    case 'abort': {
+      const { abortCommand } = await import('./commands/abort.ts');
+      return await abortCommand({
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+        yes: values.yes,
       });
     }
     case 'rollback': {

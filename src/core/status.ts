@@ -74,6 +74,17 @@ export interface StatusReport {
   pins?: PinStatus;
   /** `intake.mode: request`: the last delivery window an operator's approval opened. */
   intakeWindow?: IntakeWindow;
+  /** The last run an operator aborted: who, and when the engine stopped. */
+  aborted?: { by: string; at: string };
+  /** The last `cutover rollback`: who, when, and how it ended (`running` while it runs). */
+  rollback?: {
+    by: string;
+    startedAt: string;
+    finishedAt?: string;
+    result: string;
+    changes?: number;
+    error?: string;
+  };
   /** Sovereign, mirror keeping up, Flux on the mirror's head — or why not (the condition to alert on). */
   condition: SovereignCondition;
   steps: StepReport[];
@@ -101,6 +112,19 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     ...(mirror ? { mirror } : {}),
     ...(pins ? { pins } : {}),
     ...(window ? { intakeWindow: window } : {}),
+    ...(data.abortedBy ? { aborted: { by: data.abortedBy, at: data.abortedAt ?? '' } } : {}),
+    ...(data.rollbackBy
+      ? {
+          rollback: {
+            by: data.rollbackBy,
+            startedAt: data.rollbackStartedAt ?? '',
+            ...opt('finishedAt', data.rollbackFinishedAt),
+            result: data.rollbackResult ?? '',
+            ...(data.rollbackChanges ? { changes: Number(data.rollbackChanges) } : {}),
+            ...opt('error', data.rollbackError),
+          },
+        }
+      : {}),
     condition: sovereignCondition(data),
     steps: steps.map((name) => ({
       name,

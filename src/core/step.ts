@@ -32,6 +32,12 @@ export interface Step<Env> {
    * establish nothing a later change can undo from inside the cluster (a mirror, copied artifacts, a proof).
    */
   drift?(ctx: StepContext<Env>): Promise<Change[]>;
+  /**
+   * What must hold before this step may change anything, whatever ran before it (the node pivot:
+   * every artifact in the local Harbor by digest). The engine checks it before the step's first
+   * write; a failure fails the step with nothing changed.
+   */
+  precondition?(ctx: StepContext<Env>): Promise<void>;
   /** Removes what a killed run of this step may have left behind (the engine calls it on start). */
   reap?(ctx: StepContext<Env>): Promise<void>;
 }

@@ -39,7 +39,11 @@ export class JobsExecutor<Env> implements Executor<Env> {
     this.#runEpoch = runEpoch;
   }
 
-  async execute(step: Step<Env>, ctx: StepContext<Env>): Promise<{ jobName: string }> {
+  async execute(
+    step: Step<Env>,
+    ctx: StepContext<Env>,
+    started?: (jobName: string) => Promise<void>,
+  ): Promise<{ jobName: string }> {
     const found = this.#steps.find((s) => s.stepName === step.id);
     if (!found) throw new CutoverError('no-step-configmap', `no step ConfigMap for ${step.id}`);
     if (found.mode === 'daemonset-wait') {
@@ -60,6 +64,7 @@ export class JobsExecutor<Env> implements Executor<Env> {
       name = jobName(step.id, epoch);
       if (!existing) await this.#create(name, step.id, found, deadline);
     }
+    await started?.(name);
     ctx.log(`Job ${this.#namespace}/${name} (deadline ${deadline} s)`);
     const outcome = await this.#wait(name, ctx.signal);
     if (outcome.done === 'Complete') return { jobName: name };

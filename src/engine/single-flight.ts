@@ -113,3 +113,17 @@ export class SingleFlight {
     await this.#ifHeld({ holderIdentity: '', renewTime: null }).catch(() => undefined);
   }
 }
+
+/** Who holds the Lease now, if anyone does (a holder that stopped renewing holds nothing). */
+export async function liveHolder(cluster: KubeCluster, namespace: string): Promise<string | undefined> {
+  try {
+    const lease = await cluster.coordination.readNamespacedLease({ name: LEASE_NAME, namespace });
+    const holder = lease.spec?.holderIdentity ?? '';
+    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+    const live = Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? DURATION_SECONDS) * 1000;
+    return holder && live ? holder : undefined;
+  } catch (error) {
+    if (kubeStatus(error) === 404) return undefined;
+    throw kubeError('GET', `leases/${namespace}/${LEASE_NAME}`, error);
+  }
+}

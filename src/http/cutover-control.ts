@@ -36,6 +36,11 @@ export interface CutoverControl {
    * delivery window. Throws CutoverError 'intake-not-request', 'nothing-pending', 'stale-revision' (409).
    */
   approveIntake(by: string, revision?: string): Promise<IntakeWindow | undefined>;
+  /**
+   * Asks the running cutover to stop at its next safe point; returns who runs it. Throws CutoverError
+   * 'nothing-running' (409) when nothing does.
+   */
+  abort(by: string): Promise<string>;
 }
 
 /** The status as the routes read it (StatusFeed): one poll, the run's replay, live events. */

@@ -50,6 +50,8 @@ export interface ServiceOptions {
   ) => Promise<PinReport>;
   /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
   approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
+  /** Asks the running cutover to stop; returns who runs it, undefined when nothing does (composition's requestAbort). */
+  requestAbort?: (by: string) => Promise<string | undefined>;
   /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
   watchClusterPins?: (nudge: (images: string[]) => void, signal: AbortSignal) => void;
   /** Records a guard decision as a Kubernetes Event (composition's decisionRecorder); never throws. */
@@ -371,6 +373,14 @@ export class CutoverService implements CutoverControl {
     if (window) this.#o.log(`intake: ${windowSummary(window)}`);
     this.#timerSoon(0);
     return window;
+  }
+
+  /** An operator's abort of the running cutover (any replica's, or a CLI run's): a status request its engine sees. */
+  async abort(by: string): Promise<string> {
+    const holder = await this.#o.requestAbort?.(by);
+    if (!holder) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
+    this.#o.log(`abort of the run held by ${holder} requested by ${by}`);
+    return holder;
   }
 
   /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */

@@ -20,6 +20,7 @@ function httpStatusFor(error: unknown): { status: 200 | 400 | 401 | 403 | 409 | 
       'in-progress': 409,
       'intake-not-request': 409,
       'nothing-pending': 409,
+      'nothing-running': 409,
       'stale-revision': 409,
       'status-conflict': 409,
       'no-steps-found': 424,

@@ -101,8 +101,9 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
         onlyFor: 'helm-release',
       },
     ]),
-    // 06 asks one HelmChart of a pivoted repository to pull again and waits for it.
-    { namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get'] },
+    // 06 asks one HelmChart of a pivoted repository to pull again and waits for it (the namespaces it
+    // pivots have that already).
+    ...(pivotable.includes(helm) ? [] : [{ namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get'] }]),
     // Sources are read back wherever they are (list is cluster-wide already, so get discloses nothing more).
     { apiGroup: FLUX, resource: 'gitrepositories', verbs: ['get', 'list'] },
     { apiGroup: FLUX, resource: 'helmrepositories', verbs: ['get', 'list'] },

@@ -9,6 +9,7 @@ import { readDaemonSet } from '../adapters/kube/workloads.ts';
 import { copyArtifact } from '../prewarm/prewarm.ts';
 import { agentObjects } from '../render/agent.ts';
 import { journalCreates } from './journal.ts';
+import { harborPrewarm } from './harbor-prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import { AGENT, agentNamespace, nodeAckKey, type StatusData } from '../core/contracts.ts';
@@ -202,6 +203,8 @@ async function reap(ctx: Ctx): Promise<void> {
 export const registryPivot: Step<StepEnv> = {
   id: 'registry-pivot',
   timeoutKey: 'registryPivotSeconds',
+  // Not the order of the steps: every artifact in use must be in the local Harbor, by digest, before a node points there.
+  precondition: (ctx) => harborPrewarm.verify(ctx),
   plan,
   apply,
   verify,

@@ -8,7 +8,7 @@
 import { deleteObject, readObject, replaceObject } from '../adapters/kube/objects.ts';
 import { readDaemonSet } from '../adapters/kube/workloads.ts';
 import { parseDockerConfig, serializeDockerConfig } from '../core/docker-config.ts';
-import { CutoverError, PeerError } from '../core/errors.ts';
+import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import { describeObject, describePath, undoOrder, valueAt, withValue, type JournalEntry } from '../core/journal.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
@@ -77,16 +77,33 @@ export interface RollbackResult {
  * status (who, when, how many changes) and empties the journal: a later cutover starts clean.
  */
 export async function rollback(ctx: Ctx, steps: Step<StepEnv>[], by: string): Promise<RollbackResult> {
-  const { env, log } = ctx;
-  const entries = await env.journal.entries();
-  const changes = await rollbackPlan(ctx);
   const startedAt = new Date().toISOString();
-  await env.status.patch({
+  await ctx.env.status.patch({
     rollbackStartedAt: startedAt,
     rollbackBy: by,
     rollbackFinishedAt: '',
     rollbackResult: 'running',
+    rollbackError: '',
   });
+  try {
+    return await undoAll(ctx, steps, by, startedAt);
+  } catch (error) {
+    // Said in the status too: a rollback that stopped half-way is run again (every part of it is level-triggered).
+    await ctx.env.status
+      .patch({
+        rollbackResult: 'failed',
+        rollbackFinishedAt: new Date().toISOString(),
+        rollbackError: redact(error instanceof Error ? error.message : String(error)).slice(0, 4000),
+      })
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+async function undoAll(ctx: Ctx, steps: Step<StepEnv>[], by: string, startedAt: string): Promise<RollbackResult> {
+  const { env, log } = ctx;
+  const entries = await env.journal.entries();
+  const changes = await rollbackPlan(ctx);
   for (const step of steps) await step.reap?.({ ...ctx, log: (line) => log(`  ${step.id}: ${line}`) });
   await removeAllEntries(env.cluster, log);
   // A Git-defined list carries ours through its parent's entry: gone once the parent re-applied it.

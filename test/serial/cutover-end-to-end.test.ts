@@ -4,8 +4,9 @@
 // cutover, a workload applied by hand with a new upstream image starts once cutover serve's intake
 // copied its image in (mirror mode: the nodes have no upstream to fall back on).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
@@ -15,14 +16,15 @@ import { StatusStore } from '../../src/adapters/kube/status-store.ts';
 import { getFlux, patchFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
 import { cutUpstream, resetSovereign, restoreUpstream } from '../../lab/lab.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
-import { lab, pushFile, pushFreshImage, uniqueName } from '../support/lab.ts';
+import { dropHarborProject, lab, pushFile, pushFreshImage, uniqueName } from '../support/lab.ts';
 import { GITOPS_BARE_DIR } from '../../lab/git/git.ts';
 import { buildStepEnv } from '../../src/composition.ts';
 import { labValuesFile, startServe } from '../support/api.ts';
 import { AWAITING_APPROVAL, intakeWindow, windowSummary } from '../../src/core/intake-window.ts';
 import { sovereignCondition } from '../../src/core/sovereign-condition.ts';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
-import { PORTS } from '../../lab/topology.ts';
+import { LAB_DIR, PORTS } from '../../lab/topology.ts';
+import { daemonPid } from '../../lab/processes.ts';
 
 const e = lab();
 const k = kube();
@@ -288,19 +290,22 @@ test('after the cutover, Flux is held on the last revision whose pins are all lo
 });
 
 /** Starts `cutover run` and signals it the moment it prints `marker`; returns after it ended, with what it said. */
-async function killAt(
+/** Runs the CLI and, once `marker` is printed, does `act` (a kill, an abort from another process). */
+async function runUntil(
   marker: string,
-  signal: NodeJS.Signals = 'SIGKILL',
+  act: (child: ChildProcess) => unknown,
   command: string[] = args,
 ): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [cli, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const ended = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const seen = await new Promise<boolean>((resolve) => {
+    let acted = false;
     const read = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes(marker) && !child.killed) {
-        child.kill(signal);
+      if (output.includes(marker) && !acted) {
+        acted = true;
+        void act(child);
         resolve(true);
       }
     };
@@ -311,6 +316,19 @@ async function killAt(
   const code = await ended;
   assert.ok(seen, `the run ended before printing "${marker}":\n${output}`);
   return { code, output };
+}
+
+const killAt = (marker: string, signal: NodeJS.Signals = 'SIGKILL', command: string[] = args) =>
+  runUntil(marker, (child) => child.kill(signal), command);
+
+/** The CLI in another process, without blocking this one (the run it acts on keeps writing to our pipes). */
+function cliAsync(command: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
 test('after the cutover, intake.mode request: a new revision is neither copied nor let on until an operator approves it; approved with upstream cut it stays held, and goes through once upstream is back; approver, copies and window recorded, each decision an Event (issue 15 §2-3)', async () => {
@@ -444,6 +462,62 @@ test('SIGTERM during the egress window: cutover run removes the hold before it e
   assert.notEqual(step.code, 0, step.output);
   assert.match(step.output, /cutover step egress-block-test was stopped by SIGTERM/);
   assert.equal(await holds(), 0, 'no hold left when the step exited');
+});
+
+test('cutover abort stops a run during harbor-prewarm and during the egress window at a safe point: the hold removed, the Lease freed, who aborted recorded; Ctrl-C during the egress window does the same locally (issue 16 §2)', async () => {
+  await resetSovereign(quiet);
+  const abortArgs = ['abort', '--yes', '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'];
+  const idle = await cliAsync(abortArgs);
+  assert.equal(idle.code, 0, idle.stderr);
+  assert.match(idle.stdout, /no cutover is running: nothing to abort/);
+  assert.match(idle.stderr, /cutover abort: API server https:\/\/\S+, context \S+, install namespace catalyst/);
+
+  // Step 03 has work to do (a project emptied) and upstream ghcr stops answering as it starts (the
+  // registry process frozen): the abort lands while 03 waits on a peer gone mid-step.
+  await dropHarborProject('proxy-ghcr');
+  const ghcr = daemonPid(join(LAB_DIR, 'upstreams', 'ghcr', 'registry.pid'));
+  assert.ok(ghcr, 'the upstream ghcr registry runs');
+  let abort: Promise<{ code: number | null; stdout: string; stderr: string }> | undefined;
+  let during03: { code: number | null; output: string };
+  try {
+    during03 = await runUntil('▶ harbor-prewarm', () => {
+      process.kill(ghcr, 'SIGSTOP');
+      abort = cliAsync(abortArgs);
+    });
+  } finally {
+    process.kill(ghcr, 'SIGCONT');
+  }
+  const answer = await abort!;
+  assert.notEqual(during03.code, 0, during03.output);
+  assert.equal(answer.code, 0, answer.stderr);
+  assert.match(answer.stdout, /aborted by \S+ at \S+: stopped at harbor-prewarm; the Lease is free/);
+  let data = (await store.read())!;
+  assert.equal(data.failedStep, 'harbor-prewarm');
+  assert.equal(data[stepKey('harbor-prewarm', 'result')], 'failed');
+  assert.equal(data.registriesYamlActive, 'v1', 'the nodes were never told to pivot');
+  assert.match(data.abortedBy ?? '', /\S/);
+  assert.equal(data.currentStep, '');
+
+  const during08 = await runUntil('egress hold applied', () => (abort = cliAsync(abortArgs)));
+  const second = await abort!;
+  assert.notEqual(during08.code, 0, during08.output);
+  assert.match(second.stdout, /stopped at egress-block-test; the Lease is free/);
+  assert.equal(await holds(), 0, 'no hold left');
+  data = (await store.read())!;
+  assert.equal(data.failedStep, 'egress-block-test');
+  assert.match(data.lastError ?? '', /aborted by/);
+  const shown = spawnSync(process.execPath, [cli, 'status', '--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst'], {
+    encoding: 'utf8',
+  });
+  assert.match(shown.stdout, /aborted by \S+ at \d{4}-/);
+
+  const ctrlC = await killAt('egress hold applied', 'SIGINT');
+  assert.notEqual(ctrlC.code, 0, ctrlC.output);
+  assert.match(ctrlC.output, /SIGINT received; stopping the running step/);
+  assert.equal(await holds(), 0, 'no hold left after Ctrl-C');
+  data = (await store.read())!;
+  assert.equal(data.failedStep, 'egress-block-test');
+  assert.match(data.lastError ?? '', /cutover run was stopped by SIGINT/);
 });
 
 test('an engine killed during harbor-prewarm and again during the egress window is resumed; the run completes with no leaked hold', async () => {

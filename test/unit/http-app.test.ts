@@ -35,6 +35,9 @@ interface InMemoryService extends CutoverControl {
   readonly armed: string[];
   readonly tetherWalks: (number | undefined)[];
   readonly approvals: Array<{ by: string; revision: string | undefined }>;
+  readonly aborts: string[];
+  /** Who runs the cutover now ('' when nothing does). */
+  running: string;
 }
 
 /** A stand-in for CutoverService: `tokens` maps a bearer token to the ServiceAccount TokenReview would name. */
@@ -51,6 +54,8 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     armed: [],
     tetherWalks: [],
     approvals: [],
+    aborts: [],
+    running: '',
     async start(source) {
       this.starts.push(source);
       if (this.next instanceof Error) throw this.next;
@@ -71,6 +76,11 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     async approveIntake(by, revision) {
       this.approvals.push({ by, revision });
       return undefined;
+    },
+    async abort(by) {
+      if (!this.running) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
+      this.aborts.push(by);
+      return this.running;
     },
   };
 }
@@ -231,6 +241,25 @@ test('intake approve: sovereign-admins only, with CSRF; the revision must be a c
     { by: 'admin', revision },
     { by: 'admin', revision: undefined },
   ]);
+});
+
+test('abort: sovereign-admins only, CSRF-checked; 202 with the status when a run is asked to stop, 409 when none runs', async () => {
+  const w = world();
+  const ABORT = '/api/v1/sovereign/cutover/abort';
+  w.service.running = 'cutover-api-7f9c';
+  let r = await json(await w.call(ABORT, { method: 'POST', as: w.admin, csrf: false }));
+  assert.deepEqual([r.status, r.body.error], [403, 'csrf-rejected']);
+  r = await json(await w.call(ABORT, { method: 'POST', as: w.viewer }));
+  assert.deepEqual([r.status, r.body.error], [403, 'not-sovereign-admin']);
+  assert.equal((await w.call(ABORT, { method: 'GET', as: w.admin })).status, 404, 'a GET aborts nothing');
+  assert.deepEqual(w.service.aborts, [], 'nothing asked before the checks passed');
+  r = await json(await w.call(ABORT, { method: 'POST', as: w.admin }));
+  assert.equal(r.status, 202);
+  assert.equal(r.body.condition.type, 'Sovereign', 'answers with the status');
+  assert.deepEqual(w.service.aborts, ['admin']);
+  w.service.running = '';
+  r = await json(await w.call(ABORT, { method: 'POST', as: w.admin }));
+  assert.deepEqual([r.status, r.body.error], [409, 'nothing-running']);
 });
 
 test('start: 200 with the status, 409 cutover-in-progress, 424 no-steps-found, 5xx mapped and logged', async () => {

@@ -7,6 +7,7 @@ import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
 import {
   approveIntake,
   buildEngine,
+  requestAbort,
   clusterPinWatch,
   decisionRecorder,
   intakeMirrorPins,
@@ -85,6 +86,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     intakePins: (revision, copy, clusterImages) =>
       intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy, clusterImages),
     approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
+    requestAbort: (by) => requestAbort(values, cluster, options.namespace, by),
     recordDecision,
     watchClusterPins: clusterPinWatch(values, cluster, log),
     publish: (e) => feed.publish(e),

@@ -32,6 +32,11 @@ export async function statusCommand(options: {
     console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}${recheck}`);
   }
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
+  if (report.aborted) console.log(`aborted by ${report.aborted.by} at ${report.aborted.at} (start it again to resume)`);
+  if (report.rollback)
+    console.log(
+      `rollback ${report.rollback.result} by ${report.rollback.by}, started ${report.rollback.startedAt}${report.rollback.finishedAt ? `, finished ${report.rollback.finishedAt}` : ''}${report.rollback.changes !== undefined ? ` (${report.rollback.changes} change(s) undone)` : ''}`,
+    );
   if (report.mirror) console.log(report.mirror.summary);
   if (report.pins) {
     console.log(

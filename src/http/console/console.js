@@ -92,6 +92,12 @@ function renderStatus() {
   const awaiting = status.condition?.reason === 'AwaitingApproval';
   $('approve').hidden = !awaiting || !session.admin;
   if (awaiting) $('approve').textContent = `Approve revision ${pins.revision.slice(0, 12)}`;
+  // A running cutover can be stopped at its next safe point (any replica's, or a CLI run's).
+  $('abort').hidden = !running || !session.admin;
+  $('aborted').hidden = !status.aborted;
+  $('aborted').textContent = status.aborted
+    ? `Aborted by ${status.aborted.by} at ${new Date(status.aborted.at).toLocaleString()}.`
+    : '';
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
@@ -233,6 +239,31 @@ async function approve() {
   }
 }
 
+/** Stops the running cutover after a confirmation: the running step cleans up (the egress hold goes), the Lease is freed. */
+async function abort() {
+  const step = status?.currentStep ?? 'the running step';
+  if (
+    !confirm(
+      `Abort the cutover?\n${step} stops at its next safe point and cleans up; nothing resumes it until someone starts the cutover again.`,
+    )
+  )
+    return;
+  $('abort').disabled = true;
+  try {
+    status = await api('/api/v1/sovereign/cutover/abort', {
+      method: 'POST',
+      headers: { 'x-csrf-token': session.csrfToken },
+    });
+    renderStatus();
+  } catch (error) {
+    $('error').hidden = false;
+    $('failed-step').textContent = '(abort)';
+    $('last-error').textContent = String(error.message ?? error);
+  } finally {
+    $('abort').disabled = false;
+  }
+}
+
 async function main() {
   session = await api('/api/v1/session');
   $('signed-out').hidden = session.authenticated;
@@ -258,6 +289,7 @@ async function main() {
   );
   $('achieve').addEventListener('click', () => void start());
   $('approve').addEventListener('click', () => void approve());
+  $('abort').addEventListener('click', () => void abort());
   $('tethers').addEventListener('toggle', () => {
     if ($('tethers').open) void loadTethers().catch(() => undefined);
   });

@@ -65,6 +65,13 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
     await service.approveIntake(s.name, body.revision);
     return c.json(await report());
   });
+  // Stops the running cutover at its next safe point (the hold removed, the Lease released); who is recorded.
+  app.post('/api/v1/sovereign/cutover/abort', change, async (c) => {
+    const s = c.var.session;
+    if (!s.admin) throw new CutoverError('not-sovereign-admin', `${s.name} is not in ${values.auth.oidc.adminGroup}`);
+    await service.abort(s.name);
+    return c.json(await report(), 202);
+  });
   app.get('/api/v1/sovereign/cutover/events', signedIn, (c) => {
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
