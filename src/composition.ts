@@ -15,6 +15,8 @@ import type { Values } from './core/values.ts';
 import type { Change, StepContext } from './core/step.ts';
 import type { JournalEntry } from './core/journal.ts';
 import { rollback, rollbackPlan, type RollbackResult } from './steps/rollback.ts';
+import { preflight } from './steps/preflight.ts';
+import type { CheckResult } from './core/check.ts';
 import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
 import { ABORT_KEYS, Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
@@ -191,6 +193,32 @@ export async function requestAbort(
 /** Whether anything holds the single-flight Lease (a run, a rollback, the guard). */
 export async function cutoverRunning(cluster: KubeCluster, namespace: string): Promise<boolean> {
   return (await liveHolder(cluster, namespace)) !== undefined;
+}
+
+/**
+ * `cutover check` (steps/preflight.ts); `quick`: the checks `cutover run` runs first. Credentials
+ * that cannot be read fail as one check: nothing else can be asked of the peers then.
+ */
+export async function runChecks(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+  quick = false,
+): Promise<CheckResult[]> {
+  let env: StepEnv;
+  try {
+    env = await buildStepEnv(values, cluster, namespace);
+  } catch (error) {
+    return [
+      {
+        name: 'credentials',
+        status: 'fail',
+        blocking: true,
+        detail: redact(`the Secrets the values name cannot be read: ${(error as Error).message}`),
+      },
+    ];
+  }
+  return await preflight({ values, env, log: () => {}, signal: AbortSignal.timeout(120_000) }, { quick });
 }
 
 /** How long a rollback may take, nodes and Flux re-applies included. */

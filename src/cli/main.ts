@@ -22,6 +22,7 @@ Usage:
   cutover tethers [-f values.yaml] [-o table|json|yaml] [--all]      every reference to an upstream host in the cluster, and where it should point
   cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
   cutover intake approve [--revision SHA] [-f values.yaml] [-n NS]   intake.mode request: let the pending revision in (see cutover intake --help)
+  cutover check  [-o table|json] [-f values.yaml] [-n NS]            is this cluster ready? RBAC, Harbor, Gitea, Flux APIs, Pod Security, a rehearsal of the hold (see --help)
   cutover journal [-o table|json] [-f values.yaml] [-n NS]           every change the cutover made: object, field, before, after, step
   cutover rollback [--yes] [-f values.yaml] [-n NS]                  undo the cutover from the journal: the tethered state back (see --help)
   cutover abort  [--yes] [-f values.yaml] [-n NS]                     stop the running cutover (here or in the cluster) at a safe point
@@ -224,6 +225,16 @@ async function main(argv: string[]): Promise<void> {
     case 'journal': {
       const { journalCommand } = await import('./commands/rollback.ts');
       return await journalCommand({
+        values: values.values,
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        namespace: values.namespace,
+        output: values.output,
+      });
+    }
+    case 'check': {
+      const { checkCommand } = await import('./commands/check.ts');
+      return await checkCommand({
         values: values.values,
         kubeconfig: values.kubeconfig,
         context: values.context,

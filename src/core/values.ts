@@ -57,7 +57,13 @@ export interface Values {
   /** Namespaces besides the two above whose Flux sources (and the Kustomizations that own them) may be pivoted. */
   flux: { namespaces: string[] };
   catalystAPI: { deploymentName: string; namespace: string; envVar: string };
-  egressTest: { durationSeconds: number; blockedDomains: string[]; callHomeURLs: string[]; allowCIDRs: string[] };
+  egressTest: {
+    durationSeconds: number;
+    blockedDomains: string[];
+    callHomeURLs: string[];
+    allowCIDRs: string[];
+    apiserverCIDRs: string[];
+  };
   status: { configMapName: string };
   stepTimeouts: Record<StepTimeoutKey, number>;
   trigger: { auto: boolean; autoDelaySeconds: number; internalServiceAccounts: string[] };
@@ -235,6 +241,9 @@ export const VALUES_SCHEMA = obj(
         items: { type: 'string' },
         default: ['10.42.0.0/16', '10.43.0.0/16', '10.96.0.0/12'],
       },
+      // Where pods reach the apiserver, when it is not what the kubernetes Service and its
+      // EndpointSlices say (a managed control plane behind a proxy). Default: those, read at hold time.
+      apiserverCIDRs: { type: 'array', items: { type: 'string' }, default: [] },
     }),
     status: obj({ configMapName: str('self-sovereign-cutover-status') }),
     stepTimeouts: obj(

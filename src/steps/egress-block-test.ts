@@ -40,17 +40,29 @@ export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' 
 const HOLD_SELECTOR = `app.kubernetes.io/component=${HOLD.label}`;
 const PROBE_COMPONENT = 'cutover-egress-probe';
 
-function holdPolicy(ctx: Ctx, namespace: string, apiserver: ApiserverEndpoint[]): KubernetesObject {
+/**
+ * The hold of one namespace: default-deny egress but DNS, the apiserver and `allowCIDRs`. `trial`:
+ * the same allow-list on the pods of one label only, under another name (`cutover check`'s rehearsal).
+ */
+export function holdPolicy(
+  ctx: Ctx,
+  namespace: string,
+  apiserver: ApiserverEndpoint[],
+  trial?: { name: string; component: string },
+): KubernetesObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: {
-      name: HOLD.name,
+      name: trial?.name ?? HOLD.name,
       namespace,
-      labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': HOLD.label },
+      labels: {
+        'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+        'app.kubernetes.io/component': trial?.component ?? HOLD.label,
+      },
     },
     spec: {
-      podSelector: {},
+      podSelector: trial ? { matchLabels: { 'app.kubernetes.io/component': trial.component } } : {},
       policyTypes: ['Egress'],
       egress: [
         {
@@ -63,7 +75,7 @@ function holdPolicy(ctx: Ctx, namespace: string, apiserver: ApiserverEndpoint[])
         // whatever removes the hold can reach the API to do it.
         ...apiserver.map((a) => ({
           to: [{ ipBlock: { cidr: a.cidr } }],
-          ports: a.ports.map((port) => ({ protocol: 'TCP', port })),
+          ...(a.ports.length ? { ports: a.ports.map((port) => ({ protocol: 'TCP', port })) } : {}),
         })),
         ...(ctx.values.egressTest.allowCIDRs.length
           ? [{ to: ctx.values.egressTest.allowCIDRs.map((cidr) => ({ ipBlock: { cidr } })) }]
@@ -97,9 +109,15 @@ function ciliumHold(ctx: Ctx): KubernetesObject {
 }
 
 /** The hold: a NetworkPolicy in every namespace, plus a CiliumClusterwideNetworkPolicy where Cilium's CRD exists. */
+/** Where pods reach the apiserver: `egressTest.apiserverCIDRs` (any port), else the kubernetes Service and its EndpointSlices. */
+export async function holdApiserver(ctx: Ctx): Promise<ApiserverEndpoint[]> {
+  const explicit = ctx.values.egressTest.apiserverCIDRs;
+  return explicit.length ? explicit.map((cidr) => ({ cidr, ports: [] })) : await apiserverEndpoints(ctx.env.cluster);
+}
+
 export async function applyHolds(ctx: Ctx): Promise<void> {
   const { cluster } = ctx.env;
-  const apiserver = await apiserverEndpoints(cluster);
+  const apiserver = await holdApiserver(ctx);
   if (!apiserver.length)
     throw new CutoverError(
       'apiserver-unknown',
@@ -157,11 +175,17 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 }
 
 /** Runs a pod and waits for it to end (or, with `started`, to start); resolves it. The pod is deleted after. */
-async function runPod(ctx: Ctx, name: string, spec: V1PodSpec, until: 'finished' | 'started'): Promise<V1Pod> {
+export async function runPod(
+  ctx: Ctx,
+  name: string,
+  spec: V1PodSpec,
+  until: 'finished' | 'started',
+  component = PROBE_COMPONENT,
+): Promise<V1Pod> {
   const { cluster, namespace } = ctx.env;
   await createPod(cluster, namespace, {
     name,
-    labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': PROBE_COMPONENT },
+    labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover', 'app.kubernetes.io/component': component },
     spec,
   });
   try {

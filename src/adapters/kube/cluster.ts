@@ -2,6 +2,7 @@
 // and the typed clients of @kubernetes/client-node, plus the few helpers every caller needs.
 import {
   AuthenticationV1Api,
+  AuthorizationV1Api,
   AppsV1Api,
   BatchV1Api,
   CoordinationV1Api,
@@ -29,6 +30,7 @@ export class KubeCluster {
   readonly discovery: DiscoveryV1Api;
   readonly networking: NetworkingV1Api;
   readonly authentication: AuthenticationV1Api;
+  readonly authorization: AuthorizationV1Api;
   readonly events: EventsV1Api;
 
   constructor(config: KubeConfig) {
@@ -41,6 +43,7 @@ export class KubeCluster {
     this.discovery = config.makeApiClient(DiscoveryV1Api);
     this.networking = config.makeApiClient(NetworkingV1Api);
     this.authentication = config.makeApiClient(AuthenticationV1Api);
+    this.authorization = config.makeApiClient(AuthorizationV1Api);
     this.events = config.makeApiClient(EventsV1Api);
   }
 
@@ -122,6 +125,39 @@ export class KubeCluster {
       });
     return review.status?.userInfo?.username ?? '';
   }
+}
+
+/** One permission, as SelfSubjectAccessReview asks it (kubectl auth can-i). */
+export interface Permission {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** Whether the identity this client runs as may do it (SelfSubjectAccessReview). */
+export async function canI(cluster: KubeCluster, p: Permission): Promise<boolean> {
+  const review = await cluster.authorization
+    .createSelfSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: {
+          resourceAttributes: {
+            verb: p.verb,
+            group: p.group,
+            resource: p.resource,
+            ...(p.namespace ? { namespace: p.namespace } : {}),
+            ...(p.name ? { name: p.name } : {}),
+          },
+        },
+      },
+    })
+    .catch((error: unknown) => {
+      throw kubeError('POST', 'selfsubjectaccessreviews', error);
+    });
+  return review.status?.allowed === true;
 }
 
 /**

@@ -1,7 +1,9 @@
 // `cutover run` and `cutover plan`: the in-process engine against a cluster.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { buildEngine, buildStepEnv, connectCluster } from '../../composition.ts';
+import { buildEngine, buildStepEnv, connectCluster, runChecks } from '../../composition.ts';
+import { blockingFailures } from '../../core/check.ts';
+import { printChecks } from '../print-checks.ts';
 import { CutoverError } from '../../core/errors.ts';
 
 import { parseValues, type Values } from '../../core/values.ts';
@@ -97,6 +99,15 @@ export async function runCommand(options: ClusterOptions & { executor: string; y
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   announceTarget('cutover run', cluster, options.namespace);
+  // The quick blocking checks of `cutover check` first: nothing changes on a cluster that cannot take it.
+  const failed = blockingFailures(await runChecks(values, cluster, options.namespace, true));
+  if (failed.length) {
+    printChecks(failed);
+    throw new CutoverError(
+      'check-failed',
+      `not started: ${failed.map((r) => r.name).join(', ')} failed (cutover check)`,
+    );
+  }
   await confirm('Run the cutover on this cluster?', options.yes);
   const holder = `cutover-cli-${process.pid}@${hostname()}`;
   const engine = await buildEngine({
