@@ -2,11 +2,20 @@
 // ConfigMap's podSpec — `cutover-<step>-<runEpoch>`, seed labels, ttlSecondsAfterFinished, a
 // per-step activeDeadlineSeconds — watched to completion with a watch that is re-established when
 // it closes. daemonset-wait steps run in this process (they create and wait for the DaemonSet).
-// A Job that hit its deadline is a transient failure: the engine may run the step again, as a new
-// Job (a fresh epoch in its name); the failed one stays for its TTL, for the operator to read.
+// A Job that hit its deadline, or whose pod was evicted or lost its node, is a transient failure: the
+// engine may run the step again, as a new Job (a fresh epoch in its name); the failed one stays for
+// its TTL, for the operator to read. An operator's abort deletes the running Job (its pod cleans up).
 import type { V1Job } from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
-import { createJob, jobOutcome, listJobs, readJob, watchJob, type JobOutcome } from '../adapters/kube/jobs.ts';
+import {
+  createJob,
+  deleteJob,
+  jobOutcome,
+  listJobs,
+  readJob,
+  watchJob,
+  type JobOutcome,
+} from '../adapters/kube/jobs.ts';
 import { listPods, terminationMessage } from '../adapters/kube/pods.ts';
 import { COMPONENT_LABEL, JOB_STEP_LABEL, PART_OF, PART_OF_LABEL } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
@@ -19,6 +28,15 @@ import { LocalExecutor } from './local-executor.ts';
 export const JOB_TTL_SECONDS = 86_400;
 /** A step Job outlives its step's deadline by this much: the step times out first, cleans up, and reports. */
 export const JOB_GRACE_SECONDS = 60;
+
+/** How long an abort waits for a deleted step Job's pod to clean up and go (its grace period and some). */
+const STOP_WAIT_MS = 60_000;
+
+/** The engine was told to stop (an abort, SIGTERM) — not its deadline, not a lost Lease (a new holder adopts the Job). */
+function stoppedByOperator(signal: AbortSignal): boolean {
+  const code = (signal.reason as { code?: unknown } | undefined)?.code;
+  return signal.aborted && (code === 'aborted' || code === 'stopped');
+}
 
 export function jobName(step: string, runEpoch: number): string {
   return `cutover-${step}-${runEpoch}`.slice(0, 63).replace(/-+$/, '');
@@ -66,11 +84,45 @@ export class JobsExecutor<Env> implements Executor<Env> {
     }
     await started?.(name);
     ctx.log(`Job ${this.#namespace}/${name} (deadline ${deadline} s)`);
-    const outcome = await this.#wait(name, ctx.signal);
+    let outcome: JobOutcome;
+    try {
+      outcome = await this.#wait(name, ctx.signal);
+    } catch (error) {
+      if (stoppedByOperator(ctx.signal)) await this.#stop(name, ctx);
+      throw error;
+    }
     if (outcome.done === 'Complete') return { jobName: name };
     if (outcome.reason === 'DeadlineExceeded')
       throw new CutoverError('transient', `Job ${name} exceeded its ${deadline} s deadline`);
+    // Not the step's fault: its pod was evicted or its node went away. Run it again (within the bound).
+    const lost = await this.#podLost(name);
+    if (lost) throw new CutoverError('transient', `Job ${name}: its pod ${lost}; running the step again`);
     throw new CutoverError('step-job-failed', `Job ${name} failed (${outcome.reason}): ${outcome.message}`);
+  }
+
+  /**
+   * An abort or SIGTERM of the engine stops the step where it runs: the Job is deleted, its pod gets
+   * SIGTERM and cleans up (the egress hold) in its grace period; the engine waits until it is gone.
+   */
+  async #stop(name: string, ctx: StepContext<Env>): Promise<void> {
+    if (!(await deleteJob(this.#cluster, this.#namespace, name))) return;
+    ctx.log(`Job ${this.#namespace}/${name} deleted: its pod stops and cleans up`);
+    const until = Date.now() + STOP_WAIT_MS;
+    while (Date.now() < until && (await this.#read(name))) await new Promise((r) => setTimeout(r, 1000));
+  }
+
+  /** Why the Job's pod was lost, when it was: evicted, or its node gone (the pod's status says). */
+  async #podLost(name: string): Promise<string | undefined> {
+    const pods = await listPods(this.#cluster, this.#namespace, `job-name=${name}`).catch(() => []);
+    for (const pod of pods) {
+      const reason = pod.status?.reason ?? '';
+      if (reason === 'Evicted') return `was evicted (${pod.status?.message ?? ''})`;
+      if (reason === 'NodeLost' || reason === 'Terminated' || reason === 'UnexpectedAdmissionError')
+        return `lost its node (${reason})`;
+      if (pod.status?.conditions?.some((c) => c.type === 'DisruptionTarget' && c.status === 'True'))
+        return 'was disrupted (DisruptionTarget)';
+    }
+    return undefined;
   }
 
   async #activeJob(step: string): Promise<string | undefined> {

@@ -49,8 +49,8 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     { namespace, apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'] },
     // The guard records each intake decision as an Event on the status ConfigMap (ADR 0018).
     { namespace, apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'] },
-    // A failed Job is left for its TTL (a retry stamps a new one): no delete.
-    { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create'] },
+    // An operator's abort deletes the running step Job (its pod cleans up); a failed one stays for its TTL.
+    { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'] },
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
     // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when
     // absent) in the agent's namespace, and the agent's Role on the status ConfigMap here.

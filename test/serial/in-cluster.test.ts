@@ -4,6 +4,8 @@
 // the node agent was denied, and every verb of every rule served a request no other rule covers —
 // so removing any rule makes some step fail with 403 (shown for one rule, for real).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -13,7 +15,7 @@ import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { render } from '../../src/render/render.ts';
-import { AGENT, agentNamespace, recheckKey, RUNNER } from '../../src/core/contracts.ts';
+import { AGENT, agentNamespace, recheckKey, RUNNER, stepKey } from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
@@ -25,6 +27,7 @@ import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
 const e = lab();
 const k = kube();
 const NS = 'catalyst';
+const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 // The mirror goes into a private Gitea org, so Flux needs a credential (05 writes it) as on a real Sovereign.
 const privateOrg = uniqueName('private');
 const valuesText = readFileSync(labValuesFile({ gitea: { org: privateOrg } }), 'utf8');
@@ -113,12 +116,53 @@ test(
           body: { spec: { audiences: [], expirationSeconds: 600 } },
         })
       ).status?.token ?? '';
-    const started = performance.now();
-    const trigger = await fetch(`${apiURL}/api/v1/internal/cutover/trigger`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+    const readStatus = async () =>
+      (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+    const triggerRun = async () => {
+      const trigger = await fetch(`${apiURL}/api/v1/internal/cutover/trigger`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(trigger.status, 200, await trigger.text());
+    };
+    const holds = async () =>
+      (
+        await KubeCluster.connect(e.kube.kubeconfig).networking.listNetworkPolicyForAllNamespaces({
+          labelSelector: 'app.kubernetes.io/component=cutover-egress-hold',
+        })
+      ).items.length;
+
+    // First an operator's abort, from a terminal, while step 08 holds egress in its Job (issue 16 §2):
+    // the engine in the API deletes the Job, its pod removes the hold, the run fails there, who is recorded,
+    // and nothing resumes it — a second trigger does.
+    await triggerRun();
+    await eventually('step 08 to hold egress', async () => (await holds()) > 0, 420_000);
+    const abort = spawnSync(process.execPath, [cli, 'abort', '--yes', '--kubeconfig', e.kube.kubeconfig, '-n', NS], {
+      encoding: 'utf8',
     });
-    assert.equal(trigger.status, 200, await trigger.text());
+    assert.equal(abort.status, 0, `${abort.stdout}\n${abort.stderr}`);
+    assert.match(abort.stdout, /aborted by \S+ at \S+: stopped at egress-block-test; the Lease is free/);
+    assert.equal(await holds(), 0, 'the hold went with the aborted Job');
+    const aborted = await readStatus();
+    assert.equal(aborted.failedStep, 'egress-block-test');
+    assert.match(aborted.abortedBy ?? '', /\S/);
+    const jobOf08 = aborted[stepKey('egress-block-test', 'jobName')] ?? '';
+    assert.match(jobOf08, /^cutover-egress-block-test-/, 'the Job was named in the status when it started');
+    await eventually(
+      'the aborted Job to be gone',
+      async () => !(await k.batch.listNamespacedJob({ namespace: NS })).items.some((j) => j.metadata?.name === jobOf08),
+      60_000,
+    );
+    await sleep(12_000); // longer than the API's reconcile period: it does not resume an aborted run
+    assert.equal((await readStatus()).failedStep, 'egress-block-test', 'not resumed');
+
+    const started = performance.now();
+    await triggerRun();
+    await eventually(
+      'the run to start again',
+      async () => (await readStatus()).cutoverLastAttemptStartedAt !== aborted.cutoverLastAttemptStartedAt,
+      30_000,
+    );
     const status = await eventually(
       'the cutover to complete or fail',
       async () => {

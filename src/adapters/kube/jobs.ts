@@ -32,6 +32,17 @@ export async function readJob(cluster: KubeCluster, namespace: string, name: str
   }
 }
 
+/** Deletes the Job and its pods (they are sent SIGTERM and get their grace period); false when it was gone. */
+export async function deleteJob(cluster: KubeCluster, namespace: string, name: string): Promise<boolean> {
+  try {
+    await cluster.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Foreground' });
+    return true;
+  } catch (error) {
+    if (kubeStatus(error) === 404) return false;
+    throw kubeError('DELETE', `jobs/${namespace}/${name}`, error);
+  }
+}
+
 /** Creates the Job; one of that name already there is adopted ('exists'). */
 export async function createJob(cluster: KubeCluster, namespace: string, job: V1Job): Promise<'created' | 'exists'> {
   try {
