@@ -153,10 +153,19 @@ async function underLease<T>(
   setup: Omit<EngineSetup, 'executor'>,
   deadlineMs: number,
   work: (ctx: StepContext<StepEnv>) => Promise<T>,
+  /** How long to wait for a holder that is not a run (a guard pass, an intake look) to let go. */
+  patienceMs = 0,
 ): Promise<T> {
   const { values, cluster, namespace } = setup;
   const lease = new SingleFlight(cluster, namespace, setup.holder);
-  await lease.acquire();
+  for (const until = Date.now() + patienceMs; ; await new Promise((r) => setTimeout(r, 1000))) {
+    try {
+      await lease.acquire();
+      break;
+    } catch (error) {
+      if (!(error instanceof CutoverError && error.code === 'in-progress') || Date.now() > until) throw error;
+    }
+  }
   try {
     const env = await buildStepEnv(values, cluster, namespace);
     const signal = AbortSignal.any([
@@ -196,6 +205,22 @@ export async function cutoverRunning(cluster: KubeCluster, namespace: string): P
 }
 
 /**
+ * What runs, when a run or a rollback (not a guard pass) is under way: the Lease is held and the status
+ * names a running step or rollback.
+ */
+export async function runUnderWay(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+): Promise<string | undefined> {
+  const status = (await statusStore(values, cluster, namespace).read()) ?? {};
+  const what =
+    status.rollbackResult === 'running' ? 'a rollback' : status.currentStep ? `step ${status.currentStep}` : '';
+  const holder = what ? await liveHolder(cluster, namespace) : undefined;
+  return holder ? `${what} (held by ${holder})` : undefined;
+}
+
+/**
  * `cutover check` (steps/preflight.ts); `quick`: the checks `cutover run` runs first. Credentials
  * that cannot be read fail as one check: nothing else can be asked of the peers then.
  */
@@ -229,7 +254,8 @@ const ROLLBACK_DEADLINE_MS = 15 * 60_000;
  * anything meanwhile; `by` is recorded in the status.
  */
 export async function rollbackCutover(setup: Omit<EngineSetup, 'executor'>, by: string): Promise<RollbackResult> {
-  return await underLease(setup, ROLLBACK_DEADLINE_MS, (ctx) => rollback(ctx, CHAIN, by));
+  // A run holding the Lease is refused by the caller (its status says so); a guard pass lets go within seconds.
+  return await underLease(setup, ROLLBACK_DEADLINE_MS, (ctx) => rollback(ctx, CHAIN, by), 60_000);
 }
 
 /** What a rollback would undo now, one line per change (nothing is written, no Lease taken). */

@@ -3,6 +3,7 @@
 // against the classes, so the app runs on CutoverService and StatusFeed in `cutover serve` and on
 // in-memory stand-ins in the unit tests — no cluster needed to check a status code.
 import type { StatusData } from '../core/contracts.ts';
+import type { Change } from '../core/step.ts';
 import type { IntakeWindow } from '../core/intake-window.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 import type { PendingLogin, Session } from './session.ts';
@@ -41,6 +42,13 @@ export interface CutoverControl {
    * 'nothing-running' (409) when nothing does.
    */
   abort(by: string): Promise<string>;
+  /** What a rollback would undo now, one line per change (for the confirmation). */
+  rollbackPlan(): Promise<Change[]>;
+  /**
+   * Starts a rollback from the journal in this process (its progress is in the status). Throws
+   * CutoverError 'in-progress' (409) while anything holds the Lease.
+   */
+  rollback(by: string): Promise<'started'>;
 }
 
 /** The status as the routes read it (StatusFeed): one poll, the run's replay, live events. */

@@ -17,6 +17,7 @@ import {
   type IntakeWindow,
 } from '../core/intake-window.ts';
 import type { Decision } from '../adapters/kube/events.ts';
+import type { Change } from '../core/step.ts';
 import { AUTO_KEYS, RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
@@ -50,6 +51,11 @@ export interface ServiceOptions {
   ) => Promise<PinReport>;
   /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
   approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
+  /** What a rollback would undo (composition's rollbackPreview). */
+  planRollback?: () => Promise<Change[]>;
+  /** Rolls the cutover back under the Lease (composition's rollbackCutover); `isRunning`: whether a run is under way (composition's runUnderWay). */
+  rollback?: (by: string) => Promise<unknown>;
+  isRunning?: () => Promise<string | undefined>;
   /** Asks the running cutover to stop; returns who runs it, undefined when nothing does (composition's requestAbort). */
   requestAbort?: (by: string) => Promise<string | undefined>;
   /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
@@ -381,6 +387,32 @@ export class CutoverService implements CutoverControl {
     if (!holder) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
     this.#o.log(`abort of the run held by ${holder} requested by ${by}`);
     return holder;
+  }
+
+  async rollbackPlan(): Promise<Change[]> {
+    if (!this.#o.planRollback) throw new CutoverError('no-rollback', 'this server cannot roll back');
+    return await this.#o.planRollback();
+  }
+
+  /** A sovereign-admin's rollback: started here, under the Lease; the status says how it goes. */
+  async rollback(by: string): Promise<'started'> {
+    const { rollback, isRunning, log } = this.#o;
+    if (!rollback) throw new CutoverError('no-rollback', 'this server cannot roll back');
+    // This replica's guard pass (a repair is a run too) ends within seconds: wait for it rather than refuse.
+    while (this.#guarding) await this.#run;
+    const running = this.#run ? 'a cutover on this replica' : await isRunning?.();
+    if (running) throw new CutoverError('in-progress', `${running} is in progress: abort it first`);
+    log(`rollback started by ${by}`);
+    this.#run = rollback(by)
+      .then(
+        () => log(`rollback by ${by} complete`),
+        (error: unknown) =>
+          log(`rollback by ${by} failed: ${redact(error instanceof Error ? error.message : String(error))}`),
+      )
+      .finally(() => {
+        this.#run = undefined;
+      });
+    return 'started';
   }
 
   /** True while this replica runs a guard pass (short: shutdown waits for it, so its Lease is released). */

@@ -16,10 +16,11 @@ export interface Grant {
   resourceNames?: string[];
   /**
    * Used only for pivots of some shape: `live` (an object nothing applies, patched live) or
-   * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease). A Sovereign
-   * without such objects never uses it (the in-cluster test proves that, and that every other rule is used).
+   * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease) — or only by a
+   * rollback from the API (`rollback`). A cutover never uses them (the in-cluster test proves that,
+   * that every other rule is used, and that a rollback from the console uses the `rollback` ones).
    */
-  onlyFor?: 'live' | 'helm-release';
+  onlyFor?: 'live' | 'helm-release' | 'rollback';
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
@@ -101,6 +102,33 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
         onlyFor: 'helm-release',
       },
     ]),
+    // A rollback from the console (steps/rollback.ts) writes the journaled fields back whole (PUT, against
+    // the resourceVersion it read) and deletes the Secrets the cutover created.
+    ...pivotable.flatMap((ns): Grant[] => [
+      ...(['gitrepositories', 'helmrepositories', 'ocirepositories', 'helmcharts'] as const).map((resource): Grant => ({
+        namespace: ns,
+        apiGroup: FLUX,
+        resource,
+        verbs: ['update'],
+        onlyFor: 'rollback',
+      })),
+      {
+        namespace: ns,
+        apiGroup: '',
+        resource: 'secrets',
+        verbs: ['delete'],
+        resourceNames: [GITEA_AUTH_SECRET, HARBOR_CA_SECRET],
+        onlyFor: 'rollback',
+      },
+    ]),
+    {
+      namespace: values.catalystAPI.namespace,
+      apiGroup: 'apps',
+      resource: 'deployments',
+      verbs: ['update'],
+      resourceNames: [values.catalystAPI.deploymentName],
+      onlyFor: 'rollback',
+    },
     // 06 asks one HelmChart of a pivoted repository to pull again and waits for it (the namespaces it
     // pivots have that already).
     ...(pivotable.includes(helm) ? [] : [{ namespace: helm, apiGroup: FLUX, resource: 'helmcharts', verbs: ['get'] }]),

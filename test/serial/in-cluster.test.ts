@@ -359,6 +359,81 @@ test(
 );
 
 test(
+  'in-cluster: a sovereign-admin rolls the cutover back from the console API: the plan names each change, the runner restores the tethered state with zero 403s (issue 16 §1)',
+  { timeout: 300_000 },
+  async () => {
+    const apiURL = `http://127.0.0.1:${values.api.port}`;
+    const readStatus = async () =>
+      (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
+    assert.equal((await readStatus()).cutoverComplete, 'true', 'runs on the cutover the first test completed');
+    const admin = await signIn(apiURL, 'admin');
+    const plan = (await (
+      await fetch(`${apiURL}/api/v1/sovereign/cutover/rollback`, { headers: { cookie: admin.cookie } })
+    ).json()) as { changes: Array<{ action: string; target: string; detail?: string }> };
+    assert.ok(
+      plan.changes.some(
+        (c) => c.target === `GitRepository ${values.gitopsRepository.namespace}/${values.gitopsRepository.name}`,
+      ),
+      JSON.stringify(plan.changes),
+    );
+    const auditFrom = statSync(AUDIT_LOG).size;
+    const started = performance.now();
+    const post = await fetch(`${apiURL}/api/v1/sovereign/cutover/rollback`, {
+      method: 'POST',
+      headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrfToken, origin: apiURL },
+    });
+    assert.equal(post.status, 202, await post.text());
+    const done = await eventually(
+      'the rollback to finish',
+      async () => {
+        const data = await readStatus();
+        return data.rollbackResult === 'restored' || data.rollbackResult === 'failed' ? data : undefined;
+      },
+      240_000,
+    );
+    console.log(
+      `# in-cluster rollback from the console API: ${((performance.now() - started) / 1000).toFixed(1)} s, ${done.rollbackChanges} change(s)`,
+    );
+    assert.equal(done.rollbackResult, 'restored', done.rollbackError);
+    assert.equal(done.rollbackBy, 'admin');
+    assert.equal(done.cutoverComplete, 'false');
+    assert.equal(done.registriesYamlActive, 'v1');
+    const repo = await getFlux(
+      KubeCluster.connect(e.kube.kubeconfig),
+      'gitrepositories',
+      values.gitopsRepository.namespace,
+      values.gitopsRepository.name,
+    );
+    assert.equal(repo.spec.url, e.git.repoURL, 'Flux follows upstream again');
+    assert.equal(repo.metadata.annotations?.['cutover.openova.io/pre-pivot-revision'], undefined);
+    const env = (
+      await k.apps.readNamespacedDeployment({ name: 'catalyst-api', namespace: 'catalyst-system' })
+    ).spec?.template.spec?.containers[0]?.env?.find((v) => v.name === values.catalystAPI.envVar)?.value;
+    assert.equal(env, e.git.repoURL);
+
+    await eventually('the rollback requests in the audit log', async () => auditSince(auditFrom).length > 0, 10_000);
+    const runner = auditSince(auditFrom).filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
+    const denied = runner
+      .filter((ev) => ev.responseStatus?.code === 403)
+      .map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`);
+    assert.deepEqual(denied, [], 'the runner may do everything a rollback does');
+    const rollbackRules = runnerGrants(values, NS).filter((g) => g.onlyFor === 'rollback');
+    const used = rollbackRules.filter((g) => g.verbs.some((verb) => runner.some((ev) => matches(g, ev, verb))));
+    console.log(
+      `# rollback rules used: ${used.map((g) => `${g.verbs.join(',')} ${g.resource}${g.namespace ? ` in ${g.namespace}` : ''}`).join('; ')}`,
+    );
+    assert.ok(
+      used.some((g) => g.resource === 'gitrepositories'),
+      'the journaled annotation written back',
+    );
+    assert.ok(
+      used.some((g) => g.resource === 'secrets'),
+      'the Secrets the cutover created deleted',
+    );
+  },
+);
+
+test(
   'in-cluster: without one rule (read the Gitea admin Secret), the step that needs it fails with 403',
   { timeout: 120_000 },
   async () => {

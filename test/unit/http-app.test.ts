@@ -36,6 +36,7 @@ interface InMemoryService extends CutoverControl {
   readonly tetherWalks: (number | undefined)[];
   readonly approvals: Array<{ by: string; revision: string | undefined }>;
   readonly aborts: string[];
+  readonly rollbacks: string[];
   /** Who runs the cutover now ('' when nothing does). */
   running: string;
 }
@@ -55,6 +56,7 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     tetherWalks: [],
     approvals: [],
     aborts: [],
+    rollbacks: [],
     running: '',
     async start(source) {
       this.starts.push(source);
@@ -76,6 +78,17 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
     async approveIntake(by, revision) {
       this.approvals.push({ by, revision });
       return undefined;
+    },
+    async rollbackPlan() {
+      return [
+        { action: 'restore', target: 'GitRepository flux-system/openova', detail: 'spec.url → "https://github.com/x"' },
+      ];
+    },
+    async rollback(by) {
+      if (this.running)
+        throw new CutoverError('in-progress', 'a cutover (or a rollback) is in progress: abort it first');
+      this.rollbacks.push(by);
+      return 'started';
     },
     async abort(by) {
       if (!this.running) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
@@ -260,6 +273,27 @@ test('abort: sovereign-admins only, CSRF-checked; 202 with the status when a run
   w.service.running = '';
   r = await json(await w.call(ABORT, { method: 'POST', as: w.admin }));
   assert.deepEqual([r.status, r.body.error], [409, 'nothing-running']);
+});
+
+test('rollback: its plan and the rollback itself for sovereign-admins only (CSRF-checked); 202 when started, 409 while a run holds the Lease', async () => {
+  const w = world();
+  const ROLLBACK = '/api/v1/sovereign/cutover/rollback';
+  let r = await json(await w.call(ROLLBACK, { as: w.viewer }));
+  assert.deepEqual([r.status, r.body.error], [403, 'not-sovereign-admin']);
+  r = await json(await w.call(ROLLBACK, { as: w.admin }));
+  assert.equal(r.status, 200);
+  assert.match(r.body.changes[0].target, /GitRepository flux-system\/openova/, 'the plan names each change');
+  r = await json(await w.call(ROLLBACK, { method: 'POST', as: w.admin, csrf: false }));
+  assert.deepEqual([r.status, r.body.error], [403, 'csrf-rejected']);
+  r = await json(await w.call(ROLLBACK, { method: 'POST', as: w.viewer }));
+  assert.deepEqual([r.status, r.body.error], [403, 'not-sovereign-admin']);
+  assert.deepEqual(w.service.rollbacks, [], 'nothing rolled back before the checks passed');
+  r = await json(await w.call(ROLLBACK, { method: 'POST', as: w.admin }));
+  assert.equal(r.status, 202);
+  assert.deepEqual(w.service.rollbacks, ['admin']);
+  w.service.running = 'cutover-api-7f9c';
+  r = await json(await w.call(ROLLBACK, { method: 'POST', as: w.admin }));
+  assert.deepEqual([r.status, r.body.error], [409, 'cutover-in-progress']);
 });
 
 test('start: 200 with the status, 409 cutover-in-progress, 424 no-steps-found, 5xx mapped and logged', async () => {

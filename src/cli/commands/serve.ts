@@ -8,6 +8,9 @@ import {
   approveIntake,
   buildEngine,
   requestAbort,
+  rollbackCutover,
+  rollbackPreview,
+  runUnderWay,
   clusterPinWatch,
   decisionRecorder,
   intakeMirrorPins,
@@ -87,6 +90,11 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy, clusterImages),
     approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
     requestAbort: (by) => requestAbort(values, cluster, options.namespace, by),
+    planRollback: () => rollbackPreview(values, cluster, options.namespace),
+    // A holder of its own: the guard and intake of this pod must see the Lease taken while it runs.
+    rollback: (by) =>
+      rollbackCutover({ values, cluster, namespace: options.namespace, holder: `${holder}/rollback`, log }, by),
+    isRunning: () => runUnderWay(values, cluster, options.namespace),
     recordDecision,
     watchClusterPins: clusterPinWatch(values, cluster, log),
     publish: (e) => feed.publish(e),

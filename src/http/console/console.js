@@ -98,6 +98,13 @@ function renderStatus() {
   $('aborted').textContent = status.aborted
     ? `Aborted by ${status.aborted.by} at ${new Date(status.aborted.at).toLocaleString()}.`
     : '';
+  // Back to tethered from the journal: after a cutover, or one that failed or was aborted part-way.
+  const rolling = status.rollback?.result === 'running';
+  $('rollback').hidden = !session.admin || running || rolling || !(sovereign || status.failedStep);
+  $('rollback-state').hidden = !status.rollback;
+  $('rollback-state').textContent = status.rollback
+    ? `Rollback ${status.rollback.result} (by ${status.rollback.by}, ${new Date(status.rollback.startedAt).toLocaleString()})${status.rollback.changes !== undefined ? `: ${status.rollback.changes} change(s) undone` : ''}${status.rollback.error ? ` — ${status.rollback.error}` : ''}`
+    : '';
   $('error').hidden = !status.failedStep;
   $('failed-step').textContent = status.failedStep ?? '';
   $('last-error').textContent = status.lastError ?? '';
@@ -264,6 +271,27 @@ async function abort() {
   }
 }
 
+/** Rolls the cutover back after a confirmation naming every change it will undo (from the journal). */
+async function rollback() {
+  try {
+    const { changes } = await api('/api/v1/sovereign/cutover/rollback');
+    const list = changes.map((c) => `  ${c.action} ${c.target}${c.detail ? ` — ${c.detail}` : ''}`).join('\n');
+    if (!confirm(`Roll the cutover back to the tethered state?\n${changes.length} change(s):\n${list}`)) return;
+    $('rollback').disabled = true;
+    status = await api('/api/v1/sovereign/cutover/rollback', {
+      method: 'POST',
+      headers: { 'x-csrf-token': session.csrfToken },
+    });
+    renderStatus();
+  } catch (error) {
+    $('error').hidden = false;
+    $('failed-step').textContent = '(rollback)';
+    $('last-error').textContent = String(error.message ?? error);
+  } finally {
+    $('rollback').disabled = false;
+  }
+}
+
 async function main() {
   session = await api('/api/v1/session');
   $('signed-out').hidden = session.authenticated;
@@ -290,6 +318,7 @@ async function main() {
   $('achieve').addEventListener('click', () => void start());
   $('approve').addEventListener('click', () => void approve());
   $('abort').addEventListener('click', () => void abort());
+  $('rollback').addEventListener('click', () => void rollback());
   $('tethers').addEventListener('toggle', () => {
     if ($('tethers').open) void loadTethers().catch(() => undefined);
   });

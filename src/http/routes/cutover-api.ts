@@ -72,6 +72,18 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
     await service.abort(s.name);
     return c.json(await report(), 202);
   });
+  // Rollback (ADR 0019): what it would undo (the console's confirmation names each change), then do it.
+  app.get('/api/v1/sovereign/cutover/rollback', signedIn, async (c) => {
+    const s = c.var.session;
+    if (!s.admin) throw new CutoverError('not-sovereign-admin', `${s.name} is not in ${values.auth.oidc.adminGroup}`);
+    return c.json({ changes: await service.rollbackPlan() });
+  });
+  app.post('/api/v1/sovereign/cutover/rollback', change, async (c) => {
+    const s = c.var.session;
+    if (!s.admin) throw new CutoverError('not-sovereign-admin', `${s.name} is not in ${values.auth.oidc.adminGroup}`);
+    await service.rollback(s.name);
+    return c.json(await report(), 202);
+  });
   app.get('/api/v1/sovereign/cutover/events', signedIn, (c) => {
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
