@@ -253,15 +253,24 @@ const ROLLBACK_DEADLINE_MS = 15 * 60_000;
  * `cutover rollback` (steps/rollback.ts): under the single-flight Lease, so no run or guard changes
  * anything meanwhile; `by` is recorded in the status.
  */
-export async function rollbackCutover(setup: Omit<EngineSetup, 'executor'>, by: string): Promise<RollbackResult> {
+export async function rollbackCutover(
+  setup: Omit<EngineSetup, 'executor'>,
+  by: string,
+  options: { purge?: boolean } = {},
+): Promise<RollbackResult> {
   // A run holding the Lease is refused by the caller (its status says so); a guard pass lets go within seconds.
-  return await underLease(setup, ROLLBACK_DEADLINE_MS, (ctx) => rollback(ctx, CHAIN, by), 60_000);
+  return await underLease(setup, ROLLBACK_DEADLINE_MS, (ctx) => rollback(ctx, CHAIN, by, options), 60_000);
 }
 
 /** What a rollback would undo now, one line per change (nothing is written, no Lease taken). */
-export async function rollbackPreview(values: Values, cluster: KubeCluster, namespace: string): Promise<Change[]> {
+export async function rollbackPreview(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+  purge = false,
+): Promise<Change[]> {
   const env = await buildStepEnv(values, cluster, namespace);
-  return await rollbackPlan({ values, env, log: () => {}, signal: AbortSignal.timeout(60_000) });
+  return await rollbackPlan({ values, env, log: () => {}, signal: AbortSignal.timeout(60_000) }, purge);
 }
 
 /** The journal, oldest entry first (`cutover journal`). */

@@ -137,7 +137,7 @@ Options:
 Exit codes: 0 approved (or already open); 1 nothing pending, not request mode, or the cluster
 failed; 2 bad usage.
 `,
-  rollback: `cutover rollback [--yes] [-f values.yaml] [--kubeconfig K] [--context C] [-n NS]
+  rollback: `cutover rollback [--yes] [--purge] [-f values.yaml] [--kubeconfig K] [--context C] [-n NS]
 
 Undoes the cutover from its journal: every change a step made was recorded before it was made
 (object, field, value before, value after; \`cutover journal\` lists them). Works from any state:
@@ -149,7 +149,8 @@ every journaled field gets back its value from before the cutover (Flux sources,
 env, annotations); pull Secrets lose the local Harbor credentials the cutover added; every node's
 agent restores the node's own containerd hosts.toml and acknowledges; what the cutover created
 (Secrets, the node agent when the cutover deployed it) is deleted. Everything is read back and
-repaired until it holds. The local Harbor's and Gitea's content stays.
+repaired until it holds. The local Harbor's and Gitea's content stays unless --purge:
+then the Gitea mirror (and its org) and the Harbor projects the cutover created are deleted too.
 
 It first prints the API server, context and namespace, and every change it will make; on a terminal
 it asks before changing anything (--yes for scripts). It holds the single-flight Lease: it refuses
@@ -159,6 +160,7 @@ and is reset: a later \`cutover run\` starts clean.
 Options:
   -f, --values FILE   cutover values (default: the install's values ConfigMap in -n)
   -y, --yes           do not ask for confirmation
+  --purge             also delete what the cutover created in Gitea and Harbor, with their content
   -n, --namespace NS  the install's namespace (default catalyst)
 Exit codes: 0 rolled back; 1 not confirmed, or something did not hold (it says what; run it again);
 3 a cutover is in progress.
@@ -185,6 +187,7 @@ async function main(argv: string[]): Promise<void> {
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
       yes: { type: 'boolean', short: 'y', default: false },
+      purge: { type: 'boolean', default: false },
       namespace: { type: 'string', short: 'n', default: 'catalyst' },
       executor: { type: 'string', default: 'local' },
       'status-configmap': { type: 'string', default: 'self-sovereign-cutover-status' },
@@ -260,6 +263,7 @@ async function main(argv: string[]): Promise<void> {
         context: values.context,
         namespace: values.namespace,
         yes: values.yes,
+        purge: values.purge,
       });
     }
     case 'plan': {

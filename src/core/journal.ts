@@ -42,6 +42,22 @@ export interface JournalEntry {
   host?: string;
 }
 
+/**
+ * Objects of the Sovereign's peers the cutover creates (a Gitea org and mirror, Harbor projects): they
+ * hold content, so a rollback keeps them unless asked to purge.
+ */
+export const PEER_OBJECTS = {
+  giteaOrg: (name: string): ObjectId => ({ apiVersion: 'gitea/v1', kind: 'GiteaOrganization', name }),
+  giteaRepo: (owner: string, name: string): ObjectId => ({
+    apiVersion: 'gitea/v1',
+    kind: 'GiteaRepository',
+    namespace: owner,
+    name,
+  }),
+  harborProject: (name: string): ObjectId => ({ apiVersion: 'harbor/v2.0', kind: 'HarborProject', name }),
+};
+export const isPeerObject = (o: ObjectId): boolean => o.apiVersion === 'gitea/v1' || o.apiVersion === 'harbor/v2.0';
+
 export const describeObject = (o: ObjectId): string => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 export const describePath = (path: FieldPath = []): string =>
   path.map((s) => (typeof s === 'string' ? s : `[name=${s.name}]`)).join('.');

@@ -5,6 +5,7 @@
 // watching that the mirror keeps up.
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import type { Forge } from '../adapters/gitea/gitea-forge.ts';
+import { PEER_OBJECTS } from '../core/journal.ts';
 import { CutoverError, redact } from '../core/errors.ts';
 import type { MirrorObservation } from '../core/mirror-health.ts';
 import type { Values } from '../core/values.ts';
@@ -54,11 +55,13 @@ async function apply(ctx: Ctx): Promise<void> {
   const { org, repo, label } = target(ctx);
   const interval = ctx.values.upstream.mirrorInterval;
   if (!(await forge.orgExists(org))) {
+    await ctx.env.journal.record(giteaMirror.id, [{ op: 'create', object: PEER_OBJECTS.giteaOrg(org) }]);
     await forge.createOrg(org);
     ctx.log(`created org ${org}`);
   }
   const existing = await forge.repo(org, repo);
   if (!existing) {
+    await ctx.env.journal.record(giteaMirror.id, [{ op: 'create', object: PEER_OBJECTS.giteaRepo(org, repo) }]);
     ctx.log(`migrating ${ctx.values.upstream.repoURL} → ${label} as a pull mirror (every ${interval})`);
     const outcome = await forge.migrateMirror(
       { cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval },

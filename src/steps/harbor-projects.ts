@@ -1,6 +1,7 @@
 // 02 harbor-projects: one local Harbor project per upstream host. Mirror mode → a push-mode
 // project the cutover fills; proxy mode → a registry endpoint (with the upstream credential where
 // authMode is `credential`) and a proxy-cache project on it. 201 and 409 both mean "there".
+import { PEER_OBJECTS } from '../core/journal.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { HostProject } from '../core/values.ts';
@@ -33,6 +34,13 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 
 async function apply(ctx: Ctx): Promise<void> {
   const { harbor, upstreamAuths } = ctx.env;
+  // Journaled before they are made: a purging rollback deletes only the projects the cutover created.
+  const absent = [];
+  for (const row of ctx.values.harbor.hostProjects) if (!(await harbor.project(row.project))) absent.push(row.project);
+  await ctx.env.journal.record(
+    harborProjects.id,
+    absent.map((name) => ({ op: 'create' as const, object: PEER_OBJECTS.harborProject(name) })),
+  );
   for (const row of ctx.values.harbor.hostProjects) {
     if (row.mode === 'mirror') {
       ctx.log(`project ${row.project} (mirror of ${row.host}): ${await harbor.createProject(row.project)}`);

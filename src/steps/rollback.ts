@@ -9,7 +9,15 @@ import { deleteObject, readObject, replaceObject } from '../adapters/kube/object
 import { readDaemonSet } from '../adapters/kube/workloads.ts';
 import { parseDockerConfig, serializeDockerConfig } from '../core/docker-config.ts';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
-import { describeObject, describePath, undoOrder, valueAt, withValue, type JournalEntry } from '../core/journal.ts';
+import {
+  describeObject,
+  describePath,
+  isPeerObject,
+  undoOrder,
+  valueAt,
+  withValue,
+  type JournalEntry,
+} from '../core/journal.ts';
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { initialStatus } from '../core/status.ts';
@@ -23,15 +31,17 @@ const DOCKER_CONFIG = '.dockerconfigjson';
 
 const show = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value).slice(0, 200));
 
-/** One line per change rollback makes, in its order (the confirmation names each). */
-export function undoChanges(entries: JournalEntry[]): Change[] {
+/** One line per change rollback makes, in its order (the confirmation names each); `purge`: peers' content too. */
+export function undoChanges(entries: JournalEntry[], purge = false): Change[] {
   return undoOrder(entries).map((e): Change => {
     const target = describeObject(e.object);
     switch (e.op) {
       case 'set':
         return { action: 'restore', target, detail: `${describePath(e.path)} → ${show(e.before)}` };
       case 'create':
-        return { action: 'delete', target, detail: 'created by the cutover' };
+        return isPeerObject(e.object) && !purge
+          ? { action: 'keep', target, detail: 'created by the cutover; its content stays (--purge deletes it)' }
+          : { action: 'delete', target, detail: 'created by the cutover' };
       case 'entries':
         return { action: 'remove', target, detail: `the cutover's entries in ${describePath(e.path)}` };
       case 'registry-auth':
@@ -47,8 +57,8 @@ export function undoChanges(entries: JournalEntry[]): Change[] {
 }
 
 /** What a rollback would do now (nothing is written). */
-export async function rollbackPlan(ctx: Ctx): Promise<Change[]> {
-  const changes = undoChanges(await ctx.env.journal.entries());
+export async function rollbackPlan(ctx: Ctx, purge = false): Promise<Change[]> {
+  const changes = undoChanges(await ctx.env.journal.entries(), purge);
   const status = (await ctx.env.status.read()) ?? {};
   if (status.registriesYamlActive === 'v2' && !changes.some((c) => c.target.includes('hosts.toml')))
     changes.push({
@@ -76,7 +86,12 @@ export interface RollbackResult {
  * Restores the tethered state. `steps`: the chain, for their reap. Records the rollback in the
  * status (who, when, how many changes) and empties the journal: a later cutover starts clean.
  */
-export async function rollback(ctx: Ctx, steps: Step<StepEnv>[], by: string): Promise<RollbackResult> {
+export async function rollback(
+  ctx: Ctx,
+  steps: Step<StepEnv>[],
+  by: string,
+  options: { purge?: boolean } = {},
+): Promise<RollbackResult> {
   const startedAt = new Date().toISOString();
   await ctx.env.status.patch({
     rollbackStartedAt: startedAt,
@@ -86,7 +101,7 @@ export async function rollback(ctx: Ctx, steps: Step<StepEnv>[], by: string): Pr
     rollbackError: '',
   });
   try {
-    return await undoAll(ctx, steps, by, startedAt);
+    return await undoAll(ctx, steps, by, startedAt, options.purge ?? false);
   } catch (error) {
     // Said in the status too: a rollback that stopped half-way is run again (every part of it is level-triggered).
     await ctx.env.status
@@ -100,10 +115,16 @@ export async function rollback(ctx: Ctx, steps: Step<StepEnv>[], by: string): Pr
   }
 }
 
-async function undoAll(ctx: Ctx, steps: Step<StepEnv>[], by: string, startedAt: string): Promise<RollbackResult> {
+async function undoAll(
+  ctx: Ctx,
+  steps: Step<StepEnv>[],
+  by: string,
+  startedAt: string,
+  purge: boolean,
+): Promise<RollbackResult> {
   const { env, log } = ctx;
   const entries = await env.journal.entries();
-  const changes = await rollbackPlan(ctx);
+  const changes = await rollbackPlan(ctx, purge);
   for (const step of steps) await step.reap?.({ ...ctx, log: (line) => log(`  ${step.id}: ${line}`) });
   await removeAllEntries(env.cluster, log);
   // A Git-defined list carries ours through its parent's entry: gone once the parent re-applied it.
@@ -133,14 +154,14 @@ async function undoAll(ctx: Ctx, steps: Step<StepEnv>[], by: string, startedAt: 
     },
   );
   await nodesBack(ctx, entries);
-  for (const e of undo.filter((e) => e.op === 'create')) {
+  const created = undo.filter((e) => e.op === 'create' && !isPeerObject(e.object));
+  for (const e of created) {
     if (await deleteObject(env.cluster, e.object)) log(`deleted ${describeObject(e.object)}`);
   }
   await pollUntil(
     async () => {
       const left: string[] = [];
-      for (const e of undo.filter((e) => e.op === 'create'))
-        if (await readObject(env.cluster, e.object)) left.push(describeObject(e.object));
+      for (const e of created) if (await readObject(env.cluster, e.object)) left.push(describeObject(e.object));
       return left;
     },
     (left) => left.length === 0,
@@ -151,6 +172,7 @@ async function undoAll(ctx: Ctx, steps: Step<StepEnv>[], by: string, startedAt: 
       message: (left) => `still there after their deletion: ${left.join(', ')}`,
     },
   );
+  if (purge) await purgePeers(ctx, undo);
   await resetStatus(ctx, { rollbackStartedAt: startedAt, rollbackBy: by, changes: changes.length });
   await env.journal.clear();
   log(`rollback complete: ${changes.length} change(s) undone, read back in ${rounds} round(s)`);
@@ -249,4 +271,17 @@ async function resetStatus(
   });
   if (written.cutoverComplete !== 'false' || written.registriesYamlActive !== 'v1')
     throw new CutoverError('read-back', 'the status ConfigMap does not read back as reset');
+}
+
+/** `--purge`: the Gitea mirror and org and the Harbor projects the cutover created go too, with their content. */
+async function purgePeers(ctx: Ctx, undo: JournalEntry[]): Promise<void> {
+  const { forge, harbor } = ctx.env;
+  const peers = undo.filter((e) => e.op === 'create' && isPeerObject(e.object)).map((e) => e.object);
+  // A repository before its organisation (Gitea refuses to delete an organisation that holds one).
+  for (const o of peers.filter((p) => p.kind === 'GiteaRepository'))
+    if (await forge.deleteRepo(o.namespace ?? '', o.name)) ctx.log(`purged ${describeObject(o)}`);
+  for (const o of peers.filter((p) => p.kind === 'GiteaOrganization'))
+    if (await forge.deleteOrg(o.name)) ctx.log(`purged ${describeObject(o)}`);
+  for (const o of peers.filter((p) => p.kind === 'HarborProject'))
+    if (await harbor.deleteProject(o.name)) ctx.log(`purged ${describeObject(o)} and every repository in it`);
 }

@@ -22,7 +22,7 @@ import { parseValues } from '../../src/core/values.ts';
 import { resetSovereign } from '../../lab/lab.ts';
 import { SOVEREIGN_NAMESPACES, TENANT } from '../../lab/kube/sovereign.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
-import { lab, pushFreshImage, uniqueName } from '../support/lab.ts';
+import { dropGiteaOrg, dropHarborProject, harborApi, lab, pushFreshImage, uniqueName } from '../support/lab.ts';
 
 const e = lab();
 const k = kube();
@@ -122,7 +122,11 @@ const nodeFiles = (): Record<string, string> =>
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
 /** Rolls back and proves the Sovereign is as before: objects, node files, tethered pulls, a clean status. */
-async function rollBackAndProve(before: Record<string, unknown>, files: Record<string, string>): Promise<void> {
+async function rollBackAndProve(
+  before: Record<string, unknown>,
+  files: Record<string, string>,
+  extra: string[] = [],
+): Promise<void> {
   const journaled = await journal.entries();
   const shown = run('journal', '-o', 'json', ...target);
   assert.equal(shown.status, 0, shown.stderr);
@@ -131,7 +135,7 @@ async function rollBackAndProve(before: Record<string, unknown>, files: Record<s
     journaled.map((x) => x.seq),
   );
   const started = performance.now();
-  const rolled = run('rollback', '--yes', ...target);
+  const rolled = run('rollback', '--yes', ...extra, ...target);
   const seconds = (performance.now() - started) / 1000;
   assert.equal(rolled.status, 0, `${rolled.stdout}\n${rolled.stderr}`);
   console.log(`# rollback of ${journaled.length} journal entries: ${seconds.toFixed(1)} s`);
@@ -204,8 +208,11 @@ test('rollback from a completed cutover: every object the cutover touched is as 
   assert.match(again.stdout, /rollback restores the tethered state: 0 change\(s\)/);
 });
 
-test('rollback from a run stopped during step 06 (SIGTERM; failed there with the reason): as before', async () => {
+test('rollback --purge from a run stopped during step 06 (SIGTERM; failed there with the reason): as before, and the Gitea mirror and Harbor project the cutover created are gone', async () => {
   await resetSovereign(quiet);
+  // The cutover creates them this time (they existed from earlier runs): a purge deletes only what it created.
+  await dropGiteaOrg(values.gitea.org, values.gitea.repo);
+  await dropHarborProject('proxy-docker');
   const before = await dump();
   const files = nodeFiles();
   const child = spawn(process.execPath, [cli, 'run', '-f', e.valuesFile, ...target], {
@@ -227,5 +234,13 @@ test('rollback from a run stopped during step 06 (SIGTERM; failed there with the
   const status = (await store.read())!;
   assert.equal(status.failedStep, 'helmrepository-patches', output);
   assert.match(status.lastError ?? '', /SIGTERM/);
-  await rollBackAndProve(before, files);
+  await rollBackAndProve(before, files, ['--purge']);
+  const gitea = await fetch(`${e.gitea.url}/api/v1/repos/${values.gitea.org}/${values.gitea.repo}`, {
+    headers: { authorization: `token ${e.gitea.token}` },
+  });
+  assert.equal(gitea.status, 404, 'the mirror the cutover created was purged');
+  const harbor = await harborApi(e.localHarbor.url, e.localHarbor)('GET', '/projects/proxy-docker');
+  assert.equal(harbor.status, 404, 'the Harbor project the cutover created was purged');
+  const kept = await harborApi(e.localHarbor.url, e.localHarbor)('GET', '/projects/proxy-ghcr');
+  assert.equal(kept.status, 200, 'a project that existed before the cutover stays');
 });

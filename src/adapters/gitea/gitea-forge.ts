@@ -19,6 +19,8 @@ export interface Forge {
   orgExists(org: string): Promise<boolean>;
   createOrg(org: string): Promise<void>;
   repo(owner: string, name: string): Promise<ForgeRepo | undefined>;
+  deleteRepo(owner: string, name: string): Promise<boolean>;
+  deleteOrg(org: string): Promise<boolean>;
   migrateMirror(input: MirrorInput, timeoutMs: number): Promise<'created' | 'timed-out'>;
   setMirrorInterval(owner: string, name: string, interval: string): Promise<void>;
   mirrorSync(owner: string, name: string): Promise<void>;
@@ -86,6 +88,16 @@ export class GiteaForge implements Forge {
   async createOrg(org: string): Promise<void> {
     // 422 = it exists already (a concurrent creator won); both are success.
     await this.#call('POST', '/orgs', createOrgBody(org), [201, 422]);
+  }
+
+  /** Deletes a repository (a rollback's purge); false when there was none. */
+  async deleteRepo(owner: string, name: string): Promise<boolean> {
+    return (await this.#call('DELETE', `/repos/${enc(owner)}/${enc(name)}`, undefined, [204, 404])).status === 204;
+  }
+
+  /** Deletes an organisation (it must hold no repository); false when there was none. */
+  async deleteOrg(org: string): Promise<boolean> {
+    return (await this.#call('DELETE', `/orgs/${enc(org)}`, undefined, [204, 404])).status === 204;
   }
 
   async repo(owner: string, name: string): Promise<ForgeRepo | undefined> {

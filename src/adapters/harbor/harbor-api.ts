@@ -69,6 +69,30 @@ export class HarborApi {
     return res.status === 200 ? (res.body as HarborProject) : undefined;
   }
 
+  /**
+   * Deletes a project and every repository in it (Harbor refuses to delete a project that holds any):
+   * a rollback's purge. False when there was none.
+   */
+  async deleteProject(name: string): Promise<boolean> {
+    if (!(await this.project(name))) return false;
+    const project = encodeURIComponent(name);
+    for (;;) {
+      const page = await this.#call('GET', `/projects/${project}/repositories?page=1&page_size=100`, undefined, [200]);
+      const repos = (page.body as Array<{ name: string }> | undefined) ?? [];
+      if (!repos.length) break;
+      // A repository name nests with slashes; Harbor wants it URL-encoded twice in the path.
+      for (const r of repos)
+        await this.#call(
+          'DELETE',
+          `/projects/${project}/repositories/${encodeURIComponent(encodeURIComponent(r.name.slice(name.length + 1)))}`,
+          undefined,
+          [200, 404],
+        );
+    }
+    await this.#call('DELETE', `/projects/${project}`, undefined, [200, 404], { 'x-is-resource-name': 'true' });
+    return true;
+  }
+
   /** 201 and 409 are both success: the project is there either way. */
   async createProject(name: string, registryId?: number): Promise<'created' | 'exists'> {
     const res = await this.#call('POST', '/projects', projectBody(name, registryId), [201, 409]);

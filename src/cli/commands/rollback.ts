@@ -45,7 +45,7 @@ export async function journalCommand(options: Options & { output: string }): Pro
   }
 }
 
-export async function rollbackCommand(options: Options & { yes: boolean }): Promise<void> {
+export async function rollbackCommand(options: Options & { yes: boolean; purge: boolean }): Promise<void> {
   const cluster = connectCluster(options.kubeconfig, options.context);
   const values = await trustedValues(
     await installValues(cluster, options.values, options.namespace),
@@ -53,7 +53,7 @@ export async function rollbackCommand(options: Options & { yes: boolean }): Prom
     options.namespace,
   );
   announceTarget('cutover rollback', cluster, options.namespace);
-  const changes = await rollbackPreview(values, cluster, options.namespace);
+  const changes = await rollbackPreview(values, cluster, options.namespace, options.purge);
   console.log(`rollback restores the tethered state: ${changes.length} change(s)`);
   for (const c of changes) console.log(`  ${c.action.padEnd(7)} ${c.target}${c.detail ? ` — ${c.detail}` : ''}`);
   await confirm('Roll the cutover back?', options.yes);
@@ -68,6 +68,7 @@ export async function rollbackCommand(options: Options & { yes: boolean }): Prom
       stop: stopOnSignals('cutover rollback'),
     },
     by || 'unknown',
+    { purge: options.purge },
   );
   console.log(`rolled back: ${result.changes.length} change(s) undone; the Sovereign is tethered again`);
 }
