@@ -3,6 +3,8 @@
 // own ServiceAccount — the lab kubelet runs `cutover step …` with the pod's in-cluster identity.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
@@ -14,7 +16,7 @@ import { discoverSteps } from '../src/engine/discovery.ts';
 import { JOB_GRACE_SECONDS, JOB_TTL_SECONDS, JobsExecutor } from '../src/engine/jobs-executor.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
-import { kube, testNamespace } from './support/kube.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, dropGiteaOrg, lab, uniqueName } from './support/lab.ts';
 
 const e = lab();
@@ -88,6 +90,22 @@ test("a job-mode step runs as a Job named, labelled and bounded per the contract
     await k.rbac.deleteClusterRole({ name: role }).catch(() => undefined);
   });
   await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'runner' } } });
+  // …and writes the journal here, before each change (an install ships its ConfigMaps; this test creates them).
+  await k.rbac.createNamespacedRole({
+    namespace,
+    body: {
+      metadata: { name: 'journal' },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'patch'] }],
+    },
+  });
+  await k.rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name: 'journal' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'journal' },
+      subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace }],
+    },
+  });
   const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
   values.gitea.org = org;
   await k.core.createNamespacedConfigMap({
@@ -145,10 +163,74 @@ test("a job-mode step runs as a Job named, labelled and bounded per the contract
     mirror: boolean;
   };
   assert.equal(repo.mirror, true, 'the Job really mirrored the repo, as its own ServiceAccount');
+  assert.ok(
+    (await k.core.listNamespacedConfigMap({ namespace })).items.some((cm) =>
+      cm.metadata?.name?.endsWith('-journal-gitea-mirror'),
+    ),
+    'the Job journaled the org and mirror it created',
+  );
 
   await assert.rejects(
     executor.execute(harborProjects, ctx),
     (err: unknown) =>
       err instanceof CutoverError && err.code === 'step-job-failed' && /cannot read values file/.test(err.message),
   );
+});
+
+test('a step Job whose pod is evicted is not a failure: the Job starts another pod (DisruptionTarget ignored), which completes the step', async () => {
+  const namespace = await testNamespace('evicted', cleanups);
+  const values = parseValues(readFileSync(e.valuesFile, 'utf8'));
+  // The step's pod waits for a URL that answers only once the test serves it — after the first pod was evicted.
+  const server = createServer((_, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, e.localHarbor.host.split(':')[0], resolve));
+  const port = (server.address() as AddressInfo).port;
+  server.close(); // closed until the eviction: the URL refuses
+  cleanups.push(async () => server.close());
+  const url = `http://${e.localHarbor.host.split(':')[0]}:${port}/`;
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', {
+      containers: [
+        {
+          name: 'step',
+          image: values.images.cutover,
+          args: ['probe', '--expect', 'reachable', '--within', '120', url],
+        },
+      ],
+    }),
+  });
+  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace), 1700000001);
+  const running = executor.execute(giteaMirror, {
+    values,
+    env: await buildStepEnv(values, cluster, namespace),
+    log: () => {},
+    signal: AbortSignal.timeout(150_000),
+  });
+  const first = await eventually(
+    "the step's first pod to run",
+    async () =>
+      (
+        await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=cutover-gitea-mirror-1700000001' })
+      ).items.find((p) => p.status?.phase === 'Running'),
+    60_000,
+  );
+  await k.core.createNamespacedPodEviction({
+    name: first.metadata?.name ?? '',
+    namespace,
+    body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: first.metadata?.name ?? '', namespace } },
+  });
+  await eventually(
+    'a second pod',
+    async () =>
+      (
+        await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=cutover-gitea-mirror-1700000001' })
+      ).items.some((p) => p.metadata?.name !== first.metadata?.name),
+    60_000,
+  );
+  await new Promise<void>((resolve) => server.listen(port, e.localHarbor.host.split(':')[0], resolve));
+  const { jobName } = await running;
+  assert.equal(jobName, 'cutover-gitea-mirror-1700000001');
+  const job = await k.batch.readNamespacedJob({ name: jobName, namespace });
+  assert.equal(job.status?.succeeded, 1);
+  assert.equal(job.status?.failed ?? 0, 0, 'the eviction was not counted as a failure');
 });

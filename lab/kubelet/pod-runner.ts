@@ -53,7 +53,16 @@ export class PodRunner {
       // As a kubelet: SIGTERM, the grace period for the containers to exit (their volumes and
       // token still there), SIGKILL, and only then the pod object goes and its volumes with it.
       const finish = async (): Promise<void> => {
-        if (rt) await this.#terminate(rt, pod.metadata?.deletionGracePeriodSeconds ?? 30);
+        if (rt) {
+          await this.#terminate(rt, pod.metadata?.deletionGracePeriodSeconds ?? 30);
+          // A kubelet makes a deleted pod's phase terminal before it goes (Failed unless all succeeded).
+          if (rt.phase !== 'Succeeded' && rt.phase !== 'Failed') {
+            const codes = [...rt.containers.values()].map((c) => c.status.state?.terminated?.exitCode);
+            rt.phase = codes.length && codes.every((code) => code === 0) ? 'Succeeded' : 'Failed';
+            rt.pod = pod;
+            await this.#status.publish(rt, { terminal: true });
+          }
+        }
         await this.#kube.core
           .deleteNamespacedPod({
             name: pod.metadata?.name ?? '',

@@ -6,6 +6,8 @@ import { kubeStatus as statusOf, mergePatch, type KubeCluster } from '../../src/
 import { log } from './log.ts';
 import type { PodRuntime } from './pod-runtime.ts';
 
+const KUBELET_CONDITIONS = ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'];
+
 export class StatusPublisher {
   readonly #kube: KubeCluster;
   /** A pod the apiserver no longer has: the runner forgets it. */
@@ -16,8 +18,12 @@ export class StatusPublisher {
     this.#gone = gone;
   }
 
-  async publish(rt: PodRuntime): Promise<void> {
-    if (rt.stopped) return;
+  /**
+   * `terminal`: the last report of a pod being deleted — its phase made terminal, as a kubelet does
+   * before the pod goes (the Job controller's pod failure policy judges that phase and its conditions).
+   */
+  async publish(rt: PodRuntime, options: { terminal?: boolean } = {}): Promise<void> {
+    if (rt.stopped && !options.terminal) return;
     const containers = [...rt.containers.values()].map((c) => c.status);
     const inits = [...rt.init.values()].map((c) => c.status);
     const initialized = inits.every((s) => s.state?.terminated?.exitCode === 0);
@@ -40,6 +46,8 @@ export class StatusPublisher {
         condition('Initialized', initialized),
         condition('ContainersReady', ready),
         condition('Ready', ready),
+        // Conditions others own stay (the apiserver's DisruptionTarget on an eviction): this is a merge patch.
+        ...(rt.pod.status?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.includes(c.type)),
       ],
       containerStatuses: containers,
       ...(inits.length ? { initContainerStatuses: inits } : {}),

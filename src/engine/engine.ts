@@ -76,6 +76,8 @@ export const ABORT_KEYS = {
 
 export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
   readonly #o: EngineOptions<Env>;
+  /** The current run's stop: the caller's (SIGTERM) or an operator's abort. */
+  #stop: AbortSignal = new AbortController().signal;
 
   constructor(options: EngineOptions<Env>) {
     super();
@@ -112,8 +114,6 @@ export class Engine<Env> extends EventEmitter<{ event: [EngineEvent] }> {
       await lease.release();
     }
   }
-
-  #stop: AbortSignal = new AbortController().signal;
 
   /** Aborts the run when the status carries an abort request made after it started. */
   async #lookForAbort(startedAt: string, aborted: AbortController): Promise<void> {

@@ -149,6 +149,11 @@ export class JobsExecutor<Env> implements Executor<Env> {
         // hold) before the kubelet kills the pod.
         activeDeadlineSeconds: deadline + JOB_GRACE_SECONDS,
         backoffLimit: 0,
+        // A pod evicted, preempted or on a node that went away is not the step failing: the Job starts
+        // another (within its deadline) without counting it against the backoff limit.
+        podFailurePolicy: {
+          rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+        },
         template: {
           metadata: { labels },
           spec: { restartPolicy: 'Never', ...found.podSpec, containers: found.podSpec?.containers ?? [] },

@@ -18,7 +18,8 @@ import type { StepEnv } from './env.ts';
 type Ctx = StepContext<StepEnv>;
 const PARALLEL_ARTIFACTS = 4;
 
-async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
+/** Every artifact in use, mapped to its local project; a reference to an unmapped host fails. */
+export async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
   const { mapped, unmapped } = await collectArtifacts(ctx.env.cluster, ctx.values);
   if (unmapped.length) {
     const list = unmapped.map((a) => `${formatImageRef(a.ref)} (${a.foundIn[0]})`).join(', ');

@@ -14,6 +14,10 @@ import type { StepContext } from '../core/step.ts';
 import { runnerGrants } from '../render/rbac.ts';
 import type { StepEnv } from './env.ts';
 import { holdApiserver, holdPolicy, runPod } from './egress-block-test.ts';
+import { inventory } from './harbor-prewarm.ts';
+import type { DistributionClient } from '../adapters/oci/distribution-client.ts';
+import { forEachLimited } from '../core/limit.ts';
+import { formatImageRef, reference } from '../core/image-ref.ts';
 import { nodeNames } from '../adapters/kube/nodes.ts';
 
 type Ctx = StepContext<StepEnv>;
@@ -128,31 +132,40 @@ async function nodesContainerd(ctx: Ctx): Promise<Outcome> {
     : pass(`every node's agent reports its containerd registry config (${reported.length} node(s))`);
 }
 
+/** The platforms an image serves: an index's entries, or a single manifest's config. */
+async function platformsOf(client: DistributionClient, repo: string, ref: string): Promise<string[]> {
+  const top = await client.getManifest(repo, ref);
+  const doc = JSON.parse(Buffer.from(top.bytes).toString('utf8')) as {
+    manifests?: Array<{ platform?: { os: string; architecture: string } }>;
+    config?: { digest: string };
+  };
+  if (doc.manifests) return doc.manifests.map((m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}`);
+  if (!doc.config) return [];
+  const config = JSON.parse(Buffer.from(await client.getBlob(repo, doc.config.digest)).toString('utf8')) as {
+    os?: string;
+    architecture?: string;
+  };
+  return [`${config.os ?? 'linux'}/${config.architecture ?? '?'}`];
+}
+
+/** Every image in use serves every node's platform (read from the local Harbor, else upstream). */
 async function architectures(ctx: Ctx): Promise<Outcome> {
   const archs = new Set<string>();
   for (const n of (await ctx.env.cluster.core.listNode()).items)
     archs.add(`${n.status?.nodeInfo?.operatingSystem ?? 'linux'}/${n.status?.nodeInfo?.architecture ?? '?'}`);
-  const image = ctx.values.images.cutover;
-  const ref = image.slice(image.indexOf('/') + 1);
-  const [repo, tag] = ref.includes('@')
-    ? ref.split('@')
-    : [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
-  const row = ctx.values.harbor.hostProjects.find((r) => image.startsWith(`${r.host}/`));
-  if (!row || !repo || !tag) return warn(`${image}: its host is not in harbor.hostProjects; platforms not checked`);
-  const manifest = await ctx.env.registries.upstream(row).getManifest(repo, tag);
-  const index = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as {
-    manifests?: Array<{ platform?: { os: string; architecture: string } }>;
-  };
-  const platforms = new Set(
-    (index.manifests ?? []).map((m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}`),
-  );
-  if (!platforms.size) return pass(`nodes: ${[...archs].join(', ')}; ${image} is single-platform`);
-  const lacking = [...archs].filter((a) => !platforms.has(a));
+  const images = (await inventory(ctx)).filter((a) => a.kind === 'image');
+  const lacking: string[] = [];
+  await forEachLimited(images, 4, async (a) => {
+    const ref = reference(a.ref);
+    const platforms = await platformsOf(ctx.env.registries.local, a.localRepo, ref).catch(() =>
+      platformsOf(ctx.env.registries.upstream(a.row), a.ref.path, ref),
+    );
+    const missing = [...archs].filter((arch) => !platforms.includes(arch));
+    if (missing.length) lacking.push(`${formatImageRef(a.ref)} (no ${missing.join(', ')})`);
+  });
   return lacking.length
-    ? fail(
-        `${image} has no ${lacking.join(', ')} image, which nodes run: its pods (agent, probes, canary) cannot start there`,
-      )
-    : pass(`nodes: ${[...archs].join(', ')}; ${image} serves each`);
+    ? fail(`${lacking.length} of ${images.length} images in use cannot run on every node: ${lacking.sort().join('; ')}`)
+    : pass(`nodes: ${[...archs].join(', ')}; all ${images.length} images in use serve each`);
 }
 
 async function blueprintCrd(ctx: Ctx): Promise<Outcome> {

@@ -89,6 +89,18 @@ test(
       'no button once sovereign',
     );
     await page.screenshot({ path: join(ARTIFACTS, 'console-sovereign.png'), fullPage: true });
+
+    // Back to tethered from the console: the confirmation names each change, the badge follows (issue 16 §1).
+    let confirmation = '';
+    page.once('dialog', (d) => {
+      confirmation = d.message();
+      void d.accept();
+    });
+    await page.getByRole('button', { name: 'Roll back to tethered' }).click();
+    await page.locator('#rollback-state', { hasText: /Rollback restored \(by admin/ }).waitFor({ timeout: 240_000 });
+    await page.locator('#badge', { hasText: 'Tethered' }).waitFor({ timeout: 30_000 });
+    assert.match(confirmation, /Roll the cutover back[\s\S]*restore GitRepository flux-system\/openova — spec\.url/);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-rolled-back.png'), fullPage: true });
     console.log(`# screenshots in ${ARTIFACTS}`);
   },
 );

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { REPO_ROOT } from '../../lab/topology.ts';
-import { STEP_LABELS } from '../../src/core/contracts.ts';
+import { STEP_IDS, STEP_LABELS } from '../../src/core/contracts.ts';
 import { eventually, kube } from './kube.ts';
 import { lab, uniqueName } from './lab.ts';
 
@@ -80,38 +80,43 @@ export async function startServe(
   };
 }
 
-/** A one-step chain of the seed's label contract whose Job only prints the version: harmless anywhere. */
+/**
+ * The seed's eight step ConfigMaps (a chain that lacks one is refused before any step runs), harmless
+ * anywhere: step 01's Job only prints the version, step 02's exits at once with a usage error, so no
+ * run gets past step 02 (a genuine failure there).
+ */
 export async function oneStepChain(namespace: string): Promise<() => Promise<void>> {
   const { core } = kube();
-  const name = 'cutover-step-01-gitea-mirror';
-  await core.createNamespacedConfigMap({
-    namespace,
-    body: {
-      metadata: {
-        name,
-        labels: {
-          'app.kubernetes.io/part-of': 'self-sovereign-cutover',
-          'app.kubernetes.io/component': 'cutover-step',
-          [STEP_LABELS.order]: '1',
-          [STEP_LABELS.mode]: 'job',
+  const names = STEP_IDS.map((step, i) => ({ step, name: `cutover-step-0${i + 1}-${step}` }));
+  for (const [i, { step, name }] of names.entries())
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: {
+        metadata: {
+          name,
+          labels: {
+            'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+            'app.kubernetes.io/component': 'cutover-step',
+            [STEP_LABELS.order]: String(i + 1),
+            [STEP_LABELS.mode]: 'job',
+          },
+        },
+        data: {
+          stepName: step,
+          podSpec: stringify({
+            containers: [
+              {
+                name: 'step',
+                image: `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`,
+                args: [i === 0 ? '--version' : '--not-a-step-flag'],
+              },
+            ],
+          }),
         },
       },
-      data: {
-        stepName: 'gitea-mirror',
-        podSpec: stringify({
-          containers: [
-            {
-              name: 'step',
-              image: `${lab().upstreams.ghcr.host}/openova-io/sovereign-cutover:0.1.0`,
-              args: ['--version'],
-            },
-          ],
-        }),
-      },
-    },
-  });
+    });
   return async () => {
-    await core.deleteNamespacedConfigMap({ name, namespace }).catch(() => undefined);
+    for (const { name } of names) await core.deleteNamespacedConfigMap({ name, namespace }).catch(() => undefined);
   };
 }
 

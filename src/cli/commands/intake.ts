@@ -6,6 +6,7 @@ import { approveIntake, connectCluster, decisionRecorder, statusStore } from '..
 import { CutoverError } from '../../core/errors.ts';
 import { windowSummary } from '../../core/intake-window.ts';
 import { installValues } from './run.ts';
+import { announceTarget } from '../confirm.ts';
 
 export async function intakeCommand(
   action: string | undefined,
@@ -23,6 +24,7 @@ export async function intakeCommand(
     throw new CutoverError('usage', `--revision must be a 40-hex commit id, not "${options.revision}"`);
   const cluster = connectCluster(options.kubeconfig, options.context);
   const values = await installValues(cluster, options.values, options.namespace);
+  announceTarget('cutover intake approve', cluster, options.namespace);
   const by = await cluster.whoAmI();
   const log = (line: string) => console.error(line);
   const record = decisionRecorder(values, cluster, options.namespace, `cutover-cli/${by}`, log);

@@ -4,6 +4,7 @@ import { buildStepEnv } from '../../composition.ts';
 import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
 import { prewarmAll, progressText } from '../../steps/harbor-prewarm.ts';
 import { loadValues, valuesAndCluster, type ClusterOptions } from './run.ts';
+import { announceTarget } from '../confirm.ts';
 
 function bar(p: PrewarmProgress): string {
   const width = 28;
@@ -13,6 +14,7 @@ function bar(p: PrewarmProgress): string {
 
 export async function prewarmCommand(options: ClusterOptions): Promise<void> {
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
+  announceTarget('cutover prewarm', cluster, options.namespace);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const tty = process.stderr.isTTY;
   let last = 0;
