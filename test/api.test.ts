@@ -206,3 +206,43 @@ test('SSE replays, sends a cutover-status snapshot, and closes after the run end
   assert.equal(r.status, 200);
   assert.equal(r.body.state, 'sovereign');
 });
+
+test('two starts at once (the auto trigger and a click): one chain starts, the other is 409 cutover-in-progress', async () => {
+  const removeChain = await oneStepChain(namespace);
+  // The test before left this namespace's status complete: tethered again, so a start starts.
+  await k.core.patchNamespacedConfigMap(
+    {
+      name: 'self-sovereign-cutover-status',
+      namespace,
+      body: { data: { cutoverComplete: 'false', registriesYamlActive: 'v1', 'step.gitea-mirror.result': '' } },
+    },
+    mergePatch,
+  );
+  const status = async () =>
+    (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+  try {
+    const answers = await Promise.all(
+      [0, 1, 2].map(async () => (await call(START, { method: 'POST', as: admin })).status),
+    );
+    assert.deepEqual(answers.sort(), [200, 409, 409], 'exactly one start');
+    // The one chain runs to its failure at step 02 (this test chain cannot pass it); one Job per step, never two.
+    await eventually('the chain to stop', async () => (await status()).failedStep === 'harbor-projects', 60_000);
+    const jobs = (await k.batch.listNamespacedJob({ namespace })).items.map(
+      (j) => j.metadata?.labels?.['cutover.openova.io/step'],
+    );
+    assert.deepEqual(jobs.sort(), ['gitea-mirror', 'harbor-projects']);
+  } finally {
+    await removeChain();
+    await k.batch.deleteCollectionNamespacedJob({ namespace, propagationPolicy: 'Background' }).catch(() => undefined);
+    await k.core
+      .patchNamespacedConfigMap(
+        {
+          name: 'self-sovereign-cutover-status',
+          namespace,
+          body: { data: { failedStep: '', lastError: '', cutoverStartedAt: '' } },
+        },
+        mergePatch,
+      )
+      .catch(() => undefined);
+  }
+});

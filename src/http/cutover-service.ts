@@ -107,6 +107,20 @@ export class CutoverService implements CutoverControl {
    * returns, so a caller learns about those failures; the chain itself runs in the background.
    */
   async start(source: RunSource): Promise<'started' | 'already-complete'> {
+    // Decided before the first await: two callers at once (the auto trigger and a click) cannot both pass.
+    if (this.#run || this.#starting)
+      throw new CutoverError('in-progress', 'a cutover is already in progress on this replica');
+    this.#starting = true;
+    try {
+      return await this.#start(source);
+    } finally {
+      this.#starting = false;
+    }
+  }
+
+  #starting = false;
+
+  async #start(source: RunSource): Promise<'started' | 'already-complete'> {
     const { store, holder, log } = this.#o;
     let status: StatusData;
     try {

@@ -5,7 +5,7 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import type { CutoverMetrics } from './metrics.ts';
-import { SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
+import { isSession, SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
 
 /** HTTP status for every error the API returns — decided here only. */
 function httpStatusFor(error: unknown): { status: 200 | 400 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
@@ -68,7 +68,7 @@ export interface SessionEnv {
 
 /** The operator's session from its sealed cookie, if any (tampered, foreign or expired: none). */
 export function readSession(c: Context, sealer: SessionSealer): Session | undefined {
-  return sealer.unseal<Session>(getCookie(c, SESSION_COOKIE));
+  return sealer.unseal(getCookie(c, SESSION_COOKIE), 'session', isSession);
 }
 
 function signedIn(c: Context, sealer: SessionSealer): Session {

@@ -389,11 +389,18 @@ function carriesOurs(host: OwnerRef, o: FluxOwner): boolean {
   return entriesOf(host, o).some((e) => e.patch.startsWith(MARK));
 }
 
-/** Every Kustomization and HelmRelease in the cluster that carries an entry of the cutover's. */
-export async function ownersWithEntries(cluster: KubeCluster): Promise<Array<{ host: OwnerRef; owner: FluxOwner }>> {
+/**
+ * Every Kustomization and HelmRelease in `namespaces` (those the cutover may patch: it can have written
+ * nowhere else) that carries an entry of the cutover's.
+ */
+export async function ownersWithEntries(
+  cluster: KubeCluster,
+  namespaces: readonly string[],
+): Promise<Array<{ host: OwnerRef; owner: FluxOwner }>> {
   const found: Array<{ host: OwnerRef; owner: FluxOwner }> = [];
   for (const kind of ['Kustomization', 'HelmRelease'] as const)
     for (const owner of await listOwners(cluster, kind === 'Kustomization' ? KUSTOMIZATIONS : HELM_RELEASES)) {
+      if (!namespaces.includes(owner.metadata.namespace)) continue;
       const host: OwnerRef = { kind, namespace: owner.metadata.namespace, name: owner.metadata.name };
       if (carriesOurs(host, owner)) found.push({ host, owner });
     }
@@ -406,9 +413,13 @@ export async function ownersWithEntries(cluster: KubeCluster): Promise<Array<{ h
  * parent's entry, so it is left to the parent's next apply; each host and its owner is asked to
  * reconcile. Returns what it changed.
  */
-export async function removeAllEntries(cluster: KubeCluster, log: (line: string) => void): Promise<OwnerRef[]> {
+export async function removeAllEntries(
+  cluster: KubeCluster,
+  namespaces: readonly string[],
+  log: (line: string) => void,
+): Promise<OwnerRef[]> {
   const changed: OwnerRef[] = [];
-  for (const { host, owner } of await ownersWithEntries(cluster)) {
+  for (const { host, owner } of await ownersWithEntries(cluster, namespaces)) {
     const field = listOf(host);
     if (gitDefines(owner, field)) continue;
     const list =
@@ -426,12 +437,13 @@ export async function removeAllEntries(cluster: KubeCluster, log: (line: string)
 }
 
 /** Asks the owners still carrying our entries (through a parent's) to reconcile; returns how many do. */
-export async function nudgeOwnersWithEntries(cluster: KubeCluster): Promise<string[]> {
-  const left = await ownersWithEntries(cluster);
+export async function nudgeOwnersWithEntries(cluster: KubeCluster, namespaces: readonly string[]): Promise<string[]> {
+  const left = await ownersWithEntries(cluster, namespaces);
   for (const { host, owner } of left) {
     await requestReconcile(cluster, apiOf(host), host);
     const up = ownerOf(owner.metadata.labels);
-    if (up?.kind === 'Kustomization') await requestReconcile(cluster, KUSTOMIZATIONS, up.ref);
+    if (up?.kind === 'Kustomization' && namespaces.includes(up.ref.namespace))
+      await requestReconcile(cluster, KUSTOMIZATIONS, up.ref);
   }
   return left.map(({ host }) => named(host));
 }

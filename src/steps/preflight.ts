@@ -127,9 +127,16 @@ async function nodesContainerd(ctx: Ctx): Promise<Outcome> {
       `no node agent has reported yet (${nodes.length} node(s)): containerd's certs.d is checked by step 04 on every node`,
     );
   const missing = nodes.filter((n) => !reported.includes(n));
-  return missing.length
-    ? warn(`no report from ${missing.join(', ')}: their agents have not run yet`)
-    : pass(`every node's agent reports its containerd registry config (${reported.length} node(s))`);
+  if (missing.length) return warn(`no report from ${missing.join(', ')}: their agents have not run yet`);
+  // Each report: host → what the node's certs.d/<host>/hosts.toml routes it through ('unreadable': a broken file).
+  const broken = reported.flatMap((n) =>
+    Object.entries(JSON.parse(status[nodeRegistryKey(n)] ?? '{}') as Record<string, string>)
+      .filter(([, route]) => route === 'unreadable')
+      .map(([host]) => `${n}: certs.d/${host}/hosts.toml`),
+  );
+  return broken.length
+    ? fail(`containerd cannot read ${broken.join(', ')}: the pivot would write over a file it cannot parse`)
+    : pass(`every node's agent reads its containerd certs.d for each mapped host (${reported.length} node(s))`);
 }
 
 /** The platforms an image serves: an index's entries, or a single manifest's config. */

@@ -25,6 +25,7 @@ import { AGENT, agentNamespace, AUTO_KEYS, type StatusData } from '../core/contr
 import { nudgeOwnersWithEntries, ownersWithEntries, removeAllEntries } from './durable-pivot.ts';
 import { nodesAcked } from './registry-pivot.ts';
 import type { StepEnv } from './env.ts';
+import { fluxNamespaces } from '../core/values.ts';
 
 type Ctx = StepContext<StepEnv>;
 const DOCKER_CONFIG = '.dockerconfigjson';
@@ -66,7 +67,7 @@ export async function rollbackPlan(ctx: Ctx, purge = false): Promise<Change[]> {
       target: "every node's containerd hosts.toml",
       detail: 'registriesYamlActive is v2',
     });
-  for (const { host } of await ownersWithEntries(ctx.env.cluster))
+  for (const { host } of await ownersWithEntries(ctx.env.cluster, fluxNamespaces(ctx.values)))
     if (!changes.some((c) => c.action === 'remove' && c.target === `${host.kind} ${host.namespace}/${host.name}`))
       changes.push({
         action: 'remove',
@@ -126,10 +127,10 @@ async function undoAll(
   const entries = await env.journal.entries();
   const changes = await rollbackPlan(ctx, purge);
   for (const step of steps) await step.reap?.({ ...ctx, log: (line) => log(`  ${step.id}: ${line}`) });
-  await removeAllEntries(env.cluster, log);
+  await removeAllEntries(env.cluster, fluxNamespaces(ctx.values), log);
   // A Git-defined list carries ours through its parent's entry: gone once the parent re-applied it.
   await pollUntil(
-    () => nudgeOwnersWithEntries(env.cluster),
+    () => nudgeOwnersWithEntries(env.cluster, fluxNamespaces(ctx.values)),
     (left) => left.length === 0,
     {
       signal: ctx.signal,

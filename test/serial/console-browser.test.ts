@@ -97,7 +97,19 @@ test(
       void d.accept();
     });
     await page.getByRole('button', { name: 'Roll back to tethered' }).click();
-    await page.locator('#rollback-state', { hasText: /Rollback restored \(by admin/ }).waitFor({ timeout: 240_000 });
+    await page
+      .locator('#rollback-state', { hasText: /Rollback restored \(by admin/ })
+      .waitFor({ timeout: 240_000 })
+      .catch(async (error: unknown) => {
+        await page.screenshot({ path: join(ARTIFACTS, 'console-rollback-failure.png'), fullPage: true });
+        const status = await kube()
+          .core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace: 'catalyst' })
+          .then((cm) => cm.data ?? {});
+        console.log(
+          `# rollback not seen: confirmation ${JSON.stringify(confirmation.slice(0, 200))}; #error ${await page.locator('#error').textContent()}; #rollback-state ${await page.locator('#rollback-state').textContent()}; status ${JSON.stringify(Object.fromEntries(Object.entries(status).filter(([key]) => /rollback|currentStep|failedStep|lastError|cutoverComplete/.test(key))))}`,
+        );
+        throw error;
+      });
     await page.locator('#badge', { hasText: 'Tethered' }).waitFor({ timeout: 30_000 });
     assert.match(confirmation, /Roll the cutover back[\s\S]*restore GitRepository flux-system\/openova — spec\.url/);
     await page.screenshot({ path: join(ARTIFACTS, 'console-rolled-back.png'), fullPage: true });

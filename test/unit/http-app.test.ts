@@ -11,7 +11,7 @@ import type { CutoverControl, RunSource, SignIn, TetherSnapshot } from '../../sr
 import { CutoverMetrics } from '../../src/http/metrics.ts';
 import { OidcLogin } from '../../src/http/oidc-login.ts';
 import { buildApp } from '../../src/http/server.ts';
-import { SessionSealer, type PendingLogin, type Session } from '../../src/http/session.ts';
+import { isSession, SessionSealer, type PendingLogin, type Session } from '../../src/http/session.ts';
 import { StatusFeed } from '../../src/http/status-feed.ts';
 
 const ORIGIN = 'https://cutover.test';
@@ -124,7 +124,7 @@ function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<s
     admin,
     exp: Math.floor(Date.now() / 1000) + 3600,
   });
-  const as = (s: Session) => ({ cookie: `cutover_session=${sealer.seal(s)}`, csrf: sealer.csrfToken(s) });
+  const as = (s: Session) => ({ cookie: `cutover_session=${sealer.seal(s, 'session')}`, csrf: sealer.csrfToken(s) });
   const admin = as(session('admin', true));
   const viewer = as(session('viewer', false));
   /** A request as a browser on the console would send it (CSRF token on POST unless `csrf: false`). */
@@ -193,14 +193,25 @@ test('without a session the API answers 401 unauthenticated; a tampered cookie i
   }
   const tampered = { ...w.viewer, cookie: `${w.viewer.cookie.slice(0, -4)}AAAA` };
   assert.equal((await w.call(STATUS, { as: tampered })).status, 401);
-  const foreign = new SessionSealer('another-key').seal({
-    sid: 'x',
-    sub: 'x',
-    name: 'x',
-    groups: [],
-    admin: true,
-    exp: 2e9,
-  });
+  // Sealed with the right key but not a session (the wrong purpose, or a session of the wrong shape),
+  // or with its tag cut short: refused.
+  const key = w.sealer;
+  const wrongShape = key.seal({ sid: 'x', exp: Math.floor(Date.now() / 1000) + 60 }, 'session');
+  assert.equal((await w.call(STATUS, { as: { cookie: `cutover_session=${wrongShape}`, csrf: '' } })).status, 401);
+  const raw = Buffer.from(w.viewer.cookie.replace(/^cutover_session=/, ''), 'base64url');
+  const shortTag = Buffer.concat([raw.subarray(0, 16), raw.subarray(28)]).toString('base64url');
+  assert.equal((await w.call(STATUS, { as: { cookie: `cutover_session=${shortTag}`, csrf: '' } })).status, 401);
+  const foreign = new SessionSealer('another-key').seal(
+    {
+      sid: 'x',
+      sub: 'x',
+      name: 'x',
+      groups: [],
+      admin: true,
+      exp: 2e9,
+    },
+    'session',
+  );
   assert.equal((await w.call(STATUS, { as: { cookie: `cutover_session=${foreign}`, csrf: '' } })).status, 401);
   assert.deepEqual(await json(await w.call('/api/v1/session')), {
     status: 200,
@@ -482,6 +493,21 @@ test('sign-in: 503 without an identity provider; the code flow seals the session
     start.headers.get('set-cookie') ?? '',
   )?.[1];
   assert.ok(loginCookie, start.headers.get('set-cookie') ?? 'no cookie');
+  // The attack the review reproduced: the sealed login value sent as a session opens nothing.
+  const asSession = { cookie: loginCookie.replace(/^cutover_login=/, 'cutover_session='), csrf: '' };
+  assert.equal((await w.call(STATUS, { as: asSession })).status, 401, 'a login cookie is not a session');
+  for (const returnTo of [
+    '/\\evil.example',
+    '/\\/evil.example',
+    'https://evil.example/',
+    '/\r\nSet-Cookie: x=y',
+    '/ok\u0000',
+  ]) {
+    await w.call(`/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+    assert.equal(begun.at(-1), '/', `${JSON.stringify(returnTo)} is not a place to return to`);
+  }
+  await w.call(`/auth/login?returnTo=${encodeURIComponent('/console/steps?x=1')}`);
+  assert.equal(begun.at(-1), '/console/steps?x=1', 'a local path is');
 
   assert.deepEqual((await json(await w.call('/auth/callback?code=admin'))).body.error, 'sign-in-failed');
   for (const user of ['viewer', 'admin']) {
@@ -493,7 +519,7 @@ test('sign-in: 503 without an identity provider; the code flow seals the session
     const session = /^cutover_session=([^;]+); Max-Age=28800; Path=\/; HttpOnly; Secure; SameSite=Lax$/.exec(
       cookies[1] ?? '',
     )?.[1];
-    assert.equal(w.sealer.unseal<Session>(session)?.name, user);
+    assert.equal(w.sealer.unseal(session, 'session', isSession)?.name, user);
   }
   assert.deepEqual(w.service.armed, ['admin'], "a viewer's sign-in arms nothing");
   assert.deepEqual(w.logs, ['sign-in: viewer', 'sign-in: admin (sovereign-admin)']);

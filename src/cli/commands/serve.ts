@@ -65,6 +65,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const { values, cluster } = await valuesAndCluster(parsed, options);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
+  // One Lease holder per engine and per piece of guarded work: two of this pod's must exclude each other too.
+  let holders = 0;
+  const holderFor = (what: string) => `${holder}/${what}-${++holders}`;
   const store = statusStore(values, cluster, options.namespace);
   const feed = new StatusFeed(store);
   const recordDecision = decisionRecorder(values, cluster, options.namespace, holder, log);
@@ -82,18 +85,31 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     store,
     holder,
     log,
-    buildEngine: () => buildEngine({ values, cluster, namespace: options.namespace, executor: 'jobs', holder, log }),
+    buildEngine: () =>
+      buildEngine({
+        values,
+        cluster,
+        namespace: options.namespace,
+        executor: 'jobs',
+        holder: holderFor('engine'),
+        log,
+      }),
     takeInventory: () => takeInventory(cluster, values, options.namespace, false),
-    reapStrayHolds: () => reapStrayHolds({ values, cluster, namespace: options.namespace, holder, log }),
+    reapStrayHolds: () =>
+      reapStrayHolds({ values, cluster, namespace: options.namespace, holder: holderFor('reap'), log }),
     observeMirror: mirrorObserver(values, cluster, options.namespace),
     intakePins: (revision, copy, clusterImages) =>
-      intakeMirrorPins({ values, cluster, namespace: options.namespace, holder, log }, revision, copy, clusterImages),
+      intakeMirrorPins(
+        { values, cluster, namespace: options.namespace, holder: holderFor('intake'), log },
+        revision,
+        copy,
+        clusterImages,
+      ),
     approveIntake: (by, revision) => approveIntake(store, values, by, revision, recordDecision),
     requestAbort: (by) => requestAbort(values, cluster, options.namespace, by),
     planRollback: () => rollbackPreview(values, cluster, options.namespace),
-    // A holder of its own: the guard and intake of this pod must see the Lease taken while it runs.
     rollback: (by) =>
-      rollbackCutover({ values, cluster, namespace: options.namespace, holder: `${holder}/rollback`, log }, by),
+      rollbackCutover({ values, cluster, namespace: options.namespace, holder: holderFor('rollback'), log }, by),
     isRunning: () => runUnderWay(values, cluster, options.namespace),
     recordDecision,
     watchClusterPins: clusterPinWatch(values, cluster, log),

@@ -8,7 +8,14 @@ import { CutoverError, redact } from '../../core/errors.ts';
 import type { Values } from '../../core/values.ts';
 import type { CutoverControl, SignIn } from '../cutover-control.ts';
 import { readSession, requireChange, type SessionEnv } from '../middleware.ts';
-import { LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, type PendingLogin, type SessionSealer } from '../session.ts';
+import {
+  isPendingLogin,
+  LOGIN_COOKIE,
+  safeReturnTo,
+  SESSION_COOKIE,
+  SESSION_SECONDS,
+  type SessionSealer,
+} from '../session.ts';
 
 export interface AuthParts {
   values: Values;
@@ -27,27 +34,24 @@ export function authRoutes({ values, service, login, sealer, log }: AuthParts): 
     `${(values.api.publicURL || new URL(c.req.url).origin).replace(/\/+$/, '')}/auth/callback`;
 
   app.get('/auth/login', async (c) => {
-    const returnTo = c.req.query('returnTo') ?? '/';
-    const { url, pending } = await login.begin(
-      redirectURI(c),
-      returnTo.startsWith('/') && !returnTo.startsWith('//') ? returnTo : '/',
-    );
-    setCookie(c, LOGIN_COOKIE, sealer.seal(pending), { ...COOKIE, maxAge: 600 });
+    const { url, pending } = await login.begin(redirectURI(c), safeReturnTo(c.req.query('returnTo')));
+    setCookie(c, LOGIN_COOKIE, sealer.seal(pending, 'login'), { ...COOKIE, maxAge: 600 });
     return c.redirect(url, 302);
   });
   app.get('/auth/callback', async (c) => {
-    const pending = sealer.unseal<PendingLogin>(getCookie(c, LOGIN_COOKIE));
+    const pending = sealer.unseal(getCookie(c, LOGIN_COOKIE), 'login', isPendingLogin);
     if (!pending)
       throw new CutoverError('sign-in-failed', 'the sign-in expired or was started elsewhere; sign in again');
     const callback = new URL(c.req.url);
     const fixed = new URL(`${redirectURI(c)}${callback.search}`);
     const s = await login.finish(fixed, pending);
     deleteCookie(c, LOGIN_COOKIE, COOKIE);
-    setCookie(c, SESSION_COOKIE, sealer.seal(s), { ...COOKIE, maxAge: SESSION_SECONDS });
+    setCookie(c, SESSION_COOKIE, sealer.seal(s, 'session'), { ...COOKIE, maxAge: SESSION_SECONDS });
     log(`sign-in: ${s.name}${s.admin ? ' (sovereign-admin)' : ''}`);
     if (s.admin)
       await service.armAutoTrigger(s.name).catch((error: unknown) => log(`auto trigger: ${redact(String(error))}`));
-    return c.redirect(pending.returnTo, 302);
+    // Checked again: the sealed value is ours, but the rule may have tightened since it was sealed.
+    return c.redirect(safeReturnTo(pending.returnTo), 302);
   });
   app.post('/auth/logout', requireChange(sealer, values.api.publicURL), (c) => {
     deleteCookie(c, SESSION_COOKIE, COOKIE);
