@@ -61,7 +61,7 @@ export const isPeerObject = (o: ObjectId): boolean => o.apiVersion === 'gitea/v1
 export const describeObject = (o: ObjectId): string => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 export const describePath = (path: FieldPath = []): string =>
   path.map((s) => (typeof s === 'string' ? s : `[name=${s.name}]`)).join('.');
-export const objectKey = (o: ObjectId): string => `${o.apiVersion}|${o.kind}|${o.namespace ?? ''}|${o.name}`;
+const objectKey = (o: ObjectId): string => `${o.apiVersion}|${o.kind}|${o.namespace ?? ''}|${o.name}`;
 /** What one entry is about: the same op on the same field (or object, or registry host). */
 export const entryKey = (e: Pick<JournalEntry, 'op' | 'object' | 'path' | 'host'>): string =>
   `${e.op}|${objectKey(e.object)}|${JSON.stringify(e.path ?? [])}|${e.host ?? ''}`;

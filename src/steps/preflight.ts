@@ -29,7 +29,7 @@ const fail = (detail: string) => ({ status: 'fail' as const, detail });
 const warn = (detail: string) => ({ status: 'warn' as const, detail });
 
 /** Every permission the run needs, one per verb and name, as the install's RBAC grants them to the runner. */
-export function permissionsNeeded(ctx: Ctx): Permission[] {
+function permissionsNeeded(ctx: Ctx): Permission[] {
   return runnerGrants(ctx.values, ctx.env.namespace).flatMap((g) =>
     g.verbs.flatMap((verb) =>
       (g.resourceNames?.length ? g.resourceNames : [undefined]).map((name) => ({

@@ -33,7 +33,7 @@ const DOCKER_CONFIG = '.dockerconfigjson';
 const show = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value).slice(0, 200));
 
 /** One line per change rollback makes, in its order (the confirmation names each); `purge`: peers' content too. */
-export function undoChanges(entries: JournalEntry[], purge = false): Change[] {
+function undoChanges(entries: JournalEntry[], purge = false): Change[] {
   return undoOrder(entries).map((e): Change => {
     const target = describeObject(e.object);
     switch (e.op) {
