@@ -106,7 +106,10 @@ export function changesAgainst(
   const out: Array<{ path: FieldPath; before: unknown; after: unknown }> = [];
   const seen = new Set<string>();
   for (const { path, value } of leaves(fields)) {
-    const absentAt = path.findIndex((_, i) => valueAt(live, path.slice(0, i + 1)) === undefined);
+    // A key of metadata's maps (annotations, labels) is its own field: restoring it must never take the
+    // whole map (others' keys, added since) with it.
+    const floor = path[0] === 'metadata' && (path[1] === 'annotations' || path[1] === 'labels') ? 2 : 0;
+    const absentAt = path.findIndex((_, i) => i >= floor && valueAt(live, path.slice(0, i + 1)) === undefined);
     const at = absentAt < 0 ? path : path.slice(0, absentAt + 1);
     const after = absentAt < 0 ? value : valueAt(fields, at);
     const before = valueAt(live, at);

@@ -28,6 +28,13 @@ import type { StepEnv } from './env.ts';
 import { fluxNamespaces } from '../core/values.ts';
 
 type Ctx = StepContext<StepEnv>;
+/**
+ * How long one part of a rollback may wait for the cluster to hold (Flux to re-apply, a field to stay,
+ * nodes to acknowledge): past it the rollback fails naming what did not hold, instead of waiting out the
+ * whole deadline against a writer it cannot outlast. Run again, it starts over.
+ */
+const PHASE_MS = 180_000;
+const phase = (ctx: Ctx): AbortSignal => AbortSignal.any([ctx.signal, AbortSignal.timeout(PHASE_MS)]);
 const DOCKER_CONFIG = '.dockerconfigjson';
 
 const show = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value).slice(0, 200));
@@ -133,7 +140,7 @@ async function undoAll(
     () => nudgeOwnersWithEntries(env.cluster, fluxNamespaces(ctx.values)),
     (left) => left.length === 0,
     {
-      signal: ctx.signal,
+      signal: phase(ctx),
       interval: doubling(1000, 5000),
       code: 'rollback-incomplete',
       message: (left) => `Flux never re-applied ${left.join(', ')} without the cutover's entries`,
@@ -148,7 +155,7 @@ async function undoAll(
     },
     (left) => left.length === 0,
     {
-      signal: ctx.signal,
+      signal: phase(ctx),
       interval: doubling(1000, 5000),
       code: 'rollback-incomplete',
       message: (left) => `these never held their value from before the cutover: ${left.join('; ')}`,
@@ -167,7 +174,7 @@ async function undoAll(
     },
     (left) => left.length === 0,
     {
-      signal: ctx.signal,
+      signal: phase(ctx),
       interval: doubling(500, 5000),
       code: 'rollback-incomplete',
       message: (left) => `still there after their deletion: ${left.join(', ')}`,
@@ -237,7 +244,7 @@ async function nodesBack(ctx: Ctx, entries: JournalEntry[]): Promise<void> {
     () => nodesAcked(ctx, 'v1'),
     (p) => p.ok,
     {
-      signal: ctx.signal,
+      signal: phase(ctx),
       interval: 1000,
       code: 'rollback-incomplete',
       message: (p) => `the node agents never all restored their own hosts.toml: ${p.detail}`,

@@ -90,29 +90,6 @@ test(
     );
     await page.screenshot({ path: join(ARTIFACTS, 'console-sovereign.png'), fullPage: true });
 
-    // Back to tethered from the console: the confirmation names each change, the badge follows (issue 16 §1).
-    let confirmation = '';
-    page.once('dialog', (d) => {
-      confirmation = d.message();
-      void d.accept();
-    });
-    await page.getByRole('button', { name: 'Roll back to tethered' }).click();
-    await page
-      .locator('#rollback-state', { hasText: /Rollback restored \(by admin/ })
-      .waitFor({ timeout: 240_000 })
-      .catch(async (error: unknown) => {
-        await page.screenshot({ path: join(ARTIFACTS, 'console-rollback-failure.png'), fullPage: true });
-        const status = await kube()
-          .core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace: 'catalyst' })
-          .then((cm) => cm.data ?? {});
-        console.log(
-          `# rollback not seen: confirmation ${JSON.stringify(confirmation.slice(0, 200))}; #error ${await page.locator('#error').textContent()}; #rollback-state ${await page.locator('#rollback-state').textContent()}; status ${JSON.stringify(Object.fromEntries(Object.entries(status).filter(([key]) => /rollback|currentStep|failedStep|lastError|cutoverComplete/.test(key))))}`,
-        );
-        throw error;
-      });
-    await page.locator('#badge', { hasText: 'Tethered' }).waitFor({ timeout: 30_000 });
-    assert.match(confirmation, /Roll the cutover back[\s\S]*restore GitRepository flux-system\/openova — spec\.url/);
-    await page.screenshot({ path: join(ARTIFACTS, 'console-rolled-back.png'), fullPage: true });
     console.log(`# screenshots in ${ARTIFACTS}`);
   },
 );

@@ -151,3 +151,15 @@ test('changesAgainst: a differing leaf with its value before; a parent the live 
     'nothing to change, nothing journaled',
   );
 });
+
+test('changesAgainst: a new annotation is journaled as its own key, never as the whole map', () => {
+  const live = { metadata: { name: 'x' } };
+  assert.deepEqual(changesAgainst(live, { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': 't' } } }), [
+    { path: ['metadata', 'annotations', 'reconcile.fluxcd.io/requestedAt'], before: undefined, after: 't' },
+  ]);
+  // Written back: the key goes, whatever others added to the map since.
+  const now = { metadata: { name: 'x', annotations: { 'reconcile.fluxcd.io/requestedAt': 't', theirs: 'y' } } };
+  assert.deepEqual(withValue(now, ['metadata', 'annotations', 'reconcile.fluxcd.io/requestedAt'], undefined), {
+    metadata: { name: 'x', annotations: { theirs: 'y' } },
+  });
+});
