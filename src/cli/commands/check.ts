@@ -1,11 +1,11 @@
 // `cutover check`: is this cluster ready for a cutover? One line per check (or JSON); exit 1 when a
 // blocking check fails. `cutover run` runs the quick blocking ones before it changes anything.
-import { connectCluster, runChecks } from '../../composition.ts';
+import { runChecks } from '../../composition.ts';
 import { blockingFailures } from '../../core/check.ts';
 import { printChecks } from '../print-checks.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { announceTarget } from '../confirm.ts';
-import { installValues, trustedValues } from './run.ts';
+import { installTarget } from './run.ts';
 
 export async function checkCommand(options: {
   values?: string | undefined;
@@ -16,12 +16,7 @@ export async function checkCommand(options: {
 }): Promise<void> {
   if (options.output !== 'table' && options.output !== 'json')
     throw new CutoverError('usage', `-o must be table or json, not "${options.output}"`);
-  const cluster = connectCluster(options.kubeconfig, options.context);
-  const values = await trustedValues(
-    await installValues(cluster, options.values, options.namespace),
-    cluster,
-    options.namespace,
-  );
+  const { values, cluster } = await installTarget(options);
   announceTarget('cutover check', cluster, options.namespace);
   const results = await runChecks(values, cluster, options.namespace);
   const failed = blockingFailures(results);

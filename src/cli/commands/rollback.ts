@@ -5,7 +5,7 @@ import { connectCluster, journalEntries, rollbackCutover, rollbackPreview } from
 import { CutoverError } from '../../core/errors.ts';
 import { describeObject, describePath } from '../../core/journal.ts';
 import { announceTarget, confirm } from '../confirm.ts';
-import { installValues, stopOnSignals, trustedValues } from './run.ts';
+import { installTarget, installValues, stopOnSignals } from './run.ts';
 
 interface Options {
   values?: string | undefined;
@@ -46,12 +46,7 @@ export async function journalCommand(options: Options & { output: string }): Pro
 }
 
 export async function rollbackCommand(options: Options & { yes: boolean; purge: boolean }): Promise<void> {
-  const cluster = connectCluster(options.kubeconfig, options.context);
-  const values = await trustedValues(
-    await installValues(cluster, options.values, options.namespace),
-    cluster,
-    options.namespace,
-  );
+  const { values, cluster } = await installTarget(options);
   announceTarget('cutover rollback', cluster, options.namespace);
   const changes = await rollbackPreview(values, cluster, options.namespace, options.purge);
   console.log(`rollback restores the tethered state: ${changes.length} change(s)`);

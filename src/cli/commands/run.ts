@@ -69,6 +69,18 @@ export async function valuesAndCluster(
   return { values: await trustedValues(values, cluster, options.namespace), cluster };
 }
 
+/** The cluster, and the install's values (-f, else its values ConfigMap) trusted as they say: commands on an install. */
+export async function installTarget(options: {
+  values?: string | undefined;
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  namespace: string;
+}): Promise<{ values: Values; cluster: KubeCluster }> {
+  const cluster = connectCluster(options.kubeconfig, options.context);
+  const values = await installValues(cluster, options.values, options.namespace);
+  return { values: await trustedValues(values, cluster, options.namespace), cluster };
+}
+
 /** The values with their CA Secrets read, applied to every HTTP client of this process. */
 export async function trustedValues(values: Values, cluster: KubeCluster, namespace: string): Promise<Values> {
   return trustingAsValuesSay(await withCaSecrets(values, cluster, namespace));

@@ -1,10 +1,10 @@
 // `cutover tethers`: the tether inventory of the live cluster — every reference to an upstream
 // host, where it is, where it should point, and whether it already does.
 import { stringify } from 'yaml';
-import { connectCluster, takeInventory } from '../../composition.ts';
+import { takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
-import { installValues, trustedValues } from './run.ts';
+import { installTarget } from './run.ts';
 
 export interface TethersOptions {
   values?: string | undefined;
@@ -18,12 +18,7 @@ export interface TethersOptions {
 export async function tethersCommand(options: TethersOptions): Promise<void> {
   if (!['table', 'json', 'yaml'].includes(options.output))
     throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
-  const cluster = connectCluster(options.kubeconfig, options.context);
-  const values = await trustedValues(
-    await installValues(cluster, options.values, options.namespace),
-    cluster,
-    options.namespace,
-  );
+  const { values, cluster } = await installTarget(options);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
   if (options.output === 'json') console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
