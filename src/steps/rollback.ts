@@ -101,6 +101,8 @@ export async function rollback(
   options: { purge?: boolean } = {},
 ): Promise<RollbackResult> {
   const startedAt = new Date().toISOString();
+  // A cluster the cutover never ran on has no status yet: created as an engine would, so the record has a place.
+  await ctx.env.status.ensure();
   await ctx.env.status.patch({
     rollbackStartedAt: startedAt,
     rollbackBy: by,
