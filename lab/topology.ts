@@ -131,8 +131,8 @@ export const OIDC_USERS = {
   viewer: { password: 'viewer-lab-pass', groups: ['observers'] },
 };
 export const OIDC_CLIENT = { clientID: 'sovereign-cutover', clientSecret: 'lab-oidc-client-secret' };
-/** The API ports the identity provider accepts redirects to (api … api+9, as 127.0.0.1 and localhost). */
-export const API_PORTS = Array.from({ length: 10 }, (_, i) => BASE + 50 + i);
+/** The API ports the identity provider accepts redirects to (api … api+15, as 127.0.0.1 and localhost). */
+export const API_PORTS = Array.from({ length: 16 }, (_, i) => BASE + 50 + i);
 
 export const HARBOR_ADMIN = { username: 'admin', password: 'Harbor12345-lab' };
 export const MOTHERSHIP_ADMIN = { username: 'admin', password: 'Mothership-lab-secret' };

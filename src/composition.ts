@@ -1,5 +1,8 @@
 // The composition root: the one place that builds real adapters — from values, the Secrets they
 // name, and a Kubernetes connection.
+import { createHash, randomBytes } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { serverSideApply } from './adapters/kube/apply.ts';
 import { GiteaForge } from './adapters/gitea/gitea-forge.ts';
 import { HarborApi } from './adapters/harbor/harbor-api.ts';
 import { KubeCluster } from './adapters/kube/cluster.ts';
@@ -8,7 +11,7 @@ import { watchPodImages } from './adapters/kube/pod-images.ts';
 import { upstreamHosts } from './inventory/upstream-hosts.ts';
 import { parseImageRef } from './core/image-ref.ts';
 import { approve, intakeWindow, windowSummary, type IntakeWindow } from './core/intake-window.ts';
-import { CutoverError, redact } from './core/errors.ts';
+import { CutoverError, PeerError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
@@ -17,7 +20,8 @@ import type { JournalEntry } from './core/journal.ts';
 import { rollback, rollbackPlan, type RollbackResult } from './steps/rollback.ts';
 import { preflight } from './steps/preflight.ts';
 import type { CheckResult } from './core/check.ts';
-import { STEP_IDS, type AgentConfig } from './core/contracts.ts';
+import { RUNNER, STEP_IDS, type AgentConfig } from './core/contracts.ts';
+import { imageFor } from './render/render.ts';
 import { ABORT_KEYS, Engine } from './engine/engine.ts';
 import { discoverSteps } from './engine/discovery.ts';
 import { JobsExecutor } from './engine/jobs-executor.ts';
@@ -52,7 +56,13 @@ export interface EngineSetup {
 /** The engine for one run: discovery (jobs), the steps' adapters, the status store and a fresh Lease. */
 export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> {
   const { values, cluster, namespace } = setup;
-  const discovered = setup.executor === 'jobs' ? await discoverSteps(cluster, namespace) : undefined;
+  const discovered =
+    setup.executor === 'jobs'
+      ? await discoverSteps(cluster, namespace, {
+          images: [...new Set([values.images.cutover, imageFor(values, 'post')])],
+          serviceAccount: RUNNER,
+        })
+      : undefined;
   const steps = discovered
     ? discovered.map((d) => {
         const step = stepNamed(d.stepName);
@@ -281,6 +291,47 @@ export async function journalEntries(values: Values, cluster: KubeCluster, names
 /** The Kubernetes connection: `kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster; `context` as kubectl's --context. */
 export function connectCluster(kubeconfig?: string, context?: string): KubeCluster {
   return KubeCluster.connect(kubeconfig, context);
+}
+
+/**
+ * The key that seals operator sessions, shared by every replica: the Secret's, else created once with
+ * a random key — server-side apply without force under this replica's own field manager, so of two
+ * replicas starting together the second gets a conflict instead of replacing the first's key — and read
+ * back: every replica uses what the Secret holds.
+ */
+export async function sharedSessionKey(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+  holder: string,
+): Promise<string> {
+  const ref = values.auth.sessionKeySecretRef;
+  const ns = ref.namespace || namespace;
+  const read = async () =>
+    (
+      await cluster.secretData(ns, ref.name).catch((error: unknown) => {
+        if (error instanceof PeerError && error.status === 404) return {} as Record<string, string>;
+        throw error;
+      })
+    )[ref.key];
+  const existing = await read();
+  if (existing) return existing;
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: ref.name, namespace: ns, labels: { 'app.kubernetes.io/part-of': 'self-sovereign-cutover' } },
+    type: 'Opaque',
+    stringData: { [ref.key]: randomBytes(32).toString('base64url') },
+  };
+  const manager = `sovereign-cutover-session-${createHash('sha256').update(holder).digest('hex').slice(0, 12)}`;
+  await serverSideApply(cluster.config, [secret as KubernetesObject], manager, { force: false }).catch(
+    (error: unknown) => {
+      if (!(error instanceof PeerError && error.status === 409)) throw error;
+    },
+  );
+  const key = await read();
+  if (!key) throw new CutoverError('read-back', `Secret ${ns}/${ref.name} has no ${ref.key} after it was written`);
+  return key;
 }
 
 export function statusStore(values: Values, cluster: KubeCluster, namespace: string): StatusStore {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { PORTS } from '../lab/topology.ts';
-import { describeRun, oneStepChain, signIn, startServe } from './support/api.ts';
+import { describeRun, oneStepChain, signIn, startServe, type ServeProcess } from './support/api.ts';
 import { eventually, foreignLease, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll } from './support/lab.ts';
 
@@ -90,4 +90,30 @@ test('a replica resumes a run whose engine died mid-step once the Lease has expi
   assert.ok(resumed['step.gitea-mirror.jobName']?.startsWith('cutover-gitea-mirror-'));
   assert.equal(resumed.cutoverStartedAt, long.toISOString(), 'the original start time is kept');
   assert.match(api.output(), /cutover started \(resume\)/);
+});
+
+test('two replicas started together without a session key create one and share it: a session signed in on one is a session on the other', async () => {
+  const namespace = await testNamespace('sessions', cleanups);
+  const replicas = await Promise.all(
+    [PORTS.api + 12, PORTS.api + 13].map((port) => startServe(port, namespace, {}, { sessionKeyInEnv: false })),
+  );
+  try {
+    const [a, b] = replicas as [ServeProcess, ServeProcess];
+    const secret = await k.core.readNamespacedSecret({ name: 'sovereign-cutover-session', namespace });
+    const key = Buffer.from(secret.data?.key ?? '', 'base64').toString();
+    assert.match(key, /^[A-Za-z0-9_-]{43}$/, 'a random 256-bit key');
+    const managers = (secret.metadata?.managedFields ?? []).map((f) => f.manager);
+    assert.equal(managers.length, 1, `one replica wrote it, the other read it (${managers.join(', ')})`);
+    const admin = await signIn(a.url, 'admin');
+    const me = async (url: string) =>
+      (await (await fetch(`${url}/api/v1/session`, { headers: { cookie: admin.cookie } })).json()) as {
+        authenticated: boolean;
+        csrfToken?: string;
+      };
+    assert.deepEqual(await me(b.url), { ...(await me(a.url)), authenticated: true });
+    assert.equal((await me(b.url)).csrfToken, admin.csrfToken, 'the same key: the same CSRF token');
+    for (const out of [a.output(), b.output()]) assert.ok(!out.includes(key), 'the key is never logged');
+  } finally {
+    for (const r of replicas) await r.stop();
+  }
 });

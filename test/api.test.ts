@@ -91,7 +91,10 @@ test('a signed-in operator sees the status in the original shape; sessions are s
     60_000,
   );
   assert.ok(counts.tethered > 0, 'the lab Sovereign is tethered');
-  const table = (await json(await call('/api/v1/sovereign/cutover/tethers', { as: viewer }))).body;
+  // The full table names every workload's images: sovereign-admins (and auth.inventoryGroups) only.
+  const refused = await json(await call('/api/v1/sovereign/cutover/tethers?fresh=true', { as: viewer }));
+  assert.deepEqual([refused.status, refused.body.error], [403, 'not-inventory-reader']);
+  const table = (await json(await call('/api/v1/sovereign/cutover/tethers', { as: admin }))).body;
   assert.equal(table.summary.tethered, table.tethers.filter((t: { state: string }) => t.state === 'tethered').length);
   // A step that finishes after the counts were taken makes them stale at once (not 30 s later): the
   // console never shows the count from before a run beside its outcome.

@@ -41,8 +41,9 @@ function stepConfigMap(name: string, order: string, stepName: string, podSpec?: 
 
 test('discovery orders step ConfigMaps by label and fails loudly on a malformed one', async () => {
   const namespace = await testNamespace('discover', cleanups);
+  const policy = { images: ['x'], serviceAccount: 'runner' };
   await assert.rejects(
-    discoverSteps(cluster, namespace),
+    discoverSteps(cluster, namespace, policy),
     (err: unknown) => err instanceof CutoverError && err.code === 'no-steps-found',
   );
   const pod = { containers: [{ name: 'step', image: 'x' }] };
@@ -55,7 +56,7 @@ test('discovery orders step ConfigMaps by label and fails loudly on a malformed 
     body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', pod),
   });
   assert.deepEqual(
-    (await discoverSteps(cluster, namespace)).map((s) => s.stepName),
+    (await discoverSteps(cluster, namespace, policy)).map((s) => s.stepName),
     ['gitea-mirror', 'harbor-projects'],
   );
   await k.core.createNamespacedConfigMap({
@@ -63,9 +64,48 @@ test('discovery orders step ConfigMaps by label and fails loudly on a malformed 
     body: stepConfigMap('cutover-step-xx-broken', 'three', 'harbor-prewarm', pod),
   });
   await assert.rejects(
-    discoverSteps(cluster, namespace),
+    discoverSteps(cluster, namespace, policy),
     /cutover-step-xx-broken: label bp\.openova\.io\/cutover-order "three" is not an integer/,
   );
+  await k.core.deleteNamespacedConfigMap({ name: 'cutover-step-xx-broken', namespace });
+  // Step pods run as the runner: one is rebuilt under the policy, never taken verbatim.
+  const [first] = await discoverSteps(cluster, namespace, policy);
+  assert.equal(first?.podSpec?.serviceAccountName, 'runner');
+  assert.equal(first?.podSpec?.securityContext?.runAsNonRoot, true);
+  assert.equal(first?.podSpec?.containers[0]?.securityContext?.allowPrivilegeEscalation, false);
+});
+
+test('the attack: a labelled ConfigMap asking for host access, another identity or another image runs nothing — discovery refuses it, naming the field', async () => {
+  const namespace = await testNamespace('discover-attack', cleanups);
+  const policy = { images: ['cutover:1'], serviceAccount: 'runner' };
+  const step = { name: 'step', image: 'cutover:1' };
+  for (const [podSpec, refusal] of [
+    [{ containers: [step], hostPID: true }, /data\.podSpec hostPID is not allowed/],
+    [{ containers: [step], serviceAccountName: 'flux-system-admin' }, /serviceAccountName "flux-system-admin"/],
+    [{ containers: [{ ...step, image: 'evil:latest' }] }, /image "evil:latest" is not the install's image/],
+    [
+      { containers: [step], volumes: [{ name: 'root', hostPath: { path: '/' } }] },
+      /volume "root": hostPath is not allowed/,
+    ],
+    [{ containers: [{ ...step, securityContext: { privileged: true } }], nodeName: 'n1' }, /nodeName is not allowed/],
+  ] as const) {
+    const name = 'cutover-step-01-gitea-mirror';
+    await k.core.createNamespacedConfigMap({ namespace, body: stepConfigMap(name, '1', 'gitea-mirror', podSpec) });
+    await assert.rejects(discoverSteps(cluster, namespace, policy), refusal);
+    await k.core.deleteNamespacedConfigMap({ name, namespace });
+  }
+  // A privileged security context is not refused but never taken: the step's is Pod Security restricted.
+  await k.core.createNamespacedConfigMap({
+    namespace,
+    body: stepConfigMap('cutover-step-01-gitea-mirror', '1', 'gitea-mirror', {
+      containers: [{ ...step, securityContext: { privileged: true, runAsUser: 0 } }],
+      securityContext: { runAsUser: 0 },
+    }),
+  });
+  const [found] = await discoverSteps(cluster, namespace, policy);
+  assert.equal(found?.podSpec?.containers[0]?.securityContext?.privileged, undefined);
+  assert.equal(found?.podSpec?.containers[0]?.securityContext?.runAsUser, undefined);
+  assert.equal(found?.podSpec?.securityContext?.runAsUser, 65532);
 });
 
 test("a job-mode step runs as a Job named, labelled and bounded per the contract; a failing one reports the container's words", async () => {
@@ -145,7 +185,8 @@ test("a job-mode step runs as a Job named, labelled and bounded per the contract
     ),
   });
 
-  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace), 1700000000);
+  const policy = { images: [values.images.cutover], serviceAccount: 'runner' };
+  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace, policy), 1700000000);
   const ctx = {
     values,
     env: await buildStepEnv(values, cluster, namespace),
@@ -199,7 +240,8 @@ test('a step Job whose pod is evicted is not a failure: the Job starts another p
       ],
     }),
   });
-  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace), 1700000001);
+  const policy = { images: [values.images.cutover], serviceAccount: 'default' };
+  const executor = new JobsExecutor(cluster, namespace, await discoverSteps(cluster, namespace, policy), 1700000001);
   const running = executor.execute(giteaMirror, {
     values,
     env: await buildStepEnv(values, cluster, namespace),

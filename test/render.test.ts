@@ -3,6 +3,7 @@
 // its step ConfigMaps are discovered as the engine will, and re-applying it never resets status.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { KubernetesObject, V1PodSpec } from '@kubernetes/client-node';
@@ -18,7 +19,7 @@ import { cleanupsAfterAll, lab } from './support/lab.ts';
 const cleanups = cleanupsAfterAll();
 type Doc = KubernetesObject & {
   data?: Record<string, string>;
-  rules?: Array<{ verbs: string[]; resourceNames?: string[] }>;
+  rules?: Array<{ verbs: string[]; resources: string[]; resourceNames?: string[] }>;
   spec?: any;
 };
 
@@ -88,18 +89,25 @@ test('render: eight step ConfigMaps in the seed label contract, modes, data keys
   assert.ok(!docs.some((d) => d.metadata?.annotations?.['helm.sh/hook']), 'no Helm hooks');
 });
 
-test('render: the status ConfigMap carries no data and is kept; RBAC never pairs create with resourceNames', () => {
+test('render: the status ConfigMap carries no data and is kept; RBAC creates by name only beside patch (server-side apply)', () => {
   const docs = render(lab().valuesFile, 'catalyst');
   const status = docs.find((d) => d.metadata?.name === 'self-sovereign-cutover-status');
   assert.equal(status?.metadata?.annotations?.['helm.sh/resource-policy'], 'keep');
   assert.equal(status?.data, undefined, 'an upgrade cannot reset live status');
   const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules ?? []);
   assert.ok(rules.length > 10);
-  for (const rule of rules)
-    assert.ok(
-      !(rule.verbs.includes('create') && rule.resourceNames),
-      `create with resourceNames: ${JSON.stringify(rule)}`,
-    );
+  // A create by name is a server-side apply: patch on that name must be granted beside it.
+  for (const doc of docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role'))
+    for (const rule of (doc.rules ?? []).filter((r) => r.verbs.includes('create') && r.resourceNames))
+      assert.ok(
+        (doc.rules ?? []).some(
+          (p) =>
+            p.verbs.includes('patch') &&
+            p.resources[0] === rule.resources[0] &&
+            (!p.resourceNames || rule.resourceNames?.every((n) => p.resourceNames?.includes(n))),
+        ),
+        `create by name without patch: ${JSON.stringify(rule)}`,
+      );
   assert.ok(!rules.some((r) => r.verbs.includes('*')), 'no wildcard verbs');
   const bindings = docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding');
   assert.ok(bindings.every((b: any) => b.subjects.every((s: any) => s.kind === 'ServiceAccount')));
@@ -120,7 +128,10 @@ test('render: the lab apiserver accepts the whole render (server-side dry run); 
     docs.filter((d) => d.kind === 'ConfigMap'),
     'render-test',
   );
-  const found = await discoverSteps(cluster, namespace);
+  const found = await discoverSteps(cluster, namespace, {
+    images: [(parseYaml(readFileSync(lab().valuesFile, 'utf8')) as { images: { cutover: string } }).images.cutover],
+    serviceAccount: 'bp-self-sovereign-cutover-runner',
+  });
   assert.deepEqual(
     found.map((s) => `${s.order}:${s.stepName}:${s.mode}`),
     [

@@ -100,20 +100,13 @@ export function bootstrapObjects({ e, gitea }: SovereignInput): KubernetesObject
       type: 'Opaque',
       stringData: { username: gitea.username, password: gitea.password },
     },
-    // What the cutover API needs in its install namespace: its OIDC client secret and the key that seals sessions.
+    // What the cutover API needs in its install namespace: its OIDC client secret (the key that seals sessions it creates).
     {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'sovereign-cutover-oidc', namespace: 'catalyst' },
       type: 'Opaque',
       stringData: { clientSecret: e.oidc.clientSecret },
-    },
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'sovereign-cutover-session', namespace: 'catalyst' },
-      type: 'Opaque',
-      stringData: { key: 'lab-session-key-0123456789abcdef0123456789abcdef' },
     },
     // The upstream Git is HTTPS on the private CA: Flux reads the CA from each GitRepository's secretRef.
     ...['flux-system', TENANT.namespace].map((namespace) => upstreamGitCaSecret(namespace)),

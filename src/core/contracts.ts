@@ -85,6 +85,14 @@ export const JOB_STEP_LABEL = 'cutover.openova.io/step';
 
 /** The pin intake's own entries in the durable pivot and its journal (step 05's stay untouched). */
 export const HOLD_STEP = 'pin-intake';
+
+/**
+ * The cutover's own policies, by name (the runner may write no other): the egress hold in every
+ * namespace, its Cilium counterpart where Cilium runs, and `cutover check`'s trial hold.
+ */
+export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' };
+export const CCNP_NAME = 'cutover-egress-block';
+export const TRIAL_HOLD = 'cutover-check-hold';
 /** The journal (core/journal.ts): one ConfigMap per step, beside the status ConfigMap. */
 export const journalConfigMap = (statusConfigMap: string, step: string): string => `${statusConfigMap}-journal-${step}`;
 export const JOURNAL_COMPONENT = 'cutover-journal';

@@ -80,6 +80,10 @@ export interface Values {
       adminGroup: string;
       groupsClaim: string;
     };
+    /** Operators sign in to the console (needs `oidc.issuerURL`); false: the internal trigger only. */
+    signIn: boolean;
+    /** Besides sovereign-admins, the groups that may read the full tether inventory. */
+    inventoryGroups: string[];
     sessionKeySecretRef: SecretRef & { key: string };
   };
   registryPivot: { certsDir: string; k3sConfigDir: string; agentNamespace: string };
@@ -306,7 +310,11 @@ export const VALUES_SCHEMA = obj(
         adminGroup: str('sovereign-admins'),
         groupsClaim: str('groups'),
       }),
-      // Seals session cookies; shared by every replica. Absent: a per-process key (sessions end on restart).
+      // With sign-in on, `serve` refuses to start without an issuer (false: no console sign-in, the internal trigger only).
+      signIn: { type: 'boolean', default: true },
+      // Who besides sovereign-admins may read the full tether inventory (GET …/tethers): it lists every workload's images.
+      inventoryGroups: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+      // Seals session cookies; shared by every replica. Absent, the first replica to start creates it (a random key).
       sessionKeySecretRef: secretRef('sovereign-cutover-session', '', { key: 'key' }),
     }),
     images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),

@@ -1,12 +1,14 @@
 // Step discovery by the seed's label contract: ConfigMaps labelled part-of=self-sovereign-cutover,
 // component=cutover-step, ordered by `bp.openova.io/cutover-order`, run as `cutover-mode` job
 // (data.podSpec) or daemonset-wait (`bp.openova.io/cutover-daemonset`). Anything malformed fails
-// discovery loudly, naming the ConfigMap and what is wrong with it.
+// discovery loudly, naming the ConfigMap and what is wrong with it. Only the install namespace is
+// searched, and a podSpec is never run verbatim: it is rebuilt under the step pod policy (step-pod.ts).
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import type { KubeCluster } from '../adapters/kube/cluster.ts';
 import { STEP_LABELS, STEP_SELECTOR } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
+import { ownedStepPod, type StepPodPolicy } from '../core/step-pod.ts';
 
 export interface DiscoveredStep {
   stepName: string;
@@ -17,7 +19,12 @@ export interface DiscoveredStep {
   daemonSet?: string;
 }
 
-export async function discoverSteps(cluster: KubeCluster, namespace: string): Promise<DiscoveredStep[]> {
+/** `policy`: what a job step's pod may be (ownedStepPod): the install's image, the runner, no host access. */
+export async function discoverSteps(
+  cluster: KubeCluster,
+  namespace: string,
+  policy: StepPodPolicy,
+): Promise<DiscoveredStep[]> {
   const items = await cluster.configMaps(namespace, STEP_SELECTOR);
   if (!items.length)
     throw new CutoverError('no-steps-found', `no step ConfigMaps (${STEP_SELECTOR}) in namespace ${namespace}`);
@@ -42,15 +49,11 @@ export async function discoverSteps(cluster: KubeCluster, namespace: string): Pr
       } catch (error) {
         throw bad(`data.podSpec is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
       }
-      if (
-        !podSpec ||
-        typeof podSpec !== 'object' ||
-        !Array.isArray((podSpec as V1PodSpec).containers) ||
-        !(podSpec as V1PodSpec).containers.length
-      ) {
-        throw bad('data.podSpec must be a PodSpec with at least one container');
+      try {
+        step.podSpec = ownedStepPod(podSpec, policy);
+      } catch (error) {
+        throw bad(`data.podSpec ${error instanceof Error ? error.message : String(error)}`);
       }
-      step.podSpec = podSpec as V1PodSpec;
     } else {
       const ds = labels[STEP_LABELS.daemonSet];
       if (!ds) throw bad(`daemonset-wait mode needs label ${STEP_LABELS.daemonSet}`);

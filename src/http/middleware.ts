@@ -5,16 +5,22 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import type { CutoverMetrics } from './metrics.ts';
+import { RateLimited } from './rate-limit.ts';
 import { isSession, SESSION_COOKIE, type Session, type SessionSealer } from './session.ts';
 
 /** HTTP status for every error the API returns — decided here only. */
-function httpStatusFor(error: unknown): { status: 200 | 400 | 401 | 403 | 409 | 424 | 500 | 502 | 503; code: string } {
+function httpStatusFor(error: unknown): {
+  status: 200 | 400 | 401 | 403 | 409 | 424 | 429 | 500 | 502 | 503;
+  code: string;
+} {
   if (error instanceof CutoverError) {
-    const byCode: Record<string, 400 | 401 | 403 | 409 | 424 | 502 | 503> = {
+    const byCode: Record<string, 400 | 401 | 403 | 409 | 424 | 429 | 502 | 503> = {
       'invalid-request': 400,
       unauthenticated: 401,
       'missing-bearer': 401,
       'not-sovereign-admin': 403,
+      'not-inventory-reader': 403,
+      'rate-limited': 429,
       'csrf-rejected': 403,
       'unauthorized-sa': 403,
       'in-progress': 409,
@@ -46,17 +52,35 @@ export function errorResponse(log: (line: string) => void): ErrorHandler {
     const { status, code } = httpStatusFor(error);
     const detail = redact(error instanceof Error ? error.message : String(error));
     if (status >= 500) log(`${c.req.method} ${c.req.path}: ${status} ${code}: ${detail}`);
+    if (error instanceof RateLimited) c.header('Retry-After', String(error.retryAfterSeconds));
     return c.json({ error: code, detail }, status === 200 ? 500 : status);
   };
 }
 
-/** On every response, errors included: no sniffing, no caching (but the SSE stream), a count by route. */
+/**
+ * The console's Content-Security-Policy: its own script and style only (no inline script, no eval),
+ * talks to this origin only, and no other site may frame it (clickjacking the Achieve button).
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** On every response, errors and the event stream included: the CSP, no framing, no sniffing, no caching; a count by route. */
 export function everyResponse(metrics: Pick<CutoverMetrics, 'requests'>): MiddlewareHandler {
   return async (c, next) => {
     await next();
+    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    c.header('X-Frame-Options', 'DENY');
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'same-origin');
-    if (!c.req.path.startsWith('/api/v1/sovereign/cutover/events')) c.header('Cache-Control', 'no-store');
+    c.header('Cache-Control', 'no-store');
     metrics.requests.inc({ route: c.req.routePath, code: String(c.res.status) });
   };
 }

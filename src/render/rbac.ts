@@ -1,11 +1,20 @@
 // What the runner ServiceAccount may do — the API (engine, triggers), every step Job and the
 // in-process daemonset-wait step all run as it. One grant per resource, scoped to the namespace it
-// is used in wherever the API allows, Secrets by name. `create` never sits in a rule with
-// `resourceNames` (the apiserver cannot name an object that does not exist yet: every POST would
-// be 403). The in-cluster test proves from the apiserver's audit log that every verb of every
+// is used in wherever the API allows, and to the object's name wherever the runner knows it. What it
+// creates by name it creates by server-side apply (a PATCH that names the object, authorized for
+// create on that name too); a `create` beside `resourceNames` without `patch` could never be used
+// (a POST names no object). The in-cluster test proves from the apiserver's audit log that every verb of every
 // grant is used, so none can be dropped.
 import { fluxNamespaces, type Values } from '../core/values.ts';
-import { agentNamespace, GITEA_AUTH_SECRET, HARBOR_CA_SECRET } from '../core/contracts.ts';
+import {
+  AGENT,
+  agentNamespace,
+  CCNP_NAME,
+  GITEA_AUTH_SECRET,
+  HARBOR_CA_SECRET,
+  HOLD,
+  TRIAL_HOLD,
+} from '../core/contracts.ts';
 
 export interface Grant {
   /** Undefined: cluster-wide (ClusterRole). */
@@ -17,10 +26,10 @@ export interface Grant {
   /**
    * Used only for pivots of some shape: `live` (an object nothing applies, patched live) or
    * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease) — or only by a
-   * rollback from the API (`rollback`). A cutover never uses them (the in-cluster test proves that,
+   * rollback from the API (`rollback`), or only by `cutover check`'s rehearsal (`check`). A cutover never uses them (the in-cluster test proves that,
    * that every other rule is used, and that a rollback from the console uses the `rollback` ones).
    */
-  onlyFor?: 'live' | 'helm-release' | 'rollback';
+  onlyFor?: 'live' | 'helm-release' | 'rollback' | 'check';
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
@@ -53,15 +62,33 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // An operator's abort deletes the running step Job (its pod cleans up); a failed one stays for its TTL.
     { namespace, apiGroup: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'] },
     { namespace, apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'create', 'delete', 'deletecollection'] },
-    // registry-pivot re-applies the node agent it ships with (server-side apply: patch, create when
-    // absent) in the agent's namespace, and the agent's Role on the status ConfigMap here.
-    // Each is read first: one it creates is journaled as created (rollback removes only those).
-    { namespace: agent, apiGroup: 'apps', resource: 'daemonsets', verbs: ['get', 'patch'] },
-    { namespace: agent, apiGroup: '', resource: 'serviceaccounts', verbs: ['get', 'patch'] },
-    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['get', 'patch'] },
+    // registry-pivot re-applies the node agent the install ships (server-side apply) in the agent's
+    // namespace, and the agent's Role on the status ConfigMap here — by their names only. Each is read
+    // first: one a CLI run creates (as an admin) is journaled as created (rollback removes only those).
+    ...(
+      [
+        ['apps', 'daemonsets', agent, AGENT.daemonSet],
+        ['', 'serviceaccounts', agent, AGENT.serviceAccount],
+        ['', 'configmaps', agent, AGENT.config],
+        ['rbac.authorization.k8s.io', 'roles', namespace, AGENT.serviceAccount],
+        ['rbac.authorization.k8s.io', 'rolebindings', namespace, AGENT.serviceAccount],
+      ] as const
+    ).map(([apiGroup, resource, ns, name]): Grant => ({
+      namespace: ns,
+      apiGroup,
+      resource,
+      verbs: ['get', 'create', 'patch'],
+      resourceNames: [name],
+    })),
     { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },
-    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'roles', verbs: ['get', 'patch'] },
-    { namespace, apiGroup: 'rbac.authorization.k8s.io', resource: 'rolebindings', verbs: ['get', 'patch'] },
+    // `serve` creates the key that seals sessions once, when the install has none (server-side apply by name).
+    {
+      namespace: secretNs(values.auth.sessionKeySecretRef),
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get', 'create', 'patch'],
+      resourceNames: [values.auth.sessionKeySecretRef.name],
+    },
     // Secrets: read the admin and pull credentials and the CA bundles by name; 05 writes Flux's Gitea credential.
     ...[...secretsByNamespace].map(([ns, names]): Grant => ({
       namespace: ns,
@@ -72,16 +99,14 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     })),
     // 05 gives Flux a credential for Gitea, 06 the local Harbor's CA (one Secret by name each per
     // namespace it pivots); 06 adds the local Harbor to the pull Secrets HelmRepositories name.
-    ...pivotable.flatMap((ns): Grant[] => [
-      { namespace: ns, apiGroup: '', resource: 'secrets', verbs: ['create'] },
-      {
-        namespace: ns,
-        apiGroup: '',
-        resource: 'secrets',
-        verbs: ['get', 'patch'],
-        resourceNames: [GITEA_AUTH_SECRET, HARBOR_CA_SECRET],
-      },
-    ]),
+    // Server-side apply by name: no Secret of any other name can be created there.
+    ...pivotable.map((ns): Grant => ({
+      namespace: ns,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get', 'create', 'patch'],
+      resourceNames: [GITEA_AUTH_SECRET, HARBOR_CA_SECRET],
+    })),
     { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
     // Flux sources: 05 and 06 pivot them (live where nothing applies them) and read them back, in the
     // namespaces the values allow; inventory and verification list them everywhere.
@@ -176,12 +201,30 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // 08: the egress hold in every namespace (and Cilium's cluster-wide policy where Cilium runs).
     { apiGroup: '', resource: 'namespaces', verbs: ['list'] },
     { apiGroup: '', resource: 'nodes', verbs: ['list'] },
-    // Each is read before it is created: the journal records it as created.
-    { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+    // Each is read before it is created (the journal records it as created). Written by the cutover's
+    // own names only: no other policy in the cluster can be changed or removed.
+    { apiGroup: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list'] },
+    {
+      apiGroup: 'networking.k8s.io',
+      resource: 'networkpolicies',
+      verbs: ['get', 'create', 'patch', 'delete'],
+      resourceNames: [HOLD.name],
+    },
+    // `cutover check`'s rehearsal: a trial hold on its probe pods, in the install namespace.
+    {
+      namespace,
+      apiGroup: 'networking.k8s.io',
+      resource: 'networkpolicies',
+      verbs: ['create', 'patch', 'delete'],
+      resourceNames: [TRIAL_HOLD],
+      onlyFor: 'check',
+    },
+    { apiGroup: 'cilium.io', resource: 'ciliumclusterwidenetworkpolicies', verbs: ['list'] },
     {
       apiGroup: 'cilium.io',
       resource: 'ciliumclusterwidenetworkpolicies',
-      verbs: ['get', 'list', 'create', 'patch', 'delete'],
+      verbs: ['get', 'create', 'patch', 'delete'],
+      resourceNames: [CCNP_NAME],
     },
     // The internal trigger checks callers' ServiceAccount tokens.
     { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },

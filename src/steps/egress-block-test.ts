@@ -34,9 +34,9 @@ import {
   type FluxPlural,
 } from '../adapters/kube/flux.ts';
 import { fluxNamespaces } from '../core/values.ts';
+import { CCNP_NAME, HOLD } from '../core/contracts.ts';
 
 type Ctx = StepContext<StepEnv>;
-export const HOLD = { name: 'cutover-egress-hold', label: 'cutover-egress-hold' };
 const HOLD_SELECTOR = `app.kubernetes.io/component=${HOLD.label}`;
 const PROBE_COMPONENT = 'cutover-egress-probe';
 
@@ -84,8 +84,6 @@ export function holdPolicy(
     },
   } as unknown as KubernetesObject;
 }
-
-const CCNP_NAME = 'cutover-egress-block';
 
 /** Cilium enforces its own cluster-wide policy where it runs: default-deny egress with the same allow-list. */
 function ciliumHold(ctx: Ctx): KubernetesObject {

@@ -12,6 +12,7 @@ import { agentNamespace, nodeRegistryKey } from '../core/contracts.ts';
 import type { CheckResult } from '../core/check.ts';
 import type { StepContext } from '../core/step.ts';
 import { runnerGrants } from '../render/rbac.ts';
+import { TRIAL_HOLD } from '../core/contracts.ts';
 import type { StepEnv } from './env.ts';
 import { holdApiserver, holdPolicy, runPod } from './egress-block-test.ts';
 import { inventory } from './harbor-prewarm.ts';
@@ -195,7 +196,7 @@ const PROBE = 'cutover-check-probe';
 async function holdRehearsal(ctx: Ctx): Promise<Outcome> {
   const { cluster, namespace } = ctx.env;
   const id = Date.now().toString(36);
-  const trial = holdPolicy(ctx, namespace, await holdApiserver(ctx), { name: `${PROBE}-${id}`, component: PROBE });
+  const trial = holdPolicy(ctx, namespace, await holdApiserver(ctx), { name: TRIAL_HOLD, component: PROBE });
   await serverSideApply(cluster.config, [trial], 'sovereign-cutover');
   try {
     // As pods reach it: the kubernetes Service's address (what KUBERNETES_SERVICE_HOST tells them).
@@ -251,7 +252,7 @@ async function holdRehearsal(ctx: Ctx): Promise<Outcome> {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       namespace,
-      name: trial.metadata?.name ?? '',
+      name: TRIAL_HOLD,
     }).catch(() => undefined);
   }
 }

@@ -39,6 +39,7 @@ export async function startServe(
   port: number,
   namespace: string,
   overrides: Record<string, unknown> = {},
+  options: { sessionKeyInEnv?: boolean } = {},
 ): Promise<ServeProcess> {
   const e = lab();
   const url = `http://127.0.0.1:${port}`;
@@ -50,7 +51,8 @@ export async function startServe(
       env: {
         ...process.env,
         CUTOVER_OIDC_CLIENT_SECRET: e.oidc.clientSecret,
-        CUTOVER_SESSION_KEY: `test-session-key-${port}`,
+        // Without it, serve uses (or creates) the session-key Secret of its namespace, as an install does.
+        CUTOVER_SESSION_KEY: options.sessionKeyInEnv === false ? '' : `test-session-key-${port}`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

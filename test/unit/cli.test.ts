@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -42,4 +44,22 @@ test('an unknown command or option is a usage error (exit 2) naming what was wro
   const option = run('--frobnicate');
   assert.equal(option.status, 2);
   assert.match(option.stderr, /--frobnicate/);
+});
+
+test('cutover serve with sign-in on and no identity provider refuses to start (exit 2), before it touches a cluster', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'serve-'));
+  try {
+    const values = join(dir, 'values.yaml');
+    const base = `sovereign: { harborInternalURL: 'http://harbor.test', harborPublicURL: 'https://harbor.test', giteaInternalURL: 'http://gitea.test' }
+upstream: { repoURL: 'https://github.com/openova-io/openova.git' }
+`;
+    writeFileSync(values, base);
+    // No kubeconfig anywhere: a refusal that came after connecting would name the cluster, not the issuer.
+    const env = { ...process.env, KUBECONFIG: join(dir, 'none') };
+    const r = spawnSync(process.execPath, [cli, 'serve', '-f', values, '-n', 'x'], { encoding: 'utf8', env });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /no identity provider is configured: set auth\.oidc\.issuerURL, or auth\.signIn: false/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });

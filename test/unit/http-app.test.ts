@@ -10,6 +10,8 @@ import { parseValues } from '../../src/core/values.ts';
 import type { CutoverControl, RunSource, SignIn, TetherSnapshot } from '../../src/http/cutover-control.ts';
 import { CutoverMetrics } from '../../src/http/metrics.ts';
 import { OidcLogin } from '../../src/http/oidc-login.ts';
+import { CONTENT_SECURITY_POLICY } from '../../src/http/middleware.ts';
+import { INVENTORY_READS, STREAMS_PER_SESSION } from '../../src/http/routes/cutover-api.ts';
 import { buildApp } from '../../src/http/server.ts';
 import { isSession, SessionSealer, type PendingLogin, type Session } from '../../src/http/session.ts';
 import { StatusFeed } from '../../src/http/status-feed.ts';
@@ -98,7 +100,9 @@ function inMemoryService(tokens: Record<string, string> = {}): InMemoryService {
   };
 }
 
-function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<string, string> } = {}) {
+function world(
+  options: { status?: StatusData; login?: SignIn; tokens?: Record<string, string>; inventoryGroups?: string[] } = {},
+) {
   const state = { status: options.status ?? {}, readError: undefined as Error | undefined };
   const feed = new StatusFeed({
     read: async () => {
@@ -115,18 +119,20 @@ function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<s
   const logs: string[] = [];
   const login =
     options.login ?? new OidcLogin({ ...values.auth.oidc, clientSecret: '' /* no issuer: sign-in is unconfigured */ });
-  const app = buildApp({ values, service, feed, metrics, login, sealer, log: (line) => logs.push(line) });
-  const session = (name: string, admin: boolean): Session => ({
+  const withGroups = { ...values, auth: { ...values.auth, inventoryGroups: options.inventoryGroups ?? [] } };
+  const app = buildApp({ values: withGroups, service, feed, metrics, login, sealer, log: (line) => logs.push(line) });
+  const session = (name: string, admin: boolean, groups: string[] = []): Session => ({
     sid: `sid-${name}`,
     sub: name,
     name,
-    groups: admin ? ['sovereign-admins'] : [],
+    groups: admin ? ['sovereign-admins'] : groups,
     admin,
     exp: Math.floor(Date.now() / 1000) + 3600,
   });
   const as = (s: Session) => ({ cookie: `cutover_session=${sealer.seal(s, 'session')}`, csrf: sealer.csrfToken(s) });
   const admin = as(session('admin', true));
   const viewer = as(session('viewer', false));
+  const auditor = as(session('auditor', false, ['auditors']));
   /** A request as a browser on the console would send it (CSRF token on POST unless `csrf: false`). */
   const call = (
     path: string,
@@ -143,7 +149,7 @@ function world(options: { status?: StatusData; login?: SignIn; tokens?: Record<s
     if (init.as && init.csrf !== false && init.method === 'POST') headers['x-csrf-token'] = init.as.csrf;
     return app.request(`${ORIGIN}${path}`, { method: init.method ?? 'GET', headers, body: init.body ?? null });
   };
-  return { app, feed, metrics, service, sealer, logs, state, admin, viewer, call };
+  return { app, feed, metrics, service, sealer, logs, state, admin, viewer, auditor, call };
 }
 
 const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, any> });
@@ -175,6 +181,79 @@ test('health, metrics and the console need no session; every response says nosni
   const missing = await w.call('/nowhere');
   assert.equal(missing.status, 404);
   assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
+  // The console's policy: its own files only, no inline script, never framed (on errors too).
+  for (const res of [page, missing, await w.call(STATUS)]) {
+    assert.equal(res.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  }
+  assert.match(CONTENT_SECURITY_POLICY, /frame-ancestors 'none'/);
+  assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-inline|unsafe-eval/);
+  assert.doesNotMatch(await (await w.call('/')).text(), /<script>|<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=/i);
+});
+
+test('tether inventory: sovereign-admins and auth.inventoryGroups only; reads per identity bounded (429 with Retry-After); a forced walk is never fresher than 10 s', async () => {
+  const w = world({ inventoryGroups: ['auditors'] });
+  const TETHERS = '/api/v1/sovereign/cutover/tethers';
+  // The attack: any signed-in identity listing every workload's images, and forcing full walks at will.
+  const refused = await json(await w.call(`${TETHERS}?fresh=true`, { as: w.viewer }));
+  assert.deepEqual(refused, {
+    status: 403,
+    body: {
+      error: 'not-inventory-reader',
+      detail: 'viewer may not read the tether inventory (sovereign-admins and auth.inventoryGroups may)',
+    },
+  });
+  assert.deepEqual(w.service.tetherWalks, [], 'a refused read walks nothing');
+  assert.equal((await w.call(TETHERS, { as: w.auditor })).status, 200, 'a member of an inventory group reads it');
+
+  for (let i = 0; i < INVENTORY_READS; i++)
+    assert.equal((await w.call(`${TETHERS}?fresh=true`, { as: w.admin })).status, 200);
+  assert.ok(
+    w.service.tetherWalks.every((age) => age !== undefined && age >= 10_000),
+    'no read asks for a 0 s walk',
+  );
+  const limited = await w.call(`${TETHERS}?fresh=true`, { as: w.admin });
+  assert.equal(limited.status, 429);
+  const body = (await limited.json()) as { error: string; detail: string };
+  assert.equal(body.error, 'rate-limited');
+  assert.match(body.detail, new RegExp(`at most ${INVENTORY_READS} per 60 s; try again in \\d+ s`));
+  assert.ok(Number(limited.headers.get('retry-after')) > 0 && Number(limited.headers.get('retry-after')) <= 60);
+  assert.equal(w.service.tetherWalks.length, INVENTORY_READS + 1, 'the refused read walked nothing');
+  assert.equal((await w.call(TETHERS, { as: w.auditor })).status, 200, 'the bound is per identity');
+});
+
+test('event streams: a session holds a bounded number open (429 past it); one closed frees its place', async () => {
+  const w = world({ status: { cutoverComplete: 'false' } });
+  const open: Array<ReturnType<typeof sseReader>> = [];
+  try {
+    for (let i = 0; i < STREAMS_PER_SESSION; i++) {
+      const res = await w.call(EVENTS, { as: w.viewer });
+      assert.equal(res.status, 200);
+      const sse = sseReader(res);
+      assert.ok(await sse.until(/event: cutover-status/));
+      open.push(sse);
+    }
+    const over = await json(await w.call(EVENTS, { as: w.viewer }));
+    assert.deepEqual(over, {
+      status: 429,
+      body: { error: 'rate-limited', detail: `event streams: at most ${STREAMS_PER_SESSION} open per session` },
+    });
+    const other = await w.call(EVENTS, { as: w.admin });
+    assert.equal(other.status, 200, 'another session is not affected');
+    await other.body?.cancel();
+    await open.shift()?.cancel();
+    // The server learns of the close asynchronously: its place is free within moments.
+    let again = await w.call(EVENTS, { as: w.viewer });
+    for (let i = 0; again.status === 429 && i < 100; i++) {
+      await again.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      again = await w.call(EVENTS, { as: w.viewer });
+    }
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
+  } finally {
+    for (const sse of open) await sse.cancel();
+  }
 });
 
 test('without a session the API answers 401 unauthenticated; a tampered cookie is no session', async () => {
@@ -429,9 +508,9 @@ test('status: the original shape plus the console extras; tethers as last taken,
   assert.deepEqual(again.tethers, { ...w.service.lastTethers.summary, takenAt: w.service.lastTethers.takenAt });
   assert.equal(w.service.tetherWalks.length, 2, 'a fresh inventory is not walked again');
 
-  const table = await json(await w.call('/api/v1/sovereign/cutover/tethers?fresh=true', { as: w.viewer }));
+  const table = await json(await w.call('/api/v1/sovereign/cutover/tethers?fresh=true', { as: w.admin }));
   assert.deepEqual(Object.keys(table.body), ['takenAt', 'summary', 'tethers']);
-  assert.equal(w.service.tetherWalks.at(-1), 0, '?fresh=true asks for a new walk');
+  assert.equal(w.service.tetherWalks.at(-1), 10_000, '?fresh=true asks for a walk no older than 10 s, never 0');
 
   w.state.readError = new Error('configmaps is forbidden');
   await w.feed.poll();
@@ -552,7 +631,8 @@ test('events: a snapshot, then live phases from the status, closing after cutove
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
   assert.equal(res.headers.get('x-accel-buffering'), 'no');
-  assert.equal(res.headers.get('cache-control'), 'no-cache', "the stream's own, not no-store");
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.equal(res.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
   const sse = sseReader(res);
   try {
     assert.ok(await sse.until(/event: cutover-status\ndata: \{.*\}\n\n/));

@@ -19,6 +19,7 @@ test('Secrets are read by name, in the namespace each reference names', () => {
   assert.deepEqual(
     reads.map((g) => [g.namespace, g.resourceNames]),
     [
+      ['catalyst', ['sovereign-cutover-session']],
       ['gitea', ['gitea-admin']],
       ['harbor', ['harbor-admin']],
     ],
@@ -28,11 +29,43 @@ test('Secrets are read by name, in the namespace each reference names', () => {
   assert.ok(!grants.some((g) => g.resource === 'secrets' && g.namespace === undefined), 'no cluster-wide Secret grant');
 });
 
-test('create never sits in a rule with resourceNames (the apiserver cannot name what does not exist)', () => {
+test('create by name only beside patch: server-side apply names the object it creates (a POST never could)', () => {
+  const patchable = (g: Grant, name: string) =>
+    grants.some(
+      (p) =>
+        p.verbs.includes('patch') &&
+        p.apiGroup === g.apiGroup &&
+        p.resource === g.resource &&
+        (p.namespace === undefined || p.namespace === g.namespace) &&
+        (!p.resourceNames || p.resourceNames.includes(name)),
+    );
+  for (const g of grants.filter((g) => g.verbs.includes('create') && g.resourceNames))
+    for (const name of g.resourceNames ?? [])
+      assert.ok(patchable(g, name), `create ${g.resource}/${name} without patch`);
+  // No Secret can be created but by its name: the credential Secrets, the session key.
   assert.deepEqual(
-    grants.filter((g) => g.verbs.includes('create') && g.resourceNames),
+    grants.filter((g) => g.resource === 'secrets' && g.verbs.includes('create') && !g.resourceNames),
     [],
   );
+});
+
+test("policies: the runner writes only the cutover's own NetworkPolicies and Cilium policy, by name", () => {
+  for (const resource of ['networkpolicies', 'ciliumclusterwidenetworkpolicies']) {
+    const writes = grants.filter(
+      (g) => g.resource === resource && g.verbs.some((v) => ['create', 'patch', 'update', 'delete'].includes(v)),
+    );
+    assert.ok(writes.length > 0, resource);
+    for (const g of writes)
+      assert.ok(
+        g.resourceNames?.every((n) =>
+          ['cutover-egress-hold', 'cutover-check-hold', 'cutover-egress-block'].includes(n),
+        ),
+        `${resource}: ${JSON.stringify(g)}`,
+      );
+  }
+  // The node agent: its own objects by name.
+  for (const g of grants.filter((g) => g.namespace === 'catalyst-agent' && g.verbs.includes('patch')))
+    assert.ok(g.resourceNames?.length === 1, JSON.stringify(g));
 });
 
 test('07 may patch the configured Deployment only, and only as the live fallback', () => {

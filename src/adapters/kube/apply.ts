@@ -5,12 +5,15 @@ import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObj
 import { PeerError } from '../../core/errors.ts';
 import { kubeError } from './cluster.ts';
 
-/** `dryRun`: the apiserver validates and admits everything but persists nothing (`dryRun=All`). */
+/**
+ * `dryRun`: the apiserver validates and admits everything but persists nothing (`dryRun=All`).
+ * `force: false`: a field another manager owns with another value is a 409 conflict, not taken over.
+ */
 export async function serverSideApply(
   config: KubeConfig,
   objects: KubernetesObject[],
   fieldManager: string,
-  options: { dryRun?: boolean } = {},
+  options: { dryRun?: boolean; force?: boolean } = {},
 ): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(config);
   for (const object of objects) {
@@ -32,7 +35,7 @@ export async function serverSideApply(
         undefined,
         options.dryRun ? 'All' : undefined,
         fieldManager,
-        true,
+        options.force ?? true,
         PatchStrategy.ServerSideApply,
       );
     } catch (error) {

@@ -1,6 +1,5 @@
 // `cutover serve`: the API, the console and the in-process engine (jobs executor). Runs as the
 // dormant install's Deployment; safe with several replicas (Lease) and resumes after a restart.
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
@@ -16,6 +15,7 @@ import {
   intakeMirrorPins,
   mirrorObserver,
   reapStrayHolds,
+  sharedSessionKey,
   statusStore,
   takeInventory,
 } from '../../composition.ts';
@@ -62,6 +62,11 @@ function listenAddress(values: Values, listen: string | undefined): { hostname: 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const parsed = loadValues(options.values);
   const address = listenAddress(parsed, options.listen);
+  if (parsed.auth.signIn && !parsed.auth.oidc.issuerURL)
+    throw new CutoverError(
+      'usage',
+      'sign-in is on (auth.signIn) but no identity provider is configured: set auth.oidc.issuerURL, or auth.signIn: false to serve without sign-in (the internal trigger only)',
+    );
   const { values, cluster } = await valuesAndCluster(parsed, options);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
@@ -116,26 +121,15 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     publish: (e) => feed.publish(e),
     onOutcome: (outcome) => metrics.runs.inc({ outcome }),
   });
-  let sessionKey = await secretValue(
-    cluster,
-    'CUTOVER_SESSION_KEY',
-    values.auth.sessionKeySecretRef,
-    options.namespace,
-  );
-  if (!sessionKey) {
-    log(
-      `no session key (Secret ${values.auth.sessionKeySecretRef.name}/${values.auth.sessionKeySecretRef.key}): sessions last until this process restarts and are not shared by replicas`,
-    );
-    sessionKey = randomBytes(32).toString('base64');
-  }
+  // Every replica must open every other's sessions: the Deployment maps the shared key, or it is created once.
+  const sessionKey =
+    process.env.CUTOVER_SESSION_KEY || (await sharedSessionKey(values, cluster, options.namespace, holder));
   const login = new OidcLogin({
     ...values.auth.oidc,
     clientSecret:
       (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, options.namespace)) ??
       '',
   });
-  if (!values.auth.oidc.issuerURL)
-    log('auth.oidc.issuerURL is not set: operators cannot sign in (the internal trigger still works)');
   const app = buildApp({ values, service, feed, metrics, login, sealer: new SessionSealer(sessionKey), log });
   // The install ships the status ConfigMap without data (so upgrades never reset it): fill in what it lacks.
   await store

@@ -320,7 +320,14 @@ async function main() {
   $('abort').addEventListener('click', () => void abort());
   $('rollback').addEventListener('click', () => void rollback());
   $('tethers').addEventListener('toggle', () => {
-    if ($('tethers').open) void loadTethers().catch(() => undefined);
+    if (!$('tethers').open) return;
+    void loadTethers().catch((error) => {
+      // Not a sovereign-admin nor in auth.inventoryGroups, or too many reads: the table says so.
+      const cell = Object.assign(document.createElement('td'), { textContent: error.message, colSpan: 6 });
+      const row = document.createElement('tr');
+      row.append(cell);
+      $('tether-table').tBodies[0].replaceChildren(row);
+    });
   });
   await refresh();
   listen();

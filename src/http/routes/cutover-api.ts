@@ -1,13 +1,14 @@
 // The original's cutover routes (drop-in: paths, status codes, bodies, SSE phases): status,
 // tethers, start, the event stream, and the internal trigger for ServiceAccounts.
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { CutoverError, redact } from '../../core/errors.ts';
 import { statusReport } from '../../core/status.ts';
 import { AUTO_KEYS, stepKey, type StatusData } from '../../core/contracts.ts';
 import type { Values } from '../../core/values.ts';
 import { type CutoverControl, type StatusSource } from '../cutover-control.ts';
 import { requireChange, requireSession, type SessionEnv } from '../middleware.ts';
+import { OpenCount, RateLimit } from '../rate-limit.ts';
 import type { SessionSealer } from '../session.ts';
 import { TERMINAL, type FeedEvent } from '../status-feed.ts';
 
@@ -19,9 +20,18 @@ export interface CutoverApiParts {
   log: (line: string) => void;
 }
 
+/** Reads of the full tether inventory per identity per minute; a forced walk is never fresher than 10 s. */
+export const INVENTORY_READS = 30;
+const FRESH_FLOOR_MS = 10_000;
+/** Event streams one session (a few tabs) and the whole replica may hold open. */
+export const STREAMS_PER_SESSION = 4;
+const STREAMS_TOTAL = 256;
+
 export function cutoverApiRoutes({ values, service, feed, sealer, log }: CutoverApiParts): Hono<SessionEnv> {
   const app = new Hono<SessionEnv>();
   const signedIn = requireSession(sealer);
+  const inventoryReads = new RateLimit(INVENTORY_READS, 60_000);
+  const streams = new OpenCount(STREAMS_PER_SESSION, STREAMS_TOTAL);
   const change = requireChange(sealer, values.api.publicURL);
 
   const report = async () => {
@@ -40,8 +50,18 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
   };
 
   app.get('/api/v1/sovereign/cutover/status', signedIn, async (c) => c.json(await report()));
+  // The full inventory names every workload's images: sovereign-admins and `auth.inventoryGroups` only.
+  // `fresh=true` walks the whole cluster again, so it is bounded: one walk per 10 s whoever asks,
+  // and each identity gets INVENTORY_READS a minute.
   app.get('/api/v1/sovereign/cutover/tethers', signedIn, async (c) => {
-    const snapshot = await service.tethers(c.req.query('fresh') === 'true' ? 0 : 30_000);
+    const s = c.var.session;
+    if (!s.admin && !s.groups.some((g) => values.auth.inventoryGroups.includes(g)))
+      throw new CutoverError(
+        'not-inventory-reader',
+        `${s.name} may not read the tether inventory (sovereign-admins and auth.inventoryGroups may)`,
+      );
+    inventoryReads.take(s.sub, 'tether inventory reads');
+    const snapshot = await service.tethers(c.req.query('fresh') === 'true' ? FRESH_FLOOR_MS : 30_000);
     const all = c.req.query('all') === 'true';
     return c.json({
       takenAt: snapshot.takenAt,
@@ -85,35 +105,46 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
     return c.json(await report(), 202);
   });
   app.get('/api/v1/sovereign/cutover/events', signedIn, (c) => {
+    const release = streams.open(c.var.session.sid, 'event streams');
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
-      const send = (e: FeedEvent) => stream.writeSSE({ event: e.phase, data: JSON.stringify(e) });
-      const replay = [...feed.replay];
-      for (const e of replay) await send(e);
-      const data = (await feed.poll()) ?? {};
-      await send({
-        time: new Date().toISOString(),
-        phase: 'cutover-status',
-        level: 'info',
-        message: JSON.stringify(data),
-      });
-      const last = replay.at(-1);
-      if ((last && TERMINAL.has(last.phase)) || data.cutoverComplete === 'true') return;
-      await new Promise<void>((resolve) => {
-        const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n'), 15_000);
-        const done = () => {
-          clearInterval(heartbeat);
-          feed.off('event', onEvent);
-          resolve();
-        };
-        const onEvent = (e: FeedEvent) => {
-          void send(e).then(() => TERMINAL.has(e.phase) && done(), done);
-        };
-        feed.on('event', onEvent);
-        stream.onAbort(done);
-      });
+      stream.onAbort(release);
+      try {
+        await relay(stream);
+      } finally {
+        release();
+      }
     });
   });
+  // The replayed events and the status now, then every event until a terminal one or the client leaves.
+  const relay = async (stream: SSEStreamingApi) => {
+    const send = (e: FeedEvent) => stream.writeSSE({ event: e.phase, data: JSON.stringify(e) });
+    const replay = [...feed.replay];
+    for (const e of replay) await send(e);
+    const data = (await feed.poll()) ?? {};
+    await send({
+      time: new Date().toISOString(),
+      phase: 'cutover-status',
+      level: 'info',
+      message: JSON.stringify(data),
+    });
+    const last = replay.at(-1);
+    // A client gone during the replay: its abort already fired, so nothing would ever end the wait below.
+    if ((last && TERMINAL.has(last.phase)) || data.cutoverComplete === 'true' || stream.aborted) return;
+    await new Promise<void>((resolve) => {
+      const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n'), 15_000);
+      const done = () => {
+        clearInterval(heartbeat);
+        feed.off('event', onEvent);
+        resolve();
+      };
+      const onEvent = (e: FeedEvent) => {
+        void send(e).then(() => TERMINAL.has(e.phase) && done(), done);
+      };
+      feed.on('event', onEvent);
+      stream.onAbort(done);
+    });
+  };
   app.all('/api/v1/internal/cutover/trigger', async (c) => {
     if (c.req.method !== 'POST') return c.json({ error: 'method-not-allowed', detail: 'POST only' }, 405);
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
