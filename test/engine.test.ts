@@ -3,7 +3,9 @@
 // and completion only when every required step ran and the nodes were pivoted.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
 import { KubeCluster, mergePatch, microTime } from '../src/adapters/kube/cluster.ts';
 import { CutoverError, PeerError } from '../src/core/errors.ts';
 import { recheckKey, STEP_IDS, stepKey, type StepId } from '../src/core/contracts.ts';
@@ -380,4 +382,76 @@ test('invariants: a precondition that fails fails its step before any write (the
   assert.equal((await second.store.read())!.cutoverComplete, 'false');
   left.length = 0;
   assert.equal((await second.eng.run()).result, 'completed', 'complete once none remain');
+});
+
+test('a Lease whose renewals stall is given up within two periods — before it expires for anyone else', async () => {
+  const namespace = await testNamespace('engine-lease-stall', cleanups);
+  // A TCP forwarder to the apiserver (on the apiserver's own address, so its certificate still matches)
+  // that can be frozen: connections stay open and nothing more passes, as on a partitioned node.
+  const target = new URL(e.kube.apiserver);
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const forwarder = createNetServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (chunk) => frozen || upstream.write(chunk));
+    upstream.on('data', (chunk) => frozen || client.write(chunk));
+  });
+  await new Promise<void>((resolve) => forwarder.listen(0, target.hostname, resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => forwarder.close(resolve));
+  });
+  const port = (forwarder.address() as AddressInfo).port;
+  const viaForwarder = new KubeConfig();
+  viaForwarder.loadFromFile(e.kube.kubeconfig);
+  viaForwarder.loadFromOptions({
+    clusters: viaForwarder.getClusters().map((c) => ({ ...c, server: `https://${target.hostname}:${port}` })),
+    users: viaForwarder.getUsers(),
+    contexts: viaForwarder.getContexts(),
+    currentContext: viaForwarder.getCurrentContext(),
+  });
+  const durationSeconds = 3; // a period of 1 s
+  const lease = new SingleFlight(new KubeCluster(viaForwarder), namespace, 'stalled-engine', durationSeconds);
+  await lease.acquire();
+  frozen = true;
+  const frozenAt = Date.now();
+  await eventually('the engine to give the Lease up', async () => lease.signal.aborted, 10_000);
+  const noticed = Date.now() - frozenAt;
+  const held = await cluster.coordination.readNamespacedLease({ name: 'self-sovereign-cutover', namespace });
+  const expiresAt = new Date(held.spec?.renewTime ?? 0).getTime() + durationSeconds * 1000;
+  console.log(`# lease given up ${noticed} ms after renewals stalled; it expires ${expiresAt - Date.now()} ms later`);
+  assert.ok(noticed <= 3_200, `noticed within two periods and a tick (${noticed} ms)`);
+  assert.ok(Date.now() < expiresAt, 'given up before anyone else could take it');
+  assert.match(String((lease.signal.reason as Error).message), /no renewal got through/);
+});
+
+test('a call to an apiserver that never answers fails at its deadline (transient), it does not hang', async () => {
+  const held = new Set<Socket>();
+  const blackHole = createNetServer((socket) => void held.add(socket.on('error', () => undefined))); // accepts, never answers
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+  try {
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [
+        { name: 'c', server: `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`, skipTLSVerify: true },
+      ],
+      users: [{ name: 'u', token: 'x' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const started = Date.now();
+    const failed = await new KubeCluster(config, 500).secretData('ns', 'name').catch((error: unknown) => error);
+    assert.ok(failed instanceof PeerError && failed.transient, String(failed));
+    const took = Date.now() - started;
+    assert.match((failed as PeerError).message, /no answer: .*abort/i);
+    assert.ok(took >= 450 && took < 3_000, `failed at its deadline, not before or long after (${took} ms)`);
+  } finally {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => blackHole.close(resolve));
+  }
 });

@@ -59,7 +59,13 @@ export function converge(config: AgentConfig, desired: RegistriesYaml): void {
   if (existsSync(registries) || existsSync(registries + BACKUP)) {
     if (desired === 'v2') {
       if (!existsSync(registries + BACKUP)) copyFileSync(registries, registries + BACKUP);
-      writeAtomically(registries, pivotedRegistriesYaml(config.hostProjects, config.harborURL));
+      // Always from the node's own file: a rerun writes the same bytes, and its configs (TLS, auth) stay.
+      const want = pivotedRegistriesYaml(
+        config.hostProjects,
+        config.harborURL,
+        readFileSync(registries + BACKUP, 'utf8'),
+      );
+      if (readFileSync(registries, 'utf8') !== want) writeAtomically(registries, want);
     } else if (existsSync(registries + BACKUP)) renameSync(registries + BACKUP, registries);
   }
 }

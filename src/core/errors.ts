@@ -56,9 +56,18 @@ export function isTransient(error: unknown): boolean {
   );
 }
 
+/** Names under which a credential travels: JSON keys, query and form parameters. */
+const SECRET_NAMES =
+  'password|passwd|secret|access_secret|client_secret|token|access_token|refresh_token|id_token|private_token|auth|api_?key|private_key|secret_key|signature|x-amz-signature|sig';
+
 const SECRET_PATTERNS: RegExp[] = [
-  /("(?:password|access_secret|secret|token|access_token|auth|refresh_token)"\s*:\s*")[^"]*(")/gi,
+  // "password": "…" in JSON (a body echoed back, a docker config).
+  new RegExp(`("(?:${SECRET_NAMES})"\\s*:\\s*")[^"]*(")`, 'gi'),
+  // ?token=… or &client_secret=… in a URL or a form body.
+  new RegExp(`([?&](?:${SECRET_NAMES})=)[^&#\\s"']+`, 'gi'),
+  // Authorization: Basic …, Bearer …, and Gitea's `token …`.
   /((?:Basic|Bearer)\s+)[A-Za-z0-9+/=._~-]+/g,
+  /(authorization["']?\s*[:=]\s*["']?token\s+)[A-Za-z0-9+/=._~-]+/gi,
 ];
 
 /** Removes credentials from free text (bodies, messages) before it reaches a log, status or event. */

@@ -2,6 +2,7 @@
 // `<host>/<path>` go to the local Harbor's `/v2/<project>/<path>` (override_path), and the fallback
 // `server` is the local Harbor too — never the upstream, so a miss fails instead of leaking egress.
 import { stringify } from 'smol-toml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { HostProject } from './values.ts';
 
 /** The CA bundle the agent writes beside hosts.toml, which names it relative to its own directory. */
@@ -30,17 +31,26 @@ export function pivotedHostsToml(
   })}`;
 }
 
-/** k3s/RKE2 registries.yaml mirrors for the same table (read by k3s at start only; hosts.toml is what pivots live). */
-export function pivotedRegistriesYaml(rows: HostProject[], harborURL: string): string {
+/**
+ * k3s/RKE2 registries.yaml for the same table (read by k3s at start only; hosts.toml is what pivots
+ * live): the node's own file (`original`) with a mirror per mapped host set to the local Harbor —
+ * its other mirrors and every `configs:` entry (TLS, auth) kept. Parsed and written as YAML, never
+ * pieced together from strings, so a host name or project cannot break the file's structure.
+ */
+export function pivotedRegistriesYaml(rows: HostProject[], harborURL: string, original = ''): string {
   const harbor = harborURL.replace(/\/+$/, '');
-  const lines = ['# written by sovereign-cutover (registry-pivot)', 'mirrors:'];
-  for (const row of rows) {
-    lines.push(
-      `  "${row.host}":`,
-      `    endpoint: ["${harbor}"]`,
-      '    rewrite:',
-      `      "^(.*)$": "${row.project}/$1"`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
+  const parsed: unknown = original.trim() ? parseYaml(original) : {};
+  if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed)))
+    throw new Error('registries.yaml is not a mapping: left as it is');
+  const doc = { ...((parsed ?? {}) as Record<string, unknown>) };
+  const mirrors = doc.mirrors;
+  if (mirrors !== undefined && mirrors !== null && (typeof mirrors !== 'object' || Array.isArray(mirrors)))
+    throw new Error('registries.yaml mirrors is not a mapping: left as it is');
+  doc.mirrors = {
+    ...((mirrors ?? {}) as Record<string, unknown>),
+    ...Object.fromEntries(
+      rows.map((row) => [row.host, { endpoint: [harbor], rewrite: { '^(.*)$': `${row.project}/$1` } }]),
+    ),
+  };
+  return `# written by sovereign-cutover (registry-pivot); the node's own file is kept beside it\n${stringifyYaml(doc)}`;
 }

@@ -133,6 +133,8 @@ export const STEP_TIMEOUT_KEYS = [
 ] as const;
 export type StepTimeoutKey = (typeof STEP_TIMEOUT_KEYS)[number];
 
+/** An absolute host directory whose last segment is `last`, without `.` or `..` segments. */
+const HOST_DIR = (last: string) => `^(?:/(?!\\.\\.?(?:/|$))[A-Za-z0-9._-]+)*/${last}$`;
 const str = (def?: string) => ({ type: 'string', ...(def === undefined ? {} : { default: def }) });
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
   type: 'object',
@@ -320,8 +322,9 @@ export const VALUES_SCHEMA = obj(
     images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
     // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
     registryPivot: obj({
-      certsDir: str('/etc/containerd/certs.d'),
-      k3sConfigDir: str('/etc/rancher/k3s'),
+      // The agent's only host paths (it runs privileged): a containerd certs.d and a k3s/RKE2 config directory, nothing wider.
+      certsDir: { ...str('/etc/containerd/certs.d'), pattern: HOST_DIR('certs\\.d') },
+      k3sConfigDir: { ...str('/etc/rancher/k3s'), pattern: HOST_DIR('(?:k3s|rke2)') },
       // The node agent's namespace, labelled Pod Security `privileged` (it writes host paths); empty: `<install namespace>-agent`.
       agentNamespace: str(''),
     }),

@@ -14,16 +14,24 @@ export class SingleFlight {
   #timer: NodeJS.Timeout | undefined;
   readonly #lost = new AbortController();
   #lastRenewed = 0;
+  #renewing = false;
+  readonly #durationSeconds: number;
 
   /** Aborted when we no longer hold the Lease (taken over, or not renewed for its whole duration). */
   get signal(): AbortSignal {
     return this.#lost.signal;
   }
 
-  constructor(cluster: KubeCluster, namespace: string, holder: string) {
+  /** `durationSeconds`: how long the Lease holds without renewal (it is renewed every third of that). */
+  constructor(cluster: KubeCluster, namespace: string, holder: string, durationSeconds = DURATION_SECONDS) {
     this.#cluster = cluster;
     this.#namespace = namespace;
     this.holder = holder;
+    this.#durationSeconds = durationSeconds;
+  }
+
+  get #periodMs(): number {
+    return (this.#durationSeconds * 1000) / 3;
   }
 
   /** Takes the Lease or throws CutoverError('in-progress') naming who holds it. */
@@ -33,7 +41,7 @@ export class SingleFlight {
     // Lease times are MicroTime; a plain object body is sent as written.
     const spec = {
       holderIdentity: this.holder,
-      leaseDurationSeconds: DURATION_SECONDS,
+      leaseDurationSeconds: this.#durationSeconds,
       acquireTime: microTime(now),
       renewTime: microTime(now),
     };
@@ -56,7 +64,7 @@ export class SingleFlight {
       const live =
         holder !== '' &&
         holder !== this.holder &&
-        Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? DURATION_SECONDS) * 1000;
+        Date.now() - renewed < (lease.spec?.leaseDurationSeconds ?? this.#durationSeconds) * 1000;
       if (live) throw new CutoverError('in-progress', `a cutover is already in progress (held by ${holder})`);
       // A merge patch carrying the resourceVersion we read is a compare-and-swap: a racer gets 409.
       await coordination.patchNamespacedLease(
@@ -76,7 +84,7 @@ export class SingleFlight {
     this.#lastRenewed = Date.now();
     // Acquiring again while held (the engine re-acquires what its caller took) keeps one renewer.
     clearInterval(this.#timer);
-    this.#timer = setInterval(() => void this.#renew(), (DURATION_SECONDS * 1000) / 3);
+    this.#timer = setInterval(() => void this.#renew(), this.#periodMs);
     this.#timer.unref();
   }
 
@@ -96,16 +104,33 @@ export class SingleFlight {
     return true;
   }
 
+  /**
+   * Every period: renew, each attempt bounded by one period. Lost — the signal aborts — when someone
+   * else holds it, or when no renewal got through for two periods: a whole period before the Lease
+   * expires and another engine may take it, so the two never run at once.
+   */
   async #renew(): Promise<void> {
-    const held = await this.#ifHeld({ renewTime: microTime(new Date()) }).catch(() => undefined);
-    if (held) this.#lastRenewed = Date.now();
-    // Someone else holds it now, or we could not renew for a whole lease: stop before two engines run.
-    if (held === false || Date.now() - this.#lastRenewed > DURATION_SECONDS * 1000) {
-      clearInterval(this.#timer);
-      this.#lost.abort(
-        new CutoverError('lease-lost', 'this engine lost the single-flight Lease; another run may have started'),
-      );
+    if (Date.now() - this.#lastRenewed > 2 * this.#periodMs) return this.#lose('no renewal got through');
+    if (this.#renewing) return; // the last attempt is still out (it gives up within its period)
+    this.#renewing = true;
+    try {
+      const held = await Promise.race([
+        this.#ifHeld({ renewTime: microTime(new Date()) }),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.#periodMs).unref()),
+      ]).catch(() => undefined);
+      if (held) this.#lastRenewed = Date.now();
+      if (held === false) this.#lose('another engine holds it');
+    } finally {
+      this.#renewing = false;
     }
+  }
+
+  #lose(why: string): void {
+    clearInterval(this.#timer);
+    if (this.#lost.signal.aborted) return;
+    this.#lost.abort(
+      new CutoverError('lease-lost', `this engine lost the single-flight Lease (${why}); another run may have started`),
+    );
   }
 
   async release(): Promise<void> {

@@ -242,7 +242,7 @@ export class Prewarmer {
               digest: blob.digest,
               size: blob.size,
             });
-            const bytes = await pumpRenewingTokens(pump, transfer, [source, target]);
+            const bytes = await pumpRenewingTokens(pump, transfer, [source, target], this.#o.signal);
             this.#progress.bytesCopied += bytes;
             this.#progress.blobsCopied++;
           }

@@ -77,7 +77,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       namespace: ns,
       apiGroup,
       resource,
-      verbs: ['get', 'create', 'patch'],
+      verbs: ['get', 'patch'],
       resourceNames: [name],
     })),
     { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },

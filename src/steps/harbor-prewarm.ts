@@ -94,7 +94,7 @@ export async function prewarmArtifacts(
   const notCached: string[] = [];
   try {
     await forEachLimited(proxied, PARALLEL_ARTIFACTS, async (a) => {
-      const digest = await pullThrough(c.local, a.localRepo, reference(a.ref), pump, retry);
+      const digest = await pullThrough(c.local, a.localRepo, reference(a.ref), pump, retry, ctx.signal);
       if (!(await presentByDigest(c.local, a.localRepo, reference(a.ref), digest)))
         notCached.push(`${formatImageRef(a.ref)}: ${a.localRepo}:${reference(a.ref)} is not ${digest} after the pull`);
       ctx.log(`pulled ${formatImageRef(a.ref)} through ${a.localRepo}`);

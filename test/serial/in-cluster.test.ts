@@ -191,9 +191,13 @@ test(
     for (const job of jobs) assert.equal(job.spec?.template.spec?.serviceAccountName, RUNNER);
 
     // The console's tether table, as the runner sees it: after the cutover nothing but exempt rows.
+    // A sovereign-admin reads it (a viewer may not: 403).
     const viewer = await signIn(apiURL, 'viewer');
+    const refused = await fetch(`${apiURL}/api/v1/sovereign/cutover/tethers`, { headers: { cookie: viewer.cookie } });
+    assert.equal(refused.status, 403);
+    const reader = await signIn(apiURL, 'admin');
     const tethers = (await (
-      await fetch(`${apiURL}/api/v1/sovereign/cutover/tethers?fresh=true`, { headers: { cookie: viewer.cookie } })
+      await fetch(`${apiURL}/api/v1/sovereign/cutover/tethers?fresh=true`, { headers: { cookie: reader.cookie } })
     ).json()) as {
       summary: { tethered: number; unmapped: number; exempt: number; pivoted: number; unreadable: string[] };
       tethers: Array<{ state: string; object: string; field: string; upstream: string }>;

@@ -12,6 +12,23 @@ test('credentials in JSON bodies, auth headers and URLs are masked', () => {
   assert.equal(withoutCredentials('https://robot:tok@github.com/o/r'), 'https://github.com/o/r');
 });
 
+test('credentials in query strings, form bodies, Gitea token headers and OIDC secrets are masked too', () => {
+  const cases: Array<[string, string]> = [
+    ['GET https://gitea/api/v1/repos?token=abc123&limit=5', 'GET https://gitea/api/v1/repos?token=***&limit=5'],
+    ['https://h/x?a=1&access_token=eyJ.x-y', 'https://h/x?a=1&access_token=***'],
+    ['grant_type=code&client_secret=s3cr3t&code=c', 'grant_type=code&client_secret=***&code=c'],
+    ['{"client_secret":"s3cr3t"}', '{"client_secret":"***"}'],
+    ['{"id_token":"eyJ"}', '{"id_token":"***"}'],
+    ['https://s3/b/o?X-Amz-Signature=deadbeef', 'https://s3/b/o?X-Amz-Signature=***'],
+    ['Authorization: token 0123456789abcdef', 'Authorization: token ***'],
+    ['{"authorization":"token 0123456789abcdef"}', '{"authorization":"token ***"}'],
+    ['pull https://robot$x:pass@harbor.local/v2/', 'pull https://***@harbor.local/v2/'],
+  ];
+  for (const [input, masked] of cases) assert.equal(redact(input), masked, input);
+  // What is no credential stays readable.
+  assert.equal(redact('?tokens=none&page=2 token bucket'), '?tokens=none&page=2 token bucket');
+});
+
 test('a PeerError says what was asked and what came back, without the secrets', () => {
   const error = new PeerError('POST', 'http://admin:pw@harbor.local/api/v2.0/projects', 403, '{"token":"abc"}');
   assert.equal(error.message, 'POST http://***@harbor.local/api/v2.0/projects → 403: {"token":"***"}');

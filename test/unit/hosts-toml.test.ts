@@ -46,3 +46,35 @@ test('registries.yaml mirrors every host to the Harbor with a rewrite into its p
   });
   assert.deepEqual(Object.keys(parsed.mirrors), ['ghcr.io', 'docker.io']);
 });
+
+test("registries.yaml keeps the node's own file: its configs (TLS, auth) and other mirrors; a rerun writes the same", () => {
+  const original = `mirrors:
+  quay.io:
+    endpoint: ["https://quay-cache.internal"]
+  docker.io:
+    endpoint: ["https://old-docker-mirror"]
+configs:
+  "harbor.example":
+    tls:
+      ca_file: /etc/ssl/harbor-ca.pem
+    auth:
+      username: node
+      password: kept-as-is
+`;
+  const text = pivotedRegistriesYaml([row('docker.io', 'hub')], 'https://harbor.example', original);
+  const parsed = parseYaml(text) as {
+    mirrors: Record<string, { endpoint: string[]; rewrite?: Record<string, string> }>;
+    configs: Record<string, unknown>;
+  };
+  assert.deepEqual(parsed.configs, (parseYaml(original) as { configs: unknown }).configs);
+  assert.deepEqual(parsed.mirrors['quay.io'], { endpoint: ['https://quay-cache.internal'] });
+  assert.deepEqual(parsed.mirrors['docker.io'], {
+    endpoint: ['https://harbor.example'],
+    rewrite: { '^(.*)$': 'hub/$1' },
+  });
+  assert.equal(pivotedRegistriesYaml([row('docker.io', 'hub')], 'https://harbor.example', original), text);
+  // A host or project that would break a string-built file is just a string to the YAML writer.
+  const odd = pivotedRegistriesYaml([row('evil": x\n  injected', 'p"\n- y')], 'https://harbor.example');
+  assert.deepEqual(Object.keys((parseYaml(odd) as { mirrors: object }).mirrors), ['evil": x\n  injected']);
+  assert.throws(() => pivotedRegistriesYaml([row('docker.io', 'hub')], 'https://h', '- a list'), /not a mapping/);
+});

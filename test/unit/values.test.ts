@@ -99,3 +99,19 @@ test('required keys, invalid YAML and a host mapped twice are refused', () => {
     /maps host quay\.io twice/,
   );
 });
+
+test("the node agent's host paths are a containerd certs.d and a k3s/RKE2 config directory, nothing wider", () => {
+  const base = `sovereign: { harborInternalURL: 'http://h', harborPublicURL: 'http://h', giteaInternalURL: 'http://g' }
+upstream: { repoURL: 'https://github.com/o/r' }
+`;
+  for (const ok of [
+    { certsDir: '/var/lib/rancher/k3s/agent/etc/containerd/certs.d', k3sConfigDir: '/etc/rancher/rke2' },
+    { certsDir: '/etc/containerd/certs.d', k3sConfigDir: '/etc/rancher/k3s' },
+  ])
+    assert.doesNotThrow(() => parseValues(`${base}registryPivot: ${JSON.stringify(ok)}\n`));
+  for (const bad of [{ certsDir: '/' }, { certsDir: '/etc' }, { certsDir: '/etc/../certs.d' }, { k3sConfigDir: '/' }])
+    assert.throws(
+      () => parseValues(`${base}registryPivot: ${JSON.stringify(bad)}\n`),
+      /registryPivot\.(certsDir|k3sConfigDir)/,
+    );
+});

@@ -3,7 +3,7 @@
 import { request } from 'node:https';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { PeerError } from '../../core/errors.ts';
-import { kubeError } from './cluster.ts';
+import { KUBE_CALL_TIMEOUT_MS, kubeError, withDeadline } from './cluster.ts';
 
 /**
  * `dryRun`: the apiserver validates and admits everything but persists nothing (`dryRun=All`).
@@ -15,7 +15,7 @@ export async function serverSideApply(
   fieldManager: string,
   options: { dryRun?: boolean; force?: boolean } = {},
 ): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(config);
+  const api = new KubernetesObjectApi(withDeadline(config, KUBE_CALL_TIMEOUT_MS));
   for (const object of objects) {
     if (object.kind === 'CustomResourceDefinition') {
       // client-node re-serialises built-in types through its models, which renames JSON-schema keys
@@ -59,6 +59,7 @@ async function applyRaw(
   const options: Parameters<typeof request>[1] & { headers: Record<string, string> } = {
     method: 'PATCH',
     headers: { 'content-type': PatchStrategy.ServerSideApply, accept: 'application/json' },
+    timeout: KUBE_CALL_TIMEOUT_MS,
   };
   await config.applyToHTTPSOptions(options);
   const body = JSON.stringify(object);
@@ -73,6 +74,7 @@ async function applyRaw(
       );
     });
     req.on('error', (error) => reject(new PeerError('APPLY', url.toString(), 0, error.message, { cause: error })));
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${KUBE_CALL_TIMEOUT_MS / 1000} s`)));
     req.end(body);
   });
 }

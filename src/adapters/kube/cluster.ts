@@ -7,18 +7,46 @@ import {
   BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  createConfiguration,
   CustomObjectsApi,
   DiscoveryV1Api,
   EventsV1Api,
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
+  ServerConfiguration,
   setHeaderOptions,
+  type RequestContext,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import { CutoverError, PeerError } from '../../core/errors.ts';
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/**
+ * Every Kubernetes call but a watch gets this deadline (watches are bounded by their own timeouts):
+ * a stalled connection to the apiserver fails the call — a transient error the caller retries —
+ * instead of hanging a step, a Lease renewal or the guard.
+ */
+export const KUBE_CALL_TIMEOUT_MS = 30_000;
+
+/** The typed clients' configuration: the kubeconfig's authentication, plus the call deadline. */
+export function withDeadline(config: KubeConfig, timeoutMs: number) {
+  const server = config.getCurrentCluster()?.server;
+  if (!server) throw new Error('No active cluster!');
+  return createConfiguration({
+    baseServer: new ServerConfiguration(server, {}),
+    authMethods: {
+      default: {
+        getName: () => 'kubeconfig-with-deadline',
+        applySecurityAuthentication: async (context: RequestContext) => {
+          await config.applySecurityAuthentication(context);
+          if (!context.getSignal()) context.setSignal(AbortSignal.timeout(timeoutMs));
+        },
+      },
+    },
+  });
+}
 
 export class KubeCluster {
   readonly config: KubeConfig;
@@ -33,18 +61,20 @@ export class KubeCluster {
   readonly authorization: AuthorizationV1Api;
   readonly events: EventsV1Api;
 
-  constructor(config: KubeConfig) {
+  /** `timeoutMs`: the deadline of each call (KUBE_CALL_TIMEOUT_MS). */
+  constructor(config: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS) {
     this.config = config;
-    this.core = config.makeApiClient(CoreV1Api);
-    this.apps = config.makeApiClient(AppsV1Api);
-    this.batch = config.makeApiClient(BatchV1Api);
-    this.coordination = config.makeApiClient(CoordinationV1Api);
-    this.custom = config.makeApiClient(CustomObjectsApi);
-    this.discovery = config.makeApiClient(DiscoveryV1Api);
-    this.networking = config.makeApiClient(NetworkingV1Api);
-    this.authentication = config.makeApiClient(AuthenticationV1Api);
-    this.authorization = config.makeApiClient(AuthorizationV1Api);
-    this.events = config.makeApiClient(EventsV1Api);
+    const api = withDeadline(config, timeoutMs);
+    this.core = new CoreV1Api(api);
+    this.apps = new AppsV1Api(api);
+    this.batch = new BatchV1Api(api);
+    this.coordination = new CoordinationV1Api(api);
+    this.custom = new CustomObjectsApi(api);
+    this.discovery = new DiscoveryV1Api(api);
+    this.networking = new NetworkingV1Api(api);
+    this.authentication = new AuthenticationV1Api(api);
+    this.authorization = new AuthorizationV1Api(api);
+    this.events = new EventsV1Api(api);
   }
 
   /**

@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TrustAgents, type TrustSnapshot } from '../trust-agents.ts';
-import type { PumpFailure, PumpReply, PumpRequest } from './blob-pump.ts';
+import type { PumpCancel, PumpFailure, PumpReply, PumpRequest } from './blob-pump.ts';
 
 // Default CAs are per thread: this one trusts as its parent was told to.
 const agents = new TrustAgents((workerData as { trust: TrustSnapshot }).trust).apply();
@@ -43,23 +43,28 @@ class Failure extends Error {
   }
 }
 
-/** One request; resolves when the answer's headers arrive. A connection idle for `idleMs` is cut. */
+/** One request; resolves when the answer's headers arrive. A connection idle for `idleMs` is cut, as is one `signal` aborts. */
 function send(
   method: string,
   url: URL,
   headers: Record<string, string>,
   idleMs: number,
+  signal: AbortSignal,
   body?: IncomingMessage,
 ): Promise<IncomingMessage> {
   const https = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(
       url,
-      { method, headers, agent: agents.agentFor(url), timeout: idleMs },
+      { method, headers, agent: agents.agentFor(url), timeout: idleMs, signal },
       resolve,
     );
     req.on('error', (error) =>
-      reject(new Failure({ method, url: url.origin + url.pathname, status: 0, body: error.message })),
+      reject(
+        error instanceof Failure
+          ? error
+          : new Failure({ method, url: url.origin + url.pathname, status: 0, body: error.message }),
+      ),
     );
     req.on('timeout', () => req.destroy(new Error(`no progress for ${idleMs / 1000} s`)));
     if (body) {
@@ -91,7 +96,11 @@ function readOnly(blob: IncomingMessage, url: URL, digest: string): Promise<numb
       bytes += chunk.length;
     });
     blob.on('error', (error) =>
-      reject(new Failure({ method: 'GET', url: url.origin + url.pathname, status: 0, body: error.message })),
+      reject(
+        error instanceof Failure
+          ? error
+          : new Failure({ method: 'GET', url: url.origin + url.pathname, status: 0, body: error.message }),
+      ),
     );
     blob.on('end', () => {
       const actual = `sha256:${hash.digest('hex')}`;
@@ -109,13 +118,33 @@ function readOnly(blob: IncomingMessage, url: URL, digest: string): Promise<numb
   });
 }
 
-async function transfer(job: PumpRequest): Promise<number> {
+/**
+ * Cuts the stream the moment it sends more bytes than the descriptor says (a registry, or what it
+ * redirects to, cannot make us read or forward an unbounded blob); fewer fail the digest check.
+ */
+function boundBySize(blob: IncomingMessage, size: number, url: URL): void {
+  let seen = 0;
+  blob.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > size)
+      blob.destroy(
+        new Failure({
+          method: 'GET',
+          url: url.origin + url.pathname,
+          status: 200,
+          body: `blob sends more than its descriptor's ${size} bytes`,
+        }),
+      );
+  });
+}
+
+async function transfer(job: PumpRequest, signal: AbortSignal): Promise<number> {
   const first = new URL(job.get.url);
   let url = first;
   let blob: IncomingMessage;
   for (let hop = 0; ; hop++) {
     // Credentials go to the registry only, never to the blob storage it redirects to.
-    blob = await send('GET', url, url.origin === first.origin ? job.get.headers : {}, job.idleMs);
+    blob = await send('GET', url, url.origin === first.origin ? job.get.headers : {}, job.idleMs, signal);
     const location = blob.headers.location;
     if (blob.statusCode && blob.statusCode >= 300 && blob.statusCode < 400 && location && hop < MAX_REDIRECTS) {
       blob.resume();
@@ -131,19 +160,29 @@ async function transfer(job: PumpRequest): Promise<number> {
       });
     break;
   }
+  const announced = Number(blob.headers['content-length'] ?? '-1');
+  if (announced >= 0 && announced !== job.size) {
+    blob.destroy();
+    throw new Failure({
+      method: 'GET',
+      url: first.origin + first.pathname,
+      status: 200,
+      body: `blob is ${announced} bytes, its descriptor says ${job.size}`,
+    });
+  }
   // Counting listens to the same chunks; the PUT's pipe (or the hash) is attached in this tick, before any flows.
   countStreamed(blob);
-  const size = Number(blob.headers['content-length'] ?? '-1');
+  boundBySize(blob, job.size, first);
   if (!job.put) return await readOnly(blob, first, job.digest);
   const put = new URL(job.put.url);
   const headers = {
     ...job.put.headers,
     'content-type': 'application/octet-stream',
-    ...(size >= 0 ? { 'content-length': String(size) } : {}),
+    'content-length': String(job.size),
   };
   let stored: IncomingMessage;
   try {
-    stored = await send('PUT', put, headers, job.idleMs, blob);
+    stored = await send('PUT', put, headers, job.idleMs, signal, blob);
   } catch (error) {
     blob.destroy();
     throw error;
@@ -154,12 +193,25 @@ async function transfer(job: PumpRequest): Promise<number> {
     throw new Failure({ method: 'PUT', url: put.origin + put.pathname, status: stored.statusCode ?? 0, body: answer });
   }
   // The registry accepted every byte against the digest: the size is what moved.
-  return size >= 0 ? size : job.size;
+  return job.size;
 }
 
-parentPort?.on('message', (job: PumpRequest) => {
-  const reply = (message: PumpReply) => parentPort?.postMessage(message);
-  transfer(job).then(
+/** Transfers in flight, to cut one its caller aborted. */
+const inFlight = new Map<number, AbortController>();
+
+parentPort?.on('message', (message: PumpRequest | PumpCancel) => {
+  if ('cancel' in message) {
+    inFlight.get(message.cancel)?.abort();
+    return;
+  }
+  const job = message;
+  const controller = new AbortController();
+  inFlight.set(job.id, controller);
+  const reply = (message: PumpReply) => {
+    inFlight.delete(job.id);
+    parentPort?.postMessage(message);
+  };
+  transfer(job, controller.signal).then(
     (bytes) => reply({ id: job.id, bytes }),
     (error: unknown) =>
       reply({

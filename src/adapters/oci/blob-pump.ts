@@ -26,13 +26,18 @@ export interface BlobTransfer {
    */
   put?: HttpCall;
   digest: string;
-  /** The descriptor's size, counted when the source does not say. */
+  /** The descriptor's size: a source that announces or sends another number of bytes is cut off. */
   size: number;
 }
 
 export interface PumpRequest extends BlobTransfer {
   id: number;
   idleMs: number;
+}
+
+/** Stops the transfer `cancel` in flight (its sockets are destroyed). */
+export interface PumpCancel {
+  cancel: number;
 }
 
 export interface PumpFailure {
@@ -59,12 +64,32 @@ export class BlobPump {
   readonly #pending = new Map<number, { resolve: (bytes: number) => void; reject: (error: Error) => void }>();
   #nextId = 0;
 
-  /** Streams one blob (GET → PUT, or GET alone); resolves to the bytes that moved, rejects with a PeerError (transient ones are the caller's to retry). */
-  copy(transfer: BlobTransfer): Promise<number> {
+  /**
+   * Streams one blob (GET → PUT, or GET alone); resolves to the bytes that moved, rejects with a
+   * PeerError (transient ones are the caller's to retry). `signal` (the step's) cuts the stream at once.
+   */
+  copy(transfer: BlobTransfer, signal?: AbortSignal): Promise<number> {
+    signal?.throwIfAborted();
     const worker = (this.#worker ??= this.#spawn());
     const id = this.#nextId++;
     return new Promise<number>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const onAbort = () => {
+        worker.postMessage({ cancel: id } satisfies PumpCancel);
+        this.#pending.get(id)?.reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        this.#pending.delete(id);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      this.#pending.set(id, {
+        resolve: (bytes) => {
+          done();
+          resolve(bytes);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      });
       worker.ref(); // work in flight keeps the process alive; an idle pump does not
       worker.postMessage({ ...transfer, id, idleMs: IDLE_MS } satisfies PumpRequest);
     });

@@ -10,7 +10,7 @@ export type Retry = <T>(what: string, work: () => Promise<T>) => Promise<T>;
 /**
  * Reads an artifact completely through a registry — a proxy cache fills itself doing so: every
  * platform of an index, every blob streamed through `pump` (memory does not grow with its size)
- * and checked against its digest. Returns the artifact's digest.
+ * and checked against its digest. Returns the artifact's digest. `signal` cuts a stream in flight.
  */
 export async function pullThrough(
   client: DistributionClient,
@@ -18,6 +18,7 @@ export async function pullThrough(
   ref: string,
   pump: BlobPump,
   retry: Retry,
+  signal?: AbortSignal,
 ): Promise<string> {
   const top = await retry(`manifest ${repo}:${ref}`, () => client.getManifest(repo, ref));
   const manifests = isIndex(top.mediaType)
@@ -35,7 +36,12 @@ export async function pullThrough(
   }
   for (const [digest, size] of blobs) {
     await retry(`blob ${repo}@${digest}`, () =>
-      pumpRenewingTokens(pump, async () => ({ get: await client.blobRead(repo, digest), digest, size }), [client]),
+      pumpRenewingTokens(
+        pump,
+        async () => ({ get: await client.blobRead(repo, digest), digest, size }),
+        [client],
+        signal,
+      ),
     );
   }
   return top.digest;
@@ -49,12 +55,13 @@ export async function pumpRenewingTokens(
   pump: BlobPump,
   transfer: () => Promise<BlobTransfer>,
   clients: DistributionClient[],
+  signal?: AbortSignal,
 ): Promise<number> {
   try {
-    return await pump.copy(await transfer());
+    return await pump.copy(await transfer(), signal);
   } catch (error) {
     if (!(error instanceof PeerError && error.status === 401)) throw error;
     for (const client of clients) client.forgetTokens();
-    return await pump.copy(await transfer());
+    return await pump.copy(await transfer(), signal);
   }
 }

@@ -28,6 +28,11 @@ export interface FetchedManifest extends ManifestRef {
 type Action = 'pull' | 'push';
 
 const REQUEST_TIMEOUT_MS = 120_000;
+/**
+ * The most a small answer (a manifest, a token, a tags list, an error) may be: distribution's and
+ * containerd's manifest limit. A registry cannot make us buffer more.
+ */
+export const SMALL_ANSWER_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Names every request of ours in a registry's access log (an upstream's log then tells our copies from any other pull). */
 export const USER_AGENT = { 'user-agent': 'sovereign-cutover' } as const;
@@ -175,8 +180,15 @@ export class DistributionClient {
   async uploadClose(repo: string, location: string, digest: string): Promise<HttpCall> {
     const url = new URL(location);
     url.searchParams.set('digest', digest);
-    const authorization = await this.#authorizationFor({ repo, action: 'push' }, `/v2/${repo}/blobs/uploads/`);
+    // An upload Location on another origin (storage the registry hands off to) gets no credentials.
+    const authorization = this.#ownOrigin(url)
+      ? await this.#authorizationFor({ repo, action: 'push' }, `/v2/${repo}/blobs/uploads/`)
+      : undefined;
     return { url: url.toString(), headers: { ...USER_AGENT, ...(authorization ? { authorization } : {}) } };
+  }
+
+  #ownOrigin(url: URL): boolean {
+    return url.origin === new URL(this.baseUrl).origin;
   }
 
   /** Drops every cached token (after a 401: one expired; the next request answers a fresh challenge). */
@@ -200,9 +212,29 @@ export class DistributionClient {
         REQUEST_TIMEOUT_MS,
       );
       const chunks: Buffer[] = [];
+      const tooLarge = () =>
+        new PeerError(
+          method,
+          url.toString(),
+          res.statusCode ?? 0,
+          `answer larger than ${SMALL_ANSWER_MAX_BYTES} bytes`,
+        );
+      if (Number(res.headers['content-length'] ?? 0) > SMALL_ANSWER_MAX_BYTES && method !== 'HEAD') {
+        res.destroy();
+        throw tooLarge();
+      }
+      let read = 0;
       try {
-        for await (const chunk of res) chunks.push(chunk as Buffer);
+        for await (const chunk of res) {
+          read += (chunk as Buffer).length;
+          if (read > SMALL_ANSWER_MAX_BYTES) {
+            res.destroy();
+            throw tooLarge();
+          }
+          chunks.push(chunk as Buffer);
+        }
       } catch (error) {
+        if (error instanceof PeerError) throw error;
         throw new PeerError(method, url.toString(), 0, error instanceof Error ? error.message : String(error), {
           cause: error,
         });
@@ -284,8 +316,10 @@ export class DistributionClient {
   ): Promise<Response> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.baseUrl + pathOrUrl;
     const scopeKey = scope ? `repository:${scope.repo}:${scope.action === 'push' ? 'pull,push' : 'pull'}` : 'registry';
+    // Credentials go to this registry's origin only (an upload Location elsewhere gets none).
+    const own = this.#ownOrigin(new URL(url));
     for (let attempt = 0; ; attempt++) {
-      const auth = this.#authorization(scopeKey);
+      const auth = own ? this.#authorization(scopeKey) : undefined;
       const res = await this.#small(
         method,
         new URL(url),
@@ -295,7 +329,7 @@ export class DistributionClient {
       // Answered without credentials and without a challenge: the scope is open, no probe needed later
       // (a push probe would open an upload session nobody finishes).
       if ((res.status < 400 || res.status === 404) && !auth && scope) this.#anonymous.add(scopeKey);
-      if (res.status !== 401 || attempt > 0) return res;
+      if (res.status !== 401 || attempt > 0 || !own) return res;
       const challenge = res.headers.get('www-authenticate') ?? '';
       await res.body?.cancel();
       if (!(await this.#answerChallenge(challenge, scopeKey, method, url))) return res;
@@ -322,6 +356,16 @@ export class DistributionClient {
     const realm = params.get('realm');
     if (!realm) throw new PeerError(method, url, 401, `Bearer challenge without realm: ${challenge}`);
     const tokenUrl = new URL(realm);
+    // The registry names where its tokens come from; our credentials go there only over HTTPS, or to
+    // the registry's own origin: a registry cannot send them in the clear to a host of its choosing.
+    const mayCarry = tokenUrl.protocol === 'https:' || this.#ownOrigin(tokenUrl);
+    if (this.#credentials && !mayCarry)
+      throw new PeerError(
+        method,
+        url,
+        401,
+        `the token realm ${tokenUrl.origin} is neither HTTPS nor this registry: credentials are not sent there`,
+      );
     const service = params.get('service');
     if (service) tokenUrl.searchParams.set('service', service);
     if (scopeKey !== 'registry') tokenUrl.searchParams.set('scope', scopeKey);
