@@ -134,5 +134,12 @@ export const OIDC_CLIENT = { clientID: 'sovereign-cutover', clientSecret: 'lab-o
 /** The API ports the identity provider accepts redirects to (api … api+15, as 127.0.0.1 and localhost). */
 export const API_PORTS = Array.from({ length: 16 }, (_, i) => BASE + 50 + i);
 
+/** Repositories of the upstream Git under an org starting `private-` need this credential, as a private GitHub repo does. */
+export const UPSTREAM_GIT_PRIVATE = {
+  orgPrefix: 'private-',
+  username: 'x-access-token',
+  password: 'lab-upstream-git-token',
+};
+
 export const HARBOR_ADMIN = { username: 'admin', password: 'Harbor12345-lab' };
 export const MOTHERSHIP_ADMIN = { username: 'admin', password: 'Mothership-lab-secret' };

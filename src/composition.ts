@@ -113,6 +113,16 @@ export async function buildStepEnv(values: Values, cluster: KubeCluster, namespa
   ]);
   const harborCredentials = { username: harbor[0], password: harbor[1] };
   const upstreamAuths = await dockerAuths(cluster, values);
+  const gitRef = values.upstream.credentialsSecretRef;
+  const upstreamGit = gitRef.name
+    ? await secretKeys(cluster, { name: gitRef.name, namespace: gitRef.namespace || namespace }, [
+        gitRef.usernameKey,
+        gitRef.passwordKey,
+      ]).then(([username, password]) => ({
+        username,
+        password,
+      }))
+    : undefined;
   const status = statusStore(values, cluster, namespace);
   return {
     cluster,
@@ -121,6 +131,7 @@ export async function buildStepEnv(values: Values, cluster: KubeCluster, namespa
     harbor: new HarborApi(values.sovereign.harborInternalURL, harborCredentials),
     harborCredentials,
     upstreamAuths,
+    upstreamGit,
     registries: registryClients(values, harborCredentials, upstreamAuths),
     status,
     journal: new JournalStore(cluster, status),
@@ -411,7 +422,8 @@ export function mirrorObserver(
   return async () => {
     env ??= buildStepEnv(values, cluster, namespace);
     try {
-      return await observeMirror(values, (await env).forge);
+      const { forge, upstreamGit } = await env;
+      return await observeMirror(values, forge, upstreamGit);
     } catch (error) {
       env = undefined; // the Gitea credential could not be read: try again next time
       return { at: new Date(), error: redact(error instanceof Error ? error.message : String(error)) };

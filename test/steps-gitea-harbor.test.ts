@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { createOrgBody, editMirrorIntervalBody, migrateBody } from '../src/adapters/gitea/gitea-forge.ts';
+import {
+  createOrgBody,
+  createUserBody,
+  editMirrorIntervalBody,
+  migrateBody,
+  readCollaboratorBody,
+  readTokenBody,
+  setPasswordBody,
+} from '../src/adapters/gitea/gitea-forge.ts';
 import { projectBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../src/composition.ts';
@@ -13,8 +21,9 @@ import type { StepEnv } from '../src/steps/env.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { SwaggerValidator } from '../lab/swagger-validator.ts';
-import { GITEA_SWAGGER, HARBOR_SWAGGER } from '../lab/topology.ts';
 import { cleanupsAfterAll, dropGiteaOrg, forkUpstreamRepo, harborApi, lab, uniqueName } from './support/lab.ts';
+import { kube, testNamespace } from './support/kube.ts';
+import { GITEA_SWAGGER, HARBOR_SWAGGER, UPSTREAM_GIT_PRIVATE } from '../lab/topology.ts';
 
 const e = lab();
 const cleanups = cleanupsAfterAll();
@@ -48,6 +57,10 @@ describe("request bodies match the peers' specs", () => {
       }),
     );
     check('PATCH', '/repos/openova/openova', editMirrorIntervalBody('10m0s'));
+    check('POST', '/admin/users', createUserBody('sovereign-cutover-flux', 'pw'));
+    check('PATCH', '/admin/users/sovereign-cutover-flux', setPasswordBody('sovereign-cutover-flux', 'pw'));
+    check('PUT', '/repos/openova/openova/collaborators/sovereign-cutover-flux', readCollaboratorBody());
+    check('POST', '/users/sovereign-cutover-flux/tokens', readTokenBody('flux'));
   });
 
   test('Harbor bodies validate against swagger.yaml', () => {
@@ -103,6 +116,46 @@ test("01 gitea-mirror: creates a pull mirror at upstream's head; a second run on
     id: number;
   };
   assert.equal(again.id, repo.id, 'the same repository, not a new one');
+});
+
+test('01 gitea-mirror: a private upstream is mirrored with the credential its Secret holds (never logged); without it the step fails saying so', async () => {
+  const fork = forkUpstreamRepo(cleanups, { private: true });
+  const namespace = await testNamespace('git-credential', cleanups);
+  await kube().core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: 'upstream-git' },
+      stringData: { username: UPSTREAM_GIT_PRIVATE.username, password: UPSTREAM_GIT_PRIVATE.password },
+    },
+  });
+  const mirrorOf = async (withCredential: boolean) => {
+    const org = uniqueName('org');
+    cleanups.push(() => dropGiteaOrg(org));
+    const values = testValues((v) => {
+      v.upstream.repoURL = fork.url;
+      v.gitea.org = org;
+      if (withCredential)
+        v.upstream.credentialsSecretRef = { ...v.upstream.credentialsSecretRef, name: 'upstream-git', namespace };
+    });
+    return { org, ctx: await context(values) };
+  };
+  const refused = await mirrorOf(false);
+  await assert.rejects(
+    (async () => {
+      await giteaMirror.apply(refused.ctx);
+      await giteaMirror.verify(refused.ctx);
+    })(),
+    /asks for a credential: a private repository needs upstream\.credentialsSecretRef/,
+  );
+  const { org, ctx } = await mirrorOf(true);
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  const repo = (await (
+    await fetch(`${e.gitea.url}/api/v1/repos/${org}/openova`, { headers: { authorization: `token ${e.gitea.token}` } })
+  ).json()) as { mirror: boolean; original_url: string };
+  assert.equal(repo.mirror, true);
+  assert.ok(!repo.original_url.includes(UPSTREAM_GIT_PRIVATE.password), 'Gitea keeps the credential out of its URL');
+  assert.ok(!ctx.lines.join('\n').includes(UPSTREAM_GIT_PRIVATE.password), 'the credential is never logged');
 });
 
 test('01 gitea-mirror: an existing non-mirror repository is a clear failure, not a silent success', async () => {

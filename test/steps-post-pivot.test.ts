@@ -88,6 +88,85 @@ test("05 flux-gitrepository-patch: the GitRepository is Ready from the Sovereign
   );
 });
 
+test('05 with a private mirror: Flux reads as a read-only user of its own with a read:repository token, never the admin; a rerun rotates the token; deleting the user revokes it', async () => {
+  const namespace = await testNamespace('flux-git-private', cleanups);
+  const org = uniqueName('private');
+  const reader = uniqueName('flux');
+  const gitea = (path: string, init: RequestInit & { token?: string } = {}) =>
+    fetch(`${e.gitea.url}/api/v1${path}`, {
+      ...init,
+      headers: {
+        authorization: `token ${init.token ?? e.gitea.token}`,
+        'content-type': 'application/json',
+      },
+    });
+  assert.equal(
+    (await gitea('/orgs', { method: 'POST', body: JSON.stringify({ username: org, visibility: 'private' }) })).status,
+    201,
+  );
+  cleanups.push(async () => {
+    await dropGiteaOrg(org);
+    await gitea(`/admin/users/${reader}?purge=true`, { method: 'DELETE' });
+  });
+  await upstreamGitRepository(namespace, e.git.repoURL);
+  const ctx = await ctxFor(namespace, (v) => {
+    v.gitea.org = org;
+    v.gitea.fluxReader = reader;
+    v.gitopsRepository = { name: 'openova', namespace };
+  });
+  await giteaMirror.apply(ctx);
+  await giteaMirror.verify(ctx);
+  await fluxGitRepositoryPatch.apply(ctx);
+  await fluxGitRepositoryPatch.verify(ctx); // Flux Ready from the private mirror: the token reads it
+  const credential = async () => {
+    const data = (await k.core.readNamespacedSecret({ name: 'sovereign-cutover-gitea-auth', namespace })).data ?? {};
+    return Object.fromEntries(Object.entries(data).map(([key, v]) => [key, Buffer.from(v, 'base64').toString()]));
+  };
+  const first = await credential();
+  assert.equal(first.username, reader, "Flux's own user");
+  assert.notEqual(first.password, e.gitea.password, 'never the admin password');
+  assert.notEqual(first.username, e.gitea.username);
+  const journaled = (await ctx.env.journal.entries()).some(
+    (x) => x.op === 'create' && x.object.kind === 'GiteaUser' && x.object.name === reader,
+  );
+  assert.ok(journaled, 'the user is journaled as created: a rollback removes it');
+
+  // What the token may do: read the one repository — and nothing else.
+  const token = first.password ?? '';
+  assert.equal((await gitea(`/repos/${org}/openova`, { token })).status, 200);
+  const write = await gitea(`/repos/${org}/openova/contents/planted.txt`, {
+    token,
+    method: 'POST',
+    body: JSON.stringify({ content: Buffer.from('x').toString('base64'), message: 'planted' }),
+  });
+  assert.ok([401, 403, 404].includes(write.status), `a push is refused (${write.status})`);
+  const otherOrg = uniqueName('private');
+  cleanups.push(() => dropGiteaOrg(otherOrg, 'other'));
+  await gitea('/orgs', { method: 'POST', body: JSON.stringify({ username: otherOrg, visibility: 'private' }) });
+  assert.equal(
+    (await gitea(`/orgs/${otherOrg}/repos`, { method: 'POST', body: JSON.stringify({ name: 'other', private: true }) }))
+      .status,
+    201,
+  );
+  assert.equal(
+    (await gitea(`/repos/${otherOrg}/other`, { token })).status,
+    404,
+    'another private repository is unseen',
+  );
+  assert.equal((await gitea('/admin/users', { token })).status, 403, 'no admin API');
+
+  // A rerun mints a new token and revokes the old one; Flux is Ready on the new one.
+  await fluxGitRepositoryPatch.apply(ctx);
+  await fluxGitRepositoryPatch.verify(ctx);
+  const second = await credential();
+  assert.notEqual(second.password, first.password, 'rotated');
+  assert.equal((await gitea(`/repos/${org}/openova`, { token })).status, 401, 'the old token is revoked');
+  assert.equal((await gitea(`/repos/${org}/openova`, { token: second.password ?? '' })).status, 200);
+  // What a rollback does with the journaled user: deleting it revokes its token.
+  assert.equal(await ctx.env.forge.deleteUser(reader), true);
+  assert.equal((await gitea(`/repos/${org}/openova`, { token: second.password ?? '' })).status, 401);
+});
+
 test('05 flux-gitrepository-patch: a commit pushed upstream between the recorded revision and the flip does not stall the step', async () => {
   const namespace = await testNamespace('flux-git-race', cleanups);
   const org = uniqueName('org');

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { peerServer, type ServingCert } from '../peers-pki.ts';
+import { UPSTREAM_GIT_PRIVATE } from '../topology.ts';
 
 /** `tls`: serve HTTPS with this certificate (the lab's private CA signed it); plain HTTP without. */
 export function serveGit(projectRoot: string, address: string, port: number, tls?: ServingCert): Promise<void> {
@@ -15,6 +16,13 @@ export function serveGit(projectRoot: string, address: string, port: number, tls
 
 function cgi(projectRoot: string, req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://git.invalid');
+  // A private repository, as GitHub serves one: nothing without the credential (a 401 asking for it).
+  const { orgPrefix, username, password } = UPSTREAM_GIT_PRIVATE;
+  const wanted = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  if (url.pathname.split('/')[1]?.startsWith(orgPrefix) && req.headers.authorization !== wanted) {
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"', 'content-type': 'text/plain' }).end('private\n');
+    return;
+  }
   if (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack') {
     res.writeHead(403, { 'content-type': 'text/plain' }).end('the upstream stand-in is read-only\n');
     return;

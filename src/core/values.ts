@@ -41,8 +41,21 @@ export interface Values {
     giteaInternalURL: string;
     giteaPublicURL: string;
   };
-  upstream: { repoURL: string; branch: string; mirrorInterval: string; mothershipHarborURL: string };
-  gitea: { org: string; repo: string; adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string } };
+  upstream: {
+    repoURL: string;
+    branch: string;
+    mirrorInterval: string;
+    mothershipHarborURL: string;
+    /** A private upstream: the Secret with the credential Gitea mirrors with (`name: ''`: a public one). */
+    credentialsSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
+  };
+  gitea: {
+    org: string;
+    repo: string;
+    adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
+    /** The Gitea user whose read-only token Flux gets (created by step 05; never the admin). */
+    fluxReader: string;
+  };
   harbor: {
     adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
     ghcrSecretRef: SecretRef & { dockerConfigKey: string };
@@ -179,6 +192,9 @@ export const VALUES_SCHEMA = obj(
         branch: str('main'),
         mirrorInterval: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', minLength: 2, default: '10m0s' },
         mothershipHarborURL: optionalUrl,
+        // A private upstream (GitHub: any username and a token with read access as the password): Gitea
+        // mirrors with it and keeps it for its syncs; empty name: the upstream is public.
+        credentialsSecretRef: secretRef('', '', { usernameKey: 'username', passwordKey: 'password' }),
       },
       ['repoURL'],
     ),
@@ -186,6 +202,9 @@ export const VALUES_SCHEMA = obj(
       org: str('openova'),
       repo: str('openova'),
       adminSecretRef: secretRef('gitea-admin-secret', 'gitea', { usernameKey: 'username', passwordKey: 'password' }),
+      // Flux reads the mirror as this user (a read-only collaborator of the one repository, a token scoped
+      // read:repository, rotated on every run); the admin credentials never leave the runner.
+      fluxReader: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'sovereign-cutover-flux' },
     }),
     harbor: obj({
       adminSecretRef: secretRef('harbor-admin', 'harbor', {

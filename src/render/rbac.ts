@@ -48,6 +48,7 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     values.harbor.adminSecretRef,
     values.harbor.ghcrSecretRef,
     ...caRefs,
+    ...(values.upstream.credentialsSecretRef.name ? [values.upstream.credentialsSecretRef] : []),
   ]) {
     const ns = secretNs(ref);
     secretsByNamespace.set(ns, (secretsByNamespace.get(ns) ?? new Set()).add(ref.name));

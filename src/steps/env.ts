@@ -28,6 +28,8 @@ export interface StepEnv {
   harborCredentials: Credentials;
   /** Registry host → credentials, from the dockerconfigjson Secret (`harbor.ghcrSecretRef`). */
   upstreamAuths: Map<string, Credentials>;
+  /** A private upstream Git's credential (`upstream.credentialsSecretRef`), if one is set. */
+  upstreamGit?: Credentials | undefined;
   registries: Registries;
   /** The status ConfigMap (steps write progress and read the flip; the engine owns the rest). */
   status: StatusStore;

@@ -6,7 +6,9 @@
 // revision is the proof, and every Kustomization on the source applies it. If Gitea refuses anonymous
 // clones, a basic-auth Secret is written and referenced with the URL. Every GitRepository that follows
 // the upstream repository is pivoted (a tenant's too), durably: see durable-pivot.ts.
+import { randomBytes } from 'node:crypto';
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
+import { PEER_OBJECTS } from '../core/journal.ts';
 import { CutoverError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import type { StepEnv } from './env.ts';
@@ -139,9 +141,10 @@ async function apply(ctx: Ctx): Promise<void> {
   const caBundle = giteaCa(ctx);
   const secretNeeded = !anonymous || Boolean(caBundle);
   const wanted: Pivot[] = [];
+  const credentials = anonymous ? undefined : await mintReadToken(ctx);
   if (secretNeeded)
     for (const ns of new Set(repos.map((r) => r.metadata.namespace))) {
-      await writeAuthSecret(ctx, ns, GITEA_AUTH_SECRET, { credentials: !anonymous, caBundle });
+      await writeAuthSecret(ctx, ns, GITEA_AUTH_SECRET, { credentials, caBundle });
       ctx.log(
         `Secret ${ns}/${GITEA_AUTH_SECRET} referenced: ${[!anonymous && 'Gitea needs auth', caBundle && "Gitea's CA"].filter(Boolean).join(', ')}`,
       );
@@ -159,19 +162,36 @@ function giteaCa(ctx: Ctx): string {
   return url.startsWith('https://') ? hostTls(ctx.values.tls, new URL(url).host).caBundle : '';
 }
 
+/** The Gitea token Flux gets for the one repository's name. */
+export const FLUX_TOKEN_NAME = 'flux';
+
+/**
+ * Flux's credential for a Gitea that refuses anonymous clones: never the admin's. A user of its own
+ * (`gitea.fluxReader`, journaled as created when it is new: a rollback removes it and so revokes the
+ * token), a read-only collaborator of the one repository, with a token scoped `read:repository`,
+ * minted again on every run (the old one deleted first). The user's password lives only in this call.
+ */
+async function mintReadToken(ctx: Ctx): Promise<{ username: string; password: string }> {
+  const { forge, journal } = ctx.env;
+  const { fluxReader: reader, org, repo } = ctx.values.gitea;
+  if (!(await forge.userExists(reader)))
+    await journal.record(fluxGitRepositoryPatch.id, [{ op: 'create', object: PEER_OBJECTS.giteaUser(reader) }]);
+  const password = randomBytes(24).toString('base64url');
+  await forge.upsertUser(reader, password);
+  await forge.addReadCollaborator(org, repo, reader);
+  const token = await forge.rotateReadToken(reader, password, FLUX_TOKEN_NAME);
+  ctx.log(`Gitea user ${reader}: read-only on ${org}/${repo}, a new read:repository token for Flux`);
+  return { username: reader, password: token };
+}
+
 async function writeAuthSecret(
   ctx: Ctx,
   namespace: string,
   secretName: string,
-  what: { credentials: boolean; caBundle: string },
+  what: { credentials: { username: string; password: string } | undefined; caBundle: string },
 ): Promise<void> {
-  const { cluster } = ctx.env;
-  const { adminSecretRef } = ctx.values.gitea;
-  const gitea = what.credentials ? await cluster.secretData(adminSecretRef.namespace, adminSecretRef.name) : {};
   await applyOwnSecret(ctx.env, fluxGitRepositoryPatch.id, namespace, secretName, {
-    ...(what.credentials
-      ? { username: gitea[adminSecretRef.usernameKey] ?? '', password: gitea[adminSecretRef.passwordKey] ?? '' }
-      : {}),
+    ...(what.credentials ?? {}),
     ...(what.caBundle ? { 'ca.crt': what.caBundle } : {}),
   });
 }

@@ -6,7 +6,7 @@
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import type { Forge } from '../adapters/gitea/gitea-forge.ts';
 import { PEER_OBJECTS } from '../core/journal.ts';
-import { CutoverError, redact } from '../core/errors.ts';
+import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import type { MirrorObservation } from '../core/mirror-health.ts';
 import type { Values } from '../core/values.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
@@ -63,10 +63,22 @@ async function apply(ctx: Ctx): Promise<void> {
   if (!existing) {
     await ctx.env.journal.record(giteaMirror.id, [{ op: 'create', object: PEER_OBJECTS.giteaRepo(org, repo) }]);
     ctx.log(`migrating ${ctx.values.upstream.repoURL} → ${label} as a pull mirror (every ${interval})`);
-    const outcome = await forge.migrateMirror(
-      { cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval },
-      MIGRATE_CLIENT_TIMEOUT_MS,
-    );
+    const outcome = await forge
+      .migrateMirror(
+        { cloneAddr: ctx.values.upstream.repoURL, owner: org, name: repo, interval, auth: ctx.env.upstreamGit },
+        MIGRATE_CLIENT_TIMEOUT_MS,
+      )
+      .catch((error: unknown) => {
+        if (error instanceof PeerError && error.status === 422 && /Authentication failed/i.test(error.body))
+          throw new CutoverError(
+            'upstream-auth-failed',
+            ctx.env.upstreamGit
+              ? `${ctx.values.upstream.repoURL} refused the credential of upstream.credentialsSecretRef`
+              : `${ctx.values.upstream.repoURL} asks for a credential: a private repository needs upstream.credentialsSecretRef`,
+            { cause: error },
+          );
+        throw error;
+      });
     if (outcome === 'timed-out')
       ctx.log('migration still cloning after the client timeout; waiting for the mirror to fill');
     return;
@@ -94,7 +106,9 @@ async function verify(ctx: Ctx): Promise<void> {
   const { forge } = ctx.env;
   const { org, repo, label } = target(ctx);
   const branch = ctx.values.upstream.branch;
-  const upstreamHead = (await remoteRefs(ctx.values.upstream.repoURL)).get(`refs/heads/${branch}`);
+  const upstreamHead = (await remoteRefs(ctx.values.upstream.repoURL, undefined, ctx.env.upstreamGit)).get(
+    `refs/heads/${branch}`,
+  );
   if (!upstreamHead)
     throw new CutoverError(
       'upstream-branch-missing',
@@ -132,7 +146,11 @@ export const giteaMirror: Step<StepEnv> = {
  * One look at the mirror's head and upstream's, for the mirror health the serving process keeps after
  * the cutover (ADR 0016). Never throws: what could not be read is the observation's `error`.
  */
-export async function observeMirror(values: Values, forge: Forge): Promise<MirrorObservation> {
+export async function observeMirror(
+  values: Values,
+  forge: Forge,
+  upstreamGit?: { username: string; password: string },
+): Promise<MirrorObservation> {
   const at = new Date();
   const { org, repo } = values.gitea;
   const branch = values.upstream.branch;
@@ -142,7 +160,7 @@ export async function observeMirror(values: Values, forge: Forge): Promise<Mirro
       (h) => h ?? (errors.push(`gitea repo ${org}/${repo} has no branch ${branch}`), undefined),
       (error: unknown) => (errors.push(`gitea: ${messageOf(error)}`), undefined),
     ),
-    remoteRefs(values.upstream.repoURL, 15_000).then(
+    remoteRefs(values.upstream.repoURL, 15_000, upstreamGit).then(
       (refs) => refs.get(`refs/heads/${branch}`) ?? (errors.push(`upstream has no branch ${branch}`), undefined),
       (error: unknown) => (errors.push(`upstream: ${messageOf(error)}`), undefined),
     ),

@@ -12,6 +12,7 @@ import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import {
   describeObject,
   describePath,
+  isCredentialHolder,
   isPeerObject,
   undoOrder,
   valueAt,
@@ -47,6 +48,8 @@ function undoChanges(entries: JournalEntry[], purge = false): Change[] {
       case 'set':
         return { action: 'restore', target, detail: `${describePath(e.path)} → ${show(e.before)}` };
       case 'create':
+        if (isCredentialHolder(e.object))
+          return { action: 'delete', target, detail: 'created by the cutover to hold a credential: it is revoked' };
         return isPeerObject(e.object) && !purge
           ? { action: 'keep', target, detail: 'created by the cutover; its content stays (--purge deletes it)' }
           : { action: 'delete', target, detail: 'created by the cutover' };
@@ -182,6 +185,9 @@ async function undoAll(
       message: (left) => `still there after their deletion: ${left.join(', ')}`,
     },
   );
+  // The identities holding credentials the cutover gave out go with them (their tokens are revoked).
+  for (const e of undo.filter((e) => e.op === 'create' && isCredentialHolder(e.object)))
+    if (await env.forge.deleteUser(e.object.name)) log(`deleted ${describeObject(e.object)} and its tokens`);
   if (purge) await purgePeers(ctx, undo);
   await resetStatus(ctx, { rollbackStartedAt: startedAt, rollbackBy: by, changes: changes.length });
   await env.journal.clear();

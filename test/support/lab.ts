@@ -9,7 +9,7 @@ import { after } from 'node:test';
 import { DistributionClient } from '../../src/adapters/oci/distribution-client.ts';
 import { CorpusGenerator, topManifest } from '../../lab/corpus/generate.ts';
 import { GIT_ROOT, GITOPS_BARE_DIR } from '../../lab/git/git.ts';
-import { readEndpoints, type Endpoints } from '../../lab/topology.ts';
+import { readEndpoints, UPSTREAM_GIT_PRIVATE, type Endpoints } from '../../lab/topology.ts';
 import { trustPeersCa } from '../../lab/peers-pki.ts';
 
 /** The lab's endpoints; the test process trusts the Sovereign's private CA as the cutover does (values' tls). */
@@ -147,14 +147,19 @@ export function fileOnMain(bare: string, file: string): string {
  * at `url`; `push` commits a file on `main` upstream (as a maintainer's push would) and returns the
  * new head. Removed by `cleanups`.
  */
-export function forkUpstreamRepo(cleanups: Array<() => Promise<unknown>>): {
+export function forkUpstreamRepo(
+  cleanups: Array<() => Promise<unknown>>,
+  options: { private?: boolean } = {},
+): {
   url: string;
   push: (file: string, content: string) => string;
 } {
   const name = uniqueName('fork');
-  const bare = join(GIT_ROOT, 'lab-tests', `${name}.git`);
+  // Under a `private-` org the upstream Git serves it only with UPSTREAM_GIT_PRIVATE's credential.
+  const org = options.private ? `${UPSTREAM_GIT_PRIVATE.orgPrefix}lab-tests` : 'lab-tests';
+  const bare = join(GIT_ROOT, org, `${name}.git`);
   execFileSync('git', ['clone', '-q', '--bare', GITOPS_BARE_DIR, bare]);
   cleanups.push(async () => rmSync(bare, { recursive: true, force: true }));
   const push = (file: string, content: string): string => pushFile(bare, file, content);
-  return { url: `${lab().git.url}/lab-tests/${name}.git`, push };
+  return { url: `${lab().git.url}/${org}/${name}.git`, push };
 }

@@ -2,12 +2,21 @@
 // can compare heads without a git binary in its image.
 import { PeerError } from '../../core/errors.ts';
 import { trustedFetch } from '../trust.ts';
+import { basicAuth } from '../http-json.ts';
 
-export async function remoteRefs(repoURL: string, timeoutMs = 30_000): Promise<Map<string, string>> {
+/** `credentials`: a private remote's (sent to it only: fetch drops them on a redirect to another origin). */
+export async function remoteRefs(
+  repoURL: string,
+  timeoutMs = 30_000,
+  credentials?: { username: string; password: string },
+): Promise<Map<string, string>> {
   const url = `${repoURL.replace(/\/+$/, '')}/info/refs?service=git-upload-pack`;
   let res: Response;
   try {
-    res = await trustedFetch(url, { headers: { 'git-protocol': 'version=0' }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await trustedFetch(url, {
+      headers: { 'git-protocol': 'version=0', ...(credentials ? { authorization: basicAuth(credentials) } : {}) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
     throw new PeerError('GET', url, 0, error instanceof Error ? error.message : String(error), { cause: error });
   }

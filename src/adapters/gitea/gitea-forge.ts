@@ -29,6 +29,13 @@ export interface Forge {
   files(owner: string, name: string, commit: string): Promise<ForgeFile[]>;
   /** A blob's content. */
   blob(owner: string, name: string, sha: string): Promise<Buffer>;
+  userExists(username: string): Promise<boolean>;
+  /** Creates the user with `password`, or sets that password when it exists. */
+  upsertUser(username: string, password: string): Promise<void>;
+  deleteUser(username: string): Promise<boolean>;
+  addReadCollaborator(owner: string, name: string, username: string): Promise<void>;
+  /** Replaces the user's token `tokenName` (deleted, then created as the user: scoped read:repository); returns it. */
+  rotateReadToken(username: string, password: string, tokenName: string): Promise<string>;
 }
 
 export interface ForgeFile {
@@ -42,6 +49,8 @@ export interface MirrorInput {
   owner: string;
   name: string;
   interval: string;
+  /** A private upstream's credential: Gitea clones with it and keeps it for the mirror's syncs. */
+  auth?: { username: string; password: string } | undefined;
 }
 
 export function createOrgBody(org: string): Record<string, unknown> {
@@ -56,6 +65,7 @@ export function migrateBody(input: MirrorInput): Record<string, unknown> {
     repo_name: input.name,
     mirror: true,
     mirror_interval: input.interval,
+    ...(input.auth ? { auth_username: input.auth.username, auth_password: input.auth.password } : {}),
     service: 'git',
     private: false,
     issues: false,
@@ -66,6 +76,30 @@ export function migrateBody(input: MirrorInput): Record<string, unknown> {
     releases: false,
     lfs: false,
   };
+}
+
+/** A user that only ever holds a token; nobody signs in as it. */
+export function createUserBody(username: string, password: string): Record<string, unknown> {
+  return {
+    username,
+    email: `${username}@sovereign-cutover.invalid`,
+    full_name: 'sovereign-cutover: Flux reads the mirror as this user',
+    password,
+    must_change_password: false,
+    visibility: 'private',
+  };
+}
+
+export function setPasswordBody(username: string, password: string): Record<string, unknown> {
+  return { source_id: 0, login_name: username, password, must_change_password: false };
+}
+
+export function readCollaboratorBody(): Record<string, unknown> {
+  return { permission: 'read' };
+}
+
+export function readTokenBody(name: string): Record<string, unknown> {
+  return { name, scopes: ['read:repository'] };
 }
 
 export function editMirrorIntervalBody(interval: string): Record<string, unknown> {
@@ -158,9 +192,46 @@ export class GiteaForge implements Forge {
     return Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8');
   }
 
-  #call(method: string, path: string, body: unknown, ok: number[], timeoutMs?: number) {
+  async userExists(username: string): Promise<boolean> {
+    return (await this.#call('GET', `/users/${enc(username)}`, undefined, [200, 404])).status === 200;
+  }
+
+  async upsertUser(username: string, password: string): Promise<void> {
+    // 422: it exists (a rerun, or a racer): then the password is set, so this run can mint its token.
+    const created = await this.#call('POST', '/admin/users', createUserBody(username, password), [201, 422]);
+    if (created.status === 422)
+      await this.#call('PATCH', `/admin/users/${enc(username)}`, setPasswordBody(username, password), [200]);
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return (
+      (await this.#call('DELETE', `/admin/users/${enc(username)}?purge=true`, undefined, [204, 404])).status === 204
+    );
+  }
+
+  async addReadCollaborator(owner: string, name: string, username: string): Promise<void> {
+    await this.#call(
+      'PUT',
+      `/repos/${enc(owner)}/${enc(name)}/collaborators/${enc(username)}`,
+      readCollaboratorBody(),
+      [204],
+    );
+  }
+
+  async rotateReadToken(username: string, password: string, tokenName: string): Promise<string> {
+    // Gitea mints a user's tokens only for that user's own basic credentials.
+    const asUser = basicAuth({ username, password });
+    const path = `/users/${enc(username)}/tokens`;
+    await this.#call('DELETE', `${path}/${enc(tokenName)}`, undefined, [204, 404], undefined, asUser);
+    const res = await this.#call('POST', path, readTokenBody(tokenName), [201], undefined, asUser);
+    const token = (res.body as { sha1?: string }).sha1;
+    if (!token) throw new PeerError('POST', this.#api + path, res.status, 'the new token was not returned');
+    return token;
+  }
+
+  #call(method: string, path: string, body: unknown, ok: number[], timeoutMs?: number, authorization?: string) {
     return callJson(method, this.#api + path, {
-      authorization: this.#auth,
+      authorization: authorization ?? this.#auth,
       body,
       ok,
       ...(timeoutMs ? { timeoutMs } : {}),
