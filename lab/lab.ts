@@ -148,6 +148,13 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config'])
     await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
   await cluster.coordination.deleteNamespacedLease({ name: 'self-sovereign-cutover', namespace: ns }).catch(quiet);
+  // The nodes' reports: a fresh install's agents create theirs.
+  await cluster.core
+    .deleteCollectionNamespacedConfigMap({
+      namespace: `${ns}-agent`,
+      labelSelector: 'app.kubernetes.io/component=registry-pivot-report',
+    })
+    .catch(quiet);
   // The key that seals sessions: a fresh install creates its own (the first replica to start).
   await cluster.core.deleteNamespacedSecret({ name: 'sovereign-cutover-session', namespace: ns }).catch(quiet);
   for (const h of (

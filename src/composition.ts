@@ -29,6 +29,7 @@ import { LocalExecutor } from './engine/local-executor.ts';
 import { liveHolder, SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { JournalStore } from './adapters/kube/journal-store.ts';
+import { NodeReports } from './adapters/kube/node-reports.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
 import { observeMirror } from './steps/gitea-mirror.ts';
@@ -354,9 +355,13 @@ export function statusConfigMap(cluster: KubeCluster, namespace: string, name: s
   return new StatusStore(cluster, namespace, name);
 }
 
-/** The node agent's status ConfigMap, through the pod's in-cluster ServiceAccount. */
-export function agentStatusStore(config: AgentConfig): StatusStore {
-  return statusConfigMap(connectCluster(), config.namespace, config.statusConfigMap);
+/** The node agent's status ConfigMap and its own report, through the pod's in-cluster ServiceAccount. */
+export function agentStores(config: AgentConfig): { status: StatusStore; reports: NodeReports } {
+  const cluster = connectCluster();
+  return {
+    status: statusConfigMap(cluster, config.namespace, config.statusConfigMap),
+    reports: new NodeReports(cluster, config.reportNamespace),
+  };
 }
 
 async function secretKeys(

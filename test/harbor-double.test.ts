@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { HarborApi } from '../src/adapters/harbor/harbor-api.ts';
 import { DistributionClient } from '../src/adapters/oci/distribution-client.ts';
 import { PeerError } from '../src/core/errors.ts';
 import { freePort } from '../lab/processes.ts';
@@ -213,5 +214,57 @@ describe('projects and /v2', () => {
       repos.body.map((r: { name: string }) => r.name),
       [`${project}/org/cached`],
     );
+  });
+});
+
+describe('robot accounts', () => {
+  test('a pull robot pulls in its projects only: no push, no other private project, no API; a refresh retires the old secret; deletion ends it', async () => {
+    const mine = uniqueName('robot-proj');
+    const other = uniqueName('robot-other');
+    await createProject({ project_name: mine, public: false });
+    await createProject({ project_name: other, public: false });
+    const admin = new DistributionClient(e.localHarbor.url, e.localHarbor);
+    await pushFreshImage(admin, `${mine}/app`, 'v1');
+    await pushFreshImage(admin, `${other}/app`, 'v1');
+    const harbor = new HarborApi(e.localHarbor.url, e.localHarbor);
+    const name = uniqueName('pull');
+    cleanups.push(() => harbor.deleteRobot(name));
+    const first = await harbor.rotatePullRobot(name, [mine]);
+    assert.equal(first.username, `robot$${name}`);
+    const asRobot = (c: { username: string; password: string }) => new DistributionClient(e.localHarbor.url, c);
+    assert.ok(await asRobot(first).headManifest(`${mine}/app`, 'v1'), 'pulls in its project');
+    await assert.rejects(
+      asRobot(first).getManifest(`${other}/app`, 'v1'),
+      (err: unknown) => err instanceof PeerError && err.status === 401,
+    );
+    await assert.rejects(
+      asRobot(first).pushBlob(`${mine}/app`, `sha256:${'1'.repeat(64)}`, Buffer.from('x')),
+      (err: unknown) => err instanceof PeerError && err.status === 401,
+      'no push',
+    );
+    const viaApi = await fetch(`${e.localHarbor.url}/api/v2.0/projects`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${first.username}:${first.password}`).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ project_name: uniqueName('nope') }),
+    });
+    assert.equal(viaApi.status, 401, 'no admin API');
+    // A rerun: the same robot, a new secret; the old one no longer works.
+    const second = await harbor.rotatePullRobot(name, [mine]);
+    assert.equal(second.username, first.username);
+    assert.notEqual(second.password, first.password);
+    await assert.rejects(
+      asRobot(first).getManifest(`${mine}/app`, 'v1'),
+      (err: unknown) => err instanceof PeerError && err.status === 401,
+    );
+    assert.ok(await asRobot(second).headManifest(`${mine}/app`, 'v1'));
+    assert.equal(await harbor.deleteRobot(name), true);
+    await assert.rejects(
+      asRobot(second).getManifest(`${mine}/app`, 'v1'),
+      (err: unknown) => err instanceof PeerError && err.status === 401,
+    );
+    assert.equal(await harbor.deleteRobot(name), false);
   });
 });

@@ -12,7 +12,7 @@ import {
   readTokenBody,
   setPasswordBody,
 } from '../src/adapters/gitea/gitea-forge.ts';
-import { projectBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
+import { projectBody, pullRobotBody, registryBody } from '../src/adapters/harbor/harbor-api.ts';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { buildStepEnv } from '../src/composition.ts';
 import type { StepContext } from '../src/core/step.ts';
@@ -69,6 +69,12 @@ describe("request bodies match the peers' specs", () => {
       harbor.validateRequest(harbor.match(method, path)!, new URLSearchParams(), {}, body);
     check('POST', '/projects', projectBody('proxy-ghcr'));
     check('POST', '/projects', projectBody('proxy-ghcr', 3));
+    check('POST', '/robots', pullRobotBody('sovereign-cutover-pull', ['ghcr-mirror', 'hub']));
+    check('PUT', '/robots/7', {
+      ...pullRobotBody('sovereign-cutover-pull', ['hub']),
+      name: 'robot$sovereign-cutover-pull',
+    });
+    check('PATCH', '/robots/7', {});
     check(
       'POST',
       '/registries',

@@ -267,7 +267,9 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
     90_000,
   );
 
+  const robot = uniqueName('pull');
   const ctx = await ctxFor(namespace, (v) => {
+    v.harbor.pullRobot = robot;
     v.helmRepositories = { namespace, upstreamPrefix, names: [chart.name] };
     v.harbor.hostProjects = [
       {
@@ -303,9 +305,19 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
       (await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace })).data?.['.dockerconfigjson'] ?? '',
       'base64',
     ).toString(),
-  ) as { auths: Record<string, unknown> };
+  ) as { auths: Record<string, { username?: string; password?: string }> };
   assert.ok(auths.auths[e.localHarbor.host], 'local Harbor added');
   assert.ok(auths.auths[e.upstreams.ghcr.host], 'upstream entry kept until pulls are proven');
+  // …with a pull-only robot of the cutover's projects, never the Harbor admin (verify saw Flux pull with it).
+  cleanups.push(() => ctx.env.harbor.deleteRobot(robot));
+  assert.equal(auths.auths[e.localHarbor.host]?.username, `robot$${robot}`);
+  assert.notEqual(auths.auths[e.localHarbor.host]?.password, e.localHarbor.password);
+  assert.ok(
+    (await ctx.env.journal.entries()).some(
+      (x) => x.op === 'create' && x.object.kind === 'HarborRobot' && x.object.name === robot,
+    ),
+    'journaled as created: a rollback deletes it',
+  );
   assert.deepEqual(await helmRepositoryPatches.plan(ctx), [], 'converged');
 });
 

@@ -5,6 +5,7 @@
 // Secret, a node's registry route — is found with its field path, normalised reference, digest and
 // local target; credentials in a URL never show; an explicit exemption is honoured, and prewarm
 // leaves exempt artifacts alone.
+import { NODE_REPORT } from '../src/core/contracts.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -239,12 +240,23 @@ test('every planted tether is found where it is, with its reference, digest and 
       spec: { package: 'xpkg.upbound.io/crossplane-contrib/provider-aws:v1.0.0' },
     },
   });
-  // A node whose agent reports it still resolves the ghcr stand-in through the mothership.
+  // A node whose agent reports (in its report ConfigMap, in the agent's namespace — here the test's own)
+  // that it still resolves the ghcr stand-in through the mothership.
   await k.core.createNamespacedConfigMap({
     namespace: ns,
     body: {
-      metadata: { name: 'self-sovereign-cutover-status' },
-      data: { 'node.node-x.registryHosts': JSON.stringify({ [ghcr]: `${e.mothership.url}/v2/proxy-ghcr` }) },
+      metadata: {
+        name: NODE_REPORT.name('node-x'),
+        labels: {
+          'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+          'app.kubernetes.io/component': NODE_REPORT.component,
+        },
+      },
+      data: {
+        node: 'node-x',
+        registriesYaml: 'v2',
+        registryHosts: JSON.stringify({ [ghcr]: `${e.mothership.url}/v2/proxy-ghcr` }),
+      },
     },
   });
 
@@ -261,6 +273,7 @@ test('every planted tether is found where it is, with its reference, digest and 
 
   const values = labValuesFile({
     tethers: { exempt: [{ object: `ConfigMap ${ns}/kept`, reason: 'kept for the test' }] },
+    registryPivot: { agentNamespace: ns },
   });
   const r = spawnSync(
     process.execPath,

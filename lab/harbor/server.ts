@@ -12,6 +12,7 @@ import { SwaggerValidationError, SwaggerValidator } from '../swagger-validator.t
 import { projectHandlers } from './api-projects.ts';
 import { registryHandlers } from './api-registries.ts';
 import { repositoryHandlers } from './api-repositories.ts';
+import { robotHandlers } from './api-robots.ts';
 import { systemHandlers } from './api-system.ts';
 import { Backends } from './backends.ts';
 import {
@@ -48,6 +49,7 @@ const HANDLERS: Record<string, Handler> = {
   ...registryHandlers,
   ...projectHandlers,
   ...repositoryHandlers,
+  ...robotHandlers,
 };
 
 export class HarborDouble {

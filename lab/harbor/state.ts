@@ -27,11 +27,27 @@ export interface ProjectRecord {
   proxyPort?: number;
 }
 
+/** A robot account (Harbor's `robot$<name>`): basic credentials the token service grants its permissions to. */
+export interface RobotRecord {
+  id: number;
+  name: string;
+  description: string;
+  secret: string;
+  level: string;
+  disable: boolean;
+  duration: number;
+  permissions: Array<{ kind: string; namespace: string; access: Array<{ resource: string; action: string }> }>;
+  creation_time: string;
+  update_time: string;
+}
+
 interface StateFile {
   nextRegistryId: number;
   nextProjectId: number;
+  nextRobotId?: number;
   registries: RegistryRecord[];
   projects: ProjectRecord[];
+  robots?: RobotRecord[];
 }
 
 export class HarborState {
@@ -76,6 +92,37 @@ export class HarborState {
     this.#data.projects.push(record);
     this.save();
     return record;
+  }
+
+  get robots(): readonly RobotRecord[] {
+    return this.#data.robots ?? [];
+  }
+
+  addRobot(fields: Omit<RobotRecord, 'id' | 'creation_time' | 'update_time'>): RobotRecord {
+    const now = new Date().toISOString();
+    this.#data.nextRobotId ??= 1;
+    const record = { ...fields, id: this.#data.nextRobotId++, creation_time: now, update_time: now };
+    (this.#data.robots ??= []).push(record);
+    this.save();
+    return record;
+  }
+
+  updateRobot(
+    id: number,
+    fields: Partial<Omit<RobotRecord, 'id' | 'name' | 'creation_time'>>,
+  ): RobotRecord | undefined {
+    const robot = this.#data.robots?.find((r) => r.id === id);
+    if (!robot) return undefined;
+    Object.assign(robot, fields, { update_time: new Date().toISOString() });
+    this.save();
+    return robot;
+  }
+
+  removeRobot(id: number): boolean {
+    const before = this.robots.length;
+    this.#data.robots = this.robots.filter((r) => r.id !== id);
+    this.save();
+    return this.robots.length < before;
   }
 
   removeRegistry(id: number): void {

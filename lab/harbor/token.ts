@@ -3,7 +3,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, isAdmin, sendJson } from './http.ts';
-import { isPublic, type HarborState } from './state.ts';
+import { isPublic, type HarborState, type RobotRecord } from './state.ts';
 
 export interface Grant {
   /** `repository:<project>/<repo>` */
@@ -66,21 +66,43 @@ export interface TokenContext {
   admin: { username: string; password: string };
 }
 
-/** `/service/token`: the admin gets what it asks for, anonymous only pulls of public projects. */
+/** The robot whose basic credentials these are (enabled, secret matching), if any. */
+function robotOf(req: IncomingMessage, state: HarborState): RobotRecord | undefined {
+  const header = req.headers.authorization ?? '';
+  if (!header.startsWith('Basic ')) return undefined;
+  const [user, ...rest] = Buffer.from(header.slice(6), 'base64').toString().split(':');
+  return state.robots.find((r) => r.name === user && r.secret === rest.join(':') && !r.disable);
+}
+
+/**
+ * `/service/token`: the admin gets what it asks for; a robot what its permissions name (and pulls of
+ * public projects); anonymous only pulls of public projects.
+ */
 export function serveToken(ctx: TokenContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const header = req.headers.authorization ?? '';
   let subject = 'anonymous';
+  const robot = robotOf(req, ctx.state);
   if (header) {
-    if (!isAdmin(req, ctx.admin)) return sendJson(res, 401, errors('UNAUTHORIZED', 'invalid credentials'));
-    subject = ctx.admin.username;
+    if (!isAdmin(req, ctx.admin) && !robot) return sendJson(res, 401, errors('UNAUTHORIZED', 'invalid credentials'));
+    subject = robot ? robot.name : ctx.admin.username;
   }
+  const robotMay = (project: string, action: string) =>
+    robot?.permissions.some(
+      (p) =>
+        (p.namespace === project || p.namespace === '*') &&
+        p.access.some((a) => a.resource === 'repository' && a.action === action),
+    ) ?? false;
   const granted: Grant[] = [];
   for (const wanted of parseScopes(url.searchParams.getAll('scope'))) {
     if (!wanted.resource.startsWith('repository:')) continue;
     const project = ctx.state.project(wanted.resource.slice('repository:'.length).split('/')[0] ?? '', true);
     if (!project) continue;
     const actions = wanted.actions.filter((a) =>
-      a === 'pull' ? subject !== 'anonymous' || isPublic(project) : subject !== 'anonymous',
+      robot
+        ? robotMay(project.name, a) || (a === 'pull' && isPublic(project))
+        : a === 'pull'
+          ? subject !== 'anonymous' || isPublic(project)
+          : subject !== 'anonymous',
     );
     if (actions.length) granted.push({ resource: wanted.resource, actions });
   }

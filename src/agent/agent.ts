@@ -7,13 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HARBOR_CA_FILE, pivotedHostsToml, pivotedRegistriesYaml } from '../core/hosts-toml.ts';
-import {
-  nodeAckKey,
-  nodeRegistryKey,
-  type AgentConfig,
-  type AgentRegistryReport,
-  type RegistriesYaml,
-} from '../core/contracts.ts';
+import { type AgentConfig, type AgentRegistryReport, type RegistriesYaml } from '../core/contracts.ts';
+import type { NodeReports } from '../adapters/kube/node-reports.ts';
 import { parse as parseToml } from 'smol-toml';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
 
@@ -92,33 +87,52 @@ export function registryReport(config: AgentConfig): AgentRegistryReport {
   return report;
 }
 
-/** Converges the node every 2 s until `signal`; `store` is this node's view of the status ConfigMap. */
+/**
+ * Converges the node until `signal`: reads the status, makes the files match, and reports in its own
+ * ConfigMap (only what changed) — then waits on a watch of the status until `registriesYamlActive`
+ * changes, or a resync after 45–75 s (the files are converged again then too). Never a poll: on 500
+ * nodes a read every 2 s would be 250 requests a second at the apiserver; and never a write to the
+ * status every agent watches (N writers × N watchers). `store`: the status, as this node may read it.
+ */
 export async function runAgent(
   config: AgentConfig,
   store: StatusStore,
+  reports: NodeReports,
   log: (line: string) => void,
-  signal?: AbortSignal,
+  signal: AbortSignal = new AbortController().signal,
 ): Promise<void> {
   let last = '';
-  while (!signal?.aborted) {
-    try {
-      const status = await store.read();
-      const desired = (status?.registriesYamlActive || 'v1') as RegistriesYaml;
-      converge(config, desired);
-      // The node's actual registry routes, for the tether inventory.
-      const report = JSON.stringify(registryReport(config));
-      if (
-        status &&
-        (status[nodeAckKey(config.nodeName)] !== desired || status[nodeRegistryKey(config.nodeName)] !== report)
-      ) {
-        await store.patch({ [nodeAckKey(config.nodeName)]: desired, [nodeRegistryKey(config.nodeName)]: report });
-      }
-      if (desired !== last)
-        log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
-      last = desired;
-    } catch (error) {
-      log(`node ${config.nodeName}: ${error instanceof Error ? error.message : String(error)} (retrying)`);
+  let reported = '';
+  /** One read, converge and report; what it read (to watch from). */
+  const pass = async (): Promise<{ version: string; desired: string }> => {
+    const read = await store.readVersioned();
+    const desired = (read?.data.registriesYamlActive || 'v1') as RegistriesYaml;
+    converge(config, desired);
+    // The node's actual registry routes, for the tether inventory.
+    const hosts = registryReport(config);
+    const report = JSON.stringify([desired, hosts]);
+    if (read && report !== reported) {
+      await reports.write(config.nodeName, desired, hosts);
+      reported = report;
     }
-    await sleep(2000, undefined, { signal }).catch(() => undefined);
+    if (desired !== last)
+      log(`node ${config.nodeName}: registries ${desired} (${config.hostProjects.length} hosts) acked`);
+    last = desired;
+    return { version: read?.version ?? '', desired };
+  };
+  while (!signal.aborted) {
+    const seen = await pass().catch((error: unknown) => {
+      log(`node ${config.nodeName}: ${error instanceof Error ? error.message : String(error)} (retrying)`);
+      return undefined;
+    });
+    if (!seen) {
+      await sleep(2000, undefined, { signal }).catch(() => undefined);
+      continue;
+    }
+    await store.waitForChange(seen.version, {
+      signal,
+      timeoutMs: 45_000 + Math.floor(Math.random() * 30_000),
+      changed: (data) => (data.registriesYamlActive || 'v1') !== seen.desired,
+    });
   }
 }

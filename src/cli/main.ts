@@ -357,12 +357,13 @@ async function main(argv: string[]): Promise<void> {
       if (!nodeName)
         throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME must be set (downward API)');
       const { runAgent } = await import('../agent/agent.ts');
-      const { agentStatusStore } = await import('../composition.ts');
+      const { agentStores } = await import('../composition.ts');
       const file = JSON.parse(readFileSync(values.config, 'utf8')) as Omit<AgentConfig, 'nodeName'>;
       const config: AgentConfig = { ...file, nodeName };
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
-      return await runAgent(config, agentStatusStore(config), (line) => console.log(line), stop.signal);
+      const { status, reports } = agentStores(config);
+      return await runAgent(config, status, reports, (line) => console.log(line), stop.signal);
     }
     default:
       throw new CutoverError('usage', `unknown command "${command}" (see cutover --help)`);

@@ -44,6 +44,9 @@ export const recheckKey = (step: string, field: 'recheckedAt' | 'repairedAt' | '
 export const nodeAckKey = (node: string): string => `node.${node}.registriesYaml`;
 /** The node agent's report: JSON {upstream host: the endpoint the node's containerd resolves it through}. */
 export const nodeRegistryKey = (node: string): string => `node.${node}.registryHosts`;
+/** The node a per-node status key is about (`node.<name>.…`), if it is one. */
+export const nodeOfKey = (key: string): string | undefined =>
+  /^node\.(.+)\.(?:registriesYaml|registryHosts)$/.exec(key)?.[1];
 /** What a node's agent reports under `nodeRegistryKey`: "" = the host itself, "unreadable" = a hosts.toml it cannot parse. */
 export type AgentRegistryReport = Record<string, string>;
 
@@ -115,10 +118,26 @@ export function agentNamespace(
   return values.registryPivot.agentNamespace || `${installNamespace}-agent`;
 }
 
+/**
+ * Each node agent's report: a ConfigMap of its own in the agent's namespace (`data`: node, registriesYaml,
+ * registryHosts). Agents never write the shared status ConfigMap — 500 writers of one object that 500
+ * watchers watch is a storm of N² events — the engine copies the acks into the status's
+ * `node.<name>.registriesYaml` keys (the original's contract) with one patch.
+ */
+export const NODE_REPORT = {
+  component: 'registry-pivot-report',
+  name: (node: string): string =>
+    `${AGENT.daemonSet}.${node}`.length <= 253
+      ? `${AGENT.daemonSet}.${node}`
+      : `${AGENT.daemonSet}.${node.slice(0, 200)}`,
+};
+
 /** The node agent's configuration (`agent.json` in its ConfigMap; the node from the downward API). `namespace` is the status ConfigMap's. */
 export interface AgentConfig {
   nodeName: string;
   namespace: string;
+  /** Where the agent writes its report (its own namespace). */
+  reportNamespace: string;
   statusConfigMap: string;
   certsDir: string;
   k3sConfigDir: string;

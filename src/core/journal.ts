@@ -57,10 +57,11 @@ export const PEER_OBJECTS = {
   harborProject: (name: string): ObjectId => ({ apiVersion: 'harbor/v2.0', kind: 'HarborProject', name }),
   /** An identity the cutover created to hold a credential it gave out: a rollback always removes it (revoking the credential). */
   giteaUser: (name: string): ObjectId => ({ apiVersion: 'gitea/v1', kind: 'GiteaUser', name }),
+  harborRobot: (name: string): ObjectId => ({ apiVersion: 'harbor/v2.0', kind: 'HarborRobot', name }),
 };
 export const isPeerObject = (o: ObjectId): boolean => o.apiVersion === 'gitea/v1' || o.apiVersion === 'harbor/v2.0';
 /** Identities holding a credential the cutover handed out: not content, so a rollback removes them even without --purge. */
-export const isCredentialHolder = (o: ObjectId): boolean => o.kind === 'GiteaUser';
+export const isCredentialHolder = (o: ObjectId): boolean => o.kind === 'GiteaUser' || o.kind === 'HarborRobot';
 
 export const describeObject = (o: ObjectId): string => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 export const describePath = (path: FieldPath = []): string =>

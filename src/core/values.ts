@@ -59,6 +59,8 @@ export interface Values {
   harbor: {
     adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
     ghcrSecretRef: SecretRef & { dockerConfigKey: string };
+    /** The robot account whose pull-only credentials the pull Secrets get (Harbor names it `robot$<this>`); never the admin. */
+    pullRobot: string;
     proxyProjects: ProxyProject[];
     /** Mode for hosts of `proxyProjects` that `hostProjects` does not list. */
     defaultMode: HostMode;
@@ -212,6 +214,8 @@ export const VALUES_SCHEMA = obj(
         passwordKey: 'HARBOR_ADMIN_PASSWORD',
       }),
       ghcrSecretRef: secretRef('ghcr-pull', 'flux-system', { dockerConfigKey: '.dockerconfigjson' }),
+      // Step 06 gives the pull Secrets this robot's credentials: pull only, the cutover's projects only, a new secret every run.
+      pullRobot: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$', default: 'sovereign-cutover-pull' },
       proxyProjects: {
         type: 'array',
         default: [],

@@ -20,6 +20,7 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
   const own = agentNamespace(values, namespace);
   const config: Omit<AgentConfig, 'nodeName'> = {
     namespace,
+    reportNamespace: own,
     statusConfigMap: status,
     certsDir: MOUNT.certs,
     k3sConfigDir: MOUNT.k3s,
@@ -33,8 +34,22 @@ export function agentObjects(values: Values, namespace: string): KubernetesObjec
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: { name: AGENT.serviceAccount, namespace, labels },
-      // Read and ack on the status ConfigMap only (no create, so resourceNames is safe).
-      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [status], verbs: ['get', 'patch'] }],
+      // Read and watch the status ConfigMap only (a watch of one name is authorized by that name).
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [status], verbs: ['get', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: AGENT.serviceAccount, namespace: own, labels },
+      // Each agent's report, by server-side apply, in its own namespace (node names are not known ahead).
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'patch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: AGENT.serviceAccount, namespace: own, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT.serviceAccount },
+      subjects: [{ kind: 'ServiceAccount', name: AGENT.serviceAccount, namespace: own }],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',

@@ -26,10 +26,11 @@ export interface Grant {
   /**
    * Used only for pivots of some shape: `live` (an object nothing applies, patched live) or
    * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease) — or only by a
-   * rollback from the API (`rollback`), or only by `cutover check`'s rehearsal (`check`). A cutover never uses them (the in-cluster test proves that,
+   * rollback from the API (`rollback`), or only by `cutover check`'s rehearsal (`check`), or held only to be
+   * granted to the node agent (`grant`). A cutover never uses them (the in-cluster test proves that,
    * that every other rule is used, and that a rollback from the console uses the `rollback` ones).
    */
-  onlyFor?: 'live' | 'helm-release' | 'rollback' | 'check';
+  onlyFor?: 'live' | 'helm-release' | 'rollback' | 'check' | 'grant';
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
@@ -70,9 +71,10 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       [
         ['apps', 'daemonsets', agent, AGENT.daemonSet],
         ['', 'serviceaccounts', agent, AGENT.serviceAccount],
-        ['', 'configmaps', agent, AGENT.config],
         ['rbac.authorization.k8s.io', 'roles', namespace, AGENT.serviceAccount],
         ['rbac.authorization.k8s.io', 'rolebindings', namespace, AGENT.serviceAccount],
+        ['rbac.authorization.k8s.io', 'roles', agent, AGENT.serviceAccount],
+        ['rbac.authorization.k8s.io', 'rolebindings', agent, AGENT.serviceAccount],
       ] as const
     ).map(([apiGroup, resource, ns, name]): Grant => ({
       namespace: ns,
@@ -82,6 +84,20 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       resourceNames: [name],
     })),
     { namespace: agent, apiGroup: '', resource: 'pods', verbs: ['list'] },
+    // The agent's namespace: its config (applied again by 04), the nodes' reports (read for the acks; a
+    // departed node's removed). The agent writes those by server-side apply under names not known ahead.
+    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch', 'delete'] },
+    // Held only so that the runner may grant them to the agent (RBAC refuses to grant what the granter
+    // lacks): the agent creates its report, and watches the status. The runner itself never uses them.
+    { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['create'], onlyFor: 'grant' },
+    {
+      namespace,
+      apiGroup: '',
+      resource: 'configmaps',
+      verbs: ['watch'],
+      resourceNames: [values.status.configMapName],
+      onlyFor: 'grant',
+    },
     // `serve` creates the key that seals sessions once, when the install has none (server-side apply by name).
     {
       namespace: secretNs(values.auth.sessionKeySecretRef),

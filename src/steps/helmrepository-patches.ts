@@ -11,6 +11,7 @@ import { fluxNamespaces } from '../core/values.ts';
 import { hostTls } from '../core/tls.ts';
 import { HARBOR_CA_SECRET } from '../core/contracts.ts';
 import { applyOwnSecret } from './own-secret.ts';
+import { PEER_OBJECTS } from '../core/journal.ts';
 import { journalFields } from './journal.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitHelmReleasesOn } from './flux-consumers.ts';
@@ -130,9 +131,30 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   return changes;
 }
 
+/**
+ * The pull Secrets' credentials for the local Harbor: a robot that may only pull, only in the cutover's
+ * projects — never the admin. Journaled as created when new (a rollback deletes it); its secret is new
+ * on every run, the old one stops working.
+ */
+async function pullRobot(ctx: Ctx): Promise<{ username: string; password: string }> {
+  const { harbor, journal } = ctx.env;
+  const name = ctx.values.harbor.pullRobot;
+  if (!(await harbor.robot(name)))
+    await journal.record(helmRepositoryPatches.id, [{ op: 'create', object: PEER_OBJECTS.harborRobot(name) }]);
+  const projects = [...new Set(ctx.values.harbor.hostProjects.map((row) => row.project))].sort();
+  const credentials = await harbor.rotatePullRobot(name, projects);
+  ctx.log(`Harbor robot ${credentials.username}: pull only, in ${projects.join(', ')}; a new secret`);
+  return credentials;
+}
+
 /** Adds the local Harbor to a dockerconfigjson pull Secret, leaving every other entry alone. */
-async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise<void> {
-  const { cluster, harborCredentials } = ctx.env;
+async function addHarborAuth(
+  ctx: Ctx,
+  namespace: string,
+  name: string,
+  harborCredentials: { username: string; password: string },
+): Promise<void> {
+  const { cluster } = ctx.env;
   const data = await cluster.secretData(namespace, name);
   const key = '.dockerconfigjson';
   const parsed = parseDockerConfig(data[key] ?? '{"auths":{}}');
@@ -158,11 +180,13 @@ async function addHarborAuth(ctx: Ctx, namespace: string, name: string): Promise
 async function apply(ctx: Ctx): Promise<void> {
   const secrets = new Set<string>();
   const all = await sources(ctx);
+  let robot: { username: string; password: string } | undefined;
   for (const t of all.filter((s) => s.obj.spec.url !== s.url)) {
     const secret = t.obj.spec.secretRef?.name;
     const key = `${t.obj.metadata.namespace}/${secret}`;
     if (secret && !secrets.has(key)) {
-      await addHarborAuth(ctx, t.obj.metadata.namespace, secret);
+      robot ??= await pullRobot(ctx);
+      await addHarborAuth(ctx, t.obj.metadata.namespace, secret, robot);
       secrets.add(key);
     }
   }

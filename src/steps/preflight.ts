@@ -8,7 +8,8 @@ import { deleteObject, readObject } from '../adapters/kube/objects.ts';
 import { serverSideApply } from '../adapters/kube/apply.ts';
 import { containerState } from '../adapters/kube/pods.ts';
 import { redact } from '../core/errors.ts';
-import { agentNamespace, nodeRegistryKey } from '../core/contracts.ts';
+import { agentNamespace } from '../core/contracts.ts';
+import { NodeReports } from '../adapters/kube/node-reports.ts';
 import type { CheckResult } from '../core/check.ts';
 import type { StepContext } from '../core/step.ts';
 import { runnerGrants } from '../render/rbac.ts';
@@ -121,8 +122,13 @@ async function podSecurity(ctx: Ctx): Promise<Outcome> {
 
 async function nodesContainerd(ctx: Ctx): Promise<Outcome> {
   const nodes = await nodeNames(ctx.env.cluster);
-  const status = (await ctx.env.status.read()) ?? {};
-  const reported = nodes.filter((n) => status[nodeRegistryKey(n)]);
+  const reports = new Map(
+    (await new NodeReports(ctx.env.cluster, agentNamespace(ctx.values, ctx.env.namespace)).list()).map((r) => [
+      r.node,
+      r.registryHosts ?? {},
+    ]),
+  );
+  const reported = nodes.filter((n) => reports.has(n));
   if (!reported.length)
     return warn(
       `no node agent has reported yet (${nodes.length} node(s)): containerd's certs.d is checked by step 04 on every node`,
@@ -131,7 +137,7 @@ async function nodesContainerd(ctx: Ctx): Promise<Outcome> {
   if (missing.length) return warn(`no report from ${missing.join(', ')}: their agents have not run yet`);
   // Each report: host → what the node's certs.d/<host>/hosts.toml routes it through ('unreadable': a broken file).
   const broken = reported.flatMap((n) =>
-    Object.entries(JSON.parse(status[nodeRegistryKey(n)] ?? '{}') as Record<string, string>)
+    Object.entries(reports.get(n) ?? {})
       .filter(([, route]) => route === 'unreadable')
       .map(([host]) => `${n}: certs.d/${host}/hosts.toml`),
   );

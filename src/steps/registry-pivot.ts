@@ -12,7 +12,9 @@ import { journalCreates } from './journal.ts';
 import { harborPrewarm } from './harbor-prewarm.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
-import { AGENT, agentNamespace, nodeAckKey, type StatusData } from '../core/contracts.ts';
+import { nodeNames } from '../adapters/kube/nodes.ts';
+import { NodeReports } from '../adapters/kube/node-reports.ts';
+import { AGENT, agentNamespace, nodeAckKey, nodeOfKey, type StatusData } from '../core/contracts.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { parseImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
@@ -43,11 +45,37 @@ async function statusData(ctx: Ctx): Promise<StatusData> {
   return status;
 }
 
+/**
+ * The nodes' acks from their reports, copied into the status's `node.<name>.registriesYaml` keys (the
+ * original's contract) with one patch when they differ; the reports and keys of nodes that left the
+ * cluster are removed (a cluster that replaces its nodes would grow them forever).
+ */
+async function collectAcks(ctx: Ctx, status: StatusData): Promise<Map<string, string>> {
+  const reports = new NodeReports(ctx.env.cluster, agentNamespace(ctx.values, ctx.env.namespace));
+  const present = new Set(await nodeNames(ctx.env.cluster));
+  const acks = new Map<string, string>();
+  for (const r of await reports.list()) {
+    if (present.has(r.node)) acks.set(r.node, r.registriesYaml);
+    else {
+      await reports.remove(r.name);
+      ctx.log(`node ${r.node} left the cluster: its report is removed`);
+    }
+  }
+  const departed = Object.keys(status).filter((key) => {
+    const node = nodeOfKey(key);
+    return node !== undefined && !present.has(node);
+  });
+  const changed = [...acks].filter(([node, ack]) => status[nodeAckKey(node)] !== ack);
+  if (departed.length) await ctx.env.status.remove(departed);
+  if (changed.length) await ctx.env.status.patch(Object.fromEntries(changed.map(([n, ack]) => [nodeAckKey(n), ack])));
+  return acks;
+}
+
 /** Whether every node the agent runs on acknowledged `want` (v2: pivoted, v1: its own files back). */
 export async function nodesAcked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
-  const status = await statusData(ctx);
-  const done = nodes.filter((n) => status[nodeAckKey(n)] === want);
+  const acks = await collectAcks(ctx, await statusData(ctx));
+  const done = nodes.filter((n) => acks.get(n) === want);
   return {
     ok: desired > 0 && nodes.length === desired && done.length === desired,
     detail: `${done.length}/${desired} nodes acked ${want} (${nodes.join(', ') || 'no agent pods yet'})`,

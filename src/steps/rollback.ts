@@ -186,8 +186,13 @@ async function undoAll(
     },
   );
   // The identities holding credentials the cutover gave out go with them (their tokens are revoked).
-  for (const e of undo.filter((e) => e.op === 'create' && isCredentialHolder(e.object)))
-    if (await env.forge.deleteUser(e.object.name)) log(`deleted ${describeObject(e.object)} and its tokens`);
+  for (const e of undo.filter((e) => e.op === 'create' && isCredentialHolder(e.object))) {
+    const gone =
+      e.object.kind === 'HarborRobot'
+        ? await env.harbor.deleteRobot(e.object.name)
+        : await env.forge.deleteUser(e.object.name);
+    if (gone) log(`deleted ${describeObject(e.object)}: its credentials no longer work`);
+  }
   if (purge) await purgePeers(ctx, undo);
   await resetStatus(ctx, { rollbackStartedAt: startedAt, rollbackBy: by, changes: changes.length });
   await env.journal.clear();

@@ -6,16 +6,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { installCutover, resetSovereign } from '../../lab/lab.ts';
+import { LAB_DIR } from '../../lab/topology.ts';
 import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
 import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { render } from '../../src/render/render.ts';
-import { AGENT, agentNamespace, recheckKey, RUNNER, stepKey } from '../../src/core/contracts.ts';
+import { AGENT, agentNamespace, NODE_REPORT, recheckKey, RUNNER, stepKey } from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
@@ -106,6 +108,21 @@ test(
     // From before the install: the API's long-running Pod watch starts with it.
     const auditFrom = statSync(AUDIT_LOG).size;
     const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
+    // A node that left the cluster after it reported: the engine removes its report (and its ack).
+    const agentNs = agentNamespace(values, NS);
+    await k.core.createNamespacedConfigMap({
+      namespace: agentNs,
+      body: {
+        metadata: {
+          name: NODE_REPORT.name('node-departed'),
+          labels: {
+            'app.kubernetes.io/part-of': 'self-sovereign-cutover',
+            'app.kubernetes.io/component': NODE_REPORT.component,
+          },
+        },
+        data: { node: 'node-departed', registriesYaml: 'v2', registryHosts: '{}' },
+      },
+    });
     const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
 
     const token =
@@ -263,21 +280,107 @@ test(
       [],
       'no live patch, no post-renderer: every pivot went into a Kustomization',
     );
-    const agentRole = objects.find(
+    // The agent's two Roles: the status ConfigMap (read, watch) here, its report in its own namespace.
+    const agentRoles = objects.filter(
       (o) => o.kind === 'Role' && o.metadata?.name === AGENT.serviceAccount,
-    ) as unknown as {
+    ) as unknown as Array<{
+      metadata: { namespace: string };
       rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>;
-    };
-    const agentGrants = agentRole.rules.map((r): Grant => ({
-      namespace: NS,
-      apiGroup: r.apiGroups[0] ?? '',
-      resource: r.resources[0] ?? '',
-      verbs: r.verbs,
-      ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
-    }));
+    }>;
+    assert.equal(agentRoles.length, 2);
+    const agentGrants = agentRoles.flatMap((role) =>
+      role.rules.map((r): Grant => ({
+        namespace: role.metadata.namespace,
+        apiGroup: r.apiGroups[0] ?? '',
+        resource: r.resources[0] ?? '',
+        verbs: r.verbs,
+        ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
+      })),
+    );
+    const departed = await k.core
+      .readNamespacedConfigMap({ name: NODE_REPORT.name('node-departed'), namespace: agentNs })
+      .catch(() => undefined);
+    assert.equal(departed, undefined, "a departed node's report is removed");
     assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
   },
 );
+
+test('sentinel: no secret the cutover read or minted appears in a log, the status or journal, an Event, the metrics, an API or SSE answer or the console', async () => {
+  const apiURL = `http://127.0.0.1:${values.api.port}`;
+  const secretText = async (namespace: string, name: string) =>
+    Object.values((await k.core.readNamespacedSecret({ name, namespace })).data ?? {}).map((v) =>
+      Buffer.from(v, 'base64').toString(),
+    );
+  // Every credential in play, by name: the admins', the pull Secret's, the identity provider's, the
+  // session key and the token the cutover minted for Flux.
+  const pull = JSON.parse(
+    (await secretText(values.harbor.ghcrSecretRef.namespace, values.harbor.ghcrSecretRef.name))[0] ?? '{}',
+  ) as { auths?: Record<string, { username?: string; password?: string; auth?: string }> };
+  const sentinels: Record<string, string> = {
+    'gitea admin password': e.gitea.password,
+    'gitea admin token': e.gitea.token,
+    'harbor admin password': e.localHarbor.password,
+    'oidc client secret': e.oidc.clientSecret,
+    'session key': (await secretText(NS, 'sovereign-cutover-session'))[0] ?? '',
+    ...Object.fromEntries(
+      Object.entries(pull.auths ?? {}).flatMap(([host, a]) => [
+        [`pull password for ${host}`, a.password ?? ''],
+        [`pull auth for ${host}`, a.auth ?? ''],
+      ]),
+    ),
+  };
+  const flux = await k.core
+    .readNamespacedSecret({ name: 'sovereign-cutover-gitea-auth', namespace: values.gitopsRepository.namespace })
+    .catch(() => undefined);
+  if (flux?.data?.password) sentinels["Flux's Gitea token"] = Buffer.from(flux.data.password, 'base64').toString();
+  const wanted = Object.entries(sentinels).filter(([, v]) => v.length >= 8);
+  assert.ok(wanted.length >= 6, `sentinels: ${wanted.map(([n]) => n).join(', ')}`);
+
+  // Where it must never show: everything an operator, a log pipeline or a scraper can read.
+  const places: Array<[string, string]> = [];
+  const podLogs = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+      d.isDirectory() ? podLogs(join(dir, d.name)) : d.name.endsWith('.log') ? [join(dir, d.name)] : [],
+    );
+  const podsDir = join(LAB_DIR, 'kubelet', 'pods');
+  for (const pod of readdirSync(podsDir).filter((p) => p.startsWith(`${NS}_`) || p.startsWith(`${NS}-agent_`)))
+    for (const file of podLogs(join(podsDir, pod)))
+      places.push([`log ${pod}/${file.split('/').pop()}`, readFileSync(file, 'utf8')]);
+  for (const ns of [NS, `${NS}-agent`]) {
+    for (const cm of (await k.core.listNamespacedConfigMap({ namespace: ns })).items)
+      places.push([`ConfigMap ${ns}/${cm.metadata?.name}`, JSON.stringify(cm.data ?? {})]);
+    places.push([`Events in ${ns}`, JSON.stringify((await k.core.listNamespacedEvent({ namespace: ns })).items)]);
+    places.push([
+      `pod statuses in ${ns}`,
+      JSON.stringify((await k.core.listNamespacedPod({ namespace: ns })).items.map((p) => p.status)),
+    ]);
+  }
+  const admin = await signIn(apiURL, 'admin');
+  for (const path of [
+    '/',
+    '/console.js',
+    '/metrics',
+    '/api/v1/session',
+    '/api/v1/sovereign/cutover/status',
+    '/api/v1/sovereign/cutover/tethers?all=true',
+    '/api/v1/sovereign/cutover/rollback',
+    '/api/v1/sovereign/cutover/events',
+  ])
+    places.push([`GET ${path}`, await (await fetch(`${apiURL}${path}`, { headers: { cookie: admin.cookie } })).text()]);
+  const login = await fetch(`${apiURL}/auth/login`, { redirect: 'manual' });
+  places.push(['GET /auth/login (redirect)', `${login.headers.get('location')} ${login.headers.get('set-cookie')}`]);
+  assert.ok(
+    places.some(([where]) => where.startsWith('log ')),
+    'pod logs were scanned',
+  );
+
+  const found: string[] = [];
+  for (const [name, value] of wanted)
+    for (const form of [value, Buffer.from(value).toString('base64')])
+      for (const [where, text] of places) if (text.includes(form)) found.push(`${name} in ${where}`);
+  console.log(`# sentinel: ${wanted.length} secrets × ${places.length} places scanned`);
+  assert.deepEqual(found, []);
+});
 
 test(
   'in-cluster guard: a hand revert is local again within one guard period; with the guard down, applies still work and the pivot holds; back up, it repairs without a new run',

@@ -28,6 +28,7 @@ configs:
     const config: AgentConfig = {
       nodeName: 'n1',
       namespace: 'x',
+      reportNamespace: 'x',
       statusConfigMap: 'x',
       certsDir,
       k3sConfigDir,

@@ -1,7 +1,7 @@
 // The status ConfigMap contract: initial keys, progress, and the report the API and CLI print.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nodeAckKey, nodeRegistryKey, STEP_IDS, stepKey } from '../../src/core/contracts.ts';
+import { nodeAckKey, nodeOfKey, nodeRegistryKey, STEP_IDS, stepKey } from '../../src/core/contracts.ts';
 import { cutoverState, initialStatus, progressPercent, statusReport } from '../../src/core/status.ts';
 
 test('the initial status has the seed keys, strings only, and four keys per step', () => {
@@ -56,4 +56,11 @@ test('the report: sovereign only when complete, empty fields left out, numbers p
   );
   assert.equal(cutoverState({ cutoverComplete: 'true' }), 'sovereign');
   assert.equal(statusReport({}).registriesYamlActive, 'v1', 'an empty ConfigMap reads as the initial state');
+});
+
+test('nodeOfKey names the node of a per-node status key, nothing else', () => {
+  assert.equal(nodeOfKey('node.worker-1.registriesYaml'), 'worker-1');
+  assert.equal(nodeOfKey('node.ip-10-0-0-1.ec2.internal.registryHosts'), 'ip-10-0-0-1.ec2.internal');
+  assert.equal(nodeOfKey('step.gitea-mirror.result'), undefined);
+  assert.equal(nodeOfKey('node.x.other'), undefined);
 });

@@ -53,6 +53,27 @@ export function projectBody(name: string, registryId?: number): Record<string, u
   };
 }
 
+/** A system robot that may only pull, and only in `projects`; it never expires (the cutover rotates its secret). */
+export function pullRobotBody(name: string, projects: string[]): Record<string, unknown> {
+  return {
+    name,
+    description: 'sovereign-cutover: pulls for Flux and the pull Secrets, in the cutover projects only',
+    level: 'system',
+    disable: false,
+    duration: -1,
+    permissions: projects.map((namespace) => ({
+      kind: 'project',
+      namespace,
+      access: [{ resource: 'repository', action: 'pull' }],
+    })),
+  };
+}
+
+interface HarborRobot {
+  id: number;
+  name: string;
+}
+
 export class HarborApi {
   readonly #api: string;
   readonly #auth: string;
@@ -107,6 +128,40 @@ export class HarborApi {
   async createRegistry(input: RegistryEndpointInput): Promise<'created' | 'exists'> {
     const res = await this.#call('POST', '/registries', registryBody(input), [201, 409]);
     return res.status === 201 ? 'created' : 'exists';
+  }
+
+  /** The robot whose Harbor name is `robot$<name>` (system robots: few, so every page is read). */
+  async robot(name: string): Promise<HarborRobot | undefined> {
+    for (let page = 1; ; page++) {
+      const res = await this.#call('GET', `/robots?page=${page}&page_size=100`, undefined, [200]);
+      const robots = (res.body as HarborRobot[] | undefined) ?? [];
+      const found = robots.find((r) => r.name === `robot$${name}`);
+      if (found || robots.length < 100) return found;
+    }
+  }
+
+  /**
+   * The pull robot's credentials, with a secret new on every call: created, or its permissions set to
+   * `projects` and its secret refreshed (the previous one stops working at once).
+   */
+  async rotatePullRobot(name: string, projects: string[]): Promise<{ username: string; password: string }> {
+    const existing = await this.robot(name);
+    if (!existing) {
+      const res = await this.#call('POST', '/robots', pullRobotBody(name, projects), [201]);
+      const created = res.body as { name: string; secret: string };
+      return { username: created.name, password: created.secret };
+    }
+    await this.#call('PUT', `/robots/${existing.id}`, { ...pullRobotBody(name, projects), name: existing.name }, [200]);
+    const res = await this.#call('PATCH', `/robots/${existing.id}`, {}, [200]);
+    return { username: existing.name, password: (res.body as { secret: string }).secret };
+  }
+
+  /** Deletes the robot (its credentials stop working); false when there was none. */
+  async deleteRobot(name: string): Promise<boolean> {
+    const robot = await this.robot(name);
+    if (!robot) return false;
+    await this.#call('DELETE', `/robots/${robot.id}`, undefined, [200, 404]);
+    return true;
   }
 
   #call(method: string, path: string, body: unknown, ok: number[], headers: Record<string, string> = {}) {

@@ -1,7 +1,8 @@
 // Jobs (batch/v1) as the jobs executor runs steps: list by label, read, create, watch one until it
 // changes, and its outcome. Every failure leaves as a PeerError (kubeError).
-import { Watch, type V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { kubeError, kubeStatus, type KubeCluster } from './cluster.ts';
+import { watchOne } from './watch-one.ts';
 
 export type JobOutcome = { done: 'Complete' } | { done: 'Failed'; reason: string; message: string };
 
@@ -55,8 +56,7 @@ export async function createJob(cluster: KubeCluster, namespace: string, job: V1
 }
 
 /**
- * Watches one Job from `resourceVersion` and resolves at the first event for which `changed`
- * holds, when the watch closes or fails, after `timeoutMs`, or at the signal — whichever is first.
+ * Waits until the Job changes so that `changed` holds, `timeoutMs` passes, or `signal` aborts.
  * It never rejects: the caller reads the Job again (a lost event is caught by that read).
  */
 export function watchJob(
@@ -67,34 +67,5 @@ export function watchJob(
   changed: (job: V1Job) => boolean,
   o: { signal: AbortSignal; timeoutMs: number },
 ): Promise<void> {
-  const watch = new Watch(cluster.config);
-  return new Promise<void>((resolve) => {
-    let request: { abort(): void } | undefined;
-    let finished = false;
-    const finish = () => {
-      finished = true;
-      clearTimeout(timer);
-      o.signal.removeEventListener('abort', finish);
-      request?.abort();
-      resolve();
-    };
-    const timer = setTimeout(finish, o.timeoutMs);
-    o.signal.addEventListener('abort', finish, { once: true });
-    watch
-      .watch(
-        `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        { fieldSelector: `metadata.name=${name}`, resourceVersion },
-        (_type: string, obj: V1Job) => {
-          if (changed(obj)) finish();
-        },
-        () => finish(),
-      )
-      .then(
-        (r) => {
-          request = r;
-          if (finished) r.abort(); // it ended before the watch was up
-        },
-        () => finish(),
-      );
-  });
+  return watchOne(cluster, `/apis/batch/v1/namespaces/${namespace}/jobs`, name, resourceVersion, changed, o);
 }

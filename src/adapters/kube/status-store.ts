@@ -2,7 +2,9 @@
 // merge-patched on `.data` — an upgrade or a second engine never resets live status.
 import { initialStatus } from '../../core/status.ts';
 import type { StatusData } from '../../core/contracts.ts';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { kubeError, kubeStatus, mergePatch, type KubeCluster } from './cluster.ts';
+import { watchOne } from './watch-one.ts';
 
 export class StatusStore {
   readonly #cluster: KubeCluster;
@@ -62,6 +64,25 @@ export class StatusStore {
     }
   }
 
+  /**
+   * Waits (one watch, no polling) until the status changes after `version`, `timeoutMs` passes or
+   * `signal` aborts; the caller reads again. What many node agents do at once: a watch each costs the
+   * apiserver one request per timeout, where a read every few seconds costs one per read.
+   */
+  waitForChange(
+    version: string,
+    o: { signal: AbortSignal; timeoutMs: number; changed?: (data: StatusData) => boolean },
+  ): Promise<void> {
+    return watchOne<V1ConfigMap>(
+      this.#cluster,
+      `/api/v1/namespaces/${this.namespace}/configmaps`,
+      this.name,
+      version,
+      (cm) => cm.metadata?.resourceVersion !== version && (o.changed?.(cm.data ?? {}) ?? true),
+      o,
+    );
+  }
+
   /** Merge-patches `data` only if nobody wrote since `version` was read; false when someone did (409). */
   async patchIfUnchanged(version: string, data: StatusData): Promise<boolean> {
     try {
@@ -72,6 +93,19 @@ export class StatusStore {
       return true;
     } catch (error) {
       if (kubeStatus(error) === 409) return false;
+      throw kubeError('PATCH', `configmaps/${this.namespace}/${this.name}`, error);
+    }
+  }
+
+  /** Removes keys from `.data` (a merge patch of nulls). */
+  async remove(keys: string[]): Promise<void> {
+    if (!keys.length) return;
+    try {
+      await this.#cluster.core.patchNamespacedConfigMap(
+        { name: this.name, namespace: this.namespace, body: { data: Object.fromEntries(keys.map((k) => [k, null])) } },
+        mergePatch,
+      );
+    } catch (error) {
       throw kubeError('PATCH', `configmaps/${this.namespace}/${this.name}`, error);
     }
   }

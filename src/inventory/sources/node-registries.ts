@@ -1,8 +1,8 @@
-// Each node's registry routes as its agent reports them (the status ConfigMap's
-// `node.<name>.registryHosts`): a host a node still resolves outside the local Harbor is a tether.
-import { kubeStatus } from '../../adapters/kube/cluster.ts';
+// Each node's registry routes as its agent reports them (its report ConfigMap in the agent's
+// namespace, `registryHosts`): a host a node still resolves outside the local Harbor is a tether.
+import { NodeReports } from '../../adapters/kube/node-reports.ts';
 import { redactUrl } from '../../core/errors.ts';
-import { nodeRegistryKey, type AgentRegistryReport } from '../../core/contracts.ts';
+import { agentNamespace, type AgentRegistryReport } from '../../core/contracts.ts';
 import type { Tether } from '../../core/tether.ts';
 import type { NodeRoutes } from '../image-tethers.ts';
 import type { SourceContext, TetherSource } from './source.ts';
@@ -12,21 +12,16 @@ export async function readNodeRoutes(
   ctx: Pick<SourceContext, 'cluster' | 'values' | 'cannotRead' | 'unreadable'>,
   namespace: string,
 ): Promise<NodeRoutes> {
-  const name = ctx.values.status.configMapName;
-  const cm = await ctx.cluster.core.readNamespacedConfigMap({ name, namespace }).catch((error: unknown) => {
-    // No status ConfigMap yet: no agent has reported. Anything else leaves the node rows unknown.
-    if (kubeStatus(error) !== 404) ctx.cannotRead(`ConfigMap ${namespace}/${name} (node registry reports)`, error);
-    return undefined;
-  });
+  const reports = new NodeReports(ctx.cluster, agentNamespace(ctx.values, namespace));
   const routes = new Map<string, AgentRegistryReport>();
-  for (const [key, value] of Object.entries(cm?.data ?? {})) {
-    const node = /^node\.(.+)\.registryHosts$/.exec(key)?.[1];
-    if (!node || key !== nodeRegistryKey(node)) continue;
-    try {
-      routes.set(node, JSON.parse(value) as AgentRegistryReport);
-    } catch {
-      ctx.unreadable.push(`node ${node}: registry report is not JSON`);
-    }
+  const listed = await reports.list().catch((error: unknown) => {
+    // Anything but "none yet" leaves the node rows unknown.
+    ctx.cannotRead(`ConfigMaps ${reports.namespace} (node registry reports)`, error);
+    return [];
+  });
+  for (const r of listed) {
+    if (r.registryHosts) routes.set(r.node, r.registryHosts);
+    else ctx.unreadable.push(`node ${r.node}: registry report is not JSON`);
   }
   return routes;
 }
