@@ -9,13 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { installCutover, resetSovereign } from '../../lab/lab.ts';
 import { LAB_DIR } from '../../lab/topology.ts';
 import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
 import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
+import { privilegeRows } from '../../src/render/privileges.ts';
 import { render } from '../../src/render/render.ts';
 import { AGENT, agentNamespace, NODE_REPORT, recheckKey, RUNNER, stepKey } from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
@@ -304,6 +305,68 @@ test(
     assert.deepEqual(unneeded(agentGrants, agent), [], 'every node-agent rule served a request');
   },
 );
+
+test("privilege table: what the apiserver says each identity may do (SelfSubjectRulesReview) is exactly the table's rows", async () => {
+  const rows = privilegeRows(values, NS);
+  const agentNs = agentNamespace(values, NS);
+  const tuples = (group: string, resource: string, verb: string, name: string | undefined) =>
+    `${group}|${resource}|${verb}|${name ?? '*'}`;
+  const server = new KubeConfig();
+  server.loadFromFile(e.kube.kubeconfig);
+  for (const [identity, home] of [
+    [RUNNER, NS],
+    [AGENT.serviceAccount, agentNs],
+  ] as const) {
+    const token =
+      (
+        await k.core.createNamespacedServiceAccountToken({
+          name: identity,
+          namespace: home,
+          body: { spec: { audiences: [], expirationSeconds: 600 } },
+        })
+      ).status?.token ?? '';
+    const asIt = new KubeConfig();
+    asIt.loadFromOptions({
+      clusters: server.getClusters(),
+      users: [{ name: identity, token }],
+      contexts: [{ name: identity, cluster: server.getCurrentCluster()?.name ?? '', user: identity }],
+      currentContext: identity,
+    });
+    const cluster = new KubeCluster(asIt);
+    const mine = rows.filter((r) => r.identity === identity);
+    for (const ns of new Set([NS, agentNs, ...mine.flatMap((r) => (r.namespace ? [r.namespace] : []))])) {
+      const review = await cluster.authorization.createSelfSubjectRulesReview({
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace: ns } },
+      });
+      const actual = new Set(
+        (review.status?.resourceRules ?? []).flatMap((r) =>
+          (r.apiGroups ?? ['']).flatMap((group) =>
+            (r.resources ?? [])
+              // What every authenticated identity may ask about itself (system:basic-user).
+              .filter((resource) => !resource.startsWith('selfsubject'))
+              .flatMap((resource) =>
+                r.verbs.flatMap((verb) =>
+                  (r.resourceNames?.length ? r.resourceNames : [undefined]).map((name) =>
+                    tuples(group, resource, verb, name),
+                  ),
+                ),
+              ),
+          ),
+        ),
+      );
+      const expected = new Set(
+        mine
+          .filter((r) => r.namespace === undefined || r.namespace === ns)
+          .flatMap((r) =>
+            r.verbs.flatMap((verb) =>
+              (r.resourceNames ?? [undefined]).map((name) => tuples(r.apiGroup, r.resource, verb, name)),
+            ),
+          ),
+      );
+      assert.deepEqual([...actual].sort(), [...expected].sort(), `${identity} in ${ns}`);
+    }
+  }
+});
 
 test('sentinel: no secret the cutover read or minted appears in a log, the status or journal, an Event, the metrics, an API or SSE answer or the console', async () => {
   const apiURL = `http://127.0.0.1:${values.api.port}`;
