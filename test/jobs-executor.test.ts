@@ -69,8 +69,9 @@ test('discovery orders step ConfigMaps by label and fails loudly on a malformed 
   );
   await k.core.deleteNamespacedConfigMap({ name: 'cutover-step-xx-broken', namespace });
   // Step pods run as the runner: one is rebuilt under the policy, never taken verbatim.
+  // Without a ServiceAccount a step pod gets none (the namespace's default: fewer rights); the runner's is kept.
   const [first] = await discoverSteps(cluster, namespace, policy);
-  assert.equal(first?.podSpec?.serviceAccountName, 'runner');
+  assert.equal(first?.podSpec?.serviceAccountName, undefined);
   assert.equal(first?.podSpec?.securityContext?.runAsNonRoot, true);
   assert.equal(first?.podSpec?.containers[0]?.securityContext?.allowPrivilegeEscalation, false);
 });

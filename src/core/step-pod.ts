@@ -1,7 +1,7 @@
 // What a step ConfigMap's podSpec may ask for. The engine runs step Jobs as the runner, so a
 // ConfigMap that could name any image, ServiceAccount or host access would be a way to run anything
 // with the runner's rights. The pod is therefore rebuilt from an allow-list: the install's own image,
-// the runner's ServiceAccount, no host namespaces or host paths, and Pod Security `restricted` laid
+// the runner's ServiceAccount or none, no host namespaces or host paths, and Pod Security `restricted` laid
 // over whatever the ConfigMap says. Anything else is refused, naming the field.
 import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { restrictedPod } from './pod-security.ts';
@@ -9,7 +9,7 @@ import { restrictedPod } from './pod-security.ts';
 export interface StepPodPolicy {
   /** The images a step may run: the install's own. */
   images: string[];
-  /** The one ServiceAccount a step runs as. */
+  /** The one ServiceAccount a step may name (without one, the namespace's default: fewer rights, never more). */
   serviceAccount: string;
 }
 
@@ -72,10 +72,5 @@ export function ownedStepPod(raw: unknown, policy: StepPodPolicy): V1PodSpec {
     return rest as unknown as V1Container;
   });
   const { securityContext: _podContext, ...pod } = spec;
-  return restrictedPod({
-    ...(pod as unknown as V1PodSpec),
-    restartPolicy: 'Never',
-    serviceAccountName: policy.serviceAccount,
-    containers: owned,
-  });
+  return restrictedPod({ ...(pod as unknown as V1PodSpec), restartPolicy: 'Never', containers: owned });
 }
