@@ -7,6 +7,8 @@
 // and repaired, until it holds or the deadline passes. Local Harbor and Gitea content stays.
 import { deleteObject, readObject, replaceObject } from '../adapters/kube/objects.ts';
 import { readDaemonSet } from '../adapters/kube/workloads.ts';
+import { NodeReports } from '../adapters/kube/node-reports.ts';
+import { listPods } from '../adapters/kube/pods.ts';
 import { parseDockerConfig, serializeDockerConfig } from '../core/docker-config.ts';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import {
@@ -22,7 +24,7 @@ import {
 import { doubling, pollUntil } from '../core/poll.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { initialStatus } from '../core/status.ts';
-import { AGENT, agentNamespace, AUTO_KEYS, type StatusData } from '../core/contracts.ts';
+import { AGENT, agentNamespace, AUTO_KEYS, COMPONENT_LABEL, type StatusData } from '../core/contracts.ts';
 import { nudgeOwnersWithEntries, ownersWithEntries, removeAllEntries } from './durable-pivot.ts';
 import { nodesAcked } from './registry-pivot.ts';
 import type { StepEnv } from './env.ts';
@@ -185,6 +187,23 @@ async function undoAll(
       message: (left) => `still there after their deletion: ${left.join(', ')}`,
     },
   );
+  // A node agent the cutover deployed goes with the reports its agents wrote (an installed one keeps them),
+  // once its pods are gone: a terminating agent could still write one.
+  if (created.some((e) => e.object.kind === 'DaemonSet' && e.object.name === AGENT.daemonSet)) {
+    const agentNs = agentNamespace(ctx.values, env.namespace);
+    await pollUntil(
+      async () => (await listPods(env.cluster, agentNs, `${COMPONENT_LABEL}=${AGENT.daemonSet}`)).length,
+      (left) => left === 0,
+      {
+        signal: phase(ctx),
+        interval: doubling(500, 5000),
+        code: 'rollback-incomplete',
+        message: (left) => `${left} node agent pod(s) still running after their DaemonSet was deleted`,
+      },
+    );
+    const reports = new NodeReports(env.cluster, agentNs);
+    for (const r of await reports.list()) await reports.remove(r.name);
+  }
   // The identities holding credentials the cutover gave out go with them (their tokens are revoked).
   for (const e of undo.filter((e) => e.op === 'create' && isCredentialHolder(e.object))) {
     const gone =

@@ -4,6 +4,7 @@
 // equal after the rollback, the nodes' own hosts.toml back, and a fresh pod on each node pulling an
 // image only upstream has (the local Harbor never saw it). From a completed cutover, and from a run
 // stopped during step 06.
+import { HarborApi } from '../../src/adapters/harbor/harbor-api.ts';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -159,6 +160,8 @@ async function rollBackAndProve(
   assert.match(status.rollbackBy ?? '', /\S/);
   for (const id of STEP_IDS) assert.equal(status[stepKey(id, 'result')], '', `${id} starts clean`);
   assert.deepEqual(await journal.entries(), [], 'the journal is empty: a later cutover starts clean');
+  // The pull robot the cutover created for the pull Secrets is gone: its credentials no longer work.
+  assert.equal(await new HarborApi(e.localHarbor.url, e.localHarbor).robot('sovereign-cutover-pull'), undefined);
 
   // Each node pulls an image only upstream has: its route is the tethered one again.
   const namespace = await testNamespace('tethered', cleanups);
