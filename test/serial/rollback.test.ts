@@ -120,6 +120,8 @@ const nodeFiles = (): Record<string, string> =>
     ),
   );
 
+const harbor = new HarborApi(e.localHarbor.url, e.localHarbor);
+const PULL_ROBOT = 'sovereign-cutover-pull';
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
 /** Rolls back and proves the Sovereign is as before: objects, node files, tethered pulls, a clean status. */
@@ -160,8 +162,9 @@ async function rollBackAndProve(
   assert.match(status.rollbackBy ?? '', /\S/);
   for (const id of STEP_IDS) assert.equal(status[stepKey(id, 'result')], '', `${id} starts clean`);
   assert.deepEqual(await journal.entries(), [], 'the journal is empty: a later cutover starts clean');
-  // The pull robot the cutover created for the pull Secrets is gone: its credentials no longer work.
-  assert.equal(await new HarborApi(e.localHarbor.url, e.localHarbor).robot('sovereign-cutover-pull'), undefined);
+  // A pull robot this cutover created for the pull Secrets is gone (one that existed before it stays).
+  if (journaled.some((x) => x.op === 'create' && x.object.kind === 'HarborRobot'))
+    assert.equal(await harbor.robot(PULL_ROBOT), undefined, 'the pull robot the cutover created is gone');
 
   // Each node pulls an image only upstream has: its route is the tethered one again.
   const namespace = await testNamespace('tethered', cleanups);
@@ -192,6 +195,8 @@ async function rollBackAndProve(
 
 test('rollback from a completed cutover: every object the cutover touched is as before, nodes pull from upstream again, the status starts clean; a second rollback changes nothing', async () => {
   await resetSovereign(quiet);
+  // This cutover creates the pull robot (earlier runs left one): its rollback must delete it.
+  await harbor.deleteRobot(PULL_ROBOT);
   const before = await dump();
   const files = nodeFiles();
   const cutover = run('run', '-f', e.valuesFile, ...target);
@@ -204,6 +209,10 @@ test('rollback from a completed cutover: every object the cutover touched is as 
   assert.equal(url?.before, e.git.repoURL, "the GitRepository's upstream URL was journaled before the pivot");
   assert.ok(entries.some((x) => x.op === 'entries' && x.object.kind === 'Kustomization'));
   assert.ok(entries.some((x) => x.op === 'nodes'));
+  assert.ok(
+    entries.some((x) => x.op === 'create' && x.object.kind === 'HarborRobot'),
+    'the pull robot was created',
+  );
   await rollBackAndProve(before, files);
 
   const again = run('rollback', '--yes', ...target);
