@@ -157,6 +157,8 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
     .catch(quiet);
   // The key that seals sessions: a fresh install creates its own (the first replica to start).
   await cluster.core.deleteNamespacedSecret({ name: 'sovereign-cutover-session', namespace: ns }).catch(quiet);
+  // The upstream pull credentials 08 took out (the bootstrap below puts them back in the pull Secret).
+  await cluster.core.deleteNamespacedSecret({ name: 'sovereign-cutover-pull-backup', namespace: ns }).catch(quiet);
   for (const h of (
     await cluster.networking.listNetworkPolicyForAllNamespaces({
       labelSelector: 'app.kubernetes.io/component=cutover-egress-hold',

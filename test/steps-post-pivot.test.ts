@@ -16,6 +16,13 @@ import { getFlux, readyCondition } from '../src/adapters/kube/flux.ts';
 import { giteaMirror } from '../src/steps/gitea-mirror.ts';
 import { harborProjects } from '../src/steps/harbor-projects.ts';
 import { helmRepositoryPatches } from '../src/steps/helmrepository-patches.ts';
+import {
+  backupKey,
+  restoreStrippedCredential,
+  stripUpstreamCredentials,
+  upstreamCredentialsLeft,
+} from '../src/steps/pull-credentials.ts';
+import { PULL_BACKUP_SECRET } from '../src/core/contracts.ts';
 import { CHARTS } from '../lab/corpus/spec.ts';
 import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, dropGiteaOrg, forkUpstreamRepo, harborApi, lab, uniqueName } from './support/lab.ts';
@@ -283,6 +290,36 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
     ];
   });
   await harborProjects.apply(ctx);
+  const pullSecret = async () => await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace });
+  const authsOf = (secret: { data?: Record<string, string> }) =>
+    (
+      JSON.parse(Buffer.from(secret.data?.['.dockerconfigjson'] ?? '', 'base64').toString()) as {
+        auths: Record<string, { username?: string; password?: string }>;
+      }
+    ).auths;
+  const untouched = (await pullSecret()).metadata?.resourceVersion;
+  // The attack on the pull path: the upstream credentials taken out before the local Harbor's are in. Refused, nothing written.
+  await assert.rejects(stripUpstreamCredentials(ctx, 'egress-block-test'), { code: 'pull-secret-unpivoted' });
+  // A source naming a pull Secret the runner may not touch: refused before anything is written.
+  await k.custom.createNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'helmrepositories',
+    namespace,
+    body: {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'HelmRepository',
+      metadata: { name: 'other-secret' },
+      spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: 'other-pull' } },
+    },
+  });
+  await assert.rejects(helmRepositoryPatches.apply(ctx), { code: 'pull-secret-not-named' });
+  await k.custom.deleteNamespacedCustomObject({
+    ...SOURCE,
+    plural: 'helmrepositories',
+    namespace,
+    name: 'other-secret',
+  });
+  assert.equal((await pullSecret()).metadata?.resourceVersion, untouched, 'the pull Secret is as it was');
   await copyArtifact(
     new DistributionClient(e.upstreams.ghcr.url),
     `openova-io/${chart.name}`,
@@ -319,6 +356,39 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
     'journaled as created: a rollback deletes it',
   );
   assert.deepEqual(await helmRepositoryPatches.plan(ctx), [], 'converged');
+
+  // After 08's pull proof: the upstream credentials go, kept in the cutover's backup Secret for a rollback.
+  const upstreamEntry = auths.auths[e.upstreams.ghcr.host];
+  cleanups.push(() =>
+    k.core.deleteNamespacedSecret({ name: PULL_BACKUP_SECRET, namespace: 'catalyst' }).then(() => undefined),
+  );
+  await stripUpstreamCredentials(ctx, 'egress-block-test');
+  const stripped = await pullSecret();
+  assert.deepEqual(Object.keys(authsOf(stripped)), [e.localHarbor.host], 'only the local Harbor is left');
+  assert.deepEqual(await upstreamCredentialsLeft(ctx), []);
+  const backup = await k.core.readNamespacedSecret({ name: PULL_BACKUP_SECRET, namespace: 'catalyst' });
+  assert.deepEqual(authsOf({ data: { '.dockerconfigjson': backup.data?.[backupKey(namespace, 'ghcr-pull')] ?? '' } }), {
+    [e.upstreams.ghcr.host]: upstreamEntry,
+  });
+  const entries = (await ctx.env.journal.entries()).filter(
+    (x) => x.op === 'strip-auth' && x.object.namespace === namespace,
+  );
+  assert.deepEqual(
+    entries.map((x) => x.host),
+    [e.upstreams.ghcr.host],
+  );
+  assert.ok(!JSON.stringify(entries).includes(upstreamEntry?.password ?? '?'), 'the journal names the host only');
+  // A second run changes nothing.
+  await stripUpstreamCredentials(ctx, 'egress-block-test');
+  assert.equal((await pullSecret()).metadata?.resourceVersion, stripped.metadata?.resourceVersion);
+  assert.equal(
+    (await k.core.readNamespacedSecret({ name: PULL_BACKUP_SECRET, namespace: 'catalyst' })).metadata?.resourceVersion,
+    backup.metadata?.resourceVersion,
+  );
+  // The rollback's part puts the entry back as it was, once.
+  assert.ok(await restoreStrippedCredential(ctx, entries[0]!));
+  assert.deepEqual(authsOf(await pullSecret())[e.upstreams.ghcr.host], upstreamEntry);
+  assert.equal(await restoreStrippedCredential(ctx, entries[0]!), '', 'nothing left to put back');
 });
 
 test('07 catalyst-api-env-patch: the env var names the local repo, other settings stay, the rollout completes; a second run changes nothing', async () => {

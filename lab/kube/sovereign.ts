@@ -471,15 +471,6 @@ export function sovereignValues({ e, gitea }: SovereignInput): string {
     // The API pod listens on its own network; the lab kubelet forwards the host's 127.0.0.1 port to it.
     api: { port: PORTS.api, bindAddress: '0.0.0.0', replicas: 1, publicURL: `http://127.0.0.1:${PORTS.api}` },
     auth: { oidc: { issuerURL: e.oidc.issuer, clientID: e.oidc.clientID, adminGroup: 'sovereign-admins' } },
-    tethers: {
-      exempt: [
-        {
-          kind: 'pull-secret',
-          reason:
-            'upstream pull credentials stay until they are stripped after a pull proof (the drift guard, not built yet)',
-        },
-      ],
-    },
     images: { cutover: `${e.upstreams.ghcr.host}/${PROJECT_IMAGE.repo}:${PROJECT_IMAGE.tag}` },
   };
   return `# Cutover values for the lab's Sovereign (seed chart values schema), written by \`lab up\`.\n${stringify(values)}`;

@@ -72,6 +72,20 @@ export const AUTO_KEYS = {
   firedAt: 'autoTriggerFiredAt',
 } as const;
 
+/**
+ * Operator intent the API writes into the status ConfigMap and the controller takes (ADR 0021): a
+ * request is pending while its `…At` key is non-empty; the controller empties it (compare-and-swap) as
+ * it takes it, and writes `requestError` when it cannot carry it out.
+ */
+export const REQUEST_KEYS = {
+  startAt: 'requestStartAt',
+  startSource: 'requestStartSource',
+  rollbackAt: 'requestRollbackAt',
+  rollbackBy: 'requestRollbackBy',
+  tethersAt: 'requestTethersAt',
+  error: 'requestError',
+} as const;
+
 // --- labels and names of what the install creates
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
@@ -106,7 +120,16 @@ export const RUNNER = 'bp-self-sovereign-cutover-runner';
 export const GITEA_AUTH_SECRET = 'sovereign-cutover-gitea-auth';
 /** Flux's copy of the local Harbor's CA (`ca.crt`), referenced by pivoted OCI sources' `certSecretRef` (06). */
 export const HARBOR_CA_SECRET = 'sovereign-cutover-harbor-ca';
+/** The upstream credentials 08 took out of the pull Secrets, in the install namespace, for a rollback to put back. */
+export const PULL_BACKUP_SECRET = 'sovereign-cutover-pull-backup';
 export const API_NAME = 'self-sovereign-cutover-api';
+/** The API's own identity (ADR 0021): it serves the console and writes requests; it runs nothing. */
+export const API_SERVICE_ACCOUNT = 'bp-self-sovereign-cutover-api';
+/** The controller: the runner's Deployment that takes the API's requests and runs the engine. */
+export const CONTROLLER_NAME = 'self-sovereign-cutover-controller';
+/** The tether inventory the controller takes and the API serves, beside the status ConfigMap. */
+export const tethersConfigMap = (statusConfigMap: string): string => `${statusConfigMap}-tethers`;
+export const TETHERS_COMPONENT = 'cutover-tethers';
 export const VALUES_CONFIGMAP = 'self-sovereign-cutover-values';
 export const AGENT = { daemonSet: 'registry-pivot', serviceAccount: 'cutover-agent', config: 'registry-pivot-config' };
 

@@ -21,10 +21,12 @@ export interface ObjectId {
  *   (the durable pivot); rollback takes every marked entry out again.
  * - `registry-auth`: the local Harbor's credentials were added to a dockerconfigjson pull Secret under
  *   `host` (the value itself never enters the journal); rollback removes that host's entry.
+ * - `strip-auth`: an upstream registry's entry (`host`: its `auths` key) was taken out of a pull Secret
+ *   after the pull proof, kept in the cutover's backup Secret; rollback puts it back from there.
  * - `nodes`: the nodes were told to pull through the local Harbor; rollback tells them to restore
  *   their own `hosts.toml` and waits for every node's acknowledgement.
  */
-export type JournalOp = 'set' | 'create' | 'entries' | 'registry-auth' | 'nodes';
+export type JournalOp = 'set' | 'create' | 'entries' | 'registry-auth' | 'strip-auth' | 'nodes';
 
 export interface JournalEntry {
   /** Orders entries across steps and runs (rollback goes in reverse). */
@@ -38,7 +40,7 @@ export interface JournalEntry {
   path?: FieldPath;
   before?: unknown;
   after?: unknown;
-  /** `registry-auth`: the registry host added to the Secret. */
+  /** `registry-auth`: the registry host added to the Secret; `strip-auth`: the `auths` key taken out. */
   host?: string;
 }
 

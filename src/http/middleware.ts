@@ -31,6 +31,7 @@ function httpStatusFor(error: unknown): {
       'status-conflict': 409,
       'no-steps-found': 424,
       'auth-unconfigured': 503,
+      'inventory-timeout': 503,
       'identity-provider-unavailable': 503,
       'sign-in-failed': 401,
     };

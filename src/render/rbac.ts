@@ -13,6 +13,7 @@ import {
   GITEA_AUTH_SECRET,
   HARBOR_CA_SECRET,
   HOLD,
+  PULL_BACKUP_SECRET,
   TRIAL_HOLD,
 } from '../core/contracts.ts';
 
@@ -47,7 +48,8 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
   for (const ref of [
     values.gitea.adminSecretRef,
     values.harbor.adminSecretRef,
-    values.harbor.ghcrSecretRef,
+    // The pull Secret where the HelmRepositories are: read and patched by name there (below).
+    ...(secretNs(values.harbor.ghcrSecretRef) === helm ? [] : [values.harbor.ghcrSecretRef]),
     ...caRefs,
     ...(values.upstream.credentialsSecretRef.name ? [values.upstream.credentialsSecretRef] : []),
   ]) {
@@ -124,7 +126,23 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       verbs: ['get', 'create', 'patch'],
       resourceNames: [GITEA_AUTH_SECRET, HARBOR_CA_SECRET],
     })),
-    { namespace: helm, apiGroup: '', resource: 'secrets', verbs: ['get', 'patch'] },
+    // 06 adds the local Harbor's robot to the pull Secret the HelmRepositories name, 08 takes the upstream
+    // credentials out of it after the pull proof: that one Secret, by name.
+    {
+      namespace: helm,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get', 'patch'],
+      resourceNames: [values.harbor.ghcrSecretRef.name],
+    },
+    // 08 keeps what it took out of the pull Secret in a backup Secret of its own, for a rollback to put back.
+    {
+      namespace,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get', 'create', 'patch'],
+      resourceNames: [PULL_BACKUP_SECRET],
+    },
     // Flux sources: 05 and 06 pivot them (live where nothing applies them) and read them back, in the
     // namespaces the values allow; inventory and verification list them everywhere.
     // 05 records the pre-pivot revision on each GitRepository; 08 asks them to fetch under the hold.
@@ -163,6 +181,14 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
         onlyFor: 'rollback',
       },
     ]),
+    {
+      namespace,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['delete'],
+      resourceNames: [PULL_BACKUP_SECRET],
+      onlyFor: 'rollback',
+    },
     {
       namespace: values.catalystAPI.namespace,
       apiGroup: 'apps',

@@ -19,6 +19,7 @@ import {
 import { activeNamespaces, nodeNames } from '../adapters/kube/nodes.ts';
 import { containerState, createPod, deletePod, deletePods, waitPod } from '../adapters/kube/pods.ts';
 import { unreadyWorkloads } from '../adapters/kube/workloads.ts';
+import { stripUpstreamCredentials, upstreamCredentialsLeft } from './pull-credentials.ts';
 import { journalCreates, journalFields } from './journal.ts';
 import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
@@ -168,6 +169,11 @@ async function plan(ctx: Ctx): Promise<Change[]> {
     },
     { action: 'pull', target: 'a fresh pull on every node' },
     { action: 'watch', target: `no new NotReady for ${ctx.values.egressTest.durationSeconds} s` },
+    {
+      action: 'strip',
+      target: 'the pull Secrets',
+      detail: 'their upstream credentials, once the pulls are proven (kept in a backup for a rollback)',
+    },
     { action: 'remove', target: 'the hold' },
   ];
 }
@@ -317,6 +323,8 @@ async function apply(ctx: Ctx): Promise<void> {
       },
     );
     ctx.log(`nothing became NotReady in ${ctx.values.egressTest.durationSeconds} s under the hold`);
+    // Proven: the nodes and Flux pull from inside the Sovereign. Only now may the upstream keys go.
+    await stripUpstreamCredentials(ctx, egressBlockTest.id);
   } finally {
     ctx.log(`egress hold removed (${await removeHolds(ctx)} policies)`);
   }
@@ -327,6 +335,12 @@ async function verify(ctx: Ctx): Promise<void> {
   const left = await holdsLeft(cluster);
   const cilium = (await ciliumInstalled(cluster)) ? await countCiliumPolicies(cluster, HOLD_SELECTOR) : 0;
   if (left + cilium) throw new CutoverError('hold-leaked', `${left + cilium} egress hold policies are still present`);
+  const credentials = await upstreamCredentialsLeft(ctx);
+  if (credentials.length)
+    throw new CutoverError(
+      'upstream-credentials',
+      `the pull Secrets still hold upstream credentials: ${credentials.join('; ')}`,
+    );
 }
 
 async function reap(ctx: Ctx): Promise<void> {

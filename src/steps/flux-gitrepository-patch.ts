@@ -26,7 +26,7 @@ import { GITEA_AUTH_SECRET } from '../core/contracts.ts';
 import { hostTls } from '../core/tls.ts';
 import { sameRepoURL } from '../core/repo-url.ts';
 import { applyOwnSecret } from './own-secret.ts';
-import { journalFields } from './journal.ts';
+import { journalFields, journalPeerCreate } from './journal.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot, type PivotObject } from './durable-pivot.ts';
 import { waitKustomizationsOn } from './flux-consumers.ts';
 
@@ -174,8 +174,9 @@ export const FLUX_TOKEN_NAME = 'flux';
 async function mintReadToken(ctx: Ctx): Promise<{ username: string; password: string }> {
   const { forge, journal } = ctx.env;
   const { fluxReader: reader, org, repo } = ctx.values.gitea;
-  if (!(await forge.userExists(reader)))
-    await journal.record(fluxGitRepositoryPatch.id, [{ op: 'create', object: PEER_OBJECTS.giteaUser(reader) }]);
+  await journalPeerCreate(journal, fluxGitRepositoryPatch.id, PEER_OBJECTS.giteaUser(reader), () =>
+    forge.userExists(reader),
+  );
   const password = randomBytes(24).toString('base64url');
   await forge.upsertUser(reader, password);
   await forge.addReadCollaborator(org, repo, reader);

@@ -6,6 +6,7 @@
 import { remoteRefs } from '../adapters/git/upstream-refs.ts';
 import type { Forge } from '../adapters/gitea/gitea-forge.ts';
 import { PEER_OBJECTS } from '../core/journal.ts';
+import { journalPeerCreate } from './journal.ts';
 import { CutoverError, PeerError, redact } from '../core/errors.ts';
 import type { MirrorObservation } from '../core/mirror-health.ts';
 import type { Values } from '../core/values.ts';
@@ -54,8 +55,9 @@ async function apply(ctx: Ctx): Promise<void> {
   const { forge } = ctx.env;
   const { org, repo, label } = target(ctx);
   const interval = ctx.values.upstream.mirrorInterval;
-  if (!(await forge.orgExists(org))) {
-    await ctx.env.journal.record(giteaMirror.id, [{ op: 'create', object: PEER_OBJECTS.giteaOrg(org) }]);
+  if (
+    await journalPeerCreate(ctx.env.journal, giteaMirror.id, PEER_OBJECTS.giteaOrg(org), () => forge.orgExists(org))
+  ) {
     await forge.createOrg(org);
     ctx.log(`created org ${org}`);
   }

@@ -12,7 +12,7 @@ import { hostTls } from '../core/tls.ts';
 import { HARBOR_CA_SECRET } from '../core/contracts.ts';
 import { applyOwnSecret } from './own-secret.ts';
 import { PEER_OBJECTS } from '../core/journal.ts';
-import { journalFields } from './journal.ts';
+import { journalFields, journalPeerCreate } from './journal.ts';
 import { durabilityText, missing, pivotDurably, placementOf, type Pivot } from './durable-pivot.ts';
 import { waitHelmReleasesOn } from './flux-consumers.ts';
 import {
@@ -139,8 +139,7 @@ async function plan(ctx: Ctx): Promise<Change[]> {
 async function pullRobot(ctx: Ctx): Promise<{ username: string; password: string }> {
   const { harbor, journal } = ctx.env;
   const name = ctx.values.harbor.pullRobot;
-  if (!(await harbor.robot(name)))
-    await journal.record(helmRepositoryPatches.id, [{ op: 'create', object: PEER_OBJECTS.harborRobot(name) }]);
+  await journalPeerCreate(journal, helmRepositoryPatches.id, PEER_OBJECTS.harborRobot(name), () => harbor.robot(name));
   const projects = [...new Set(ctx.values.harbor.hostProjects.map((row) => row.project))].sort();
   const credentials = await harbor.rotatePullRobot(name, projects);
   ctx.log(`Harbor robot ${credentials.username}: pull only, in ${projects.join(', ')}; a new secret`);
@@ -177,9 +176,41 @@ async function addHarborAuth(
   ctx.log(`Secret ${namespace}/${name}: added ${host}`);
 }
 
+/**
+ * The pull Secret the cutover changes, when a source names it: `harbor.ghcrSecretRef`'s name in
+ * `helmRepositories.namespace` (the one Secret the runner may read and patch there).
+ */
+export async function pullSecretsOfSources(ctx: Ctx): Promise<Array<{ namespace: string; name: string }>> {
+  const name = ctx.values.harbor.ghcrSecretRef.name;
+  const namespace = ctx.values.helmRepositories.namespace;
+  const named = (await sources(ctx)).some(
+    (s) => s.obj.spec.secretRef?.name === name && s.obj.metadata.namespace === namespace,
+  );
+  return named ? [{ namespace, name }] : [];
+}
+
+/** Sources naming a pull Secret the cutover may not change: refused before anything is written. */
+function refuseOtherPullSecrets(ctx: Ctx, tethered: Source[]): void {
+  const allowed = ctx.values.harbor.ghcrSecretRef.name;
+  const namespace = ctx.values.helmRepositories.namespace;
+  const other = tethered.filter(
+    (s) =>
+      s.obj.spec.secretRef?.name && (s.obj.spec.secretRef.name !== allowed || s.obj.metadata.namespace !== namespace),
+  );
+  if (other.length)
+    throw new CutoverError(
+      'pull-secret-not-named',
+      `${other.map((s) => `${s.kind} ${s.obj.metadata.namespace}/${s.obj.metadata.name} names Secret ${s.obj.metadata.namespace}/${s.obj.spec.secretRef?.name}`).join('; ')}: the cutover adds the local Harbor's credentials only to the pull Secret ${namespace}/${allowed} (harbor.ghcrSecretRef.name in helmRepositories.namespace, the one its RBAC names); point the source at that Secret or change those values`,
+    );
+}
+
 async function apply(ctx: Ctx): Promise<void> {
   const secrets = new Set<string>();
   const all = await sources(ctx);
+  refuseOtherPullSecrets(
+    ctx,
+    all.filter((s) => s.obj.spec.url !== s.url),
+  );
   let robot: { username: string; password: string } | undefined;
   for (const t of all.filter((s) => s.obj.spec.url !== s.url)) {
     const secret = t.obj.spec.secretRef?.name;

@@ -46,3 +46,19 @@ export async function journalCreates(env: Journaling, step: string, objects: Kub
     absent.map((object) => ({ op: 'create' as const, object })),
   );
 }
+
+/**
+ * Journals an object of a peer (a Gitea user or org, a Harbor robot) as created when `exists` says it
+ * is not there yet — before the step creates it, so a rollback removes only what the cutover made.
+ * Returns whether it was absent.
+ */
+export async function journalPeerCreate(
+  journal: JournalStore,
+  step: string,
+  object: ObjectId,
+  exists: () => Promise<unknown>,
+): Promise<boolean> {
+  if (await exists()) return false;
+  await journal.record(step, [{ op: 'create', object }]);
+  return true;
+}

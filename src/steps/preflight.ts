@@ -123,7 +123,7 @@ async function podSecurity(ctx: Ctx): Promise<Outcome> {
 async function nodesContainerd(ctx: Ctx): Promise<Outcome> {
   const nodes = await nodeNames(ctx.env.cluster);
   const reports = new Map(
-    (await new NodeReports(ctx.env.cluster, agentNamespace(ctx.values, ctx.env.namespace)).list()).map((r) => [
+    (await NodeReports.forInstall(ctx.env.cluster, ctx.values, ctx.env.namespace).list()).map((r) => [
       r.node,
       r.registryHosts ?? {},
     ]),

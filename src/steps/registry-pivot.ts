@@ -46,27 +46,35 @@ async function statusData(ctx: Ctx): Promise<StatusData> {
 }
 
 /**
- * The nodes' acks from their reports, copied into the status's `node.<name>.registriesYaml` keys (the
- * original's contract) with one patch when they differ; the reports and keys of nodes that left the
- * cluster are removed (a cluster that replaces its nodes would grow them forever).
+ * The reports and status keys of nodes that left the cluster are removed (a cluster that replaces its
+ * nodes would grow them forever). Once per pass, before waiting for acks: not on every poll.
  */
-async function collectAcks(ctx: Ctx, status: StatusData): Promise<Map<string, string>> {
-  const reports = new NodeReports(ctx.env.cluster, agentNamespace(ctx.values, ctx.env.namespace));
+export async function pruneDepartedNodes(ctx: Ctx): Promise<void> {
+  const reports = NodeReports.forInstall(ctx.env.cluster, ctx.values, ctx.env.namespace);
   const present = new Set(await nodeNames(ctx.env.cluster));
-  const acks = new Map<string, string>();
-  for (const r of await reports.list()) {
-    if (present.has(r.node)) acks.set(r.node, r.registriesYaml);
-    else {
+  for (const r of await reports.list())
+    if (!present.has(r.node)) {
       await reports.remove(r.name);
       ctx.log(`node ${r.node} left the cluster: its report is removed`);
     }
-  }
-  const departed = Object.keys(status).filter((key) => {
+  const departed = Object.keys(await statusData(ctx)).filter((key) => {
     const node = nodeOfKey(key);
     return node !== undefined && !present.has(node);
   });
-  const changed = [...acks].filter(([node, ack]) => status[nodeAckKey(node)] !== ack);
   if (departed.length) await ctx.env.status.remove(departed);
+}
+
+/**
+ * The acks of `nodes` from their reports, copied into the status's `node.<name>.registriesYaml` keys
+ * (the original's contract) with one patch when they differ.
+ */
+async function collectAcks(ctx: Ctx, nodes: string[]): Promise<Map<string, string>> {
+  const reports = NodeReports.forInstall(ctx.env.cluster, ctx.values, ctx.env.namespace);
+  const wanted = new Set(nodes);
+  const acks = new Map<string, string>();
+  for (const r of await reports.list()) if (wanted.has(r.node)) acks.set(r.node, r.registriesYaml);
+  const status = await statusData(ctx);
+  const changed = [...acks].filter(([node, ack]) => status[nodeAckKey(node)] !== ack);
   if (changed.length) await ctx.env.status.patch(Object.fromEntries(changed.map(([n, ack]) => [nodeAckKey(n), ack])));
   return acks;
 }
@@ -74,7 +82,7 @@ async function collectAcks(ctx: Ctx, status: StatusData): Promise<Map<string, st
 /** Whether every node the agent runs on acknowledged `want` (v2: pivoted, v1: its own files back). */
 export async function nodesAcked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
-  const acks = await collectAcks(ctx, await statusData(ctx));
+  const acks = await collectAcks(ctx, nodes);
   const done = nodes.filter((n) => acks.get(n) === want);
   return {
     ok: desired > 0 && nodes.length === desired && done.length === desired,
@@ -126,6 +134,7 @@ async function apply(ctx: Ctx): Promise<void> {
     },
   ]);
   await serverSideApply(cluster.config, agent, 'sovereign-cutover');
+  await pruneDepartedNodes(ctx);
   const progress = await pollUntil(
     () => nodesAcked(ctx, 'v2'),
     (p) => p.ok,

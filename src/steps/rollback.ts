@@ -26,7 +26,8 @@ import type { Change, Step, StepContext } from '../core/step.ts';
 import { initialStatus } from '../core/status.ts';
 import { AGENT, agentNamespace, AUTO_KEYS, COMPONENT_LABEL, type StatusData } from '../core/contracts.ts';
 import { nudgeOwnersWithEntries, ownersWithEntries, removeAllEntries } from './durable-pivot.ts';
-import { nodesAcked } from './registry-pivot.ts';
+import { nodesAcked, pruneDepartedNodes } from './registry-pivot.ts';
+import { restoreStrippedCredential } from './pull-credentials.ts';
 import type { StepEnv } from './env.ts';
 import { fluxNamespaces } from '../core/values.ts';
 
@@ -59,6 +60,8 @@ function undoChanges(entries: JournalEntry[], purge = false): Change[] {
         return { action: 'remove', target, detail: `the cutover's entries in ${describePath(e.path)}` };
       case 'registry-auth':
         return { action: 'remove', target, detail: `the credentials for ${e.host} the cutover added` };
+      case 'strip-auth':
+        return { action: 'restore', target, detail: `the upstream credentials for ${e.host}, from the backup` };
       case 'nodes':
         return {
           action: 'restore',
@@ -201,7 +204,7 @@ async function undoAll(
         message: (left) => `${left} node agent pod(s) still running after their DaemonSet was deleted`,
       },
     );
-    const reports = new NodeReports(env.cluster, agentNs);
+    const reports = NodeReports.forInstall(env.cluster, ctx.values, env.namespace);
     for (const r of await reports.list()) await reports.remove(r.name);
   }
   // The identities holding credentials the cutover gave out go with them (their tokens are revoked).
@@ -234,6 +237,13 @@ async function restore(ctx: Ctx, undo: JournalEntry[]): Promise<string[]> {
       } catch (error) {
         // Someone wrote it since the read (Flux re-applying): the next pass reads again.
         if (!(error instanceof PeerError && error.status === 409)) throw error;
+      }
+    }
+    if (e.op === 'strip-auth') {
+      const restored = await restoreStrippedCredential(ctx, e);
+      if (restored) {
+        differed.push(restored);
+        ctx.log(`${restored}: put back from the backup`);
       }
     }
     if (e.op === 'registry-auth' && e.host && e.object.namespace) {
@@ -272,6 +282,7 @@ async function nodesBack(ctx: Ctx, entries: JournalEntry[]): Promise<void> {
     ctx.log(`no node agent (DaemonSet ${namespace}/${AGENT.daemonSet}): no node was ever pivoted`);
     return;
   }
+  await pruneDepartedNodes(ctx);
   const acked = await pollUntil(
     () => nodesAcked(ctx, 'v1'),
     (p) => p.ok,

@@ -130,6 +130,14 @@ test('cutover run: all eight steps succeed, every tether is local, fresh pods pu
     'only exempt tethers remain',
   );
   assert.ok(summary.pivoted > 10 && summary.exempt > 0);
+  // No exemption for the pull Secret any more: after the pull proof it holds the local Harbor's robot only.
+  const pull = await k.core.readNamespacedSecret({ name: 'ghcr-pull', namespace: 'flux-system' });
+  const pullAuths = (
+    JSON.parse(Buffer.from(pull.data?.['.dockerconfigjson'] ?? '', 'base64').toString()) as {
+      auths: Record<string, unknown>;
+    }
+  ).auths;
+  assert.deepEqual(Object.keys(pullAuths), [e.localHarbor.host], 'upstream credentials stripped after the pull proof');
 
   // With upstream cut, a fresh pod on each node pulls an upstream-named image through the local Harbor.
   const namespace = await testNamespace('sovereign', cleanups);

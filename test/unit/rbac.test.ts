@@ -22,11 +22,23 @@ test('Secrets are read by name, in the namespace each reference names', () => {
       ['catalyst', ['sovereign-cutover-session']],
       ['gitea', ['gitea-admin']],
       ['harbor', ['harbor-admin']],
+      ['flux-system', ['sovereign-cutover-gitea-auth', 'sovereign-cutover-harbor-ca']],
+      ['flux-system', ['ghcr-pull']],
+      ['catalyst', ['sovereign-cutover-pull-backup']],
     ],
   );
-  // The pull Secret's namespace is where 06 edits the pull Secrets: read and patch there already cover it.
-  assert.ok(grants.some((g) => g.namespace === 'flux-system' && g.resource === 'secrets' && g.verbs.includes('get')));
-  assert.ok(!grants.some((g) => g.resource === 'secrets' && g.namespace === undefined), 'no cluster-wide Secret grant');
+  // The pull Secret, where the HelmRepositories are: 06 adds the local Harbor, 08 strips the upstreams — by name.
+  assert.deepEqual(
+    grants
+      .filter((g) => g.resource === 'secrets' && g.verbs.includes('patch') && g.resourceNames?.includes('ghcr-pull'))
+      .map((g) => [g.namespace, g.verbs, g.resourceNames]),
+    [['flux-system', ['get', 'patch'], ['ghcr-pull']]],
+  );
+  // Every Secret grant names its Secrets: none is namespace-wide or cluster-wide.
+  assert.deepEqual(
+    grants.filter((g) => g.resource === 'secrets' && !g.resourceNames?.length),
+    [],
+  );
 });
 
 test('create by name only beside patch: server-side apply names the object it creates (a POST never could)', () => {

@@ -1,7 +1,9 @@
 // The node agents' reports (core/contracts NODE_REPORT): one ConfigMap per node in the agent's
 // namespace, written by server-side apply by that node's agent, listed by the engine and the inventory.
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Values } from '../../core/values.ts';
 import {
+  agentNamespace,
   COMPONENT_LABEL,
   NODE_REPORT,
   PART_OF,
@@ -28,6 +30,11 @@ export class NodeReports {
   constructor(cluster: KubeCluster, namespace: string) {
     this.#cluster = cluster;
     this.namespace = namespace;
+  }
+
+  /** The reports of the agent an install in `installNamespace` deploys (its namespace follows the values). */
+  static forInstall(cluster: KubeCluster, values: Values, installNamespace: string): NodeReports {
+    return new NodeReports(cluster, agentNamespace(values, installNamespace));
   }
 
   async write(node: string, registriesYaml: string, registryHosts: AgentRegistryReport): Promise<void> {

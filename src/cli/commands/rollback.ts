@@ -36,11 +36,13 @@ export async function journalCommand(options: Options & { output: string }): Pro
         ? `${describePath(e.path)}: ${brief(e.before)} → ${brief(e.after)}`
         : e.op === 'registry-auth'
           ? `added credentials for ${e.host}`
-          : e.op === 'entries'
-            ? `entries in ${describePath(e.path)}`
-            : e.op === 'nodes'
-              ? 'nodes told to pull through the local Harbor'
-              : 'created';
+          : e.op === 'strip-auth'
+            ? `took out the upstream credentials for ${e.host}`
+            : e.op === 'entries'
+              ? `entries in ${describePath(e.path)}`
+              : e.op === 'nodes'
+                ? 'nodes told to pull through the local Harbor'
+                : 'created';
     console.log(`${e.at}  ${e.step.padEnd(26)} ${e.op.padEnd(13)} ${describeObject(e.object)}  ${what}`);
   }
 }

@@ -2,7 +2,7 @@
 // namespace, `registryHosts`): a host a node still resolves outside the local Harbor is a tether.
 import { NodeReports } from '../../adapters/kube/node-reports.ts';
 import { redactUrl } from '../../core/errors.ts';
-import { agentNamespace, type AgentRegistryReport } from '../../core/contracts.ts';
+import { type AgentRegistryReport } from '../../core/contracts.ts';
 import type { Tether } from '../../core/tether.ts';
 import type { NodeRoutes } from '../image-tethers.ts';
 import type { SourceContext, TetherSource } from './source.ts';
@@ -12,7 +12,7 @@ export async function readNodeRoutes(
   ctx: Pick<SourceContext, 'cluster' | 'values' | 'cannotRead' | 'unreadable'>,
   namespace: string,
 ): Promise<NodeRoutes> {
-  const reports = new NodeReports(ctx.cluster, agentNamespace(ctx.values, namespace));
+  const reports = NodeReports.forInstall(ctx.cluster, ctx.values, namespace);
   const routes = new Map<string, AgentRegistryReport>();
   const listed = await reports.list().catch((error: unknown) => {
     // Anything but "none yet" leaves the node rows unknown.
