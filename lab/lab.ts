@@ -124,9 +124,10 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   for (const namespace of [ns, `${ns}-agent`])
     await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace }).catch(quiet);
   // A dormant install (`cutover render` applied by the demo or a test): its API, step ConfigMaps and Jobs.
-  await cluster.apps
-    .deleteNamespacedDeployment({ name: 'self-sovereign-cutover-api', namespace: ns, propagationPolicy: 'Background' })
-    .catch(quiet);
+  for (const name of ['self-sovereign-cutover-api', 'self-sovereign-cutover-controller'])
+    await cluster.apps
+      .deleteNamespacedDeployment({ name, namespace: ns, propagationPolicy: 'Background' })
+      .catch(quiet);
   await cluster.batch
     .deleteCollectionNamespacedJob({
       namespace: ns,
@@ -145,7 +146,11 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
       gracePeriodSeconds: 0,
     })
     .catch(quiet);
-  for (const name of ['self-sovereign-cutover-status', 'registry-pivot-config'])
+  for (const name of [
+    'self-sovereign-cutover-status',
+    'self-sovereign-cutover-status-tethers',
+    'registry-pivot-config',
+  ])
     await cluster.core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(quiet);
   await cluster.coordination.deleteNamespacedLease({ name: 'self-sovereign-cutover', namespace: ns }).catch(quiet);
   // The nodes' reports: a fresh install's agents create theirs.
@@ -192,14 +197,14 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
     .catch(quiet);
   await removeCutoverPatches();
   await bootstrap(bootstrapObjects(input), KUSTOMIZATIONS);
-  // The API of an install binds the lab's API port: wait until its pod is gone.
+  // The API of an install binds the lab's API port, its controller runs the engine: wait until their pods are gone.
   await waitUntil(
-    'the cutover API pod to go',
+    'the cutover API and controller pods to go',
     async () =>
       (
         await cluster.core.listNamespacedPod({
           namespace: ns,
-          labelSelector: 'app.kubernetes.io/component=cutover-api',
+          labelSelector: 'app.kubernetes.io/component in (cutover-api,cutover-controller)',
         })
       ).items.length === 0,
     60_000,

@@ -15,21 +15,29 @@ import { CutoverError, PeerError, redact } from './core/errors.ts';
 import type { MirrorObservation } from './core/mirror-health.ts';
 import { parseDockerConfig, registryCredentials, type DockerConfig } from './core/docker-config.ts';
 import type { Values } from './core/values.ts';
-import type { Change, StepContext } from './core/step.ts';
+import type { Change, Step, StepContext } from './core/step.ts';
 import type { JournalEntry } from './core/journal.ts';
 import { rollback, rollbackPlan, type RollbackResult } from './steps/rollback.ts';
 import { preflight } from './steps/preflight.ts';
 import type { CheckResult } from './core/check.ts';
-import { RUNNER, STEP_IDS, type AgentConfig } from './core/contracts.ts';
+import {
+  isGuardPass,
+  RUNNER,
+  STEP_IDS,
+  TETHERS_COMPONENT,
+  tethersConfigMap,
+  type AgentConfig,
+} from './core/contracts.ts';
 import { imageFor } from './render/render.ts';
 import { ABORT_KEYS, Engine } from './engine/engine.ts';
-import { discoverSteps } from './engine/discovery.ts';
+import { discoverSteps, type DiscoveredStep } from './engine/discovery.ts';
 import { JobsExecutor } from './engine/jobs-executor.ts';
 import { LocalExecutor } from './engine/local-executor.ts';
 import { liveHolder, SingleFlight } from './engine/single-flight.ts';
 import { StatusStore } from './adapters/kube/status-store.ts';
 import { JournalStore } from './adapters/kube/journal-store.ts';
 import { NodeReports } from './adapters/kube/node-reports.ts';
+import { PackedConfigMap } from './adapters/kube/packed-config-map.ts';
 import { CHAIN, stepNamed } from './steps/catalogue.ts';
 import { holdsLeft, removeHolds } from './steps/egress-block-test.ts';
 import { observeMirror } from './steps/gitea-mirror.ts';
@@ -57,24 +65,8 @@ export interface EngineSetup {
 /** The engine for one run: discovery (jobs), the steps' adapters, the status store and a fresh Lease. */
 export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> {
   const { values, cluster, namespace } = setup;
-  const discovered =
-    setup.executor === 'jobs'
-      ? await discoverSteps(cluster, namespace, {
-          images: [...new Set([values.images.cutover, imageFor(values, 'post')])],
-          serviceAccount: RUNNER,
-        })
-      : undefined;
-  const steps = discovered
-    ? discovered.map((d) => {
-        const step = stepNamed(d.stepName);
-        if (!step)
-          throw new CutoverError(
-            'invalid-step-configmap',
-            `step ConfigMap ${d.configMap} names step "${d.stepName}", which is not a step of the cutover`,
-          );
-        return step;
-      })
-    : CHAIN;
+  const discovered = setup.executor === 'jobs' ? await installedSteps(values, cluster, namespace) : undefined;
+  const steps = discovered ? discovered.map((d) => stepNamed(d.stepName) as Step<StepEnv>) : CHAIN;
   const lease = new SingleFlight(cluster, namespace, setup.holder);
   // Nothing runs twice at once: a live holder is reported before any Secret is read.
   await lease.acquire();
@@ -101,6 +93,39 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
     await lease.release();
     throw error;
   }
+}
+
+/**
+ * The step ConfigMaps the install ships, each pod spec rebuilt under the install's policy, each naming
+ * a step of the cutover; CutoverError 'no-steps-found' / 'invalid-step-configmap' otherwise.
+ */
+async function installedSteps(values: Values, cluster: KubeCluster, namespace: string): Promise<DiscoveredStep[]> {
+  const discovered = await discoverSteps(cluster, namespace, {
+    images: [...new Set([values.images.cutover, imageFor(values, 'post')])],
+    serviceAccount: RUNNER,
+  });
+  for (const d of discovered)
+    if (!stepNamed(d.stepName))
+      throw new CutoverError(
+        'invalid-step-configmap',
+        `step ConfigMap ${d.configMap} names step "${d.stepName}", which is not a step of the cutover`,
+      );
+  return discovered;
+}
+
+/** The API's check before it requests a start (ADR 0021): the install's steps can run. */
+export async function checkInstalledSteps(values: Values, cluster: KubeCluster, namespace: string): Promise<void> {
+  await installedSteps(values, cluster, namespace);
+}
+
+/** Who holds the single-flight Lease now, if anyone. */
+export async function leaseHolder(cluster: KubeCluster, namespace: string): Promise<string | undefined> {
+  return await liveHolder(cluster, namespace);
+}
+
+/** Where the controller writes the tether inventory for the API (ADR 0021). */
+export function tethersStore(values: Values, cluster: KubeCluster, namespace: string): PackedConfigMap {
+  return new PackedConfigMap(cluster, namespace, tethersConfigMap(values.status.configMapName), TETHERS_COMPONENT);
 }
 
 export async function buildStepEnv(values: Values, cluster: KubeCluster, namespace: string): Promise<StepEnv> {
@@ -239,7 +264,8 @@ export async function runUnderWay(
   const what =
     status.rollbackResult === 'running' ? 'a rollback' : status.currentStep ? `step ${status.currentStep}` : '';
   const holder = what ? await liveHolder(cluster, namespace) : undefined;
-  return holder ? `${what} (held by ${holder})` : undefined;
+  // A guard pass names steps too, for seconds: the rollback waits for it under the Lease instead.
+  return holder && !isGuardPass(holder) ? `${what} (held by ${holder})` : undefined;
 }
 
 /**
@@ -291,8 +317,8 @@ export async function rollbackPreview(
   namespace: string,
   purge = false,
 ): Promise<Change[]> {
-  const env = await buildStepEnv(values, cluster, namespace);
-  return await rollbackPlan({ values, env, log: () => {}, signal: AbortSignal.timeout(60_000) }, purge);
+  const status = statusStore(values, cluster, namespace);
+  return await rollbackPlan({ values, env: { cluster, status, journal: new JournalStore(cluster, status) } }, purge);
 }
 
 /** The journal, oldest entry first (`cutover journal`). */

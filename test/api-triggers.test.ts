@@ -14,6 +14,18 @@ import { cleanupsAfterAll } from './support/lab.ts';
 const k = kube();
 const cleanups = cleanupsAfterAll();
 
+/** The one-step chain's run as far as it goes: step 01 done, step 02 failed (it cannot get further). */
+const chainRan = (namespace: string, serve: ServeProcess, what: string) =>
+  eventually(
+    what,
+    async () => {
+      const s = (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+      return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
+    },
+    60_000,
+    () => describeRun(namespace, serve),
+  );
+
 test('the first sovereign-admin sign-in arms the auto trigger; it fires once after the delay', async () => {
   const namespace = await testNamespace('auto', cleanups);
   await oneStepChain(namespace);
@@ -31,15 +43,7 @@ test('the first sovereign-admin sign-in arms the auto trigger; it fires once aft
   assert.equal(armed.autoTriggerArmedBy, 'admin');
   assert.equal(armed.cutoverStartedAt, '', 'not before the delay');
 
-  const fired = await eventually(
-    'the auto trigger to start the cutover',
-    async () => {
-      const s = await status();
-      return s['step.gitea-mirror.result'] === 'success' && s.failedStep ? s : undefined;
-    },
-    60_000,
-    () => describeRun(namespace, api),
-  );
+  const fired = await chainRan(namespace, api, 'the auto trigger to start the cutover');
   assert.ok(
     Date.parse(fired.autoTriggerFiredAt ?? '') >= Date.parse(armed.autoTriggerDueAt ?? ''),
     'fired at or after the due time',
@@ -116,4 +120,47 @@ test('two replicas started together without a session key create one and share i
   } finally {
     for (const r of replicas) await r.stop();
   }
+});
+
+test('the API alone runs nothing: a start is a request in the status; a second is 409; abort withdraws it; a controller in another process takes the next', async () => {
+  const namespace = await testNamespace('split', cleanups);
+  await oneStepChain(namespace);
+  // The install ships the status ConfigMap; the API may not create it.
+  await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'self-sovereign-cutover-status' } } });
+  const status = async () =>
+    (await k.core.readNamespacedConfigMap({ name: 'self-sovereign-cutover-status', namespace })).data ?? {};
+  const api = await startServe(PORTS.api + 14, namespace, {}, { role: 'api' });
+  cleanups.push(() => api.stop());
+  const admin = await signIn(api.url, 'admin');
+  const post = (path: string) =>
+    fetch(`${api.url}/api/v1/sovereign/cutover/${path}`, {
+      method: 'POST',
+      headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrfToken, origin: api.url },
+    });
+
+  assert.equal((await post('start')).status, 200);
+  const requested = await status();
+  assert.match(requested.requestStartAt ?? '', /^\d{4}-/);
+  assert.equal(requested.requestStartSource, 'operator');
+  const second = await post('start');
+  assert.equal(second.status, 409, 'a request not taken yet is a start in progress');
+  assert.match(((await second.json()) as { detail: string }).detail, /requested at/);
+  await sleep(3_000);
+  assert.deepEqual((await k.batch.listNamespacedJob({ namespace })).items, [], 'no Job: the API runs nothing');
+  assert.equal((await status()).cutoverStartedAt ?? '', '', 'no run began');
+
+  assert.equal((await post('abort')).status, 202);
+  const withdrawn = await status();
+  assert.equal(withdrawn.requestStartAt, '');
+  assert.match(withdrawn.requestError ?? '', /withdrawn by admin/);
+
+  assert.equal((await post('start')).status, 200);
+  const controller = await startServe(PORTS.api + 15, namespace, {}, { role: 'controller' });
+  cleanups.push(() => controller.stop());
+  const ran = await chainRan(namespace, controller, 'the controller to take the request and run the chain');
+  assert.equal(ran.requestStartAt, '', 'the request was taken');
+  // This chain cannot get past step 02; what matters is that the controller ran what the API asked for.
+  assert.equal(ran.failedStep, 'harbor-projects');
+  assert.match(controller.output(), /cutover started \(operator\)/);
+  assert.doesNotMatch(api.output(), /cutover started/, 'the API started nothing itself');
 });

@@ -81,8 +81,20 @@ test('render: eight step ConfigMaps in the seed label contract, modes, data keys
     ds?.spec.template.spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path),
     ['/etc/containerd/certs.d', '/etc/rancher/k3s'],
   );
-  const api = docs.find((d) => d.kind === 'Deployment');
-  assert.deepEqual(api?.spec.template.spec.containers[0].args.slice(0, 1), ['serve']);
+  // Two Deployments, two identities (ADR 0021): the API runs nothing, the controller is the runner.
+  const deployments = docs.filter((d) => d.kind === 'Deployment');
+  assert.deepEqual(
+    deployments.map((d) => [
+      d.metadata?.name,
+      d.spec.template.spec.serviceAccountName,
+      d.spec.template.spec.containers[0].args.slice(0, 3).join(' '),
+      (d.spec.template.spec.containers[0].ports ?? []).length,
+    ]),
+    [
+      ['self-sovereign-cutover-api', 'bp-self-sovereign-cutover-api', 'serve --role api', 1],
+      ['self-sovereign-cutover-controller', 'bp-self-sovereign-cutover-runner', 'serve --role controller', 0],
+    ],
+  );
   const bp = docs.find((d) => d.kind === 'Blueprint');
   assert.equal(bp?.apiVersion, 'catalyst.openova.io/v1alpha1');
   assert.deepEqual(bp?.spec.depends, ['bp-gitea', 'bp-harbor']);

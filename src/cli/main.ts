@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `cutover` — the product's command line. This entry parses arguments, dispatches, and decides
 // the exit code for every failure, in one place.
+import type { ServeRole } from './commands/serve.ts';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CutoverError, redact } from '../core/errors.ts';
@@ -18,7 +19,7 @@ Usage:
   cutover plan   -f values.yaml [--kubeconfig K] [--namespace NS]   show every change each step would make; writes nothing
   cutover status [-o table|json] [--kubeconfig K] [--namespace NS]  show the status ConfigMap
   cutover render -f values.yaml [-n NS]                               the dormant install as Kubernetes YAML (kubectl apply -f -)
-  cutover serve  -f values.yaml [-n NS] [--listen HOST:PORT]         the API, the console and the in-process engine
+  cutover serve  -f values.yaml [-n NS] [--role R] [--listen H:P]    the API and console, the controller that runs the engine, or both
   cutover tethers [-f values.yaml] [-o table|json|yaml] [--all]      every reference to an upstream host in the cluster, and where it should point
   cutover prewarm -f values.yaml [--kubeconfig K]                     copy every artifact in use into the local Harbor (step 03 alone), with progress
   cutover intake approve [--revision SHA] [-f values.yaml] [-n NS]   intake.mode request: let the pending revision in (see cutover intake --help)
@@ -46,6 +47,9 @@ Options:
   --revision SHA         intake approve: the commit the status shows pending (refused if the head moved on)
   --config FILE          node agent config (written by registry-pivot into its ConfigMap)
   --listen HOST:PORT     serve: where to listen (default: values api.bindAddress:api.port)
+  --role all|api|controller  serve: api (the console and API; writes requests, runs nothing), controller
+                         (takes them: the engine, guard, intake, rollback, inventory; no port), or all (default:
+                         both in one process). The install runs each as a Deployment of its own identity
   --within SECONDS       probe: how long a policy may take to take effect before a reachable URL is a LEAK (30)
   --expect WHAT          probe: blocked (default) or reachable: exit 0 when at least one URL answers — step 08's
                          check before the hold that the proof can show the hold blocking something
@@ -196,6 +200,7 @@ async function main(argv: string[]): Promise<void> {
       within: { type: 'string', default: '30' },
       expect: { type: 'string', default: 'blocked' },
       listen: { type: 'string' },
+      role: { type: 'string', default: 'all' },
       all: { type: 'boolean', default: false },
       revision: { type: 'string' },
     },
@@ -287,6 +292,7 @@ async function main(argv: string[]): Promise<void> {
         context: values.context,
         namespace: process.env.POD_NAMESPACE ?? values.namespace,
         listen: values.listen,
+        role: values.role as ServeRole,
       });
     }
     case 'tethers': {

@@ -116,6 +116,11 @@ export const JOURNAL_COMPONENT = 'cutover-journal';
 export const JOURNAL_STEP_LABEL = 'cutover.openova.io/journal-step';
 
 export const RUNNER = 'bp-self-sovereign-cutover-runner';
+/** The single-flight Lease: one run, rollback, guard pass or intake look at a time, in the install namespace. */
+export const LEASE_NAME = 'self-sovereign-cutover';
+/** A guard pass holds the Lease as `<pod>/guard-<n>`: a short repair, not a run a rollback must wait out. */
+export const GUARD_HOLDER = 'guard';
+export const isGuardPass = (holder: string): boolean => new RegExp(`/${GUARD_HOLDER}-\\d+$`).test(holder);
 /** Step 05's Gitea credential for Flux: one Secret by this name in each namespace it pivots (RBAC grants it by name). */
 export const GITEA_AUTH_SECRET = 'sovereign-cutover-gitea-auth';
 /** Flux's copy of the local Harbor's CA (`ca.crt`), referenced by pivoted OCI sources' `certSecretRef` (06). */

@@ -1,10 +1,10 @@
 // Single flight across processes and replicas: a coordination.k8s.io Lease. A live holder other
 // than us means "in progress"; an expired one is taken over (the API's resourceVersion decides
 // a race). The holder renews while it runs and releases when done.
+import { LEASE_NAME } from '../core/contracts.ts';
 import { CutoverError } from '../core/errors.ts';
 import { kubeError, kubeStatus, mergePatch, microTime, type KubeCluster } from '../adapters/kube/cluster.ts';
 
-export const LEASE_NAME = 'self-sovereign-cutover';
 const DURATION_SECONDS = 30;
 
 export class SingleFlight {

@@ -1,9 +1,10 @@
 // What the HTTP app asks of the rest of `cutover serve`, by role: the cutover (start, triggers,
 // tethers), the status feed and the operator sign-in. The routes are written against these, not
-// against the classes, so the app runs on CutoverService and StatusFeed in `cutover serve` and on
+// against the classes, so the app runs on CutoverRequests and StatusFeed in `cutover serve` and on
 // in-memory stand-ins in the unit tests — no cluster needed to check a status code.
 import type { StatusData } from '../core/contracts.ts';
 import type { Change } from '../core/step.ts';
+import { PackedConfigMap } from '../adapters/kube/packed-config-map.ts';
 import type { IntakeWindow } from '../core/intake-window.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 import type { PendingLogin, Session } from './session.ts';
@@ -15,9 +16,24 @@ export interface TetherSnapshot {
   takenAt: string;
   summary: TetherSummary;
   tethers: Tether[];
+  /** Rows left out to fit the tethers ConfigMap (the summary counts them; `cutover tethers` lists them all). */
+  omitted?: number;
 }
 
-/** The cutover as the routes drive it (CutoverService). */
+/**
+ * The inventory as the tethers ConfigMap holds it: every row when it fits, else as many as fit —
+ * the rows that are not pivoted first, the summary whole.
+ */
+export function packTethers(snapshot: TetherSnapshot): Buffer {
+  const rows = [...snapshot.tethers].sort((a, b) => Number(a.state === 'pivoted') - Number(b.state === 'pivoted'));
+  for (let keep = rows.length; ; keep = Math.floor(keep / 2)) {
+    const omitted = rows.length - keep;
+    const packed = PackedConfigMap.pack({ ...snapshot, tethers: rows.slice(0, keep), ...(omitted ? { omitted } : {}) });
+    if (packed) return packed;
+  }
+}
+
+/** The cutover as the routes drive it (CutoverRequests: requests the controller takes, ADR 0021). */
 export interface CutoverControl {
   /**
    * Starts a run, or answers 'already-complete'. Throws CutoverError 'in-progress' (409),
@@ -45,8 +61,8 @@ export interface CutoverControl {
   /** What a rollback would undo now, one line per change (for the confirmation). */
   rollbackPlan(): Promise<Change[]>;
   /**
-   * Starts a rollback from the journal in this process (its progress is in the status). Throws
-   * CutoverError 'in-progress' (409) while anything holds the Lease.
+   * Requests a rollback from the journal (the controller runs it; its progress is in the status).
+   * Throws CutoverError 'in-progress' (409) while a run or a rollback is under way or requested.
    */
   rollback(by: string): Promise<'started'>;
 }

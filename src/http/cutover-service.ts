@@ -1,9 +1,8 @@
-// What the API does, without HTTP: start a run (operator, internal trigger, auto trigger, resume),
-// check ServiceAccount tokens, and a reconcile loop that resumes an interrupted run and fires an
-// armed auto trigger when it is due. The engine runs in this process with the jobs executor; the
-// Lease makes replicas safe, and the state lives in the status ConfigMap, so any replica — or a
-// restarted one — carries on.
-import type { KubeCluster } from '../adapters/kube/cluster.ts';
+// The controller (ADR 0021): runs as the runner, listens on no port. Its reconcile loop — woken by a
+// watch on the status ConfigMap and every few seconds — takes the API's requests (start, rollback, a
+// fresh tether inventory), resumes an interrupted run, fires an armed auto trigger when it is due, and
+// after the cutover runs the guard, the mirror check and the pin intake. The Lease makes replicas
+// safe, and the state lives in the status ConfigMap, so any replica — or a restarted one — carries on.
 import { CutoverError, redact } from '../core/errors.ts';
 import { stepResult } from '../core/status.ts';
 import { MIRROR_KEYS, mirrorHealth, mirrorRecord, type MirrorObservation } from '../core/mirror-health.ts';
@@ -17,18 +16,15 @@ import {
   type IntakeWindow,
 } from '../core/intake-window.ts';
 import type { Decision } from '../adapters/kube/events.ts';
-import type { Change } from '../core/step.ts';
-import { AUTO_KEYS, RUNNER, STEP_IDS, type StatusData } from '../core/contracts.ts';
+import { AUTO_KEYS, REQUEST_KEYS, STEP_IDS, type StatusData } from '../core/contracts.ts';
 import type { Values } from '../core/values.ts';
 import type { RunOutcome } from '../engine/engine.ts';
 import type { StatusStore } from '../adapters/kube/status-store.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
-import { type CutoverControl, type RunSource, type TetherSnapshot } from './cutover-control.ts';
-import type { FeedEvent } from './status-feed.ts';
+import type { RunSource, TetherSnapshot } from './cutover-control.ts';
 
 export interface ServiceOptions {
   values: Values;
-  cluster: KubeCluster;
   namespace: string;
   store: StatusStore;
   holder: string;
@@ -37,7 +33,7 @@ export interface ServiceOptions {
    * The engine for one run (discovery, the Lease, the Secrets, the jobs executor), built when a run
    * starts. The composition root knows how (`cutover serve` passes buildEngine); this layer does not.
    */
-  buildEngine: () => Promise<{ run(options?: { guard?: boolean }): Promise<RunOutcome> }>;
+  buildEngine: (purpose: 'run' | 'guard') => Promise<{ run(options?: { guard?: boolean }): Promise<RunOutcome> }>;
   /** Removes egress holds no run owns; throws CutoverError 'in-progress' while a run holds the Lease (composition's reapStrayHolds). */
   reapStrayHolds?: () => Promise<number>;
   /** One look at the Git mirror's head against upstream's, never throwing (composition's mirrorObserver). */
@@ -49,33 +45,24 @@ export interface ServiceOptions {
     /** Only these of the cluster's images (the Pod watch's), instead of re-listing the cluster. */
     clusterImages?: string[],
   ) => Promise<PinReport>;
-  /** Opens the delivery window of `intake.mode: request` for the pending revision (composition's approveIntake). */
-  approveIntake?: (by: string, revision: string | undefined) => Promise<IntakeWindow | undefined>;
-  /** What a rollback would undo (composition's rollbackPreview). */
-  planRollback?: () => Promise<Change[]>;
-  /** Rolls the cutover back under the Lease (composition's rollbackCutover); `isRunning`: whether a run is under way (composition's runUnderWay). */
+  /** Rolls the cutover back under the Lease (composition's rollbackCutover). */
   rollback?: (by: string) => Promise<unknown>;
-  isRunning?: () => Promise<string | undefined>;
-  /** Asks the running cutover to stop; returns who runs it, undefined when nothing does (composition's requestAbort). */
-  requestAbort?: (by: string) => Promise<string | undefined>;
   /** Watches the cluster for new upstream images and calls `nudge` with them (composition's clusterPinWatch). */
   watchClusterPins?: (nudge: (images: string[]) => void, signal: AbortSignal) => void;
   /** Records a guard decision as a Kubernetes Event (composition's decisionRecorder); never throws. */
   recordDecision?: (d: Decision) => Promise<void>;
   /** One walk of the cluster for the tether inventory, without Secrets (composition's takeInventory). */
   takeInventory: () => Promise<{ tethers: Tether[]; summary: TetherSummary }>;
-  /** Engine outcomes and announcements (e.g. `cutover-already-complete`) for the event feed. */
-  publish: (event: FeedEvent) => void;
-  onOutcome?: (outcome: RunOutcome['result'] | 'crashed') => void;
+  /** Writes the inventory where the API reads it (the tethers ConfigMap). */
+  writeTethers: (snapshot: TetherSnapshot) => Promise<void>;
 }
 
-export class CutoverService implements CutoverControl {
+export class CutoverService {
   readonly #o: ServiceOptions;
   #run: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
-  #tethers: TetherSnapshot | undefined;
-  #tetherWalk: Promise<TetherSnapshot> | undefined;
+  #tetherWalk: Promise<void> | undefined;
   #lastGuard = 0;
   #lastMirrorCheck = 0;
   #mirrorDegraded = false;
@@ -132,17 +119,9 @@ export class CutoverService implements CutoverControl {
         { cause: error },
       );
     }
-    if (status.cutoverComplete === 'true') {
-      this.#o.publish({
-        time: new Date().toISOString(),
-        phase: 'cutover-already-complete',
-        level: 'info',
-        message: 'the cutover is already complete',
-      });
-      return 'already-complete';
-    }
+    if (status.cutoverComplete === 'true') return 'already-complete';
     if (this.#run) throw new CutoverError('in-progress', 'a cutover is already in progress on this replica');
-    const engine = await this.#o.buildEngine();
+    const engine = await this.#o.buildEngine('run');
     log(`cutover started (${source}) by ${holder}`);
     this.#run = engine
       .run()
@@ -151,12 +130,10 @@ export class CutoverService implements CutoverControl {
           log(
             `cutover ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`,
           );
-          this.#o.onOutcome?.(outcome.result);
         },
         (error: unknown) => {
           // A lost Lease or a status write that failed: the next reconcile (here or elsewhere) resumes.
           log(`cutover run stopped: ${redact(error instanceof Error ? error.message : String(error))}`);
-          this.#o.onOutcome?.('crashed');
         },
       )
       .finally(() => {
@@ -166,62 +143,44 @@ export class CutoverService implements CutoverControl {
   }
 
   /**
-   * The tether inventory as the runner sees it (no Secrets), at most `maxAgeMs` old; concurrent
-   * callers share one walk of the cluster.
+   * The API asked for a fresh inventory: one walk (never two at once), written to the tethers
+   * ConfigMap. Beside a run, not under the Lease: it only reads. The request is cleared first, by
+   * compare-and-swap, so one controller walks.
    */
-  async tethers(maxAgeMs = 30_000): Promise<TetherSnapshot> {
-    if (this.#tethers && Date.now() - Date.parse(this.#tethers.takenAt) < maxAgeMs) return this.#tethers;
-    this.#tetherWalk ??= this.#o
+  async #takeTethers(version: string): Promise<void> {
+    if (this.#tetherWalk) return;
+    if (!(await this.#o.store.patchIfUnchanged(version, { [REQUEST_KEYS.tethersAt]: '' }))) return;
+    this.#tetherWalk = this.#o
       .takeInventory()
-      .then(({ tethers, summary }) => (this.#tethers = { takenAt: new Date().toISOString(), summary, tethers }))
+      .then(({ tethers, summary }) => this.#o.writeTethers({ takenAt: new Date().toISOString(), summary, tethers }))
+      .catch((error: unknown) =>
+        this.#o.log(`tether inventory: ${redact(error instanceof Error ? error.message : String(error))}`),
+      )
       .finally(() => (this.#tetherWalk = undefined));
-    return await this.#tetherWalk;
-  }
-
-  /** The last inventory taken, if any (never waits). */
-  get lastTethers(): TetherSnapshot | undefined {
-    return this.#tethers;
-  }
-
-  /** The ServiceAccount username behind a bearer token, if the allow-list admits it. */
-  async reviewToken(token: string): Promise<{ username: string; allowed: boolean }> {
-    let username: string;
-    try {
-      username = await this.#o.cluster.tokenUser(token);
-    } catch (error) {
-      throw new CutoverError('token-review-failed', `TokenReview failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    return { username, allowed: username !== '' && this.allowedServiceAccounts().includes(username) };
-  }
-
-  allowedServiceAccounts(): string[] {
-    const configured = this.#o.values.trigger.internalServiceAccounts;
-    return configured.length ? configured : [`system:serviceaccount:${this.#o.namespace}:${RUNNER}`];
   }
 
   /**
-   * After a sovereign-admin's sign-in: when `trigger.auto` is on, arm the auto trigger — once ever,
-   * recorded in the status ConfigMap with a compare-and-swap, so two replicas cannot both arm it.
+   * A start or rollback the API wrote: taken (cleared by compare-and-swap, so one controller takes it)
+   * and carried out. One it cannot carry out is said in `requestError` and the log.
    */
-  async armAutoTrigger(username: string): Promise<boolean> {
-    const { values, store, log } = this.#o;
-    if (!values.trigger.auto) return false;
-    await store.ensure();
-    const status = await store.readVersioned();
-    if (!status) return false;
-    const { data } = status;
-    if (data[AUTO_KEYS.armedAt] || data.cutoverStartedAt || data.cutoverComplete === 'true') return false;
-    const now = Date.now();
-    const patch = {
-      [AUTO_KEYS.armedAt]: new Date(now).toISOString(),
-      [AUTO_KEYS.armedBy]: username,
-      [AUTO_KEYS.dueAt]: new Date(now + values.trigger.autoDelaySeconds * 1000).toISOString(),
-    };
-    if (!(await store.patchIfUnchanged(status.version, patch))) return false;
-    log(`auto trigger armed by ${username}'s sign-in; fires at ${patch[AUTO_KEYS.dueAt]}`);
-    this.#timerSoon(values.trigger.autoDelaySeconds * 1000);
+  async #takeRequest(status: { data: StatusData; version: string }): Promise<boolean> {
+    const { data, version } = status;
+    const kind = data[REQUEST_KEYS.startAt] ? 'start' : data[REQUEST_KEYS.rollbackAt] ? 'rollback' : undefined;
+    if (!kind) return false;
+    const clear = kind === 'start' ? { [REQUEST_KEYS.startAt]: '' } : { [REQUEST_KEYS.rollbackAt]: '' };
+    if (!(await this.#o.store.patchIfUnchanged(version, clear))) return true;
+    try {
+      if (kind === 'start') {
+        const source = data[REQUEST_KEYS.startSource];
+        await this.start(source === 'internal' || source === 'auto' ? source : 'operator');
+      } else await this.rollback(data[REQUEST_KEYS.rollbackBy] || 'an operator');
+    } catch (error) {
+      const message = redact(error instanceof Error ? error.message : String(error));
+      this.#o.log(
+        `${kind} request of ${data[`${kind === 'start' ? REQUEST_KEYS.startAt : REQUEST_KEYS.rollbackAt}`]}: ${message}`,
+      );
+      await this.#o.store.patch({ [REQUEST_KEYS.error]: `${new Date().toISOString()} ${kind}: ${message}` });
+    }
     return true;
   }
 
@@ -231,7 +190,10 @@ export class CutoverService implements CutoverControl {
     try {
       const status = await store.readVersioned();
       const data = status?.data ?? {};
-      if (!status || this.#run) return;
+      if (!status) return;
+      if (data[REQUEST_KEYS.tethersAt]) return void (await this.#takeTethers(status.version));
+      if (this.#run) return;
+      if (await this.#takeRequest(status)) return;
       const interrupted =
         data.cutoverStartedAt &&
         !data.failedStep &&
@@ -282,7 +244,7 @@ export class CutoverService implements CutoverControl {
     const { log } = this.#o;
     let engine;
     try {
-      engine = await this.#o.buildEngine();
+      engine = await this.#o.buildEngine('guard');
     } catch (error) {
       // Another replica is on it — or a dead one's Lease has not expired yet: look again at the next tick.
       if (error instanceof CutoverError && error.code === 'in-progress') {
@@ -300,7 +262,6 @@ export class CutoverService implements CutoverControl {
           log(
             `guard: repair ${outcome.result}${outcome.failedStep ? `: ${outcome.failedStep}: ${outcome.error ?? ''}` : ''}`,
           );
-          this.#o.onOutcome?.(outcome.result);
         },
         (error: unknown) =>
           log(`guard pass stopped: ${redact(error instanceof Error ? error.message : String(error))}`),
@@ -386,36 +347,13 @@ export class CutoverService implements CutoverControl {
     }
   }
 
-  /** An operator's approval of the pending revision (`intake.mode: request`); the next look copies at once. */
-  async approveIntake(by: string, revision?: string): Promise<IntakeWindow | undefined> {
-    if (!this.#o.approveIntake) throw new CutoverError('intake-not-request', 'this server has no intake');
-    const window = await this.#o.approveIntake(by, revision);
-    if (window) this.#o.log(`intake: ${windowSummary(window)}`);
-    this.#timerSoon(0);
-    return window;
-  }
-
-  /** An operator's abort of the running cutover (any replica's, or a CLI run's): a status request its engine sees. */
-  async abort(by: string): Promise<string> {
-    const holder = await this.#o.requestAbort?.(by);
-    if (!holder) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
-    this.#o.log(`abort of the run held by ${holder} requested by ${by}`);
-    return holder;
-  }
-
-  async rollbackPlan(): Promise<Change[]> {
-    if (!this.#o.planRollback) throw new CutoverError('no-rollback', 'this server cannot roll back');
-    return await this.#o.planRollback();
-  }
-
-  /** A sovereign-admin's rollback: started here, under the Lease; the status says how it goes. */
+  /** A sovereign-admin's rollback (requested through the API): started here, under the Lease; the status says how it goes. */
   async rollback(by: string): Promise<'started'> {
-    const { rollback, isRunning, log } = this.#o;
-    if (!rollback) throw new CutoverError('no-rollback', 'this server cannot roll back');
+    const { rollback, log } = this.#o;
+    if (!rollback) throw new CutoverError('no-rollback', 'this controller cannot roll back');
     // This replica's guard pass (a repair is a run too) ends within seconds: wait for it rather than refuse.
     while (this.#guarding) await this.#run;
-    const running = this.#run ? 'a cutover on this replica' : await isRunning?.();
-    if (running) throw new CutoverError('in-progress', `${running} is in progress: abort it first`);
+    if (this.#run) throw new CutoverError('in-progress', 'a cutover on this replica is in progress: abort it first');
     log(`rollback started by ${by}`);
     this.#run = rollback(by)
       .then(
@@ -444,12 +382,16 @@ export class CutoverService implements CutoverControl {
     }
   }
 
-  /** Reconciles now and every `intervalMs`; a new upstream image in the cluster brings the intake's look forward. */
+  /**
+   * Reconciles now and every `intervalMs`; a request the API writes, or a new upstream image in the
+   * cluster, brings the next reconcile forward.
+   */
   startReconciling(intervalMs: number): void {
     this.#o.watchClusterPins?.((images) => {
       for (const image of images) this.#newImages.add(image);
       this.#timerSoon(0);
     }, this.#watching.signal);
+    void this.#wakeOnRequests();
     const loop = (): void => {
       void this.reconcile().finally(() => {
         if (this.#stopped) return;
@@ -458,6 +400,23 @@ export class CutoverService implements CutoverControl {
       });
     };
     loop();
+  }
+
+  /** One watch of the status at a time, woken only by a change that carries a request. */
+  async #wakeOnRequests(): Promise<void> {
+    const pending = (data: StatusData) =>
+      Boolean(data[REQUEST_KEYS.startAt] || data[REQUEST_KEYS.rollbackAt] || data[REQUEST_KEYS.tethersAt]);
+    while (!this.#stopped) {
+      const status = await this.#o.store.readVersioned().catch(() => undefined);
+      if (status && pending(status.data)) this.#timerSoon(0);
+      await this.#o.store.waitForChange(status?.version ?? '', {
+        signal: this.#watching.signal,
+        timeoutMs: 60_000,
+        changed: pending,
+      });
+      // A watch the apiserver ends at once (or a missing ConfigMap) must not become a busy loop.
+      await new Promise((resolve) => setTimeout(resolve, 250).unref());
+    }
   }
 
   #timerSoon(delayMs: number): void {

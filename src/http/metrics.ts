@@ -1,5 +1,5 @@
-// Prometheus metrics, read from the status ConfigMap at scrape time (level-triggered: every
-// replica reports the same run), plus this process's own engine runs and HTTP requests.
+// Prometheus metrics, read from the status ConfigMap at scrape time (level-triggered: every API
+// replica reports the same run, wherever the controller runs it), plus this process's HTTP requests.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { cutoverState, stepResult } from '../core/status.ts';
 import { mirrorHealth } from '../core/mirror-health.ts';
@@ -11,14 +11,9 @@ import { STEP_IDS, stepKey, type StatusData } from '../core/contracts.ts';
 
 export class CutoverMetrics {
   readonly registry = new Registry();
-  readonly runs: Counter<'outcome'>;
   readonly requests: Counter<'route' | 'code'>;
 
-  constructor(
-    snapshot: () => StatusData | undefined,
-    engineRunning: () => boolean,
-    tethers: () => TetherSummary | undefined = () => undefined,
-  ) {
+  constructor(snapshot: () => StatusData | undefined, tethers: () => TetherSummary | undefined = () => undefined) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'cutover_' });
     new Gauge({
@@ -145,17 +140,12 @@ export class CutoverMetrics {
     });
     new Gauge({
       name: 'cutover_engine_running',
-      help: '1 while this replica runs the engine',
+      help: '1 while the status says a run or a rollback is under way (the controller runs it)',
       registers,
       collect() {
-        this.set(engineRunning() ? 1 : 0);
+        const data = snapshot() ?? {};
+        this.set(data.rollbackResult === 'running' || (data.currentStep && !data.failedStep) ? 1 : 0);
       },
-    });
-    this.runs = new Counter({
-      name: 'cutover_engine_runs_total',
-      help: 'Engine runs on this replica by outcome',
-      labelNames: ['outcome'],
-      registers,
     });
     this.requests = new Counter({
       name: 'cutover_http_requests_total',

@@ -3,9 +3,9 @@
 // shows it for the default values; the in-cluster test holds each identity's SelfSubjectRulesReview
 // against it.
 import type { Values } from '../core/values.ts';
-import { AGENT, RUNNER } from '../core/contracts.ts';
+import { AGENT, API_SERVICE_ACCOUNT, RUNNER } from '../core/contracts.ts';
 import { agentObjects } from './agent.ts';
-import { runnerGrants, type Grant } from './rbac.ts';
+import { apiGrants, runnerGrants, type Grant } from './rbac.ts';
 
 export interface PrivilegeRow extends Grant {
   identity: string;
@@ -17,8 +17,9 @@ interface RoleLike {
   rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>;
 }
 
-/** Every rule of every identity: the runner (which `cutover serve` runs as too) and the node agent. */
+/** Every rule of every identity: the API, the runner (the controller and every step Job) and the node agent. */
 export function privilegeRows(values: Values, namespace: string): PrivilegeRow[] {
+  const api = apiGrants(values, namespace).map((g) => ({ identity: API_SERVICE_ACCOUNT, ...g }));
   const runner = runnerGrants(values, namespace).map((g) => ({ identity: RUNNER, ...g }));
   const agentRoles = (agentObjects(values, namespace) as unknown as RoleLike[]).filter(
     (o) => o.kind === 'Role' && o.metadata.name === AGENT.serviceAccount,
@@ -33,7 +34,7 @@ export function privilegeRows(values: Values, namespace: string): PrivilegeRow[]
       ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
     })),
   );
-  return [...runner, ...agent];
+  return [...api, ...runner, ...agent];
 }
 
 /** The table as Markdown. */

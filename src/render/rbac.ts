@@ -13,7 +13,9 @@ import {
   GITEA_AUTH_SECRET,
   HARBOR_CA_SECRET,
   HOLD,
+  LEASE_NAME,
   PULL_BACKUP_SECRET,
+  tethersConfigMap,
   TRIAL_HOLD,
 } from '../core/contracts.ts';
 
@@ -28,10 +30,11 @@ export interface Grant {
    * Used only for pivots of some shape: `live` (an object nothing applies, patched live) or
    * `helm-release` (an object a chart renders: a post-renderer on its HelmRelease) — or only by a
    * rollback from the API (`rollback`), or only by `cutover check`'s rehearsal (`check`), or held only to be
-   * granted to the node agent (`grant`). A cutover never uses them (the in-cluster test proves that,
-   * that every other rule is used, and that a rollback from the console uses the `rollback` ones).
+   * granted to the node agent (`grant`), or only by an operator's approval of an intake (`approve`). A
+   * cutover never uses them (the in-cluster test proves that, that every other rule is used, and that a
+   * rollback from the console uses the `rollback` ones).
    */
-  onlyFor?: 'live' | 'helm-release' | 'rollback' | 'check' | 'grant';
+  onlyFor?: 'live' | 'helm-release' | 'rollback' | 'check' | 'grant' | 'approve';
 }
 
 const FLUX = 'source.toolkit.fluxcd.io';
@@ -90,23 +93,15 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
     // departed node's removed). The agent writes those by server-side apply under names not known ahead.
     { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['get', 'list', 'patch', 'delete'] },
     // Held only so that the runner may grant them to the agent (RBAC refuses to grant what the granter
-    // lacks): the agent creates its report, and watches the status. The runner itself never uses them.
+    // lacks): the agent creates its report in its namespace. The runner itself never does.
     { namespace: agent, apiGroup: '', resource: 'configmaps', verbs: ['create'], onlyFor: 'grant' },
+    // The controller watches the status for the API's requests (ADR 0021); the agent is granted it too.
     {
       namespace,
       apiGroup: '',
       resource: 'configmaps',
       verbs: ['watch'],
       resourceNames: [values.status.configMapName],
-      onlyFor: 'grant',
-    },
-    // `serve` creates the key that seals sessions once, when the install has none (server-side apply by name).
-    {
-      namespace: secretNs(values.auth.sessionKeySecretRef),
-      apiGroup: '',
-      resource: 'secrets',
-      verbs: ['get', 'create', 'patch'],
-      resourceNames: [values.auth.sessionKeySecretRef.name],
     },
     // Secrets: read the admin and pull credentials and the CA bundles by name; 05 writes Flux's Gitea credential.
     ...[...secretsByNamespace].map(([ns, names]): Grant => ({
@@ -269,10 +264,65 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       verbs: ['get', 'create', 'patch', 'delete'],
       resourceNames: [CCNP_NAME],
     },
-    // The internal trigger checks callers' ServiceAccount tokens.
-    { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
   ];
   return withoutRedundancy(grants);
+}
+
+/**
+ * What the API may do (ADR 0021): serve the status, write requests, check tokens and sessions. No
+ * Secret but the session key, no pod or Job, nothing cluster-wide but TokenReviews; the controller
+ * (the runner) does the rest.
+ */
+export function apiGrants(values: Values, namespace: string): Grant[] {
+  const status = values.status.configMapName;
+  const session = values.auth.sessionKeySecretRef;
+  return withoutRedundancy([
+    // The status: read every second (the feed); requests, the auto trigger's arming, an abort and an
+    // intake approval are written into it by compare-and-swap.
+    { namespace, apiGroup: '', resource: 'configmaps', verbs: ['get', 'patch'], resourceNames: [status] },
+    // The inventory the controller took: read, and watched while a fresher one is asked for.
+    {
+      namespace,
+      apiGroup: '',
+      resource: 'configmaps',
+      verbs: ['get', 'watch'],
+      resourceNames: [tethersConfigMap(status)],
+    },
+    // The step ConfigMaps (a start is refused with 424 when none can run) and the journal (the rollback
+    // preview), found by label.
+    { namespace, apiGroup: '', resource: 'configmaps', verbs: ['list'] },
+    // Who holds the Lease: a start or rollback is refused (409) while anything does.
+    { namespace, apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get'], resourceNames: [LEASE_NAME] },
+    // An intake approval (`intake.mode: request`) is recorded as an Event on the status ConfigMap.
+    { namespace, apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'], onlyFor: 'approve' },
+    // The first replica creates the key that seals sessions when the install has none (server-side apply by name).
+    {
+      namespace: session.namespace || namespace,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get', 'create', 'patch'],
+      resourceNames: [session.name],
+    },
+    // The rollback preview: which of Flux's owners carry the cutover's entries, where it pivots.
+    ...fluxNamespaces(values).flatMap((ns): Grant[] => [
+      {
+        namespace: ns,
+        apiGroup: 'kustomize.toolkit.fluxcd.io',
+        resource: 'kustomizations',
+        verbs: ['list'],
+        onlyFor: 'rollback',
+      },
+      {
+        namespace: ns,
+        apiGroup: 'helm.toolkit.fluxcd.io',
+        resource: 'helmreleases',
+        verbs: ['list'],
+        onlyFor: 'rollback',
+      },
+    ]),
+    // The internal trigger checks callers' ServiceAccount tokens.
+    { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
+  ]);
 }
 
 /**

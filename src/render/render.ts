@@ -2,12 +2,14 @@
 // (or the auto trigger) starts the cutover through the API. No Helm hooks: every object is
 // declarative and re-applying the render is safe (the status ConfigMap carries no data, so an
 // upgrade can never reset live status; the engine fills in missing keys).
-import type { KubernetesObject, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Container, V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import {
   AGENT,
   agentNamespace,
   API_NAME,
+  API_SERVICE_ACCOUNT,
+  CONTROLLER_NAME,
   HOLD_STEP,
   JOURNAL_COMPONENT,
   JOURNAL_STEP_LABEL,
@@ -18,6 +20,8 @@ import {
   STEP_IDS,
   STEP_LABELS,
   STEP_PHASES,
+  TETHERS_COMPONENT,
+  tethersConfigMap,
   VALUES_CONFIGMAP,
   type Phase,
 } from '../core/contracts.ts';
@@ -25,7 +29,7 @@ import type { Values } from '../core/values.ts';
 import { parseImageRef } from '../core/image-ref.ts';
 import { podSecurityLabels, restrictedPod } from '../core/pod-security.ts';
 import { agentObjects } from './agent.ts';
-import { runnerGrants, type Grant } from './rbac.ts';
+import { apiGrants, runnerGrants, type Grant } from './rbac.ts';
 
 const VALUES_MOUNT = '/etc/cutover';
 const PART_OF_LABELS = { [PART_OF_LABEL]: PART_OF };
@@ -73,7 +77,9 @@ export function render(values: Values, options: RenderOptions): Obj[] {
       kind: 'Namespace',
       metadata: { name: agentNamespace(values, namespace), labels: { ...labels, ...podSecurityLabels('privileged') } },
     },
+    // Two identities (ADR 0021): the runner (the controller, every step Job) and the API, which runs nothing.
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(RUNNER) },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(API_SERVICE_ACCOUNT) },
     {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -81,6 +87,7 @@ export function render(values: Values, options: RenderOptions): Obj[] {
       data: { 'values.yaml': options.valuesText },
     },
     ...rbacObjects(runnerGrants(values, namespace), namespace, labels),
+    ...rbacObjects(apiGrants(values, namespace), namespace, labels, API_SERVICE_ACCOUNT),
     ...STEP_IDS.map((step, i) => stepConfigMap(values, step, i + 1, meta)),
     {
       apiVersion: 'v1',
@@ -89,6 +96,15 @@ export function render(values: Values, options: RenderOptions): Obj[] {
         ...meta(values.status.configMapName, { 'app.kubernetes.io/component': 'cutover-status' }),
         // No data here on purpose: re-applying the install must never reset live status. The engine
         // creates every key it lacks. Flux: create once, never re-assert.
+        annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
+      },
+    },
+    // The tether inventory the controller writes for the API: shipped empty, like the status.
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        ...meta(tethersConfigMap(values.status.configMapName), { 'app.kubernetes.io/component': TETHERS_COMPONENT }),
         annotations: { 'helm.sh/resource-policy': 'keep', 'kustomize.toolkit.fluxcd.io/ssa': 'IfNotPresent' },
       },
     },
@@ -109,7 +125,8 @@ export function render(values: Values, options: RenderOptions): Obj[] {
       ...o,
       metadata: { ...o.metadata, labels: { ...labels, ...o.metadata?.labels } },
     })),
-    apiDeployment(values, namespace, meta),
+    apiDeployment(values, meta),
+    controllerDeployment(values, meta),
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -169,9 +186,14 @@ function stepConfigMap(values: Values, step: (typeof STEP_IDS)[number], order: n
   };
 }
 
-/** ClusterRole for cluster-wide grants, one Role per namespace for the rest; each bound to the runner. */
-export function rbacObjects(grants: Grant[], namespace: string, labels: Record<string, string>): Obj[] {
-  const subjects = [{ kind: 'ServiceAccount', name: RUNNER, namespace }];
+/** ClusterRole for cluster-wide grants, one Role per namespace for the rest; each bound to `identity` (a ServiceAccount of the install). */
+export function rbacObjects(
+  grants: Grant[],
+  namespace: string,
+  labels: Record<string, string>,
+  identity: string = RUNNER,
+): Obj[] {
+  const subjects = [{ kind: 'ServiceAccount', name: identity, namespace }];
   const rule = (g: Grant) => ({
     apiGroups: [g.apiGroup],
     resources: [g.resource],
@@ -182,33 +204,58 @@ export function rbacObjects(grants: Grant[], namespace: string, labels: Record<s
   const namespaces = [...new Set(grants.map((g) => g.namespace).filter((n): n is string => n !== undefined))];
   const rbac = 'rbac.authorization.k8s.io/v1';
   return [
-    { apiVersion: rbac, kind: 'ClusterRole', metadata: { name: RUNNER, labels }, rules: cluster.map(rule) },
+    { apiVersion: rbac, kind: 'ClusterRole', metadata: { name: identity, labels }, rules: cluster.map(rule) },
     {
       apiVersion: rbac,
       kind: 'ClusterRoleBinding',
-      metadata: { name: RUNNER, labels },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RUNNER },
+      metadata: { name: identity, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: identity },
       subjects,
     },
     ...namespaces.flatMap((ns): Obj[] => [
       {
         apiVersion: rbac,
         kind: 'Role',
-        metadata: { name: RUNNER, namespace: ns, labels },
+        metadata: { name: identity, namespace: ns, labels },
         rules: grants.filter((g) => g.namespace === ns).map(rule),
       },
       {
         apiVersion: rbac,
         kind: 'RoleBinding',
-        metadata: { name: RUNNER, namespace: ns, labels },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: RUNNER },
+        metadata: { name: identity, namespace: ns, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: identity },
         subjects,
       },
     ]),
   ];
 }
 
-function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
+/** What both Deployments' containers share: the values, the pod's own name and namespace, Pod Security `restricted`. */
+function servePodSpec(values: Values, role: 'api' | 'controller', container: Partial<V1Container>): V1PodSpec {
+  return restrictedPod({
+    serviceAccountName: role === 'api' ? API_SERVICE_ACCOUNT : RUNNER,
+    containers: [
+      {
+        name: role,
+        // The controller carries the engine through the pivot: both start from upstream.
+        image: values.images.cutover,
+        args: ['serve', '--role', role, '-f', `${VALUES_MOUNT}/values.yaml`],
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
+        ...container,
+        env: [
+          { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          ...(container.env ?? []),
+        ],
+      },
+    ],
+    volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
+  });
+}
+
+/** The API and console (ADR 0021): its own ServiceAccount; it writes requests and runs nothing. */
+function apiDeployment(values: Values, meta: Meta): Obj {
   const podLabels = { ...PART_OF_LABELS, 'app.kubernetes.io/component': 'cutover-api' };
   const secretEnv = (name: string, ref: { name: string; namespace: string; key: string }) => ({
     name,
@@ -221,32 +268,39 @@ function apiDeployment(values: Values, namespace: string, meta: Meta): Obj {
     spec: {
       replicas: values.api.replicas,
       selector: { matchLabels: podLabels },
-      // Never two generations of the engine at once during an upgrade; the Lease guards replicas.
+      template: {
+        metadata: { labels: podLabels },
+        spec: servePodSpec(values, 'api', {
+          ports: [{ name: 'http', containerPort: values.api.port }],
+          env: [
+            secretEnv('CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef),
+            secretEnv('CUTOVER_SESSION_KEY', values.auth.sessionKeySecretRef),
+          ],
+          readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
+          resources: { requests: { cpu: '20m', memory: '96Mi' }, limits: { memory: '256Mi' } },
+        }),
+      },
+    },
+  };
+}
+
+/** The controller (ADR 0021): the runner; takes the API's requests, runs the engine, guard and intake. No port. */
+function controllerDeployment(values: Values, meta: Meta): Obj {
+  const podLabels = { ...PART_OF_LABELS, 'app.kubernetes.io/component': 'cutover-controller' };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(CONTROLLER_NAME, { 'app.kubernetes.io/component': 'cutover-controller' }),
+    spec: {
+      // One is enough (a restarted one resumes from the status); more are safe (the Lease).
+      replicas: 1,
+      selector: { matchLabels: podLabels },
+      // Never two generations of the engine at once during an upgrade.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
       template: {
         metadata: { labels: podLabels },
-        spec: restrictedPod({
-          serviceAccountName: RUNNER,
-          containers: [
-            {
-              name: 'api',
-              // The API carries the engine through the pivot: it must start from upstream.
-              image: values.images.cutover,
-              args: ['serve', '-f', `${VALUES_MOUNT}/values.yaml`],
-              terminationMessagePolicy: 'FallbackToLogsOnError',
-              ports: [{ name: 'http', containerPort: values.api.port }],
-              env: [
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                secretEnv('CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef),
-                secretEnv('CUTOVER_SESSION_KEY', values.auth.sessionKeySecretRef),
-              ],
-              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
-              resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-              volumeMounts: [{ name: 'values', mountPath: VALUES_MOUNT, readOnly: true }],
-            },
-          ],
-          volumes: [{ name: 'values', configMap: { name: VALUES_CONFIGMAP } }],
+        spec: servePodSpec(values, 'controller', {
+          resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         }),
       },
     },

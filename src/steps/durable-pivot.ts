@@ -398,12 +398,17 @@ export async function ownersWithEntries(
   namespaces: readonly string[],
 ): Promise<Array<{ host: OwnerRef; owner: FluxOwner }>> {
   const found: Array<{ host: OwnerRef; owner: FluxOwner }> = [];
+  // Namespace by namespace: the API's rollback preview may list owners only where the cutover pivots.
   for (const kind of ['Kustomization', 'HelmRelease'] as const)
-    for (const owner of await listOwners(cluster, kind === 'Kustomization' ? KUSTOMIZATIONS : HELM_RELEASES)) {
-      if (!namespaces.includes(owner.metadata.namespace)) continue;
-      const host: OwnerRef = { kind, namespace: owner.metadata.namespace, name: owner.metadata.name };
-      if (carriesOurs(host, owner)) found.push({ host, owner });
-    }
+    for (const namespace of namespaces)
+      for (const owner of await listOwners(
+        cluster,
+        kind === 'Kustomization' ? KUSTOMIZATIONS : HELM_RELEASES,
+        namespace,
+      )) {
+        const host: OwnerRef = { kind, namespace: owner.metadata.namespace, name: owner.metadata.name };
+        if (carriesOurs(host, owner)) found.push({ host, owner });
+      }
   return found;
 }
 

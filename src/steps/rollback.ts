@@ -29,7 +29,7 @@ import { nudgeOwnersWithEntries, ownersWithEntries, removeAllEntries } from './d
 import { nodesAcked, pruneDepartedNodes } from './registry-pivot.ts';
 import { restoreStrippedCredential } from './pull-credentials.ts';
 import type { StepEnv } from './env.ts';
-import { fluxNamespaces } from '../core/values.ts';
+import { fluxNamespaces, type Values } from '../core/values.ts';
 
 type Ctx = StepContext<StepEnv>;
 /**
@@ -72,8 +72,14 @@ function undoChanges(entries: JournalEntry[], purge = false): Change[] {
   });
 }
 
-/** What a rollback would do now (nothing is written). */
-export async function rollbackPlan(ctx: Ctx, purge = false): Promise<Change[]> {
+/**
+ * What a rollback would do now (nothing is written). Reads the journal, the status and Flux's owners
+ * only — no credential — so the API (its own identity, ADR 0021) can show it.
+ */
+export async function rollbackPlan(
+  ctx: { values: Values; env: Pick<StepEnv, 'journal' | 'status' | 'cluster'> },
+  purge = false,
+): Promise<Change[]> {
   const changes = undoChanges(await ctx.env.journal.entries(), purge);
   const status = (await ctx.env.status.read()) ?? {};
   if (status.registriesYamlActive === 'v2' && !changes.some((c) => c.target.includes('hosts.toml')))

@@ -212,7 +212,7 @@ test(
   { timeout: 300_000 },
   async () => {
     await restoreUpstream(quiet); // the test before cut it
-    // The product as installed: its API Deployment runs the guard and the intake (as the runner, steps as Jobs).
+    // The product as installed: its controller Deployment runs the guard and the intake (as the runner, steps as Jobs).
     await installCutover(
       quiet,
       readFileSync(

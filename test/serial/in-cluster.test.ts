@@ -15,10 +15,19 @@ import { LAB_DIR } from '../../lab/topology.ts';
 import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
 import { serverSideApply } from '../../src/adapters/kube/apply.ts';
 import { parseValues } from '../../src/core/values.ts';
-import { runnerGrants, type Grant } from '../../src/render/rbac.ts';
+import { apiGrants, runnerGrants, type Grant } from '../../src/render/rbac.ts';
 import { privilegeRows } from '../../src/render/privileges.ts';
 import { render } from '../../src/render/render.ts';
-import { AGENT, agentNamespace, NODE_REPORT, recheckKey, RUNNER, stepKey } from '../../src/core/contracts.ts';
+import {
+  AGENT,
+  agentNamespace,
+  API_SERVICE_ACCOUNT,
+  CONTROLLER_NAME,
+  NODE_REPORT,
+  recheckKey,
+  RUNNER,
+  stepKey,
+} from '../../src/core/contracts.ts';
 import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
@@ -252,6 +261,30 @@ test(
 
     const events = auditSince(auditFrom);
     const runner = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${RUNNER}`);
+    // The API (ADR 0021) wrote the trigger's request, served the inventory the controller took, and ran nothing.
+    const api = events.filter((ev) => ev.user.username === `system:serviceaccount:${NS}:${API_SERVICE_ACCOUNT}`);
+    console.log(`# audit: ${api.length} API requests`);
+    assert.deepEqual(
+      api.filter((ev) => ev.responseStatus?.code === 403).map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`),
+      [],
+      'no API request was denied',
+    );
+    assert.deepEqual(
+      unneeded(
+        apiGrants(values, NS).filter((g) => !g.onlyFor),
+        api,
+      ),
+      [],
+      'every API rule served a request only it allows',
+    );
+    assert.deepEqual(
+      api
+        .filter((ev) => ['create', 'delete', 'update'].includes(ev.verb) && ev.objectRef?.resource !== 'tokenreviews')
+        .map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`)
+        .filter((line) => !line.includes('sovereign-cutover-session')),
+      [],
+      'the API created, replaced or deleted nothing (its writes are patches of the status and the session key)',
+    );
     const agent = events.filter(
       (ev) => ev.user.username === `system:serviceaccount:${agentNamespace(values, NS)}:${AGENT.serviceAccount}`,
     );
@@ -314,6 +347,7 @@ test("privilege table: what the apiserver says each identity may do (SelfSubject
   const server = new KubeConfig();
   server.loadFromFile(e.kube.kubeconfig);
   for (const [identity, home] of [
+    [API_SERVICE_ACCOUNT, NS],
     [RUNNER, NS],
     [AGENT.serviceAccount, agentNs],
   ] as const) {
@@ -488,16 +522,20 @@ test(
     // One period, plus the service's 5 s reconcile tick and the repair itself.
     assert.ok(latency <= values.guard.periodSeconds + 15, `repaired after ${latency.toFixed(1)} s`);
 
-    // The guard goes away (the API Deployment scaled to zero)…
-    const api = { name: 'self-sovereign-cutover-api', namespace: NS };
+    // The guard goes away (the controller Deployment scaled to zero)…
+    const controller = { name: CONTROLLER_NAME, namespace: NS };
     const scale = (replicas: number) =>
-      k.apps.patchNamespacedDeployment({ ...api, body: { spec: { replicas } } }, mergePatch);
+      k.apps.patchNamespacedDeployment({ ...controller, body: { spec: { replicas } } }, mergePatch);
     await scale(0);
     await eventually(
-      'the cutover API pod to go',
+      'the cutover controller pod to go',
       async () =>
-        (await k.core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-api' }))
-          .items.length === 0,
+        (
+          await k.core.listNamespacedPod({
+            namespace: NS,
+            labelSelector: 'app.kubernetes.io/component=cutover-controller',
+          })
+        ).items.length === 0,
       60_000,
     );
     // …and Flux carries on: three forced reconciles of everything apply fine, and the pivot holds.
@@ -517,7 +555,7 @@ test(
     await scale(1);
     await eventually('the guard, back, to repair the env var', async () => (await apiEnv()) === local, 120_000);
     console.log(
-      `# guard back up: env repaired ${((performance.now() - back) / 1000).toFixed(1)} s after the API was scaled up`,
+      `# guard back up: env repaired ${((performance.now() - back) / 1000).toFixed(1)} s after the controller was scaled up`,
     );
     const after =
       (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
@@ -542,6 +580,7 @@ test(
       (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
     assert.equal((await readStatus()).cutoverComplete, 'true', 'runs on the cutover the first test completed');
     const admin = await signIn(apiURL, 'admin');
+    const auditFrom = statSync(AUDIT_LOG).size;
     const plan = (await (
       await fetch(`${apiURL}/api/v1/sovereign/cutover/rollback`, { headers: { cookie: admin.cookie } })
     ).json()) as { changes: Array<{ action: string; target: string; detail?: string }> };
@@ -551,7 +590,6 @@ test(
       ),
       JSON.stringify(plan.changes),
     );
-    const auditFrom = statSync(AUDIT_LOG).size;
     const started = performance.now();
     const post = await fetch(`${apiURL}/api/v1/sovereign/cutover/rollback`, {
       method: 'POST',
@@ -604,6 +642,23 @@ test(
     assert.ok(
       used.some((g) => g.resource === 'secrets'),
       'the Secrets the cutover created deleted',
+    );
+    // The API showed the plan and wrote the request; the controller (the runner) did the rest.
+    const api = auditSince(auditFrom).filter(
+      (ev) => ev.user.username === `system:serviceaccount:${NS}:${API_SERVICE_ACCOUNT}`,
+    );
+    assert.deepEqual(
+      api.filter((ev) => ev.responseStatus?.code === 403).map((ev) => `${ev.verb} ${JSON.stringify(ev.objectRef)}`),
+      [],
+      'the API may do everything the rollback preview and request need',
+    );
+    assert.deepEqual(
+      unneeded(
+        apiGrants(values, NS).filter((g) => g.onlyFor === 'rollback'),
+        api,
+      ),
+      [],
+      "the API's rollback rules (the preview's lists) each served a request",
     );
   },
 );

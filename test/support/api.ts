@@ -34,19 +34,32 @@ export function labValuesFile(overrides: Record<string, unknown>): string {
   return file;
 }
 
-/** Starts `cutover serve` on `port` for `namespace` (as the lab admin); resolves once /healthz answers. */
+/**
+ * Starts `cutover serve` on `port` for `namespace` (as the lab admin): both roles in one process, or
+ * one (`options.role`); resolves once /healthz answers (the controller: once it reconciles).
+ */
 export async function startServe(
   port: number,
   namespace: string,
   overrides: Record<string, unknown> = {},
-  options: { sessionKeyInEnv?: boolean } = {},
+  options: { sessionKeyInEnv?: boolean; role?: 'api' | 'controller' } = {},
 ): Promise<ServeProcess> {
   const e = lab();
   const url = `http://127.0.0.1:${port}`;
   const valuesFile = labValuesFile({ api: { port, bindAddress: '127.0.0.1', publicURL: url }, ...overrides });
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '-f', valuesFile, '--kubeconfig', e.kube.kubeconfig, '-n', namespace],
+    [
+      join(REPO_ROOT, 'src/cli/main.ts'),
+      'serve',
+      ...(options.role ? ['--role', options.role] : []),
+      '-f',
+      valuesFile,
+      '--kubeconfig',
+      e.kube.kubeconfig,
+      '-n',
+      namespace,
+    ],
     {
       env: {
         ...process.env,
@@ -64,6 +77,8 @@ export async function startServe(
     `cutover serve on ${url}`,
     async () => {
       if (child.exitCode !== null) throw new Error(`cutover serve exited ${child.exitCode}: ${output}`);
+      // The controller listens on no port: it says when it reconciles.
+      if (options.role === 'controller') return output.includes('cutover controller');
       return (await fetch(`${url}/healthz`)).ok;
     },
     30_000,

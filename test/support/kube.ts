@@ -13,7 +13,7 @@ import {
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { microTime } from '../../src/adapters/kube/cluster.ts';
-import { LEASE_NAME } from '../../src/engine/single-flight.ts';
+import { LEASE_NAME } from '../../src/core/contracts.ts';
 import { lab, uniqueName } from './lab.ts';
 
 export function kube() {

@@ -110,10 +110,7 @@ function world(
       return state.status;
     },
   });
-  const metrics = new CutoverMetrics(
-    () => feed.snapshot,
-    () => false,
-  );
+  const metrics = new CutoverMetrics(() => feed.snapshot);
   const service = inMemoryService(options.tokens);
   const sealer = new SessionSealer('unit-test-session-key');
   const logs: string[] = [];

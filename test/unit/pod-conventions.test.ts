@@ -15,7 +15,7 @@ upstream: { repoURL: https://github.com/o/r }
 type Container = { name: string; terminationMessagePolicy?: string };
 type PodSpec = { containers: Container[] };
 
-test('every rendered container (API, node agent, each job-mode step) falls back to its logs for the termination message', () => {
+test('every rendered container (API, controller, node agent, each job-mode step) falls back to its logs for the termination message', () => {
   const specs: Array<[string, PodSpec]> = [];
   for (const o of render(values, { namespace: 'catalyst', valuesText: '', version: '0.1.0' }) as Array<
     Record<string, any>
@@ -23,7 +23,11 @@ test('every rendered container (API, node agent, each job-mode step) falls back 
     if (o.spec?.template?.spec) specs.push([`${o.kind} ${o.metadata.name}`, o.spec.template.spec]);
     if (o.data?.podSpec) specs.push([`ConfigMap ${o.metadata.name}`, parse(o.data.podSpec)]);
   }
-  assert.equal(specs.length, 9, 'the API, the agent and the seven job-mode steps (04 is the agent DaemonSet)');
+  assert.equal(
+    specs.length,
+    10,
+    'the API, the controller, the agent and the seven job-mode steps (04 is the agent DaemonSet)',
+  );
   for (const [owner, spec] of specs)
     for (const c of spec.containers)
       assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError', `${owner} container ${c.name}`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseValues } from '../../src/core/values.ts';
-import { runnerGrants, withoutRedundancy, type Grant } from '../../src/render/rbac.ts';
+import { apiGrants, runnerGrants, withoutRedundancy, type Grant } from '../../src/render/rbac.ts';
 
 const values = parseValues(`
 sovereign: { harborInternalURL: http://h, harborPublicURL: http://h, giteaInternalURL: http://g }
@@ -19,7 +19,6 @@ test('Secrets are read by name, in the namespace each reference names', () => {
   assert.deepEqual(
     reads.map((g) => [g.namespace, g.resourceNames]),
     [
-      ['catalyst', ['sovereign-cutover-session']],
       ['gitea', ['gitea-admin']],
       ['harbor', ['harbor-admin']],
       ['flux-system', ['sovereign-cutover-gitea-auth', 'sovereign-cutover-harbor-ca']],
@@ -137,4 +136,31 @@ test('a verb a broader grant gives is dropped from the narrower one', () => {
     ]),
     [g({ verbs: ['list'] }), g({ namespace: 'a', verbs: ['create'] }), g({ namespace: 'a', verbs: ['get'] })],
   );
+});
+
+test('the API runs nothing: the session key is its only Secret, no pod, Job or Flux write, nothing cluster-wide but TokenReviews', () => {
+  const api = apiGrants(values, 'catalyst');
+  const writes = ['create', 'patch', 'update', 'delete', 'deletecollection'];
+  assert.deepEqual(
+    api.filter((g) => g.resource === 'secrets').map((g) => [g.namespace, g.verbs, g.resourceNames]),
+    [['catalyst', ['get', 'create', 'patch'], ['sovereign-cutover-session']]],
+  );
+  assert.deepEqual(
+    api.filter((g) => g.namespace === undefined).map((g) => `${g.apiGroup}/${g.resource}:${g.verbs.join(',')}`),
+    ['authentication.k8s.io/tokenreviews:create'],
+  );
+  for (const g of api.filter((g) => g.verbs.some((v) => writes.includes(v))))
+    assert.ok(
+      (g.resource === 'configmaps' && g.resourceNames?.join() === 'self-sovereign-cutover-status') ||
+        (g.resource === 'secrets' && g.resourceNames?.join() === 'sovereign-cutover-session') ||
+        g.resource === 'events' ||
+        g.resource === 'tokenreviews',
+      `the API writes ${g.resource} ${g.resourceNames?.join() ?? '(any)'}`,
+    );
+  for (const resource of ['pods', 'jobs', 'daemonsets', 'networkpolicies', 'leases'])
+    assert.ok(!api.some((g) => g.resource === resource && g.verbs.some((v) => writes.includes(v))), resource);
+  // …and the runner no longer holds what only the API does.
+  const runner = runnerGrants(values, 'catalyst');
+  assert.ok(!runner.some((g) => g.resource === 'tokenreviews'));
+  assert.ok(!runner.some((g) => g.resourceNames?.includes('sovereign-cutover-session')));
 });

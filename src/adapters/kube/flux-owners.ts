@@ -100,12 +100,15 @@ export async function getOwner(cluster: KubeCluster, kind: OwnerKind, ref: Objec
 }
 
 /** Every object of the kind in the cluster; none when Flux's CRD is not installed. */
-export async function listOwners(cluster: KubeCluster, kind: OwnerKind): Promise<FluxOwner[]> {
+export async function listOwners(cluster: KubeCluster, kind: OwnerKind, namespace?: string): Promise<FluxOwner[]> {
   try {
-    return ((await cluster.custom.listClusterCustomObject(kind)) as { items: FluxOwner[] }).items;
+    const list = namespace
+      ? await cluster.custom.listNamespacedCustomObject({ ...kind, namespace })
+      : await cluster.custom.listClusterCustomObject(kind);
+    return (list as { items: FluxOwner[] }).items;
   } catch (error) {
     if ((error as { code?: number }).code === 404) return [];
-    throw kubeError('GET', kind.plural, error);
+    throw kubeError('GET', namespace ? `${kind.plural} in ${namespace}` : kind.plural, error);
   }
 }
 

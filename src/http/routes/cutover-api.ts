@@ -67,6 +67,8 @@ export function cutoverApiRoutes({ values, service, feed, sealer, log }: Cutover
       takenAt: snapshot.takenAt,
       summary: snapshot.summary,
       tethers: all ? snapshot.tethers : snapshot.tethers.filter((t) => t.state !== 'pivoted'),
+      // Rows the tethers ConfigMap had no room for (the summary counts them; `cutover tethers` lists all).
+      ...(snapshot.omitted ? { omitted: snapshot.omitted } : {}),
     });
   });
   app.post('/api/v1/sovereign/cutover/start', change, async (c) => {
