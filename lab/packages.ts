@@ -19,6 +19,8 @@ export const LAB_PACKAGES: Record<string, string> = {
   nft: 'nftables',
   // The console test drives a real headless browser (playwright-core over Debian's Chromium).
   chromium: 'chromium',
+  // `cutover completion zsh` is tested in a real zsh (bash is already there).
+  zsh: 'zsh',
 };
 
 export function missingPackages(programs: Record<string, string> = LAB_PACKAGES): string[] {

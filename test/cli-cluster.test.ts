@@ -1,11 +1,14 @@
-// The CLI against the lab cluster: bad values fail before anything is written; status reports.
+// The CLI against the lab cluster: bad values fail before anything is written; status reports; every
+// command that prints objects prints JSON and YAML; kubectl's --context; status --watch.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { kube, testNamespace } from './support/kube.ts';
+import { parse as parseYaml } from 'yaml';
+import { mergePatch } from '../src/adapters/kube/cluster.ts';
+import { eventually, kube, testNamespace } from './support/kube.ts';
 import { cleanupsAfterAll, lab } from './support/lab.ts';
 
 const e = lab();
@@ -40,4 +43,70 @@ test('cutover status -o json reports a tethered Sovereign with all eight steps',
   const report = JSON.parse(r.stdout) as { state: string; steps: Array<{ name: string }> };
   assert.equal(report.state, 'tethered');
   assert.equal(report.steps.length, 8);
+});
+
+test('-o json and -o yaml on every command that prints objects: the same document, parsed; --context picks a context or fails naming it', async () => {
+  const namespace = await testNamespace('output', cleanups);
+  const target = ['--kubeconfig', e.kube.kubeconfig, '-n', namespace];
+  const commands: string[][] = [
+    ['status'],
+    ['journal', '-f', e.valuesFile],
+    ['plan', '-f', e.valuesFile],
+    ['tethers', '-f', e.valuesFile],
+    ['version'],
+  ];
+  for (const command of commands) {
+    const json = run(...command, ...target.filter(() => command[0] !== 'version'), '-o', 'json');
+    assert.equal(json.status, 0, `${command[0]}: ${json.stderr}`);
+    const yaml = run(...command, ...target.filter(() => command[0] !== 'version'), '-o', 'yaml');
+    assert.equal(yaml.status, 0, `${command[0]}: ${yaml.stderr}`);
+    const document = JSON.parse(json.stdout) as unknown;
+    // Volatile fields (a timestamp, a walk's counts) aside, both print one document.
+    assert.equal(typeof document, 'object', command[0]);
+    assert.deepEqual(
+      Object.keys(parseYaml(yaml.stdout) as object).sort(),
+      Object.keys(document as object).sort(),
+      command[0],
+    );
+  }
+  const plan = JSON.parse(run('plan', '-f', e.valuesFile, ...target, '-o', 'json').stdout) as {
+    steps: Array<{ step: string; changes: unknown[] }>;
+  };
+  assert.equal(plan.steps.length, 8);
+  // --context: kubectl's meaning.
+  assert.equal(run('status', ...target, '--context', 'sovereign-lab').status, 0);
+  const wrong = run('status', ...target, '--context', 'no-such-context');
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /no-such-context/);
+});
+
+test('cutover status --watch prints again when the status changes, and stops on SIGTERM', async () => {
+  const namespace = await testNamespace('watch', cleanups);
+  await kube().core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: 'self-sovereign-cutover-status' }, data: { cutoverComplete: 'false' } },
+  });
+  const child = spawn(process.execPath, [cli, 'status', '--watch', '--kubeconfig', e.kube.kubeconfig, '-n', namespace]);
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+  try {
+    await eventually('the first report', async () => out.includes('state: tethered'), 20_000);
+    await kube().core.patchNamespacedConfigMap(
+      {
+        name: 'self-sovereign-cutover-status',
+        namespace,
+        body: { data: { 'step.gitea-mirror.result': 'running', currentStep: 'gitea-mirror' } },
+      },
+      mergePatch,
+    );
+    await eventually(
+      'a second report after the change',
+      async () => /---[\s\S]*running +gitea-mirror/.test(out),
+      20_000,
+    );
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await closed, 0, 'SIGTERM ends the watch cleanly');
 });

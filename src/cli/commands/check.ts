@@ -6,6 +6,7 @@ import { printChecks } from '../print-checks.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { announceTarget } from '../confirm.ts';
 import { installTarget } from './run.ts';
+import { printDocument } from '../output.ts';
 
 export async function checkCommand(options: {
   values?: string | undefined;
@@ -14,14 +15,11 @@ export async function checkCommand(options: {
   namespace: string;
   output: string;
 }): Promise<void> {
-  if (options.output !== 'table' && options.output !== 'json')
-    throw new CutoverError('usage', `-o must be table or json, not "${options.output}"`);
   const { values, cluster } = await installTarget(options);
   announceTarget('cutover check', cluster, options.namespace);
   const results = await runChecks(values, cluster, options.namespace);
   const failed = blockingFailures(results);
-  if (options.output === 'json') console.log(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2));
-  else printChecks(results);
+  if (!printDocument(options.output, { ok: failed.length === 0, checks: results })) printChecks(results);
   if (failed.length)
     throw new CutoverError(
       'check-failed',

@@ -2,9 +2,9 @@
 // way back to the tethered state from it (steps/rollback.ts, ADR 0019).
 import { hostname } from 'node:os';
 import { connectCluster, journalEntries, rollbackCutover, rollbackPreview } from '../../composition.ts';
-import { CutoverError } from '../../core/errors.ts';
 import { describeObject, describePath } from '../../core/journal.ts';
 import { announceTarget, confirm } from '../confirm.ts';
+import { printDocument } from '../output.ts';
 import { installTarget, installValues, stopOnSignals } from './run.ts';
 
 interface Options {
@@ -17,15 +17,10 @@ interface Options {
 const brief = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value).slice(0, 60));
 
 export async function journalCommand(options: Options & { output: string }): Promise<void> {
-  if (options.output !== 'table' && options.output !== 'json')
-    throw new CutoverError('usage', `-o must be table or json, not "${options.output}"`);
   const cluster = connectCluster(options.kubeconfig, options.context);
   const values = await installValues(cluster, options.values, options.namespace);
   const entries = await journalEntries(values, cluster, options.namespace);
-  if (options.output === 'json') {
-    console.log(JSON.stringify(entries, null, 2));
-    return;
-  }
+  if (printDocument(options.output, entries)) return;
   if (!entries.length) {
     console.log('the journal is empty: the cutover has changed nothing (or a rollback undid it)');
     return;

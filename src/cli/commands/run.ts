@@ -15,6 +15,7 @@ import { LocalExecutor } from '../../engine/local-executor.ts';
 import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
 import { announceTarget, confirm } from '../confirm.ts';
+import { printDocument } from '../output.ts';
 
 export interface ClusterOptions {
   values: string;
@@ -156,13 +157,16 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
   console.log(`${name}: success`);
 }
 
-export async function planCommand(options: ClusterOptions): Promise<void> {
+export async function planCommand(options: ClusterOptions & { output: string }): Promise<void> {
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   const env = await buildStepEnv(values, cluster, options.namespace);
   const signal = new AbortController().signal;
-  for (const step of CHAIN) {
-    const changes = await step.plan({ values, env, log: () => {}, signal });
-    console.log(`${step.id}${changes.length ? '' : ': nothing to change'}`);
+  const steps = [];
+  for (const step of CHAIN)
+    steps.push({ step: step.id, changes: await step.plan({ values, env, log: () => {}, signal }) });
+  if (printDocument(options.output, { steps })) return;
+  for (const { step, changes } of steps) {
+    console.log(`${step}${changes.length ? '' : ': nothing to change'}`);
     for (const c of changes) console.log(`  ${c.action.padEnd(7)} ${c.target}${c.detail ? ` — ${c.detail}` : ''}`);
   }
 }

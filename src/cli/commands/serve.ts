@@ -25,6 +25,7 @@ import {
   tethersStore,
 } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
+import { SERVE_ROLES, type ServeRole } from '../choices.ts';
 import { GUARD_HOLDER } from '../../core/contracts.ts';
 import type { Values } from '../../core/values.ts';
 import { packTethers, type TetherSnapshot } from '../../http/cutover-control.ts';
@@ -45,9 +46,6 @@ export interface ServeOptions {
   listen?: string | undefined;
   role?: ServeRole;
 }
-
-export const SERVE_ROLES = ['all', 'api', 'controller'] as const;
-export type ServeRole = (typeof SERVE_ROLES)[number];
 
 /** A secret from the environment (the Deployment maps it from a Secret), else read from the Secret itself. */
 async function secretValue(

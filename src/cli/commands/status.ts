@@ -2,6 +2,7 @@
 import { connectCluster, statusConfigMap } from '../../composition.ts';
 import { statusReport } from '../../core/status.ts';
 import { windowSummary } from '../../core/intake-window.ts';
+import { printDocument } from '../output.ts';
 
 export async function statusCommand(options: {
   kubeconfig?: string | undefined;
@@ -9,17 +10,32 @@ export async function statusCommand(options: {
   namespace: string;
   configMap: string;
   output: string;
+  /** Print again on every change, until interrupted (kubectl's --watch). */
+  watch?: boolean;
 }): Promise<void> {
   const store = statusConfigMap(
     connectCluster(options.kubeconfig, options.context),
     options.namespace,
     options.configMap,
   );
-  const report = statusReport((await store.read()) ?? {});
-  if (options.output === 'json') {
-    console.log(JSON.stringify(report, null, 2));
-    return;
+  if (!options.watch) return printReport(statusReport((await store.read()) ?? {}), options.output);
+  const stop = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+  let shown = '';
+  while (!stop.signal.aborted) {
+    const status = await store.readVersioned();
+    if (status && status.version !== shown) {
+      if (shown && options.output === 'table') console.log(`--- ${new Date().toISOString()}`);
+      printReport(statusReport(status.data), options.output);
+      shown = status.version;
+    }
+    // One watch from the version shown: nothing written since is missed.
+    await store.waitForChange(shown, { signal: stop.signal, timeoutMs: 300_000 });
   }
+}
+
+function printReport(report: ReturnType<typeof statusReport>, output: string): void {
+  if (printDocument(output, report)) return;
   console.log(
     `state: ${report.state}   progress: ${report.progressPercent}%   registriesYamlActive: ${report.registriesYamlActive}`,
   );

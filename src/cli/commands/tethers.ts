@@ -1,10 +1,10 @@
 // `cutover tethers`: the tether inventory of the live cluster — every reference to an upstream
 // host, where it is, where it should point, and whether it already does.
-import { stringify } from 'yaml';
 import { takeInventory } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import type { Tether, TetherSummary } from '../../inventory/tethers.ts';
 import { installTarget } from './run.ts';
+import { printDocument } from '../output.ts';
 
 export interface TethersOptions {
   values?: string | undefined;
@@ -16,14 +16,10 @@ export interface TethersOptions {
 }
 
 export async function tethersCommand(options: TethersOptions): Promise<void> {
-  if (!['table', 'json', 'yaml'].includes(options.output))
-    throw new CutoverError('usage', `-o must be table, json or yaml, not "${options.output}"`);
   const { values, cluster } = await installTarget(options);
   const { tethers, summary } = await takeInventory(cluster, values, options.namespace, true);
   const shown = options.all ? tethers : tethers.filter((t) => t.state !== 'pivoted');
-  if (options.output === 'json') console.log(JSON.stringify({ summary, tethers: shown }, null, 2));
-  else if (options.output === 'yaml') process.stdout.write(stringify({ summary, tethers: shown }));
-  else printTable(shown, summary, options.all);
+  if (!printDocument(options.output, { summary, tethers: shown })) printTable(shown, summary, options.all);
   // A source the inventory could not read may hold tethers: the list is printed, but it is not the whole truth.
   if (summary.unreadable.length)
     throw new CutoverError(
