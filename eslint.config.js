@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.lab/', '.peers/', 'test-artifacts/', 'specs/'] },
+  { ignores: ['node_modules/', '.lab/', '.peers/', 'test-artifacts/', 'specs/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

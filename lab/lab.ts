@@ -231,12 +231,13 @@ export async function installCutover(
 ): Promise<string> {
   const { parseValues } = await import('../src/core/values.ts');
   const { render } = await import('../src/render/render.ts');
+  const { VERSION } = await import('../src/core/version.ts');
   const { serverSideApply } = await import('../src/adapters/kube/apply.ts');
   const { KubeConfig } = await import('@kubernetes/client-node');
   const config = new KubeConfig();
   config.loadFromFile(ADMIN_KUBECONFIG);
   const values = parseValues(valuesText);
-  await serverSideApply(config, render(values, { namespace: 'catalyst', valuesText, version: '0.1.0' }), 'operator');
+  await serverSideApply(config, render(values, { namespace: 'catalyst', valuesText, version: VERSION }), 'operator');
   const url = `http://127.0.0.1:${values.api.port}`;
   await waitUntil('the in-cluster cutover API', () => httpOk(`${url}/healthz`, (s) => s === 200), 90_000);
   log(`dormant install applied to catalyst; its API and console answer on ${url}/`);

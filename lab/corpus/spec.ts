@@ -1,6 +1,8 @@
 // What the lab's upstream registries hold. One table, two sizes: `small` keeps tests quick,
 // `bench` makes about 500 MB of unique layer bytes for benchmarks.
 
+import { VERSION } from '../../src/core/version.ts';
+
 export type UpstreamName = 'ghcr' | 'docker' | 'quay';
 export type CorpusSize = 'small' | 'bench';
 
@@ -70,7 +72,7 @@ export const CHARTS: Chart[] = [
 export const NEXT_CHART: Chart = { name: 'bp-cert-manager', version: '1.16.2', image: CERT_MANAGER_IMAGE };
 
 /** The project's own image on the ghcr stand-in; the lab kubelet runs it as the local CLI. */
-export const PROJECT_IMAGE = { repo: 'openova-io/sovereign-cutover', tag: '0.1.0' };
+export const PROJECT_IMAGE = { repo: 'openova-io/sovereign-cutover', tag: VERSION };
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

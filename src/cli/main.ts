@@ -7,19 +7,17 @@ import { spawnSync } from 'node:child_process';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { CutoverError, redact } from '../core/errors.ts';
 import type { AgentConfig } from '../core/contracts.ts';
+import { BUILT_FROM, DESCRIPTION, VERSION } from '../core/version.ts';
 import { ABOUT, COMMAND_HELP } from './help.ts';
 import { completionScript } from './completion.ts';
 import { printDocument } from './output.ts';
 import { OUTPUTS, SERVE_ROLES, SHELLS, type ServeRole, type Shell } from './choices.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-  description: string;
-};
+const pkg = { version: VERSION, description: DESCRIPTION };
 
-/** The commit this program was built from: the image sets CUTOVER_COMMIT; a checkout asks git. */
+/** The commit this program was built from: the packed build says; a checkout asks git. */
 function commit(): string {
-  if (process.env.CUTOVER_COMMIT) return process.env.CUTOVER_COMMIT;
+  if (BUILT_FROM) return BUILT_FROM;
   const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], {
     cwd: new URL('.', import.meta.url).pathname,
     encoding: 'utf8',
@@ -307,7 +305,16 @@ export function exitCodeFor(error: unknown): number {
   return 1;
 }
 
+/** package.json's `engines`: tls.setDefaultCACertificates (the private-CA trust, ADR 0014) came in Node.js 24.5. */
+const MIN_NODE = [24, 5] as const;
+
 export async function main(argv: string[]): Promise<void> {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1]))
+    throw new CutoverError(
+      'usage',
+      `cutover needs Node.js ${MIN_NODE.join('.')} or later (it trusts private CAs through tls.setDefaultCACertificates); this is ${process.version}`,
+    );
   const cli = program();
   if (!argv.length) {
     cli.outputHelp();

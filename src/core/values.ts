@@ -1,5 +1,6 @@
 // The cutover's values: the seed chart's keys, validated by one schema. Unknown keys and wrong
 // types are errors that name the key; nothing touches a cluster before values parse.
+import { VERSION } from './version.ts';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CutoverError } from './errors.ts';
@@ -342,7 +343,8 @@ export const VALUES_SCHEMA = obj(
       // Seals session cookies; shared by every replica. Absent, the first replica to start creates it (a random key).
       sessionKeySecretRef: secretRef('sovereign-cutover-session', '', { key: 'key' }),
     }),
-    images: obj({ cutover: str('ghcr.io/openova-io/sovereign-cutover:0.1.0') }),
+    // The image of this very program: its tag is the package version.
+    images: obj({ cutover: str(`ghcr.io/openova-io/sovereign-cutover:${VERSION}`) }),
     // Where the node agent writes: containerd's certs.d (k3s: /var/lib/rancher/k3s/agent/etc/containerd/certs.d) and k3s' config dir.
     registryPivot: obj({
       // The agent's only host paths (it runs privileged): a containerd certs.d and a k3s/RKE2 config directory, nothing wider.

@@ -6,6 +6,8 @@
 // frees them cheaply, and an old generation capped at a few dozen MB bounds what escapes those,
 // because V8 forces a full collection once external memory passes half that cap.
 // The main thread keeps its heap for what needs it (inventories of 10 000 workloads, manifests).
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PeerError } from '../../core/errors.ts';
 import { trustSnapshot } from '../trust.ts';
@@ -103,10 +105,14 @@ export class BlobPump {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(new URL('./blob-pump-worker.ts', import.meta.url), {
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
-      workerData: { trust: trustSnapshot() },
-    });
+    // Beside this module, with its extension: .ts from the source tree, .js from the packed CLI.
+    const worker = new Worker(
+      new URL(`./blob-pump-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+      {
+        resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+        workerData: { trust: trustSnapshot() },
+      },
+    );
     worker.unref();
     worker.on('message', (reply: PumpReply) => {
       const waiting = this.#pending.get(reply.id);
