@@ -165,7 +165,7 @@ describe('lab kubelet', () => {
     const failed = (await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=fails' })).items[0] as V1Pod;
     const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
     assert.equal(terminated?.exitCode, 2, "the CLI's usage exit code reaches the pod status");
-    assert.match(terminated?.message ?? '', /unknown command "frobnicate"/, 'FallbackToLogsOnError: the log tail');
+    assert.match(terminated?.message ?? '', /unknown command 'frobnicate'/, 'FallbackToLogsOnError: the log tail');
     // The default policy reads /dev/termination-log, which the CLI does not write: no message, as on a real kubelet.
     assert.equal(await eventually('Job fails-quietly finished', condition('fails-quietly'), 60_000), 'Failed');
     const quiet = (await k.core.listNamespacedPod({ namespace, labelSelector: 'job-name=fails-quietly' })).items[0];

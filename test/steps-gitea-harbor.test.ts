@@ -197,6 +197,16 @@ test('01 gitea-mirror: a mirror of another remote is a clear failure at once, no
   assert.ok(performance.now() - started < 10_000);
 });
 
+/** A proxy-mode row for the ghcr stand-in, into `project`. */
+const ghcrProxyRow = (project: string) => ({
+  host: e.upstreams.ghcr.host,
+  project,
+  mode: 'proxy' as const,
+  upstreamURL: e.upstreams.ghcr.url,
+  registryType: 'github-ghcr',
+  authMode: 'credential' as const,
+});
+
 test('02 harbor-projects: mirror and proxy projects exist in their modes; a second run changes nothing', async () => {
   const api = harborApi(e.localHarbor.url, e.localHarbor);
   const mirror = uniqueName('mirror');
@@ -211,14 +221,7 @@ test('02 harbor-projects: mirror and proxy projects exist in their modes; a seco
         registryType: 'docker-hub',
         authMode: 'anonymous',
       },
-      {
-        host: e.upstreams.ghcr.host,
-        project: proxy,
-        mode: 'proxy',
-        upstreamURL: e.upstreams.ghcr.url,
-        registryType: 'github-ghcr',
-        authMode: 'credential',
-      },
+      ghcrProxyRow(proxy),
     ];
   });
   cleanups.push(async () => {
@@ -246,4 +249,37 @@ test('02 harbor-projects: mirror and proxy projects exist in their modes; a seco
   await harborProjects.apply(ctx);
   await harborProjects.verify(ctx);
   assert.equal((await api('GET', `/projects/${proxy}`)).body.project_id, proxyProject.body.project_id);
+});
+
+test('02 harbor-projects: a proxy cache the original chart made (on an endpoint of its own name) is adopted, not failed or doubled', async () => {
+  const api = harborApi(e.localHarbor.url, e.localHarbor);
+  const proxy = uniqueName('proxy-ghcr');
+  const theirs = `${proxy}-original`;
+  cleanups.push(async () => {
+    await api('DELETE', `/projects/${proxy}`);
+    for (const name of [theirs, `${proxy}-upstream`]) {
+      const endpoint = (await api('GET', `/registries?q=name%3D${name}`)).body[0];
+      if (endpoint) await api('DELETE', `/registries/${endpoint.id}`);
+    }
+  });
+  // What the original's step 02 left: its endpoint, its proxy project.
+  assert.equal(
+    (await api('POST', '/registries', { name: theirs, type: 'github-ghcr', url: e.upstreams.ghcr.url })).status,
+    201,
+  );
+  const endpoint = (await api('GET', `/registries?q=name%3D${theirs}`)).body[0];
+  assert.equal(
+    (await api('POST', '/projects', { project_name: proxy, registry_id: endpoint.id, metadata: { public: 'true' } }))
+      .status,
+    201,
+  );
+  const values = testValues((v) => {
+    v.harbor.hostProjects = [ghcrProxyRow(proxy)];
+  });
+  const ctx = await context(values);
+  assert.deepEqual(await harborProjects.plan(ctx), [], 'nothing to create');
+  await harborProjects.apply(ctx);
+  await harborProjects.verify(ctx);
+  assert.equal((await api('GET', `/projects/${proxy}`)).body.registry_id, endpoint.id, 'still on their endpoint');
+  assert.deepEqual((await api('GET', `/registries?q=name%3D${proxy}-upstream`)).body, [], 'no second endpoint');
 });

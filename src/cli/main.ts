@@ -276,6 +276,24 @@ export function program(): Command {
       await probeCommand(urls, within, o.expect);
     });
 
+  cutover
+    .command('values')
+    .description(
+      'a commented values file to start from (--example), or the JSON Schema the values are validated against (--schema)',
+    )
+    .option('--example', 'print a commented values file', false)
+    .option('--schema', 'print the JSON Schema', false)
+    .action(async (o: { example: boolean; schema: boolean }) => {
+      if (o.example === o.schema) throw new CutoverError('usage', 'cutover values takes one of --example or --schema');
+      if (o.example) {
+        const { VALUES_EXAMPLE } = await import('./values-example.ts');
+        process.stdout.write(VALUES_EXAMPLE);
+      } else {
+        const { VALUES_SCHEMA } = await import('../core/values.ts');
+        console.log(JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...VALUES_SCHEMA }, null, 2));
+      }
+    });
+
   output(
     cutover.command('version').description('the version, the commit it was built from, and the Node.js running it'),
   ).action((o: { output: string }) => {

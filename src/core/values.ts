@@ -1,5 +1,6 @@
 // The cutover's values: the seed chart's keys, validated by one schema. Unknown keys and wrong
 // types are errors that name the key; nothing touches a cluster before values parse.
+import { adoptOriginalValues } from './original-values.ts';
 import { VERSION } from './version.ts';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -60,6 +61,7 @@ export interface Values {
   harbor: {
     adminSecretRef: SecretRef & { usernameKey: string; passwordKey: string };
     ghcrSecretRef: SecretRef & { dockerConfigKey: string };
+    mothershipAuthsToStrip: string[];
     /** The robot account whose pull-only credentials the pull Secrets get (Harbor names it `robot$<this>`); never the admin. */
     pullRobot: string;
     proxyProjects: ProxyProject[];
@@ -215,6 +217,8 @@ export const VALUES_SCHEMA = obj(
         passwordKey: 'HARBOR_ADMIN_PASSWORD',
       }),
       ghcrSecretRef: secretRef('ghcr-pull', 'flux-system', { dockerConfigKey: '.dockerconfigjson' }),
+      // Registry hosts whose entries 08 takes out of the pull Secret after the pull proof, besides every upstream host.
+      mothershipAuthsToStrip: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
       // Step 06 gives the pull Secrets this robot's credentials: pull only, the cutover's projects only, a new secret every run.
       pullRobot: { type: 'string', pattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*$', default: 'sovereign-cutover-pull' },
       proxyProjects: {
@@ -337,7 +341,8 @@ export const VALUES_SCHEMA = obj(
         groupsClaim: str('groups'),
       }),
       // With sign-in on, `serve` refuses to start without an issuer (false: no console sign-in, the internal trigger only).
-      signIn: { type: 'boolean', default: true },
+      // Default: on when auth.oidc.issuerURL is set (parseValues).
+      signIn: { type: 'boolean' },
       // Who besides sovereign-admins may read the full tether inventory (GET …/tethers): it lists every workload's images.
       inventoryGroups: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
       // Seals session cookies; shared by every replica. Absent, the first replica to start creates it (a random key).
@@ -426,6 +431,14 @@ function describe(error: ErrorObject): string {
 
 /** Parses and validates values YAML; throws CutoverError('invalid-values') listing every bad key. */
 export function parseValues(text: string, source = 'values'): Values {
+  return parseValuesWithWarnings(text, source).values;
+}
+
+/**
+ * parseValues, and what the operator should hear about the file: keys of the original chart that mean
+ * nothing here (taken out, never rejected; see original-values.ts).
+ */
+export function parseValuesWithWarnings(text: string, source = 'values'): { values: Values; warnings: string[] } {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -435,12 +448,17 @@ export function parseValues(text: string, source = 'values'): Values {
       `${source}: not valid YAML: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+  const warnings = adoptOriginalValues(raw, source);
   if (!validate(raw)) {
     const problems = [...new Set((validate.errors ?? []).map((e) => `${keyOf(e)} ${describe(e)}`))];
     throw new CutoverError('invalid-values', `${source} is invalid:\n  ${problems.join('\n  ')}`);
   }
   const values = raw as unknown as Values;
   values.harbor.hostProjects = hostTable(values);
+  // Sign-in is on where there is an identity provider to sign in with (the original had none).
+  values.auth.signIn ??= Boolean(values.auth.oidc.issuerURL);
+  // The original's default, an empty list, would leave the proof nothing to prove blocked: every upstream host is.
+  if (!values.egressTest.blockedDomains.length) values.egressTest.blockedDomains = derivedBlockedDomains(values);
   if (!values.egressTest.callHomeURLs.length)
     values.egressTest.callHomeURLs = values.egressTest.blockedDomains.map((d) => `https://${d}/`);
   const hosts = values.harbor.hostProjects.map((h) => h.host);
@@ -450,7 +468,21 @@ export function parseValues(text: string, source = 'values'): Values {
       'invalid-values',
       `${source} is invalid:\n  harbor.hostProjects maps host ${duplicate} twice`,
     );
-  return values;
+  return { values, warnings };
+}
+
+/** Every upstream host the values name: the host table's, the upstream Git's, the mothership Harbor's. */
+function derivedBlockedDomains(values: Values): string[] {
+  const host = (url: string) => (url ? new URL(url).hostname : '');
+  return [
+    ...new Set(
+      [
+        ...values.harbor.hostProjects.map((row) => row.host.replace(/:\d+$/, '')),
+        host(values.upstream.repoURL),
+        host(values.upstream.mothershipHarborURL),
+      ].filter(Boolean),
+    ),
+  ];
 }
 
 /** Every namespace whose Flux objects the cutover pivots (the RBAC grants patch there, nowhere else). */

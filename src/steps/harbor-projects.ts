@@ -15,7 +15,8 @@ async function plan(ctx: Ctx): Promise<Change[]> {
   const changes: Change[] = [];
   for (const row of ctx.values.harbor.hostProjects) {
     const project = await ctx.env.harbor.project(row.project);
-    if (row.mode === 'proxy' && !(await ctx.env.harbor.registryByName(endpointName(row)))) {
+    const adopted = row.mode === 'proxy' && Boolean(project?.registry_id);
+    if (row.mode === 'proxy' && !adopted && !(await ctx.env.harbor.registryByName(endpointName(row)))) {
       changes.push({
         action: 'create',
         target: `harbor registry endpoint ${endpointName(row)}`,
@@ -44,6 +45,13 @@ async function apply(ctx: Ctx): Promise<void> {
   for (const row of ctx.values.harbor.hostProjects) {
     if (row.mode === 'mirror') {
       ctx.log(`project ${row.project} (mirror of ${row.host}): ${await harbor.createProject(row.project)}`);
+      continue;
+    }
+    // A proxy cache that is there already (the original chart made it, on an endpoint of its own name) is
+    // adopted as it is: a second endpoint would serve nothing.
+    const existing = await harbor.project(row.project);
+    if (existing?.registry_id) {
+      ctx.log(`project ${row.project}: a proxy cache already (registry ${existing.registry_id}); adopted`);
       continue;
     }
     const credential = row.authMode === 'credential' ? upstreamAuths.get(row.host) : undefined;

@@ -31,7 +31,7 @@ interface PullSecret {
 }
 
 async function readPullSecrets(ctx: Ctx): Promise<PullSecret[]> {
-  const { upstream } = upstreamHosts(ctx.values);
+  const upstream = new Set([...upstreamHosts(ctx.values).upstream, ...ctx.values.harbor.mothershipAuthsToStrip]);
   const out: PullSecret[] = [];
   for (const { namespace, name } of await pullSecretsOfSources(ctx)) {
     const data = await ctx.env.cluster.secretData(namespace, name);

@@ -53,6 +53,7 @@ test('cutover serve with sign-in on and no identity provider refuses to start (e
     const values = join(dir, 'values.yaml');
     const base = `sovereign: { harborInternalURL: 'http://harbor.test', harborPublicURL: 'https://harbor.test', giteaInternalURL: 'http://gitea.test' }
 upstream: { repoURL: 'https://github.com/openova-io/openova.git' }
+auth: { signIn: true }
 `;
     writeFileSync(values, base);
     // No kubeconfig anywhere: a refusal that came after connecting would name the cluster, not the issuer.

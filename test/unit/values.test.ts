@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CutoverError } from '../../src/core/errors.ts';
-import { imageHostOf, parseValues } from '../../src/core/values.ts';
+import { imageHostOf, parseValues, parseValuesWithWarnings } from '../../src/core/values.ts';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { render } from '../../src/render/render.ts';
 
 const MINIMAL = `
 sovereign:
@@ -114,4 +119,63 @@ upstream: { repoURL: 'https://github.com/o/r' }
       () => parseValues(`${base}registryPivot: ${JSON.stringify(bad)}\n`),
       /registryPivot\.(certsDir|k3sConfigDir)/,
     );
+});
+
+test("the original chart's values file works unchanged: meaningless keys ignored with a warning each, the rest read in our shape", () => {
+  const text = readFileSync(new URL('../fixtures/openova-0.1.14-values.yaml', import.meta.url), 'utf8');
+  const { values, warnings } = parseValuesWithWarnings(text, 'original');
+  assert.deepEqual(
+    warnings.map((w) => /^original: (\S+) means nothing here \(.+\): ignored$/.exec(w)?.[1]),
+    [
+      'trigger.catalystAPIURL',
+      'trigger.autoWaitForAPISeconds',
+      'trigger.fireCutoverOnHandover',
+      'images.kubectl',
+      'images.git',
+      'images.curl',
+      'images.hostExec',
+    ],
+  );
+  // The proxy table (seven hosts) became the host table; the empty blockedDomains became every upstream host.
+  assert.equal(values.harbor.hostProjects.length, 7);
+  assert.deepEqual(values.egressTest.blockedDomains.slice(-2), ['github.com', 'harbor.openova.io']);
+  assert.ok(values.egressTest.blockedDomains.includes('ghcr.io') && values.egressTest.callHomeURLs.length > 0);
+  assert.deepEqual(values.harbor.mothershipAuthsToStrip, ['harbor.openova.io']);
+  assert.equal(values.auth.signIn, false, 'no identity provider in the original: serve runs without sign-in');
+  assert.match(values.images.cutover, /^ghcr\.io\/openova-io\/sovereign-cutover:\d+\.\d+\.\d+$/);
+  // …and it renders.
+  const objects = render(values, { namespace: 'catalyst', valuesText: text, version: '0.1.0' });
+  assert.ok(objects.some((o) => o.kind === 'Deployment'));
+});
+
+test('an original setting this cutover cannot honour is refused, naming why; a typo is still an unknown key', () => {
+  assert.throws(
+    () => parseValues(`${MINIMAL}registryPivot: { enabled: false }\n`),
+    /registryPivot\.enabled: false cannot be honoured: a node that still pulls from upstream fails the egress proof/,
+  );
+  assert.equal(
+    parseValues(`${MINIMAL}registryPivot: { enabled: true }\n`).registryPivot.certsDir,
+    '/etc/containerd/certs.d',
+  );
+  assert.throws(
+    () => parseValues(`${MINIMAL}guard: { periodSecondz: 1 }\n`),
+    /guard\.periodSecondz is not a known key/,
+  );
+  assert.equal(
+    parseValues(`${MINIMAL}images: { cutover: { repository: reg.example/cutover, tag: "1.2.3" } }\n`).images.cutover,
+    'reg.example/cutover:1.2.3',
+  );
+});
+
+test('cutover values --example parses without a warning and validates against cutover values --schema', () => {
+  const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+  const example = spawnSync(process.execPath, [cli, 'values', '--example'], { encoding: 'utf8' });
+  const schema = spawnSync(process.execPath, [cli, 'values', '--schema'], { encoding: 'utf8' });
+  assert.equal(example.status, 0, example.stderr);
+  assert.equal(schema.status, 0, schema.stderr);
+  assert.deepEqual(parseValuesWithWarnings(example.stdout, 'example').warnings, []);
+  const validate = new Ajv({ strict: false, useDefaults: true }).compile(JSON.parse(schema.stdout) as object);
+  assert.ok(validate(parseYaml(example.stdout)), JSON.stringify(validate.errors));
+  assert.ok(!validate({ sovereign: {} }), 'the schema requires what the parser requires');
+  assert.equal(spawnSync(process.execPath, [cli, 'values'], { encoding: 'utf8' }).status, 2);
 });

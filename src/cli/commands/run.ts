@@ -6,7 +6,7 @@ import { blockingFailures } from '../../core/check.ts';
 import { printChecks } from '../print-checks.ts';
 import { CutoverError } from '../../core/errors.ts';
 
-import { parseValues, type Values } from '../../core/values.ts';
+import { parseValuesWithWarnings, type Values } from '../../core/values.ts';
 import { configureTrust } from '../../adapters/trust.ts';
 import { withCaSecrets } from '../../adapters/kube/ca-secrets.ts';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
@@ -35,7 +35,14 @@ export function loadValues(path: string): Values {
       `cannot read values file ${path}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  return parseValues(text, path);
+  return parsedWithWarnings(text, path);
+}
+
+/** The values; what the operator should hear about the file (keys of the original that mean nothing here) on stderr. */
+function parsedWithWarnings(text: string, source: string): Values {
+  const { values, warnings } = parseValuesWithWarnings(text, source);
+  for (const warning of warnings) console.error(`cutover: warning: ${warning}`);
+  return values;
 }
 
 /** Values from -f, else from the dormant install's values ConfigMap in `namespace`. */
@@ -55,7 +62,7 @@ export async function installValues(
         );
       throw error;
     });
-  return parseValues(cm.data?.['values.yaml'] ?? '', `ConfigMap ${namespace}/${VALUES_CONFIGMAP}`);
+  return parsedWithWarnings(cm.data?.['values.yaml'] ?? '', `ConfigMap ${namespace}/${VALUES_CONFIGMAP}`);
 }
 
 /**
