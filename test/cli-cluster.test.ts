@@ -48,28 +48,26 @@ test('cutover status -o json reports a tethered Sovereign with all eight steps',
 test('-o json and -o yaml on every command that prints objects: the same document, parsed; --context picks a context or fails naming it', async () => {
   const namespace = await testNamespace('output', cleanups);
   const target = ['--kubeconfig', e.kube.kubeconfig, '-n', namespace];
+  // The install's commands read the lab's Sovereign (plan and tethers only read), the rest a namespace of the test's.
+  const install = ['--kubeconfig', e.kube.kubeconfig, '-n', 'catalyst', '-f', e.valuesFile];
   const commands: string[][] = [
-    ['status'],
-    ['journal', '-f', e.valuesFile],
-    ['plan', '-f', e.valuesFile],
-    ['tethers', '-f', e.valuesFile],
+    ['status', ...target],
+    ['journal', ...target, '-f', e.valuesFile],
+    ['plan', ...install],
+    ['tethers', ...install],
     ['version'],
   ];
   for (const command of commands) {
-    const json = run(...command, ...target.filter(() => command[0] !== 'version'), '-o', 'json');
+    const json = run(...command, '-o', 'json');
     assert.equal(json.status, 0, `${command[0]}: ${json.stderr}`);
-    const yaml = run(...command, ...target.filter(() => command[0] !== 'version'), '-o', 'yaml');
+    const yaml = run(...command, '-o', 'yaml');
     assert.equal(yaml.status, 0, `${command[0]}: ${yaml.stderr}`);
-    const document = JSON.parse(json.stdout) as unknown;
-    // Volatile fields (a timestamp, a walk's counts) aside, both print one document.
+    const document = JSON.parse(json.stdout) as object;
+    // Volatile fields (a timestamp, a walk's counts) aside, both print one document with the same fields.
     assert.equal(typeof document, 'object', command[0]);
-    assert.deepEqual(
-      Object.keys(parseYaml(yaml.stdout) as object).sort(),
-      Object.keys(document as object).sort(),
-      command[0],
-    );
+    assert.deepEqual(Object.keys(parseYaml(yaml.stdout) as object).sort(), Object.keys(document).sort(), command[0]);
   }
-  const plan = JSON.parse(run('plan', '-f', e.valuesFile, ...target, '-o', 'json').stdout) as {
+  const plan = JSON.parse(run('plan', ...install, '-o', 'json').stdout) as {
     steps: Array<{ step: string; changes: unknown[] }>;
   };
   assert.equal(plan.steps.length, 8);

@@ -10,7 +10,7 @@ import type { V1PodSpec } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { KubeCluster } from '../src/adapters/kube/cluster.ts';
 import { createPod, deletePod } from '../src/adapters/kube/pods.ts';
-import { AGENT, agentNamespace, RUNNER } from '../src/core/contracts.ts';
+import { AGENT, agentNamespace, API_SERVICE_ACCOUNT, RUNNER } from '../src/core/contracts.ts';
 import { NON_ROOT_UID, podSecurityLabels } from '../src/core/pod-security.ts';
 import { parseValues } from '../src/core/values.ts';
 import { render } from '../src/render/render.ts';
@@ -56,12 +56,13 @@ test('pod security: every rendered pod is admitted under enforce: restricted; th
   const privileged = await labelled('psa-privileged', 'privileged');
   for (const [namespace, name] of [
     [restricted, RUNNER],
+    [restricted, API_SERVICE_ACCOUNT],
     [restricted, AGENT.serviceAccount],
     [privileged, AGENT.serviceAccount],
   ] as const)
     await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
   const specs = renderedPodSpecs(restricted);
-  assert.equal(specs.length, 9, '7 step Jobs, the API, the node agent');
+  assert.equal(specs.length, 10, '7 step Jobs, the API, the controller, the node agent');
   for (const { name, spec } of specs.filter((s) => !s.agent))
     assert.equal(await admission(restricted, name, spec), '', `${name} is admitted under restricted`);
   const agent = specs.find((s) => s.agent)!;
