@@ -237,7 +237,11 @@ export async function installCutover(
   const config = new KubeConfig();
   config.loadFromFile(ADMIN_KUBECONFIG);
   const values = parseValues(valuesText);
-  await serverSideApply(config, render(values, { namespace: 'catalyst', valuesText, version: VERSION }), 'operator');
+  await serverSideApply(
+    config,
+    render(values, { namespace: 'catalyst', valuesText, version: VERSION, blueprint: true }),
+    'operator',
+  );
   const url = `http://127.0.0.1:${values.api.port}`;
   await waitUntil('the in-cluster cutover API', () => httpOk(`${url}/healthz`, (s) => s === 200), 90_000);
   log(`dormant install applied to catalyst; its API and console answer on ${url}/`);

@@ -23,10 +23,10 @@ type Doc = KubernetesObject & {
   spec?: any;
 };
 
-function render(valuesFile: string, namespace: string): Doc[] {
+function render(valuesFile: string, namespace: string, ...flags: string[]): Doc[] {
   const r = spawnSync(
     process.execPath,
-    [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', valuesFile, '-n', namespace],
+    [join(REPO_ROOT, 'src/cli/main.ts'), 'render', '-f', valuesFile, '-n', namespace, ...flags],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -95,7 +95,11 @@ test('render: eight step ConfigMaps in the seed label contract, modes, data keys
       ['self-sovereign-cutover-controller', 'bp-self-sovereign-cutover-runner', 'serve --role controller', 0],
     ],
   );
-  const bp = docs.find((d) => d.kind === 'Blueprint');
+  // The catalogue's Blueprint only when asked: a plain apply on a cluster without its CRD must not fail.
+  assert.ok(!docs.some((d) => d.kind === 'Blueprint'));
+  const bp = render(labValuesFile({ global: { imageRegistry: LOCAL } }), 'catalyst', '--blueprint').find(
+    (d) => d.kind === 'Blueprint',
+  );
   assert.equal(bp?.apiVersion, 'catalyst.openova.io/v1alpha1');
   assert.deepEqual(bp?.spec.depends, ['bp-gitea', 'bp-harbor']);
   assert.ok(!docs.some((d) => d.metadata?.annotations?.['helm.sh/hook']), 'no Helm hooks');

@@ -120,9 +120,14 @@ export function program(): Command {
 
   valuesRequired(cutover.command('render').description('the dormant install as Kubernetes YAML (kubectl apply -f -)'))
     .option('-n, --namespace <ns>', 'the install namespace', 'catalyst')
+    .option(
+      '--blueprint',
+      "also the catalogue's Blueprint document (catalyst.openova.io/v1alpha1: its CRD must be served)",
+      false,
+    )
     .action(async (o) => {
       const { renderCommand } = await import('./commands/render.ts');
-      renderCommand({ values: o.values, namespace: o.namespace, version: pkg.version });
+      renderCommand({ values: o.values, namespace: o.namespace, version: pkg.version, blueprint: o.blueprint });
     });
 
   clusterFlags(

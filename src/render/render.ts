@@ -39,6 +39,8 @@ export interface RenderOptions {
   /** The values file as the operator wrote it: shipped to every pod in a ConfigMap. */
   valuesText: string;
   version: string;
+  /** Also the catalogue's `Blueprint` document: only where its CRD is served (a plain apply elsewhere would fail on it). */
+  blueprint?: boolean;
 }
 
 type Obj = KubernetesObject & Record<string, unknown>;
@@ -136,7 +138,7 @@ export function render(values: Values, options: RenderOptions): Obj[] {
         ports: [{ name: 'http', port: 8080, targetPort: 'http' }],
       },
     },
-    blueprint(options.version),
+    ...(options.blueprint ? [blueprint(options.version)] : []),
   ];
   return objects;
 }

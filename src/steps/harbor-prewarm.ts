@@ -9,7 +9,7 @@ import { presentByDigest } from '../adapters/oci/completeness.ts';
 import { DEFAULT_ATTEMPTS, withRetries } from '../core/retry.ts';
 import { forEachLimited } from '../core/limit.ts';
 import { Prewarmer, type PrewarmItem, type PrewarmProgress, type PrewarmReport } from '../prewarm/prewarm.ts';
-import { CutoverError } from '../core/errors.ts';
+import { CutoverError, PeerError } from '../core/errors.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { collectArtifacts, type MappedArtifact } from '../inventory/artifacts.ts';
 import { formatImageRef, reference } from '../core/image-ref.ts';
@@ -34,9 +34,16 @@ export async function inventory(ctx: Ctx): Promise<MappedArtifact[]> {
 async function plan(ctx: Ctx): Promise<Change[]> {
   const c = ctx.env.registries;
   const changes: Change[] = [];
+  // A project step 02 has not made yet answers 401/404: nothing is there yet, which is what the plan says.
+  const absent = (error: unknown) => {
+    if (error instanceof PeerError && (error.status === 401 || error.status === 404)) return undefined;
+    throw error;
+  };
   for (const a of await inventory(ctx)) {
-    const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref));
-    const present = upstream ? await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest) : false;
+    const upstream = await c.upstream(a.row).headManifest(a.ref.path, reference(a.ref)).catch(absent);
+    const present = upstream
+      ? await presentByDigest(c.local, a.localRepo, reference(a.ref), upstream.digest).catch(absent)
+      : false;
     if (!present)
       changes.push({
         action: a.row.mode === 'mirror' ? 'copy' : 'pull',

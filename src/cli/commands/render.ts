@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import { renderYaml } from '../../render/render.ts';
 import { loadValues, trustingAsValuesSay } from './run.ts';
 
-export function renderCommand(options: { values: string; namespace: string; version: string }): void {
+export function renderCommand(options: {
+  values: string;
+  namespace: string;
+  version: string;
+  blueprint: boolean;
+}): void {
   // The inline CA bundles are checked (and a skipped verification said) here, not first in the cluster.
   const values = trustingAsValuesSay(loadValues(options.values));
   process.stdout.write(
@@ -11,6 +16,7 @@ export function renderCommand(options: { values: string; namespace: string; vers
       namespace: options.namespace,
       valuesText: readFileSync(options.values, 'utf8'),
       version: options.version,
+      blueprint: options.blueprint,
     }),
   );
 }
