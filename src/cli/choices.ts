@@ -5,3 +5,5 @@ export const SERVE_ROLES = ['all', 'api', 'controller'] as const;
 export type ServeRole = (typeof SERVE_ROLES)[number];
 export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
+export const LOG_FORMATS = ['text', 'json'] as const;
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

@@ -11,7 +11,8 @@ import { BUILT_FROM, DESCRIPTION, VERSION } from '../core/version.ts';
 import { ABOUT, COMMAND_HELP } from './help.ts';
 import { completionScript } from './completion.ts';
 import { printDocument } from './output.ts';
-import { OUTPUTS, SERVE_ROLES, SHELLS, type ServeRole, type Shell } from './choices.ts';
+import { LOG_FORMATS, LOG_LEVELS, OUTPUTS, SERVE_ROLES, SHELLS, type ServeRole, type Shell } from './choices.ts';
+import { createLog, type LogFormat, type LogLevel } from './log.ts';
 
 const pkg = { version: VERSION, description: DESCRIPTION };
 
@@ -61,6 +62,18 @@ const valuesOptional = (command: Command) =>
   command.option('-f, --values <file>', "cutover values (default: the install's values ConfigMap in the namespace)");
 const output = (command: Command) =>
   command.addOption(new Option('-o, --output <format>', 'how to print').choices(OUTPUTS).default('table'));
+/** How the long-running commands log: JSON lines (pino) by default in a pod, text on a terminal. */
+const logFlags = (command: Command) =>
+  command
+    .addOption(
+      new Option('--log-format <format>', 'json lines or text (default: json in a pod, text elsewhere)').choices(
+        LOG_FORMATS,
+      ),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'the least a line must be to be logged').choices(LOG_LEVELS).default('info'),
+    );
+const logOf = (o: { logFormat?: LogFormat; logLevel?: LogLevel }) => ({ logFormat: o.logFormat, logLevel: o.logLevel });
 const yes = (command: Command) =>
   command.option(
     '-y, --yes',
@@ -80,7 +93,9 @@ export function program(): Command {
     .configureOutput({ outputError: () => {} });
 
   clusterFlags(
-    valuesRequired(yes(cutover.command('run').description('run the chain (resumes; re-verifies what passed)'))),
+    valuesRequired(
+      yes(logFlags(cutover.command('run').description('run the chain (resumes; re-verifies what passed)'))),
+    ),
   )
     .addOption(
       new Option(
@@ -92,7 +107,7 @@ export function program(): Command {
     )
     .action(async (o) => {
       const { runCommand } = await import('./commands/run.ts');
-      await runCommand({ values: o.values, ...cluster(o), executor: o.executor, yes: o.yes });
+      await runCommand({ values: o.values, ...cluster(o), executor: o.executor, yes: o.yes, log: logOf(o) });
     });
 
   output(
@@ -132,7 +147,9 @@ export function program(): Command {
 
   clusterFlags(
     valuesRequired(
-      cutover.command('serve').description('the API and console, the controller that runs the engine, or both'),
+      logFlags(
+        cutover.command('serve').description('the API and console, the controller that runs the engine, or both'),
+      ),
     ),
     true,
   )
@@ -147,7 +164,13 @@ export function program(): Command {
     .option('--listen <host:port>', 'where the API listens (default: values api.bindAddress:api.port)')
     .action(async (o) => {
       const { serveCommand } = await import('./commands/serve.ts');
-      await serveCommand({ values: o.values, ...cluster(o, true), listen: o.listen, role: o.role as ServeRole });
+      await serveCommand({
+        values: o.values,
+        ...cluster(o, true),
+        listen: o.listen,
+        role: o.role as ServeRole,
+        log: logOf(o),
+      });
     });
 
   output(
@@ -173,10 +196,11 @@ export function program(): Command {
         .description('copy every artifact in use into the local Harbor (step 03 alone), with progress'),
     ),
   )
+    .option('--no-progress', 'no progress bar, one line per event (as in a log), even on a terminal')
     .addHelpText('after', COMMAND_HELP.prewarm ?? '')
     .action(async (o) => {
       const { prewarmCommand } = await import('./commands/prewarm.ts');
-      await prewarmCommand({ values: o.values, ...cluster(o) });
+      await prewarmCommand({ values: o.values, ...cluster(o), progress: o.progress });
     });
 
   clusterFlags(
@@ -216,14 +240,16 @@ export function program(): Command {
 
   clusterFlags(
     valuesOptional(
-      yes(cutover.command('rollback').description('undo the cutover from the journal: the tethered state back')),
+      yes(
+        logFlags(cutover.command('rollback').description('undo the cutover from the journal: the tethered state back')),
+      ),
     ),
   )
     .option('--purge', 'also delete what the cutover created in Gitea and Harbor, with their content', false)
     .addHelpText('after', COMMAND_HELP.rollback ?? '')
     .action(async (o) => {
       const { rollbackCommand } = await import('./commands/rollback.ts');
-      await rollbackCommand({ values: o.values, ...cluster(o), yes: o.yes, purge: o.purge });
+      await rollbackCommand({ values: o.values, ...cluster(o), yes: o.yes, purge: o.purge, log: logOf(o) });
     });
 
   clusterFlags(
@@ -236,20 +262,19 @@ export function program(): Command {
   });
 
   clusterFlags(
-    valuesRequired(cutover.command('step').description('one step in this process (the step Job entrypoint)')),
+    valuesRequired(logFlags(cutover.command('step').description('one step in this process (the step Job entrypoint)'))),
     true,
   )
     .argument('<name>', 'the step')
     .action(async (name: string, o) => {
       const { stepCommand } = await import('./commands/run.ts');
-      await stepCommand(name, { values: o.values, ...cluster(o, true) });
+      await stepCommand(name, { values: o.values, ...cluster(o, true), log: logOf(o) });
     });
 
-  cutover
-    .command('agent')
+  logFlags(cutover.command('agent'))
     .description('the node agent (the registry-pivot DaemonSet entrypoint; NODE_NAME from the downward API)')
     .requiredOption('--config <file>', 'the agent config registry-pivot writes into its ConfigMap')
-    .action(async (o: { config: string }) => {
+    .action(async (o: { config: string; logFormat?: LogFormat; logLevel?: LogLevel }) => {
       const nodeName = process.env.NODE_NAME;
       if (!nodeName)
         throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME must be set (downward API)');
@@ -260,7 +285,7 @@ export function program(): Command {
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
       const { status, reports } = agentStores(config);
-      await runAgent(config, status, reports, (line) => console.log(line), stop.signal);
+      await runAgent(config, status, reports, createLog(logOf(o), `agent/${nodeName}`), stop.signal);
     });
 
   cutover

@@ -1,5 +1,5 @@
 // `cutover prewarm -f values.yaml`: step 03 on its own — every artifact in use copied into the
-// local Harbor by digest and verified — with a progress bar when stderr is a terminal.
+// local Harbor by digest and verified — with a progress bar when stderr is a terminal (not with --no-progress).
 import { buildStepEnv } from '../../composition.ts';
 import type { PrewarmProgress } from '../../prewarm/prewarm.ts';
 import { prewarmAll, progressText } from '../../steps/harbor-prewarm.ts';
@@ -12,11 +12,12 @@ function bar(p: PrewarmProgress): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progressText(p)}`;
 }
 
-export async function prewarmCommand(options: ClusterOptions): Promise<void> {
+export async function prewarmCommand(options: ClusterOptions & { progress: boolean }): Promise<void> {
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
   announceTarget('cutover prewarm', cluster, options.namespace);
   const env = await buildStepEnv(values, cluster, options.namespace);
-  const tty = process.stderr.isTTY;
+  // A bar only on a terminal, and only when asked for (--no-progress: one line per event, as in a log).
+  const tty = process.stderr.isTTY && options.progress;
   let last = 0;
   const onProgress = (p: PrewarmProgress) => {
     if (!tty || Date.now() - last < 100) return;

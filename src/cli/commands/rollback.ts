@@ -5,6 +5,7 @@ import { connectCluster, journalEntries, rollbackCutover, rollbackPreview } from
 import { describeObject, describePath } from '../../core/journal.ts';
 import { announceTarget, confirm } from '../confirm.ts';
 import { printDocument } from '../output.ts';
+import { createLog, type LogFlags } from '../log.ts';
 import { installTarget, installValues, stopOnSignals } from './run.ts';
 
 interface Options {
@@ -42,7 +43,9 @@ export async function journalCommand(options: Options & { output: string }): Pro
   }
 }
 
-export async function rollbackCommand(options: Options & { yes: boolean; purge: boolean }): Promise<void> {
+export async function rollbackCommand(
+  options: Options & { yes: boolean; purge: boolean; log?: LogFlags },
+): Promise<void> {
   const { values, cluster } = await installTarget(options);
   announceTarget('cutover rollback', cluster, options.namespace);
   const changes = await rollbackPreview(values, cluster, options.namespace, options.purge);
@@ -56,7 +59,7 @@ export async function rollbackCommand(options: Options & { yes: boolean; purge: 
       cluster,
       namespace: options.namespace,
       holder: `cutover-rollback-${process.pid}@${hostname()}`,
-      log: (line) => console.log(line),
+      log: createLog(options.log ?? {}, 'rollback'),
       stop: stopOnSignals('cutover rollback'),
     },
     by || 'unknown',

@@ -16,6 +16,7 @@ import type { StepEnv } from '../../steps/env.ts';
 import { CHAIN, stepNamed } from '../../steps/catalogue.ts';
 import { announceTarget, confirm } from '../confirm.ts';
 import { printDocument } from '../output.ts';
+import { createLog, type LogFlags } from '../log.ts';
 
 export interface ClusterOptions {
   values: string;
@@ -114,7 +115,9 @@ export function stopOnSignals(command: string): AbortSignal {
   return stop.signal;
 }
 
-export async function runCommand(options: ClusterOptions & { executor: string; yes: boolean }): Promise<void> {
+export async function runCommand(
+  options: ClusterOptions & { executor: string; yes: boolean; log?: LogFlags },
+): Promise<void> {
   if (options.executor !== 'local' && options.executor !== 'jobs')
     throw new CutoverError('usage', `--executor must be local or jobs, not "${options.executor}"`);
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
@@ -136,7 +139,7 @@ export async function runCommand(options: ClusterOptions & { executor: string; y
     namespace: options.namespace,
     executor: options.executor,
     holder,
-    log: (line) => console.log(line),
+    log: createLog(options.log ?? {}, 'engine'),
     stop: stopOnSignals('cutover run'),
   });
   const outcome = await engine.run();
@@ -146,7 +149,7 @@ export async function runCommand(options: ClusterOptions & { executor: string; y
 }
 
 /** `cutover step <name>`: one step, in this process — the entrypoint of a step Job. */
-export async function stepCommand(name: string, options: ClusterOptions): Promise<void> {
+export async function stepCommand(name: string, options: ClusterOptions & { log?: LogFlags }): Promise<void> {
   const step = stepNamed(name);
   if (!step) throw new CutoverError('usage', `unknown step "${name}"; steps: ${CHAIN.map((s) => s.id).join(', ')}`);
   const { values, cluster } = await valuesAndCluster(loadValues(options.values), options);
@@ -154,7 +157,7 @@ export async function stepCommand(name: string, options: ClusterOptions): Promis
   const ctx = {
     values,
     env,
-    log: (line: string) => console.log(line),
+    log: createLog(options.log ?? {}, `step/${name}`),
     signal: AbortSignal.any([
       AbortSignal.timeout(values.stepTimeouts[step.timeoutKey] * 1000),
       stopOnSignals(`cutover step ${name}`),

@@ -26,6 +26,7 @@ import {
 } from '../../composition.ts';
 import { CutoverError } from '../../core/errors.ts';
 import { SERVE_ROLES, type ServeRole } from '../choices.ts';
+import { createLog, type LogFlags } from '../log.ts';
 import { GUARD_HOLDER } from '../../core/contracts.ts';
 import type { Values } from '../../core/values.ts';
 import { packTethers, type TetherSnapshot } from '../../http/cutover-control.ts';
@@ -45,6 +46,7 @@ export interface ServeOptions {
   namespace: string;
   listen?: string | undefined;
   role?: ServeRole;
+  log?: LogFlags;
 }
 
 /** A secret from the environment (the Deployment maps it from a Secret), else read from the Secret itself. */
@@ -82,7 +84,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     );
   const { values, cluster } = await valuesAndCluster(parsed, options);
   const { namespace } = options;
-  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const log = createLog(options.log ?? {}, role === 'all' ? 'serve' : role, true);
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, namespace);
   const tethers = tethersStore(values, cluster, namespace);
