@@ -5,6 +5,7 @@
 import type { StatusData } from '../core/contracts.ts';
 import type { Change } from '../core/step.ts';
 import { PackedConfigMap } from '../adapters/kube/packed-config-map.ts';
+import { CutoverError } from '../core/errors.ts';
 import type { IntakeWindow } from '../core/intake-window.ts';
 import type { Tether, TetherSummary } from '../inventory/tethers.ts';
 import type { PendingLogin, Session } from './session.ts';
@@ -30,6 +31,7 @@ export function packTethers(snapshot: TetherSnapshot): Buffer {
     const omitted = rows.length - keep;
     const packed = PackedConfigMap.pack({ ...snapshot, tethers: rows.slice(0, keep), ...(omitted ? { omitted } : {}) });
     if (packed) return packed;
+    if (keep === 0) throw new CutoverError('inventory-too-large', 'the tether summary alone does not fit a ConfigMap');
   }
 }
 
