@@ -142,6 +142,10 @@ test('the API alone runs nothing: a start is a request in the status; a second i
   const requested = await status();
   assert.match(requested.requestStartAt ?? '', /^\d{4}-/);
   assert.equal(requested.requestStartSource, 'operator');
+  const report = (await (
+    await fetch(`${api.url}/api/v1/sovereign/cutover/status`, { headers: { cookie: admin.cookie } })
+  ).json()) as { request?: { pending?: string } };
+  assert.match(report.request?.pending ?? '', /^start requested at \S+ \(operator\)$/);
   const second = await post('start');
   assert.equal(second.status, 409, 'a request not taken yet is a start in progress');
   assert.match(((await second.json()) as { detail: string }).detail, /requested at/);
@@ -153,6 +157,11 @@ test('the API alone runs nothing: a start is a request in the status; a second i
   const withdrawn = await status();
   assert.equal(withdrawn.requestStartAt, '');
   assert.match(withdrawn.requestError ?? '', /withdrawn by admin/);
+  // …and the status report says so (the console, `cutover status`).
+  const shown = (await (
+    await fetch(`${api.url}/api/v1/sovereign/cutover/status`, { headers: { cookie: admin.cookie } })
+  ).json()) as { request?: { pending?: string; error?: string } };
+  assert.match(shown.request?.error ?? '', /start withdrawn by admin before it began/);
 
   assert.equal((await post('start')).status, 200);
   const controller = await startServe(PORTS.api + 15, namespace, {}, { role: 'controller' });

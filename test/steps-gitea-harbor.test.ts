@@ -282,4 +282,9 @@ test('02 harbor-projects: a proxy cache the original chart made (on an endpoint 
   await harborProjects.verify(ctx);
   assert.equal((await api('GET', `/projects/${proxy}`)).body.registry_id, endpoint.id, 'still on their endpoint');
   assert.deepEqual((await api('GET', `/registries?q=name%3D${proxy}-upstream`)).body, [], 'no second endpoint');
+  // A project of that name caching another registry is not adopted: it would serve the wrong images.
+  const other = testValues((v) => {
+    v.harbor.hostProjects = [{ ...ghcrProxyRow(proxy), upstreamURL: e.upstreams.quay.url }];
+  });
+  await assert.rejects(harborProjects.apply(await context(other)), /is already a proxy cache of .*, not of/);
 });

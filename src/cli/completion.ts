@@ -81,7 +81,8 @@ complete -F _cutover cutover
 }
 
 function zsh(commands: Spec[]): string {
-  const escape = (text: string) => text.replace(/[[\]:']/g, (ch) => `\\${ch}`).replace(/'/g, `'\\''`);
+  // Inside zsh's single quotes: brackets and colons are _arguments syntax, a quote ends the string.
+  const escape = (text: string) => text.replace(/[[\]:]/g, (ch) => `\\${ch}`).replace(/'/g, `'\\''`);
   const described = commands.map((c) => `    '${c.name}:${escape(c.description)}'`).join('\n');
   const perCommand = commands
     .map((c) => {

@@ -47,6 +47,9 @@ function clusterFlags(command: Command, namespaceFromPod = false): Command {
     );
 }
 
+/** In a pod, the install namespace is the pod's ($POD_NAMESPACE) unless -n says otherwise. */
+const fromPod = (command: Command) => command.getOptionValueSource('namespace') !== 'cli';
+
 const cluster = (o: ClusterFlags, namespaceFromPod = false) => ({
   kubeconfig: o.kubeconfig,
   context: o.context,
@@ -162,11 +165,11 @@ export function program(): Command {
         .default('all'),
     )
     .option('--listen <host:port>', 'where the API listens (default: values api.bindAddress:api.port)')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const { serveCommand } = await import('./commands/serve.ts');
       await serveCommand({
         values: o.values,
-        ...cluster(o, true),
+        ...cluster(o, fromPod(cmd)),
         listen: o.listen,
         role: o.role as ServeRole,
         log: logOf(o),
@@ -266,9 +269,9 @@ export function program(): Command {
     true,
   )
     .argument('<name>', 'the step')
-    .action(async (name: string, o) => {
+    .action(async (name: string, o, cmd: Command) => {
       const { stepCommand } = await import('./commands/run.ts');
-      await stepCommand(name, { values: o.values, ...cluster(o, true), log: logOf(o) });
+      await stepCommand(name, { values: o.values, ...cluster(o, fromPod(cmd)), log: logOf(o) });
     });
 
   logFlags(cutover.command('agent'))

@@ -2,6 +2,7 @@
 // nothing here are taken out with a warning that says why — never rejected — and its shapes that differ
 // are read in ours. Pure: the raw document in, the document the schema validates and the warnings out.
 import { CutoverError } from './errors.ts';
+import { VERSION } from './version.ts';
 
 type Doc = Record<string, unknown>;
 const isDoc = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,8 +63,9 @@ export function adoptOriginalValues(raw: unknown, source: string): string[] {
   if (isDoc(images)) {
     for (const [name, image] of Object.entries(images)) {
       if (name === 'cutover') {
+        // YAML reads `tag: 1.2` as a number: the tag is its text. No tag: this program's own version.
         if (isDoc(image) && typeof image.repository === 'string')
-          images.cutover = `${image.repository}:${typeof image.tag === 'string' ? image.tag : 'latest'}`;
+          images.cutover = `${image.repository}:${image.tag === undefined ? VERSION : String(image.tag)}`;
         continue;
       }
       delete images[name];

@@ -5,7 +5,7 @@ import { mirrorHealth, type MirrorHealth } from './mirror-health.ts';
 import { pinStatus, type PinStatus } from './pin-status.ts';
 import { intakeWindow, type IntakeWindow } from './intake-window.ts';
 import { sovereignCondition, type SovereignCondition } from './sovereign-condition.ts';
-import { recheckKey, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
+import { recheckKey, REQUEST_KEYS, STEP_IDS, stepKey, type StatusData, type StepResult } from './contracts.ts';
 
 /** The data a status ConfigMap is created with — once; later writes are merge-patches. */
 export function initialStatus(steps: readonly string[] = STEP_IDS): StatusData {
@@ -85,6 +85,11 @@ export interface StatusReport {
     changes?: number;
     error?: string;
   };
+  /**
+   * What the API asked the controller for (ADR 0021): a start or rollback not taken yet, and why the last
+   * one could not be carried out (or was withdrawn).
+   */
+  request?: { pending?: string; error?: string };
   /** Sovereign, mirror keeping up, Flux on the mirror's head — or why not (the condition to alert on). */
   condition: SovereignCondition;
   steps: StepReport[];
@@ -125,6 +130,7 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
           },
         }
       : {}),
+    ...requestReport(data),
     condition: sovereignCondition(data),
     steps: steps.map((name) => ({
       name,
@@ -138,4 +144,14 @@ export function statusReport(data: StatusData, steps: readonly string[] = STEP_I
     })),
     raw: data,
   };
+}
+
+function requestReport(data: StatusData): Pick<StatusReport, 'request'> {
+  const pending = data[REQUEST_KEYS.startAt]
+    ? `start requested at ${data[REQUEST_KEYS.startAt]} (${data[REQUEST_KEYS.startSource] ?? ''})`
+    : data[REQUEST_KEYS.rollbackAt]
+      ? `rollback requested at ${data[REQUEST_KEYS.rollbackAt]} by ${data[REQUEST_KEYS.rollbackBy] ?? ''}`
+      : '';
+  const error = data[REQUEST_KEYS.error] ?? '';
+  return pending || error ? { request: { ...(pending ? { pending } : {}), ...(error ? { error } : {}) } } : {};
 }

@@ -25,8 +25,8 @@ export interface RequestsOptions {
   runUnderWay: () => Promise<string | undefined>;
   /** Throws CutoverError 'no-steps-found' / 'invalid-step-configmap' when the install's steps cannot run. */
   checkSteps: () => Promise<unknown>;
-  /** The last inventory the controller wrote (tethers ConfigMap), with its version for a wait. */
-  readTethers: () => Promise<{ snapshot: TetherSnapshot; version: string } | undefined>;
+  /** The last inventory the controller wrote (tethers ConfigMap; undefined before the first), with its version for a wait. */
+  readTethers: () => Promise<{ snapshot: TetherSnapshot | undefined; version: string } | undefined>;
   /** Waits until the tethers ConfigMap changes after `version`, `timeoutMs` passes or the signal aborts. */
   tethersChanged: (version: string, timeoutMs: number) => Promise<void>;
   /** Asks the running cutover to stop (composition's requestAbort); undefined when nothing runs. */
@@ -93,24 +93,24 @@ export class CutoverRequests implements CutoverControl {
     return 'started';
   }
 
-  /** Stops the running cutover at its next safe point, or withdraws a start not taken yet. */
+  /** Stops the running cutover at its next safe point, or withdraws a start or rollback not taken yet. */
   async abort(by: string): Promise<string> {
     const holder = await this.#o.requestAbort(by);
     if (holder) {
       this.#o.log(`abort of the run held by ${holder} requested by ${by}`);
       return holder;
     }
-    const withdrawn = await this.#request(async (data) =>
-      data[REQUEST_KEYS.startAt]
-        ? {
-            [REQUEST_KEYS.startAt]: '',
-            [REQUEST_KEYS.error]: `${new Date().toISOString()} start withdrawn by ${by} before it began`,
-          }
-        : undefined,
-    );
+    const withdrawn = await this.#request(async (data) => {
+      const pending = data[REQUEST_KEYS.startAt] ? 'start' : data[REQUEST_KEYS.rollbackAt] ? 'rollback' : undefined;
+      if (!pending) return undefined;
+      return {
+        [pending === 'start' ? REQUEST_KEYS.startAt : REQUEST_KEYS.rollbackAt]: '',
+        [REQUEST_KEYS.error]: `${new Date().toISOString()} ${pending} withdrawn by ${by} before it began`,
+      };
+    });
     if (!withdrawn) throw new CutoverError('nothing-running', 'no cutover is running: nothing to abort');
-    this.#o.log(`pending start withdrawn by ${by}`);
-    return 'a start not taken yet';
+    this.#o.log(`a pending request withdrawn by ${by}`);
+    return 'a request not taken yet';
   }
 
   async rollbackPlan(): Promise<Change[]> {
@@ -129,24 +129,30 @@ export class CutoverRequests implements CutoverControl {
    */
   async tethers(maxAgeMs = 30_000): Promise<TetherSnapshot> {
     const current = await this.#o.readTethers();
-    if (current) this.#tethers = current.snapshot;
-    if (current && Date.now() - Date.parse(current.snapshot.takenAt) < maxAgeMs) return current.snapshot;
+    const snapshot = current?.snapshot;
+    if (snapshot) this.#tethers = snapshot;
+    if (snapshot && Date.now() - Date.parse(snapshot.takenAt) < maxAgeMs) return snapshot;
     this.#tethersWait ??= this.#freshTethers(current?.version ?? '').finally(() => (this.#tethersWait = undefined));
     return await this.#tethersWait;
   }
 
   async #freshTethers(version: string): Promise<TetherSnapshot> {
     const asked = Date.now();
-    const status = await this.#status();
-    // One pending request is enough, whoever wrote it; a lost race means another replica asked.
-    if (!status.data[REQUEST_KEYS.tethersAt])
-      await this.#o.store.patchIfUnchanged(status.version, { [REQUEST_KEYS.tethersAt]: new Date(asked).toISOString() });
+    // One pending request is enough, whoever wrote it; a write in between (the run's progress) means asking again.
+    await this.#request(async (data) =>
+      data[REQUEST_KEYS.tethersAt] ? undefined : { [REQUEST_KEYS.tethersAt]: new Date(asked).toISOString() },
+    );
     const until = asked + TETHERS_WAIT_MS;
     for (let seen = version; Date.now() < until;) {
       await this.#o.tethersChanged(seen, Math.min(10_000, until - Date.now()));
       const now = await this.#o.readTethers();
-      if (!now) continue;
+      // A watch that ends at once (no ConfigMap yet, a broken watch) must not become a busy loop.
+      if (!now || now.version === seen) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
       seen = now.version;
+      if (!now.snapshot) continue;
       this.#tethers = now.snapshot;
       if (Date.parse(now.snapshot.takenAt) >= asked - 1000) return now.snapshot;
     }

@@ -147,16 +147,21 @@ export class CutoverService {
    * ConfigMap. Beside a run, not under the Lease: it only reads. The request is cleared first, by
    * compare-and-swap, so one controller walks.
    */
-  async #takeTethers(version: string): Promise<void> {
-    if (this.#tetherWalk) return;
-    if (!(await this.#o.store.patchIfUnchanged(version, { [REQUEST_KEYS.tethersAt]: '' }))) return;
+  async #takeTethers(version: string): Promise<boolean> {
+    // One walk at a time: a request made during it is taken when it ends (the walk may have begun before it).
+    if (this.#tetherWalk) return false;
+    if (!(await this.#o.store.patchIfUnchanged(version, { [REQUEST_KEYS.tethersAt]: '' }))) return false;
     this.#tetherWalk = this.#o
       .takeInventory()
       .then(({ tethers, summary }) => this.#o.writeTethers({ takenAt: new Date().toISOString(), summary, tethers }))
       .catch((error: unknown) =>
         this.#o.log(`tether inventory: ${redact(error instanceof Error ? error.message : String(error))}`),
       )
-      .finally(() => (this.#tetherWalk = undefined));
+      .finally(() => {
+        this.#tetherWalk = undefined;
+        this.#timerSoon(0);
+      });
+    return true;
   }
 
   /**
@@ -184,14 +189,40 @@ export class CutoverService {
     return true;
   }
 
-  /** One reconcile: fire a due auto trigger, resume an interrupted run. Errors are logged, never thrown. */
+  #reconciling = false;
+  #reconcileAgain = false;
+
+  /**
+   * One reconcile: take the API's requests, fire a due auto trigger, resume an interrupted run. Never two
+   * at once in this process (a wake-up during one runs it again after). Errors are logged, never thrown.
+   */
   async reconcile(): Promise<void> {
+    if (this.#reconciling) {
+      this.#reconcileAgain = true;
+      return;
+    }
+    this.#reconciling = true;
+    try {
+      await this.#reconcileOnce();
+    } finally {
+      this.#reconciling = false;
+      if (this.#reconcileAgain && !this.#stopped) {
+        this.#reconcileAgain = false;
+        void this.reconcile();
+      }
+    }
+  }
+
+  async #reconcileOnce(): Promise<void> {
     const { store, log } = this.#o;
     try {
-      const status = await store.readVersioned();
-      const data = status?.data ?? {};
+      let status = await store.readVersioned();
       if (!status) return;
-      if (data[REQUEST_KEYS.tethersAt]) return void (await this.#takeTethers(status.version));
+      // A fresh inventory is walked beside everything else: the request is taken, the reconcile goes on.
+      if (status.data[REQUEST_KEYS.tethersAt] && (await this.#takeTethers(status.version)))
+        status = await store.readVersioned();
+      if (!status) return;
+      const data = status.data;
       if (this.#run) return;
       if (await this.#takeRequest(status)) return;
       const interrupted =
@@ -358,8 +389,14 @@ export class CutoverService {
     this.#run = rollback(by)
       .then(
         () => log(`rollback by ${by} complete`),
-        (error: unknown) =>
-          log(`rollback by ${by} failed: ${redact(error instanceof Error ? error.message : String(error))}`),
+        async (error: unknown) => {
+          // Said where the operator looks (the status), not only in this log: the API answered 202 already.
+          const message = redact(error instanceof Error ? error.message : String(error));
+          log(`rollback by ${by} failed: ${message}`);
+          await this.#o.store
+            .patch({ [REQUEST_KEYS.error]: `${new Date().toISOString()} rollback by ${by}: ${message}` })
+            .catch(() => undefined);
+        },
       )
       .finally(() => {
         this.#run = undefined;

@@ -44,21 +44,17 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
   const pivotable = fluxNamespaces(values);
   const agent = agentNamespace(values, namespace);
   const secretNs = (ref: { namespace: string }) => ref.namespace || namespace;
-  const secretsByNamespace = new Map<string, Set<string>>();
-  const caRefs = [values.tls.caBundleSecretRef, ...values.tls.hosts.map((h) => h.caBundleSecretRef)].filter(
-    (ref) => ref !== undefined,
+  const secretsByNamespace = byNamespace(
+    [
+      values.gitea.adminSecretRef,
+      values.harbor.adminSecretRef,
+      // The pull Secret where the HelmRepositories are: read and patched by name there (below).
+      ...(secretNs(values.harbor.ghcrSecretRef) === helm ? [] : [values.harbor.ghcrSecretRef]),
+      ...caSecretRefs(values),
+      ...(values.upstream.credentialsSecretRef.name ? [values.upstream.credentialsSecretRef] : []),
+    ],
+    namespace,
   );
-  for (const ref of [
-    values.gitea.adminSecretRef,
-    values.harbor.adminSecretRef,
-    // The pull Secret where the HelmRepositories are: read and patched by name there (below).
-    ...(secretNs(values.harbor.ghcrSecretRef) === helm ? [] : [values.harbor.ghcrSecretRef]),
-    ...caRefs,
-    ...(values.upstream.credentialsSecretRef.name ? [values.upstream.credentialsSecretRef] : []),
-  ]) {
-    const ns = secretNs(ref);
-    secretsByNamespace.set(ns, (secretsByNamespace.get(ns) ?? new Set()).add(ref.name));
-  }
   const grants: Grant[] = [
     // The install namespace: status ConfigMap, step ConfigMaps, the Lease, Jobs, step pods.
     // The install ships the status ConfigMap, so no create: the engine only reads and merge-patches it.
@@ -104,12 +100,12 @@ export function runnerGrants(values: Values, namespace: string): Grant[] {
       resourceNames: [values.status.configMapName],
     },
     // Secrets: read the admin and pull credentials and the CA bundles by name; 05 writes Flux's Gitea credential.
-    ...[...secretsByNamespace].map(([ns, names]): Grant => ({
+    ...secretsByNamespace.map(([ns, names]): Grant => ({
       namespace: ns,
       apiGroup: '',
       resource: 'secrets',
       verbs: ['get'],
-      resourceNames: [...names].sort(),
+      resourceNames: names,
     })),
     // 05 gives Flux a credential for Gitea, 06 the local Harbor's CA (one Secret by name each per
     // namespace it pivots); 06 adds the local Harbor to the pull Secrets HelmRepositories name.
@@ -322,7 +318,32 @@ export function apiGrants(values: Values, namespace: string): Grant[] {
     ]),
     // The internal trigger checks callers' ServiceAccount tokens.
     { apiGroup: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'] },
+    // The CA bundles the values keep in Secrets (a private CA): the API trusts its identity provider as they say.
+    ...byNamespace(caSecretRefs(values), namespace).map(([ns, names]): Grant => ({
+      namespace: ns,
+      apiGroup: '',
+      resource: 'secrets',
+      verbs: ['get'],
+      resourceNames: names,
+    })),
   ]);
+}
+
+/** `tls.caBundleSecretRef` and each `tls.hosts[].caBundleSecretRef` that is set. */
+function caSecretRefs(values: Values): Array<{ name: string; namespace: string }> {
+  return [values.tls.caBundleSecretRef, ...values.tls.hosts.map((h) => h.caBundleSecretRef)].filter(
+    (ref) => ref !== undefined,
+  );
+}
+
+/** Secret names by the namespace each reference names (the install's when it names none), sorted. */
+function byNamespace(refs: Array<{ name: string; namespace: string }>, namespace: string): Array<[string, string[]]> {
+  const grouped = new Map<string, Set<string>>();
+  for (const ref of refs) {
+    const ns = ref.namespace || namespace;
+    grouped.set(ns, (grouped.get(ns) ?? new Set()).add(ref.name));
+  }
+  return [...grouped].map(([ns, names]) => [ns, [...names].sort()]);
 }
 
 /**

@@ -51,7 +51,17 @@ async function apply(ctx: Ctx): Promise<void> {
     // adopted as it is: a second endpoint would serve nothing.
     const existing = await harbor.project(row.project);
     if (existing?.registry_id) {
-      ctx.log(`project ${row.project}: a proxy cache already (registry ${existing.registry_id}); adopted`);
+      // Only a cache of the same upstream: one of another registry would serve its images under these names.
+      const endpoint = await harbor.registry(existing.registry_id);
+      const same = (url: string | undefined) => (url ?? '').replace(/\/+$/, '');
+      if (same(endpoint?.url) !== same(row.upstreamURL))
+        throw new CutoverError(
+          'harbor-projects',
+          `project ${row.project} is already a proxy cache of ${endpoint?.url ?? `registry ${existing.registry_id}`}, not of ${row.upstreamURL}: rename the project in the host table, or remove it from Harbor`,
+        );
+      ctx.log(
+        `project ${row.project}: a proxy cache of ${row.upstreamURL} already (registry ${existing.registry_id}); adopted`,
+      );
       continue;
     }
     const credential = row.authMode === 'credential' ? upstreamAuths.get(row.host) : undefined;

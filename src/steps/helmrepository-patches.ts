@@ -155,7 +155,7 @@ async function addHarborAuth(
 ): Promise<void> {
   const { cluster } = ctx.env;
   const data = await cluster.secretData(namespace, name);
-  const key = '.dockerconfigjson';
+  const key = ctx.values.harbor.ghcrSecretRef.dockerConfigKey;
   const parsed = parseDockerConfig(data[key] ?? '{"auths":{}}');
   const host = harborHost(ctx);
   const config = withRegistryAuth(parsed, host, harborCredentials);

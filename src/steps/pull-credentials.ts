@@ -17,7 +17,9 @@ import { applyOwnSecret } from './own-secret.ts';
 import { pullSecretsOfSources } from './helmrepository-patches.ts';
 
 type Ctx = StepContext<StepEnv>;
-const DOCKER_CONFIG = '.dockerconfigjson';
+
+/** Where the pull Secret keeps its document (`harbor.ghcrSecretRef.dockerConfigKey`). */
+const dockerConfigKey = (ctx: Ctx): string => ctx.values.harbor.ghcrSecretRef.dockerConfigKey;
 
 /** The backup's key for one pull Secret (a namespace has no dot, so the first one splits). */
 export const backupKey = (namespace: string, name: string): string => `${namespace}.${name}`;
@@ -35,7 +37,7 @@ async function readPullSecrets(ctx: Ctx): Promise<PullSecret[]> {
   const out: PullSecret[] = [];
   for (const { namespace, name } of await pullSecretsOfSources(ctx)) {
     const data = await ctx.env.cluster.secretData(namespace, name);
-    const config = parseDockerConfig(data[DOCKER_CONFIG] ?? '{"auths":{}}');
+    const config = parseDockerConfig(data[dockerConfigKey(ctx)] ?? '{"auths":{}}');
     out.push({
       namespace,
       name,
@@ -78,11 +80,11 @@ export async function stripUpstreamCredentials(ctx: Ctx, step: string): Promise<
     const object = { apiVersion: 'v1', kind: 'Secret', namespace: s.namespace, name: s.name };
     await ctx.env.journal.record(
       step,
-      s.upstream.map((host) => ({ op: 'strip-auth' as const, object, path: ['data', DOCKER_CONFIG], host })),
+      s.upstream.map((host) => ({ op: 'strip-auth' as const, object, path: ['data', dockerConfigKey(ctx)], host })),
     );
     const auths = Object.fromEntries(Object.entries(s.config.auths).filter(([k]) => !s.upstream.includes(k)));
     await ctx.env.cluster.mergeSecretData(s.namespace, s.name, {
-      [DOCKER_CONFIG]: serializeDockerConfig({ ...s.config, auths }),
+      [dockerConfigKey(ctx)]: serializeDockerConfig({ ...s.config, auths }),
     });
     ctx.log(
       `Secret ${s.namespace}/${s.name}: upstream credentials taken out (${s.upstream.map(registryHost).join(', ')}); kept in ${ctx.env.namespace}/${PULL_BACKUP_SECRET} for a rollback`,
@@ -115,7 +117,9 @@ export async function restoreStrippedCredential(ctx: Ctx, e: JournalEntry): Prom
     throw error;
   });
   if (!data) return '';
-  const config = parseDockerConfig(data[DOCKER_CONFIG] ?? '{"auths":{}}');
+  // The key the strip took it out of (the journal names it).
+  const key = String(e.path?.[1] ?? dockerConfigKey(ctx));
+  const config = parseDockerConfig(data[key] ?? '{"auths":{}}');
   if (e.host in config.auths) return '';
   const saved = (await readBackup(ctx))[backupKey(namespace, name)];
   const entry = saved ? parseDockerConfig(saved).auths[e.host] : undefined;
@@ -125,7 +129,7 @@ export async function restoreStrippedCredential(ctx: Ctx, e: JournalEntry): Prom
       `the backup Secret ${ctx.env.namespace}/${PULL_BACKUP_SECRET} has no entry for ${e.host} of Secret ${namespace}/${name}: its upstream credentials cannot be put back`,
     );
   await ctx.env.cluster.mergeSecretData(namespace, name, {
-    [DOCKER_CONFIG]: serializeDockerConfig({ ...config, auths: { ...config.auths, [e.host]: entry } }),
+    [key]: serializeDockerConfig({ ...config, auths: { ...config.auths, [e.host]: entry } }),
   });
   return `Secret ${namespace}/${name} auths.${registryHost(e.host)}`;
 }

@@ -197,7 +197,9 @@ test("the step's abort reaches a blob in flight: the stream is cut at once", asy
     const started = Date.now();
     controller.abort(new Error('step aborted'));
     await assert.rejects(copying, /step aborted/);
-    assert.ok(Date.now() - started < 1000);
+    // Not a speed target: without the abort the stall lasts minutes (the idle timeout); a loaded machine
+    // (two cores, a lab test run beside) may take a second or two to deliver the abort to the worker.
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
     for (let i = 0; !closed && i < 100; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.ok(closed, "the registry's connection was closed");
   } finally {

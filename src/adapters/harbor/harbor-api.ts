@@ -125,6 +125,11 @@ export class HarborApi {
     return (res.body as HarborRegistryEndpoint[]).find((r) => r.name === name);
   }
 
+  async registry(id: number): Promise<HarborRegistryEndpoint | undefined> {
+    const res = await this.#call('GET', `/registries/${id}`, undefined, [200, 404]);
+    return res.status === 200 ? (res.body as HarborRegistryEndpoint) : undefined;
+  }
+
   async createRegistry(input: RegistryEndpointInput): Promise<'created' | 'exists'> {
     const res = await this.#call('POST', '/registries', registryBody(input), [201, 409]);
     return res.status === 201 ? 'created' : 'exists';

@@ -32,6 +32,7 @@ export class PackedConfigMap {
     return packed.length <= PACKED_MAX_BYTES ? packed : undefined;
   }
 
+  /** The document (undefined while none was written) and the version to watch from; undefined: no ConfigMap. */
   async read(): Promise<{ document: unknown; version: string } | undefined> {
     let cm: V1ConfigMap;
     try {
@@ -41,9 +42,10 @@ export class PackedConfigMap {
       throw kubeError('GET', `configmaps/${this.namespace}/${this.name}`, error);
     }
     const packed = cm.binaryData?.[KEY];
-    if (!packed) return undefined;
     return {
-      document: JSON.parse(gunzipSync(Buffer.from(packed, 'base64')).toString('utf8')) as unknown,
+      document: packed
+        ? (JSON.parse(gunzipSync(Buffer.from(packed, 'base64')).toString('utf8')) as unknown)
+        : undefined,
       version: cm.metadata?.resourceVersion ?? '',
     };
   }

@@ -112,7 +112,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       checkSteps: () => checkInstalledSteps(values, cluster, namespace),
       readTethers: async () => {
         const read = await tethers.read();
-        return read && { snapshot: read.document as TetherSnapshot, version: read.version };
+        return read && { snapshot: read.document as TetherSnapshot | undefined, version: read.version };
       },
       tethersChanged: (version, timeoutMs) =>
         tethers.waitForChange(version, { signal: new AbortController().signal, timeoutMs }),
@@ -127,11 +127,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     );
     // Every replica must open every other's sessions: the Deployment maps the shared key, or it is created once.
     const sessionKey = process.env.CUTOVER_SESSION_KEY || (await sharedSessionKey(values, cluster, namespace, holder));
-    const login = new OidcLogin({
-      ...values.auth.oidc,
-      clientSecret:
-        (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, namespace)) ?? '',
-    });
+    const clientSecret =
+      (await secretValue(cluster, 'CUTOVER_OIDC_CLIENT_SECRET', values.auth.oidc.clientSecretRef, namespace)) ?? '';
+    // A public client has none; a confidential one without it fails at every sign-in — say why once, here.
+    if (values.auth.signIn && !clientSecret)
+      log.warn(
+        `no OIDC client secret: neither CUTOVER_OIDC_CLIENT_SECRET nor Secret ${values.auth.oidc.clientSecretRef.namespace || namespace}/${values.auth.oidc.clientSecretRef.name} (key ${values.auth.oidc.clientSecretRef.key}) gave one; sign-in works only for a public client`,
+      );
+    const login = new OidcLogin({ ...values.auth.oidc, clientSecret });
     const app = buildApp({
       values,
       service: requests,

@@ -25,7 +25,9 @@ export async function statusCommand(options: {
   while (!stop.signal.aborted) {
     const status = await store.readVersioned();
     if (status && status.version !== shown) {
+      // Between two reports: a time rule in a table, a document separator in YAML (JSON: one object after another).
       if (shown && options.output === 'table') console.log(`--- ${new Date().toISOString()}`);
+      if (shown && options.output === 'yaml') console.log('---');
       printReport(statusReport(status.data), options.output);
       shown = status.version;
     }
@@ -48,6 +50,8 @@ function printReport(report: ReturnType<typeof statusReport>, output: string): v
     console.log(`  ${(s.result || '-').padEnd(8)} ${s.name}${recheck}`);
   }
   if (report.failedStep) console.log(`failed: ${report.failedStep}: ${report.lastError ?? ''}`);
+  if (report.request?.pending) console.log(`${report.request.pending}: waiting for the controller to take it`);
+  if (report.request?.error) console.log(`last request: ${report.request.error}`);
   if (report.aborted) console.log(`aborted by ${report.aborted.by} at ${report.aborted.at} (start it again to resume)`);
   if (report.rollback)
     console.log(
