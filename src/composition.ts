@@ -345,13 +345,7 @@ export async function sharedSessionKey(
 ): Promise<string> {
   const ref = values.auth.sessionKeySecretRef;
   const ns = ref.namespace || namespace;
-  const read = async () =>
-    (
-      await cluster.secretData(ns, ref.name).catch((error: unknown) => {
-        if (error instanceof PeerError && error.status === 404) return {} as Record<string, string>;
-        throw error;
-      })
-    )[ref.key];
+  const read = async () => (await cluster.secretDataIfExists(ns, ref.name))?.[ref.key];
   const existing = await read();
   if (existing) return existing;
   const secret = {
@@ -405,11 +399,8 @@ async function secretKeys(
 /** Upstream registry credentials by host, from the dockerconfigjson Secret; absent Secret = none. */
 async function dockerAuths(cluster: KubeCluster, values: Values): Promise<Map<string, Credentials>> {
   const ref = values.harbor.ghcrSecretRef;
-  const data = await cluster.secretData(ref.namespace, ref.name).catch((error: unknown) => {
-    // No pull Secret means anonymous upstreams; any other failure (403, 5xx) must not pass as that.
-    if ((error as { status?: number }).status === 404) return {} as Record<string, string>;
-    throw error;
-  });
+  // No pull Secret means anonymous upstreams; any other failure (403, 5xx) must not pass as that.
+  const data = (await cluster.secretDataIfExists(ref.namespace, ref.name)) ?? {};
   const text = data[ref.dockerConfigKey];
   if (!text) return new Map();
   let parsed: DockerConfig;

@@ -241,17 +241,20 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
     body: { metadata: { name: 'ghcr-pull' }, type: pull.type ?? '', data: pull.data ?? {} },
   });
   const upstreamPrefix = `oci://${e.upstreams.ghcr.host}/openova-io`;
-  await k.custom.createNamespacedCustomObject({
-    ...SOURCE,
-    plural: 'helmrepositories',
-    namespace,
-    body: {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'HelmRepository',
-      metadata: { name: chart.name },
-      spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: 'ghcr-pull' } },
-    },
-  });
+  /** An OCI HelmRepository on the ghcr stand-in's charts, pulled with the Secret `secret`. */
+  const ociHelmRepository = (name: string, secret: string) =>
+    k.custom.createNamespacedCustomObject({
+      ...SOURCE,
+      plural: 'helmrepositories',
+      namespace,
+      body: {
+        apiVersion: 'source.toolkit.fluxcd.io/v1',
+        kind: 'HelmRepository',
+        metadata: { name },
+        spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: secret } },
+      },
+    });
+  await ociHelmRepository(chart.name, 'ghcr-pull');
   await k.custom.createNamespacedCustomObject({
     ...SOURCE,
     plural: 'helmcharts',
@@ -301,17 +304,7 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
   // The attack on the pull path: the upstream credentials taken out before the local Harbor's are in. Refused, nothing written.
   await assert.rejects(stripUpstreamCredentials(ctx, 'egress-block-test'), { code: 'pull-secret-unpivoted' });
   // A source naming a pull Secret the runner may not touch: refused before anything is written.
-  await k.custom.createNamespacedCustomObject({
-    ...SOURCE,
-    plural: 'helmrepositories',
-    namespace,
-    body: {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'HelmRepository',
-      metadata: { name: 'other-secret' },
-      spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: 'other-pull' } },
-    },
-  });
+  await ociHelmRepository('other-secret', 'other-pull');
   await assert.rejects(helmRepositoryPatches.apply(ctx), { code: 'pull-secret-not-named' });
   await k.custom.deleteNamespacedCustomObject({
     ...SOURCE,

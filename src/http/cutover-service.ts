@@ -172,8 +172,8 @@ export class CutoverService {
     const { data, version } = status;
     const kind = data[REQUEST_KEYS.startAt] ? 'start' : data[REQUEST_KEYS.rollbackAt] ? 'rollback' : undefined;
     if (!kind) return false;
-    const clear = kind === 'start' ? { [REQUEST_KEYS.startAt]: '' } : { [REQUEST_KEYS.rollbackAt]: '' };
-    if (!(await this.#o.store.patchIfUnchanged(version, clear))) return true;
+    const atKey = kind === 'start' ? REQUEST_KEYS.startAt : REQUEST_KEYS.rollbackAt;
+    if (!(await this.#o.store.patchIfUnchanged(version, { [atKey]: '' }))) return true;
     try {
       if (kind === 'start') {
         const source = data[REQUEST_KEYS.startSource];
@@ -181,9 +181,7 @@ export class CutoverService {
       } else await this.rollback(data[REQUEST_KEYS.rollbackBy] || 'an operator');
     } catch (error) {
       const message = redact(error instanceof Error ? error.message : String(error));
-      this.#o.log(
-        `${kind} request of ${data[`${kind === 'start' ? REQUEST_KEYS.startAt : REQUEST_KEYS.rollbackAt}`]}: ${message}`,
-      );
+      this.#o.log(`${kind} request of ${data[atKey]}: ${message}`);
       await this.#o.store.patch({ [REQUEST_KEYS.error]: `${new Date().toISOString()} ${kind}: ${message}` });
     }
     return true;

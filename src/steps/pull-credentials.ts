@@ -6,7 +6,7 @@
 // Crash-safe order: the entries go into a backup Secret the cutover owns (read back), the journal names
 // each host (never a credential), then one patch of the pull Secret (read back). A rerun finds nothing
 // left to strip and keeps the backup; a rollback puts each entry back from the backup, then deletes it.
-import { CutoverError, PeerError } from '../core/errors.ts';
+import { CutoverError } from '../core/errors.ts';
 import { parseDockerConfig, registryHost, serializeDockerConfig, type DockerConfig } from '../core/docker-config.ts';
 import { PULL_BACKUP_SECRET } from '../core/contracts.ts';
 import type { JournalEntry } from '../core/journal.ts';
@@ -99,10 +99,7 @@ export async function stripUpstreamCredentials(ctx: Ctx, step: string): Promise<
 }
 
 async function readBackup(ctx: Ctx): Promise<Record<string, string>> {
-  return await ctx.env.cluster.secretData(ctx.env.namespace, PULL_BACKUP_SECRET).catch((error: unknown) => {
-    if (error instanceof PeerError && error.status === 404) return {};
-    throw error;
-  });
+  return (await ctx.env.cluster.secretDataIfExists(ctx.env.namespace, PULL_BACKUP_SECRET)) ?? {};
 }
 
 /**
@@ -112,10 +109,7 @@ async function readBackup(ctx: Ctx): Promise<Record<string, string>> {
 export async function restoreStrippedCredential(ctx: Ctx, e: JournalEntry): Promise<string> {
   const { namespace, name } = e.object;
   if (!namespace || !e.host) return '';
-  const data = await ctx.env.cluster.secretData(namespace, name).catch((error: unknown) => {
-    if (error instanceof PeerError && error.status === 404) return undefined;
-    throw error;
-  });
+  const data = await ctx.env.cluster.secretDataIfExists(namespace, name);
   if (!data) return '';
   // The key the strip took it out of (the journal names it).
   const key = String(e.path?.[1] ?? dockerConfigKey(ctx));

@@ -253,10 +253,7 @@ async function restore(ctx: Ctx, undo: JournalEntry[]): Promise<string[]> {
       }
     }
     if (e.op === 'registry-auth' && e.host && e.object.namespace) {
-      const data = await cluster.secretData(e.object.namespace, e.object.name).catch((error: unknown) => {
-        if (error instanceof PeerError && error.status === 404) return undefined;
-        throw error;
-      });
+      const data = await cluster.secretDataIfExists(e.object.namespace, e.object.name);
       if (!data?.[DOCKER_CONFIG]) continue;
       const config = parseDockerConfig(data[DOCKER_CONFIG]);
       if (!(e.host in config.auths)) continue;

@@ -28,7 +28,7 @@ import {
   RUNNER,
   stepKey,
 } from '../../src/core/contracts.ts';
-import { CCNP_STAND_IN, eventually, kube, standInCrd } from '../support/kube.ts';
+import { CCNP_STAND_IN, eventually, kube, serviceAccountToken, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
 import { getFlux, patchFlux } from '../../src/adapters/kube/flux.ts';
@@ -135,14 +135,7 @@ test(
     });
     const objects = render(values, { namespace: NS, valuesText, version: '0.1.0' });
 
-    const token =
-      (
-        await k.core.createNamespacedServiceAccountToken({
-          name: RUNNER,
-          namespace: NS,
-          body: { spec: { audiences: [], expirationSeconds: 600 } },
-        })
-      ).status?.token ?? '';
+    const token = await serviceAccountToken(RUNNER, NS);
     const readStatus = async () =>
       (await k.core.readNamespacedConfigMap({ name: values.status.configMapName, namespace: NS })).data ?? {};
     const triggerRun = async () => {
@@ -351,14 +344,7 @@ test("privilege table: what the apiserver says each identity may do (SelfSubject
     [RUNNER, NS],
     [AGENT.serviceAccount, agentNs],
   ] as const) {
-    const token =
-      (
-        await k.core.createNamespacedServiceAccountToken({
-          name: identity,
-          namespace: home,
-          body: { spec: { audiences: [], expirationSeconds: 600 } },
-        })
-      ).status?.token ?? '';
+    const token = await serviceAccountToken(identity, home);
     const asIt = new KubeConfig();
     asIt.loadFromOptions({
       clusters: server.getClusters(),

@@ -157,3 +157,13 @@ export async function foreignLease(
     await coordination.deleteNamespacedLease({ name: LEASE_NAME, namespace }).catch(() => undefined);
   };
 }
+
+/** A short-lived token of a ServiceAccount (10 minutes), to act as it. */
+export async function serviceAccountToken(name: string, namespace: string): Promise<string> {
+  const r = await kube().core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  });
+  return r.status?.token ?? '';
+}

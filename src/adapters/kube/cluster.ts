@@ -120,6 +120,14 @@ export class KubeCluster {
     );
   }
 
+  /** Secret data, decoded; undefined when there is no such Secret (any other failure throws). */
+  async secretDataIfExists(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    return await this.secretData(namespace, name).catch((error: unknown) => {
+      if (error instanceof PeerError && error.status === 404) return undefined;
+      throw error;
+    });
+  }
+
   /** The ConfigMaps of a namespace that match a label selector. */
   async configMaps(namespace: string, labelSelector: string): Promise<V1ConfigMap[]> {
     const list = await this.core.listNamespacedConfigMap({ namespace, labelSelector }).catch((error: unknown) => {
