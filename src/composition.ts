@@ -97,9 +97,14 @@ export async function buildEngine(setup: EngineSetup): Promise<Engine<StepEnv>> 
 
 /**
  * The step ConfigMaps the install ships, each pod spec rebuilt under the install's policy, each naming
- * a step of the cutover; CutoverError 'no-steps-found' / 'invalid-step-configmap' otherwise.
+ * a step of the cutover; CutoverError 'no-steps-found' / 'invalid-step-configmap' otherwise. The API
+ * checks it before it requests a start (ADR 0021); the engine runs them.
  */
-async function installedSteps(values: Values, cluster: KubeCluster, namespace: string): Promise<DiscoveredStep[]> {
+export async function installedSteps(
+  values: Values,
+  cluster: KubeCluster,
+  namespace: string,
+): Promise<DiscoveredStep[]> {
   const discovered = await discoverSteps(cluster, namespace, {
     images: [...new Set([values.images.cutover, imageFor(values, 'post')])],
     serviceAccount: RUNNER,
@@ -111,11 +116,6 @@ async function installedSteps(values: Values, cluster: KubeCluster, namespace: s
         `step ConfigMap ${d.configMap} names step "${d.stepName}", which is not a step of the cutover`,
       );
   return discovered;
-}
-
-/** The API's check before it requests a start (ADR 0021): the install's steps can run. */
-export async function checkInstalledSteps(values: Values, cluster: KubeCluster, namespace: string): Promise<void> {
-  await installedSteps(values, cluster, namespace);
 }
 
 /** Who holds the single-flight Lease now, if anyone. */

@@ -5,10 +5,12 @@
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { kubeStatus, type KubeCluster } from '../../adapters/kube/cluster.ts';
+import type { StatusStore } from '../../adapters/kube/status-store.ts';
+import type { PackedConfigMap } from '../../adapters/kube/packed-config-map.ts';
 import {
   approveIntake,
   buildEngine,
-  checkInstalledSteps,
+  installedSteps,
   clusterPinWatch,
   decisionRecorder,
   intakeMirrorPins,
@@ -88,7 +90,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const holder = process.env.POD_NAME ?? `cutover-serve-${hostname()}-${process.pid}`;
   const store = statusStore(values, cluster, namespace);
   const tethers = tethersStore(values, cluster, namespace);
-  const controller = role === 'api' ? undefined : controllerOf(values, cluster, namespace, holder, log);
+  const controller =
+    role === 'api' ? undefined : controllerOf({ values, cluster, namespace, holder, log }, store, tethers);
   if (controller) {
     // The install ships the status ConfigMap without data (so upgrades never reset it): fill in what it lacks.
     await store
@@ -109,7 +112,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       log,
       liveHolder: () => leaseHolder(cluster, namespace),
       runUnderWay: () => runUnderWay(values, cluster, namespace),
-      checkSteps: () => checkInstalledSteps(values, cluster, namespace),
+      checkSteps: () => installedSteps(values, cluster, namespace),
       readTethers: async () => {
         const read = await tethers.read();
         return read && { snapshot: read.document as TetherSnapshot | undefined, version: read.version };
@@ -173,20 +176,18 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
 
 /** The controller: the engine, the guard, the intake, rollbacks and the inventory, as the runner. */
 function controllerOf(
-  values: Values,
-  cluster: KubeCluster,
-  namespace: string,
-  holder: string,
-  log: (line: string) => void,
+  setup: { values: Values; cluster: KubeCluster; namespace: string; holder: string; log: (line: string) => void },
+  store: StatusStore,
+  tethers: PackedConfigMap,
 ): CutoverService {
+  const { values, cluster, namespace, holder, log } = setup;
   // One Lease holder per engine and per piece of guarded work: two of this pod's must exclude each other too.
   let holders = 0;
   const holderFor = (what: string) => `${holder}/${what}-${++holders}`;
-  const tethers = tethersStore(values, cluster, namespace);
   return new CutoverService({
     values,
     namespace,
-    store: statusStore(values, cluster, namespace),
+    store,
     holder,
     log,
     // A guard pass holds the Lease under a name that says so: the API does not refuse a rollback for it.
