@@ -11,6 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import {
   applyOwnerSpec,
+  rereadOnConflict,
   getOwner,
   gitDefines,
   HELM_RELEASES,
@@ -272,32 +273,35 @@ export async function placeEntries(
   // Journaled first: the live fields each pivot changes (an entry changes them through Flux).
   for (const p of placed) await journalFields(env, step, p.pivot.object, p.pivot.fields);
   for (const { host, placed: group } of byHost(placed).values()) {
-    const current = await read(cluster, host);
-    if (!current) throw new CutoverError('owner-gone', `${named(host)} disappeared while pivoting`);
-    const list = composed(
-      host,
-      current,
-      step,
-      group,
-      group.map((p) => p.entry!),
-    );
     const field = listOf(host);
-    if (isDeepStrictEqual(list, current.spec[field] ?? [])) continue;
-    await env.journal.record(step, [
-      {
-        op: 'entries',
-        object: {
-          apiVersion: `${apiOf(host).group}/${apiOf(host).version}`,
-          kind: host.kind,
-          namespace: host.namespace,
-          name: host.name,
+    const written = await rereadOnConflict(async () => {
+      const current = await read(cluster, host);
+      if (!current) throw new CutoverError('owner-gone', `${named(host)} disappeared while pivoting`);
+      const list = composed(
+        host,
+        current,
+        step,
+        group,
+        group.map((p) => p.entry!),
+      );
+      if (isDeepStrictEqual(list, current.spec[field] ?? [])) return undefined;
+      await env.journal.record(step, [
+        {
+          op: 'entries',
+          object: {
+            apiVersion: `${apiOf(host).group}/${apiOf(host).version}`,
+            kind: host.kind,
+            namespace: host.namespace,
+            name: host.name,
+          },
+          path: ['spec', field],
+          before: current.spec[field],
+          after: list,
         },
-        path: ['spec', field],
-        before: current.spec[field],
-        after: list,
-      },
-    ]);
-    const written = await applyOwnerSpec(cluster, apiOf(host), current, { [field]: list });
+      ]);
+      return await applyOwnerSpec(cluster, apiOf(host), current, { [field]: list });
+    });
+    if (!written) continue;
     // Read back: our entries are in the list the apiserver stored.
     for (const p of group)
       if (!entriesOf(host, written).some((e) => isDeepStrictEqual(e, p.entry)))
@@ -377,11 +381,14 @@ function rejected(kind: OwnerRef['kind'], owner: FluxOwner | undefined): boolean
 
 /** Takes this step's entries for these objects out of their hosts. */
 async function unpatch(cluster: KubeCluster, step: string, placed: Placed[]): Promise<void> {
-  for (const { host, placed: group } of byHost(placed).values()) {
-    const current = await read(cluster, host);
-    if (!current) continue;
-    await applyOwnerSpec(cluster, apiOf(host), current, { [listOf(host)]: composed(host, current, step, group, []) });
-  }
+  for (const { host, placed: group } of byHost(placed).values())
+    await rereadOnConflict(async () => {
+      const current = await read(cluster, host);
+      if (current)
+        await applyOwnerSpec(cluster, apiOf(host), current, {
+          [listOf(host)]: composed(host, current, step, group, []),
+        });
+    });
 }
 
 /** Whether an owner's list carries an entry of the cutover's (any step's, the intake's hold too). */
@@ -424,16 +431,20 @@ export async function removeAllEntries(
   log: (line: string) => void,
 ): Promise<OwnerRef[]> {
   const changed: OwnerRef[] = [];
-  for (const { host, owner } of await ownersWithEntries(cluster, namespaces)) {
+  for (const { host, owner: listed } of await ownersWithEntries(cluster, namespaces)) {
     const field = listOf(host);
-    if (gitDefines(owner, field)) continue;
-    const list =
-      host.kind === 'Kustomization'
-        ? (owner.spec.patches ?? []).filter((e) => !e.patch.startsWith(MARK))
-        : (owner.spec.postRenderers ?? []).filter(
-            (r) => !(r.kustomize?.patches ?? []).some((e) => e.patch.startsWith(MARK)),
-          );
-    await applyOwnerSpec(cluster, apiOf(host), owner, { [field]: list });
+    if (gitDefines(listed, field)) continue;
+    await rereadOnConflict(async () => {
+      const owner = await read(cluster, host);
+      if (!owner) return;
+      const list =
+        host.kind === 'Kustomization'
+          ? (owner.spec.patches ?? []).filter((e) => !e.patch.startsWith(MARK))
+          : (owner.spec.postRenderers ?? []).filter(
+              (r) => !(r.kustomize?.patches ?? []).some((e) => e.patch.startsWith(MARK)),
+            );
+      await applyOwnerSpec(cluster, apiOf(host), owner, { [field]: list });
+    });
     await requestReconcile(cluster, apiOf(host), host);
     log(`${named(host)}: the cutover's entries taken out of spec.${field}`);
     changed.push(host);

@@ -2,7 +2,8 @@
 // spec.patches (kustomize-controller's managedFields): the two facts the durable pivot decides on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gitDefines, ownerOf, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
+import { gitDefines, ownerOf, rereadOnConflict, type FluxOwner } from '../../src/adapters/kube/flux-owners.ts';
+import { PeerError } from '../../src/core/errors.ts';
 
 test('the owner comes from the labels kustomize- and helm-controller put on what they apply', () => {
   assert.deepEqual(
@@ -35,4 +36,37 @@ test("Git defines spec.patches only when kustomize-controller's managed fields h
     gitDefines(kustomization([{ manager: 'kustomize-controller', fields: { 'f:spec': { 'f:path': {} } } }]), 'patches'),
     false,
   );
+});
+
+test('a write that meets a 409 (Flux wrote the owner since our read) runs again from a fresh read; other errors and a sixth conflict do not', async () => {
+  const conflict = () => new PeerError('APPLY', 'kustomizations/ns/parent', 409, 'the object has been modified');
+  let attempts = 0;
+  assert.equal(
+    await rereadOnConflict(async () => {
+      if (++attempts < 3) throw conflict();
+      return 'written';
+    }),
+    'written',
+  );
+  assert.equal(attempts, 3);
+
+  attempts = 0;
+  await assert.rejects(
+    rereadOnConflict(async () => {
+      attempts++;
+      throw new PeerError('APPLY', 'kustomizations/ns/parent', 403, 'forbidden');
+    }),
+    (error: unknown) => error instanceof PeerError && error.status === 403,
+  );
+  assert.equal(attempts, 1, 'a refusal is not retried');
+
+  attempts = 0;
+  await assert.rejects(
+    rereadOnConflict(async () => {
+      attempts++;
+      throw conflict();
+    }),
+    (error: unknown) => error instanceof PeerError && error.status === 409,
+  );
+  assert.equal(attempts, 5, 'conflicts in a row end after five attempts');
 });

@@ -3,6 +3,7 @@
 // controllers put on everything they apply; `spec.patches` is written by server-side apply under
 // the cutover's field manager (ADR 0011).
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PeerError } from '../../core/errors.ts';
 import { kubeError, mergePatch, type KubeCluster } from './cluster.ts';
 import { REQUESTED_AT, type FluxCondition } from './flux.ts';
 
@@ -145,6 +146,22 @@ export async function applyOwnerSpec(
     )) as FluxOwner;
   } catch (error) {
     throw kubeError('APPLY', `${kind.plural}/${namespace}/${name}`, error);
+  }
+}
+
+/**
+ * Runs a read-compose-apply of an owner's spec again when the apply meets a 409: Flux (or a
+ * parent applying Git) wrote the object between our read and our write. Each attempt must read
+ * afresh, so nothing anyone else wrote is overwritten; five conflicts in a row are an error.
+ */
+export async function rereadOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof PeerError && error.status === 409) || n === 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * n));
+    }
   }
 }
 
