@@ -12,7 +12,7 @@ export const PEERS_DIR = process.env.SOVEREIGN_PEERS_DIR ?? join(homedir(), '.ca
 const MODULES_DIR = import.meta.dirname;
 
 interface PeerBuild {
-  module: 'kubernetes' | 'flux' | 'flux-kustomize' | 'flux-helm' | 'gitea' | 'kube-network-policies';
+  module: 'kubernetes' | 'flux' | 'flux-kustomize' | 'flux-helm' | 'gitea' | 'kube-network-policies' | 'kubeconform';
   binaries: Record<string, string>;
   env: Record<string, string>;
   flags: string[];
@@ -49,7 +49,12 @@ export const PEER_BUILDS: PeerBuild[] = [
   },
   fluxController('flux', 'source-controller', 'cold: ~8 min on 2 cores'),
   fluxController('flux-kustomize', 'kustomize-controller', 'cold: ~3 min on 2 cores after source-controller'),
-  fluxController('flux-helm', 'helm-controller', 'cold: ~3 min on 2 cores after source-controller'),
+  {
+    // helm-controller and the helm CLI of the same Helm library (the chart's tests use the CLI).
+    ...fluxController('flux-helm', 'helm-controller', 'cold: ~4 min on 2 cores after source-controller'),
+    binaries: { 'helm-controller': 'github.com/fluxcd/helm-controller', helm: 'helm.sh/helm/v3/cmd/helm' },
+    flags: ['-trimpath', '-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version=v3.19.0'],
+  },
   {
     module: 'gitea',
     binaries: { gitea: 'code.gitea.io/gitea' },
@@ -65,6 +70,14 @@ export const PEER_BUILDS: PeerBuild[] = [
     env: { CGO_ENABLED: '0' },
     flags: ['-trimpath', '-ldflags=-s -w'],
     note: 'cold: ~2 min on 2 cores',
+  },
+  {
+    // Validates every rendered manifest against the lab apiserver's own schemas (test/kubeconform.test.ts).
+    module: 'kubeconform',
+    binaries: { kubeconform: 'github.com/yannh/kubeconform/cmd/kubeconform' },
+    env: { CGO_ENABLED: '0' },
+    flags: ['-trimpath', '-ldflags=-s -w'],
+    note: 'cold: ~1 min on 2 cores',
   },
 ];
 

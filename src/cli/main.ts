@@ -136,8 +136,12 @@ export function program(): Command {
       await statusCommand({ ...cluster(o), configMap: o.statusConfigmap, output: o.output, watch: o.watch });
     });
 
+  // `--no-namespace` is commander's negation of `--namespace`: the name given with -n is kept apart.
+  let renderNamespace = 'catalyst';
   valuesRequired(cutover.command('render').description('the dormant install as Kubernetes YAML (kubectl apply -f -)'))
     .option('-n, --namespace <ns>', 'the install namespace', 'catalyst')
+    .option('--no-namespace', 'leave the install Namespace object out (Helm or Flux creates it); -n still names it')
+    .on('option:namespace', (ns: string) => (renderNamespace = ns))
     .option(
       '--blueprint',
       "also the catalogue's Blueprint document (catalyst.openova.io/v1alpha1: its CRD must be served)",
@@ -145,7 +149,23 @@ export function program(): Command {
     )
     .action(async (o) => {
       const { renderCommand } = await import('./commands/render.ts');
-      renderCommand({ values: o.values, namespace: o.namespace, version: pkg.version, blueprint: o.blueprint });
+      renderCommand({
+        values: o.values,
+        namespace: renderNamespace,
+        namespaceObject: o.namespace !== false,
+        version: pkg.version,
+        blueprint: o.blueprint,
+      });
+    });
+
+  cutover
+    .command('chart')
+    .description('the install as a Helm chart, generated from the renderer (helm template equals cutover render)')
+    .option('-f, --values <file>', "the chart's default values (default: those of 'cutover values --example')")
+    .requiredOption('--out <dir>', 'the chart directory to write (its files are replaced)')
+    .action(async (o) => {
+      const { chartCommand } = await import('./commands/chart.ts');
+      chartCommand({ values: o.values, out: o.out, version: pkg.version });
     });
 
   clusterFlags(

@@ -41,6 +41,8 @@ export interface RenderOptions {
   version: string;
   /** Also the catalogue's `Blueprint` document: only where its CRD is served (a plain apply elsewhere would fail on it). */
   blueprint?: boolean;
+  /** False: leave the install Namespace out (`--no-namespace`: Helm or Flux creates it). */
+  namespaceObject?: boolean;
 }
 
 type Obj = KubernetesObject & Record<string, unknown>;
@@ -66,14 +68,18 @@ export function render(values: Values, options: RenderOptions): Obj[] {
   const meta: Meta = (name, extra = {}) => ({ name, namespace, labels: { ...labels, ...extra } });
   const objects: Obj[] = [
     // Pod Security: the install's pods are `restricted`; only the node agent's namespace is not.
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name: namespace,
-        labels: { ...labels, ...podSecurityLabels(values.podSecurity.enforce, 'restricted') },
-      },
-    },
+    ...(options.namespaceObject === false
+      ? []
+      : [
+          {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: namespace,
+              labels: { ...labels, ...podSecurityLabels(values.podSecurity.enforce, 'restricted') },
+            },
+          },
+        ]),
     {
       apiVersion: 'v1',
       kind: 'Namespace',

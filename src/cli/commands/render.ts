@@ -6,6 +6,7 @@ import { loadValues, trustingAsValuesSay } from './run.ts';
 export function renderCommand(options: {
   values: string;
   namespace: string;
+  namespaceObject: boolean;
   version: string;
   blueprint: boolean;
 }): void {
@@ -14,6 +15,7 @@ export function renderCommand(options: {
   process.stdout.write(
     renderYaml(values, {
       namespace: options.namespace,
+      namespaceObject: options.namespaceObject,
       valuesText: readFileSync(options.values, 'utf8'),
       version: options.version,
       blueprint: options.blueprint,
