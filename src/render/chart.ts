@@ -65,17 +65,16 @@ function setAt(doc: Doc, path: Path, value: unknown): Doc {
 
 /** The install's objects for a values document, without the values ConfigMap (its text is the document). */
 function objectsFor(doc: Doc, namespace: string, version: string): string | undefined {
-  let values;
   try {
-    values = parseValues(stringify(doc), 'probe');
+    const values = parseValues(stringify(doc), 'probe');
+    return JSON.stringify(
+      render(values, { namespace, valuesText: '', version, namespaceObject: false }).filter(
+        (o) => o.metadata?.name !== VALUES_CONFIGMAP,
+      ),
+    );
   } catch {
-    return undefined; // the probe is not a valid value for this key
+    return undefined; // the probe is not a valid value for this key (the parser or the renderer says so)
   }
-  return JSON.stringify(
-    render(values, { namespace, valuesText: '', version, namespaceObject: false }).filter(
-      (o) => o.metadata?.name !== VALUES_CONFIGMAP,
-    ),
-  );
 }
 
 /** A value for a list key the schema accepts (one sample element), so its effect can be probed. */
