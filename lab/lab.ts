@@ -120,6 +120,25 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
   const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
   const ns = 'catalyst';
   const quiet = () => undefined;
+  // An install by helm-controller: deleting the HelmRelease uninstalls it (the status stays by policy).
+  const helmRelease = { group: 'helm.toolkit.fluxcd.io', version: 'v2', plural: 'helmreleases', ...CUTOVER_RELEASE };
+  if (await cluster.custom.getNamespacedCustomObject(helmRelease).catch(() => undefined)) {
+    await cluster.custom.deleteNamespacedCustomObject(helmRelease);
+    await waitUntil(
+      'helm-controller to uninstall the cutover',
+      async () => !(await cluster.custom.getNamespacedCustomObject(helmRelease).catch(() => undefined)),
+      120_000,
+    );
+  }
+  await cluster.custom
+    .deleteNamespacedCustomObject({
+      group: 'source.toolkit.fluxcd.io',
+      version: 'v1',
+      plural: 'helmrepositories',
+      namespace: CUTOVER_RELEASE.namespace,
+      name: CUTOVER_RELEASE.chart,
+    })
+    .catch(quiet);
   // The node agent of an install (its own namespace, `<install>-agent`) or of a step run without one.
   for (const namespace of [ns, `${ns}-agent`])
     await cluster.apps.deleteNamespacedDaemonSet({ name: 'registry-pivot', namespace }).catch(quiet);
@@ -228,6 +247,7 @@ export async function resetSovereign(log: Log = console.log): Promise<void> {
 export async function installCutover(
   log: Log = console.log,
   valuesText = readFileSync(VALUES_FILE, 'utf8'),
+  via: 'apply' | 'helm-controller' = 'apply',
 ): Promise<string> {
   const { parseValues } = await import('../src/core/values.ts');
   const { render } = await import('../src/render/render.ts');
@@ -237,15 +257,109 @@ export async function installCutover(
   const config = new KubeConfig();
   config.loadFromFile(ADMIN_KUBECONFIG);
   const values = parseValues(valuesText);
-  await serverSideApply(
-    config,
-    render(values, { namespace: 'catalyst', valuesText, version: VERSION, blueprint: true }),
-    'operator',
-  );
+  if (via === 'helm-controller') await installWithHelmController(config, valuesText, VERSION);
+  else
+    await serverSideApply(
+      config,
+      render(values, { namespace: 'catalyst', valuesText, version: VERSION, blueprint: true }),
+      'operator',
+    );
   const url = `http://127.0.0.1:${values.api.port}`;
   await waitUntil('the in-cluster cutover API', () => httpOk(`${url}/healthz`, (s) => s === 200), 90_000);
   log(`dormant install applied to catalyst; its API and console answer on ${url}/`);
   return `${url}/`;
+}
+
+/** The install's HelmRepository and HelmRelease in flux-system, as the original's are (releaseName, target). */
+export const CUTOVER_RELEASE = {
+  namespace: 'flux-system',
+  name: 'self-sovereign-cutover',
+  chart: 'bp-self-sovereign-cutover',
+};
+
+/**
+ * The way openova installs it: the chart (generated for these values) packaged and pushed with helm
+ * under the upstream prefix, an OCI HelmRepository on it with the pull Secret, and a HelmRelease
+ * that helm-controller installs into `catalyst` — a tether of the Sovereign like any other chart.
+ */
+async function installWithHelmController(
+  config: import('@kubernetes/client-node').KubeConfig,
+  valuesText: string,
+  version: string,
+): Promise<void> {
+  const { generateChart } = await import('../src/render/chart.ts');
+  const { serverSideApply } = await import('../src/adapters/kube/apply.ts');
+  const { KubeCluster } = await import('../src/adapters/kube/cluster.ts');
+  const { readyCondition } = await import('../src/adapters/kube/flux.ts');
+  const { HELM_RELEASES } = await import('../src/adapters/kube/flux-owners.ts');
+  const { peerBinary } = await import('./peers/build.ts');
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const home = mkdtempSync(join(tmpdir(), 'lab-chart-'));
+  const chart = join(home, CUTOVER_RELEASE.chart);
+  for (const [path, content] of Object.entries(generateChart(valuesText, version).files)) {
+    mkdirSync(join(chart, path, '..'), { recursive: true });
+    writeFileSync(join(chart, path), content);
+  }
+  const helm = (...args: string[]) => {
+    const r = spawnSync(peerBinary('flux-helm', 'helm'), args, {
+      encoding: 'utf8',
+      env: { ...process.env, HELM_CONFIG_HOME: home, HELM_CACHE_HOME: home, HELM_DATA_HOME: home },
+    });
+    if (r.status !== 0) throw new Error(`helm ${args[0]}: ${r.stderr}`);
+  };
+  const e = endpoints();
+  const repository = `oci://${e.upstreams.ghcr.host}/openova-io`;
+  helm('package', chart, '-d', home);
+  helm('push', join(home, `${CUTOVER_RELEASE.chart}-${version}.tgz`), repository, '--plain-http');
+  const { namespace, name } = CUTOVER_RELEASE;
+  const flux = (group: string, apiVersion: string, kind: string, objectName: string, spec: object) => ({
+    apiVersion: `${group}/${apiVersion}`,
+    kind,
+    metadata: { name: objectName, namespace },
+    spec,
+  });
+  await serverSideApply(
+    config,
+    [
+      flux('source.toolkit.fluxcd.io', 'v1', 'HelmRepository', CUTOVER_RELEASE.chart, {
+        type: 'oci',
+        interval: '10m0s',
+        url: repository,
+        insecure: true,
+        secretRef: { name: 'ghcr-pull' },
+      }),
+      flux('helm.toolkit.fluxcd.io', 'v2', 'HelmRelease', name, {
+        interval: '10m0s',
+        targetNamespace: 'catalyst',
+        releaseName: name,
+        chart: {
+          spec: {
+            chart: CUTOVER_RELEASE.chart,
+            version,
+            sourceRef: { kind: 'HelmRepository', name: CUTOVER_RELEASE.chart },
+          },
+        },
+        // The namespace outlives the release (a reset uninstalls it); helm-controller creates it when missing.
+        install: { disableWait: true, createNamespace: true },
+        upgrade: { disableWait: true },
+        values: { createNamespace: false },
+      }),
+    ],
+    'operator',
+  );
+  const cluster = KubeCluster.connect(ADMIN_KUBECONFIG);
+  await waitUntil(
+    'helm-controller to install the cutover',
+    async () => {
+      const release = await cluster.custom
+        .getNamespacedCustomObject({ ...HELM_RELEASES, namespace, name })
+        .catch(() => undefined);
+      return readyCondition(release as never)?.status === 'True';
+    },
+    120_000,
+  );
 }
 
 export interface PeerStatus {

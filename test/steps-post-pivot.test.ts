@@ -384,6 +384,80 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
   assert.equal(await restoreStrippedCredential(ctx, entries[0]!), '', 'nothing left to put back');
 });
 
+test("06 and helmRepositories.names (the original's explicit list): a named OCI HelmRepository outside the upstream prefix is pivoted through the host table, a missing name is skipped, a named non-OCI one refuses the step before anything is written", async () => {
+  const namespace = await testNamespace('flux-names', cleanups);
+  const upstreamPrefix = `oci://${e.upstreams.ghcr.host}/openova-io`;
+  const helmRepository = (name: string, url: string) =>
+    k.custom.createNamespacedCustomObject({
+      ...SOURCE,
+      plural: 'helmrepositories',
+      namespace,
+      body: {
+        apiVersion: 'source.toolkit.fluxcd.io/v1',
+        kind: 'HelmRepository',
+        metadata: { name },
+        spec: { ...(url.startsWith('oci://') ? { type: 'oci' } : {}), interval: '10m0s', url, insecure: true },
+      },
+    });
+  await helmRepository('discovered', upstreamPrefix);
+  await helmRepository('other-org', `oci://${e.upstreams.ghcr.host}/other-org`);
+  const project = uniqueName('charts');
+  const harborHost = new URL(e.localHarbor.url).host;
+  const ctx = (names: string[]) =>
+    ctxFor(namespace, (v) => {
+      v.helmRepositories = { namespace, upstreamPrefix, names };
+      v.harbor.hostProjects = [
+        {
+          host: e.upstreams.ghcr.host,
+          project,
+          mode: 'mirror',
+          upstreamURL: e.upstreams.ghcr.url,
+          registryType: 'github-ghcr',
+          authMode: 'credential',
+        },
+      ];
+    });
+  const named = await helmRepositoryPatches.plan(await ctx(['other-org', 'not-here']));
+  assert.deepEqual(
+    named.map((c) => [c.action, c.target, c.detail?.replace(/ \(.*\)$/, '')]),
+    [
+      ['skip', `HelmRepository ${namespace}/not-here`, 'named in helmRepositories.names; there is none'],
+      [
+        'patch',
+        `HelmRepository ${namespace}/discovered`,
+        `${upstreamPrefix} → oci://${harborHost}/${project}/openova-io`,
+      ],
+      [
+        'patch',
+        `HelmRepository ${namespace}/other-org`,
+        `oci://${e.upstreams.ghcr.host}/other-org → oci://${harborHost}/${project}/other-org`,
+      ],
+    ],
+  );
+  assert.equal(
+    (await helmRepositoryPatches.plan(await ctx([]))).length,
+    1,
+    'without the list, discovery alone: the prefix',
+  );
+
+  await helmRepository('classic', 'https://charts.example.org');
+  const refused = await ctx(['classic']);
+  for (const run of [() => helmRepositoryPatches.plan(refused), () => helmRepositoryPatches.apply(refused)])
+    await assert.rejects(run(), (error: unknown) => {
+      assert.match(
+        String(error),
+        /HelmRepository .*\/classic \(in helmRepositories\.names\) serves https:\/\/charts\.example\.org: only an OCI repository/,
+      );
+      return true;
+    });
+  for (const name of ['discovered', 'other-org'])
+    assert.match(
+      (await getFlux(cluster, 'helmrepositories', namespace, name)).spec.url ?? '',
+      new RegExp(`^oci://${e.upstreams.ghcr.host.replace(/\./g, '\\.')}/`),
+      `${name} not written`,
+    );
+});
+
 test('07 catalyst-api-env-patch: the env var names the local repo, other settings stay, the rollout completes; a second run changes nothing', async () => {
   const namespace = await testNamespace('catalyst', cleanups);
   const image = `${e.upstreams.ghcr.host}/openova-io/catalyst-api:1.0.0`;

@@ -42,6 +42,7 @@ gitopsRepository: { name: openova, namespace: flux-system }
 helmRepositories:
   namespace: flux-system
   upstreamPrefix: oci://ghcr.io/openova-io
+  names: []                            # HelmRepositories (in the namespace above) to pivot besides those under the prefix
 flux:
   namespaces: []                       # further namespaces whose Flux sources may be pivoted (RBAC follows)
 catalystAPI: { deploymentName: catalyst-api, namespace: catalyst-system, envVar: CATALYST_GITOPS_REPO_URL }

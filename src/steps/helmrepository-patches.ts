@@ -80,7 +80,47 @@ async function sources(ctx: Ctx): Promise<Source[]> {
         const url = obj.spec.url ? targetOf(ctx, obj.spec.url) : undefined;
         if (url) found.push({ plural, kind, obj, url });
       }
+  // helmRepositories.names, the original's explicit list: a named HelmRepository outside the upstream
+  // prefix is pivoted too, through the host table; one that does not exist is skipped (as the original did).
+  for (const obj of (await namedHelmRepositories(ctx)).present)
+    if (
+      !found.some(
+        (s) =>
+          s.kind === 'HelmRepository' &&
+          s.obj.metadata.name === obj.metadata.name &&
+          s.obj.metadata.namespace === obj.metadata.namespace,
+      )
+    )
+      found.push({ plural: 'helmrepositories', kind: 'HelmRepository', obj, url: namedTargetOf(ctx, obj) });
   return found;
+}
+
+/** The HelmRepositories `helmRepositories.names` lists (in `helmRepositories.namespace`), and the names not there. */
+async function namedHelmRepositories(ctx: Ctx): Promise<{ present: FluxSource[]; absent: string[] }> {
+  const { names, namespace } = ctx.values.helmRepositories;
+  if (!names.length) return { present: [], absent: [] };
+  const all = await listFlux(ctx.env.cluster, 'helmrepositories', namespace);
+  return {
+    present: all.filter((o) => names.includes(o.metadata.name)),
+    absent: names.filter((n) => !all.some((o) => o.metadata.name === n)),
+  };
+}
+
+/** Where a named HelmRepository goes: its OCI host's project on the local Harbor; refused when there is none. */
+function namedTargetOf(ctx: Ctx, obj: FluxSource): string {
+  const url = obj.spec.url ?? '';
+  const named = `HelmRepository ${obj.metadata.namespace}/${obj.metadata.name} (in helmRepositories.names)`;
+  if (!url.startsWith('oci://'))
+    throw new CutoverError(
+      'unpivotable-source',
+      `${named} serves ${url || 'no URL'}: only an OCI repository can be copied into Harbor; take it out of helmRepositories.names or move it to OCI`,
+    );
+  const rest = url.slice('oci://'.length).replace(/\/+$/, '');
+  const host = rest.split('/')[0] ?? '';
+  if (host === harborHost(ctx)) return url;
+  const row = ctx.values.harbor.hostProjects.find((r) => r.host === host);
+  if (!row) throw new CutoverError('unmapped-host', `${named} is on ${host}, which is not in harbor.hostProjects`);
+  return `oci://${harborHost(ctx)}/${row.project}${rest.slice(host.length)}`;
 }
 
 const tethered = async (ctx: Ctx): Promise<Source[]> => (await sources(ctx)).filter((s) => s.obj.spec.url !== s.url);
@@ -119,7 +159,11 @@ export function pivotOf(ctx: Ctx, s: Source): Pivot {
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  const changes: Change[] = [];
+  const changes: Change[] = (await namedHelmRepositories(ctx)).absent.map((name) => ({
+    action: 'skip',
+    target: `HelmRepository ${ctx.values.helmRepositories.namespace}/${name}`,
+    detail: 'named in helmRepositories.names; there is none',
+  }));
   for (const t of await tethered(ctx)) {
     const placement = await placementOf(ctx.env.cluster, pivotOf(ctx, t).object);
     changes.push({

@@ -1,4 +1,6 @@
-// Runs alone: the dormant install (`cutover render`) applied to the lab, the cutover started
+// Runs alone: the dormant install, installed as the original is (the chart, generated for the lab's
+// values and pushed under the upstream prefix, installed by helm-controller from an OCI HelmRepository:
+// a tether the cutover itself pivots), the cutover started
 // through the in-cluster API's internal trigger, every step Job run by the lab kubelet as the runner
 // ServiceAccount. Then least privilege, from the apiserver's audit log: no request of the runner or
 // the node agent was denied, and every verb of every rule served a request no other rule covers —
@@ -10,7 +12,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { installCutover, resetSovereign } from '../../lab/lab.ts';
+import { CUTOVER_RELEASE, installCutover, resetSovereign } from '../../lab/lab.ts';
 import { LAB_DIR } from '../../lab/topology.ts';
 import { AUDIT_LOG } from '../../lab/kube/control-plane.ts';
 import { serverSideApply } from '../../src/adapters/kube/apply.ts';
@@ -31,8 +33,8 @@ import {
 import { CCNP_STAND_IN, eventually, kube, serviceAccountToken, standInCrd } from '../support/kube.ts';
 import { reconcileAll } from '../support/flux.ts';
 import { KubeCluster, mergePatch } from '../../src/adapters/kube/cluster.ts';
-import { getFlux, patchFlux } from '../../src/adapters/kube/flux.ts';
-import { getOwner, KUSTOMIZATIONS, ownerOf } from '../../src/adapters/kube/flux-owners.ts';
+import { getFlux, patchFlux, readyCondition } from '../../src/adapters/kube/flux.ts';
+import { getOwner, HELM_RELEASES, KUSTOMIZATIONS, ownerOf } from '../../src/adapters/kube/flux-owners.ts';
 import { labValuesFile, signIn } from '../support/api.ts';
 import { dropGiteaOrg, lab, uniqueName } from '../support/lab.ts';
 
@@ -102,7 +104,7 @@ function unneeded(grants: Grant[], events: AuditEvent[]): string[] {
 }
 
 test(
-  'in-cluster: the dormant install runs the whole cutover from the internal trigger with zero 403s, and every RBAC rule is needed',
+  'in-cluster: the dormant install (the chart, by helm-controller from an OCI HelmRepository) runs the whole cutover from the internal trigger with zero 403s, and every RBAC rule is needed',
   { timeout: 600_000 },
   async () => {
     await resetSovereign(quiet);
@@ -117,7 +119,7 @@ test(
 
     // From before the install: the API's long-running Pod watch starts with it.
     const auditFrom = statSync(AUDIT_LOG).size;
-    const apiURL = (await installCutover(quiet, valuesText)).replace(/\/$/, '');
+    const apiURL = (await installCutover(quiet, valuesText, 'helm-controller')).replace(/\/$/, '');
     // A node that left the cluster after it reported: the engine removes its report (and its ack).
     const agentNs = agentNamespace(values, NS);
     await k.core.createNamespacedConfigMap({
@@ -199,6 +201,16 @@ test(
       await k.batch.listNamespacedJob({ namespace: NS, labelSelector: 'app.kubernetes.io/component=cutover-job' })
     ).items;
     assert.equal(jobs.length, 7, 'one Job per job-mode step');
+    // The install's own chart source was a tether like any other: prewarmed, pivoted, and its release Ready on it.
+    const admin = KubeCluster.connect(e.kube.kubeconfig);
+    const ownSource = await getFlux(admin, 'helmrepositories', CUTOVER_RELEASE.namespace, CUTOVER_RELEASE.chart);
+    assert.match(ownSource.spec.url ?? '', new RegExp(`^oci://${new URL(values.sovereign.harborPublicURL).host}/`));
+    const ownRelease = await getOwner(admin, HELM_RELEASES, CUTOVER_RELEASE);
+    assert.equal(
+      readyCondition(ownRelease as never)?.status,
+      'True',
+      'the cutover release is Ready from the local Harbor',
+    );
     const repo = (await k.custom.getNamespacedCustomObject({
       group: 'source.toolkit.fluxcd.io',
       version: 'v1',
