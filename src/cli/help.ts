@@ -15,6 +15,18 @@ Run the tests:               npm test
 
 /** `cutover <command> --help`: the prose after the options. */
 export const COMMAND_HELP: Record<string, string> = {
+  chart: `
+Writes the install as a Helm chart (ADR 0023), generated from the renderer: helm template equals
+cutover render for the same values. Each values key is probed by rendering and sorted:
+  runtime    never changes an object; it reaches the pods through the values ConfigMap, so a
+             HelmRelease may set it freely (the trigger, the egress proof, prewarm, timeouts, …)
+  templated  copied into the objects (images, the FQDN, Secret names, the API port, …): the chart
+             prints it from .Values
+  pinned     shapes the objects (Flux namespaces, the host table, TLS CAs, the OIDC issuer, …): the
+             chart holds the value of -f and refuses another, naming the key
+The summary on stderr lists the pinned keys. Then: helm package DIR && helm push <tgz> oci://…
+The chart's own key createNamespace: false leaves the release namespace to Helm or Flux.
+`,
   tethers: `
 Every reference to an upstream host in the live cluster: images of Pods and every workload
 template (scaled to zero and suspended ones too; init, ephemeral containers, image volumes), Flux

@@ -163,6 +163,7 @@ export function program(): Command {
     .description('the install as a Helm chart, generated from the renderer (helm template equals cutover render)')
     .option('-f, --values <file>', "the chart's default values (default: those of 'cutover values --example')")
     .requiredOption('--out <dir>', 'the chart directory to write (its files are replaced)')
+    .addHelpText('after', COMMAND_HELP.chart ?? '')
     .action(async (o) => {
       const { chartCommand } = await import('./commands/chart.ts');
       chartCommand({ values: o.values, out: o.out, version: pkg.version });
