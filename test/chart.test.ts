@@ -105,6 +105,17 @@ test('a key that shapes the objects is refused by the chart with a way out; a ch
     /values key helmRepositories\.namespace is "apps", but this chart was generated for "flux-system"/,
   );
   assert.match(r.stderr, /cutover chart -f values\.yaml/);
+  // Said as the parser's default, a key the chart's values leave out is the same install.
+  assert.deepEqual(
+    objects(
+      helm('template', 'self-sovereign-cutover', CHART, '-n', 'catalyst', '--set-string', 'global.imageRegistry='),
+    ),
+    objects(helm('template', 'self-sovereign-cutover', CHART, '-n', 'catalyst')),
+  );
+  // The original's values through the default chart: its proxy projects shape the node agent's host table.
+  const throughDefault = run(HELM, ['template', 'x', CHART, '-n', 'catalyst', '-f', ORIGINAL], home);
+  assert.notEqual(throughDefault.status, 0);
+  assert.match(throughDefault.stderr, /values key harbor\.proxyProjects is \[/);
 
   const chart = join(home, 'original-chart');
   cli('chart', '-f', ORIGINAL, '--out', chart);

@@ -22,8 +22,8 @@
 {{/* A key that shapes the install's objects: only the value this chart was generated for. */}}
 {{- define "cutover.pinned" -}}
 {{- $got := include "cutover.json" . -}}
-{{- if ne $got .expected -}}
-{{- fail (printf "values key %s is %s, but this chart was generated for %s: the key shapes the install's objects (RBAC, names, conditions). Generate a chart for your values with 'cutover chart -f values.yaml', or apply 'cutover render -f values.yaml'." .key $got .expected) -}}
+{{- if not (has $got .expected) -}}
+{{- fail (printf "values key %s is %s, but this chart was generated for %s: the key shapes the install's objects (RBAC, names, conditions). Generate a chart for your values with 'cutover chart -f values.yaml', or apply 'cutover render -f values.yaml'." .key $got (last .expected)) -}}
 {{- end -}}
 {{- end -}}
 {{/* The keys the renderer copies into the objects, with the chart's defaults. */}}
