@@ -73,6 +73,16 @@ test('helm template equals cutover render for the chart defaults, without the Na
   assert.deepEqual(template(), render());
   assert.deepEqual(template('--set', 'createNamespace=false'), render('--no-namespace'));
   assert.ok(!render('--no-namespace').some((o) => o.kind === 'Namespace' && o.metadata?.name === 'catalyst'));
+  // -n still names the namespace with --no-namespace (commander's negation of --namespace).
+  const elsewhere = objects(cli('render', '-f', defaults, '-n', 'elsewhere', '--no-namespace')) as Array<
+    Doc & { metadata?: { namespace?: string } }
+  >;
+  const namespaces = new Set(elsewhere.map((o) => o.metadata?.namespace));
+  assert.ok(namespaces.has('elsewhere') && namespaces.has('elsewhere-agent') && !namespaces.has('catalyst'));
+  assert.deepEqual(
+    elsewhere.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name),
+    ['elsewhere-agent'],
+  );
   assert.deepEqual(template('--api-versions', 'catalyst.openova.io/v1alpha1/Blueprint'), render('--blueprint'));
   assert.ok(!template().some((o) => o.kind === 'Blueprint'), 'no Blueprint without its CRD');
 });
