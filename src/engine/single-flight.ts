@@ -12,8 +12,9 @@ export class SingleFlight {
   readonly #namespace: string;
   readonly holder: string;
   #timer: NodeJS.Timeout | undefined;
+  /** Fires two periods after the renewTime of the last renewal that got through. */
+  #giveUp: NodeJS.Timeout | undefined;
   readonly #lost = new AbortController();
-  #lastRenewed = 0;
   #renewing = false;
   readonly #durationSeconds: number;
 
@@ -81,7 +82,7 @@ export class SingleFlight {
         throw new CutoverError('in-progress', 'a cutover is already in progress (another engine took the lease first)');
       throw kubeError('PATCH', `leases/${this.#namespace}/${LEASE_NAME}`, error);
     }
-    this.#lastRenewed = Date.now();
+    this.#renewed(now.getTime());
     // Acquiring again while held (the engine re-acquires what its caller took) keeps one renewer.
     clearInterval(this.#timer);
     this.#timer = setInterval(() => void this.#renew(), this.#periodMs);
@@ -105,20 +106,31 @@ export class SingleFlight {
   }
 
   /**
-   * Every period: renew, each attempt bounded by one period. Lost — the signal aborts — when someone
-   * else holds it, or when no renewal got through for two periods: a whole period before the Lease
-   * expires and another engine may take it, so the two never run at once.
+   * A renewal got through with `renewTime` (what others see the Lease expire from): the give-up is
+   * re-armed for two periods after it — a whole period before the Lease expires and another engine
+   * may take it, so the two never run at once. A timer of its own, not the next renewal tick, which
+   * could come a period late.
    */
+  #renewed(renewTime: number): void {
+    clearTimeout(this.#giveUp);
+    this.#giveUp = setTimeout(
+      () => this.#lose('no renewal got through'),
+      Math.max(0, renewTime + 2 * this.#periodMs - Date.now()),
+    );
+    this.#giveUp.unref();
+  }
+
+  /** Every period: renew, each attempt bounded by one period. Lost — the signal aborts — when someone else holds it. */
   async #renew(): Promise<void> {
-    if (Date.now() - this.#lastRenewed > 2 * this.#periodMs) return this.#lose('no renewal got through');
     if (this.#renewing) return; // the last attempt is still out (it gives up within its period)
     this.#renewing = true;
     try {
+      const at = new Date();
       const held = await Promise.race([
-        this.#ifHeld({ renewTime: microTime(new Date()) }),
+        this.#ifHeld({ renewTime: microTime(at) }),
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.#periodMs).unref()),
       ]).catch(() => undefined);
-      if (held) this.#lastRenewed = Date.now();
+      if (held && !this.#lost.signal.aborted) this.#renewed(at.getTime());
       if (held === false) this.#lose('another engine holds it');
     } finally {
       this.#renewing = false;
@@ -127,6 +139,7 @@ export class SingleFlight {
 
   #lose(why: string): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#giveUp);
     if (this.#lost.signal.aborted) return;
     this.#lost.abort(
       new CutoverError('lease-lost', `this engine lost the single-flight Lease (${why}); another run may have started`),
@@ -135,6 +148,7 @@ export class SingleFlight {
 
   async release(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#giveUp);
     await this.#ifHeld({ holderIdentity: '', renewTime: null }).catch(() => undefined);
   }
 }
