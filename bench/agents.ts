@@ -95,7 +95,13 @@ export async function benchAgents(args: string[]): Promise<void> {
         const own = new StatusStore(client, NS, STATUS);
         return design === 'poll'
           ? pollingAgent(config, own, stop.signal)
-          : runAgent(config, own, new NodeReports(client, NS), () => undefined, stop.signal);
+          : runAgent(
+              () => config,
+              own,
+              new NodeReports(client, NS),
+              () => undefined,
+              stop.signal,
+            );
       });
       // The old design acked in the status; the product's agents in their own reports.
       const reports = new NodeReports(admin, NS);

@@ -9,7 +9,7 @@ import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-n
 import type { KubeCluster } from '../../src/adapters/kube/cluster.ts';
 import { ImagePuller, normaliseImage } from './image-puller.ts';
 import { log } from './log.ts';
-import { materialiseVolume, PodSpecError } from './pod-spec.ts';
+import { materialiseVolume, PodSpecError, refreshVolumes } from './pod-spec.ts';
 import type { ContainerRuntime, KubeletNode, PodRuntime } from './pod-runtime.ts';
 import { ProcessRunner, type ProcessRunnerConfig } from './process-runner.ts';
 import { StatusPublisher } from './status-publisher.ts';
@@ -21,6 +21,9 @@ export interface PodRunnerConfig extends ProcessRunnerConfig {
   projectImageRepos: string[];
   runDir: string;
 }
+
+/** How often a running pod's ConfigMap and Secret volumes are read again. */
+const VOLUME_SYNC_MS = 10_000;
 
 export class PodRunner {
   readonly #config: PodRunnerConfig;
@@ -160,6 +163,7 @@ export class PodRunner {
       if (!(await this.#images.pull(rt, c, runtime))) return;
     }
     rt.phase = 'Running';
+    void this.#keepVolumesFresh(rt);
     for (const c of spec.containers) {
       const runtime = rt.containers.get(c.name) as ContainerRuntime;
       if (this.#isProject(c.image ?? '')) void this.#supervise(rt, c, runtime, volumes);
@@ -172,6 +176,15 @@ export class PodRunner {
         };
     }
     await this.#status.publish(rt);
+  }
+
+  /** A kubelet's volume sync (every 10 s here; about a minute in a real one) until the pod stops. */
+  async #keepVolumesFresh(rt: PodRuntime): Promise<void> {
+    while (!rt.stopped && !rt.terminating && this.#pods.get(rt.uid) === rt) {
+      await sleep(VOLUME_SYNC_MS);
+      if (rt.stopped || rt.terminating) return;
+      await refreshVolumes(this.#kube, rt.pod, rt.dir, rt.node).catch(() => undefined); // the next sync retries
+    }
   }
 
   /** Restarts a project container per the pod's restartPolicy until the pod stops or finishes. */

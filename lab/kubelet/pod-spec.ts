@@ -1,6 +1,6 @@
 // What a container gets from its pod spec: environment (literal, ConfigMap/Secret refs,
 // downward API) and volumes materialised as directories on the node.
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type {
   V1Container,
@@ -167,8 +167,21 @@ function writeItems(
       throw new PodSpecError('CreateContainerConfigError', `${what} has no key ${key}`);
     }
     mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), value);
+    // Atomically, as a kubelet swaps a volume's data: a reader never sees half a file.
+    const file = join(dir, path);
+    if (existsSync(file) && readFileSync(file, 'utf8') === value) continue;
+    writeFileSync(`${file}.tmp`, value);
+    renameSync(`${file}.tmp`, file);
   }
+}
+
+/**
+ * A running pod's ConfigMap and Secret volumes again from the apiserver, as a kubelet refreshes them
+ * (its sync period): a changed object reaches the files without a restart. Others are left alone.
+ */
+export async function refreshVolumes(kube: KubeCluster, pod: V1Pod, podDir: string, node: NodeHost): Promise<void> {
+  for (const v of pod.spec?.volumes ?? [])
+    if (v.configMap || v.secret) await materialiseVolume(kube, pod, v, podDir, node);
 }
 
 /** How the container's process runs, from the pod's and the container's securityContext (the lab image's user is root). */

@@ -2,7 +2,8 @@
 // every few seconds it reads `registriesYamlActive` from the status ConfigMap, makes the node's
 // containerd certs.d (and k3s registries.yaml where the node is k3s) match it, and acks
 // `node.<NODE_NAME>.registriesYaml`. v2 pivots every mapped host to the local Harbor; v1/rollback
-// restores the node's original files, which it keeps beside them before the first change.
+// restores the node's original files, which it keeps beside them before the first change. Its config
+// (the host table) is read on every pass: a table that changes reaches it without a restart.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,16 +96,20 @@ export function registryReport(config: AgentConfig): AgentRegistryReport {
  * status every agent watches (N writers × N watchers). `store`: the status, as this node may read it.
  */
 export async function runAgent(
-  config: AgentConfig,
+  currentConfig: () => AgentConfig,
   store: StatusStore,
   reports: NodeReports,
   log: (line: string) => void,
   signal: AbortSignal = new AbortController().signal,
 ): Promise<void> {
+  const node = currentConfig().nodeName;
   let last = '';
   let reported = '';
   /** One read, converge and report; what it read (to watch from). */
   const pass = async (): Promise<{ version: string; desired: string }> => {
+    // Read on every pass: step 04 re-applies the config when the values change (a host added to the
+    // table), and the kubelet updates the mounted ConfigMap; the agent never needs a restart for it.
+    const config = currentConfig();
     const read = await store.readVersioned();
     const desired = (read?.data.registriesYamlActive || 'v1') as RegistriesYaml;
     converge(config, desired);
@@ -122,7 +127,7 @@ export async function runAgent(
   };
   while (!signal.aborted) {
     const seen = await pass().catch((error: unknown) => {
-      log(`node ${config.nodeName}: ${error instanceof Error ? error.message : String(error)} (retrying)`);
+      log(`node ${node}: ${error instanceof Error ? error.message : String(error)} (retrying)`);
       return undefined;
     });
     if (!seen) {

@@ -304,11 +304,13 @@ export function program(): Command {
         throw new CutoverError('usage', 'cutover agent runs in a pod: NODE_NAME must be set (downward API)');
       const { runAgent } = await import('../agent/agent.ts');
       const { agentStores } = await import('../composition.ts');
-      const file = JSON.parse(readFileSync(o.config, 'utf8')) as Omit<AgentConfig, 'nodeName'>;
-      const config: AgentConfig = { ...file, nodeName };
+      const config = (): AgentConfig => ({
+        ...(JSON.parse(readFileSync(o.config, 'utf8')) as Omit<AgentConfig, 'nodeName'>),
+        nodeName,
+      });
       const stop = new AbortController();
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
-      const { status, reports } = agentStores(config);
+      const { status, reports } = agentStores(config());
       await runAgent(config, status, reports, createLog(logOf(o), `agent/${nodeName}`), stop.signal);
     });
 

@@ -12,6 +12,11 @@ export const HARBOR_CA_FILE = 'sovereign-cutover-harbor-ca.crt';
  * `tls`: the local Harbor's CA file (beside hosts.toml) and whether to skip verification. Both go on
  * the `[host]` entry: containerd 1.6/1.7 ignore a root-level `ca` unless the file has a `[host]` too.
  */
+/** The mirror endpoint a pivoted host resolves through (what the node agent reports for it). */
+export function pivotedEndpoint(row: HostProject, harborURL: string): string {
+  return `${harborURL.replace(/\/+$/, '')}/v2/${row.project}`;
+}
+
 export function pivotedHostsToml(
   row: HostProject,
   harborURL: string,
@@ -21,7 +26,7 @@ export function pivotedHostsToml(
   return `# written by sovereign-cutover (registry-pivot): ${row.host} → ${harbor}/${row.project}\n${stringify({
     server: harbor,
     host: {
-      [`${harbor}/v2/${row.project}`]: {
+      [pivotedEndpoint(row, harborURL)]: {
         capabilities: ['pull', 'resolve'],
         override_path: true,
         ...(tls.caFile ? { ca: tls.caFile } : {}),

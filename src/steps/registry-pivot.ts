@@ -14,7 +14,15 @@ import { CutoverError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import { nodeNames } from '../adapters/kube/nodes.ts';
 import { NodeReports } from '../adapters/kube/node-reports.ts';
-import { AGENT, agentNamespace, nodeAckKey, nodeOfKey, type StatusData } from '../core/contracts.ts';
+import {
+  AGENT,
+  agentNamespace,
+  nodeAckKey,
+  nodeOfKey,
+  type AgentRegistryReport,
+  type StatusData,
+} from '../core/contracts.ts';
+import { pivotedEndpoint } from '../core/hosts-toml.ts';
 import type { Change, Step, StepContext } from '../core/step.ts';
 import { parseImageRef, reference } from '../core/image-ref.ts';
 import type { StepEnv } from './env.ts';
@@ -68,25 +76,44 @@ export async function pruneDepartedNodes(ctx: Ctx): Promise<void> {
  * The acks of `nodes` from their reports, copied into the status's `node.<name>.registriesYaml` keys
  * (the original's contract) with one patch when they differ.
  */
-async function collectAcks(ctx: Ctx, nodes: string[]): Promise<Map<string, string>> {
+async function collectAcks(
+  ctx: Ctx,
+  nodes: string[],
+): Promise<{ acks: Map<string, string>; routes: Map<string, AgentRegistryReport> }> {
   const reports = NodeReports.forInstall(ctx.env.cluster, ctx.values, ctx.env.namespace);
   const wanted = new Set(nodes);
   const acks = new Map<string, string>();
-  for (const r of await reports.list()) if (wanted.has(r.node)) acks.set(r.node, r.registriesYaml);
+  const routes = new Map<string, AgentRegistryReport>();
+  for (const r of await reports.list())
+    if (wanted.has(r.node)) {
+      acks.set(r.node, r.registriesYaml);
+      if (r.registryHosts) routes.set(r.node, r.registryHosts);
+    }
   const status = await statusData(ctx);
   const changed = [...acks].filter(([node, ack]) => status[nodeAckKey(node)] !== ack);
   if (changed.length) await ctx.env.status.patch(Object.fromEntries(changed.map(([n, ack]) => [nodeAckKey(n), ack])));
-  return acks;
+  return { acks, routes };
 }
 
-/** Whether every node the agent runs on acknowledged `want` (v2: pivoted, v1: its own files back). */
+/**
+ * Whether every node the agent runs on acknowledged `want` (v2: pivoted, v1: its own files back). v2
+ * is read back from what each node reports its containerd resolves: every host of the values' table
+ * through the local Harbor. An agent still on an older config (a host added since it started) has
+ * acked v2 but is not done.
+ */
 export async function nodesAcked(ctx: Ctx, want: string): Promise<{ ok: boolean; detail: string }> {
   const { desired, nodes } = await agentNodes(ctx);
-  const acks = await collectAcks(ctx, nodes);
-  const done = nodes.filter((n) => acks.get(n) === want);
+  const { acks, routes } = await collectAcks(ctx, nodes);
+  const routed = (node: string) =>
+    want !== 'v2' ||
+    ctx.values.harbor.hostProjects.every(
+      (row) => routes.get(node)?.[row.host] === pivotedEndpoint(row, ctx.values.sovereign.harborPublicURL),
+    );
+  const done = nodes.filter((n) => acks.get(n) === want && routed(n));
+  const unrouted = nodes.filter((n) => acks.get(n) === want && !routed(n));
   return {
     ok: desired > 0 && nodes.length === desired && done.length === desired,
-    detail: `${done.length}/${desired} nodes acked ${want} (${nodes.join(', ') || 'no agent pods yet'})`,
+    detail: `${done.length}/${desired} nodes acked ${want} (${nodes.join(', ') || 'no agent pods yet'})${unrouted.length ? `; not every mapped host through the local Harbor yet on ${unrouted.join(', ')}` : ''}`,
   };
 }
 

@@ -2,7 +2,7 @@
 // agent DaemonSet, every node acks v2 with hosts.toml pointing at the local Harbor, and a canary
 // that exists only in the local Harbor starts on every node under its upstream name.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KubeCluster } from '../../src/adapters/kube/cluster.ts';
@@ -105,6 +105,36 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   ).items;
   assert.equal(canaries.filter((p) => !p.metadata?.deletionTimestamp).length, 0, 'canary pods are cleaned up');
 
+  // A host added to the table after the agents started: a rerun of 04 applies the new config, the
+  // kubelet refreshes the agents' config volume, and the step waits until every node routes the new
+  // host through the local Harbor — no agent restarted (they read their config on every pass).
+  const agentPods = async () =>
+    (
+      await k.core.listNamespacedPod({
+        namespace: values.registryPivot.agentNamespace,
+        labelSelector: 'app.kubernetes.io/component=registry-pivot',
+      })
+    ).items
+      .map((p) => p.metadata?.uid)
+      .sort();
+  const before = await agentPods();
+  const late = 'late-registry.example.test';
+  cleanups.push(async () => {
+    for (const node of nodes) rmSync(join(e.nodes[node as 'node-a'].certsDir, late), { recursive: true, force: true });
+  });
+  values.harbor.hostProjects.push({ ...values.harbor.hostProjects[0]!, host: late });
+  const added = Date.now();
+  await registryPivot.apply(ctx);
+  await registryPivot.verify(ctx);
+  console.log(
+    `# a host added after the agents started: on every node ${((Date.now() - added) / 1000).toFixed(1)} s later`,
+  );
+  for (const node of nodes) {
+    const toml = readFileSync(join(e.nodes[node as 'node-a'].certsDir, late, 'hosts.toml'), 'utf8');
+    assert.ok(toml.includes(`[host."${e.localHarbor.url}/v2/${projects.ghcr}"]`), `${node}: ${late} → local Harbor`);
+  }
+  assert.deepEqual(await agentPods(), before, 'the same agent pods');
+
   await store.patch({ registriesYamlActive: 'rollback' });
   const flipped = Date.now();
   await eventually('rollback acked', async () => await reportsSay('rollback'), 60_000);
@@ -114,5 +144,9 @@ test('04 registry-pivot: agents ack v2 on every node, hosts.toml points at the l
   assert.ok(
     !existsSync(join(e.nodes['node-a'].certsDir, e.upstreams.ghcr.host, 'sovereign-cutover-harbor-ca.crt')),
     'the CA file goes with the pivot',
+  );
+  assert.ok(
+    !existsSync(join(e.nodes['node-a'].certsDir, late, 'hosts.toml')),
+    'the added host had no file: none is left',
   );
 });
