@@ -288,31 +288,20 @@ async function installWithHelmController(
   version: string,
 ): Promise<void> {
   const { generateChart } = await import('../src/render/chart.ts');
+  const { writeChart } = await import('../src/cli/commands/chart.ts');
   const { serverSideApply } = await import('../src/adapters/kube/apply.ts');
   const { KubeCluster } = await import('../src/adapters/kube/cluster.ts');
   const { readyCondition } = await import('../src/adapters/kube/flux.ts');
   const { HELM_RELEASES } = await import('../src/adapters/kube/flux-owners.ts');
-  const { peerBinary } = await import('./peers/build.ts');
-  const { spawnSync } = await import('node:child_process');
+  const { pushChart } = await import('./peers/helm.ts');
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const home = mkdtempSync(join(tmpdir(), 'lab-chart-'));
   const chart = join(home, CUTOVER_RELEASE.chart);
-  for (const [path, content] of Object.entries(generateChart(valuesText, version).files)) {
-    mkdirSync(join(chart, path, '..'), { recursive: true });
-    writeFileSync(join(chart, path), content);
-  }
-  const helm = (...args: string[]) => {
-    const r = spawnSync(peerBinary('flux-helm', 'helm'), args, {
-      encoding: 'utf8',
-      env: { ...process.env, HELM_CONFIG_HOME: home, HELM_CACHE_HOME: home, HELM_DATA_HOME: home },
-    });
-    if (r.status !== 0) throw new Error(`helm ${args[0]}: ${r.stderr}`);
-  };
+  writeChart(generateChart(valuesText, version).files, chart);
   const e = endpoints();
   const repository = `oci://${e.upstreams.ghcr.host}/openova-io`;
-  helm('package', chart, '-d', home);
-  helm('push', join(home, `${CUTOVER_RELEASE.chart}-${version}.tgz`), repository, '--plain-http');
+  pushChart(home, chart, CUTOVER_RELEASE.chart, version, repository);
   const { namespace, name } = CUTOVER_RELEASE;
   const flux = (group: string, apiVersion: string, kind: string, objectName: string, spec: object) => ({
     apiVersion: `${group}/${apiVersion}`,

@@ -13,7 +13,8 @@ import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { REPO_ROOT } from '../lab/topology.ts';
 import { VALUES_CONFIGMAP } from '../src/core/contracts.ts';
 import { parseValues } from '../src/core/values.ts';
-import { HELM, helmMerge, kubeconform, run } from './support/chart.ts';
+import { runHelm } from '../lab/peers/helm.ts';
+import { helmMerge, kubeconform } from './support/chart.ts';
 import { labValuesFile } from './support/api.ts';
 
 const CHART = join(REPO_ROOT, 'charts/bp-self-sovereign-cutover');
@@ -34,7 +35,7 @@ function cli(...args: string[]): string {
 }
 
 function helm(...args: string[]): string {
-  const r = run(HELM, args, home);
+  const r = runHelm(home, args);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }
@@ -108,7 +109,7 @@ test("helm template with a values file over the chart's defaults equals cutover 
 });
 
 test('a key that shapes the objects is refused by the chart with a way out; a chart generated for the original values equals their render', () => {
-  const r = run(HELM, ['template', 'x', CHART, '-n', 'catalyst', '--set', 'helmRepositories.namespace=apps'], home);
+  const r = runHelm(home, ['template', 'x', CHART, '-n', 'catalyst', '--set', 'helmRepositories.namespace=apps']);
   assert.notEqual(r.status, 0);
   assert.match(
     r.stderr,
@@ -123,7 +124,7 @@ test('a key that shapes the objects is refused by the chart with a way out; a ch
     objects(helm('template', 'self-sovereign-cutover', CHART, '-n', 'catalyst')),
   );
   // The original's values through the default chart: its proxy projects shape the node agent's host table.
-  const throughDefault = run(HELM, ['template', 'x', CHART, '-n', 'catalyst', '-f', ORIGINAL], home);
+  const throughDefault = runHelm(home, ['template', 'x', CHART, '-n', 'catalyst', '-f', ORIGINAL]);
   assert.notEqual(throughDefault.status, 0);
   assert.match(throughDefault.stderr, /values key harbor\.proxyProjects is \[/);
 

@@ -1,7 +1,7 @@
 // Steps 05–07 against the lab, each on objects of its own in a test namespace: a GitRepository
 // that follows the Sovereign's Gitea on the same revision, OCI HelmRepositories that follow the
 // local Harbor (a HelmChart reconciles from it), and a Deployment env var with its rollout.
-import { createUpstreamGitRepository } from './support/flux.ts';
+import { createFlux, createUpstreamGitRepository } from './support/flux.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -243,16 +243,12 @@ test('06 helmrepository-patches: OCI HelmRepositories follow the local Harbor, t
   const upstreamPrefix = `oci://${e.upstreams.ghcr.host}/openova-io`;
   /** An OCI HelmRepository on the ghcr stand-in's charts, pulled with the Secret `secret`. */
   const ociHelmRepository = (name: string, secret: string) =>
-    k.custom.createNamespacedCustomObject({
-      ...SOURCE,
-      plural: 'helmrepositories',
-      namespace,
-      body: {
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'HelmRepository',
-        metadata: { name },
-        spec: { type: 'oci', interval: '10m0s', url: upstreamPrefix, insecure: true, secretRef: { name: secret } },
-      },
+    createFlux(namespace, SOURCE.group, SOURCE.version, 'helmrepositories', 'HelmRepository', name, {
+      type: 'oci',
+      interval: '10m0s',
+      url: upstreamPrefix,
+      insecure: true,
+      secretRef: { name: secret },
     });
   await ociHelmRepository(chart.name, 'ghcr-pull');
   await k.custom.createNamespacedCustomObject({
@@ -388,16 +384,11 @@ test("06 and helmRepositories.names (the original's explicit list): a named OCI 
   const namespace = await testNamespace('flux-names', cleanups);
   const upstreamPrefix = `oci://${e.upstreams.ghcr.host}/openova-io`;
   const helmRepository = (name: string, url: string) =>
-    k.custom.createNamespacedCustomObject({
-      ...SOURCE,
-      plural: 'helmrepositories',
-      namespace,
-      body: {
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'HelmRepository',
-        metadata: { name },
-        spec: { ...(url.startsWith('oci://') ? { type: 'oci' } : {}), interval: '10m0s', url, insecure: true },
-      },
+    createFlux(namespace, SOURCE.group, SOURCE.version, 'helmrepositories', 'HelmRepository', name, {
+      ...(url.startsWith('oci://') ? { type: 'oci' } : {}),
+      interval: '10m0s',
+      url,
+      insecure: true,
     });
   await helmRepository('discovered', upstreamPrefix);
   await helmRepository('other-org', `oci://${e.upstreams.ghcr.host}/other-org`);

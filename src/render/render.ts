@@ -316,7 +316,8 @@ function controllerDeployment(values: Values, meta: Meta): Obj {
 }
 
 /** The catalyst catalogue entry, as the original ships it. */
-function blueprint(version: string): Obj {
+/** The catalogue's Blueprint document: only where its CRD is served. */
+export function blueprint(version: string): Obj {
   return {
     apiVersion: 'catalyst.openova.io/v1alpha1',
     kind: 'Blueprint',

@@ -36,15 +36,15 @@ export const KINDS: Array<{ plural: FluxPlural; kind: string }> = [
 
 /** `oci://ghcr.io/openova-io` → `oci://<harbor>/<project of ghcr.io>/openova-io`. */
 export function localPrefix(ctx: Ctx): string {
-  const upstream = ctx.values.helmRepositories.upstreamPrefix.replace(/\/+$/, '');
-  const rest = upstream.slice('oci://'.length);
+  return onLocalHarbor(ctx, ctx.values.helmRepositories.upstreamPrefix, 'helmRepositories.upstreamPrefix');
+}
+
+/** An `oci://<host>/<path>` URL on the local Harbor project its host maps to; `what` names it when no row does. */
+function onLocalHarbor(ctx: Ctx, url: string, what: string): string {
+  const rest = url.replace(/\/+$/, '').slice('oci://'.length);
   const host = rest.split('/')[0] ?? '';
   const row = ctx.values.harbor.hostProjects.find((r) => r.host === host);
-  if (!row)
-    throw new CutoverError(
-      'unmapped-host',
-      `helmRepositories.upstreamPrefix host ${host} is not in harbor.hostProjects`,
-    );
+  if (!row) throw new CutoverError('unmapped-host', `${what} host ${host} is not in harbor.hostProjects`);
   return `oci://${harborHost(ctx)}/${row.project}${rest.slice(host.length)}`;
 }
 
@@ -74,36 +74,30 @@ export interface Source {
  */
 async function sources(ctx: Ctx): Promise<Source[]> {
   const found: Source[] = [];
+  const named = ctx.values.helmRepositories;
   for (const namespace of fluxNamespaces(ctx.values))
     for (const { plural, kind } of KINDS)
       for (const obj of await listFlux(ctx.env.cluster, plural, namespace)) {
         const url = obj.spec.url ? targetOf(ctx, obj.spec.url) : undefined;
         if (url) found.push({ plural, kind, obj, url });
+        // helmRepositories.names, the original's explicit list: a named HelmRepository outside the
+        // upstream prefix is pivoted too, through the host table.
+        else if (
+          plural === 'helmrepositories' &&
+          namespace === named.namespace &&
+          named.names.includes(obj.metadata.name)
+        )
+          found.push({ plural, kind, obj, url: namedTargetOf(ctx, obj) });
       }
-  // helmRepositories.names, the original's explicit list: a named HelmRepository outside the upstream
-  // prefix is pivoted too, through the host table; one that does not exist is skipped (as the original did).
-  for (const obj of (await namedHelmRepositories(ctx)).present)
-    if (
-      !found.some(
-        (s) =>
-          s.kind === 'HelmRepository' &&
-          s.obj.metadata.name === obj.metadata.name &&
-          s.obj.metadata.namespace === obj.metadata.namespace,
-      )
-    )
-      found.push({ plural: 'helmrepositories', kind: 'HelmRepository', obj, url: namedTargetOf(ctx, obj) });
   return found;
 }
 
-/** The HelmRepositories `helmRepositories.names` lists (in `helmRepositories.namespace`), and the names not there. */
-async function namedHelmRepositories(ctx: Ctx): Promise<{ present: FluxSource[]; absent: string[] }> {
+/** The names in `helmRepositories.names` with no HelmRepository: skipped, as the original did. */
+async function absentNamedHelmRepositories(ctx: Ctx): Promise<string[]> {
   const { names, namespace } = ctx.values.helmRepositories;
-  if (!names.length) return { present: [], absent: [] };
+  if (!names.length) return [];
   const all = await listFlux(ctx.env.cluster, 'helmrepositories', namespace);
-  return {
-    present: all.filter((o) => names.includes(o.metadata.name)),
-    absent: names.filter((n) => !all.some((o) => o.metadata.name === n)),
-  };
+  return names.filter((n) => !all.some((o) => o.metadata.name === n));
 }
 
 /** Where a named HelmRepository goes: its OCI host's project on the local Harbor; refused when there is none. */
@@ -115,12 +109,8 @@ function namedTargetOf(ctx: Ctx, obj: FluxSource): string {
       'unpivotable-source',
       `${named} serves ${url || 'no URL'}: only an OCI repository can be copied into Harbor; take it out of helmRepositories.names or move it to OCI`,
     );
-  const rest = url.slice('oci://'.length).replace(/\/+$/, '');
-  const host = rest.split('/')[0] ?? '';
-  if (host === harborHost(ctx)) return url;
-  const row = ctx.values.harbor.hostProjects.find((r) => r.host === host);
-  if (!row) throw new CutoverError('unmapped-host', `${named} is on ${host}, which is not in harbor.hostProjects`);
-  return `oci://${harborHost(ctx)}/${row.project}${rest.slice(host.length)}`;
+  if (url.slice('oci://'.length).split('/')[0] === harborHost(ctx)) return url;
+  return onLocalHarbor(ctx, url, named);
 }
 
 const tethered = async (ctx: Ctx): Promise<Source[]> => (await sources(ctx)).filter((s) => s.obj.spec.url !== s.url);
@@ -159,7 +149,7 @@ export function pivotOf(ctx: Ctx, s: Source): Pivot {
 }
 
 async function plan(ctx: Ctx): Promise<Change[]> {
-  const changes: Change[] = (await namedHelmRepositories(ctx)).absent.map((name) => ({
+  const changes: Change[] = (await absentNamedHelmRepositories(ctx)).map((name) => ({
     action: 'skip',
     target: `HelmRepository ${ctx.values.helmRepositories.namespace}/${name}`,
     detail: 'named in helmRepositories.names; there is none',

@@ -17,7 +17,7 @@ import { VALUES_CONFIGMAP } from '../../src/core/contracts.ts';
 import { parseValues } from '../../src/core/values.ts';
 import { VERSION } from '../../src/core/version.ts';
 import { labValuesFile } from '../support/api.ts';
-import { HELM, run } from '../support/chart.ts';
+import { pushChart } from '../../lab/peers/helm.ts';
 import { createFlux } from '../support/flux.ts';
 import { eventually, kube, testNamespace } from '../support/kube.ts';
 import { cleanupsAfterAll, lab } from '../support/lab.ts';
@@ -37,17 +37,8 @@ test('the chart, pushed as an OCI artifact, is installed by helm-controller from
     { encoding: 'utf8' },
   );
   assert.equal(cli.status, 0, cli.stderr);
-  const helm = (...args: string[]) => {
-    const r = run(HELM, args, home);
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout + r.stderr;
-  };
-  helm('package', chart, '-d', home);
   const registry = `${lab().upstreams.ghcr.host}/${ns}`;
-  assert.match(
-    helm('push', join(home, `bp-self-sovereign-cutover-${VERSION}.tgz`), `oci://${registry}`, '--plain-http'),
-    /Digest: sha256:/,
-  );
+  assert.match(pushChart(home, chart, 'bp-self-sovereign-cutover', VERSION, `oci://${registry}`), /Digest: sha256:/);
 
   await createFlux(
     ns,

@@ -1,4 +1,4 @@
-// The chart's lab peers: helm and kubeconform (built from their Go modules, lab/peers), the schemas
+// kubeconform (built from its Go module, lab/peers; helm is lab/peers/helm.ts), the schemas
 // kubeconform validates against (the lab apiserver's own OpenAPI v3: the built-in kinds and every CRD
 // it serves, Flux's included), and Helm's way of merging a values file over the chart's defaults.
 import { spawnSync } from 'node:child_process';
@@ -10,22 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { peerBinary } from '../../lab/peers/build.ts';
 import { lab } from './lab.ts';
 
-export const HELM = peerBinary('flux-helm', 'helm');
 export const KUBECONFORM = peerBinary('kubeconform', 'kubeconform');
-
-/** Runs a peer binary; helm keeps its config, cache and registry logins in a folder of the test's. */
-export function run(binary: string, args: string[], home: string, input?: string) {
-  return spawnSync(binary, args, {
-    encoding: 'utf8',
-    input,
-    env: {
-      ...process.env,
-      HELM_CONFIG_HOME: join(home, 'config'),
-      HELM_CACHE_HOME: join(home, 'cache'),
-      HELM_DATA_HOME: join(home, 'data'),
-    },
-  });
-}
 
 type Doc = Record<string, unknown>;
 const isDoc = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,7 +1,7 @@
 // `cutover chart --out DIR [-f values.yaml]`: the Helm chart of the install (ADR 0023), written whole.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { generateChart } from '../../render/chart.ts';
+import { generateChart, type ChartFiles } from '../../render/chart.ts';
 import { VALUES_EXAMPLE } from '../values-example.ts';
 import { loadValues } from './run.ts';
 
@@ -10,11 +10,7 @@ export function chartCommand(options: { values?: string; out: string; version: s
   if (options.values) loadValues(options.values);
   const text = options.values ? readFileSync(options.values, 'utf8') : VALUES_EXAMPLE;
   const { files, roles } = generateChart(text, options.version);
-  rmSync(join(options.out, 'templates'), { recursive: true, force: true });
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(options.out, path)), { recursive: true });
-    writeFileSync(join(options.out, path), content);
-  }
+  writeChart(files, options.out);
   const count = (role: string) => roles.filter((r) => r.role === role).length;
   process.stderr.write(
     `chart ${options.out}: ${Object.keys(files).length} files; values keys: ${count('runtime')} runtime, ${count('template')} templated, ${count('pinned')} pinned (${roles
@@ -22,4 +18,13 @@ export function chartCommand(options: { values?: string; out: string; version: s
       .map((r) => r.path.join('.'))
       .join(', ')})\n`,
   );
+}
+
+/** Writes a generated chart into `dir`; its templates are replaced whole (none left from an older chart). */
+export function writeChart(files: ChartFiles, dir: string): void {
+  rmSync(join(dir, 'templates'), { recursive: true, force: true });
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
 }
